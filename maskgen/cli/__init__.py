@@ -1,0 +1,1 @@
+"""The ``maskgen`` command line: a thin layer over the library, one module per command."""

@@ -1,0 +1,42 @@
+"""Typed errors. The CLI turns any MaskgenError into one line on stderr and exit code 1.
+
+Each subclass also inherits the builtin a caller would expect (ValueError, OSError), so library
+users can catch either.
+"""
+
+from __future__ import annotations
+
+
+class MaskgenError(Exception):
+    """Root of every error maskgen raises on purpose (bad input, bad invocation)."""
+
+
+class DatasetFormatError(MaskgenError, ValueError):
+    """A dataset file is not in the format it claims, or is damaged (truncated, bad magic).
+
+    The message names the file and, where it applies, the byte offset.
+    """
+
+
+class ModelNotFoundError(MaskgenError, FileNotFoundError):
+    """A landmark or detector model file could not be found."""
+
+
+class TemplateError(MaskgenError, ValueError):
+    """A mask template (image + fit points) is missing or malformed."""
+
+
+class ConfigError(MaskgenError, ValueError):
+    """A configuration value or combination of options is not allowed."""
+
+
+class OutputError(MaskgenError, OSError):
+    """The output location is unusable (equal to or inside the input, incomplete shards, ...)."""
+
+
+class CheckpointError(MaskgenError, ValueError):
+    """A model checkpoint is missing, unreadable or of another architecture."""
+
+
+class TrainingError(MaskgenError, RuntimeError):
+    """Training cannot go on (NaN loss, too few identities for the batch, mismatched twin)."""

@@ -1,0 +1,54 @@
+"""Shared fixtures. Data from ../shared/data is read in place, never copied into the repo, and
+every test that needs it skips with a reason where it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MASKGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"needs {path} (the ../shared data set beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Root of ../shared/data."""
+    return _require(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def lfw_dir(shared_data: Path) -> Path:
+    """LFW deep-funneled photos: <Person>/<Person>_NNNN.jpg, 250x250."""
+    return _require(shared_data / "lfw" / "lfw-deepfunneled")
+
+
+@pytest.fixture(scope="session")
+def lfw_pairs(shared_data: Path) -> Path:
+    return _require(shared_data / "lfw" / "pairs.txt")
+
+
+@pytest.fixture(scope="session")
+def rec_dir(shared_data: Path) -> Path:
+    """MXNet-1.9.1-written RecordIO fixtures: lfw-mini/, lfw-mini-flat/, split-record/."""
+    return _require(shared_data / "rec")
+
+
+@pytest.fixture(scope="session")
+def lfw_fold1_bin(shared_data: Path) -> Path:
+    """600 LFW pairs, aligned 112x112, insightface .bin layout."""
+    return _require(shared_data / "bin" / "lfw-fold1.bin")
+
+
+def lfw_sample_paths(lfw_dir: Path, n: int) -> list[Path]:
+    """A fixed, spread-out selection of ``n`` LFW photos (sorted people, first photo each)."""
+    people = sorted(p for p in lfw_dir.iterdir() if p.is_dir())
+    step = max(1, len(people) // n)
+    return [sorted(p.glob("*.jpg"))[0] for p in people[::step][:n]]
