@@ -73,7 +73,8 @@ def cli(verbose: int) -> None:
     Example: maskgen augment ms1mv2/train.rec -o ms1mv2_masked/
     """
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    log_format = "%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, stream=sys.stderr, format=log_format)
 
 
 def main() -> None:  # pragma: no cover - console entry point

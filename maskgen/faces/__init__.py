@@ -1,0 +1,15 @@
+"""Faces: detection, 68-point landmarks (dlib) and alignment to the ArcFace 112x112 template."""
+
+from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
+from maskgen.faces.landmarks import Face, FaceFinder, FaceMode, find_model_file, load_face_finder
+
+__all__ = [
+    "ARCFACE_TEMPLATE_112",
+    "Face",
+    "FaceFinder",
+    "FaceMode",
+    "align_face",
+    "find_model_file",
+    "five_points",
+    "load_face_finder",
+]

