@@ -58,22 +58,24 @@ class Face:
 
 
 def find_model_file(name: str = LANDMARK_MODEL, models_dir: str | Path | None = None) -> Path:
-    """Locate a dlib model file: ``models_dir``, then $MASKGEN_MODELS_DIR, then the
-    face-recognition-models package. Raises ModelNotFoundError saying where it looked."""
-    candidates: list[Path] = []
-    for root in (models_dir, os.environ.get(MODELS_DIR_ENV)):
-        if root:
-            candidates.append(Path(root) / name)
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is not None and spec.origin is not None:
-        candidates.append(Path(spec.origin).parent / "models" / name)
-    for path in candidates:
+    """Locate a dlib model file: in ``models_dir`` if given, else in $MASKGEN_MODELS_DIR if set,
+    else in the face-recognition-models package. A folder the user named is the only place
+    looked in, so a wrong folder is an error rather than a silent fallback."""
+    root = models_dir or os.environ.get(MODELS_DIR_ENV)
+    if root:
+        path = Path(root) / name
         if path.is_file():
             return path
-    looked = ", ".join(str(p) for p in candidates) or "nowhere (no models dir, no package)"
+        source = "--models-dir" if models_dir else f"${MODELS_DIR_ENV}"
+        raise ModelNotFoundError(f"model {name} not found in {root} (from {source})")
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is not None and spec.origin is not None:
+        path = Path(spec.origin).parent / "models" / name
+        if path.is_file():
+            return path
     raise ModelNotFoundError(
-        f"model {name} not found (looked in: {looked}); install face-recognition-models "
-        f"or pass --models-dir / set {MODELS_DIR_ENV}"
+        f"model {name} not found: install face-recognition-models, "
+        f"or pass --models-dir / set ${MODELS_DIR_ENV} to a folder holding it"
     )
 
 

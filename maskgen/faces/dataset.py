@@ -1,0 +1,225 @@
+"""Aligned datasets from photos: what ``maskgen align`` builds.
+
+Photos are detected, fitted with 68 landmarks and warped by the 5-point similarity transform onto
+the ArcFace 112x112 template, then written in insightface's layouts: a RecordIO set (one folder per
+identity) for training, or a verification ``.bin`` from an LFW-style pairs file for evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed
+
+from maskgen.errors import DatasetFormatError
+from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
+from maskgen.faces.landmarks import load_face_finder
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+
+CENTRE_FACE_FRACTION = 0.42
+"""Fallback for a photo with no detected face: assume the face box is this central fraction of
+the photo's shorter side (true of roughly centred sets such as LFW's deep-funneled release)."""
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass
+class AlignReport:
+    """What an align run did: photos read, aligned by detection, by the centre fallback, skipped."""
+
+    output: Path
+    photos: int = 0
+    detected: int = 0
+    centre_fallback: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.output}: {self.photos} photos, {self.detected} aligned on a detected face, "
+            f"{self.centre_fallback} on the centre fallback, {len(self.skipped)} skipped"
+        )
+
+
+@dataclass(frozen=True)
+class AlignedPhoto:
+    """One photo's 112x112 crop as encoded bytes, and how it was aligned ("detected",
+    "centre" or None when the photo could not be read)."""
+
+    path: Path
+    jpeg: bytes | None
+    how: str | None
+
+
+def centre_points(height: int, width: int) -> np.ndarray:
+    """Where the 5 alignment points would sit for a centred face (the no-detection fallback)."""
+    side = CENTRE_FACE_FRACTION * min(height, width)
+    box_112 = 80.0  # the aligned face box side in template pixels (faces.landmarks.ALIGNED_BOX_112)
+    scale = side / box_112
+    centre_112 = np.array([56.0, 70.0], dtype=np.float32)
+    return (ARCFACE_TEMPLATE_112 - centre_112) * scale + np.array([width / 2, height / 2])
+
+
+def align_photo(
+    path: Path, *, size: int = 112, jpeg_quality: int = 95, models_dir: str | None = None
+) -> AlignedPhoto:
+    """Detect the largest face in a photo and return its aligned crop as JPEG bytes."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return AlignedPhoto(path, None, None)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    faces = load_face_finder(models_dir).find_faces(rgb, "detect")
+    if faces:
+        points, how = five_points(faces[0].landmarks), "detected"
+    else:
+        points, how = centre_points(*rgb.shape[:2]), "centre"
+    crop = align_face(rgb, points, size)
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+    )
+    if not ok:
+        raise DatasetFormatError(f"{path}: could not encode the aligned crop as JPEG")
+    return AlignedPhoto(path, buf.tobytes(), how)
+
+
+def _align_many(
+    paths: Sequence[Path], workers: int, models_dir: str | None, progress: ProgressFn | None
+) -> Iterator[AlignedPhoto]:
+    """Align photos across worker processes, yielding results in input order."""
+    batch = 64
+    batches = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+    parallel = Parallel(n_jobs=workers, return_as="generator")
+    jobs = (delayed(_align_batch)(b, models_dir) for b in batches)
+    for results in parallel(jobs):
+        yield from results
+        if progress is not None:
+            progress(len(results))
+
+
+def _align_batch(paths: Sequence[Path], models_dir: str | None) -> list[AlignedPhoto]:
+    return [align_photo(p, models_dir=models_dir) for p in paths]
+
+
+def _tally(report: AlignReport, photo: AlignedPhoto) -> bool:
+    report.photos += 1
+    if photo.jpeg is None:
+        report.skipped.append(str(photo.path))
+        logger.warning("%s: unreadable, skipped", photo.path)
+        return False
+    if photo.how == "detected":
+        report.detected += 1
+    else:
+        report.centre_fallback += 1
+        logger.info("%s: no face found, aligned on the centre fallback", photo.path)
+    return True
+
+
+def identity_folders(photo_dir: Path) -> list[tuple[str, list[Path]]]:
+    """(identity name, sorted photo paths) for every sub-folder holding photos, sorted by name."""
+    if not photo_dir.is_dir():
+        raise DatasetFormatError(f"{photo_dir}: not a folder of identity sub-folders")
+    identities = []
+    for folder in sorted(p for p in photo_dir.iterdir() if p.is_dir()):
+        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if photos:
+            identities.append((folder.name, photos))
+    if not identities:
+        raise DatasetFormatError(f"{photo_dir}: no identity sub-folders with photos in it")
+    return identities
+
+
+def align_folder_to_rec(
+    photo_dir: Path,
+    out_rec: Path,
+    *,
+    workers: int = 1,
+    models_dir: str | None = None,
+    progress: ProgressFn | None = None,
+) -> AlignReport:
+    """Build an insightface RecordIO set (header, images, identity records, ``property``) from a
+    folder with one sub-folder of photos per identity. Identities are numbered in sorted order."""
+    from maskgen.formats.recordio import write_insightface_rec
+
+    identities = identity_folders(Path(photo_dir))
+    report = AlignReport(output=Path(out_rec))
+    all_paths = [p for _, photos in identities for p in photos]
+    owner = [i for i, (_, photos) in enumerate(identities) for _ in photos]
+    aligned = _align_many(all_paths, workers, models_dir, progress)
+
+    def groups() -> Iterator[list[bytes]]:
+        current, images = 0, []
+        for ident, photo in zip(owner, aligned, strict=True):
+            if ident != current:
+                if images:
+                    yield images
+                current, images = ident, []
+            if _tally(report, photo):
+                images.append(photo.jpeg)
+        if images:
+            yield images
+
+    write_insightface_rec(Path(out_rec), groups())
+    return report
+
+
+def read_pairs(pairs_txt: Path, photo_dir: Path) -> tuple[list[Path], list[bool]]:
+    """Parse an LFW-style pairs file into the photo list (pair i = photos 2i, 2i+1) and issame.
+
+    Lines are ``name i j`` (same person) or ``name1 i name2 j``; an optional first line gives
+    ``folds size``. Photos are ``photo_dir/name/name_NNNN.jpg``.
+    """
+    paths: list[Path] = []
+    issame: list[bool] = []
+    lines = Path(pairs_txt).read_text().splitlines()
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields or (number == 1 and len(fields) == 2):
+            continue
+        if len(fields) == 3:
+            (a, i), (b, j), same = (fields[0], fields[1]), (fields[0], fields[2]), True
+        elif len(fields) == 4:
+            (a, i), (b, j), same = (fields[0], fields[1]), (fields[2], fields[3]), False
+        else:
+            raise DatasetFormatError(f"{pairs_txt}:{number}: expected 3 or 4 fields, got {line!r}")
+        for name, index in ((a, i), (b, j)):
+            if not index.isdigit():
+                raise DatasetFormatError(f"{pairs_txt}:{number}: bad image number {index!r}")
+            path = Path(photo_dir) / name / f"{name}_{int(index):04d}.jpg"
+            if not path.is_file():
+                raise DatasetFormatError(f"{pairs_txt}:{number}: photo {path} not found")
+            paths.append(path)
+        issame.append(same)
+    if not issame:
+        raise DatasetFormatError(f"{pairs_txt}: no pairs in it")
+    return paths, issame
+
+
+def align_pairs_to_bin(
+    photo_dir: Path,
+    pairs_txt: Path,
+    out_bin: Path,
+    *,
+    workers: int = 1,
+    models_dir: str | None = None,
+    progress: ProgressFn | None = None,
+) -> AlignReport:
+    """Build an insightface verification ``.bin`` from an LFW-style pairs file. Every photo of a
+    pair must be kept, so a photo with no detected face is aligned on the centre fallback."""
+    from maskgen.formats.verification import write_verification_bin
+
+    paths, issame = read_pairs(Path(pairs_txt), Path(photo_dir))
+    report = AlignReport(output=Path(out_bin))
+    images: list[bytes] = []
+    for photo in _align_many(paths, workers, models_dir, progress):
+        if not _tally(report, photo):
+            raise DatasetFormatError(f"{photo.path}: unreadable photo in a pair")
+        images.append(photo.jpeg)
+    write_verification_bin(Path(out_bin), images, issame)
+    return report

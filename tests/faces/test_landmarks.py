@@ -1,0 +1,101 @@
+"""Face detection and landmarks on real LFW photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.errors import ModelNotFoundError
+from maskgen.faces import align_face, find_model_file, five_points, load_face_finder
+from maskgen.faces.align import ARCFACE_TEMPLATE_112, estimate_similarity
+from maskgen.faces.landmarks import LANDMARK_MODEL, MODELS_DIR_ENV
+
+pytestmark = pytest.mark.shared
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def finder():
+    return load_face_finder()
+
+
+@pytest.fixture(scope="module")
+def photo(lfw_dir: Path) -> np.ndarray:
+    return read_rgb(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg")
+
+
+def carried_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """A face's 68 landmarks carried into its aligned 112x112 crop."""
+    matrix = estimate_similarity(five_points(landmarks), ARCFACE_TEMPLATE_112)
+    return landmarks @ matrix[:, :2].T + matrix[:, 2]
+
+
+def test_detects_face_with_plausible_landmarks(finder, photo):
+    faces = finder.find_faces(photo, "detect")
+    assert len(faces) >= 1
+    face = faces[0]
+    assert face.detected and face.landmarks.shape == (68, 2)
+    x0, _, x1, _ = face.box
+    inside = (face.landmarks[:, 0] > x0 - 15) & (face.landmarks[:, 0] < x1 + 15)
+    assert inside.all()
+    eyes_y = face.landmarks[36:48, 1].mean()
+    assert eyes_y < face.landmarks[33, 1] < face.landmarks[48:68, 1].mean() < face.landmarks[8, 1]
+    assert 60 < x1 - x0 < 200  # LFW faces are ~100 px in 250 px photos
+
+
+def test_large_photo_landmarks_match_small(finder, photo):
+    """A several-megapixel photo is searched on a reduced copy but fitted at full size."""
+    small = finder.find_faces(photo, "detect")[0].landmarks
+    big_photo = cv2.resize(photo, (2000, 2000), interpolation=cv2.INTER_CUBIC)
+    big = finder.find_faces(big_photo, "detect")[0].landmarks
+    error = np.linalg.norm(big / 8.0 - small, axis=1).mean()
+    assert error < 2.0, error
+
+
+def test_aligned_mode_fits_landmarks_without_detection(finder, lfw_dir):
+    errors = []
+    for person in ("Aaron_Peirsol", "Abdullah_Gul", "Adam_Sandler", "Al_Gore", "Alec_Baldwin"):
+        rgb = read_rgb(lfw_dir / person / f"{person}_0001.jpg")
+        landmarks = finder.find_faces(rgb, "detect")[0].landmarks
+        expected = carried_landmarks(landmarks)
+        crop = align_face(rgb, five_points(landmarks))
+        (face,) = finder.find_faces(crop, "aligned")
+        assert not face.detected
+        errors.append(np.linalg.norm(face.landmarks - expected, axis=1).mean())
+    assert np.mean(errors) < 3.0, errors
+
+
+def test_auto_mode_falls_back_only_for_small_square_crops(finder):
+    blank_crop = np.full((112, 112, 3), 128, np.uint8)
+    (face,) = finder.find_faces(blank_crop, "auto")
+    assert not face.detected
+    assert finder.find_faces(blank_crop, "detect") == []
+    assert finder.find_faces(np.full((250, 250, 3), 128, np.uint8), "auto") == []
+
+
+def test_two_faces_each_found(finder, lfw_dir):
+    a = read_rgb(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg")
+    b = read_rgb(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg")
+    faces = finder.find_faces(np.hstack([a, b]), "detect")
+    centres = sorted((f.box[0] + f.box[2]) / 2 for f in faces)
+    assert len(faces) >= 2
+    assert centres[0] < 250 < centres[-1]
+
+
+def test_model_lookup(tmp_path, monkeypatch):
+    monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
+    packaged = find_model_file()
+    assert packaged.name == LANDMARK_MODEL and packaged.is_file()
+    with pytest.raises(ModelNotFoundError, match="--models-dir"):
+        find_model_file(models_dir=tmp_path)
+    monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match=MODELS_DIR_ENV):
+        find_model_file()
+    (tmp_path / LANDMARK_MODEL).symlink_to(packaged)
+    assert find_model_file() == tmp_path / LANDMARK_MODEL
