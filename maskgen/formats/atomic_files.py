@@ -1,0 +1,42 @@
+"""Files that appear complete or not at all: write under a temporary name, then rename.
+
+Temporary names sit beside the target (same file system, so ``os.replace`` is atomic) and start
+with "." so folder listings skip them. Files are created with ``open(..., "xb")``, which honours
+the umask (``tempfile.mkstemp`` would leave every output readable by its owner only).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+
+def temp_path_beside(path: Path) -> Path:
+    """An unused name for a temporary file next to ``path`` (not created)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_beside(path)
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def copy_file_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through a temporary name (streamed, flat memory)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_beside(target)
+    try:
+        with open(source, "rb") as src, open(tmp, "xb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,242 @@
+"""Image folders: every image file under a root, recursively, keyed by its relative path.
+
+The twin keeps file names, folders and formats exactly: a part writer stores ``sample.data`` as
+given (re-encoding is the masking step's job; :func:`image_format_of` tells it which format).
+
+The Format protocol hands a part writer only its ``part_path``. So a part's images are staged
+in a folder beside the part (``<part>.files/<key>``) and :meth:`FolderFormat.join_parts` moves
+them into ``out_dir`` (a rename on one file system). Callers that know the output folder can
+pass ``out_dir=`` to :meth:`FolderFormat.open_part_writer` to write in place instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any
+
+from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.formats.atomic_files import write_bytes_atomic
+from maskgen.formats.base import Reader, register_format
+from maskgen.types import Key, Sample
+
+__all__ = [
+    "FOLDER",
+    "IMAGE_FORMATS",
+    "FolderFormat",
+    "FolderPartWriter",
+    "FolderReader",
+    "image_format_of",
+    "staging_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_FORMATS: dict[str, str] = {
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".png": "png",
+    ".bmp": "bmp",
+    ".webp": "webp",
+}
+"""Image file suffix (lower case) -> format name."""
+
+
+def image_format_of(key_or_path: str | Path) -> str:
+    """``"jpeg"``, ``"png"``, ``"bmp"`` or ``"webp"`` from a file name's suffix (any case), so
+    a masked image can be re-encoded in its original format."""
+    suffix = PurePosixPath(str(key_or_path)).suffix.lower()
+    try:
+        return IMAGE_FORMATS[suffix]
+    except KeyError:
+        allowed = ", ".join(IMAGE_FORMATS)
+        raise DatasetFormatError(
+            f"{key_or_path}: not an image file name (suffix {suffix or 'none'!r}; "
+            f"allowed: {allowed})"
+        ) from None
+
+
+def _is_image_name(name: str) -> bool:
+    return not name.startswith(".") and PurePosixPath(name).suffix.lower() in IMAGE_FORMATS
+
+
+def _list_images(root: Path) -> list[str]:
+    """POSIX relative paths of image files under ``root``, sorted; hidden files and folders
+    (names starting with ".", e.g. our own temporaries) are skipped."""
+    keys = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        relative = Path(folder).relative_to(root)
+        keys += [(relative / name).as_posix() for name in files if _is_image_name(name)]
+    keys.sort()
+    return keys
+
+
+def _safe_key(key: Key, where: Path) -> str:
+    """A relative POSIX path that stays inside its root (no absolute paths, no ``..``)."""
+    text = str(key)
+    parts = PurePosixPath(text).parts
+    if not parts or text.startswith("/") or ".." in parts or "\\" in text:
+        raise DatasetFormatError(f"{where}: key {text!r} is not a relative path inside the folder")
+    return text
+
+
+class FolderReader:
+    """Image files under ``root``; keys are relative POSIX paths, sorted."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.path = Path(root)
+        if not self.path.is_dir():
+            raise DatasetFormatError(f"{self.path}: not a folder")
+        self._keys = tuple(_list_images(self.path))
+        if not self._keys:
+            raise DatasetFormatError(f"{self.path}: no image files ({_hint(self.path)})")
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"FolderReader({str(self.path)!r}, images={len(self)})"
+
+    def keys(self) -> Sequence[str]:
+        return self._keys
+
+    def read(self, key: Key) -> Sample:
+        relative = _safe_key(key, self.path)
+        try:
+            data = (self.path / relative).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        return Sample(key=relative, data=data)
+
+
+def _hint(root: Path) -> str:
+    suffixes = ", ".join(IMAGE_FORMATS)
+    others = sorted(p.name for p in root.iterdir() if p.suffix.lower() in (".rec", ".bin"))
+    if others:
+        return f"looked for {suffixes}; pass one of {', '.join(others[:3])} directly"
+    return f"looked for {suffixes}, any letter case, in every subfolder"
+
+
+def staging_dir(part_path: Path) -> Path:
+    """Where a part's images wait until :meth:`FolderFormat.join_parts` moves them."""
+    return part_path.with_name(part_path.name + ".files")
+
+
+class FolderPartWriter:
+    """Writes each sample to ``root/key`` (temporary name + rename) and, on a clean exit, the
+    part file: JSON ``{"root": ..., "keys": [...]}``, which marks the chunk complete."""
+
+    def __init__(self, part_path: Path, root: Path) -> None:
+        self.path = Path(part_path)
+        self.root = Path(root)
+        self._keys: list[str] = []
+
+    def __enter__(self) -> FolderPartWriter:
+        self._keys = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            staged = self.root == staging_dir(self.path)
+            record = {"root": None if staged else str(self.root), "keys": self._keys}
+            write_bytes_atomic(self.path, json.dumps(record).encode("utf-8"))
+
+    def write(self, sample: Sample) -> None:
+        key = _safe_key(sample.key, self.root)
+        write_bytes_atomic(self.root / key, sample.data)
+        self._keys.append(key)
+
+
+def _read_part(part: Path) -> dict[str, Any]:
+    if not part.is_file():
+        raise OutputError(f"{part}: part missing (its chunk never completed)")
+    try:
+        record = json.loads(part.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DatasetFormatError(f"{part}: not a folder part file ({error})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("keys"), list):
+        raise DatasetFormatError(f"{part}: not a folder part file (no 'keys' list)")
+    return record
+
+
+def _place(source_root: Path, out_dir: Path, key: str, part: Path) -> None:
+    """Move one staged file into ``out_dir``; a file already moved (an interrupted join being
+    rerun) is accepted."""
+    source, target = source_root / key, out_dir / key
+    if source.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
+    elif not target.is_file():
+        raise OutputError(f"{source}: listed in {part} but missing")
+
+
+def _check_in_place(out_dir: Path, key: str, part: Path) -> None:
+    if not (out_dir / key).is_file():
+        raise OutputError(f"{out_dir / key}: listed in {part} but missing")
+
+
+@dataclass(frozen=True)
+class FolderFormat:
+    """Registry entry for a folder of photos (not aligned: faces are detected)."""
+
+    name: str = "folder"
+    aligned_by_default: bool = False
+
+    def sniff(self, path: Path) -> bool:
+        return Path(path).is_dir()
+
+    def open_reader(self, path: Path) -> FolderReader:
+        return FolderReader(path)
+
+    def output_path(self, reader: Reader, out_dir: Path) -> Path:
+        return Path(out_dir)
+
+    def open_part_writer(
+        self, reader: Reader, part_path: Path, out_dir: Path | None = None
+    ) -> FolderPartWriter:
+        """Images go to ``out_dir`` when given, else to :func:`staging_dir` beside the part."""
+        root = Path(out_dir) if out_dir is not None else staging_dir(Path(part_path))
+        return FolderPartWriter(part_path, root)
+
+    def join_parts(self, reader: Reader, part_paths: Sequence[Path], out_dir: Path) -> Path:
+        """Check every part is complete and every listed image sits in ``out_dir`` (moving
+        staged images there); returns ``out_dir``."""
+        out_dir = Path(out_dir)
+        for part in map(Path, part_paths):
+            record = _read_part(part)
+            root = Path(record["root"]) if record.get("root") else staging_dir(part)
+            in_place = root.resolve() == out_dir.resolve()
+            for key in record["keys"]:
+                key = _safe_key(key, part)
+                if in_place:
+                    _check_in_place(out_dir, key, part)
+                else:
+                    _place(root, out_dir, key, part)
+            if not in_place and root.is_dir():
+                _remove_empty_dirs(root)
+        logger.info("joined %d parts into %s", len(part_paths), out_dir)
+        return out_dir
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    """Remove a staging folder once emptied (leaves anything unexpected in place)."""
+    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            logger.debug("staging folder %s not empty; left in place", folder)
+
+
+FOLDER = register_format(FolderFormat())

@@ -1,0 +1,779 @@
+"""MXNet RecordIO (``.rec`` + ``.idx``) without mxnet, byte-compatible with MXNet 1.9.1.
+
+Container layout (dmlc-core ``recordio``): every record part is a uint32 magic ``0xced7230a``,
+a uint32 ``lrecord`` (upper 3 bits: part flag 0 whole / 1 start / 2 middle / 3 end; lower 29
+bits: length), the bytes, and zero padding to a 4-byte boundary. MXNet's writer splits a
+payload wherever the magic occurs at a 4-byte-aligned offset inside it, dropping the magic
+there; the reader joins the parts and puts the magic back. The ``.idx`` is text lines
+``key\\toffset\\n``. On top of that, insightface datasets put an ``IRHeader`` in front of each
+payload (see :mod:`maskgen.formats.insightface`) and, in the "insightface layout", a header
+record at key 0 whose label is ``[first identity key, end)`` followed by one record per identity
+whose label is ``[first image key, end)``.
+
+Memory stays flat whatever the file size: records are read one at a time by offset, the index
+is held as two int64 arrays, and joining parts streams bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, BinaryIO
+
+import numpy as np
+
+from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.formats.atomic_files import copy_file_atomic, temp_path_beside, write_bytes_atomic
+from maskgen.formats.base import Reader, register_format
+from maskgen.formats.insightface import (
+    RecordHeader,
+    header_flag_for,
+    pack_header,
+    pack_record,
+    unpack_record,
+)
+from maskgen.types import Key, Sample
+
+__all__ = [
+    "MAGIC",
+    "RECORDIO",
+    "RecordHeader",
+    "RecordIOFormat",
+    "RecordIOReader",
+    "RecordIOWriter",
+    "encode_record",
+    "pack_header",
+    "pack_record",
+    "part_index_path",
+    "rebuild_index",
+    "unpack_record",
+    "write_insightface_rec",
+]
+
+logger = logging.getLogger(__name__)
+
+MAGIC = 0xCED7230A
+_MAGIC_BYTES = struct.pack("<I", MAGIC)
+_PART_HEAD = struct.Struct("<II")
+_LENGTH_BITS = 29
+_LENGTH_MASK = (1 << _LENGTH_BITS) - 1
+_WHOLE, _START, _MIDDLE, _END = 0, 1, 2, 3
+_COPY_BUFFER = 1 << 20
+_FLOAT32_EXACT = 1 << 24
+"""Keys and identity indices above this do not survive a float32 label."""
+
+
+def _aligned(length: int) -> int:
+    return (length + 3) & ~3
+
+
+def default_index_path(rec_path: Path) -> Path:
+    """``train.rec`` -> ``train.idx``, MXNet's and insightface's convention."""
+    return rec_path.with_suffix(".idx")
+
+
+def part_index_path(part_path: Path) -> Path:
+    """The ``.idx`` written beside a part: ``<part>.idx`` (appended, so part names with dots
+    never collide)."""
+    return part_path.with_name(part_path.name + ".idx")
+
+
+# --- container: encoding and decoding record parts ------------------------------------------
+
+
+def encode_record(payload: bytes) -> list[bytes]:
+    """The bytes MXNet's writer emits for one record, as a list of pieces to write in order.
+
+    The payload is split at every 4-byte-aligned occurrence of the magic number (dropped there),
+    the first part flagged *start*, then *middle* parts, the last *end*; padding to 4 bytes
+    follows the last part only (the earlier parts are aligned by construction).
+    """
+    view = memoryview(payload)
+    size = len(view)
+    if size > _LENGTH_MASK:
+        raise DatasetFormatError(
+            f"record of {size} bytes is too large for RecordIO (at most {_LENGTH_MASK} bytes)"
+        )
+    pieces: list[bytes] = []
+    start = 0
+    for cut in _aligned_magic_offsets(payload):
+        flag = _START if start == 0 else _MIDDLE
+        pieces.append(_PART_HEAD.pack(MAGIC, (flag << _LENGTH_BITS) | (cut - start)))
+        pieces.append(bytes(view[start:cut]))
+        start = cut + 4
+    flag = _END if start else _WHOLE
+    pieces.append(_PART_HEAD.pack(MAGIC, (flag << _LENGTH_BITS) | (size - start)))
+    pieces.append(bytes(view[start:]) if start else bytes(payload))
+    pieces.append(b"\0" * (_aligned(size) - size))
+    return pieces
+
+
+def _aligned_magic_offsets(payload: bytes) -> Iterator[int]:
+    """Offsets ``i % 4 == 0`` with ``payload[i:i+4] == magic`` and ``i + 4 <= len`` rounded
+    down to 4, i.e. only whole aligned words, as dmlc-core checks them."""
+    last = len(payload) - 4
+    found = payload.find(_MAGIC_BYTES)
+    while 0 <= found <= last:
+        if found % 4 == 0:
+            yield found
+            found = payload.find(_MAGIC_BYTES, found + 4)
+        else:
+            found = payload.find(_MAGIC_BYTES, found + 1)
+
+
+ReadAt = Callable[[int, int], bytes]
+"""``read_at(offset, size) -> bytes`` (shorter only at end of file)."""
+
+
+def _read_record(read_at: ReadAt, offset: int, path: Path) -> tuple[bytes, int]:
+    """The whole payload of the record starting at ``offset`` (parts joined, magic restored)
+    and the offset just past it. Damage raises ``DatasetFormatError`` naming file and offset."""
+    pieces: list[bytes] = []
+    pos = offset
+    while True:
+        flag, length = _read_part_head(read_at, pos, path)
+        expected = (_WHOLE, _START) if not pieces else (_MIDDLE, _END)
+        if flag not in expected:
+            raise DatasetFormatError(
+                f"{path}: record part at byte offset {pos} has flag {flag}, expected one of "
+                f"{expected} (the .idx may point into the middle of a record)"
+            )
+        padded = _aligned(length)
+        body = read_at(pos + 8, padded)
+        if len(body) < padded:
+            raise DatasetFormatError(
+                f"{path}: truncated record at byte offset {offset}: the part at {pos} needs "
+                f"{padded} bytes after its header, the file ends {len(body)} bytes later"
+            )
+        pieces.append(body[:length] if padded != length else body)
+        pos += 8 + padded
+        if flag in (_WHOLE, _END):
+            break
+        pieces.append(_MAGIC_BYTES)
+    return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), pos
+
+
+def _read_part_head(read_at: ReadAt, pos: int, path: Path) -> tuple[int, int]:
+    head = read_at(pos, _PART_HEAD.size)
+    if len(head) < _PART_HEAD.size:
+        raise DatasetFormatError(
+            f"{path}: truncated record header at byte offset {pos} "
+            f"({len(head)} of {_PART_HEAD.size} bytes before the end of the file)"
+        )
+    magic, lrecord = _PART_HEAD.unpack(head)
+    if magic != MAGIC:
+        raise DatasetFormatError(
+            f"{path}: bad magic number 0x{magic:08x} at byte offset {pos} "
+            f"(expected 0x{MAGIC:08x}; not a RecordIO file, or damaged)"
+        )
+    return lrecord >> _LENGTH_BITS, lrecord & _LENGTH_MASK
+
+
+def _sequential_read_at(handle: BinaryIO) -> ReadAt:
+    """``read_at`` over a buffered handle: a seek to where the handle already is costs nothing,
+    so reading records in file order streams."""
+
+    def read_at(offset: int, size: int) -> bytes:
+        if handle.tell() != offset:
+            handle.seek(offset)
+        return handle.read(size)
+
+    return read_at
+
+
+def _scan_record_offsets(rec_path: Path) -> Iterator[int]:
+    """Start offsets of every record, in file order, reading only part headers."""
+    with open(rec_path, "rb", buffering=_COPY_BUFFER) as handle:
+        read_at = _sequential_read_at(handle)
+        size = os.fstat(handle.fileno()).st_size
+        pos = 0
+        record_start = pos
+        while pos < size:
+            flag, length = _read_part_head(read_at, pos, rec_path)
+            if flag in (_WHOLE, _START):
+                record_start = pos
+            end = pos + 8 + _aligned(length)
+            if end > size:
+                raise DatasetFormatError(
+                    f"{rec_path}: truncated record at byte offset {record_start}: the part at "
+                    f"{pos} runs to byte {end}, past the end of the file ({size} bytes)"
+                )
+            if flag in (_WHOLE, _END):
+                yield record_start
+            pos = end
+
+
+# --- the index --------------------------------------------------------------------------------
+
+
+def _missing_index_error(rec_path: Path, idx_path: Path) -> DatasetFormatError:
+    return DatasetFormatError(
+        f"{rec_path}: index {idx_path} not found; run `maskgen index {rec_path}` to rebuild it"
+    )
+
+
+def _read_index(idx_path: Path, rec_path: Path, rec_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``.idx`` as (keys, offsets) int64 arrays in file order, each offset checked to leave
+    room for a part header inside the ``.rec``."""
+    keys, offsets = array("q"), array("q")
+    if not idx_path.is_file():
+        raise _missing_index_error(rec_path, idx_path)
+    with open(idx_path, encoding="latin-1", newline="\n") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            key, offset = _parse_index_line(line, idx_path, number)
+            if offset + _PART_HEAD.size > rec_size:
+                raise DatasetFormatError(
+                    f"{idx_path}: line {number}: key {key} points to byte offset {offset}, "
+                    f"past the end of {rec_path} ({rec_size} bytes)"
+                )
+            keys.append(key)
+            offsets.append(offset)
+    return np.frombuffer(keys, dtype=np.int64), np.frombuffer(offsets, dtype=np.int64)
+
+
+def _parse_index_line(line: str, idx_path: Path, number: int) -> tuple[int, int]:
+    fields = line.split("\t")
+    try:
+        key, offset = int(fields[0]), int(fields[1])
+    except (ValueError, IndexError):
+        raise DatasetFormatError(
+            f"{idx_path}: line {number}: expected 'key<TAB>offset', got {line.strip()[:40]!r}"
+        ) from None
+    if len(fields) != 2 or offset < 0:
+        raise DatasetFormatError(
+            f"{idx_path}: line {number}: expected 'key<TAB>offset', got {line.strip()[:40]!r}"
+        )
+    return key, offset
+
+
+class _KeyArray(Sequence[int]):
+    """A read-only sequence of int keys over an int64 array (a list of millions of Python ints
+    would cost ~30x the memory)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return _KeyArray(self._values[index])
+        return int(self._values[index])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._values.tolist()) if len(self._values) < 65536 else self._iter_chunks()
+
+    def _iter_chunks(self) -> Iterator[int]:
+        for start in range(0, len(self._values), 65536):
+            yield from self._values[start : start + 65536].tolist()
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int | np.integer) and bool(np.any(self._values == key))
+
+    def __repr__(self) -> str:
+        return f"_KeyArray(n={len(self)})"
+
+
+def _as_key_sequence(values: np.ndarray) -> Sequence[int]:
+    """``range`` when the keys run contiguously upward (insightface files), else an array view."""
+    if len(values) and np.array_equal(values, np.arange(values[0], values[0] + len(values))):
+        return range(int(values[0]), int(values[0]) + len(values))
+    return _KeyArray(values)
+
+
+class _KeyLookup:
+    """Key -> position in the index, in O(1) for contiguous keys, O(log n) otherwise."""
+
+    def __init__(self, keys: np.ndarray, idx_path: Path) -> None:
+        self._keys = keys
+        self._range = _as_key_sequence(keys)
+        self._order: np.ndarray | None = None
+        if not isinstance(self._range, range):
+            self._order = np.argsort(keys, kind="stable")
+            ordered = keys[self._order]
+            repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
+            if len(repeats):
+                raise DatasetFormatError(
+                    f"{idx_path}: key {int(ordered[repeats[0]])} appears more than once"
+                )
+
+    def position(self, key: Any) -> int | None:
+        if not isinstance(key, int | np.integer):
+            return None
+        if isinstance(self._range, range):
+            return self._range.index(key) if key in self._range else None
+        assert self._order is not None
+        where = int(np.searchsorted(self._keys, key, sorter=self._order))
+        if where < len(self._keys) and self._keys[self._order[where]] == key:
+            return int(self._order[where])
+        return None
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """insightface layout: identity records at keys ``[first, end)``, images before them."""
+
+    first: int
+    end: int
+
+
+def _detect_layout(payload: bytes) -> _Layout | None:
+    """Whether record 0 is an insightface header: an array label ``[first, end)`` with
+    ``0 < first < end`` and no image bytes (a flat file's record 0 is an image)."""
+    try:
+        header, image = unpack_record(payload)
+    except DatasetFormatError:
+        return None
+    if header.flag < 2 or image:
+        return None
+    first, end = float(header.label[0]), float(header.label[1])
+    if not (first.is_integer() and end.is_integer() and 0 < first < end):
+        return None
+    return _Layout(int(first), int(end))
+
+
+class RecordIOReader:
+    """Random access to a ``.rec`` by key through its ``.idx``.
+
+    The file is opened lazily, once per process (reopened after a fork), and reads use
+    positional I/O, so one reader serves threads and pickles into worker processes.
+    """
+
+    def __init__(self, rec_path: str | Path, idx_path: str | Path | None = None) -> None:
+        self.path = Path(rec_path)
+        self.idx_path = Path(idx_path) if idx_path is not None else default_index_path(self.path)
+        if not self.path.is_file():
+            raise DatasetFormatError(f"{self.path}: no such RecordIO file")
+        self._size = self.path.stat().st_size
+        self._keys, self._offsets = _read_index(self.idx_path, self.path, self._size)
+        self._lookup = _KeyLookup(self._keys, self.idx_path)
+        self._handle: IO[bytes] | None = None
+        self._pid: int | None = None
+        self._layout = self._read_layout()
+
+    # pickling: the handle stays behind; the next read in the new process reopens the file
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = None
+        state["_pid"] = None
+        return state
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"RecordIOReader({str(self.path)!r}, records={len(self)})"
+
+    def __enter__(self) -> RecordIOReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close this process's handle (a later read reopens it)."""
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+        self._pid = None
+
+    def keys(self) -> Sequence[int]:
+        """Every record key in ``.idx`` order (header and identity records included)."""
+        return _as_key_sequence(self._keys)
+
+    def image_keys(self) -> Sequence[int]:
+        """Keys of image records only (all keys for a flat file)."""
+        if self._layout is None:
+            return self.keys()
+        keys = self._keys
+        identity = (keys >= self._layout.first) & (keys < self._layout.end)
+        return _as_key_sequence(keys[(keys != 0) & ~identity])
+
+    @property
+    def has_identity_records(self) -> bool:
+        """Whether the file has insightface's header and identity records."""
+        return self._layout is not None
+
+    def is_image_key(self, key: int) -> bool:
+        """False for insightface's header record (key 0) and identity records."""
+        if self._layout is None:
+            return True
+        return key != 0 and not self._layout.first <= key < self._layout.end
+
+    def offset(self, key: Key) -> int:
+        """Byte offset of ``key``'s record in the ``.rec``."""
+        position = self._lookup.position(key)
+        if position is None:
+            raise KeyError(key)
+        return int(self._offsets[position])
+
+    def read_raw(self, key: Key) -> bytes:
+        """The record's whole payload, split parts joined (header included)."""
+        payload, _ = _read_record(self._read_at, self.offset(key), self.path)
+        return payload
+
+    def read(self, key: Key) -> Sample:
+        """The record as a Sample: image bytes and float32 label for image records; for header
+        and identity records ``is_image=False`` and ``data`` is the whole raw payload."""
+        offset = self.offset(key)
+        payload, _ = _read_record(self._read_at, offset, self.path)
+        return self._to_sample(int(key), payload, offset)
+
+    def identity(self, index: int) -> range:
+        """Image keys of identity ``index`` (0-based class), from its identity record."""
+        if self._layout is None:
+            raise DatasetFormatError(
+                f"{self.path}: no identity records (not an insightface header layout)"
+            )
+        count = self._layout.end - self._layout.first
+        if not 0 <= index < count:
+            raise IndexError(f"identity {index} out of range [0, {count})")
+        header, _ = unpack_record(self.read_raw(self._layout.first + index), str(self.path))
+        return range(int(header.label[0]), int(header.label[1]))
+
+    @cached_property
+    def num_classes(self) -> int:
+        """Identities: from the header record, else the ``property`` file beside the ``.rec``,
+        else max(label[0]) + 1 over every image record (one sequential pass)."""
+        if self._layout is not None:
+            return self._layout.end - self._layout.first
+        from_property = read_property(self.path.parent / "property")
+        if from_property is not None:
+            return from_property[0]
+        labels = (
+            s.label[0]
+            for s in self.iter_samples()
+            if s.is_image and s.label is not None and s.label.size
+        )
+        return int(max(labels, default=-1.0)) + 1
+
+    def iter_samples(self) -> Iterator[Sample]:
+        """Every record in ``.idx`` order through a buffered handle of its own: streams the file
+        when the index is in file order (as MXNet writes it)."""
+        for key, offset, payload in self._iter_payloads():
+            yield self._to_sample(key, payload, offset)
+
+    def iter_raw(self) -> Iterator[tuple[int, bytes]]:
+        """``(key, whole payload)`` for every record, streamed like :meth:`iter_samples`."""
+        for key, _, payload in self._iter_payloads():
+            yield key, payload
+
+    def _iter_payloads(self) -> Iterator[tuple[int, int, bytes]]:
+        with open(self.path, "rb", buffering=_COPY_BUFFER) as handle:
+            read_at = _sequential_read_at(handle)
+            for start in range(0, len(self._keys), 65536):
+                keys = self._keys[start : start + 65536].tolist()
+                offsets = self._offsets[start : start + 65536].tolist()
+                for key, offset in zip(keys, offsets, strict=True):
+                    payload, _ = _read_record(read_at, offset, self.path)
+                    yield key, offset, payload
+
+    def _to_sample(self, key: int, payload: bytes, offset: int) -> Sample:
+        header, image = unpack_record(payload, f"{self.path} at byte offset {offset}")
+        extra = {"flag": header.flag, "id": header.id, "id2": header.id2}
+        if not self.is_image_key(key):
+            return Sample(key=key, data=payload, label=header.label, is_image=False, extra=extra)
+        return Sample(key=key, data=image, label=header.label, is_image=True, extra=extra)
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = open(self.path, "rb", buffering=0)  # noqa: SIM115 (held open)
+            self._pid = os.getpid()
+        if hasattr(os, "pread"):
+            return os.pread(self._handle.fileno(), size, offset)
+        self._handle.seek(offset)
+        return self._handle.read(size)
+
+    def _read_layout(self) -> _Layout | None:
+        position = self._lookup.position(0)
+        if position is None:
+            return None
+        with open(self.path, "rb") as handle:
+            payload, _ = _read_record(
+                _sequential_read_at(handle), int(self._offsets[position]), self.path
+            )
+        return _detect_layout(payload)
+
+
+def read_property(path: Path) -> tuple[int, int, int] | None:
+    """insightface's ``property`` file ``classes,height,width``, or None where absent."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    try:
+        classes, height, width = (int(field) for field in text.split(","))
+    except ValueError:
+        raise DatasetFormatError(
+            f"{path}: expected 'classes,height,width', got {text[:40]!r}"
+        ) from None
+    return classes, height, width
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+class RecordIOWriter:
+    """Writes records as MXNet's ``MXIndexedRecordIO`` does, into temporary files renamed into
+    place (``.idx`` first, then ``.rec``) only on a clean exit; deleted on an exception."""
+
+    def __init__(self, rec_path: str | Path, idx_path: str | Path | None = None) -> None:
+        self.path = Path(rec_path)
+        self.idx_path = Path(idx_path) if idx_path is not None else default_index_path(self.path)
+        self._rec: BinaryIO | None = None
+        self._idx: BinaryIO | None = None
+        self._rec_tmp: Path | None = None
+        self._idx_tmp: Path | None = None
+        self._position = 0
+
+    def __enter__(self) -> RecordIOWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.idx_path.parent.mkdir(parents=True, exist_ok=True)
+        self._rec_tmp, self._idx_tmp = temp_path_beside(self.path), temp_path_beside(self.idx_path)
+        self._rec = open(self._rec_tmp, "xb")
+        self._idx = open(self._idx_tmp, "xb")
+        self._position = 0
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            self._commit()
+        except BaseException:
+            self._discard()
+            raise
+
+    def write_raw(self, key: Key, payload: bytes) -> None:
+        """Append one record (any bytes) under integer ``key``."""
+        rec, idx = self._files()
+        if not isinstance(key, int | np.integer) or isinstance(key, bool):
+            raise DatasetFormatError(f"{self.path}: RecordIO keys are integers, got {key!r}")
+        try:
+            pieces = encode_record(payload)
+        except DatasetFormatError as error:
+            raise DatasetFormatError(f"{self.path}: key {key}: {error}") from None
+        rec.writelines(pieces)
+        idx.write(b"%d\t%d\n" % (int(key), self._position))
+        self._position += sum(len(piece) for piece in pieces)
+
+    def write(self, sample: Sample) -> None:
+        """Append ``sample``: image samples get their IRHeader re-packed from ``label`` and
+        ``extra`` (flag/id/id2; a label of n > 1 values is stored with flag=n); non-image
+        samples are written as their raw ``data``."""
+        if not sample.is_image:
+            self.write_raw(sample.key, sample.data)
+            return
+        self.write_raw(sample.key, pack_record(_header_for(sample), sample.data))
+
+    def _files(self) -> tuple[BinaryIO, BinaryIO]:
+        if self._rec is None or self._idx is None:
+            raise RuntimeError("RecordIOWriter is used outside its `with` block")
+        return self._rec, self._idx
+
+    def _rewrite_at(self, offset: int, old_payload: bytes, payload: bytes) -> None:
+        """Overwrite the record at ``offset`` (written from ``old_payload``) with one of the same
+        encoded length: fills in insightface's header record once the counts are known."""
+        rec, _ = self._files()
+        new = b"".join(encode_record(payload))
+        if len(new) != sum(len(piece) for piece in encode_record(old_payload)):
+            raise ValueError("a rewritten record must keep its encoded length")
+        rec.seek(offset)
+        rec.write(new)
+        rec.seek(0, os.SEEK_END)
+
+    def _commit(self) -> None:
+        rec, idx = self._files()
+        for handle in (rec, idx):
+            handle.flush()
+            os.fsync(handle.fileno())  # one per file: a renamed part is really on disk
+            handle.close()
+        assert self._rec_tmp is not None and self._idx_tmp is not None
+        os.replace(self._idx_tmp, self.idx_path)
+        os.replace(self._rec_tmp, self.path)  # last: the .rec's presence marks completion
+        self._rec = self._idx = None
+
+    def _discard(self) -> None:
+        for handle in (self._rec, self._idx):
+            if handle is not None and not handle.closed:
+                handle.close()
+        for tmp in (self._rec_tmp, self._idx_tmp):
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        self._rec = self._idx = None
+
+
+def _header_for(sample: Sample) -> RecordHeader:
+    extra = sample.extra
+    label = np.zeros(1, np.float32) if sample.label is None else sample.label
+    default_id = int(sample.key) if isinstance(sample.key, int) else 0
+    return RecordHeader(
+        flag=header_flag_for(label, extra.get("flag", 0)),
+        label=label,
+        id=extra.get("id", default_id),
+        id2=extra.get("id2", 0),
+    )
+
+
+def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> Path:
+    """Scan a ``.rec`` and write its ``.idx`` with keys = record ordinal (as insightface's
+    files have), under a temporary name renamed into place. Backs ``maskgen index``."""
+    rec_path = Path(rec_path)
+    idx_path = Path(idx_path) if idx_path is not None else default_index_path(rec_path)
+    if not rec_path.is_file():
+        raise DatasetFormatError(f"{rec_path}: no such RecordIO file")
+    tmp = temp_path_beside(idx_path)
+    try:
+        with open(tmp, "xb", buffering=_COPY_BUFFER) as out:
+            for key, offset in enumerate(_scan_record_offsets(rec_path)):
+                out.write(b"%d\t%d\n" % (key, offset))
+        os.replace(tmp, idx_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return idx_path
+
+
+def write_insightface_rec(
+    rec_path: str | Path,
+    identities: Iterable[Iterable[bytes]],
+    image_size: tuple[int, int] = (112, 112),
+) -> Path:
+    """Write a complete insightface-layout dataset from encoded images grouped by identity
+    (streamed: ``identities`` may be a generator): header record 0, image records 1.. with
+    scalar labels = identity index, one identity record per identity with ``[first, end)``,
+    the ``.idx`` and ``property`` (``classes,height,width``). Returns the ``.rec`` path."""
+    rec_path = Path(rec_path)
+    ranges: list[tuple[int, int]] = []
+    with RecordIOWriter(rec_path) as writer:
+        placeholder = _range_record(0, 0, 0)  # same length as the real header, fixed below
+        writer.write_raw(0, placeholder)
+        key = 1
+        for index, images in enumerate(identities):
+            first = key
+            for image in images:
+                _check_float32_exact(rec_path, key)
+                header = RecordHeader(flag=0, label=[float(index)], id=key, id2=0)
+                writer.write_raw(key, pack_record(header, image))
+                key += 1
+            if key == first:
+                raise DatasetFormatError(f"{rec_path}: identity {index} has no images")
+            ranges.append((first, key))
+        first_identity = key
+        for first, end in ranges:
+            _check_float32_exact(rec_path, key)
+            writer.write_raw(key, _range_record(first, end, key))
+            key += 1
+        writer._rewrite_at(0, placeholder, _range_record(first_identity, key, 0))
+    prop = f"{len(ranges)},{image_size[0]},{image_size[1]}"
+    write_bytes_atomic(rec_path.parent / "property", prop.encode("ascii"))
+    return rec_path
+
+
+def _range_record(first: int, end: int, record_id: int) -> bytes:
+    return pack_record(RecordHeader(flag=2, label=[first, end], id=record_id, id2=0), b"")
+
+
+def _check_float32_exact(rec_path: Path, key: int) -> None:
+    if key >= _FLOAT32_EXACT:
+        raise DatasetFormatError(
+            f"{rec_path}: key {key} is beyond 2^24, where float32 labels lose integers"
+        )
+
+
+# --- parts and the registry entry -------------------------------------------------------------
+
+
+def join_record_files(part_paths: Sequence[Path], rec_path: Path, idx_path: Path) -> None:
+    """Concatenate complete parts' ``.rec`` bytes and rewrite their ``.idx`` with shifted
+    offsets, streaming, under temporary names renamed into place. Byte-identical to writing
+    every record with one ``RecordIOWriter``: records are self-contained and 4-byte aligned."""
+    rec_path.parent.mkdir(parents=True, exist_ok=True)
+    rec_tmp, idx_tmp = temp_path_beside(rec_path), temp_path_beside(idx_path)
+    try:
+        with open(rec_tmp, "xb") as rec_out, open(idx_tmp, "xb", buffering=_COPY_BUFFER) as idx:
+            base = 0
+            for part in part_paths:
+                base += _append_part(part, rec_out, idx, base)
+        os.replace(idx_tmp, idx_path)
+        os.replace(rec_tmp, rec_path)
+    finally:
+        rec_tmp.unlink(missing_ok=True)
+        idx_tmp.unlink(missing_ok=True)
+
+
+def _append_part(part: Path, rec_out: BinaryIO, idx_out: BinaryIO, base: int) -> int:
+    """Append one part at offset ``base``; returns its size in bytes."""
+    part_idx = part_index_path(part)
+    for needed in (part, part_idx):
+        if not needed.is_file():
+            raise OutputError(f"{needed}: part missing (its chunk never completed)")
+    size = part.stat().st_size
+    with open(part, "rb") as source:
+        shutil.copyfileobj(source, rec_out, _COPY_BUFFER)
+    with open(part_idx, encoding="latin-1", newline="\n") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            key, offset = _parse_index_line(line, part_idx, number)
+            if offset + _PART_HEAD.size > size:
+                raise DatasetFormatError(
+                    f"{part_idx}: line {number}: byte offset {offset} is past the end of {part}"
+                )
+            idx_out.write(b"%d\t%d\n" % (key, offset + base))
+    return size
+
+
+@dataclass(frozen=True)
+class RecordIOFormat:
+    """Registry entry for ``.rec`` + ``.idx`` (insightface's aligned 112x112 crops)."""
+
+    name: str = "recordio"
+    aligned_by_default: bool = True
+
+    def sniff(self, path: Path) -> bool:
+        return Path(path).suffix.lower() == ".rec" and not Path(path).is_dir()
+
+    def open_reader(self, path: Path) -> RecordIOReader:
+        return RecordIOReader(path)
+
+    def output_path(self, reader: Reader, out_dir: Path) -> Path:
+        return Path(out_dir) / reader.path.name
+
+    def open_part_writer(self, reader: Reader, part_path: Path) -> RecordIOWriter:
+        """One chunk as a ``.rec`` at ``part_path`` with its ``.idx`` at
+        :func:`part_index_path` (the ``.rec`` appears last, so it marks completion)."""
+        return RecordIOWriter(part_path, part_index_path(Path(part_path)))
+
+    def join_parts(self, reader: Reader, part_paths: Sequence[Path], out_dir: Path) -> Path:
+        rec_path = self.output_path(reader, out_dir)
+        join_record_files(
+            [Path(part) for part in part_paths], rec_path, default_index_path(rec_path)
+        )
+        prop = reader.path.parent / "property"
+        if prop.is_file() and prop.resolve() != (rec_path.parent / "property").resolve():
+            copy_file_atomic(prop, rec_path.parent / "property")
+        logger.info("joined %d parts into %s", len(part_paths), rec_path)
+        return rec_path
+
+
+RECORDIO = register_format(RecordIOFormat())

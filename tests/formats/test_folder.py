@@ -1,0 +1,158 @@
+"""Image folders: recursive, case-insensitive listing; parts staged and joined in place."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.formats.base import Reader, find_format
+from maskgen.formats.folder import FOLDER, FolderReader, image_format_of, staging_dir
+from maskgen.types import Sample
+
+TREE = {
+    "b/Person_0001.JPG": ".jpg",
+    "b/nested/two.Jpeg": ".jpeg",
+    "a.png": ".png",
+    "c/x.BMP": ".bmp",
+    "c/y.webp": ".webp",
+}
+NOT_IMAGES = ["notes.txt", "c/readme.md", ".hidden.jpg", ".cache/z.jpg", "b/no_suffix"]
+
+
+def _encoded(suffix: str, value: int) -> bytes:
+    image = np.full((8, 8, 3), value, dtype=np.uint8)
+    ok, buffer = cv2.imencode(suffix, image)
+    assert ok
+    return buffer.tobytes()
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "in"
+    for number, (key, suffix) in enumerate(TREE.items()):
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(_encoded(suffix, 10 * number))
+    for key in NOT_IMAGES:
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(b"not an image")
+    return root
+
+
+def test_lists_images_recursively_sorted(tree: Path) -> None:
+    reader = FolderReader(tree)
+    assert list(reader.keys()) == sorted(TREE)
+    assert len(reader) == len(TREE)
+    for key in TREE:
+        sample = reader.read(key)
+        assert sample == Sample(key=key, data=(tree / key).read_bytes())
+        decoded = cv2.imdecode(np.frombuffer(sample.data, np.uint8), cv2.IMREAD_COLOR)
+        assert decoded.shape == (8, 8, 3)
+
+
+def test_format_registry_and_pickling(tree: Path, tmp_path: Path) -> None:
+    assert find_format(tree) is FOLDER and not FOLDER.aligned_by_default
+    reader = FOLDER.open_reader(tree)
+    assert isinstance(reader, Reader)
+    assert FOLDER.output_path(reader, tmp_path / "out") == tmp_path / "out"
+    clone = pickle.loads(pickle.dumps(reader))
+    assert clone.read("c/y.webp").data == reader.read("c/y.webp").data
+
+
+def test_refuses_keys_outside_the_root(tree: Path) -> None:
+    reader = FolderReader(tree)
+    for key in ["../in/a.png", "/etc/passwd"]:
+        with pytest.raises(DatasetFormatError, match="not a relative path"):
+            reader.read(key)
+    with pytest.raises(KeyError):
+        reader.read("missing.jpg")
+
+
+def test_empty_folder_is_an_error_with_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "train.rec").write_bytes(b"")
+    with pytest.raises(DatasetFormatError, match=r"no image files .*train\.rec"):
+        FolderReader(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a/b.JPG", "jpeg"),
+        ("x.jpeg", "jpeg"),
+        (Path("y.Png"), "png"),
+        ("z.bmp", "bmp"),
+        ("w.WEBP", "webp"),
+    ],
+)
+def test_image_format_of(name: str | Path, expected: str) -> None:
+    assert image_format_of(name) == expected
+
+
+def test_image_format_of_refuses_other_files() -> None:
+    with pytest.raises(DatasetFormatError, match=r"notes\.txt"):
+        image_format_of("notes.txt")
+
+
+def _write_parts(reader: FolderReader, parts_dir: Path, **kwargs) -> list[Path]:
+    keys = list(reader.keys())
+    parts = []
+    for number, start in enumerate(range(0, len(keys), 2)):
+        part = parts_dir / f"part-{number:05d}.json"
+        with FOLDER.open_part_writer(reader, part, **kwargs) as writer:
+            for key in keys[start : start + 2]:
+                writer.write(reader.read(key))
+        parts.append(part)
+    return parts
+
+
+def _image_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_staged_parts_join_into_the_output(tree: Path, tmp_path: Path) -> None:
+    reader = FolderReader(tree)
+    out = tmp_path / "out"
+    parts = _write_parts(reader, out / ".parts")
+    assert (staging_dir(parts[0]) / "a.png").is_file()
+    assert FOLDER.join_parts(reader, parts, out) == out
+    images = {key: data for key, data in _image_files(out).items() if not key.startswith(".")}
+    assert images == {key: (tree / key).read_bytes() for key in TREE}
+    assert not staging_dir(parts[0]).exists()
+    assert FOLDER.join_parts(reader, parts, out) == out  # a rerun finds everything in place
+    assert list(FolderReader(out).keys()) == sorted(TREE)  # hidden parts folder is skipped
+
+
+def test_parts_written_in_place(tree: Path, tmp_path: Path) -> None:
+    reader = FolderReader(tree)
+    out = tmp_path / "out"
+    parts = _write_parts(reader, tmp_path / "parts", out_dir=out)
+    assert _image_files(out) == {key: (tree / key).read_bytes() for key in TREE}
+    assert FOLDER.join_parts(reader, parts, out) == out
+    (out / "a.png").unlink()
+    with pytest.raises(OutputError, match=r"a\.png"):
+        FOLDER.join_parts(reader, parts, out)
+
+
+def test_part_file_appears_only_when_complete(tree: Path, tmp_path: Path) -> None:
+    reader = FolderReader(tree)
+    part = tmp_path / "parts" / "part-00000.json"
+    with pytest.raises(RuntimeError), FOLDER.open_part_writer(reader, part) as writer:
+        writer.write(reader.read("a.png"))
+        raise RuntimeError("interrupted")
+    assert not part.exists()
+    with pytest.raises(OutputError, match="part missing"):
+        FOLDER.join_parts(reader, [part], tmp_path / "out")
+
+
+@pytest.mark.shared
+def test_reads_all_of_lfw(lfw_dir: Path) -> None:
+    reader = FolderReader(lfw_dir)
+    assert len(reader) == 13233
+    first = reader.keys()[0]
+    assert first == "AJ_Cook/AJ_Cook_0001.jpg"
+    assert reader.read(first).data == (lfw_dir / first).read_bytes()
+    assert image_format_of(first) == "jpeg"

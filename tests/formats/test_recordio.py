@@ -1,0 +1,421 @@
+"""MXNet RecordIO without mxnet: byte-equality with MXNet-1.9.1-written files, damage, parts."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import shutil
+import struct
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.formats.base import Reader, find_format, open_reader
+from maskgen.formats.recordio import (
+    MAGIC,
+    RECORDIO,
+    RecordHeader,
+    RecordIOReader,
+    RecordIOWriter,
+    encode_record,
+    pack_header,
+    pack_record,
+    part_index_path,
+    rebuild_index,
+    unpack_record,
+    write_insightface_rec,
+)
+from maskgen.types import Sample
+
+FIXTURES = ["lfw-mini", "lfw-mini-flat", "split-record"]
+MAGIC_BYTES = struct.pack("<I", MAGIC)
+
+
+def _files(folder: Path) -> tuple[bytes, bytes]:
+    return (folder / "train.rec").read_bytes(), (folder / "train.idx").read_bytes()
+
+
+def _copy_fixture(rec_dir: Path, name: str, tmp_path: Path) -> Path:
+    target = tmp_path / name
+    shutil.copytree(rec_dir / name, target)
+    for path in target.iterdir():
+        path.chmod(0o644)
+    return target / "train.rec"
+
+
+def _parts_of(data: bytes) -> list[tuple[int, int]]:
+    """(flag, length) of every part header, walking the bytes by hand."""
+    parts, pos = [], 0
+    while pos < len(data):
+        magic, lrecord = struct.unpack_from("<II", data, pos)
+        assert magic == MAGIC
+        parts.append((lrecord >> 29, lrecord & ((1 << 29) - 1)))
+        pos += 8 + ((lrecord & ((1 << 29) - 1)) + 3) // 4 * 4
+    return parts
+
+
+# --- container encoding (pure unit tests) -----------------------------------------------------
+
+
+def test_encode_whole_record_pads_to_four_bytes() -> None:
+    data = b"".join(encode_record(b"abcde"))
+    assert data == struct.pack("<II", MAGIC, 5) + b"abcde\0\0\0"
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected_parts"),
+    [
+        (MAGIC_BYTES + b"tail", [(1, 0), (3, 4)]),
+        (b"abcd" + MAGIC_BYTES + b"efgh" + MAGIC_BYTES + b"xy", [(1, 4), (2, 4), (3, 2)]),
+        (b"ab" + MAGIC_BYTES + b"cd", [(0, 8)]),  # unaligned: not split
+        (b"abcd" + MAGIC_BYTES, [(1, 4), (3, 0)]),  # the last whole word counts
+    ],
+)
+def test_encode_splits_at_aligned_magic(payload: bytes, expected_parts: list) -> None:
+    assert _parts_of(b"".join(encode_record(payload))) == expected_parts
+
+
+def test_split_records_read_back_whole(tmp_path: Path) -> None:
+    payloads = [MAGIC_BYTES * 3, b"x" * 7 + MAGIC_BYTES, b"", b"abcd" + MAGIC_BYTES + b"e"]
+    with RecordIOWriter(tmp_path / "t.rec") as writer:
+        for key, payload in enumerate(payloads):
+            writer.write_raw(key, payload)
+    reader = RecordIOReader(tmp_path / "t.rec")
+    keys = reader.keys()
+    assert [reader.read_raw(key) for key in keys] == payloads
+    assert [payload for _, payload in reader.iter_raw()] == payloads
+
+
+def test_header_pack_unpack_round_trip() -> None:
+    assert pack_header(0, 3.0, 7, 0) == struct.pack("<IfQQ", 0, 3.0, 7, 0)
+    for header in [
+        RecordHeader(flag=0, label=[3.0], id=7),
+        RecordHeader(flag=1, label=[3.0], id=7),
+        RecordHeader(flag=2, label=[4.0, 0.5], id=8, id2=9),
+    ]:
+        back, image = unpack_record(pack_record(header, b"JPEG"))
+        assert back == header
+        assert image == b"JPEG"
+        assert back.label.dtype == np.float32
+
+
+def test_pack_record_rejects_flag_label_mismatch() -> None:
+    with pytest.raises(DatasetFormatError, match="flag 3"):
+        pack_record(RecordHeader(flag=3, label=[1.0, 2.0]), b"")
+    with pytest.raises(DatasetFormatError, match="flag 0"):
+        pack_record(RecordHeader(flag=0, label=[1.0, 2.0]), b"")
+
+
+def test_write_repacks_header_from_sample(tmp_path: Path) -> None:
+    samples = [
+        Sample(key=0, data=b"img0", label=np.array([5.0], np.float32)),
+        Sample(key=1, data=b"img1", label=np.array([5.0, 0.0], np.float32), extra={"id": 11}),
+    ]
+    with RecordIOWriter(tmp_path / "t.rec") as writer:
+        for sample in samples:
+            writer.write(sample)
+    reader = RecordIOReader(tmp_path / "t.rec")
+    first, second = reader.read(0), reader.read(1)
+    assert first.extra == {"flag": 0, "id": 0, "id2": 0}
+    assert second.extra == {"flag": 2, "id": 11, "id2": 0}
+    assert second.data == b"img1"
+    np.testing.assert_array_equal(second.label, [5.0, 0.0])
+
+
+def test_writer_rejects_non_integer_keys(tmp_path: Path) -> None:
+    with (
+        pytest.raises(DatasetFormatError, match="integers"),
+        RecordIOWriter(tmp_path / "t.rec") as writer,
+    ):
+        writer.write_raw("a.jpg", b"x")
+
+
+def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+    with RecordIOWriter(tmp_path / "t.rec") as writer:
+        writer.write_raw(0, b"x")
+    (tmp_path / "reference").touch()
+    mode = (tmp_path / "reference").stat().st_mode & 0o777
+    assert (tmp_path / "t.rec").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "t.idx").stat().st_mode & 0o777 == mode
+
+
+def test_writer_leaves_nothing_on_exception(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), RecordIOWriter(tmp_path / "t.rec") as writer:
+        writer.write_raw(0, b"half")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- golden files written by MXNet 1.9.1 ------------------------------------------------------
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", FIXTURES)
+def test_golden_round_trip_through_samples(rec_dir: Path, name: str, tmp_path: Path) -> None:
+    reader = RecordIOReader(rec_dir / name / "train.rec")
+    keys = reader.keys()
+    with RecordIOWriter(tmp_path / "train.rec") as writer:
+        for key in keys:
+            writer.write(reader.read(key))
+    assert _files(tmp_path) == _files(rec_dir / name)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", FIXTURES)
+def test_golden_round_trip_raw_streamed(rec_dir: Path, name: str, tmp_path: Path) -> None:
+    reader = RecordIOReader(rec_dir / name / "train.rec")
+    with RecordIOWriter(tmp_path / "train.rec") as writer:
+        for key, payload in reader.iter_raw():
+            writer.write_raw(key, payload)
+    assert _files(tmp_path) == _files(rec_dir / name)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", FIXTURES)
+def test_rebuild_index_matches_golden(rec_dir: Path, name: str, tmp_path: Path) -> None:
+    idx = rebuild_index(rec_dir / name / "train.rec", tmp_path / "rebuilt.idx")
+    assert idx.read_bytes() == (rec_dir / name / "train.idx").read_bytes()
+
+
+@pytest.mark.shared
+def test_split_record_payload_is_joined(rec_dir: Path) -> None:
+    folder = rec_dir / "split-record"
+    assert len(_parts_of((folder / "train.rec").read_bytes())) > 3  # MXNet really split it
+    reader = RecordIOReader(folder / "train.rec")
+    sample = reader.read(1)
+    assert sample.data == (folder / "expected_payload_1.jpg").read_bytes()
+    assert MAGIC_BYTES in sample.data
+    assert [s.key for s in reader.iter_samples()] == [0, 1, 2]
+
+
+@pytest.mark.shared
+def test_lfw_mini_insightface_layout(rec_dir: Path) -> None:
+    reader = RecordIOReader(rec_dir / "lfw-mini" / "train.rec")
+    assert list(reader.keys()) == list(range(335))
+    assert list(reader.image_keys()) == list(range(1, 295))
+    assert reader.has_identity_records
+    assert reader.num_classes == 40
+
+    header = reader.read(0)
+    assert not header.is_image
+    np.testing.assert_array_equal(header.label, [295.0, 335.0])
+    assert unpack_record(header.data)[1] == b""  # raw payload passes through
+
+    covered = []
+    for index in range(reader.num_classes):
+        keys = reader.identity(index)
+        assert len(keys) >= 1
+        covered += list(keys)
+        identity_record = reader.read(295 + index)
+        assert not identity_record.is_image
+        np.testing.assert_array_equal(identity_record.label, [keys.start, keys.stop])
+        for key in keys:
+            sample = reader.read(key)
+            assert sample.is_image and sample.data[:2] == b"\xff\xd8"
+            assert sample.label.dtype == np.float32 and sample.label.shape == (1,)
+            assert sample.label[0] == index
+            assert sample.extra == {"flag": 0, "id": key, "id2": 0}
+    assert covered == list(range(1, 295))
+
+
+@pytest.mark.shared
+def test_flat_file_has_the_same_images(rec_dir: Path) -> None:
+    mini = RecordIOReader(rec_dir / "lfw-mini" / "train.rec")
+    flat = RecordIOReader(rec_dir / "lfw-mini-flat" / "train.rec")
+    assert not flat.has_identity_records
+    assert flat.image_keys() == flat.keys()
+    assert flat.num_classes == 40  # max label + 1: no header, no property file
+    for sample in flat.iter_samples():
+        twin = mini.read(sample.key + 1)
+        assert sample.is_image and sample.data == twin.data
+        np.testing.assert_array_equal(sample.label, [twin.label[0], 0.0])
+
+
+@pytest.mark.shared
+def test_write_insightface_rec_reproduces_lfw_mini(rec_dir: Path, tmp_path: Path) -> None:
+    reader = RecordIOReader(rec_dir / "lfw-mini" / "train.rec")
+
+    def identities():  # a generator: the writer must stream
+        for index in range(reader.num_classes):
+            yield (reader.read(key).data for key in reader.identity(index))
+
+    out = write_insightface_rec(tmp_path / "train.rec", identities())
+    assert out == tmp_path / "train.rec"
+    assert _files(tmp_path) == _files(rec_dir / "lfw-mini")
+    assert (tmp_path / "property").read_bytes() == (rec_dir / "lfw-mini" / "property").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["property", "train.idx", "train.rec"]
+
+
+# --- pickling and worker processes ------------------------------------------------------------
+
+
+def _read_in_worker(reader: RecordIOReader, key: int) -> bytes:
+    return reader.read(key).data
+
+
+@pytest.mark.shared
+def test_reader_pickles_and_reads_after(rec_dir: Path) -> None:
+    reader = RecordIOReader(rec_dir / "lfw-mini" / "train.rec")
+    expected = reader.read(7).data  # the handle is open now
+    clone = pickle.loads(pickle.dumps(reader))
+    assert clone.read(7).data == expected
+    assert clone.keys() == reader.keys()
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        results = list(pool.map(_read_in_worker, [reader] * 3, [7, 100, 294]))
+    assert results == [expected, reader.read(100).data, reader.read(294).data]
+
+
+# --- damaged input ----------------------------------------------------------------------------
+
+
+@pytest.mark.shared
+def test_truncated_last_record(rec_dir: Path, tmp_path: Path) -> None:
+    rec = _copy_fixture(rec_dir, "lfw-mini", tmp_path)
+    with open(rec, "r+b") as handle:
+        handle.truncate(rec.stat().st_size - 10)
+    reader = RecordIOReader(rec)  # every .idx offset is still inside the file
+    assert reader.read(333).label is not None
+    offset = reader.offset(334)
+    with pytest.raises(DatasetFormatError, match=rf"truncated record at byte offset {offset}"):
+        reader.read(334)
+    with pytest.raises(DatasetFormatError, match=str(rec)):
+        list(reader.iter_samples())
+    with pytest.raises(DatasetFormatError, match=rf"truncated record at byte offset {offset}"):
+        rebuild_index(rec)
+
+
+@pytest.mark.shared
+def test_truncated_mid_file_fails_at_open(rec_dir: Path, tmp_path: Path) -> None:
+    rec = _copy_fixture(rec_dir, "lfw-mini", tmp_path)
+    with open(rec, "r+b") as handle:
+        handle.truncate(100_000)
+    with pytest.raises(
+        DatasetFormatError, match=r"points to byte offset \d+, past the end"
+    ) as info:
+        RecordIOReader(rec)
+    assert "\n" not in str(info.value) and "train.idx" in str(info.value)
+
+
+@pytest.mark.shared
+def test_wrong_magic(rec_dir: Path, tmp_path: Path) -> None:
+    rec = _copy_fixture(rec_dir, "lfw-mini", tmp_path)
+    offset = RecordIOReader(rec).offset(5)
+    with open(rec, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(b"\0\0\0\0")
+    reader = RecordIOReader(rec)
+    assert reader.read(4).is_image and reader.read(6).is_image
+    with pytest.raises(DatasetFormatError, match=rf"bad magic .* at byte offset {offset}") as info:
+        reader.read(5)
+    assert str(rec) in str(info.value)
+    with pytest.raises(DatasetFormatError, match=rf"byte offset {offset}"):
+        rebuild_index(rec, tmp_path / "x.idx")
+    assert not (tmp_path / "x.idx").exists()
+
+
+@pytest.mark.shared
+def test_index_past_the_end(rec_dir: Path, tmp_path: Path) -> None:
+    rec = _copy_fixture(rec_dir, "split-record", tmp_path)
+    rec.with_suffix(".idx").write_text("0\t0\n1\t4924\n2\t1000000000\n")
+    with pytest.raises(DatasetFormatError, match="1000000000") as info:
+        RecordIOReader(rec)
+    assert "train.idx" in str(info.value)
+
+
+@pytest.mark.shared
+def test_index_into_the_middle_of_a_record(rec_dir: Path, tmp_path: Path) -> None:
+    rec = _copy_fixture(rec_dir, "split-record", tmp_path)
+    rec.with_suffix(".idx").write_text("0\t0\n1\t4964\n")  # a middle part of record 1
+    with pytest.raises(DatasetFormatError, match="byte offset 4964 has flag 2"):
+        RecordIOReader(rec).read(1)
+
+
+def test_malformed_index(tmp_path: Path) -> None:
+    with RecordIOWriter(tmp_path / "t.rec") as writer:
+        writer.write_raw(0, b"x")
+    (tmp_path / "t.idx").write_text("0 0\n")
+    with pytest.raises(DatasetFormatError, match=r"t\.idx: line 1"):
+        RecordIOReader(tmp_path / "t.rec")
+
+
+@pytest.mark.shared
+def test_missing_index_says_how_to_rebuild(rec_dir: Path, tmp_path: Path) -> None:
+    rec = _copy_fixture(rec_dir, "lfw-mini-flat", tmp_path)
+    rec.with_suffix(".idx").unlink()
+    with pytest.raises(DatasetFormatError, match=f"maskgen index {rec}"):
+        RecordIOReader(rec)
+    rebuild_index(rec)
+    assert (
+        rec.with_suffix(".idx").read_bytes() == (rec_dir / "lfw-mini-flat/train.idx").read_bytes()
+    )
+    assert len(RecordIOReader(rec)) == 294
+
+
+# --- format registry, parts and join ----------------------------------------------------------
+
+
+@pytest.mark.shared
+def test_format_is_registered_and_sniffed(rec_dir: Path, tmp_path: Path) -> None:
+    rec = rec_dir / "lfw-mini" / "train.rec"
+    assert find_format(rec) is RECORDIO
+    assert RECORDIO.name == "recordio" and RECORDIO.aligned_by_default
+    reader = open_reader(rec)
+    assert isinstance(reader, RecordIOReader) and isinstance(reader, Reader)
+    assert RECORDIO.output_path(reader, tmp_path) == tmp_path / "train.rec"
+
+
+def _write_parts(reader: RecordIOReader, folder: Path, chunk: int) -> list[Path]:
+    keys = list(reader.keys())
+    parts = []
+    for number, start in enumerate(range(0, len(keys), chunk)):
+        part = folder / f"part-{number:05d}.rec"
+        with RECORDIO.open_part_writer(reader, part) as writer:
+            for key in keys[start : start + chunk]:
+                writer.write(reader.read(key))
+        parts.append(part)
+    return parts
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("name", "chunk"), [("lfw-mini", 37), ("split-record", 1)])
+def test_parts_join_equals_single_writer(
+    rec_dir: Path, tmp_path: Path, name: str, chunk: int
+) -> None:
+    reader = RecordIOReader(rec_dir / name / "train.rec")
+    single = tmp_path / "single"
+    with RecordIOWriter(single / "train.rec") as writer:
+        for sample in reader.iter_samples():
+            writer.write(sample)
+    parts = _write_parts(reader, tmp_path / "parts", chunk)
+    assert all(part_index_path(part).is_file() for part in parts)
+    out = RECORDIO.join_parts(reader, parts, tmp_path / "out")
+    assert out == tmp_path / "out" / "train.rec"
+    assert _files(tmp_path / "out") == _files(single) == _files(rec_dir / name)
+    has_property = (rec_dir / name / "property").exists()
+    assert (tmp_path / "out" / "property").exists() == has_property
+
+
+@pytest.mark.shared
+def test_join_refuses_a_missing_part(rec_dir: Path, tmp_path: Path) -> None:
+    reader = RecordIOReader(rec_dir / "lfw-mini" / "train.rec")
+    parts = _write_parts(reader, tmp_path / "parts", 100)
+    part_index_path(parts[1]).unlink()
+    with pytest.raises(OutputError, match="part missing"):
+        RECORDIO.join_parts(reader, parts, tmp_path / "out")
+    assert not (tmp_path / "out" / "train.rec").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
+@pytest.mark.shared
+def test_part_is_absent_until_complete(rec_dir: Path, tmp_path: Path) -> None:
+    reader = RecordIOReader(rec_dir / "lfw-mini" / "train.rec")
+    part = tmp_path / "part-00000.rec"
+    with pytest.raises(KeyError), RECORDIO.open_part_writer(reader, part) as writer:
+        writer.write(reader.read(1))
+        writer.write(reader.read(100_000))
+    assert list(tmp_path.iterdir()) == []
