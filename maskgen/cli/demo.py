@@ -1,0 +1,33 @@
+"""``maskgen demo``: every mask type on a bundled portrait, no download needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from maskgen.cli import options
+
+
+@click.command(short_help="Mask a bundled portrait with every mask type.")
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    default=Path("demo"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder.",
+)
+@options.seed
+@options.models_dir
+def demo(output_dir, seed, models_dir):
+    """Mask scikit-image's public-domain astronaut portrait with every mask type (plain,
+    coloured, textured) and write the results and a contact sheet, demo_sheet.png.
+
+    Example: maskgen demo -o demo/
+    """
+    from maskgen.preview import run_demo
+
+    written = run_demo(output_dir, seed=seed, models_dir=models_dir)
+    click.echo(f"wrote {len(written)} images to {output_dir}/ (see demo_sheet.png)", err=True)

@@ -1,0 +1,74 @@
+"""``maskgen mask``: one photo, every face in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from maskgen.cli import options
+
+
+@click.command(short_help="Mask every face in one photo.")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output image; its suffix picks the format (.jpg, .png, .bmp, .webp).",
+)
+@click.option("--mask-type", default=None, help="One mask type (default: a random one).")
+@options.seed
+@options.face_mode
+@options.models_dir
+@options.jpeg_quality
+@click.option(
+    "--color-prob",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Probability of recolouring the mask.",
+)
+@click.option(
+    "--texture-prob",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Probability of texturing the mask.",
+)
+@options.quiet
+def mask(
+    image,
+    output,
+    mask_type,
+    seed,
+    face_mode,
+    models_dir,
+    jpeg_quality,
+    color_prob,
+    texture_prob,
+    quiet,
+):
+    """Put a random mask on every face in IMAGE and write OUTPUT.
+
+    Example: maskgen mask photo.jpg -o photo_masked.jpg --mask-type n95 --seed 3
+    """
+    from maskgen.masks import Masker
+    from maskgen.photo import mask_file
+
+    spec = options.build_mask_spec(
+        mask_types=(mask_type,) if mask_type else None,
+        color_prob=color_prob,
+        texture_prob=texture_prob,
+    )
+    masker = Masker(spec, face_mode=face_mode or "auto", models_dir=models_dir)
+    result = mask_file(image, output, masker=masker, seed=seed, jpeg_quality=jpeg_quality)
+    if not quiet:
+        if result.masked:
+            what = result.texture or result.color or "plain"
+            click.echo(
+                f"{output}: {result.faces} face(s) masked ({result.mask_type}, {what})", err=True
+            )
+        else:
+            click.echo(f"{output}: not masked ({result.reason}), written unchanged", err=True)
