@@ -137,6 +137,17 @@ def preview_dataset(
     return write_png(out_png, render_sheet(tiles, columns=columns - columns % 2 or 2))
 
 
+def face_crop(
+    box: tuple[float, float, float, float], shape: tuple[int, ...]
+) -> tuple[slice, slice]:
+    """A square region around a face box, 1.8 times its size, clipped to the image."""
+    x0, y0, x1, y1 = box
+    half = 0.9 * max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    top, left = max(0, round(cy - half)), max(0, round(cx - half))
+    return slice(top, min(shape[0], round(cy + half))), slice(left, min(shape[1], round(cx + half)))
+
+
 def demo_portrait() -> np.ndarray:
     """scikit-image's bundled astronaut portrait (Eileen Collins, NASA, public domain)."""
     from skimage import data
@@ -153,6 +164,7 @@ def run_demo(out_dir: Path, *, seed: int = 0, models_dir: str | None = None) -> 
     portrait = demo_portrait()
     tiles = [Tile(portrait, "original")]
     written: list[Path] = []
+    crop = (slice(None), slice(None))
     variants = {"plain": (0.0, 0.0), "color": (1.0, 0.0), "texture": (0.0, 1.0)}
     for mask_type in available_mask_types():
         for variant, (color_prob, texture_prob) in variants.items():
@@ -163,6 +175,9 @@ def run_demo(out_dir: Path, *, seed: int = 0, models_dir: str | None = None) -> 
             outcome = masker.mask_image(portrait, item_rng(seed, f"demo/{mask_type}/{variant}"))
             written.append(write_png(out_dir / f"{mask_type}_{variant}.png", outcome.image))
             tiles.append(Tile(outcome.image, caption_for(outcome)))
+            if outcome.applied:
+                crop = face_crop(outcome.applied[0].face.box, portrait.shape)
+    tiles = [Tile(tile.image[crop], tile.caption) for tile in tiles]
     sheet = render_sheet(tiles, columns=4, tile_size=256)
     written.append(write_png(out_dir / "demo_sheet.png", sheet))
     return written
