@@ -1,0 +1,31 @@
+"""Synthetic face masks: templates, the random policy, rendering and the per-image engine."""
+
+from __future__ import annotations
+
+from maskgen.masks.engine import AppliedMask, Masker, MaskOutcome, mask_image
+from maskgen.masks.policy import MaskSpec, sample_mask_params
+from maskgen.masks.render import apply_mask
+from maskgen.masks.templates import MaskTemplate, default_templates_dir, load_templates
+from maskgen.masks.textures import Texture, load_textures
+
+
+def available_mask_types(templates_dir: str | None = None) -> tuple[str, ...]:
+    """Names of the mask templates found (built-in by default), sorted."""
+    return tuple(sorted(load_templates(templates_dir)))
+
+
+__all__ = [
+    "AppliedMask",
+    "MaskOutcome",
+    "MaskSpec",
+    "MaskTemplate",
+    "Masker",
+    "Texture",
+    "apply_mask",
+    "available_mask_types",
+    "default_templates_dir",
+    "load_templates",
+    "load_textures",
+    "mask_image",
+    "sample_mask_params",
+]

@@ -1,0 +1,135 @@
+"""Masking whole images: find the faces, draw a mask for each, render it.
+
+:class:`Masker` loads the face finder, templates and textures once and is then reused for every
+image (one per worker process). Expected outcomes are values: an image without a face comes back
+unchanged with ``reason="no_face"``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+from typing import get_args
+
+import numpy as np
+
+from maskgen.errors import ConfigError
+from maskgen.faces import Face, FaceMode, load_face_finder
+from maskgen.masks.policy import MaskSpec, sample_mask_params
+from maskgen.masks.render import apply_mask
+from maskgen.masks.templates import load_templates
+from maskgen.masks.textures import Texture, load_textures
+from maskgen.types import MaskParams
+
+
+@dataclass(frozen=True)
+class AppliedMask:
+    """One face and the mask drawn for it (``params`` re-renders it exactly)."""
+
+    params: MaskParams
+    face: Face
+
+
+@dataclass(frozen=True)
+class MaskOutcome:
+    """The result for one image: ``image`` (H, W, 3) uint8 RGB, the masks applied in face
+    order (largest face first), and ``reason`` ("no_face") when nothing was masked."""
+
+    image: np.ndarray
+    applied: tuple[AppliedMask, ...]
+    reason: str | None = None
+
+    @property
+    def masked(self) -> bool:
+        return bool(self.applied)
+
+
+class Masker:
+    """Puts random masks on faces. Loads the face finder, templates and textures once.
+
+    ``spec`` says which mask types, colours and textures may be drawn; ``face_mode`` how faces
+    are found ("auto", "detect" or "aligned", see :mod:`maskgen.faces`).
+    """
+
+    def __init__(
+        self,
+        spec: MaskSpec = MaskSpec(),  # noqa: B008 (frozen, so a shared default is safe)
+        *,
+        face_mode: FaceMode = "auto",
+        models_dir: str | None = None,
+    ) -> None:
+        if face_mode not in get_args(FaceMode):
+            raise ConfigError(
+                f"face_mode must be one of {', '.join(get_args(FaceMode))}, got {face_mode!r}"
+            )
+        self.spec = spec
+        self.face_mode: FaceMode = face_mode
+        self.templates = load_templates(spec.templates_dir)
+        self.mask_types = spec.validate(self.templates)
+        self.textures: dict[str, Texture] = (
+            load_textures(spec.texture_dirs) if spec.texture_prob > 0 else {}
+        )
+        self.finder = load_face_finder(models_dir)
+
+    def mask_image(self, rgb: np.ndarray, rng: np.random.Generator) -> MaskOutcome:
+        """Find every face in an (H, W, 3) uint8 RGB image and mask each with its own draw."""
+        return self.mask_faces(rgb, self.finder.find_faces(rgb, self.face_mode), rng)
+
+    def mask_faces(
+        self, rgb: np.ndarray, faces: list[Face] | tuple[Face, ...], rng: np.random.Generator
+    ) -> MaskOutcome:
+        """Mask the given faces, in order, each with its own draw from ``rng``."""
+        image = np.array(rgb, copy=True)
+        if not faces:
+            return MaskOutcome(image=image, applied=(), reason="no_face")
+        applied = []
+        for face in faces:
+            params = sample_mask_params(rng, self.spec, self.templates, self.textures)
+            image, _ = self.render(image, face.landmarks, params)
+            applied.append(AppliedMask(params=params, face=face))
+        return MaskOutcome(image=image, applied=tuple(applied), reason=None)
+
+    def render(
+        self, rgb: np.ndarray, landmarks: np.ndarray, params: MaskParams
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Re-render recorded ``params`` on a face: (image, coverage), see ``apply_mask``."""
+        if params.mask_type not in self.templates:
+            raise ConfigError(
+                f"unknown mask type {params.mask_type!r}; available: {', '.join(self.templates)}"
+            )
+        texture = None
+        if params.texture is not None:
+            if params.texture not in self.textures:
+                raise ConfigError(f"unknown texture {params.texture!r}")
+            texture = self.textures[params.texture]
+        return apply_mask(rgb, landmarks, self.templates[params.mask_type], params, texture)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_masker(spec: MaskSpec, face_mode: FaceMode, models_dir: str | None) -> Masker:
+    return Masker(spec, face_mode=face_mode, models_dir=models_dir)
+
+
+def mask_image(
+    rgb: np.ndarray,
+    *,
+    rng: np.random.Generator | None = None,
+    seed: int = 0,
+    mask_type: str | None = None,
+    spec: MaskSpec | None = None,
+    face_mode: FaceMode = "auto",
+    models_dir: str | None = None,
+) -> MaskOutcome:
+    """Mask every face in one (H, W, 3) uint8 RGB image: the one-call entry point.
+
+    ``rng`` (else a Generator seeded with ``seed``) drives the draws; ``mask_type`` restricts
+    the draw to one type (overriding ``spec.mask_types``). The Masker behind it is built once
+    per process for each (spec, face_mode, models_dir).
+
+    >>> outcome = mask_image(photo, seed=1, mask_type="kn95")  # doctest: +SKIP
+    """
+    spec = spec if spec is not None else MaskSpec()
+    if mask_type is not None:
+        spec = replace(spec, mask_types=(mask_type,))
+    generator = rng if rng is not None else np.random.default_rng(seed)
+    return _shared_masker(spec, face_mode, models_dir).mask_image(rgb, generator)

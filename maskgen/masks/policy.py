@@ -1,0 +1,160 @@
+"""The random half of masking: what to draw for each face (albumentations' get_params).
+
+:func:`sample_mask_params` consumes a ``numpy.random.Generator`` and returns a JSON-able
+:class:`~maskgen.types.MaskParams`; :func:`~maskgen.masks.render.apply_mask` then renders it
+deterministically. Every call consumes the same number of draws whatever the outcome, so
+changing one probability does not reshuffle the other choices of the same item.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maskgen.errors import ConfigError
+from maskgen.types import MaskParams
+
+PALETTE: tuple[tuple[str, str | None, float], ...] = (
+    ("white", "#f1f1ee", 0.17),
+    ("light_blue", "#9fc3e3", 0.15),
+    ("black", "#1e1f22", 0.16),
+    ("navy", "#23304f", 0.08),
+    ("blue", "#3f69ad", 0.07),
+    ("grey", "#8b8e93", 0.07),
+    ("dark_grey", "#45484d", 0.05),
+    ("green", "#7db9a0", 0.05),
+    ("pink", "#eab4c3", 0.04),
+    ("beige", "#d9c8ad", 0.03),
+    ("lavender", "#b6a8d6", 0.02),
+    ("teal", "#2f7f86", 0.02),
+    ("red", "#a3262f", 0.02),
+    ("any_hue", None, 0.07),
+)
+"""(name, "#rrggbb" or None for a random hue, weight): the colours real masks mostly have
+(white, light and dark blue, black, greys, surgical green), with saturated hues kept rare."""
+
+COLOR_JITTER = (0.05, 0.02)
+"""Standard deviation of the brightness factor (log) and of each channel's own factor (log)."""
+FIT_JITTER_STD = 0.05
+FIT_JITTER_MAX = 0.12
+TEXTURE_SCALE_STD = 0.18
+"""Log-normal spread of the texture's size around its true-to-life scale."""
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """What masks a run may draw. ``mask_types`` None = every template; probabilities in
+    [0, 1]; ``texture_dirs`` add the user's fabric images to the built-in textures;
+    ``templates_dir`` None = the built-in templates."""
+
+    mask_types: tuple[str, ...] | None = None
+    color_prob: float = 0.5
+    texture_prob: float = 0.5
+    texture_dirs: tuple[Path, ...] = ()
+    templates_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        # accept lists (from a CLI or a config file) while staying hashable and frozen
+        if self.mask_types is not None:
+            object.__setattr__(self, "mask_types", tuple(self.mask_types))
+        object.__setattr__(self, "texture_dirs", tuple(Path(d) for d in self.texture_dirs))
+        if self.templates_dir is not None:
+            object.__setattr__(self, "templates_dir", Path(self.templates_dir))
+        self._check_probabilities()
+
+    def _check_probabilities(self) -> None:
+        for field in ("color_prob", "texture_prob"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{field} must be a number in [0, 1], got {value!r}")
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ConfigError(f"{field} must be in [0, 1], got {value!r}")
+
+    def validate(self, available_types: Iterable[str]) -> tuple[str, ...]:
+        """The mask types this spec draws from, checked against the available templates.
+
+        Raises ConfigError for an unknown or empty selection (listing what is available) or a
+        probability outside [0, 1].
+        """
+        self._check_probabilities()
+        available = tuple(sorted(available_types))
+        if not available:
+            raise ConfigError("no mask templates are available")
+        if self.mask_types is None:
+            return available
+        if not self.mask_types:
+            raise ConfigError(f"mask_types is empty; available: {', '.join(available)}")
+        unknown = [name for name in self.mask_types if name not in available]
+        if unknown:
+            raise ConfigError(
+                f"unknown mask type(s) {', '.join(map(repr, unknown))}; "
+                f"available: {', '.join(available)}"
+            )
+        return tuple(dict.fromkeys(self.mask_types))
+
+
+def sample_mask_params(
+    rng: np.random.Generator,
+    spec: MaskSpec,
+    templates: Mapping[str, Any],
+    textures: Mapping[str, Any] | None = None,
+) -> MaskParams:
+    """Draw one face's mask: type uniform over the spec's set, a palette colour with
+    probability ``color_prob``, a texture (uniform over ``textures``' names, with scale,
+    angle and offset) with probability ``texture_prob``, and a small fit jitter.
+
+    ``templates`` maps type names to templates (only the names and ``recolorable`` are read);
+    ``textures`` maps texture names to textures (only the names are read). Deterministic given
+    ``rng``'s state; touches no global random state.
+    """
+    types = spec.validate(templates)
+    texture_names = sorted(textures) if textures else []
+    mask_type = types[int(rng.integers(len(types)))]
+    wants_color = rng.random() < spec.color_prob
+    color = sample_color(rng)
+    wants_texture = rng.random() < spec.texture_prob
+    texture_pick = int(rng.integers(max(len(texture_names), 1)))
+    scale = float(np.exp(rng.normal(0.0, TEXTURE_SCALE_STD)))
+    angle = _sample_angle(rng)
+    offset = (float(rng.random()), float(rng.random()))
+    jitter = np.clip(rng.normal(0.0, FIT_JITTER_STD, size=2), -FIT_JITTER_MAX, FIT_JITTER_MAX)
+    recolorable = bool(getattr(templates[mask_type], "recolorable", True))
+    texture = texture_names[texture_pick] if wants_texture and texture_names else None
+    return MaskParams(
+        mask_type=mask_type,
+        color=color if wants_color and recolorable else None,
+        texture=texture if recolorable else None,
+        texture_scale=round(scale, 4) if texture else 1.0,
+        texture_angle=round(angle, 2) if texture else 0.0,
+        texture_offset=(round(offset[0], 4), round(offset[1], 4)) if texture else (0.0, 0.0),
+        fit_jitter=(round(float(jitter[0]), 4), round(float(jitter[1]), 4)),
+    )
+
+
+def sample_color(rng: np.random.Generator) -> str:
+    """A mask colour "#rrggbb" from :data:`PALETTE`, with a little brightness and tint jitter
+    (always three draws plus the pick, so the stream stays aligned)."""
+    weights = np.array([w for _, _, w in PALETTE])
+    pick = int(rng.choice(len(PALETTE), p=weights / weights.sum()))
+    hue, saturation, value = rng.random(3)
+    brightness = rng.normal(0.0, COLOR_JITTER[0])
+    tint = rng.normal(0.0, COLOR_JITTER[1], size=3)
+    hex_color = PALETTE[pick][1]
+    if hex_color is None:
+        rgb = np.array(colorsys.hsv_to_rgb(hue, 0.35 + 0.45 * saturation, 0.35 + 0.55 * value))
+    else:
+        rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
+    rgb = np.clip(rgb * np.exp(brightness + tint), 0.0, 1.0)
+    return "#" + "".join(f"{round(v * 255):02x}" for v in rgb)
+
+
+def _sample_angle(rng: np.random.Generator) -> float:
+    """Texture angle in degrees: most prints run straight along the mask, some on the bias."""
+    base = float(rng.choice([0.0, 0.0, 0.0, 0.0, 45.0, 90.0]))
+    return base + float(rng.normal(0.0, 4.0))

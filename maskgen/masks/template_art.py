@@ -1,0 +1,541 @@
+"""Draw maskgen's own mask templates (no third-party images): ``python -m
+maskgen.masks.template_art [OUT_DIR]`` rewrites ``templates/`` byte for byte.
+
+Every template is drawn on a *canonical face*: the mean of dlib's 68 landmarks over LFW photos
+(measured with maskgen's own face finder, made symmetric), scaled so the jaw is 1 unit wide
+(landmark 0 to 16) with landmark 27 (top of the nose bridge) at the origin. Shapes are placed
+relative to those landmarks (the jaw line, the nose), so once the fit points are mapped onto a
+real face's landmarks the edges land on the real jaw line and nose bridge.
+
+Shading is drawn as a map of relative brightness (folds, seams, the mask's curvature) multiplied
+into the base colour; recolouring and texturing later reuse that map.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import maskgen
+from maskgen.errors import TemplateError
+from maskgen.masks.templates import NOSE_TIP, OUTER_RING, TEMPLATE_FORMAT, face_point_matrix
+
+CANONICAL_LANDMARKS = np.array(
+    [
+        [-0.5, 0.0353], [-0.4954, 0.1676], [-0.4825, 0.299], [-0.459, 0.4289],
+        [-0.4126, 0.551], [-0.3379, 0.6595], [-0.2412, 0.749], [-0.1289, 0.8193],
+        [0.0, 0.8403], [0.1289, 0.8193], [0.2412, 0.749], [0.3379, 0.6595],
+        [0.4126, 0.551], [0.459, 0.4289], [0.4825, 0.299], [0.4954, 0.1676],
+        [0.5, 0.0353], [-0.3937, -0.063], [-0.3351, -0.1206], [-0.2509, -0.1403],
+        [-0.1625, -0.1304], [-0.08, -0.0977], [0.08, -0.0977], [0.1625, -0.1304],
+        [0.2509, -0.1403], [0.3351, -0.1206], [0.3937, -0.063], [0.0, 0.0],
+        [0.0, 0.0818], [0.0, 0.1641], [0.0, 0.2491], [-0.0988, 0.3101],
+        [-0.0515, 0.3284], [0.0, 0.3439], [0.0515, 0.3284], [0.0988, 0.3101],
+        [-0.2944, 0.0201], [-0.2427, -0.0098], [-0.1817, -0.0097], [-0.1277, 0.0271],
+        [-0.1851, 0.0382], [-0.2449, 0.0383], [0.1277, 0.0271], [0.1817, -0.0097],
+        [0.2427, -0.0098], [0.2944, 0.0201], [0.2449, 0.0383], [0.1851, 0.0382],
+        [-0.194, 0.4806], [-0.125, 0.443], [-0.0533, 0.4273], [0.0, 0.4386],
+        [0.0533, 0.4273], [0.125, 0.443], [0.194, 0.4806], [0.128, 0.5504],
+        [0.0573, 0.5805], [0.0, 0.5864], [-0.0573, 0.5805], [-0.128, 0.5504],
+        [-0.1645, 0.4827], [-0.0538, 0.4682], [0.0, 0.4729], [0.0538, 0.4682],
+        [0.1645, 0.4827], [0.0549, 0.5186], [0.0, 0.5252], [-0.0549, 0.5186],
+    ],
+    dtype=np.float64,
+)  # fmt: skip
+"""Mean dlib landmarks (68, 2) on the canonical face (jaw width 1, landmark 27 at 0, 0)."""
+
+WIDTH, HEIGHT = 600, 550
+UNIT = 500.0
+"""Template pixels per canonical unit (the jaw width is 500 px)."""
+ORIGIN = (300.0, 50.0)
+SUPERSAMPLE = 4
+LOOP_END = 0.09
+"""Ear loops and straps end this far outside the jaw line (see ``jaw``): well inside the outer
+ring of fit points (0.15), so every drawn pixel lies inside the triangulated area."""
+
+FIT_POINT_NAMES: tuple[str, ...] = (
+    *(f"lm{i:02d}" for i in range(17)),
+    *(f"lm{i:02d}" for i in (27, 28, 29, 30, 31, 33, 35, 36, 39, 40, 41, 42, 45, 46, 47)),
+    *(f"out{i:02d}" for i in range(17)),
+)
+"""Jaw line, nose, lower eyelids (they hold the top edge below the eyes) and the outer ring."""
+
+
+@dataclass(frozen=True)
+class Design:
+    """One template to draw: its metadata and the function that paints it."""
+
+    name: str
+    display_name: str
+    family: str
+    base_color: str
+    draw: Callable[[Canvas, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    seed: int
+    recolorable: bool = True
+
+    @property
+    def base_rgb(self) -> np.ndarray:
+        return np.array([int(self.base_color[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
+
+
+class Canvas:
+    """Pixel grid of a template with its canonical coordinates and drawing helpers."""
+
+    def __init__(self, seed: int) -> None:
+        xs = (np.arange(WIDTH, dtype=np.float64) + 0.5 - ORIGIN[0]) / UNIT
+        ys = (np.arange(HEIGHT, dtype=np.float64) + 0.5 - ORIGIN[1]) / UNIT
+        self.x, self.y = np.meshgrid(xs, ys)
+        self.rng = np.random.default_rng(seed)
+
+    # -- geometry ------------------------------------------------------------------------
+    @staticmethod
+    def to_px(points: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Canonical units -> (supersampled) pixel coordinates, int32 for cv2 drawing."""
+        px = np.asarray(points, dtype=np.float64) * UNIT + ORIGIN
+        return np.round(px * scale - 0.5).astype(np.int32)
+
+    def fill(self, polygon: np.ndarray) -> np.ndarray:
+        """Anti-aliased coverage (H, W) float in [0, 1] of a polygon in canonical units."""
+        big = np.zeros((HEIGHT * SUPERSAMPLE, WIDTH * SUPERSAMPLE), np.uint8)
+        cv2.fillPoly(big, [self.to_px(polygon, SUPERSAMPLE)], 255)
+        return self._reduce(big)
+
+    def stroke(self, path: np.ndarray, width: float) -> np.ndarray:
+        """Coverage of a polyline ``width`` units thick."""
+        big = np.zeros((HEIGHT * SUPERSAMPLE, WIDTH * SUPERSAMPLE), np.uint8)
+        thickness = max(1, round(width * UNIT * SUPERSAMPLE))
+        cv2.polylines(big, [self.to_px(path, SUPERSAMPLE)], False, 255, thickness, cv2.LINE_AA)
+        return self._reduce(big)
+
+    def dashes(self, path: np.ndarray, width: float, dash: float, gap: float) -> np.ndarray:
+        """Coverage of a dashed polyline (stitches, weld dots)."""
+        big = np.zeros((HEIGHT * SUPERSAMPLE, WIDTH * SUPERSAMPLE), np.uint8)
+        thickness = max(1, round(width * UNIT * SUPERSAMPLE))
+        for segment in _dash_segments(path, dash, gap):
+            cv2.polylines(
+                big, [self.to_px(segment, SUPERSAMPLE)], False, 255, thickness, cv2.LINE_AA
+            )
+        return self._reduce(big)
+
+    def inner_distance(self, polygon: np.ndarray) -> np.ndarray:
+        """Distance in units from each pixel inside a polygon to its edge (0 outside)."""
+        big = np.zeros((HEIGHT * SUPERSAMPLE, WIDTH * SUPERSAMPLE), np.uint8)
+        cv2.fillPoly(big, [self.to_px(polygon, SUPERSAMPLE)], 255)
+        dist = cv2.distanceTransform(big, cv2.DIST_L2, 5)
+        small = cv2.resize(dist, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+        return small.astype(np.float64) / (UNIT * SUPERSAMPLE)
+
+    @staticmethod
+    def _reduce(big: np.ndarray) -> np.ndarray:
+        small = cv2.resize(big, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+        return small.astype(np.float64) / 255.0
+
+    # -- texture -------------------------------------------------------------------------
+    def noise(self, blur: float) -> np.ndarray:
+        """Smooth noise with unit standard deviation; ``blur`` is its feature size in units."""
+        field = self.rng.standard_normal((HEIGHT, WIDTH)).astype(np.float32)
+        sigma = max(blur * UNIT, 0.3)
+        field = cv2.GaussianBlur(field, (0, 0), sigma).astype(np.float64)
+        return field / max(field.std(), 1e-9)
+
+
+def _dash_segments(path: np.ndarray, dash: float, gap: float) -> list[np.ndarray]:
+    """Split a polyline into dashes of length ``dash`` separated by ``gap`` (units)."""
+    path = np.asarray(path, dtype=np.float64)
+    lengths = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
+    segments = []
+    start = gap / 2
+    while start < lengths[-1]:
+        stop = min(start + dash, lengths[-1])
+        ts = np.linspace(start, stop, 4)
+        segments.append(np.stack([np.interp(ts, lengths, path[:, i]) for i in (0, 1)], axis=1))
+        start = stop + gap
+    return segments
+
+
+def jaw(t: np.ndarray | float, push: np.ndarray | float = 0.0) -> np.ndarray:
+    """Points on the canonical jaw line at fractional landmark index ``t`` (0..16), pushed
+    outward from the nose tip by ``push`` (fraction, negative = inward), Catmull-Rom smooth."""
+    t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+    push = np.broadcast_to(np.asarray(push, dtype=np.float64), t.shape)
+    ring = CANONICAL_LANDMARKS[:17]
+    padded = np.vstack([2 * ring[0] - ring[1], ring, 2 * ring[16] - ring[15]])
+    i = np.clip(np.floor(t).astype(int), 0, 15)
+    f = (t - i)[:, None]
+    p0, p1, p2, p3 = padded[i], padded[i + 1], padded[i + 2], padded[i + 3]
+    point = 0.5 * (
+        2 * p1
+        + (p2 - p0) * f
+        + (2 * p0 - 5 * p1 + 4 * p2 - p3) * f**2
+        + (3 * p1 - p0 - 3 * p2 + p3) * f**3
+    )
+    centre = CANONICAL_LANDMARKS[NOSE_TIP]
+    return point + push[:, None] * (point - centre)
+
+
+def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def bezier(p0, p1, p2, n: int = 40) -> np.ndarray:
+    """Quadratic Bezier curve through p0, p2 with control p1 (canonical units)."""
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    p0, p1, p2 = (np.asarray(p, dtype=np.float64) for p in (p0, p1, p2))
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+
+
+def top_edge(corner: np.ndarray, peak_y: float, round_: float, n: int = 81) -> np.ndarray:
+    """A nose-wire top edge from the left corner over a rounded peak (x = 0) to the right
+    corner (mirrored): a softened V whose tip sits on the nose bridge."""
+    xs = np.linspace(corner[0], -corner[0], n)
+    u = np.abs(xs) / abs(corner[0])
+    profile = (np.sqrt(u**2 + round_**2) - round_) / (np.sqrt(1 + round_**2) - round_)
+    ys = peak_y + (corner[1] - peak_y) * profile
+    return np.stack([xs, ys], axis=1)
+
+
+def outline_height(outline: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top and bottom y of a closed outline at each x (for folds that follow the shape)."""
+    closed = np.vstack([outline, outline[:1]])
+    tops = np.full(xs.shape, np.inf)
+    bottoms = np.full(xs.shape, -np.inf)
+    for a, b in itertools.pairwise(closed):
+        lo, hi = min(a[0], b[0]), max(a[0], b[0])
+        inside = (xs >= lo) & (xs <= hi) & (hi > lo)
+        if not np.any(inside):
+            continue
+        y = a[1] + (xs[inside] - a[0]) * (b[1] - a[1]) / (b[0] - a[0])
+        tops[inside] = np.minimum(tops[inside], y)
+        bottoms[inside] = np.maximum(bottoms[inside], y)
+    return tops, bottoms
+
+
+def _tube(canvas: Canvas, path: np.ndarray, width: float, fade_from: float = 0.75):
+    """An elastic cord (ear loop, strap): coverage and shading, fading where it turns away."""
+    cover = canvas.stroke(path, width)
+    core = canvas.stroke(path, width * 0.4)
+    shade = 0.82 + 0.2 * core
+    lengths = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
+    end = path[-1]
+    start_fade = (
+        np.interp(fade_from * lengths[-1], lengths, path[:, 0]),
+        np.interp(fade_from * lengths[-1], lengths, path[:, 1]),
+    )
+    span = max(np.hypot(end[0] - start_fade[0], end[1] - start_fade[1]), 1e-6)
+    dist_end = np.hypot(canvas.x - end[0], canvas.y - end[1])
+    cover = cover * np.clip(dist_end / span, 0.0, 1.0) ** 0.7
+    return cover, shade
+
+
+def compose(layers: list[tuple[np.ndarray, np.ndarray]], base: np.ndarray) -> np.ndarray:
+    """Paint (coverage, rgb) layers bottom to top ("over"); returns (H, W, 4) uint8 RGBA."""
+    premult = np.zeros((HEIGHT, WIDTH, 3))
+    alpha = np.zeros((HEIGHT, WIDTH))
+    for cover, rgb in layers:
+        premult = premult * (1 - cover[:, :, None]) + rgb * cover[:, :, None]
+        alpha = alpha * (1 - cover) + cover
+    straight = np.where(
+        alpha[:, :, None] > 1e-6, premult / np.maximum(alpha, 1e-6)[:, :, None], base
+    )
+    rgba = np.dstack([np.clip(straight, 0, 1), np.clip(alpha, 0, 1)])
+    return np.round(rgba * 255).astype(np.uint8)
+
+
+def fabric_grain(canvas: Canvas, amount: float) -> np.ndarray:
+    """Fine non-woven grain plus soft unevenness, as a brightness factor around 1."""
+    return 1.0 + amount * (0.6 * canvas.noise(0.0012) + 0.4 * canvas.noise(0.02))
+
+
+# -- designs --------------------------------------------------------------------------------
+def draw_surgical(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Three-ply pleated mask: three pleats, hemmed edges, nose wire, white ear loops."""
+    corner = jaw(1.45, -0.05)[0]
+    top = top_edge(corner, peak_y=0.112, round_=0.14)
+    lower = jaw(np.linspace(14.55, 1.45, 90), push=_surgical_push(np.linspace(14.55, 1.45, 90)))
+    outline = np.vstack([top, lower])
+    x, y = canvas.x, canvas.y
+    cover = canvas.fill(outline)
+    rim = canvas.inner_distance(outline)
+    tops, bottoms = outline_height(outline, x[0])
+    top_y, bottom_y = tops[None, :], bottoms[None, :]
+    height = np.maximum(bottom_y - top_y, 1e-3)
+    t = (y - top_y) / height
+
+    shade = np.ones_like(x)
+    for fold in (0.27, 0.47, 0.67):
+        d = (t - fold) * height
+        shadow = np.exp(-((np.maximum(d, 0) / 0.013) ** 2)) * (d > -0.002)
+        lift = np.exp(-(((d + 0.03) / 0.03) ** 2))
+        shade *= 1 - 0.24 * shadow
+        shade *= 1 + 0.05 * lift
+        # the band under each fold bulges: lighter at its top, darker into the next fold
+        band = np.clip(d / 0.2, 0, 1) * (d > 0)
+        shade *= 1 - 0.08 * band * (t < fold + 0.2)
+    hem = smoothstep(0.04, 0.03, rim)
+    shade *= 1 + 0.04 * hem
+    shade *= 1 - 0.22 * np.exp(-(((rim - 0.042) / 0.003) ** 2))  # hem seam
+    stitches = canvas.dashes(_inset(outline, 0.018), 0.004, 0.008, 0.006)
+    shade *= 1 - 0.18 * stitches
+    wire = np.exp(-(((y - top_y - 0.014) / 0.006) ** 2)) * (np.abs(x) < 0.2)
+    shade *= 1 + 0.07 * wire
+    shade *= _body_shading(x, y, side=0.34, chin=0.76)
+    shade *= fabric_grain(canvas, 0.02)
+    body = base * shade[:, :, None]
+
+    loops = _ear_loops(canvas, upper=(1.45, -0.05), lower=(4.1, -0.03))
+    return compose([(cover, body), *loops], base), outline
+
+
+def _surgical_push(t: np.ndarray) -> np.ndarray:
+    """How far the surgical mask's edge sits from the jaw line along it: on the cheeks a bit
+    inside (the edge rests on the skin), under the chin a bit outside (the mask wraps it)."""
+    side = np.minimum(np.abs(t - 8.0), 6.6) / 6.6
+    return 0.035 - 0.085 * smoothstep(0.45, 0.95, side)
+
+
+def _body_shading(x: np.ndarray, y: np.ndarray, side: float, chin: float) -> np.ndarray:
+    """Curvature of a mask round a face: lit in front, darker where it turns to the sides and
+    under the chin."""
+    sides = 1 - side * smoothstep(0.1, 0.5, np.abs(x)) ** 1.3
+    under = 1 - 0.3 * smoothstep(chin, chin + 0.12, y)
+    front = 1 + 0.06 * np.exp(-((x / 0.16) ** 2) - ((y - 0.3) / 0.18) ** 2)
+    # the valley where the fabric spans from the nose to the cheek, running down and out
+    along = np.clip((y - 0.14) / 0.26, 0.0, 1.0)
+    valley_x = 0.1 + 0.2 * along
+    valley = np.exp(-(((np.abs(x) - valley_x) / 0.05) ** 2)) * (y > 0.12) * (1 - along) ** 0.5
+    return sides * under * front * (1 - 0.07 * valley)
+
+
+def _inset(outline: np.ndarray, amount: float) -> np.ndarray:
+    """A closed outline moved ``amount`` units inward (toward its centroid, along normals)."""
+    closed = np.vstack([outline, outline[:1]])
+    tangent = np.gradient(closed, axis=0)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    centre = outline.mean(axis=0)
+    sign = np.sign(np.sum((centre - closed) * normal, axis=1, keepdims=True))
+    return closed + sign * normal * amount
+
+
+def _ear_loops(canvas: Canvas, upper: tuple[float, float], lower: tuple[float, float]):
+    """Two white ear loops from the mask's corners back toward the ears, on each side."""
+    layers = []
+    for mirror in (1.0, -1.0):
+        for (t, push), end_t, bend in ((upper, 0.75, 0.02), (lower, 2.1, 0.05)):
+            start = jaw(t, push)[0]
+            end = jaw(end_t, LOOP_END)[0]
+            control = (start + end) / 2 + np.array([-bend, 0.0])
+            path = bezier(start, control, end)
+            path[:, 0] *= mirror
+            cover, shade = _tube(canvas, path, 0.011)
+            layers.append((cover, np.full((HEIGHT, WIDTH, 3), 0.96) * shade[:, :, None]))
+    return layers
+
+
+def draw_n95(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Moulded cup respirator: domed shell, rim seam, nose clip, exhalation valve, head straps."""
+    lower_t = np.linspace(13.1, 2.9, 80)
+    push = 0.04 - 0.12 * smoothstep(0.55, 1.0, np.minimum(np.abs(lower_t - 8), 5.1) / 5.1)
+    lower = jaw(lower_t, push)
+    right, left = lower[0], lower[-1]
+    arc_left = bezier(left, np.array([left[0] * 0.95, 0.1]), np.array([0.0, 0.075]), 40)
+    arc_right = bezier(np.array([0.0, 0.075]), np.array([right[0] * 0.95, 0.1]), right, 40)
+    outline = np.vstack([arc_left, arc_right[1:], lower[1:-1]])
+    x, y = canvas.x, canvas.y
+    cover = canvas.fill(outline)
+    rim = canvas.inner_distance(outline)
+
+    radial = np.hypot(x / 0.42, (y - 0.45) / 0.42)  # the dome, centred under the nose
+    shade = 1.06 - 0.30 * smoothstep(0.35, 1.05, radial) ** 1.3
+    shade *= 1 - 0.18 * smoothstep(0.72, 0.9, y)
+    shade *= 1 + 0.05 * np.exp(-((x / 0.1) ** 2) - ((y - 0.32) / 0.12) ** 2)
+    shade *= 1 - 0.10 * smoothstep(0.03, 0.0, rim)  # rounded rim
+    shade *= 1 - 0.25 * np.exp(-(((rim - 0.03) / 0.0035) ** 2))  # welded seam
+    shade *= 1 + 0.03 * (rim < 0.03)
+    shade *= fabric_grain(canvas, 0.03)
+    body = base * shade[:, :, None]
+
+    clip_path = np.stack(
+        [np.linspace(-0.13, 0.13, 30), 0.118 + 0.18 * np.linspace(-0.13, 0.13, 30) ** 2], 1
+    )
+    clip_cover = canvas.stroke(clip_path, 0.03)
+    clip_shade = 0.9 + 0.12 * canvas.stroke(clip_path - np.array([0.0, 0.006]), 0.008)
+    layers = [
+        (cover, body),
+        (clip_cover * 0.85, np.full((HEIGHT, WIDTH, 3), 0.8) * clip_shade[:, :, None]),
+    ]
+
+    vx, vy, r = 0.17, 0.56, 0.085
+    dist = np.hypot(x - vx, y - vy)
+    valve_cover = smoothstep(r + 0.002, r - 0.002, dist)
+    valve_shade = 0.78 + 0.2 * smoothstep(r, 0.0, dist) ** 0.5
+    valve_shade *= 1 - 0.35 * np.exp(-(((dist - 0.062) / 0.004) ** 2))
+    slots = (
+        (np.abs(((y - vy) / 0.018) - np.round((y - vy) / 0.018)) < 0.22)
+        & (np.abs(x - vx) < 0.045)
+        & (np.abs(y - vy) < 0.045)
+    )
+    valve_shade *= 1 - 0.4 * slots
+    valve_shade *= 1 - 0.25 * smoothstep(0.0, r, (y - vy) + (x - vx) * 0.5) * (dist < r)
+    layers.append((valve_cover, np.full((HEIGHT, WIDTH, 3), 0.86) * valve_shade[:, :, None]))
+
+    for mirror in (1.0, -1.0):
+        for start_t, end_t, push_end in ((2.9, 1.1, LOOP_END), (4.4, 3.5, LOOP_END)):
+            start = jaw(start_t, -0.05)[0]
+            end = jaw(end_t, push_end)[0]
+            path = bezier(start, (start + end) / 2 + [0.0, -0.01], end, 30)
+            path[:, 0] *= mirror
+            strap, strap_shade = _tube(canvas, path, 0.02, fade_from=0.6)
+            layers.append((strap, np.full((HEIGHT, WIDTH, 3), 0.93) * strap_shade[:, :, None]))
+    return compose(layers, base), outline
+
+
+def draw_kn95(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Folded KN95: two panels meeting at a centre seam, welded dotted border, ear loops."""
+    corner = jaw(1.6, -0.05)[0]
+    top = top_edge(corner, peak_y=0.1, round_=0.25)
+    lower_t = np.linspace(14.4, 1.6, 90)
+    side = np.minimum(np.abs(lower_t - 8.0), 6.4) / 6.4
+    push = 0.07 * (1 - side) ** 2 - 0.06 * smoothstep(0.5, 1.0, side)
+    lower = jaw(lower_t, push)
+    outline = np.vstack([top, lower])
+    x, y = canvas.x, canvas.y
+    cover = canvas.fill(outline)
+    rim = canvas.inner_distance(outline)
+
+    ax = np.abs(x)
+    shade = 1.03 - 0.28 * smoothstep(0.02, 0.45, ax) ** 1.2
+    shade *= np.where(x < 0, 1.0, 0.96)  # the two panels face slightly different ways
+    shade *= 1 - 0.30 * np.exp(-((x / 0.005) ** 2))  # centre fold crease
+    shade *= 1 + 0.06 * np.exp(-(((x + 0.012) / 0.008) ** 2))
+    shade *= 1 - 0.16 * smoothstep(0.74, 0.9, y)
+    band = rim < 0.038
+    shade *= 1 + 0.03 * band
+    shade *= 1 - 0.2 * np.exp(-(((rim - 0.038) / 0.003) ** 2))
+    dots = canvas.dashes(_inset(outline, 0.02), 0.009, 0.004, 0.008)
+    shade *= 1 - 0.15 * dots
+    seam = np.stack([np.full(60, 0.0), np.linspace(0.1, 0.93, 60)], 1)
+    shade *= 1 - 0.12 * canvas.dashes(seam + np.array([0.018, 0.0]), 0.007, 0.004, 0.008)
+    shade *= 1 - 0.12 * canvas.dashes(seam - np.array([0.018, 0.0]), 0.007, 0.004, 0.008)
+    shade *= fabric_grain(canvas, 0.02)
+    body = base * shade[:, :, None]
+    loops = _ear_loops(canvas, upper=(1.6, -0.05), lower=(3.8, -0.05))
+    return compose([(cover, body), *loops], base), outline
+
+
+def draw_cloth(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sewn cloth mask: two curved panels with a centre seam, woven fabric, hems and fabric
+    ear loops."""
+    corner = jaw(1.5, -0.04)[0]
+    top = top_edge(corner, peak_y=0.105, round_=0.45)
+    lower_t = np.linspace(14.5, 1.5, 90)
+    side = np.minimum(np.abs(lower_t - 8.0), 6.5) / 6.5
+    push = 0.04 * (1 - side) - 0.06 * smoothstep(0.5, 1.0, side)
+    lower = jaw(lower_t, push)
+    outline = np.vstack([top, lower])
+    x, y = canvas.x, canvas.y
+    cover = canvas.fill(outline)
+    rim = canvas.inner_distance(outline)
+
+    u = (x * np.cos(0.3) + y * np.sin(0.3)) * UNIT
+    v = (-x * np.sin(0.3) + y * np.cos(0.3)) * UNIT
+    weave = 0.5 * (np.sin(u * 2 * np.pi / 3.2) * np.sin(v * 2 * np.pi / 3.2) + 1)
+    shade = 1.0 + 0.10 * (weave - 0.5) + 0.035 * canvas.noise(0.0015)
+    shade *= 1 + 0.05 * canvas.noise(0.05)  # soft wrinkles
+    seam_x = 0.012 * np.sin(y * 6.0)
+    shade *= 1 - 0.35 * np.exp(-(((x - seam_x) / 0.005) ** 2))
+    shade *= 1 + 0.08 * np.exp(-(((x - seam_x + 0.014) / 0.01) ** 2))
+    shade *= 1 - 0.06 * smoothstep(0.0, 0.2, x - seam_x) * (x > seam_x)
+    shade *= _body_shading(x, y, side=0.36, chin=0.74)
+    shade *= 1 + 0.05 * smoothstep(0.03, 0.0, rim)
+    stitches = canvas.dashes(_inset(outline, 0.022), 0.005, 0.012, 0.007)
+    shade *= 1 - 0.3 * stitches
+    shade *= 1 - 0.18 * np.exp(-(((rim - 0.008) / 0.004) ** 2))
+    body = base * shade[:, :, None]
+    layers = [(cover, body)]
+    for mirror in (1.0, -1.0):
+        for (t, push_start), end_t in (((1.5, -0.04), 0.7), ((4.2, -0.04), 2.1)):
+            start, end = jaw(t, push_start)[0], jaw(end_t, LOOP_END)[0]
+            path = bezier(start, (start + end) / 2 + [-0.02, 0.0], end)
+            path[:, 0] *= mirror
+            loop, loop_shade = _tube(canvas, path, 0.02)
+            layers.append((loop, base * (1.05 * loop_shade)[:, :, None]))
+    return compose(layers, base), outline
+
+
+DESIGNS: tuple[Design, ...] = (
+    Design("surgical", "Surgical mask (light blue)", "surgical", "#a4c6e2", draw_surgical, 11),
+    Design("surgical_green", "Surgical mask (green)", "surgical", "#7fbca3", draw_surgical, 12),
+    Design("surgical_blue", "Surgical mask (blue)", "surgical", "#4a78b9", draw_surgical, 13),
+    Design("n95", "N95 respirator (cup, valve)", "n95", "#ebe8e1", draw_n95, 21),
+    Design("kn95", "KN95 respirator (folded)", "kn95", "#eeeeec", draw_kn95, 31),
+    Design("cloth", "Cloth mask", "cloth", "#566173", draw_cloth, 41),
+)
+
+
+def fit_points() -> dict[str, list[float]]:
+    """The canonical face points every template is fitted with, in template pixels."""
+    points = face_point_matrix(FIT_POINT_NAMES).astype(np.float64) @ CANONICAL_LANDMARKS
+    pixels = points * UNIT + ORIGIN - 0.5  # pixel centres at integers, as dlib and cv2 use
+    return {
+        name: [round(float(px), 2), round(float(py), 2)]
+        for name, (px, py) in zip(FIT_POINT_NAMES, pixels, strict=True)
+    }
+
+
+def draw_template(design: Design) -> tuple[bytes, str]:
+    """One template as (PNG bytes, JSON text)."""
+    rgba, _ = design.draw(Canvas(design.seed), design.base_rgb)
+    ok, png = cv2.imencode(
+        ".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    )
+    if not ok:
+        raise TemplateError(f"cannot encode template {design.name} as PNG")
+    meta = {
+        "format": TEMPLATE_FORMAT,
+        "name": design.name,
+        "display_name": design.display_name,
+        "family": design.family,
+        "base_color": design.base_color,
+        "recolorable": design.recolorable,
+        "image_size": [WIDTH, HEIGHT],
+        "outer_ring": OUTER_RING,
+        "fit_points": fit_points(),
+    }
+    return png.tobytes(), json.dumps(meta, indent=1) + "\n"
+
+
+def draw_templates(out_dir: str | Path | None = None) -> list[Path]:
+    """Write every design as ``<name>.png`` + ``<name>.json`` into ``out_dir`` (default: the
+    source tree's templates folder). Output is byte-identical on every run."""
+    source_tree = Path(maskgen.__file__).parents[1] / "templates"
+    out = Path(out_dir) if out_dir is not None else source_tree
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for design in DESIGNS:
+        png, text = draw_template(design)
+        for path, data in (
+            (out / f"{design.name}.png", png),
+            (out / f"{design.name}.json", text.encode("utf-8")),
+        ):
+            path.write_bytes(data)
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    for path in draw_templates(args[0] if args else None):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The Masker and mask_image on real LFW photos: faces found, draws, outcomes, re-rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.errors import ConfigError
+from maskgen.faces import align_face, five_points
+from maskgen.masks import AppliedMask, Masker, MaskOutcome, MaskSpec, mask_image
+from maskgen.masks.fit import fit_failures
+
+pytestmark = pytest.mark.shared
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def masker() -> Masker:
+    return Masker()
+
+
+@pytest.fixture(scope="module")
+def photo(lfw_dir: Path) -> np.ndarray:
+    return read_rgb(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg")
+
+
+def test_masks_the_face_in_a_photo(masker: Masker, photo: np.ndarray):
+    outcome = masker.mask_image(photo, np.random.default_rng(0))
+    assert isinstance(outcome, MaskOutcome) and outcome.masked and outcome.reason is None
+    assert len(outcome.applied) == 1 and isinstance(outcome.applied[0], AppliedMask)
+    applied = outcome.applied[0]
+    assert applied.params.mask_type in masker.mask_types and applied.face.detected
+    assert outcome.image.shape == photo.shape and outcome.image.dtype == np.uint8
+    changed = np.abs(outcome.image.astype(int) - photo).max(axis=2) > 8
+    assert 0.05 < changed.mean() < 0.4
+
+
+def test_recorded_params_re_render_exactly(masker: Masker, photo: np.ndarray):
+    outcome = masker.mask_image(photo, np.random.default_rng(5))
+    applied = outcome.applied[0]
+    image, coverage = masker.render(photo, applied.face.landmarks, applied.params)
+    assert image.tobytes() == outcome.image.tobytes()
+    assert fit_failures(applied.face.landmarks, coverage) == []
+
+
+def test_no_face_is_a_value_not_an_error(masker: Masker):
+    blank = np.full((250, 250, 3), 128, np.uint8)
+    outcome = masker.mask_image(blank, np.random.default_rng(0))
+    assert not outcome.masked and outcome.reason == "no_face" and outcome.applied == ()
+    assert np.array_equal(outcome.image, blank) and outcome.image is not blank
+
+
+def test_every_face_gets_its_own_mask_largest_first(lfw_dir: Path, masker: Masker):
+    big = read_rgb(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg")
+    small = cv2.resize(read_rgb(lfw_dir / "Abdullah_Gul" / "Abdullah_Gul_0001.jpg"), (180, 180))
+    canvas = np.zeros((250, 430, 3), np.uint8)
+    canvas[:, :250] = big
+    canvas[35:215, 250:] = small
+    outcome = masker.mask_image(canvas, np.random.default_rng(2))
+    assert len(outcome.applied) == 2
+    first, second = (a.face for a in outcome.applied)
+    assert first.area > second.area and first.box[0] < 250 <= second.box[0]
+    for applied in outcome.applied:
+        lm = applied.face.landmarks
+        _, coverage = masker.render(canvas, lm, applied.params)
+        assert fit_failures(lm, coverage) == []
+        region = outcome.image[int(lm[33, 1]) : int(lm[8, 1]), int(lm[48, 0]) : int(lm[54, 0])]
+        assert not np.array_equal(
+            region, canvas[int(lm[33, 1]) : int(lm[8, 1]), int(lm[48, 0]) : int(lm[54, 0])]
+        )
+
+
+def test_aligned_crop_in_aligned_mode(masker: Masker, photo: np.ndarray):
+    face = masker.finder.find_faces(photo, "detect")[0]
+    crop = align_face(photo, five_points(face.landmarks))
+    aligned = Masker(face_mode="aligned")
+    outcome = aligned.mask_image(crop, np.random.default_rng(1))
+    assert outcome.masked and not outcome.applied[0].face.detected
+    found = outcome.applied[0].face
+    _, coverage = aligned.render(crop, found.landmarks, outcome.applied[0].params)
+    assert fit_failures(found.landmarks, coverage) == []
+
+
+def test_mask_image_seeds_and_types(photo: np.ndarray):
+    first = mask_image(photo, seed=11)
+    again = mask_image(photo, seed=11)
+    other = mask_image(photo, seed=12)
+    assert first.image.tobytes() == again.image.tobytes()
+    assert first.image.tobytes() != other.image.tobytes()
+    rng_outcome = mask_image(photo, rng=np.random.default_rng(11))
+    assert rng_outcome.image.tobytes() == first.image.tobytes()
+    for mask_type in ("n95", "cloth"):
+        assert mask_image(photo, seed=3, mask_type=mask_type).applied[0].params.mask_type == (
+            mask_type
+        )
+    plain = mask_image(photo, seed=4, spec=MaskSpec(color_prob=0, texture_prob=0))
+    params = plain.applied[0].params
+    assert params.color is None and params.texture is None
+
+
+def test_bad_configuration(photo: np.ndarray):
+    with pytest.raises(ConfigError, match="face_mode"):
+        Masker(face_mode="sideways")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="available"):
+        Masker(MaskSpec(mask_types=("gas_mask",)))
+    with pytest.raises(ConfigError, match="available"):
+        mask_image(photo, mask_type="gas_mask")
+    assert Masker(MaskSpec(texture_prob=0)).textures == {}

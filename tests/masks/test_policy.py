@@ -1,0 +1,123 @@
+"""The random policy: frequencies, determinism, validation, realistic colours."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maskgen.errors import ConfigError
+from maskgen.masks import MaskSpec, load_templates, load_textures, sample_mask_params
+from maskgen.masks.policy import PALETTE, sample_color
+from maskgen.masks.templates import parse_hex_color
+
+
+@pytest.fixture(scope="module")
+def templates():
+    return load_templates()
+
+
+@pytest.fixture(scope="module")
+def textures():
+    return load_textures()
+
+
+def draws(spec: MaskSpec, templates, textures, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return [sample_mask_params(rng, spec, templates, textures) for _ in range(n)]
+
+
+def test_frequencies_match_the_spec(templates, textures):
+    n = 3000
+    params = draws(MaskSpec(), templates, textures, n)
+    colour_rate = sum(p.color is not None for p in params) / n
+    texture_rate = sum(p.texture is not None for p in params) / n
+    assert abs(colour_rate - 0.5) < 0.04
+    assert abs(texture_rate - 0.5) < 0.04
+    counts = Counter(p.mask_type for p in params)
+    assert set(counts) == set(templates)
+    expected = n / len(templates)
+    assert all(abs(c - expected) < 0.2 * expected for c in counts.values()), counts
+    used = Counter(p.texture for p in params if p.texture)
+    assert len(used) > 0.6 * len(textures)  # spread over the catalogue, not a favourite few
+
+
+def test_probabilities_zero_and_one(templates, textures):
+    never = draws(MaskSpec(color_prob=0.0, texture_prob=0.0), templates, textures, 200)
+    assert all(p.color is None and p.texture is None for p in never)
+    always = draws(MaskSpec(color_prob=1.0, texture_prob=1.0), templates, textures, 200)
+    assert all(p.color is not None and p.texture is not None for p in always)
+
+
+def test_restricted_types(templates, textures):
+    spec = MaskSpec(mask_types=("kn95", "cloth"))
+    assert {p.mask_type for p in draws(spec, templates, textures, 300)} == {"kn95", "cloth"}
+
+
+def test_same_rng_same_draws_and_global_state_untouched(templates, textures):
+    np_state = np.random.get_state()[1].copy()
+    py_state = random.getstate()
+    first = draws(MaskSpec(), templates, textures, 50, seed=7)
+    again = draws(MaskSpec(), templates, textures, 50, seed=7)
+    other = draws(MaskSpec(), templates, textures, 50, seed=8)
+    assert first == again
+    assert first != other
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert random.getstate() == py_state
+
+
+def test_changing_one_probability_keeps_other_choices(templates, textures):
+    base = draws(MaskSpec(color_prob=0.5), templates, textures, 100, seed=3)
+    moved = draws(MaskSpec(color_prob=0.9), templates, textures, 100, seed=3)
+    assert [p.mask_type for p in base] == [p.mask_type for p in moved]
+    assert [p.texture for p in base] == [p.texture for p in moved]
+
+
+def test_params_are_json_and_in_range(templates, textures):
+    for p in draws(MaskSpec(color_prob=1, texture_prob=1), templates, textures, 300):
+        json.dumps(p.to_json())
+        parse_hex_color(p.color, "test")
+        assert p.texture in textures
+        assert 0.3 < p.texture_scale < 3.0
+        assert all(0.0 <= v < 1.0 for v in p.texture_offset)
+        assert -120 < p.texture_angle < 120
+        assert all(abs(v) <= 0.12 for v in p.fit_jitter)
+
+
+def test_colours_are_mostly_real_mask_colours():
+    rng = np.random.default_rng(0)
+    palette = np.array([parse_hex_color(c, "palette") for _, c, _ in PALETTE if c], float)
+    colours = np.array([parse_hex_color(sample_color(rng), "draw") for _ in range(2000)], float)
+    nearest = np.linalg.norm(colours[:, None] - palette[None], axis=2).min(axis=1)
+    near_palette = (nearest < 40).mean()
+    assert 0.85 < near_palette < 0.99  # mostly the palette, with small jitter and rare any-hue
+    spread = colours.max(axis=1) - colours.min(axis=1)
+    assert (spread < 90).mean() > 0.7  # white, greys, black, pale blue: low saturation dominates
+    assert len({tuple(c) for c in colours}) > 1500  # jittered, not 13 flat colours
+
+
+def test_validation_errors(templates):
+    with pytest.raises(ConfigError, match=r"unknown mask type.*'nope'.*available: cloth"):
+        MaskSpec(mask_types=("nope",)).validate(templates)
+    with pytest.raises(ConfigError, match="empty"):
+        MaskSpec(mask_types=()).validate(templates)
+    for field in ("color_prob", "texture_prob"):
+        for bad in (-0.1, 1.5, float("nan"), "0.5", True):
+            with pytest.raises(ConfigError, match=field):
+                MaskSpec(**{field: bad})
+    assert MaskSpec().validate(templates) == tuple(sorted(templates))
+    assert MaskSpec(mask_types=("n95", "n95")).validate(templates) == ("n95",)
+
+
+def test_spec_accepts_lists_and_stays_hashable():
+    spec = MaskSpec(mask_types=["kn95"], texture_dirs=["a"], templates_dir="t")
+    assert spec.mask_types == ("kn95",)
+    assert spec.texture_dirs == (Path("a"),)
+    assert spec.templates_dir == Path("t")
+    assert hash(spec) == hash(
+        MaskSpec(mask_types=("kn95",), texture_dirs=(Path("a"),), templates_dir=Path("t"))
+    )

@@ -1,0 +1,231 @@
+"""Rendering masks onto real LFW faces: fit, determinism, light, colour, edges; and the warp."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.errors import ConfigError
+from maskgen.faces import align_face, five_points, load_face_finder
+from maskgen.masks import apply_mask, load_templates, load_textures
+from maskgen.masks.fit import fit_failures
+from maskgen.masks.policy import FIT_JITTER_MAX
+from maskgen.masks.render import _SHADOW_STRENGTH
+from maskgen.masks.warp import OUTSIDE, dense_map
+from maskgen.types import MaskParams
+from tests.conftest import lfw_sample_paths
+
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def templates():
+    return load_templates()
+
+
+@pytest.fixture(scope="module")
+def lfw_faces(lfw_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(photo, landmarks of its largest face) for 30 spread-out LFW photos."""
+    finder = load_face_finder()
+    faces = []
+    for path in lfw_sample_paths(lfw_dir, 32):
+        rgb = read_rgb(path)
+        found = finder.find_faces(rgb, "detect")
+        if found:
+            faces.append((rgb, found[0].landmarks))
+    assert len(faces) >= 30
+    return faces[:30]
+
+
+@pytest.fixture(scope="module")
+def photo(lfw_faces) -> tuple[np.ndarray, np.ndarray]:
+    return lfw_faces[0]
+
+
+def luma(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float64) @ LUMA
+
+
+@pytest.mark.shared
+def test_every_type_fits_lfw_faces(lfw_faces, templates):
+    jitters = [(0.0, 0.0), (-FIT_JITTER_MAX, FIT_JITTER_MAX), (FIT_JITTER_MAX, -FIT_JITTER_MAX)]
+    for index, (rgb, landmarks) in enumerate(lfw_faces):
+        for name, template in templates.items():
+            params = MaskParams(name, fit_jitter=jitters[index % len(jitters)])
+            image, coverage = apply_mask(rgb, landmarks, template, params)
+            assert fit_failures(landmarks, coverage) == [], (index, name, params.fit_jitter)
+            changed = np.abs(image.astype(int) - rgb).max(axis=2) > 0
+            far = cv2.dilate((coverage > 0).astype(np.uint8), np.ones((15, 15))) == 0
+            assert not changed[far].any()  # nothing away from the mask (and its shadow) changes
+
+
+@pytest.mark.shared
+def test_aligned_crop_gets_a_fitting_mask(lfw_faces, templates):
+    finder = load_face_finder()
+    for rgb, landmarks in lfw_faces[:6]:
+        crop = align_face(rgb, five_points(landmarks))
+        face = finder.find_faces(crop, "aligned")[0]
+        for name, template in templates.items():
+            _, coverage = apply_mask(crop, face.landmarks, template, MaskParams(name))
+            assert fit_failures(face.landmarks, coverage) == [], name
+            assert 0.15 < (coverage > 0.5).mean() < 0.5  # a mask, not a sticker or a sheet
+
+
+@pytest.mark.shared
+def test_same_input_same_bytes_and_inputs_untouched(photo, templates):
+    rgb, landmarks = photo
+    rgb_before, landmarks_before = rgb.copy(), landmarks.copy()
+    params = MaskParams("surgical", color="#3a5f9c", fit_jitter=(0.05, -0.03))
+    first, alpha = apply_mask(rgb, landmarks, templates["surgical"], params)
+    again, alpha_again = apply_mask(rgb, landmarks, templates["surgical"], params)
+    assert first.tobytes() == again.tobytes() and alpha.tobytes() == alpha_again.tobytes()
+    assert np.array_equal(rgb, rgb_before) and np.array_equal(landmarks, landmarks_before)
+    assert first.dtype == np.uint8 and first.shape == rgb.shape
+    assert alpha.dtype == np.float32 and alpha.shape == rgb.shape[:2]
+    assert alpha.min() >= 0.0 and alpha.max() <= 1.0
+    other, _ = apply_mask(rgb, landmarks, templates["surgical"], replace(params, color="#202020"))
+    assert other.tobytes() != first.tobytes()
+
+
+@pytest.mark.shared
+def test_mask_in_a_darker_photo_is_darker(photo, templates):
+    rgb, landmarks = photo
+    dark = (rgb * 0.45).astype(np.uint8)
+    for name, template in templates.items():
+        bright_out, alpha = apply_mask(rgb, landmarks, template, MaskParams(name))
+        dark_out, _ = apply_mask(dark, landmarks, template, MaskParams(name))
+        inside = alpha > 0.99
+        ratio = luma(dark_out[inside]).mean() / luma(bright_out[inside]).mean()
+        assert ratio < 0.65, (name, ratio)
+
+
+@pytest.mark.shared
+def test_side_light_shades_the_mask(photo, templates):
+    rgb, landmarks = photo
+    ramp = np.linspace(1.0, 0.35, rgb.shape[1])[None, :, None]  # light from the image's left
+    side_lit = (rgb * ramp).astype(np.uint8)
+    params = MaskParams("kn95")
+    flat_out, alpha = apply_mask(rgb, landmarks, templates["kn95"], params)
+    lit_out, _ = apply_mask(side_lit, landmarks, templates["kn95"], params)
+    centre = landmarks[30, 0]
+    columns = np.arange(rgb.shape[1])[None, :]
+    left = (alpha > 0.99) & (columns < centre - 10)
+    right = (alpha > 0.99) & (columns > centre + 10)
+
+    def balance(out):
+        return luma(out[left]).mean() / luma(out[right]).mean()
+
+    assert balance(lit_out) > 1.15 * balance(flat_out)
+
+
+@pytest.mark.shared
+def test_colour_changes_hue_and_keeps_folds(photo, templates):
+    rgb, landmarks = photo
+    for name, template in templates.items():
+        out, alpha = apply_mask(rgb, landmarks, template, MaskParams(name, color="#b03030"))
+        inside = out[alpha > 0.99].astype(np.float64)
+        red, green, blue = inside.mean(axis=0)
+        assert red > 1.6 * green and red > 1.6 * blue, name
+        assert luma(inside).std() > 5.0, name  # folds and seams still shade the colour
+
+
+@pytest.mark.shared
+def test_black_and_white_photo_gets_a_grey_mask(photo, templates):
+    rgb, landmarks = photo
+    grey = np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+    for name in ("surgical_green", "cloth"):
+        params = MaskParams(name, color="#2060d0")
+        out, alpha = apply_mask(grey, landmarks, templates[name], params)
+        assert (out.max(axis=2).astype(int) - out.min(axis=2) <= 1).all(), name
+        colour_out, _ = apply_mask(rgb, landmarks, templates[name], params)
+        inside = colour_out[alpha > 0.99].astype(int)
+        assert (inside[:, 2] - inside[:, 0]).mean() > 40  # the colour photo keeps it blue
+
+
+@pytest.mark.shared
+def test_no_light_rim_at_the_edge(photo, templates):
+    rgb, landmarks = photo
+    for name, template in templates.items():
+        out, alpha = apply_mask(rgb, landmarks, template, MaskParams(name, color="#101010"))
+        edge = (alpha > 0.02) & (alpha < 0.98)
+        assert edge.sum() > 100
+        ceiling = np.maximum(rgb[edge].astype(int), 48)  # face, or the darkest mask can get
+        assert (out[edge].astype(int) <= ceiling + 1).all(), name
+        darkened = (rgb // 3).astype(np.uint8)
+        out, alpha = apply_mask(darkened, landmarks, template, MaskParams(name, color="#f4f4f4"))
+        # no dark rim either: the face at worst darkened by the mask's soft contact shadow
+        floor = np.minimum(darkened[edge].astype(int) * (1 - _SHADOW_STRENGTH), 40)
+        assert (out[edge].astype(int) >= floor - 1).all(), name
+
+
+@pytest.mark.shared
+def test_texture_paints_the_mask(photo, templates):
+    rgb, landmarks = photo
+    textures = load_textures()
+    texture = textures["stripes_02"] if "stripes_02" in textures else next(iter(textures.values()))
+    params = MaskParams(
+        "cloth",
+        texture=texture.name,
+        texture_scale=1.0,
+        texture_angle=0.0,
+        texture_offset=(0.2, 0.4),
+    )
+    out, alpha = apply_mask(rgb, landmarks, templates["cloth"], params, texture)
+    plain, plain_alpha = apply_mask(rgb, landmarks, templates["cloth"], MaskParams("cloth"))
+    assert np.array_equal(alpha, plain_alpha)
+    inside = alpha > 0.99
+    assert np.abs(out[inside].astype(int) - plain[inside]).mean() > 10
+    with pytest.raises(ConfigError, match="no texture was given"):
+        apply_mask(rgb, landmarks, templates["cloth"], params)
+
+
+def test_bad_inputs_raise_config_errors(templates):
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    landmarks = np.zeros((68, 2), np.float32)
+    template = templates["surgical"]
+    with pytest.raises(ConfigError, match="uint8 RGB"):
+        apply_mask(rgb.astype(np.float32), landmarks, template, MaskParams("surgical"))
+    with pytest.raises(ConfigError, match=r"\(68, 2\)"):
+        apply_mask(rgb, landmarks[:5], template, MaskParams("surgical"))
+    with pytest.raises(ConfigError, match="colour"):
+        apply_mask(rgb, landmarks, template, MaskParams("surgical", color="blue"))
+
+
+def test_face_outside_the_image_leaves_it_unchanged(templates):
+    rgb = np.full((60, 60, 3), 90, np.uint8)
+    landmarks = np.random.default_rng(0).uniform(500, 600, (68, 2)).astype(np.float32)
+    out, alpha = apply_mask(rgb, landmarks, templates["n95"], MaskParams("n95"))
+    assert np.array_equal(out, rgb) and not alpha.any()
+
+
+def test_dense_map_is_the_piecewise_affine_map():
+    """Every pixel centre inside a triangle reads through that triangle's affine map."""
+    rng = np.random.default_rng(1)
+    height, width = 40, 50
+    corners = np.array([[2.3, 1.7], [47.6, 3.1], [45.2, 38.4], [4.1, 36.9], [24.8, 19.6]])
+    dst = corners[[[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]]]
+    src = dst * 1.7 + rng.normal(0, 2.0, dst.shape) + 5.0
+    warp = dense_map(dst, src, height, width)
+    map_x, map_y = warp[:, :, 0], warp[:, :, 1]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    inside_any = np.zeros((height, width), bool)
+    for d, s in zip(dst, src, strict=True):
+        matrix = cv2.getAffineTransform(d.astype(np.float32), s.astype(np.float32))
+        bary = np.linalg.solve(
+            np.vstack([d.T, np.ones(3)]), np.stack([xs, ys, np.ones_like(xs)]).reshape(3, -1)
+        ).reshape(3, height, width)
+        inside = (bary > 1e-6).all(axis=0)
+        inside_any |= (bary > -1e-6).all(axis=0)
+        expected_x = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
+        expected_y = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
+        assert np.allclose(map_x[inside], expected_x[inside], atol=1e-3)
+        assert np.allclose(map_y[inside], expected_y[inside], atol=1e-3)
+    assert (map_x[~inside_any] == OUTSIDE).all()

@@ -1,0 +1,171 @@
+"""Mask templates: the committed files, their validation, discovery and regeneration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.errors import TemplateError
+from maskgen.masks import available_mask_types, default_templates_dir, load_templates
+from maskgen.masks.template_art import draw_templates
+from maskgen.masks.templates import FACE_POINTS, REQUIRED_FIT_POINTS, read_template
+
+REPO = Path(__file__).resolve().parents[2]
+TYPES = {"surgical", "surgical_green", "surgical_blue", "n95", "kn95", "cloth"}
+
+
+@pytest.fixture
+def one_template(tmp_path: Path) -> Path:
+    """A folder holding a copy of the surgical template, to break in various ways."""
+    for suffix in (".json", ".png"):
+        shutil.copy(default_templates_dir() / f"surgical{suffix}", tmp_path)
+    return tmp_path
+
+
+def edit_json(path: Path, change) -> None:
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+def test_builtin_templates_load_with_their_fit_points():
+    templates = load_templates()
+    assert set(templates) == TYPES
+    assert available_mask_types() == tuple(sorted(TYPES))
+    assert default_templates_dir() == REPO / "templates"
+    for name, template in templates.items():
+        assert template.name == name
+        assert set(REQUIRED_FIT_POINTS) <= set(template.point_names)
+        assert template.rgba.dtype == np.uint8 and template.rgba.shape[2] == 4
+        assert 500 <= template.size[0] <= 700
+        alpha = template.rgba[:, :, 3]
+        assert alpha[0].max() == 0 and alpha[:, 0].max() == 0  # transparent outside the mask
+        assert (alpha == 255).mean() > 0.25
+        assert len(template.triangles) > 40 and len(template.active_triangles) > 20
+
+
+def test_every_json_names_its_points_and_metadata():
+    for path in sorted(default_templates_dir().glob("*.json")):
+        meta = json.loads(path.read_text())
+        assert meta["name"] == path.stem
+        assert set(REQUIRED_FIT_POINTS) <= set(meta["fit_points"]) <= set(FACE_POINTS)
+        assert meta["display_name"] and meta["base_color"].startswith("#")
+        assert isinstance(meta["recolorable"], bool)
+
+
+def test_mask_lies_inside_the_triangulated_fit_points():
+    """Pixels outside every triangle are never drawn, so the mask must not reach there."""
+    for template in load_templates().values():
+        covered = np.zeros(template.rgba.shape[:2], np.uint8)
+        for tri in template.triangles:
+            cv2.fillConvexPoly(covered, np.round(template.points[tri]).astype(np.int32), 1)
+        outside = template.rgba[:, :, 3][covered == 0]
+        assert outside.max(initial=0) <= 8, template.name
+
+
+def test_fit_points_sit_on_the_canonical_face():
+    """Mask geometry relative to its fit points: below the eyes, over the nose and mouth."""
+    for template in load_templates().values():
+        point = dict(zip(template.point_names, template.points, strict=True))
+        alpha = template.rgba[:, :, 3]
+
+        def at(xy, alpha=alpha):
+            return alpha[round(float(xy[1])), round(float(xy[0]))]
+
+        for name in ("lm30", "lm33"):
+            assert at(point[name]) == 255, (template.name, name)
+        for name in ("lm40", "lm41", "lm46", "lm47", "lm27"):
+            assert at(point[name]) == 0, (template.name, name)
+        mid_chin = (point["lm08"] * 0.5 + point["lm30"] * 0.5 + point["lm08"]) / 2
+        assert at(mid_chin) == 255
+
+
+def test_levels_shrink_and_level_for_never_shrinks_much():
+    template = load_templates()["kn95"]
+    widths = [level.alpha.shape[1] for level in template.levels]
+    assert widths == sorted(widths, reverse=True) and widths[-1] >= 24
+    for scale in (0.05, 0.13, 0.3, 0.71, 1.0, 2.0):
+        level = template.level_for(scale)
+        assert level.scale >= min(scale, 1.0) and level.scale < max(scale, 0.05) * 1.5
+        assert level.premultiplied.shape[:2] == level.alpha.shape
+
+
+def test_loaded_once_per_folder():
+    assert load_templates()["n95"] is load_templates(default_templates_dir())["n95"]
+
+
+def test_adding_a_template_is_adding_files(one_template: Path):
+    for suffix in (".json", ".png"):
+        (one_template / f"surgical{suffix}").rename(one_template / f"my_mask{suffix}")
+    edit_json(one_template / "my_mask.json", lambda m: m.pop("name"))
+    templates = load_templates(one_template)
+    assert list(templates) == ["my_mask"]
+    assert templates["my_mask"].display_name.startswith("Surgical")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (
+            lambda d: edit_json(d / "surgical.json", lambda m: m["fit_points"].pop("lm08")),
+            r"surgical\.json: missing fit points \['lm08'\]",
+        ),
+        (
+            lambda d: edit_json(d / "surgical.json", lambda m: m["fit_points"].update(zz=[1, 1])),
+            r"surgical\.json: unknown fit points \['zz'\]",
+        ),
+        (
+            lambda d: edit_json(d / "surgical.json", lambda m: m.pop("base_color")),
+            r"surgical\.json: missing key 'base_color'",
+        ),
+        (
+            lambda d: edit_json(d / "surgical.json", lambda m: m.update(image_size=[10, 10])),
+            r"surgical\.png: image is 600x550",
+        ),
+        (
+            lambda d: edit_json(
+                d / "surgical.json", lambda m: m["fit_points"].update(lm30=[9000, 1])
+            ),
+            r"outside the 600x550 image: \['lm30'\]",
+        ),
+        (lambda d: (d / "surgical.json").write_text("{not json"), r"surgical\.json: cannot read"),
+        (
+            lambda d: (d / "surgical.png").write_bytes(b"not a png"),
+            r"surgical\.png: not a readable image",
+        ),
+        (lambda d: (d / "surgical.png").unlink(), r"surgical\.png: template image missing"),
+        (
+            lambda d: cv2.imwrite(str(d / "surgical.png"), np.zeros((550, 600, 3), np.uint8)),
+            r"surgical\.png: expected 8-bit RGBA",
+        ),
+        (
+            lambda d: cv2.imwrite(str(d / "surgical.png"), np.zeros((550, 600, 4), np.uint8)),
+            r"surgical\.png: alpha is empty",
+        ),
+        (lambda d: (d / "surgical.json").unlink(), r"holds no <name>\.json"),
+    ],
+)
+def test_broken_templates_raise_naming_the_file(one_template: Path, breakage, message):
+    breakage(one_template)
+    with pytest.raises(TemplateError, match=message):
+        read_template(one_template / "surgical.json") if (
+            one_template / "surgical.json"
+        ).exists() else load_templates(one_template)
+
+
+def test_missing_folder(tmp_path: Path):
+    with pytest.raises(TemplateError, match="does not exist"):
+        load_templates(tmp_path / "nowhere")
+
+
+def test_regenerating_templates_is_byte_identical(tmp_path: Path):
+    written = draw_templates(tmp_path)
+    committed = sorted(default_templates_dir().glob("*.*"))
+    assert sorted(p.name for p in written) == [p.name for p in committed]
+    for path in committed:
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
