@@ -99,3 +99,23 @@ def test_model_lookup(tmp_path, monkeypatch):
         find_model_file()
     (tmp_path / LANDMARK_MODEL).symlink_to(packaged)
     assert find_model_file() == tmp_path / LANDMARK_MODEL
+
+
+@pytest.mark.parametrize(
+    "name", ["Elisabeth_Schumacher_0001", "Hernan_Diaz_0001", "Kaye_Young_0001"]
+)
+def test_second_search_finds_faces_the_first_pass_misses(finder, lfw_dir, name):
+    """Low-contrast and tilted faces the upright HOG pass misses are found in an equalised or
+    turned view, with landmarks carried back into the photo."""
+    rgb = read_rgb(lfw_dir / name.rsplit("_", 1)[0] / f"{name}.jpg")
+    assert finder.detect(rgb) == []
+    (face,) = finder.find_faces(rgb, "detect")
+    lm = face.landmarks
+    assert ((lm > 0) & (lm < 250)).all()
+    eyes = (lm[36:42].mean(0), lm[42:48].mean(0))
+    mouth, chin = lm[48:68].mean(0), lm[8]
+    between_eyes = (eyes[0] + eyes[1]) / 2
+    # eyes above the mouth above the chin, measured along the face's own vertical axis
+    axis = (chin - between_eyes) / np.linalg.norm(chin - between_eyes)
+    assert 0 < (mouth - between_eyes) @ axis < (chin - between_eyes) @ axis
+    assert 25 < np.linalg.norm(eyes[1] - eyes[0]) < 90
