@@ -118,4 +118,4 @@ def test_second_search_finds_faces_the_first_pass_misses(finder, lfw_dir, name):
     # eyes above the mouth above the chin, measured along the face's own vertical axis
     axis = (chin - between_eyes) / np.linalg.norm(chin - between_eyes)
     assert 0 < (mouth - between_eyes) @ axis < (chin - between_eyes) @ axis
-    assert 25 < np.linalg.norm(eyes[1] - eyes[0]) < 90
+    assert 10 < np.linalg.norm(eyes[1] - eyes[0]) < 90  # Hernan Diaz is nearly in profile
