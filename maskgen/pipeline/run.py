@@ -1,0 +1,430 @@
+"""``augment_dataset`` and ``merge_shards``: a whole run, from checks to the finished twin.
+
+Order of events: check everything that can be checked before writing anything (input, output
+location, options, models); record the plan in ``OUTDIR/.maskgen-parts``; mask the chunks that
+are not complete yet, in parallel; join the parts in key order into the twin, the manifest and
+``maskgen.json``; remove the parts. A shard stops after its chunks and leaves a done marker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maskgen import __version__
+from maskgen.errors import ConfigError, MaskgenError, OutputError
+from maskgen.formats.base import Format, Reader, find_format
+from maskgen.pipeline.local import default_workers, run_jobs
+from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
+from maskgen.pipeline.plan import (
+    PartsLayout,
+    Plan,
+    Shard,
+    check_shard,
+    default_chunk_size,
+    input_stamp,
+    shard_chunks,
+)
+from maskgen.pipeline.report import (
+    RUN_INFO_NAME,
+    Counts,
+    RunReport,
+    counts_from_run_info,
+    progress_bar,
+    read_run_info,
+    run_info,
+    total,
+    write_run_info,
+)
+from maskgen.pipeline.step import ChunkJob, ChunkSummary, MaskerConfig, load_masker
+
+if TYPE_CHECKING:
+    from maskgen.masks import MaskSpec
+
+logger = logging.getLogger(__name__)
+
+FACE_MODES = ("auto", "detect", "aligned")
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one run works on: the input (format, reader), where its twin goes, the plan."""
+
+    fmt: Format
+    reader: Reader
+    out_dir: Path
+    twin: Path
+    plan: Plan
+
+    @property
+    def layout(self) -> PartsLayout:
+        return PartsLayout.in_output(self.out_dir)
+
+    def report(self, counts: Counts, **fields: Any) -> RunReport:
+        return RunReport(
+            input=self.reader.path,
+            output_dir=self.out_dir,
+            format=self.fmt.name,
+            counts=counts,
+            **fields,
+        )
+
+
+@dataclass(frozen=True)
+class _RunOptions:
+    workers: int | None
+    scheduler: str | None
+    progress: bool
+
+
+def augment_dataset(
+    input_path: str | Path,
+    output_dir: str | Path,
+    *,
+    spec: MaskSpec,
+    face_mode: str | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    shard: Shard | None = None,
+    scheduler: str | None = None,
+    jpeg_quality: int = 95,
+    models_dir: str | Path | None = None,
+    progress: bool = True,
+) -> RunReport:
+    """Write the masked twin of a dataset (.rec, .bin or image folder) into ``output_dir``.
+
+    ``face_mode`` None takes the format's default (aligned for .rec/.bin, auto for folders);
+    ``workers`` None uses every core; ``chunk_size`` None picks one from the input size.
+    ``resume`` finishes an interrupted run (same parameters, else ConfigError); ``overwrite``
+    starts over. ``shard=(i, n)`` masks the i-th of n slices (0-based) and leaves its parts for
+    :func:`merge_shards`. ``scheduler`` runs the chunks on a Dask cluster at that address.
+    The twin is byte-identical whatever ``workers``, ``chunk_size``, sharding or resuming.
+    """
+    started = time.perf_counter()
+    _check_options(workers, chunk_size, jpeg_quality, face_mode, resume, overwrite, shard)
+    job = _open_job(input_path, output_dir)
+    plan = dataclasses.replace(
+        job.plan,
+        chunk_size=chunk_size or job.plan.chunk_size,
+        seed=int(seed),
+        face_mode=face_mode or job.plan.face_mode,
+        mask_spec=spec_to_json(spec),
+        jpeg_quality=int(jpeg_quality),
+        models_dir=str(models_dir) if models_dir is not None else None,
+        shards=shard[1] if shard else None,
+    )
+    job = dataclasses.replace(job, plan=plan)
+    masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)
+    load_masker(masker)  # spec, models, templates: fail here, before anything is written
+    if resume and not job.layout.root.exists() and (job.out_dir / RUN_INFO_NAME).exists():
+        return _already_complete(job)
+    fresh = _prepare_output(job, resume, overwrite, shard)
+    mine = shard_chunks(len(job.plan.chunks), shard)
+    options = _RunOptions(workers, scheduler, progress)
+    try:
+        summaries = _mask_pending(job, masker, mine, options)
+    except MaskgenError:
+        if fresh and shard is None:
+            _discard(job)
+        raise
+    counts = _counts(job, mine, summaries)
+    timing = {
+        "processed": sum(s.counts.images for s in summaries.values()),
+        "seconds": time.perf_counter() - started,
+    }
+    if shard is not None:
+        job.layout.mark_shard_done(shard, mine)
+        return job.report(counts, shard=shard, **timing)
+    return job.report(counts, output=_join(job, counts), **timing)
+
+
+def merge_shards(output_dir: str | Path) -> RunReport:
+    """Join the parts every shard left in ``output_dir`` into the finished twin, manifest and
+    ``maskgen.json``. OutputError listing the shards not done yet, if any."""
+    started = time.perf_counter()
+    out_dir = Path(output_dir)
+    layout = PartsLayout.in_output(out_dir)
+    if not layout.plan_path.exists() and (out_dir / RUN_INFO_NAME).exists():
+        raise OutputError(f"{out_dir}: already merged ({out_dir / RUN_INFO_NAME} exists)")
+    plan = layout.read_plan()
+    _check_all_done(layout, plan)
+    fmt = find_format(plan.input)
+    reader = fmt.open_reader(Path(plan.input))
+    if fmt.name != plan.format or len(reader) != plan.items:
+        raise ConfigError(
+            f"{plan.input}: changed since the shards ran ({fmt.name}, {len(reader)} items; "
+            f"planned {plan.format}, {plan.items} items)"
+        )
+    job = _Job(fmt, reader, out_dir, fmt.output_path(reader, out_dir), plan)
+    counts = _counts(job, range(len(plan.chunks)), {})
+    output = _join(job, counts)
+    seconds = time.perf_counter() - started
+    return job.report(counts, output=output, seconds=seconds, merged_shards=plan.shards or 1)
+
+
+def _check_all_done(layout: PartsLayout, plan: Plan) -> None:
+    """OutputError naming the shards (or counting the chunks) not done yet."""
+    count = plan.shards or 1
+    missing = layout.missing_shards(count) if plan.shards else []
+    if missing:
+        names = ", ".join(str(i) for i in missing)
+        raise OutputError(
+            f"{layout.root.parent}: shard{'s' if len(missing) > 1 else ''} {names} of {count} "
+            f"not done (0-based); run them with --shard I/{count}, then merge again"
+        )
+    incomplete = [i for i in range(len(plan.chunks)) if not layout.is_complete(i)]
+    if incomplete:
+        raise OutputError(
+            f"{layout.root.parent}: {len(incomplete)} chunks not complete (first: "
+            f"{incomplete[0]}); finish the run with `maskgen augment ... --resume`"
+        )
+
+
+# --- checks before anything is written ---------------------------------------------------------
+
+
+def _check_options(
+    workers: int | None,
+    chunk_size: int | None,
+    jpeg_quality: int,
+    face_mode: str | None,
+    resume: bool,
+    overwrite: bool,
+    shard: Shard | None,
+) -> None:
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers: {workers}, expected at least 1")
+    if chunk_size is not None and chunk_size < 1:
+        raise ConfigError(f"chunk_size: {chunk_size}, expected at least 1")
+    if not 1 <= jpeg_quality <= 100:
+        raise ConfigError(f"jpeg_quality: {jpeg_quality}, expected 1..100")
+    if face_mode is not None and face_mode not in FACE_MODES:
+        raise ConfigError(f"face_mode: {face_mode!r}, expected one of {', '.join(FACE_MODES)}")
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; pick one")
+    if overwrite and shard is not None:
+        raise ConfigError(
+            "--overwrite with --shard would delete the other shards' parts; "
+            "remove OUTDIR by hand, or use --resume"
+        )
+    if shard is not None:
+        check_shard(shard)
+
+
+def _check_not_overlapping(input_path: Path, out_dir: Path, twin: Path) -> None:
+    """The twin must not be, contain or sit inside the input."""
+    source, target = input_path.resolve(), twin.resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder")
+    if source == target:
+        raise OutputError(f"{twin}: the output would overwrite the input; choose another -o")
+    if source.is_dir() and (target.is_relative_to(source) or source.is_relative_to(target)):
+        raise OutputError(
+            f"{out_dir}: output and input folder {input_path} overlap; choose an -o outside it"
+        )
+
+
+def _open_job(input_path: str | Path, output_dir: str | Path) -> _Job:
+    """Open the input, check where its twin would go, and plan the run with what the input
+    decides (format, size, default face mode and chunk size); the caller fills in the rest."""
+    fmt = find_format(input_path)
+    reader = fmt.open_reader(Path(input_path))
+    out_dir = Path(output_dir)
+    twin = fmt.output_path(reader, out_dir)
+    _check_not_overlapping(reader.path, out_dir, twin)
+    n_items = len(reader)
+    plan = Plan(
+        input=str(reader.path.resolve()),
+        format=fmt.name,
+        items=n_items,
+        chunk_size=default_chunk_size(n_items),
+        seed=0,
+        face_mode="aligned" if fmt.aligned_by_default else "auto",
+        mask_spec={},
+        jpeg_quality=95,
+        models_dir=None,
+        shards=None,
+        maskgen=__version__,
+    )
+    return _Job(fmt, reader, out_dir, twin, plan)
+
+
+def spec_to_json(spec: Any) -> dict[str, Any]:
+    """A MaskSpec as JSON-able fields (tuples as lists, paths as strings)."""
+    to_json = getattr(spec, "to_json", None)
+    if callable(to_json):
+        return dict(to_json())
+    return {f.name: _jsonable(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _holds_output(out_dir: Path, twin: Path) -> list[Path]:
+    """Files of a finished run already in ``out_dir`` (for a folder twin, which is ``out_dir``
+    itself: any visible entry)."""
+    found = [p for p in (out_dir / MANIFEST_NAME, out_dir / RUN_INFO_NAME) if p.exists()]
+    if twin.resolve() == out_dir.resolve():
+        if out_dir.is_dir():
+            found += [p for p in sorted(out_dir.iterdir()) if not p.name.startswith(".")][:1]
+    elif twin.exists():
+        found.append(twin)
+    return found
+
+
+def _prepare_output(job: _Job, resume: bool, overwrite: bool, shard: Shard | None) -> bool:
+    """Check (or with ``overwrite`` clear) OUTDIR and record the plan there. True when this
+    run started the parts folder (so a failure on bad input may remove it again)."""
+    layout = job.layout
+    if overwrite:
+        _remove_previous(job)
+    else:
+        layout.check_matches(job.plan)
+    if not (resume or overwrite):
+        _check_fresh(job, shard)
+    fresh = not layout.root.exists()
+    layout.claim(job.plan)
+    return fresh
+
+
+def _check_fresh(job: _Job, shard: Shard | None) -> None:
+    """Without --resume: no parts of an interrupted run (a shard may join other shards'
+    parts, not its own), no finished output."""
+    layout, out_dir = job.layout, job.out_dir
+    if layout.root.exists() and shard is None:
+        raise OutputError(
+            f"{out_dir} holds parts of an interrupted run; add --resume to finish it "
+            "(or --overwrite to start over)"
+        )
+    if layout.root.exists() and shard is not None:
+        mine = shard_chunks(len(job.plan.chunks), shard)
+        if layout.shard_marker(*shard).exists() or layout.has_any_part(mine):
+            raise OutputError(
+                f"{out_dir} already holds parts of shard {shard[0]}/{shard[1]}; add --resume"
+            )
+    previous = _holds_output(out_dir, job.twin)
+    if previous:
+        raise OutputError(
+            f"{out_dir} already holds output ({previous[0].name}); use another -o, "
+            "or --overwrite to replace it"
+        )
+
+
+def _remove_previous(job: _Job) -> None:
+    """--overwrite: remove this command's earlier outputs (a folder twin is overwritten file
+    by file instead, never deleted wholesale)."""
+    if job.layout.root.exists():
+        shutil.rmtree(job.layout.root)
+    for path in (job.out_dir / MANIFEST_NAME, job.out_dir / RUN_INFO_NAME):
+        path.unlink(missing_ok=True)
+    if job.twin.is_file():
+        job.twin.unlink()
+
+
+def _discard(job: _Job) -> None:
+    """Undo a fresh run that failed on bad input: remove its parts (and OUTDIR if that leaves
+    it empty), so the next attempt starts clean."""
+    shutil.rmtree(job.layout.root, ignore_errors=True)
+    if job.out_dir.is_dir() and not any(job.out_dir.iterdir()):
+        job.out_dir.rmdir()
+
+
+def _already_complete(job: _Job) -> RunReport:
+    """--resume on a finished run: nothing to do if it was made with the same parameters."""
+    record = read_run_info(job.out_dir)
+    counts = counts_from_run_info(record)
+    expected = run_info(job.plan, counts, job.twin, job.out_dir)
+    if json.dumps(record, sort_keys=True) != json.dumps(expected, sort_keys=True):
+        raise ConfigError(
+            f"{job.out_dir / RUN_INFO_NAME}: the finished run there used other parameters; "
+            "use another -o, or --overwrite"
+        )
+    return job.report(counts, output=job.twin)
+
+
+# --- masking and joining -------------------------------------------------------------------------
+
+
+def _mask_pending(
+    job: _Job, masker: MaskerConfig, chunks: range, options: _RunOptions
+) -> dict[int, ChunkSummary]:
+    """Mask every chunk in ``chunks`` that is not complete yet; their summaries by index."""
+    ranges = job.plan.chunks
+    pending = [i for i in chunks if not job.layout.is_complete(i)]
+    if len(pending) < len(chunks):
+        done = len(chunks) - len(pending)
+        logger.info("resuming: %d of %d chunks already done", done, len(chunks))
+    jobs = _chunk_jobs(job, masker, pending)
+    summaries: dict[int, ChunkSummary] = {}
+    with progress_bar(sum(len(ranges[i]) for i in pending), options.progress) as bar:
+        for summary in _run(jobs, len(pending), options):
+            summaries[summary.index] = summary
+            bar.update(summary.counts.items)
+            logger.debug("chunk %d: %s in %.2f s", summary.index, summary.counts, summary.seconds)
+    return summaries
+
+
+def _run(jobs: Iterator[ChunkJob], n_jobs: int, options: _RunOptions) -> Iterator[ChunkSummary]:
+    if options.scheduler is not None:
+        from maskgen.pipeline.dask import run_jobs_on_dask
+
+        return run_jobs_on_dask(jobs, n_jobs, options.scheduler, workers=options.workers)
+    return run_jobs(jobs, n_jobs, workers=options.workers or default_workers())
+
+
+def _chunk_jobs(job: _Job, masker: MaskerConfig, chunks: list[int]) -> Iterator[ChunkJob]:
+    """Jobs made as the pool asks for them (only a few chunks' keys exist at once)."""
+    plan, layout, keys = job.plan, job.layout, job.reader.keys()
+    stamp = input_stamp(Path(plan.input))
+    ranges = plan.chunks
+    for i in chunks:
+        yield ChunkJob(
+            index=i,
+            keys=keys[ranges[i].start : ranges[i].stop],
+            input_path=plan.input,
+            format_name=plan.format,
+            input_stamp=stamp,
+            data_part=layout.data_part(i),
+            manifest_part=layout.manifest_part(i),
+            masker=masker,
+            seed=plan.seed,
+            jpeg_quality=plan.jpeg_quality,
+        )
+
+
+def _counts(job: _Job, chunks: range, summaries: dict[int, ChunkSummary]) -> Counts:
+    """Counts over ``chunks``: from this call's summaries, else from the manifest parts."""
+    ranges, layout = job.plan.chunks, job.layout
+    return total(
+        summaries[i].counts
+        if i in summaries
+        else count_part(layout.manifest_part(i), len(ranges[i]))
+        for i in chunks
+    )
+
+
+def _join(job: _Job, counts: Counts) -> Path:
+    """Parts -> twin, manifest, ``maskgen.json`` (written last: it says the run finished);
+    then the parts folder goes."""
+    chunks = range(len(job.plan.chunks))
+    layout = job.layout
+    output = job.fmt.join_parts(job.reader, [layout.data_part(i) for i in chunks], job.out_dir)
+    join_manifest_parts([layout.manifest_part(i) for i in chunks], job.out_dir)
+    write_run_info(job.out_dir, job.plan, counts, output)
+    shutil.rmtree(layout.root)
+    return output

@@ -1,0 +1,208 @@
+"""The per-item step and the per-chunk task that workers run.
+
+``mask_sample`` turns one input Sample into its twin and a manifest row; ``mask_chunk`` runs it
+over one chunk of keys, writing a data part and a manifest part. Each item's random draw comes
+from ``item_rng(seed, key)`` only, so the output never depends on workers, order or chunks.
+A worker process opens the reader and builds the Masker once, then reuses them for every chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import cv2
+import numpy as np
+
+from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.formats.base import Format, Reader, find_format
+from maskgen.pipeline.manifest import write_manifest_part
+from maskgen.pipeline.report import Counts
+from maskgen.seeding import item_rng
+from maskgen.types import ItemResult, Key, Sample
+
+if TYPE_CHECKING:
+    from maskgen.masks import MaskSpec
+
+_SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
+    ("jpeg", b"\xff\xd8\xff", 0),
+    ("png", b"\x89PNG\r\n\x1a\n", 0),
+    ("bmp", b"BM", 0),
+    ("webp", b"WEBP", 8),
+)
+_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "bmp": ".bmp", "webp": ".webp"}
+
+
+class ImageMasker(Protocol):
+    """What the step needs from :class:`maskgen.masks.Masker`."""
+
+    def mask_image(self, rgb: np.ndarray, rng: np.random.Generator) -> Any:
+        """A MaskOutcome: ``image`` (H, W, 3) uint8 RGB, ``applied`` (largest face first),
+        ``reason`` (why not masked) and ``masked``."""
+        ...
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """``"jpeg"``, ``"png"``, ``"bmp"`` or ``"webp"`` from the leading bytes, else None.
+
+    The bytes, not a file name, decide: RecordIO and .bin items have no name, and a masked
+    image must be written back in the format it came in."""
+    for name, magic, offset in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic:
+            if name == "webp" and data[:4] != b"RIFF":
+                continue
+            return name
+    return None
+
+
+def decode_rgb(data: bytes) -> np.ndarray | None:
+    """(H, W, 3) uint8 RGB, or None where OpenCV cannot decode the bytes."""
+    if not data:
+        return None
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    if bgr is None:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def encode_image(rgb: np.ndarray, image_format: str, jpeg_quality: int, key: Key) -> bytes:
+    """``rgb`` (H, W, 3) uint8 encoded as ``image_format``; JPEG at ``jpeg_quality``."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if image_format == "jpeg" else []
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    ok, buffer = cv2.imencode(_EXTENSIONS[image_format], bgr, params)
+    if not ok:
+        raise OutputError(
+            f"item {key!r}: OpenCV could not encode the masked image as {image_format}"
+        )
+    return buffer.tobytes()
+
+
+def mask_label(label: np.ndarray | None, masked: bool) -> np.ndarray | None:
+    """RecordIO label ``[identity, 1.0 if masked else 0.0]`` float32 (None stays None).
+
+    Element 0 stays the identity, so arcface_torch's loader (reading ``label[0]``) still works,
+    and a trainer knows each image's true mask state."""
+    if label is None:
+        return None
+    identity = np.asarray(label, dtype=np.float32).reshape(-1)[0]
+    return np.array([identity, 1.0 if masked else 0.0], dtype=np.float32)
+
+
+def mask_sample(
+    sample: Sample, masker: ImageMasker, *, seed: int, jpeg_quality: int
+) -> tuple[Sample, ItemResult | None]:
+    """The twin of one item and its manifest row.
+
+    Non-image items (RecordIO header/identity records) pass through untouched with no row.
+    Items not masked (undecodable, no face, ...) keep their bytes exactly, with the reason in
+    the row. Masked images are re-encoded in their original format.
+    """
+    if not sample.is_image:
+        return sample, None
+    rgb = decode_rgb(sample.data)
+    if rgb is None:
+        return _unchanged(sample, "unreadable")
+    image_format = sniff_image_format(sample.data)
+    if image_format is None:
+        return _unchanged(sample, "unsupported_format")
+    outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
+    if not outcome.masked:
+        return _unchanged(sample, outcome.reason or "not_masked")
+    data = encode_image(outcome.image, image_format, jpeg_quality, sample.key)
+    largest = outcome.applied[0].params
+    result = ItemResult(
+        key=sample.key,
+        masked=True,
+        mask_type=largest.mask_type,
+        color=largest.color,
+        texture=largest.texture,
+        faces=len(outcome.applied),
+    )
+    twin = dataclasses.replace(sample, data=data, label=mask_label(sample.label, True))
+    return twin, result
+
+
+def _unchanged(sample: Sample, reason: str) -> tuple[Sample, ItemResult]:
+    twin = dataclasses.replace(sample, label=mask_label(sample.label, False))
+    return twin, ItemResult(key=sample.key, masked=False, reason=reason)
+
+
+# --- per-process caches and the chunk task -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaskerConfig:
+    """How to build a Masker; hashable, so each process builds one per config and reuses it."""
+
+    spec: MaskSpec
+    face_mode: str
+    models_dir: str | None = None
+
+
+@functools.lru_cache(maxsize=2)
+def load_masker(config: MaskerConfig) -> ImageMasker:
+    """The process's Masker for ``config`` (models and templates load once per process)."""
+    from maskgen.masks import Masker
+
+    return Masker(config.spec, face_mode=config.face_mode, models_dir=config.models_dir)
+
+
+@functools.lru_cache(maxsize=2)
+def _open_input(path: str, format_name: str, stamp: tuple[int, int]) -> tuple[Format, Reader]:
+    """The process's reader of the input (``stamp`` changes when the input file does)."""
+    fmt = find_format(path)
+    if fmt.name != format_name:
+        raise DatasetFormatError(f"{path}: now reads as {fmt.name}, planned as {format_name}")
+    return fmt, fmt.open_reader(Path(path))
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """One unit of work: ``keys`` of the input, masked into the parts at ``data_part`` and
+    ``manifest_part``. Small and picklable (``keys`` is a range or a short slice): workers
+    open the input themselves, once per process, instead of receiving a reader."""
+
+    index: int
+    keys: Sequence[Key]
+    input_path: str
+    format_name: str
+    input_stamp: tuple[int, int]
+    data_part: Path
+    manifest_part: Path
+    masker: MaskerConfig
+    seed: int
+    jpeg_quality: int
+
+
+@dataclass(frozen=True)
+class ChunkSummary:
+    index: int
+    counts: Counts
+    seconds: float
+
+
+def mask_chunk(job: ChunkJob) -> ChunkSummary:
+    """Mask one chunk: the data part first, then the manifest part that marks it complete."""
+    started = time.perf_counter()
+    fmt, reader = _open_input(job.input_path, job.format_name, job.input_stamp)
+    masker = load_masker(job.masker)
+    results: list[ItemResult] = []
+    with fmt.open_part_writer(reader, job.data_part) as writer:
+        for key in job.keys:
+            twin, result = mask_sample(
+                reader.read(key), masker, seed=job.seed, jpeg_quality=job.jpeg_quality
+            )
+            writer.write(twin)
+            if result is not None:
+                results.append(result)
+    write_manifest_part(job.manifest_part, results)
+    counts = Counts.of_results(len(job.keys), results)
+    return ChunkSummary(job.index, counts, time.perf_counter() - started)

@@ -1,0 +1,117 @@
+"""``maskgen augment``, ``merge`` and ``index`` through click's CliRunner: exit codes, messages,
+and nothing written on a bad invocation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from maskgen.cli.main import cli
+from maskgen.formats.recordio import RecordIOReader
+
+pytestmark = pytest.mark.shared
+
+
+@pytest.fixture(scope="module")
+def mini(rec_dir: Path) -> Path:
+    return rec_dir / "lfw-mini" / "train.rec"
+
+
+def _run(*args: object, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def _one_error_line(result: Result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_augment_writes_the_twin_and_a_summary(tmp_path: Path, mini: Path) -> None:
+    result = _run("augment", mini, "-o", tmp_path, "--workers", "2", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    summary = result.stderr.strip().splitlines()[-1]
+    assert "294 images" in summary and "images/s" in summary and "train.rec" in summary
+    assert len(RecordIOReader(tmp_path / "train.rec")) == 335
+    again = _run("augment", mini, "-o", tmp_path)
+    assert again.exit_code == 1 and "--overwrite" in _one_error_line(again)
+    quiet = _run("augment", mini, "-o", tmp_path, "--seed", "5", "--overwrite", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--mask-types", "surgical,bandana"], 2, "'--mask-types': unknown mask type 'bandana'"),
+        (["--color-prob", "1.5"], 2, "'--color-prob'"),
+        (["--texture-prob", "-0.1"], 2, "'--texture-prob'"),
+        (["--shard", "4/4"], 2, "0 <= I < N (0-based)"),
+        (["--shard", "two"], 2, "expected I/N"),
+        (["--workers", "0"], 2, "'--workers'"),
+        (["--face-mode", "sideways"], 2, "'--face-mode'"),
+    ],
+)
+def test_bad_options_fail_before_writing(
+    tmp_path: Path, mini: Path, args: list[str], code: int, message: str
+) -> None:
+    result = _run("augment", mini, "-o", tmp_path / "out", *args)
+    assert result.exit_code == code
+    assert message in _one_error_line(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_locations_fail_with_one_line(tmp_path: Path, mini: Path, lfw_dir: Path) -> None:
+    missing = _run("augment", tmp_path / "nothing.rec", "-o", tmp_path / "out")
+    assert missing.exit_code == 1 and "nothing.rec: no such file" in _one_error_line(missing)
+    onto_input = _run("augment", mini, "-o", mini.parent)
+    assert onto_input.exit_code == 1 and "overwrite the input" in _one_error_line(onto_input)
+    inside = _run("augment", lfw_dir, "-o", lfw_dir / "masked")
+    assert inside.exit_code == 1 and "overlap" in _one_error_line(inside)
+    assert not (tmp_path / "out").exists() and not (lfw_dir / "masked").exists()
+
+
+def test_damaged_rec_fails_with_one_line_and_no_output(tmp_path: Path, mini: Path) -> None:
+    damaged = tmp_path / "train.rec"
+    damaged.write_bytes(mini.read_bytes()[: mini.stat().st_size // 2])
+    shutil.copyfile(mini.with_suffix(".idx"), damaged.with_suffix(".idx"))
+    result = _run("augment", damaged, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == _one_error_line(result)
+    assert "train.rec" in result.stderr and "offset" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_slurm_array_shards_then_merge(tmp_path: Path, mini: Path) -> None:
+    env = {"SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "1"}
+    first = _run("augment", mini, "-o", tmp_path, env={**env, "SLURM_ARRAY_TASK_ID": "2"})
+    assert first.exit_code == 0 and "shard 1/2" in first.stderr and "maskgen merge" in first.stderr
+    early = _run("merge", tmp_path)
+    assert early.exit_code == 1 and "shard 0 of 2 not done" in _one_error_line(early)
+    second = _run("augment", mini, "-o", tmp_path, "--shard", "0/2", env=env)
+    assert second.exit_code == 0, second.output
+    merged = _run("merge", tmp_path)
+    assert merged.exit_code == 0 and "merged 2 shards" in merged.stderr
+    assert len(RecordIOReader(tmp_path / "train.rec")) == 335
+    twice = _run("merge", tmp_path)
+    assert twice.exit_code == 1 and "already merged" in _one_error_line(twice)
+
+
+def test_index_rebuilds_a_missing_idx(tmp_path: Path, mini: Path) -> None:
+    rec = tmp_path / "train.rec"
+    shutil.copyfile(mini, rec)
+    result = _run("index", rec)
+    assert result.exit_code == 0 and "train.idx" in result.stderr
+    assert rec.with_suffix(".idx").read_bytes() == mini.with_suffix(".idx").read_bytes()
+    elsewhere = _run("index", rec, "-o", tmp_path / "other.idx")
+    assert elsewhere.exit_code == 0
+    assert (tmp_path / "other.idx").read_bytes() == mini.with_suffix(".idx").read_bytes()
+
+
+def test_help_says_shards_are_zero_based() -> None:
+    result = _run("augment", "--help")
+    assert result.exit_code == 0
+    assert "0-based" in result.stdout and "Example: maskgen augment" in result.stdout

@@ -1,0 +1,242 @@
+"""The whole pipeline on real datasets: identical bytes however the work is split, resume after
+a SIGKILL, shards + merge, damaged and odd inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maskgen.errors import ConfigError, DatasetFormatError, OutputError
+from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
+from maskgen.formats.verification import read_verification_bin, write_verification_bin
+from maskgen.pipeline import merge_shards
+from maskgen.pipeline.plan import PARTS_DIR_NAME
+from maskgen.pipeline.step import load_masker
+
+pytestmark = pytest.mark.shared
+
+
+def _manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+# --- RecordIO ---------------------------------------------------------------------------------
+
+
+def test_rec_twin_is_identical_for_any_workers_and_chunks(
+    tmp_path: Path, lfw_mini: Path, spec, mini_reference: Path, run_augment, read_tree
+) -> None:
+    report = run_augment(lfw_mini, tmp_path, spec, workers=2, chunk_size=7)
+    assert read_tree(tmp_path) == read_tree(mini_reference)
+    assert report.output == tmp_path / "train.rec" and report.counts.items == 335
+    assert sorted(read_tree(tmp_path)) == [
+        "manifest.jsonl",
+        "maskgen.json",
+        "property",
+        "train.idx",
+        "train.rec",
+    ]
+
+
+def test_rec_twin_keeps_layout_and_labels_identity_and_mask_flag(
+    lfw_mini: Path, mini_reference: Path
+) -> None:
+    source, twin = RecordIOReader(lfw_mini), RecordIOReader(mini_reference / "train.rec")
+    rows = {row["key"]: row for row in _manifest(mini_reference)}
+    keys = source.keys()
+    assert list(twin.keys()) == list(keys)
+    assert len(rows) == 294 and sum(row["masked"] for row in rows.values()) > 250
+    for key in keys:
+        original, masked = source.read(key), twin.read(key)
+        if not original.is_image:  # header and identity records: copied byte for byte
+            assert masked.data == original.data and not masked.is_image
+            continue
+        flag = 1.0 if rows[key]["masked"] else 0.0
+        assert masked.label.tolist() == [original.label[0], flag]
+        assert (masked.data != original.data) == rows[key]["masked"]
+        assert masked.extra["id"] == original.extra["id"]
+    assert (mini_reference / "property").read_bytes() == (lfw_mini.parent / "property").read_bytes()
+    info = json.loads((mini_reference / "maskgen.json").read_text())
+    assert info["format"] == "recordio" and info["parameters"]["face_mode"] == "aligned"
+    assert info["counts"]["images"] == 294 and info["counts"]["items"] == 335
+
+
+def test_undecodable_record_is_copied_flagged_and_reported(
+    tmp_path: Path, lfw_mini: Path, spec, run_augment
+) -> None:
+    source = RecordIOReader(lfw_mini)
+    faces = [source.read(key).data for key in (1, 2, 3)]
+    rec = write_insightface_rec(tmp_path / "in" / "train.rec", [[faces[0], b"garbage"], faces[1:]])
+    load_masker.cache_clear()
+    report = run_augment(rec, tmp_path / "out", spec, workers=1, chunk_size=2)
+    assert load_masker.cache_info().misses == 1  # one Masker per process, not per chunk
+    assert load_masker.cache_info().hits == 4  # 7 records (header, 4 images, 2 identities)
+    twin = RecordIOReader(tmp_path / "out" / "train.rec")
+    assert twin.read(2).data == b"garbage"
+    assert twin.read(2).label.tolist() == [0.0, 0.0]
+    assert twin.read(3).label.tolist() == [1.0, 1.0]
+    assert _manifest(tmp_path / "out")[1] == {
+        "key": 2,
+        "masked": False,
+        "mask_type": None,
+        "color": None,
+        "texture": None,
+        "reason": "unreadable",
+        "faces": 0,
+    }
+    assert report.counts.reasons == {"unreadable": 1} and report.counts.masked == 3
+
+
+def test_damaged_record_mid_file_fails_without_leaving_output(
+    tmp_path: Path, lfw_mini: Path, spec, run_augment
+) -> None:
+    damaged = tmp_path / "in" / "train.rec"
+    damaged.parent.mkdir()
+    shutil.copyfile(lfw_mini, damaged)
+    shutil.copyfile(lfw_mini.with_suffix(".idx"), damaged.with_suffix(".idx"))
+    offset = RecordIOReader(damaged).offset(150)
+    with open(damaged, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(b"\0" * 8)
+    with pytest.raises(DatasetFormatError, match=rf"train.rec: bad magic .* offset {offset}"):
+        run_augment(damaged, tmp_path / "out", spec, workers=2)
+    assert not (tmp_path / "out").exists()
+
+
+# --- resume --------------------------------------------------------------------------------------
+
+
+def _kill_after_parts(command: list[str], parts: Path, n_parts: int) -> None:
+    """Start ``command``, SIGKILL its process group once ``n_parts`` chunks are complete."""
+    process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if parts.is_dir() and len(list(parts.glob("chunk-*.jsonl"))) >= n_parts:
+                break
+            time.sleep(0.002)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(
+    tmp_path: Path, lfw_mini: Path, spec, mini_reference: Path, run_augment, read_tree
+) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "from maskgen.cli.main import cli; cli()", "augment"]
+    command += [str(lfw_mini), "-o", str(out), "--workers", "1", "--chunk-size", "4", "--quiet"]
+    _kill_after_parts(command, out / PARTS_DIR_NAME, 5)
+    assert not (out / "train.rec").exists() and not (out / "maskgen.json").exists()
+    with pytest.raises(OutputError, match="--resume"):
+        run_augment(lfw_mini, out, spec, chunk_size=4)
+    with pytest.raises(ConfigError, match="seed: 0 there, 1 now"):
+        run_augment(lfw_mini, out, spec, chunk_size=4, seed=1, resume=True)
+    report = run_augment(lfw_mini, out, spec, chunk_size=4, workers=2, resume=True)
+    assert 0 < report.processed < 294 and report.counts.images == 294
+    assert read_tree(out) == read_tree(mini_reference)
+    again = run_augment(lfw_mini, out, spec, chunk_size=4, resume=True)  # nothing left to do
+    assert again.processed == 0 and again.complete
+    with pytest.raises(OutputError, match="already holds output"):
+        run_augment(lfw_mini, out, spec)
+
+
+# --- shards ---------------------------------------------------------------------------------
+
+
+def test_shards_then_merge_equal_an_unsharded_run(
+    tmp_path: Path, lfw_mini: Path, spec, mini_reference: Path, run_augment, read_tree
+) -> None:
+    reports = [run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(i, 3)) for i in (2, 0)]
+    assert not any(report.complete for report in reports)
+    with pytest.raises(OutputError, match=r"shard 1 of 3 not done"):
+        merge_shards(tmp_path)
+    with pytest.raises(OutputError, match=r"shard 0/3.*--resume"):
+        run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 3))
+    with pytest.raises(ConfigError, match="shards: 3 there, 4 now"):
+        run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(1, 4))
+    run_augment(lfw_mini, tmp_path, spec, workers=2, shard=(1, 3))
+    merged = merge_shards(tmp_path)
+    assert merged.complete and merged.counts.images == 294 and merged.merged_shards == 3
+    assert read_tree(tmp_path) == read_tree(mini_reference)
+
+
+# --- verification .bin and image folders -------------------------------------------------------
+
+
+def test_bin_twin_is_identical_for_any_workers_and_loads_with_pickle(
+    tmp_path: Path, lfw_fold1_bin: Path, spec, run_augment
+) -> None:
+    all_images, all_issame = read_verification_bin(lfw_fold1_bin)
+    images, issame = all_images[:120] + all_images[-120:], all_issame[:60] + all_issame[-60:]
+    source = write_verification_bin(tmp_path / "in" / "lfw.bin", images, issame)
+    one = run_augment(source, tmp_path / "one", spec, workers=1)
+    two = run_augment(source, tmp_path / "two", spec, workers=2, chunk_size=50)
+    assert one.output == tmp_path / "one" / "lfw.bin"
+    assert one.output.read_bytes() == two.output.read_bytes()
+    with open(one.output, "rb") as handle:
+        twin_images, twin_issame = pickle.load(handle, encoding="bytes")
+    assert len(twin_images) == 240 and list(twin_issame) == issame
+    changed = sum(a != b for a, b in zip(twin_images, images, strict=True))
+    assert changed == one.counts.masked > 220
+
+
+def test_folder_twin_mirrors_the_tree_and_passes_odd_files_through(
+    tmp_path: Path, photo_folder: Path, photo_reference: Path, spec, run_augment, read_tree
+) -> None:
+    run_augment(photo_folder, tmp_path, spec, workers=2, chunk_size=3)
+    assert read_tree(tmp_path) == read_tree(photo_reference)
+    rows = {row["key"]: row for row in _manifest(photo_reference)}
+    inputs = read_tree(photo_folder)
+    outputs = {k: v for k, v in read_tree(photo_reference).items() if k in inputs}
+    assert sorted(outputs) == sorted(inputs) == sorted(rows)
+    assert rows["odd/not_an_image.jpg"]["reason"] == "unreadable"
+    assert rows["odd/no_face.jpg"]["reason"] == "no_face"
+    for key in ("odd/not_an_image.jpg", "odd/no_face.jpg"):
+        assert outputs[key] == inputs[key]
+    masked = [key for key, row in rows.items() if row["masked"]]
+    assert len(masked) >= 8
+    assert all(
+        outputs[key] != inputs[key] and outputs[key][:3] == b"\xff\xd8\xff" for key in masked
+    )
+
+
+def test_output_inside_the_input_folder_is_refused(photo_folder: Path, spec, run_augment) -> None:
+    with pytest.raises(OutputError, match="overlap"):
+        run_augment(photo_folder, photo_folder / "masked", spec)
+    assert not (photo_folder / "masked").exists()
+
+
+# --- Dask -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.dask
+def test_dask_cluster_run_equals_the_local_run(
+    tmp_path: Path, lfw_mini: Path, spec, mini_reference: Path, run_augment, read_tree
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with cluster:
+        run_augment(lfw_mini, tmp_path, spec, scheduler=cluster.scheduler_address)
+    assert read_tree(tmp_path) == read_tree(mini_reference)
+
+
+def test_labels_are_float32_pairs(mini_reference: Path) -> None:
+    twin = RecordIOReader(mini_reference / "train.rec")
+    labels = np.stack([twin.read(key).label for key in twin.image_keys()])
+    assert labels.dtype == np.float32 and labels.shape == (294, 2)
+    assert set(np.unique(labels[:, 1]).tolist()) <= {0.0, 1.0}

@@ -1,0 +1,97 @@
+"""The per-item step on real images with the real masking engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.formats.recordio import RecordIOReader
+from maskgen.pipeline.step import (
+    MaskerConfig,
+    decode_rgb,
+    load_masker,
+    mask_sample,
+    sniff_image_format,
+)
+from maskgen.types import Sample
+
+pytestmark = pytest.mark.shared
+
+
+@pytest.fixture(scope="module")
+def mini_reader(lfw_mini: Path) -> RecordIOReader:
+    return RecordIOReader(lfw_mini)
+
+
+@pytest.fixture(scope="module")
+def aligned_masker(spec):
+    return load_masker(MaskerConfig(spec, "aligned"))
+
+
+def _encode(rgb: np.ndarray, ext: str) -> bytes:
+    ok, buffer = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return buffer.tobytes()
+
+
+def test_sniff_image_format_reads_the_bytes_not_a_name(mini_reader: RecordIOReader) -> None:
+    rgb = decode_rgb(mini_reader.read(1).data)
+    assert rgb is not None and rgb.shape == (112, 112, 3)
+    assert sniff_image_format(mini_reader.read(1).data) == "jpeg"
+    for ext, name in ((".png", "png"), (".bmp", "bmp"), (".webp", "webp")):
+        assert sniff_image_format(_encode(rgb, ext)) == name
+    assert sniff_image_format(b"RIFF\0\0\0\0AVI LIST") is None
+    assert sniff_image_format(b"not an image") is None
+    assert decode_rgb(b"not an image") is None
+    assert decode_rgb(b"") is None
+
+
+def test_masked_record_is_reencoded_and_labelled(mini_reader: RecordIOReader, aligned_masker):
+    sample = mini_reader.read(1)
+    twin, result = mask_sample(sample, aligned_masker, seed=0, jpeg_quality=95)
+    assert result is not None and result.masked and result.reason is None
+    assert result.key == 1 and result.faces == 1 and result.mask_type
+    assert sniff_image_format(twin.data) == "jpeg" and twin.data != sample.data
+    masked_rgb = decode_rgb(twin.data)
+    assert masked_rgb is not None and masked_rgb.shape == (112, 112, 3)
+    assert twin.label.dtype == np.float32
+    assert twin.label.tolist() == [sample.label[0], 1.0]
+    assert twin.extra == sample.extra and twin.key == sample.key
+    again, _ = mask_sample(sample, aligned_masker, seed=0, jpeg_quality=95)
+    assert again.data == twin.data  # the draw depends only on (seed, key)
+
+
+def test_png_stays_png(mini_reader: RecordIOReader, aligned_masker) -> None:
+    rgb = decode_rgb(mini_reader.read(2).data)
+    sample = Sample(key="face.png", data=_encode(rgb, ".png"))
+    twin, result = mask_sample(sample, aligned_masker, seed=3, jpeg_quality=95)
+    assert result.masked
+    assert sniff_image_format(twin.data) == "png" and twin.label is None
+    assert not np.array_equal(decode_rgb(twin.data), rgb)
+
+
+def test_undecodable_record_is_copied_and_flagged(mini_reader: RecordIOReader, aligned_masker):
+    record = mini_reader.read(5)
+    garbage = Sample(key=5, data=b"\x00garbage", label=record.label, extra=record.extra)
+    twin, result = mask_sample(garbage, aligned_masker, seed=0, jpeg_quality=95)
+    assert twin.data == garbage.data
+    assert twin.label.tolist() == [record.label[0], 0.0]
+    assert result.masked is False and result.reason == "unreadable" and result.faces == 0
+
+
+def test_non_image_record_passes_through_untouched(mini_reader: RecordIOReader, aligned_masker):
+    header = mini_reader.read(0)
+    assert not header.is_image
+    twin, result = mask_sample(header, aligned_masker, seed=0, jpeg_quality=95)
+    assert twin is header and result is None
+
+
+def test_photo_without_a_face_keeps_its_bytes(photo_folder: Path, spec) -> None:
+    masker = load_masker(MaskerConfig(spec, "auto"))
+    data = (photo_folder / "odd" / "no_face.jpg").read_bytes()
+    twin, result = mask_sample(Sample("odd/no_face.jpg", data), masker, seed=0, jpeg_quality=95)
+    assert twin.data == data
+    assert result.masked is False and result.reason == "no_face"
