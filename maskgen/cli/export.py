@@ -1,0 +1,46 @@
+"""``maskgen export``: a checkpoint as an ONNX model, checked against PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from maskgen.cli import options
+from maskgen.cli.eval import model_option
+
+DEFAULT_OPSET = 18  # the lowest opset torch's exporter writes natively (see evaluate.export)
+
+
+@click.command(short_help="Export a checkpoint to ONNX (embedding + mask probability).")
+@model_option
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The .onnx file to write.",
+)
+@click.option(
+    "--opset",
+    type=click.IntRange(min=DEFAULT_OPSET),
+    default=DEFAULT_OPSET,
+    show_default=True,
+    help="ONNX opset version.",
+)
+@options.quiet
+def export(model_path: Path, output_path: Path, opset: int, quiet: bool) -> None:
+    """Write the network of a checkpoint as ONNX: input `input` (float32 N x 3 x 112 x 112,
+    RGB, (pixel - 127.5) / 127.5, any N), outputs `embedding` (N x E, not normalised) and
+    `mask_prob` (N, probability that a mask is worn). The verification threshold, network
+    name and maskgen version are stored as metadata. The file is kept only if onnxruntime
+    matches PyTorch within 1e-3 on a random batch.
+
+    Example: maskgen export --model run/last.pt -o model.onnx
+    """
+    from maskgen.evaluate.export import export_onnx
+
+    report = export_onnx(model_path, output_path, opset=opset)
+    if not quiet:
+        click.echo(report.summary(), err=True)

@@ -1,0 +1,160 @@
+"""From photos to aligned 112x112 faces: read, detect (dlib), align to the ArcFace template.
+
+A photo that cannot be read or holds no face is not an error: it is reported as a skipped item
+with a short reason (``unreadable``, ``no_face``), the way the masking pipeline reports items.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from maskgen.errors import DatasetFormatError
+from maskgen.evaluate.mask_usage import MASK_THRESHOLD
+from maskgen.faces import FaceFinder, align_face, five_points, load_face_finder
+
+if TYPE_CHECKING:
+    from maskgen.evaluate.embedder import Embedder
+
+__all__ = [
+    "AlignedPhotos",
+    "PhotoComparison",
+    "align_photo",
+    "align_photos",
+    "compare_photos",
+    "describe_skip",
+    "read_photo",
+]
+
+logger = logging.getLogger(__name__)
+
+FACE_SIZE = 112
+
+SKIP_REASONS = {"no_face": "no face found", "unreadable": "not a readable image"}
+"""What each skip reason means, for messages."""
+
+
+@dataclass(frozen=True)
+class AlignedPhotos:
+    """``faces``: (N, 112, 112, 3) uint8 RGB, the largest face of each photo in ``paths``;
+    ``skipped``: photo path -> reason, for photos that gave no face."""
+
+    paths: tuple[str, ...]
+    faces: np.ndarray
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def describe_skip(reason: str) -> str:
+    """A skip reason in words: ``no_face`` -> ``no face found``."""
+    return SKIP_REASONS.get(reason, reason.replace("_", " "))
+
+
+def read_photo(path: str | Path) -> np.ndarray | None:
+    """An image file as (H, W, 3) uint8 RGB, or None where OpenCV cannot decode it."""
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+    if data is None or data.size == 0:
+        return None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:
+    """The largest face of an (H, W, 3) uint8 RGB photo, aligned to (112, 112, 3) uint8, or None
+    where no face is found. An already aligned small crop is recognised as such (``auto``)."""
+    faces = finder.find_faces(rgb, mode="auto")
+    if not faces:
+        return None
+    return align_face(rgb, five_points(faces[0].landmarks), size=FACE_SIZE)
+
+
+def align_photos(
+    paths: Sequence[str | Path], *, models_dir: str | Path | None = None
+) -> AlignedPhotos:
+    """Read, detect and align every photo in ``paths`` (in order); see :class:`AlignedPhotos`.
+    ``models_dir``: where dlib's landmark model is (None: the default lookup). Every path is
+    checked first: a missing one raises DatasetFormatError before any work."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise DatasetFormatError(f"{path}: no such file")
+    finder = load_face_finder(None if models_dir is None else str(models_dir))
+    kept: list[str] = []
+    faces: list[np.ndarray] = []
+    skipped: dict[str, str] = {}
+    for path in paths:
+        rgb = read_photo(path)
+        face = None if rgb is None else align_photo(rgb, finder)
+        if face is None:
+            skipped[str(path)] = "unreadable" if rgb is None else "no_face"
+            logger.info("skipped %s: %s", path, skipped[str(path)])
+            continue
+        kept.append(str(path))
+        faces.append(face)
+    stacked = np.stack(faces) if faces else np.zeros((0, FACE_SIZE, FACE_SIZE, 3), dtype=np.uint8)
+    return AlignedPhotos(paths=tuple(kept), faces=stacked, skipped=skipped)
+
+
+@dataclass(frozen=True)
+class PhotoComparison:
+    """Two photos' faces compared. ``similarity``: cosine of the two (flip-summed) embeddings;
+    ``threshold``: the squared-L2 verification threshold t used (None if the model has none),
+    so the faces are the same person when ``similarity > 1 - t / 2``."""
+
+    paths: tuple[str, str]
+    similarity: float
+    threshold: float | None
+    mask_prob: tuple[float, float] | None
+
+    @property
+    def cosine_threshold(self) -> float | None:
+        return None if self.threshold is None else 1.0 - self.threshold / 2.0
+
+    @property
+    def same(self) -> bool | None:
+        cosine = self.cosine_threshold
+        return None if cosine is None else self.similarity > cosine
+
+    def format(self) -> str:
+        """Human-readable lines: similarity, threshold and verdict, mask probabilities."""
+        lines = [f"cosine similarity: {self.similarity:.4f}"]
+        if self.threshold is None:
+            lines.append("verdict: unknown (no threshold stored with the model; pass --threshold)")
+        else:
+            lines.append(
+                f"threshold: {self.cosine_threshold:.4f} cosine (squared L2 {self.threshold:.4f})"
+            )
+            lines.append(f"verdict: {'same person' if self.same else 'different people'}")
+        if self.mask_prob is not None:
+            for path, prob in zip(self.paths, self.mask_prob, strict=True):
+                masked = "masked" if prob > MASK_THRESHOLD else "unmasked"
+                lines.append(f"mask probability: {prob:.4f} ({masked}) {path}")
+        return "\n".join(lines)
+
+
+def compare_photos(
+    embedder: Embedder,
+    path_a: str | Path,
+    path_b: str | Path,
+    *,
+    threshold: float | None = None,
+    models_dir: str | Path | None = None,
+) -> PhotoComparison:
+    """Compare the largest faces of two photos with ``embedder``; ``threshold`` (squared L2)
+    overrides the one stored with the model. A photo without a face raises
+    DatasetFormatError."""
+    result = embedder.embed_faces([path_a, path_b], models_dir=models_dir)
+    for path, reason in result.skipped.items():
+        raise DatasetFormatError(f"{path}: {describe_skip(reason)}, nothing to compare")
+    similarity = float(np.dot(result.embeddings[0], result.embeddings[1]))
+    probs = result.mask_prob
+    return PhotoComparison(
+        paths=(str(path_a), str(path_b)),
+        similarity=similarity,
+        threshold=embedder.info.threshold if threshold is None else float(threshold),
+        mask_prob=None if probs is None else (float(probs[0]), float(probs[1])),
+    )

@@ -1,0 +1,131 @@
+"""Evaluation results and their three renderings: a console table (like the paper's tables),
+JSON and Markdown.
+
+JSON layout (accuracies as fractions, null where not measured)::
+
+    {"model": {...},
+     "results": {"<set path as given>": {"accuracy": 0.9967, "accuracy_std": 0.003,
+                                          "mask_accuracy": 0.999, "images": 12000,
+                                          "tar_at_far": {"1e-03": 0.98} | null,
+                                          "threshold": 1.42 | null,
+                                          "expected_mask": "unmasked" | "masked" | "label"}}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maskgen.errors import OutputError
+
+__all__ = ["EvalReport", "SetResult"]
+
+
+@dataclass(frozen=True)
+class SetResult:
+    """One evaluation set's figures. Accuracies are fractions; None where not measured (a rec
+    set has no pairs; a model without a mask head has no mask accuracy)."""
+
+    name: str
+    images: int
+    accuracy: float | None = None
+    accuracy_std: float | None = None
+    mask_accuracy: float | None = None
+    tar_at_far: dict[str, float] | None = None
+    threshold: float | None = None
+    expected_mask: str = "unmasked"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.accuracy,
+            "accuracy_std": self.accuracy_std,
+            "mask_accuracy": self.mask_accuracy,
+            "images": self.images,
+            "tar_at_far": self.tar_at_far,
+            "threshold": self.threshold,
+            "expected_mask": self.expected_mask,
+        }
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Every set's results for one model, in the order the sets were given."""
+
+    results: tuple[SetResult, ...]
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "results": {result.name: result.to_json() for result in self.results},
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        return _write_text(Path(path), json.dumps(self.to_json(), indent=2) + "\n")
+
+    def format_table(self) -> str:
+        """A fixed-width table for the console: set, verification accuracy ± std (%), mask-usage
+        accuracy (%), images."""
+        header = ("Set", "Verification (%)", "Mask usage (%)", "Images")
+        rows = [_row(result) for result in self.results]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+        def line(cells: Sequence[str]) -> str:
+            first = cells[0].ljust(widths[0])
+            rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
+            return "  ".join([first, *rest])
+
+        rule = "  ".join("-" * w for w in widths)
+        return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+    def format_markdown(self) -> str:
+        """A GitHub-flavoured Markdown table of the same figures plus TAR at FAR."""
+        fars = sorted({far for r in self.results for far in (r.tar_at_far or {})})
+        header = ["Set", "Verification accuracy (%)", "Mask-usage accuracy (%)"]
+        header += [f"TAR@FAR={far} (%)" for far in fars] + ["Images"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for result in self.results:
+            verification, mask, images = _row(result)[1:]
+            tars = [_percent((result.tar_at_far or {}).get(far)) for far in fars]
+            cells = [f"`{result.name}`", verification, mask, *tars, images]
+            lines.append("| " + " | ".join(cells) + " |")
+        title = self.model.get("path")
+        intro = [f"Model: `{title}`", ""] if title else []
+        return "\n".join([*intro, *lines]) + "\n"
+
+    def write_markdown(self, path: str | Path) -> Path:
+        return _write_text(Path(path), self.format_markdown())
+
+
+def _percent(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{100.0 * value:.{digits}f}"
+
+
+def _row(result: SetResult) -> tuple[str, str, str, str]:
+    if result.accuracy is None:
+        verification = "n/a"
+    else:
+        verification = f"{_percent(result.accuracy)} ± {_percent(result.accuracy_std)}"
+    return (result.name, verification, _percent(result.mask_accuracy), str(result.images))
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write ``text`` under a temporary name beside ``path`` and rename it into place."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({exc.strerror})") from exc
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,214 @@
+"""``maskgen eval``, ``export``, ``embed`` and ``verify`` through click's CliRunner: outputs,
+exit codes, and one clear line for each kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from maskgen.cli.main import cli
+
+pytestmark = pytest.mark.torch
+
+torch = pytest.importorskip("torch")
+
+
+def _write_checkpoint(path: Path, network_state: dict, network: str = "tiny") -> Path:
+    from maskgen.train.checkpoint import write_checkpoint
+
+    return write_checkpoint(
+        path,
+        network=network,
+        embedding_size=512,
+        mask_head=True,
+        model=network_state,
+        arcface={},
+        optimizer={},
+        scheduler={},
+        scaler={},
+        step=3,
+        epoch=0,
+        config={},
+        rng={},
+        data_position={},
+        threshold=1.3,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_state() -> dict:
+    from maskgen.train.models import create_model
+
+    torch.manual_seed(1)
+    return create_model("tiny").state_dict()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_state: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_checkpoint(tmp_path_factory.mktemp("run") / "last.pt", tiny_state)
+
+
+def _run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_line_error(result: Result, *fragments: str) -> None:
+    """Exit 1, and the error as one ``Error: ...`` line naming every fragment, last on stderr
+    (after at most the command's own "model ..." line), with no traceback."""
+    assert result.exit_code == 1, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert errors == lines[-1:] and len(lines) <= 2, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys; from click.testing import CliRunner; from maskgen.cli.main import cli; "
+        "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
+        "assert 'eval' in r.output and 'verify' in r.output; "
+        "print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    )
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.shared
+def test_eval_writes_table_json_and_markdown(
+    checkpoint: Path, lfw_fold1_bin: Path, rec_dir: Path, tmp_path: Path
+) -> None:
+    rec = rec_dir / "lfw-mini-flat" / "train.rec"
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    result = _run(
+        "eval", "--model", checkpoint, "--bin", lfw_fold1_bin, "--rec", rec,
+        "--json", out_json, "--markdown", out_md, "--batch-size", "50", "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = result.stdout.splitlines()
+    assert table[0].split()[:2] == ["Set", "Verification"] and len(table) == 4
+    assert table[2].startswith(str(lfw_fold1_bin)) and table[2].endswith("1200")
+    data = json.loads(out_json.read_text())
+    assert list(data["results"]) == [str(lfw_fold1_bin), str(rec)]
+    for entry in data["results"].values():
+        assert {"accuracy", "accuracy_std", "mask_accuracy", "images"} <= set(entry)
+    assert 0.0 <= data["results"][str(lfw_fold1_bin)]["accuracy"] <= 1.0
+    assert data["results"][str(rec)]["accuracy"] is None
+    assert data["results"][str(rec)]["images"] == 294
+    assert data["model"]["network"] == "tiny" and data["model"]["threshold"] == 1.3
+    assert f"`{lfw_fold1_bin}`" in out_md.read_text()
+
+
+def test_eval_needs_a_set(checkpoint: Path) -> None:
+    result = _run("eval", "--model", checkpoint)
+    assert result.exit_code == 2 and "nothing to evaluate" in result.stderr
+
+
+def test_not_a_verification_pickle(checkpoint: Path, tmp_path: Path) -> None:
+    path = tmp_path / "notes.bin"
+    path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    _one_line_error(_run("eval", "--model", checkpoint, "--bin", path), "notes.bin", "not a")
+
+
+def test_images_not_112(checkpoint: Path, tmp_path: Path) -> None:
+    ok, jpeg = cv2.imencode(".jpg", np.full((250, 250, 3), 90, np.uint8))
+    assert ok
+    path = tmp_path / "raw.bin"
+    path.write_bytes(pickle.dumps(([jpeg.tobytes()] * 20, [True] * 10)))
+    _one_line_error(
+        _run("eval", "--model", checkpoint, "--masked-bin", path), "raw.bin", "250x250", "112x112"
+    )
+
+
+def test_checkpoint_of_another_architecture(tiny_state: dict, tmp_path: Path) -> None:
+    # tiny weights under the name of an iresnet, and a bare tiny state dict
+    mislabelled = _write_checkpoint(tmp_path / "r18.pt", tiny_state, network="r18")
+    _one_line_error(_run("eval", "--model", mislabelled, "--bin", "x.bin"), "r18.pt")
+    bare = tmp_path / "backbone.pth"
+    torch.save(tiny_state, bare)
+    _one_line_error(_run("export", "--model", bare, "-o", tmp_path / "m.onnx"), "backbone.pth")
+
+
+def test_missing_files(checkpoint: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pt"
+    _one_line_error(_run("eval", "--model", missing, "--bin", "x.bin"), "nope.pt", "no such")
+    _one_line_error(
+        _run("eval", "--model", checkpoint, "--bin", tmp_path / "lfw.bin"), "lfw.bin", "no such"
+    )
+    _one_line_error(_run("verify", "a.jpg", "b.jpg", "--model", missing), "nope.pt")
+    _one_line_error(_run("verify", "a.jpg", "b.jpg", "--model", checkpoint), "a.jpg", "no such")
+    result = _run("embed", "a.jpg", "--model", checkpoint, "-o", tmp_path / "e.npz")
+    _one_line_error(result, "a.jpg", "no such")
+
+
+def test_not_a_model(tmp_path: Path) -> None:
+    junk = tmp_path / "model.onnx"
+    junk.write_bytes(b"\x00" * 64)
+    _one_line_error(_run("eval", "--model", junk, "--bin", "x.bin"), "model.onnx")
+    not_weights = tmp_path / "last.pt"
+    torch.save({"hello": torch.zeros(2)}, not_weights)
+    _one_line_error(_run("eval", "--model", not_weights, "--bin", "x.bin"), "last.pt")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_gpu(checkpoint: Path) -> None:
+    _one_line_error(
+        _run("eval", "--model", checkpoint, "--bin", "x.bin", "--device", "cuda"), "cuda"
+    )
+
+
+@pytest.mark.shared
+def test_export_embed_and_verify(checkpoint: Path, lfw_dir: Path, tmp_path: Path) -> None:
+    onnx_path = tmp_path / "model.onnx"
+    result = _run("export", "--model", checkpoint, "-o", onnx_path)
+    assert result.exit_code == 0, result.output
+    assert onnx_path.is_file() and "max abs difference" in result.stderr
+    assert result.stdout == ""
+
+    bush = sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[:2]
+    blank = tmp_path / "blank.png"
+    assert cv2.imwrite(str(blank), np.full((120, 160, 3), 200, np.uint8))
+    npz = tmp_path / "emb.npz"
+    result = _run("embed", bush[0], blank, bush[1], "--model", onnx_path, "-o", npz)
+    assert result.exit_code == 0, result.output
+    assert f"skipped {blank}: no face found" in result.stderr
+    with np.load(npz) as data:
+        assert data["paths"].tolist() == [str(p) for p in bush]
+        embeddings = data["embeddings"]
+
+    result = _run("verify", bush[0], bush[1], "--model", onnx_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    similarity = float(lines[0].split(":")[1])
+    assert similarity == pytest.approx(float(embeddings[0] @ embeddings[1]), abs=1e-4)
+    assert lines[1] == "threshold: 0.3500 cosine (squared L2 1.3000)"  # 1 - 1.3 / 2
+    verdict = "same person" if similarity > 0.35 else "different people"
+    assert lines[2] == f"verdict: {verdict}"
+    assert len(lines) == 5 and lines[3].startswith("mask probability: ")
+
+    # the checkpoint and its export agree on the photos too (both on CPU: a GPU's TF32
+    # convolutions would move the similarity by about 1e-4)
+    result = _run("verify", bush[0], bush[1], "--model", checkpoint, "--device", "cpu")
+    assert float(result.stdout.splitlines()[0].split(":")[1]) == pytest.approx(similarity, abs=1e-4)
+
+
+def test_embed_fails_only_if_no_photo_has_a_face(checkpoint: Path, tmp_path: Path) -> None:
+    # (not square: a small square image is taken for an already aligned crop)
+    blank = tmp_path / "blank.png"
+    assert cv2.imwrite(str(blank), np.zeros((100, 150, 3), np.uint8))
+    result = _run("embed", blank, "--model", checkpoint, "-o", tmp_path / "e.npz")
+    assert result.exit_code == 1
+    assert "no face found in any of the 1 photos" in result.stderr
+    assert not (tmp_path / "e.npz").exists()

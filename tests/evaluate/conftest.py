@@ -1,0 +1,57 @@
+"""Fixtures for the evaluation tests: small networks saved as maskgen checkpoints, and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def write_tiny_checkpoint(
+    path: Path, *, seed: int = 0, mask_head: bool = True, threshold: float | None = 1.25
+) -> Path:
+    """A freshly initialised tiny network (fixed seed) saved the way the trainer saves it."""
+    torch = pytest.importorskip("torch")
+    from maskgen.train.checkpoint import write_checkpoint
+    from maskgen.train.models import create_model
+
+    torch.manual_seed(seed)
+    network = create_model("tiny", mask_head=mask_head).eval()
+    return write_checkpoint(
+        path,
+        network="tiny",
+        embedding_size=512,
+        mask_head=mask_head,
+        model=network.state_dict(),
+        arcface={},
+        optimizer={},
+        scheduler={},
+        scaler={},
+        step=7,
+        epoch=0,
+        config={},
+        rng={},
+        data_position={},
+        threshold=threshold,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "last.pt")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_no_mask(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-no-mask") / "last.pt"
+    return write_tiny_checkpoint(path, mask_head=False, threshold=None)
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnxruntime")
+    from maskgen.evaluate.export import export_onnx
+
+    out = tmp_path_factory.mktemp("tiny-onnx") / "model.onnx"
+    export_onnx(tiny_checkpoint, out)
+    return out

@@ -1,0 +1,150 @@
+"""Batched embeddings from a checkpoint or its ONNX export, and the evaluation built on them."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError
+from maskgen.evaluate import Embedder, EvalSet, evaluate_model
+from maskgen.evaluate.embedder import decode_face, preprocess_faces
+from maskgen.formats.verification import read_verification_bin
+
+pytestmark = pytest.mark.torch
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def fold1_faces(lfw_fold1_bin: Path) -> np.ndarray:
+    """The first 64 faces of lfw-fold1.bin, (64, 112, 112, 3) uint8 RGB."""
+    images, _ = read_verification_bin(lfw_fold1_bin)
+    return np.stack([decode_face(data, "lfw-fold1.bin", i) for i, data in enumerate(images[:64])])
+
+
+@pytest.mark.shared
+def test_checkpoint_and_onnx_evaluate_alike(
+    tiny_checkpoint: Path, tiny_onnx: Path, lfw_fold1_bin: Path
+) -> None:
+    images, _ = read_verification_bin(lfw_fold1_bin)
+    sets = [EvalSet(str(lfw_fold1_bin), "bin")]
+    outcomes = []
+    for path in (tiny_checkpoint, tiny_onnx):
+        embedder = Embedder.from_path(path, device="cpu", batch_size=100)
+        outcomes.append((evaluate_model(embedder, sets), embedder.embed_encoded(images)))
+    (report_pt, emb_pt), (report_onnx, emb_onnx) = outcomes
+    assert np.max(np.abs(emb_pt.embeddings - emb_onnx.embeddings)) < 1e-4
+    assert np.max(np.abs(emb_pt.mask_prob - emb_onnx.mask_prob)) < 1e-4
+    for ours, theirs in zip(report_pt.results, report_onnx.results, strict=True):
+        assert ours.images == theirs.images == 1200
+        assert ours.accuracy == theirs.accuracy and ours.accuracy_std == theirs.accuracy_std
+        assert ours.mask_accuracy == theirs.mask_accuracy
+    assert report_pt.model["format"] == "checkpoint" and report_onnx.model["format"] == "onnx"
+    assert report_onnx.model["threshold"] == report_pt.model["threshold"] == 1.25
+
+
+@pytest.mark.shared
+def test_preprocessing_matches_the_trainer(fold1_faces: np.ndarray) -> None:
+    from maskgen.train.data import preprocess
+
+    assert np.array_equal(preprocess_faces(fold1_faces), preprocess(fold1_faces).numpy())
+
+
+@pytest.mark.shared
+def test_flip_sum_and_batching(tiny_checkpoint: Path, fold1_faces: np.ndarray) -> None:
+    # on CPU: a GPU's TF32 convolutions differ by 1e-5 from one batch size to another
+    embedder = Embedder.from_path(tiny_checkpoint, device="cpu", batch_size=64)
+    result = embedder.embed_images(list(fold1_faces))
+    # by hand: raw embeddings of the faces and of their mirror images, summed, normalised
+    raw, prob = embedder.backend.run(fold1_faces)
+    raw_flipped, _ = embedder.backend.run(np.ascontiguousarray(fold1_faces[:, :, ::-1]))
+    by_hand = raw + raw_flipped
+    by_hand /= np.linalg.norm(by_hand, axis=1, keepdims=True)
+    assert np.allclose(result.embeddings, by_hand, atol=1e-5)
+    assert np.allclose(result.mask_prob, prob, atol=1e-6)  # the unflipped face's probability
+    # mirrored faces give the same flip-summed embedding; the batch size changes nothing
+    mirrored = embedder.embed_images(list(fold1_faces[:, :, ::-1]))
+    assert np.allclose(mirrored.embeddings, result.embeddings, atol=1e-5)
+    small_batches = Embedder(embedder.backend, embedder.info, batch_size=7)
+    assert np.allclose(small_batches.embed_images(list(fold1_faces)).embeddings,
+                       result.embeddings, atol=1e-5)  # fmt: skip
+    assert np.allclose(np.linalg.norm(result.embeddings, axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.shared
+def test_faces_must_be_aligned_112(tiny_checkpoint: Path, lfw_dir: Path) -> None:
+    photo = next((lfw_dir / "Aaron_Eckhart").glob("*.jpg"))  # 250x250, not aligned
+    with pytest.raises(DatasetFormatError, match=r"image 0 is 250x250.*112x112"):
+        decode_face(photo.read_bytes(), "photos", 0)
+    with pytest.raises(DatasetFormatError, match="not a decodable image"):
+        decode_face(b"not a jpeg", "photos", 3)
+    embedder = Embedder.from_path(tiny_checkpoint)
+    with pytest.raises(DatasetFormatError, match="112x112"):
+        embedder.embed_images([np.zeros((100, 100, 3), np.uint8)])
+
+
+def test_bin_of_unaligned_photos_is_refused(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    ok, big = cv2.imencode(".jpg", np.zeros((250, 250, 3), np.uint8))
+    assert ok
+    path = tmp_path / "big.bin"
+    path.write_bytes(pickle.dumps(([big.tobytes()] * 40, [True, False] * 10)))
+    embedder = Embedder.from_path(tiny_checkpoint)
+    with pytest.raises(DatasetFormatError, match=r"big.bin: image 0 is 250x250"):
+        evaluate_model(embedder, [EvalSet(str(path), "bin")])
+
+
+def test_bad_model_files(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no such model file"):
+        Embedder.from_path(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(CheckpointError, match="not a loadable ONNX model"):
+        Embedder.from_path(junk)
+    with pytest.raises(ConfigError, match="device"):
+        Embedder.from_path(junk, device="tpu")
+
+
+def test_onnx_of_another_model_is_refused(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "other",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path = tmp_path / "other.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(CheckpointError, match="not a maskgen face model"):
+        Embedder.from_path(path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_gpu_is_a_config_error(tiny_checkpoint: Path) -> None:
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        Embedder.from_path(tiny_checkpoint, device="cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.shared
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu(tiny_checkpoint: Path, lfw_fold1_bin: Path) -> None:
+    images, _ = read_verification_bin(lfw_fold1_bin)
+    sets = [EvalSet(str(lfw_fold1_bin), "bin")]
+    results = {}
+    for device in ("cpu", "cuda"):
+        embedder = Embedder.from_path(tiny_checkpoint, device=device, batch_size=256)
+        assert embedder.device == device
+        results[device] = (evaluate_model(embedder, sets), embedder.embed_encoded(images))
+    (report_cpu, cpu), (report_gpu, gpu) = results["cpu"], results["cuda"]
+    # cuDNN's TF32 convolutions (PyTorch's default) keep unit embeddings within ~1e-4
+    assert np.max(np.abs(cpu.embeddings - gpu.embeddings)) < 1e-3
+    assert np.max(np.abs(cpu.mask_prob - gpu.mask_prob)) < 1e-3
+    assert abs(report_cpu.results[0].accuracy - report_gpu.results[0].accuracy) <= 2 / 600

@@ -1,0 +1,84 @@
+"""ONNX export: signature, metadata, dynamic batch, parity with PyTorch, loud failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maskgen.errors import ConfigError
+
+pytestmark = pytest.mark.torch
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+
+
+def test_signature_and_metadata(tiny_onnx: Path) -> None:
+    session = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    assert inp.name == "input" and inp.type == "tensor(float)"
+    assert inp.shape[1:] == [3, 112, 112] and not isinstance(inp.shape[0], int)  # dynamic
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    assert list(outputs) == ["embedding", "mask_prob"]
+    assert outputs["embedding"][1] == 512 and len(outputs["mask_prob"]) == 1
+    meta = session.get_modelmeta().custom_metadata_map
+    assert float(meta["threshold"]) == 1.25
+    assert meta["network"] == "tiny" and meta["mask_head"] == "true"
+    assert meta["maskgen_version"] and "127.5" in meta["input"]
+
+
+def test_parity_on_another_batch_size(tiny_checkpoint: Path, tiny_onnx: Path) -> None:
+    from maskgen.evaluate.embedder import preprocess_faces
+    from maskgen.train.models import load_model
+
+    # five faces of random pixels: a batch size other than the one traced at export
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, size=(5, 112, 112, 3), dtype=np.uint8)
+    x = preprocess_faces(faces)
+    network, _ = load_model(tiny_checkpoint)
+    with torch.inference_mode():
+        embedding, logits = network(torch.from_numpy(x))
+    session = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    onnx_embedding, onnx_prob = session.run(["embedding", "mask_prob"], {"input": x})
+    assert onnx_embedding.shape == (5, 512) and onnx_prob.shape == (5,)
+    assert np.max(np.abs(onnx_embedding - embedding.numpy())) < 1e-4
+    assert np.max(np.abs(onnx_prob - torch.softmax(logits, 1)[:, 1].numpy())) < 1e-5
+
+
+def test_report_gives_the_measured_differences(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from maskgen.evaluate.export import export_onnx
+
+    report = export_onnx(tiny_checkpoint, tmp_path / "m.onnx", rng=np.random.default_rng(1))
+    assert report.path.is_file() and report.opset == 18 and report.threshold == 1.25
+    assert 0.0 <= report.max_abs_diff_embedding < 1e-4
+    assert report.max_abs_diff_mask_prob is not None and report.max_abs_diff_mask_prob < 1e-5
+    assert "max abs difference" in report.summary()
+
+
+def test_failed_parity_keeps_no_file(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from maskgen.evaluate.export import ExportParityError, export_onnx
+
+    # a tolerance nothing can meet (float32 rounding differs between the two runtimes)
+    with pytest.raises(ExportParityError, match="differs from PyTorch: max abs difference"):
+        export_onnx(tiny_checkpoint, tmp_path / "m.onnx", tolerance=-1.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_old_opset_is_refused(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from maskgen.evaluate.export import export_onnx
+
+    with pytest.raises(ConfigError, match="opset"):
+        export_onnx(tiny_checkpoint, tmp_path / "m.onnx", opset=11)
+
+
+def test_model_without_mask_head(tiny_checkpoint_no_mask: Path, tmp_path: Path) -> None:
+    from maskgen.evaluate.export import export_onnx
+
+    report = export_onnx(tiny_checkpoint_no_mask, tmp_path / "m.onnx")
+    assert report.max_abs_diff_mask_prob is None and not report.mask_head
+    session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["embedding"]
+    assert session.get_modelmeta().custom_metadata_map["threshold"] == "none"

@@ -1,0 +1,81 @@
+"""Photos: detect, align, embed; skipped photos; comparing two photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.errors import DatasetFormatError
+from maskgen.evaluate import Embedder
+from maskgen.evaluate.photos import align_photo, compare_photos, read_photo
+from maskgen.faces import load_face_finder
+
+pytestmark = [pytest.mark.torch, pytest.mark.shared]
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def photos(lfw_dir: Path) -> list[Path]:
+    bush = sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[:2]
+    return [*bush, sorted((lfw_dir / "Aaron_Eckhart").glob("*.jpg"))[0]]
+
+
+@pytest.fixture(scope="module")
+def blank_and_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("not-faces")
+    blank = folder / "blank.png"
+    assert cv2.imwrite(str(blank), np.full((200, 300, 3), 128, np.uint8))
+    text = folder / "notes.jpg"
+    text.write_text("not an image")
+    return blank, text
+
+
+def test_embed_faces_skips_photos_without_a_face(
+    tiny_checkpoint: Path, photos: list[Path], blank_and_text: tuple[Path, Path]
+) -> None:
+    blank, text = blank_and_text
+    embedder = Embedder.from_path(tiny_checkpoint)
+    result = embedder.embed_faces([photos[0], blank, photos[1], text, photos[2]])
+    assert result.paths == tuple(str(p) for p in photos)
+    assert result.skipped == {str(blank): "no_face", str(text): "unreadable"}
+    assert result.embeddings.shape == (3, 512) and result.mask_prob.shape == (3,)
+    # the same as aligning by hand and embedding the aligned faces
+    finder = load_face_finder()
+    aligned = [align_photo(read_photo(p), finder) for p in photos]
+    assert all(face.shape == (112, 112, 3) for face in aligned)
+    by_hand = embedder.embed_images(aligned)
+    assert np.allclose(result.embeddings, by_hand.embeddings, atol=1e-6)
+
+
+def test_npz_round_trip(tiny_checkpoint: Path, photos: list[Path], tmp_path: Path) -> None:
+    result = Embedder.from_path(tiny_checkpoint).embed_faces(photos)
+    path = result.write_npz(tmp_path / "sub" / "emb.npz")
+    with np.load(path, allow_pickle=False) as data:
+        assert sorted(data.files) == ["embeddings", "mask_prob", "paths"]
+        assert data["paths"].tolist() == [str(p) for p in photos]
+        assert np.array_equal(data["embeddings"], result.embeddings)
+        assert np.allclose(np.linalg.norm(data["embeddings"], axis=1), 1.0, atol=1e-6)
+
+
+def test_compare_photos(
+    tiny_checkpoint: Path, photos: list[Path], blank_and_text: tuple[Path, Path]
+) -> None:
+    embedder = Embedder.from_path(tiny_checkpoint)
+    result = embedder.embed_faces(photos[:2])
+    comparison = compare_photos(embedder, photos[0], photos[1])
+    assert comparison.similarity == pytest.approx(
+        float(result.embeddings[0] @ result.embeddings[1])
+    )
+    assert comparison.threshold == 1.25 and comparison.cosine_threshold == pytest.approx(0.375)
+    assert comparison.same == (comparison.similarity > 0.375)
+    assert comparison.mask_prob == pytest.approx(tuple(result.mask_prob))
+    # a threshold below every distance says "different", one above every distance "same"
+    assert compare_photos(embedder, photos[0], photos[1], threshold=0.0).same is False
+    assert compare_photos(embedder, photos[0], photos[1], threshold=4.0).same is True
+    assert "cosine similarity" in comparison.format()
+    with pytest.raises(DatasetFormatError, match=r"blank\.png: no face found"):
+        compare_photos(embedder, photos[0], blank_and_text[0])

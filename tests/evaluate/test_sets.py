@@ -1,0 +1,71 @@
+"""Evaluation sets: .bin, masked .bin and RecordIO sets labelled with the mask flag."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maskgen.errors import DatasetFormatError
+from maskgen.evaluate import Embedder, EvalSet, evaluate_model
+from maskgen.formats.recordio import RecordIOReader
+
+pytestmark = [pytest.mark.torch, pytest.mark.shared]
+
+pytest.importorskip("torch")
+
+
+def test_rec_mask_accuracy_follows_the_labels(tiny_checkpoint: Path, rec_dir: Path) -> None:
+    rec = rec_dir / "lfw-mini-flat" / "train.rec"
+    embedder = Embedder.from_path(tiny_checkpoint)
+    report = evaluate_model(embedder, [EvalSet(str(rec), "rec")])
+    (result,) = report.results
+    # by hand: every label is [identity, 0.0], so the accuracy is the share of faces the
+    # network calls unmasked (probability not above 0.5)
+    reader = RecordIOReader(rec)
+    samples = [reader.read(key) for key in reader.image_keys()]
+    assert all(s.label[1] == 0.0 for s in samples)
+    probs = embedder.embed_encoded([s.data for s in samples], flip=False).mask_prob
+    assert result.images == len(samples) == 294
+    assert result.mask_accuracy == pytest.approx(float(np.mean(probs <= 0.5)))
+    assert result.accuracy is None and result.tar_at_far is None
+
+
+def test_rec_without_mask_flags_is_refused(tiny_checkpoint: Path, rec_dir: Path) -> None:
+    rec = rec_dir / "lfw-mini" / "train.rec"  # insightface layout: scalar identity labels
+    embedder = Embedder.from_path(tiny_checkpoint)
+    with pytest.raises(DatasetFormatError, match=r"expected \[identity, mask flag\]"):
+        evaluate_model(embedder, [EvalSet(str(rec), "rec")])
+
+
+def test_model_without_mask_head_reports_no_mask_accuracy(
+    tiny_checkpoint_no_mask: Path, lfw_fold1_bin: Path, rec_dir: Path
+) -> None:
+    embedder = Embedder.from_path(tiny_checkpoint_no_mask)
+    rec = rec_dir / "lfw-mini-flat" / "train.rec"
+    report = evaluate_model(
+        embedder, [EvalSet(str(lfw_fold1_bin), "bin"), EvalSet(str(rec), "rec")]
+    )
+    assert [r.mask_accuracy for r in report.results] == [None, None]
+    assert report.results[0].accuracy is not None and report.results[1].images == 294
+    assert "n/a" in report.format_table().splitlines()[2]
+
+
+def test_every_path_is_checked_before_any_work(
+    tiny_checkpoint: Path, lfw_fold1_bin: Path, tmp_path: Path
+) -> None:
+    embedder = Embedder.from_path(tiny_checkpoint)
+    calls: list[str] = []
+    sets = [EvalSet(str(lfw_fold1_bin), "bin"), EvalSet(str(tmp_path / "cfp.bin"), "bin")]
+    with pytest.raises(DatasetFormatError, match=r"cfp\.bin: no such file"):
+        evaluate_model(embedder, sets, progress=lambda name, done, total: calls.append(name))
+    assert calls == []
+
+
+def test_not_a_verification_pickle(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    path = tmp_path / "weights.bin"
+    path.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(DatasetFormatError, match=r"weights\.bin: not a verification set"):
+        evaluate_model(Embedder.from_path(tiny_checkpoint), [EvalSet(str(path), "bin")])
