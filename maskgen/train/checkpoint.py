@@ -1,0 +1,139 @@
+"""Training checkpoints: one ``torch.save``d dict, written under a temporary name and renamed.
+
+Keys (version 1): ``format`` ("maskgen-mtarcface"), ``version``, ``network``, ``embedding_size``,
+``mask_head``, ``model`` (the network's state dict: backbone, embedding and mask heads),
+``arcface`` (the class centres, always whole: a sharded run gathers them), ``optimizer``,
+``scheduler``, ``scaler``, ``step``, ``epoch``, ``config`` (the resolved config as a dict),
+``rng`` (RNG states, one per rank), ``data_position`` (where the data order resumes) and
+``threshold`` (the last validation's verification threshold, or None).
+
+Everything stored is a tensor or a plain Python value, so files load with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from maskgen.errors import CheckpointError
+
+CHECKPOINT_FORMAT = "maskgen-mtarcface"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_KEYS = (
+    "format",
+    "version",
+    "network",
+    "embedding_size",
+    "mask_head",
+    "model",
+    "arcface",
+    "optimizer",
+    "scheduler",
+    "scaler",
+    "step",
+    "epoch",
+    "config",
+    "rng",
+    "data_position",
+    "threshold",
+)
+
+
+def write_checkpoint(
+    path: str | Path,
+    *,
+    network: str,
+    embedding_size: int,
+    mask_head: bool,
+    model: dict[str, torch.Tensor],
+    arcface: dict[str, torch.Tensor],
+    optimizer: dict[str, Any],
+    scheduler: dict[str, Any],
+    scaler: dict[str, Any],
+    step: int,
+    epoch: int,
+    config: dict[str, Any],
+    rng: dict[str, Any],
+    data_position: dict[str, int],
+    threshold: float | None,
+) -> Path:
+    """Write a checkpoint to ``path`` via ``path.tmp`` + rename, so ``path`` is never partial."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "network": network,
+        "embedding_size": int(embedding_size),
+        "mask_head": bool(mask_head),
+        "model": model,
+        "arcface": arcface,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "scaler": scaler,
+        "step": int(step),
+        "epoch": int(epoch),
+        "config": config,
+        "rng": rng,
+        "data_position": data_position,
+        "threshold": None if threshold is None else float(threshold),
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def link_checkpoint(source: Path, target: Path) -> Path:
+    """Make ``target`` the same file as ``source`` (hard link, else copy), replaced atomically."""
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        tmp.write_bytes(source.read_bytes())
+    os.replace(tmp, target)
+    return target
+
+
+def load_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` (tensors and plain values only) with every failure as a one-line
+    CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from exc
+
+
+def is_maskgen_checkpoint(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a maskgen checkpoint (format, version, every key present)."""
+    obj = load_torch_file(path, map_location)
+    if not is_maskgen_checkpoint(obj):
+        raise CheckpointError(f"{path}: not a maskgen training checkpoint (no format field)")
+    return check_checkpoint(obj, path)
+
+
+def check_checkpoint(obj: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """Raise CheckpointError unless ``obj`` is a complete version-1 maskgen checkpoint."""
+    if obj.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {obj.get('version')!r} is not supported "
+            f"(this maskgen reads version {CHECKPOINT_VERSION})"
+        )
+    missing = [key for key in CHECKPOINT_KEYS if key not in obj]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return obj

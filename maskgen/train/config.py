@@ -1,0 +1,309 @@
+"""Training configuration: one frozen dataclass, resolved from four layers.
+
+Precedence: field defaults < ``--preset`` < ``--config FILE`` (TOML or YAML) < command-line
+flags. Unknown keys are errors at every layer. ``steps`` and ``epochs`` exclude each other: a
+layer that sets one clears the other from the layers below it.
+
+This module imports no torch, so the CLI can build and check a config without the extra.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from maskgen import __version__
+from maskgen.errors import ConfigError
+
+NETWORKS = ("r18", "r34", "r50", "r100", "tiny")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+SCHEDULES = ("step", "poly")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. ``batch_size`` is the total over all ranks.
+
+    The learning rate used is ``lr * batch_size / lr_reference_batch`` when
+    ``lr_reference_batch`` is set (linear scaling), else ``lr``. ``schedule="step"`` multiplies
+    it by ``lr_gamma`` at each of ``lr_milestones`` (steps); ``"poly"`` decays it as
+    ``(1 - step / total) ** poly_power`` after ``warmup_steps`` of linear warm-up.
+    ``precision="auto"`` is bf16 on CUDA and fp32 on CPU; ``channels_last=None`` is on for CUDA.
+    Without ``masked`` (no twin) the network is built without its mask head.
+    """
+
+    data: str = ""
+    masked: str | None = None
+    output: str = ""
+    network: str = "r50"
+    embedding_size: int = 512
+    dropout: float = 0.4
+    batch_size: int = 512
+    steps: int | None = 300_000
+    epochs: int | None = None
+    lr: float = 0.0015
+    lr_reference_batch: int | None = None
+    schedule: str = "step"
+    lr_milestones: tuple[int, ...] = (120_000, 200_000, 280_000, 300_000)
+    lr_gamma: float = 0.3
+    poly_power: float = 2.0
+    warmup_steps: int = 0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    margin: float = 0.5
+    scale: float = 64.0
+    masked_prob: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: bool | None = None
+    workers: int = 4
+    log_every: int = 50
+    save_every: int = 10_000
+    val: tuple[str, ...] = ()
+    val_masked: tuple[str, ...] = ()
+    val_every: int = 2_000
+    val_batch_size: int = 256
+    resume: bool = False
+    init_from: str | None = None
+    sharded_classifier: bool = False
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_values(self)
+
+    @property
+    def effective_lr(self) -> float:
+        """The base learning rate after linear scaling by the total batch."""
+        if self.lr_reference_batch is None:
+            return self.lr
+        return self.lr * self.batch_size / self.lr_reference_batch
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (tuples become lists) that ``TrainConfig.from_dict`` reads back."""
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> TrainConfig:
+        return cls(**_coerce_layer(values, source))
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Montero et al.: total batch 512, SGD momentum 0.9, lr 0.0015 times 0.3 at the milestones.
+    "paper": {
+        "batch_size": 512,
+        "momentum": 0.9,
+        "lr": 0.0015,
+        "lr_reference_batch": None,
+        "schedule": "step",
+        "lr_milestones": (120_000, 200_000, 280_000, 300_000),
+        "lr_gamma": 0.3,
+        "steps": 300_000,
+        "warmup_steps": 0,
+    },
+    # arcface_torch's MS1MV2 r50 recipe: lr 0.1 at total batch 1024 (scaled linearly),
+    # weight decay 5e-4, polynomial decay of power 2 over 20 epochs, no warm-up.
+    "arcface": {
+        "batch_size": 1024,
+        "momentum": 0.9,
+        "lr": 0.1,
+        "lr_reference_batch": 1024,
+        "weight_decay": 5e-4,
+        "schedule": "poly",
+        "poly_power": 2.0,
+        "epochs": 20,
+        "warmup_steps": 0,
+    },
+}
+
+_FIELDS = {f.name: f for f in fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def resolve_config(
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> TrainConfig:
+    """Merge defaults < preset < config file < ``overrides`` (command-line flags) into a
+    checked TrainConfig; ConfigError names the layer and the key for anything wrong."""
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    file_values = read_config_file(config_file) if config_file is not None else {}
+    preset = overrides.get("preset", preset) if overrides else preset
+    preset = file_values.get("preset", preset) if preset is None else preset
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"preset: unknown {preset!r} (choose from {', '.join(PRESETS)})")
+        layers.append((f"preset {preset}", {**PRESETS[preset], "preset": preset}))
+    if config_file is not None:
+        layers.append((str(config_file), file_values))
+    if overrides:
+        layers.append(("command line", overrides))
+    merged: dict[str, Any] = {}
+    for source, values in layers:
+        layer = _coerce_layer(values, source)
+        for exclusive, other in (("steps", "epochs"), ("epochs", "steps")):
+            if layer.get(exclusive) is not None and other not in layer:
+                merged[other] = None
+        if layer.get("steps") is not None and layer.get("epochs") is not None:
+            raise ConfigError(f"{source}: give steps or epochs, not both")
+        merged.update(layer)
+    return TrainConfig(**merged)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A flat mapping of config keys from a ``.toml`` or ``.yaml``/``.yml`` file (a top-level
+    ``[train]`` table / ``train:`` mapping is also accepted). Keys may use ``-`` or ``_``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    if suffix == ".toml":
+        try:
+            values: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    elif suffix in (".yaml", ".yml"):
+        values = _load_yaml(path, text)
+    else:
+        raise ConfigError(f"{path}: config files are .toml, .yaml or .yml")
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    if set(values) == {"train"} and isinstance(values["train"], dict):
+        values = values["train"]
+    return {str(k).replace("-", "_"): v for k, v in values.items()}
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - pyyaml is part of the [train] extra
+        raise ConfigError(
+            f"{path}: reading YAML needs pyyaml (pip install maskgen[train])"
+        ) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML ({first})") from exc
+
+
+def write_config_json(config: TrainConfig, path: str | Path) -> Path:
+    """The resolved config and the maskgen version, as ``RUN/config.json``."""
+    path = Path(path)
+    payload = {"maskgen_version": __version__, "config": config.to_dict()}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _coerce_layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check keys and convert values to the field types (lists to tuples, paths to str)."""
+    out: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in _FIELDS:
+            known = ", ".join(sorted(_FIELDS))
+            raise ConfigError(f"{source}: unknown key {raw_key!r} (known keys: {known})")
+        out[key] = _coerce(value, _HINTS[key], f"{source}: {key}")
+    return out
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is tuple:
+        if isinstance(value, str | Path):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, args[0], where) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str | Path):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported value {value!r}")  # pragma: no cover
+
+
+def _check_values(c: TrainConfig) -> None:
+    """Range and choice checks (types were checked when the layers were read)."""
+    choices = {
+        "network": NETWORKS,
+        "precision": PRECISIONS,
+        "device": DEVICES,
+        "schedule": SCHEDULES,
+    }
+    for name, allowed in choices.items():
+        if getattr(c, name) not in allowed:
+            raise ConfigError(f"{name}: {getattr(c, name)!r} is not one of {', '.join(allowed)}")
+    if c.preset is not None and c.preset not in PRESETS:
+        raise ConfigError(f"preset: unknown {c.preset!r} (choose from {', '.join(PRESETS)})")
+    positive = (
+        "embedding_size",
+        "batch_size",
+        "log_every",
+        "save_every",
+        "val_every",
+        "val_batch_size",
+    )
+    for name in positive:
+        if getattr(c, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1, got {getattr(c, name)}")
+    for name in ("steps", "epochs", "lr_reference_batch"):
+        value = getattr(c, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name}: must be at least 1, got {value}")
+    if (c.steps is None) == (c.epochs is None):
+        raise ConfigError("steps/epochs: give exactly one of them")
+    for name in ("lr", "scale", "lr_gamma", "poly_power"):
+        if not getattr(c, name) > 0:
+            raise ConfigError(f"{name}: must be positive, got {getattr(c, name)}")
+    for name in ("momentum", "weight_decay", "margin", "warmup_steps", "workers"):
+        if getattr(c, name) < 0:
+            raise ConfigError(f"{name}: must not be negative, got {getattr(c, name)}")
+    if not 0.0 <= c.dropout < 1.0:
+        raise ConfigError(f"dropout: must be in [0, 1), got {c.dropout}")
+    if not 0.0 <= c.masked_prob <= 1.0:
+        raise ConfigError(f"masked_prob: must be in [0, 1], got {c.masked_prob}")
+    if list(c.lr_milestones) != sorted(c.lr_milestones) or any(m < 1 for m in c.lr_milestones):
+        raise ConfigError(
+            f"lr_milestones: must be increasing positive steps, got {c.lr_milestones}"
+        )
+    if c.val_masked and len(c.val_masked) != len(c.val):
+        raise ConfigError(
+            f"val_masked: give one masked twin per --val set ({len(c.val)}), "
+            f"got {len(c.val_masked)}"
+        )
+    if c.seed < 0:
+        raise ConfigError(f"seed: must not be negative, got {c.seed}")

@@ -1,0 +1,305 @@
+"""Training data: an original RecordIO dataset and, optionally, its masked twin.
+
+Order: every epoch is one permutation of the image keys drawn from ``(seed, epoch)``, cut into
+global batches of ``batch_size``; rank ``r`` of ``w`` takes the ``r``-th slice of each. For every
+sample the same draw also decides whether it is taken from the twin (probability
+``masked_prob``) and whether it is flipped. The order is therefore a pure function of the seed,
+the epoch and the position, so a run resumes exactly from ``(epoch, batch)``, with any number of
+ranks that divides the batch.
+
+Workers decode (``cv2.imdecode``, RGB) and flip; ``preprocess`` normalises a batch on the
+device. Evaluation must use the same ``preprocess``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from maskgen.errors import DatasetFormatError, TrainingError
+from maskgen.formats.recordio import RecordIOReader
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SIZE = 112
+_SPOT_CHECKS = 64
+"""Records read from both files to compare labels when the twin is opened."""
+
+
+def preprocess(
+    images: np.ndarray | torch.Tensor,
+    *,
+    device: torch.device | str | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, H, W)`` float32 ``(x - 127.5) / 127.5``.
+
+    The uint8 batch moves to ``device`` first (4x less to copy), then is normalised there.
+    With ``channels_last`` the result keeps the NHWC memory layout the input already has.
+    """
+    batch = torch.as_tensor(images)
+    if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != torch.uint8:
+        raise ValueError(
+            f"preprocess expects (N, H, W, 3) uint8 RGB, got {tuple(batch.shape)} {batch.dtype}"
+        )
+    if device is not None:
+        batch = batch.to(device, non_blocking=True)
+    out = batch.permute(0, 3, 1, 2).float().sub_(127.5).div_(127.5)
+    if channels_last:
+        return out.contiguous(memory_format=torch.channels_last)
+    return out.contiguous()
+
+
+def decode_rgb(data: bytes, where: str) -> np.ndarray:
+    """Encoded image -> ``(112, 112, 3)`` uint8 RGB; TrainingError naming ``where`` otherwise."""
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise TrainingError(f"{where}: not a decodable image")
+    if bgr.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise TrainingError(
+            f"{where}: image is {bgr.shape[1]}x{bgr.shape[0]}, training needs aligned "
+            f"{IMAGE_SIZE}x{IMAGE_SIZE} crops"
+        )
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The image records of a dataset (and of its twin): ``keys[i]`` has identity
+    ``identities[i]`` in ``[0, num_classes)``."""
+
+    reader: RecordIOReader
+    twin: RecordIOReader | None
+    keys: np.ndarray
+    identities: np.ndarray
+    num_classes: int
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def open_train_data(data: str | Path, masked: str | Path | None = None) -> TrainData:
+    """Open ``data`` (and its twin ``masked``), read every identity and check that the twin
+    has the same image keys and identities; TrainingError otherwise."""
+    reader = _open_reader(data, "data")
+    keys = np.asarray(list(reader.image_keys()), dtype=np.int64)
+    if len(keys) == 0:
+        raise TrainingError(f"{reader.path}: no image records")
+    identities = _read_identities(reader, keys)
+    if identities.min() < 0:
+        raise TrainingError(f"{reader.path}: negative identity label {int(identities.min())}")
+    num_classes = int(identities.max()) + 1
+    twin = None
+    if masked is not None:
+        twin = _open_reader(masked, "masked")
+        _check_twin(reader, twin, keys, identities)
+    return TrainData(reader, twin, keys, identities, num_classes)
+
+
+def _open_reader(path: str | Path, option: str) -> RecordIOReader:
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{option}: {path}: no such file")
+    if path.suffix.lower() != ".rec":
+        raise TrainingError(f"{option}: {path}: training reads RecordIO .rec files")
+    try:
+        return RecordIOReader(path)
+    except DatasetFormatError as exc:
+        raise TrainingError(f"{option}: {exc}") from exc
+
+
+def _read_identities(reader: RecordIOReader, keys: np.ndarray) -> np.ndarray:
+    """Identity of every image key: from insightface's identity records where the file has them
+    (record 0 labelled ``[first, end)``, record ``first + i`` labelled with identity ``i``'s key
+    range; no image is read), else label[0] of every image record."""
+    ranges = _identity_ranges(reader)
+    if ranges is None:
+        return np.fromiter(
+            (_identity_of(reader.read(int(k)).label, reader.path, k) for k in keys),
+            dtype=np.int64,
+            count=len(keys),
+        )
+    identities = np.full(len(keys), -1, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    for index, (first, end) in enumerate(ranges):
+        lo, hi = np.searchsorted(sorted_keys, [first, end])
+        identities[order[lo:hi]] = index
+    unassigned = np.flatnonzero(identities < 0)
+    if len(unassigned):
+        key = int(keys[unassigned[0]])
+        raise TrainingError(f"{reader.path}: image key {key} is in no identity record")
+    return identities
+
+
+def _identity_ranges(reader: RecordIOReader) -> list[tuple[int, int]] | None:
+    """``[first key, end key)`` of each identity from insightface's header and identity
+    records, or None for a flat file."""
+    all_keys = reader.keys()
+    if 0 not in all_keys:
+        return None
+    header = reader.read(0)
+    if header.is_image or header.label is None or header.label.size < 2:
+        return None
+    first, end = int(header.label[0]), int(header.label[1])
+    ranges = []
+    for key in range(first, end):
+        label = reader.read(key).label
+        if label is None or label.size < 2:
+            raise TrainingError(f"{reader.path}: identity record {key} has no key range")
+        ranges.append((int(label[0]), int(label[1])))
+    return ranges
+
+
+def _identity_of(label: np.ndarray | None, path: Path, key: Any) -> int:
+    if label is None or label.size == 0 or not float(label[0]).is_integer():
+        raise TrainingError(f"{path}: key {key}: label {label!r} has no integer identity")
+    return int(label[0])
+
+
+def _check_twin(
+    reader: RecordIOReader, twin: RecordIOReader, keys: np.ndarray, identities: np.ndarray
+) -> None:
+    """Same image keys, same identities (identity records or every label), and the labels of a
+    spread of records agree: a twin of another dataset fails here, before training starts."""
+    twin_keys = np.asarray(list(twin.image_keys()), dtype=np.int64)
+    if not np.array_equal(keys, twin_keys):
+        raise TrainingError(
+            f"masked: {twin.path} is not the twin of {reader.path}: "
+            f"{len(twin_keys)} image keys against {len(keys)}, or different keys"
+        )
+    twin_identities = _read_identities(twin, twin_keys)
+    differ = np.flatnonzero(twin_identities != identities)
+    if len(differ):
+        key = int(keys[differ[0]])
+        raise TrainingError(
+            f"masked: {twin.path} is not the twin of {reader.path}: key {key} has identity "
+            f"{int(twin_identities[differ[0]])} there and {int(identities[differ[0]])} here"
+        )
+    for position in np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))).astype(int):
+        key = int(keys[position])
+        found = _identity_of(twin.read(key).label, twin.path, key)
+        if found != identities[position]:
+            raise TrainingError(
+                f"masked: {twin.path} is not the twin of {reader.path}: key {key} has "
+                f"identity {found} there and {int(identities[position])} here"
+            )
+
+
+Ticket = tuple[int, bool, bool]
+"""One sample to load: (position in TrainData.keys, from the twin, flipped)."""
+
+
+class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
+    """``dataset[ticket] -> (image (112, 112, 3) uint8 RGB, identity, mask label)``.
+
+    The mask label is 0 for an original and the twin label's element 1 (1 where a mask was
+    drawn, 0 where the face could not be masked) for a twin sample.
+    """
+
+    def __init__(self, data: TrainData) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, ticket: Ticket) -> tuple[torch.Tensor, int, int]:  # type: ignore[override]
+        position, from_twin, flip = ticket
+        key = int(self.data.keys[position])
+        identity = int(self.data.identities[position])
+        reader = self.data.twin if from_twin and self.data.twin is not None else self.data.reader
+        sample = reader.read(key)
+        mask_label = 0
+        if reader is self.data.twin:
+            found = _identity_of(sample.label, reader.path, key)
+            if found != identity:
+                raise TrainingError(
+                    f"masked: {reader.path}: key {key} has identity {found}, the original "
+                    f"{identity}: not the twin of {self.data.reader.path}"
+                )
+            label = sample.label
+            mask_label = int(label is not None and label.size > 1 and label[1] >= 0.5)
+        image = decode_rgb(sample.data, f"{reader.path}: key {key}")
+        if flip:
+            image = np.ascontiguousarray(image[:, ::-1])
+        return torch.from_numpy(image), identity, mask_label
+
+
+class EpochSampler(Sampler[Ticket]):
+    """This rank's tickets for one epoch, from global batch ``start_batch`` on.
+
+    ``set_position(epoch, batch)`` before iterating; the draws depend only on
+    ``(seed, epoch)``, never on the rank count or on where a run was resumed.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        *,
+        seed: int,
+        masked_prob: float,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size % world_size:
+            raise TrainingError(
+                f"batch_size {batch_size} is not divisible by the {world_size} ranks"
+            )
+        if num_samples < batch_size:
+            raise TrainingError(
+                f"batch_size {batch_size} is larger than the dataset ({num_samples} images)"
+            )
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.local_batch = batch_size // world_size
+        self.seed = seed
+        self.masked_prob = masked_prob
+        self.rank = rank
+        self.epoch = 0
+        self.start_batch = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Full global batches per epoch (the tail of each permutation is dropped)."""
+        return self.num_samples // self.batch_size
+
+    def set_position(self, epoch: int, batch: int) -> None:
+        self.epoch, self.start_batch = epoch, batch
+
+    def draw_epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The epoch's permutation, twin choices and flips (each ``(num_samples,)``)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.num_samples)
+        twin = rng.random(self.num_samples) < self.masked_prob
+        flip = rng.random(self.num_samples) < 0.5
+        return order, twin, flip
+
+    def __len__(self) -> int:
+        return (self.batches_per_epoch - self.start_batch) * self.local_batch
+
+    def __iter__(self) -> Iterator[Ticket]:
+        order, twin, flip = self.draw_epoch(self.epoch)
+        for batch in range(self.start_batch, self.batches_per_epoch):
+            first = batch * self.batch_size + self.rank * self.local_batch
+            for slot in range(first, first + self.local_batch):
+                yield int(order[slot]), bool(twin[slot]), bool(flip[slot])
+
+
+def worker_error_message(exc: BaseException) -> str:
+    """The original one-line message of an error re-raised from a DataLoader worker (which
+    prefixes it with 'Caught ... in DataLoader worker' and the worker's traceback)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return str(exc)
+    last = lines[-1]
+    _, _, message = last.partition(": ")
+    return message or last

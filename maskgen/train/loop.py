@@ -1,0 +1,500 @@
+"""The training loop: ``train(config) -> RunSummary``.
+
+One path for every setting: CPU or CUDA, fp32/bf16/fp16, one process or many under
+``torchrun`` (DistributedDataParallel; NCCL on GPU, gloo on CPU), with the ArcFace class centres
+replicated or sharded across ranks. Only rank 0 writes files. ``RUN/last.pt`` (and
+``RUN/step_N.pt`` every ``save_every`` steps) hold everything needed to resume exactly: weights,
+optimizer, scheduler, grad scaler, every rank's RNG state and the data position.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from maskgen.errors import CheckpointError, ConfigError, MaskgenError, OutputError, TrainingError
+from maskgen.train.checkpoint import link_checkpoint, read_checkpoint, write_checkpoint
+from maskgen.train.config import TrainConfig, write_config_json
+from maskgen.train.data import (
+    EpochSampler,
+    FaceDataset,
+    TrainData,
+    open_train_data,
+    worker_error_message,
+)
+from maskgen.train.distributed import (
+    DistContext,
+    all_gather_objects,
+    all_reduce_sum,
+    init_distributed,
+)
+from maskgen.train.heads import ArcFaceHead, FaceNet
+from maskgen.train.models import load_backbone_weights
+from maskgen.train.trainer import Trainer
+from maskgen.train.validation import validate_bin
+
+logger = logging.getLogger(__name__)
+
+_RESUME_FIXED = (
+    "network",
+    "embedding_size",
+    "dropout",
+    "batch_size",
+    "seed",
+    "masked_prob",
+    "lr",
+    "lr_reference_batch",
+    "schedule",
+    "lr_milestones",
+    "lr_gamma",
+    "poly_power",
+    "warmup_steps",
+    "momentum",
+    "weight_decay",
+    "margin",
+    "scale",
+    "precision",
+)
+"""Settings a resumed run must keep: changing them would not continue the same run. ``steps`` /
+``epochs`` may grow; logging, saving, validation and worker settings may change freely."""
+
+_STATS = ("loss", "loss_arcface", "loss_mask", "mask_correct", "nonfinite")
+
+
+@dataclass
+class RunSummary:
+    """What a finished run produced. ``model`` is the trained network (unwrapped, in train
+    mode) and ``arcface`` this rank's class centres."""
+
+    output: Path
+    step: int
+    epoch: int
+    last_checkpoint: Path | None
+    metrics: dict[str, Any] | None
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    model: FaceNet | None = None
+    arcface: ArcFaceHead | None = None
+
+
+def train(
+    config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | None = None
+) -> RunSummary:
+    """Train Multi-Task ArcFace as ``config`` says; ``on_log`` receives every metrics row on
+    rank 0 (the CLI prints them). Under ``torchrun`` every process calls this.
+
+    The caller's RNG states (and cuDNN's benchmark switch) are left as they were.
+    """
+    ctx = init_distributed(config.device)
+    benchmark = torch.backends.cudnn.benchmark
+    try:
+        devices = [ctx.device.index] if ctx.device.type == "cuda" else []
+        torch.backends.cudnn.benchmark = ctx.device.type == "cuda"  # fixed input shapes
+        with torch.random.fork_rng(devices=devices):
+            return _Run(config, ctx, on_log).run()
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+        ctx.close()
+
+
+class _Run:
+    """One call of ``train``: the state that lives only as long as the loop."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        ctx: DistContext,
+        on_log: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.on_log = on_log
+        self.output = Path(config.output)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.threshold: float | None = None
+        self.last_saved: tuple[int, Path] | None = None
+        self.last_row: dict[str, Any] | None = None
+        self.validation_rows: list[dict[str, Any]] = []
+        self.metrics_file: TextIO | None = None
+        self.tb: Any = None
+        self.started = time.perf_counter()
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        config = self.config
+        self._check_output()
+        data = open_train_data(config.data, config.masked)
+        if data.num_classes < 2:
+            raise TrainingError(
+                f"{config.data}: {data.num_classes} identity; ArcFace needs at least 2"
+            )
+        sampler = EpochSampler(
+            len(data),
+            config.batch_size,
+            seed=config.seed,
+            masked_prob=config.masked_prob if data.twin is not None else 0.0,
+            rank=self.ctx.rank,
+            world_size=self.ctx.world_size,
+        )
+        total = config.steps or (config.epochs or 0) * sampler.batches_per_epoch
+        torch.manual_seed(config.seed)
+        trainer = Trainer(
+            config,
+            num_classes=data.num_classes,
+            mask_head=data.twin is not None,
+            ctx=self.ctx,
+            total_steps=total,
+        )
+        ckpt_path = self.output / "last.pt"
+        if config.resume:
+            self._resume(trainer, data, read_checkpoint(ckpt_path), ckpt_path)
+        else:
+            if config.init_from:
+                fresh = load_backbone_weights(trainer.network, config.init_from)
+                logger.info("initialised from %s (fresh: %s)", config.init_from, fresh or "none")
+            torch.manual_seed(_rank_seed(config.seed, self.ctx.rank))
+        trainer.wrap_distributed()
+        if self.ctx.is_main:
+            self._open_logs()
+        try:
+            self._loop(trainer, data, sampler, total)
+        finally:
+            self._close_logs()
+        return RunSummary(
+            output=self.output,
+            step=self.step,
+            epoch=self.epoch,
+            last_checkpoint=self.last_saved[1] if self.last_saved and self.ctx.is_main else None,
+            metrics=self.last_row,
+            validation=self.validation_rows,
+            model=trainer.network,
+            arcface=trainer.head,
+        )
+
+    def _check_output(self) -> None:
+        config = self.config
+        if not config.data:
+            raise ConfigError("data: no training .rec given (--data)")
+        if not config.output:
+            raise ConfigError("output: no run folder given (--output)")
+        last = self.output / "last.pt"
+        if config.resume and not last.is_file():
+            raise CheckpointError(f"{last}: nothing to resume (no checkpoint in {self.output})")
+        if not config.resume and last.exists():
+            raise OutputError(
+                f"{self.output}: already holds a run (last.pt); pass --resume to continue it "
+                "or choose another --output"
+            )
+        if self.output.exists() and not self.output.is_dir():
+            raise OutputError(f"{self.output}: exists and is not a folder")
+        for option, paths in (("val", config.val), ("val_masked", config.val_masked)):
+            for path in paths:
+                if not Path(path).is_file():
+                    raise ConfigError(f"{option}: {path}: no such file")
+        if config.init_from and not config.resume and not Path(config.init_from).is_file():
+            raise CheckpointError(f"init_from: {config.init_from}: no such file")
+        self.ctx.barrier()
+        if self.ctx.is_main:
+            self.output.mkdir(parents=True, exist_ok=True)
+
+    def _resume(self, trainer: Trainer, data: TrainData, ckpt: dict[str, Any], path: Path) -> None:
+        old = ckpt["config"]
+        new = self.config.to_dict()
+        for name in _RESUME_FIXED:
+            if name in old and old[name] != new[name]:
+                raise ConfigError(
+                    f"resume: {name} is {old[name]!r} in {path} but {new[name]!r} now; keep it "
+                    "or start a new --output"
+                )
+        position = ckpt["data_position"]
+        if position.get("num_samples") != len(data):
+            raise CheckpointError(
+                f"{path}: was trained on {position.get('num_samples')} images, "
+                f"{self.config.data} has {len(data)}"
+            )
+        trainer.load_checkpoint_state(ckpt, path)
+        self.step = int(ckpt["step"])
+        self.epoch = int(position["epoch"])
+        self.batch_in_epoch = int(position["batch"])
+        self.threshold = ckpt["threshold"]
+        self.last_saved = (self.step, path)
+        self._restore_rng(ckpt["rng"])
+        logger.info("resumed %s at step %d (epoch %d)", path, self.step, self.epoch)
+
+    def _restore_rng(self, rng: dict[str, Any]) -> None:
+        states = rng.get("torch", [])
+        if len(states) != self.ctx.world_size:
+            logger.warning(
+                "checkpoint holds RNG states of %d ranks, this run has %d: dropout is reseeded",
+                len(states),
+                self.ctx.world_size,
+            )
+            torch.manual_seed(_rank_seed(self.config.seed, self.ctx.rank, self.step))
+            return
+        torch.set_rng_state(states[self.ctx.rank].cpu())
+        cuda_states = rng.get("cuda", [])
+        if self.ctx.device.type == "cuda" and len(cuda_states) == self.ctx.world_size:
+            torch.cuda.set_rng_state(cuda_states[self.ctx.rank].cpu(), self.ctx.device)
+
+    def _open_logs(self) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        write_config_json(self.config, self.output / "config.json")
+        metrics = self.output / "metrics.jsonl"
+        kept = _rows_up_to(metrics, self.step) if self.config.resume else []
+        self.metrics_file = open(metrics, "w", encoding="utf-8")  # noqa: SIM115 (closed later)
+        self.metrics_file.writelines(kept)
+        self.metrics_file.flush()
+        self.tb = SummaryWriter(log_dir=str(self.output / "tb"), purge_step=self.step or None)
+
+    def _close_logs(self) -> None:
+        if self.metrics_file is not None:
+            self.metrics_file.close()
+            self.metrics_file = None
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def _loop(self, trainer: Trainer, data: TrainData, sampler: EpochSampler, total: int) -> None:
+        config = self.config
+        loader = DataLoader(
+            FaceDataset(data),
+            batch_size=sampler.local_batch,
+            sampler=sampler,
+            num_workers=config.workers,
+            pin_memory=self.ctx.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=config.workers > 0,
+            prefetch_factor=4 if config.workers > 0 else None,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+        device = self.ctx.device
+        stats = torch.zeros(len(_STATS), device=device)
+        first_bad = torch.full((), float("inf"), device=device)
+        window = _Window(self.step, time.perf_counter())
+        while self.step < total:
+            sampler.set_position(self.epoch, self.batch_in_epoch)
+            batches = iter(loader)
+            while self.step < total:
+                batch = _next_batch(batches)
+                if batch is None:
+                    break
+                images, identities, mask_labels = batch
+                step_stats = trainer.step(images, identities, mask_labels)
+                stats += step_stats
+                self.step += 1
+                first_bad = torch.where(
+                    step_stats[4] > 0, torch.clamp(first_bad, max=float(self.step)), first_bad
+                )
+                self._advance_position(sampler.batches_per_epoch)
+                last = self.step == total
+                if self.step % config.log_every == 0 or last:
+                    self._check_finite(first_bad)
+                    self._log_train(trainer, stats, window, total)
+                    window = _Window(self.step, time.perf_counter())
+                if config.val and (self.step % config.val_every == 0 or last):
+                    self._validate(trainer)
+                if self.step % config.save_every == 0 or last:
+                    self._check_finite(first_bad)
+                    self._save(trainer, sampler, numbered=self.step % config.save_every == 0)
+
+    def _advance_position(self, batches_per_epoch: int) -> None:
+        self.batch_in_epoch += 1
+        if self.batch_in_epoch == batches_per_epoch:
+            self.epoch += 1
+            self.batch_in_epoch = 0
+
+    def _check_finite(self, first_bad: torch.Tensor) -> None:
+        """Stop, on every rank alike, once a loss has been NaN or infinite."""
+        bad = first_bad.clone()
+        if self.ctx.distributed:
+            torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MIN)
+        if math.isfinite(bad.item()):
+            kept = (
+                f"the last good checkpoint is {self.last_saved[1]} (step {self.last_saved[0]})"
+                if self.last_saved
+                else "no checkpoint was written"
+            )
+            raise TrainingError(
+                f"loss became NaN or infinite at step {int(bad.item())}; stopped, {kept} "
+                "(try a lower --lr, --precision bf16/fp32 or check the data)"
+            )
+
+    def _log_train(
+        self, trainer: Trainer, stats: torch.Tensor, window: _Window, total: int
+    ) -> None:
+        summed = all_reduce_sum(stats.clone(), self.ctx).tolist()
+        stats.zero_()
+        steps = self.step - window.step
+        per_rank_steps = steps * self.ctx.world_size
+        elapsed = max(time.perf_counter() - window.time, 1e-9)
+        has_mask = trainer.network.mask_fc is not None
+        row = {
+            "kind": "train",
+            "step": self.step,
+            "total_steps": total,
+            "epoch": self.epoch,
+            "loss": summed[0] / per_rank_steps,
+            "loss_arcface": summed[1] / per_rank_steps,
+            "loss_mask": summed[2] / per_rank_steps if has_mask else None,
+            "mask_acc": summed[3] / (steps * self.config.batch_size) if has_mask else None,
+            "lr": trainer.last_lr,
+            "samples_per_s": steps * self.config.batch_size / elapsed,
+            "time_s": time.perf_counter() - self.started,
+        }
+        self.last_row = row
+        self._emit(row, "train")
+
+    def _emit(self, row: dict[str, Any], prefix: str) -> None:
+        if not self.ctx.is_main:
+            return
+        if self.metrics_file is not None:
+            self.metrics_file.write(json.dumps(row) + "\n")
+            self.metrics_file.flush()
+        if self.tb is not None:
+            for key, value in row.items():
+                if isinstance(value, int | float) and key not in ("step", "kind"):
+                    self.tb.add_scalar(f"{prefix}/{key}", value, self.step)
+        logger.info(format_row(row))
+        if self.on_log is not None:
+            self.on_log(row)
+
+    def _validate(self, trainer: Trainer) -> None:
+        if not self.ctx.is_main:
+            return
+        config = self.config
+        masked = config.val_masked or (None,) * len(config.val)
+        for index, (bin_path, twin_path) in enumerate(zip(config.val, masked, strict=True)):
+            try:
+                result = validate_bin(
+                    trainer.network,
+                    bin_path,
+                    twin_path,
+                    device=self.ctx.device,
+                    batch_size=config.val_batch_size,
+                    autocast_dtype=trainer.autocast_dtype,
+                    channels_last=trainer.channels_last,
+                )
+            except ValueError as exc:
+                raise TrainingError(f"val: {exc}") from exc
+            if index == 0:
+                self.threshold = result["threshold"]
+            row = {"kind": "val", "step": self.step, **result}
+            self.validation_rows.append(row)
+            self._emit(row, f"val/{result['set']}")
+
+    def _save(self, trainer: Trainer, sampler: EpochSampler, *, numbered: bool) -> None:
+        if not trainer.parameters_finite():
+            raise TrainingError(
+                f"weights became NaN or infinite by step {self.step}; stopped without saving "
+                "(try a lower --lr)"
+            )
+        state = trainer.state_for_checkpoint()
+        rng = {
+            "torch": all_gather_objects(torch.get_rng_state(), self.ctx),
+            "cuda": all_gather_objects(
+                torch.cuda.get_rng_state(self.ctx.device)
+                if self.ctx.device.type == "cuda"
+                else torch.empty(0, dtype=torch.uint8),
+                self.ctx,
+            ),
+        }
+        if not self.ctx.is_main or state is None:
+            return
+        target = self.output / (f"step_{self.step}.pt" if numbered else "last.pt")
+        write_checkpoint(
+            target,
+            network=self.config.network,
+            embedding_size=self.config.embedding_size,
+            mask_head=trainer.network.mask_fc is not None,
+            step=self.step,
+            epoch=self.epoch,
+            config=self.config.to_dict(),
+            rng=rng,
+            data_position={
+                "epoch": self.epoch,
+                "batch": self.batch_in_epoch,
+                "num_samples": sampler.num_samples,
+                "batch_size": sampler.batch_size,
+                "seed": sampler.seed,
+            },
+            threshold=self.threshold,
+            **state,
+        )
+        last = self.output / "last.pt"
+        if numbered:
+            link_checkpoint(target, last)
+        self.last_saved = (self.step, last)
+        logger.info("saved %s", target)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Start of a logging window: step and wall time."""
+
+    step: int
+    time: float
+
+
+def _next_batch(batches: Any) -> Any:
+    """The next batch, or None at the end of the epoch; an error raised in a worker comes back
+    as the same error type with its original one-line message."""
+    try:
+        return next(batches)
+    except StopIteration:
+        return None
+    except MaskgenError as exc:
+        raise type(exc)(worker_error_message(exc)) from None
+
+
+def _rank_seed(seed: int, rank: int, step: int = 0) -> int:
+    """Seed of a rank's torch RNG (dropout): different per rank, fixed by the run's seed."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _rows_up_to(path: Path, step: int) -> list[str]:
+    """Lines of an existing metrics.jsonl up to ``step`` (a resumed run rewrites the rest)."""
+    if not path.is_file():
+        return []
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("step", 0) <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    return kept
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """One console line for a metrics row."""
+    if row.get("kind") == "val":
+        parts = [f"val {row['set']} step {row['step']}: acc {row['accuracy']:.4f}"]
+        for key in ("accuracy_masked", "accuracy_mixed", "mask_accuracy"):
+            if key in row:
+                parts.append(f"{key.replace('accuracy_', 'acc_')} {row[key]:.4f}")
+        return ", ".join(parts)
+    text = (
+        f"step {row['step']}/{row['total_steps']} epoch {row['epoch']} loss {row['loss']:.4f} "
+        f"(arcface {row['loss_arcface']:.4f}"
+    )
+    if row.get("loss_mask") is not None:
+        text += f", mask {row['loss_mask']:.4f}) mask_acc {row['mask_acc']:.3f}"
+    else:
+        text += ")"
+    return text + f" lr {row['lr']:.3g} {row['samples_per_s']:.0f} img/s"

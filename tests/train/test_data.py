@@ -1,0 +1,99 @@
+"""Training data: preprocessing, the twin checks, the sample order and its resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from maskgen.errors import TrainingError
+from maskgen.train.data import EpochSampler, FaceDataset, open_train_data, preprocess
+from tests.train.helpers import UNMASKED_EVERY, write_masked_twin
+
+pytestmark = [pytest.mark.torch, pytest.mark.shared]
+
+
+def test_preprocess_normalises_rgb_to_chw() -> None:
+    batch = np.zeros((2, 112, 112, 3), dtype=np.uint8)
+    batch[0, 5, 7] = (0, 255, 51)
+    out = preprocess(batch)
+    assert out.shape == (2, 3, 112, 112) and out.dtype == torch.float32
+    assert out[0, :, 5, 7].tolist() == pytest.approx([-1.0, 1.0, (51 - 127.5) / 127.5])
+    assert out.is_contiguous()
+    assert preprocess(batch, channels_last=True).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(preprocess(torch.from_numpy(batch)), out)
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        preprocess(batch[0])
+
+
+def test_identities_from_identity_records_and_flat_labels(lfw_mini: Path, rec_dir: Path) -> None:
+    data = open_train_data(lfw_mini)
+    flat = open_train_data(rec_dir / "lfw-mini-flat" / "train.rec")
+    assert len(data) == len(flat) == 294 and data.num_classes == flat.num_classes == 40
+    assert data.keys[0] == 1 and flat.keys[0] == 0
+    assert np.array_equal(data.identities, flat.identities)
+    labels = [int(data.reader.read(int(k)).label[0]) for k in data.keys[::37]]
+    assert labels == data.identities[::37].tolist()
+
+
+def test_twin_samples_carry_mask_labels(lfw_mini: Path, lfw_mini_twin: Path) -> None:
+    data = open_train_data(lfw_mini, lfw_mini_twin)
+    dataset = FaceDataset(data)
+    masked_pos = int(np.flatnonzero(data.keys % UNMASKED_EVERY != 0)[0])
+    kept_pos = int(np.flatnonzero(data.keys % UNMASKED_EVERY == 0)[0])
+    original, identity, label = dataset[(masked_pos, False, False)]
+    twin, twin_identity, twin_label = dataset[(masked_pos, True, False)]
+    assert (label, twin_label) == (0, 1) and identity == twin_identity
+    assert original.shape == (112, 112, 3) and original.dtype == torch.uint8
+    change = (original.float() - twin.float()).abs()
+    assert change[75:95, 40:70].mean() > 20  # the mask covers the mouth
+    assert change[:50].mean() < 3  # the eyes are untouched (up to JPEG re-encoding)
+    assert dataset[(kept_pos, True, False)][2] == 0  # could not be masked: unmasked
+    flipped, _, _ = dataset[(masked_pos, False, True)]
+    assert torch.equal(flipped, original.flip(1))
+
+
+def test_a_twin_of_another_dataset_is_refused(
+    lfw_mini: Path, rec_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(TrainingError, match=r"is not the twin of .*image keys"):
+        open_train_data(lfw_mini, rec_dir / "lfw-mini-flat" / "train.rec")
+    wrong = write_masked_twin(lfw_mini, tmp_path / "wrong.rec", identity_shift={1: 3})
+    with pytest.raises(TrainingError, match="key 1 has identity 3 there"):
+        open_train_data(lfw_mini, wrong)
+    # a mismatch that the spot checks miss is caught when the record is read
+    subtle = write_masked_twin(lfw_mini, tmp_path / "subtle.rec", identity_shift={100: 3})
+    data = open_train_data(lfw_mini, subtle)
+    position = int(np.flatnonzero(data.keys == 100)[0])
+    with pytest.raises(TrainingError, match="key 100 has identity 3, the original 13"):
+        FaceDataset(data)[(position, True, False)]
+    with pytest.raises(TrainingError, match="no such file"):
+        open_train_data(tmp_path / "absent.rec")
+
+
+def test_sampler_order_is_shared_by_ranks_and_resumes() -> None:
+    single = EpochSampler(100, 8, seed=3, masked_prob=0.5)
+    ranks = [EpochSampler(100, 8, seed=3, masked_prob=0.5, rank=r, world_size=2) for r in (0, 1)]
+    for epoch in (0, 1):
+        single.set_position(epoch, 0)
+        whole = list(single)
+        assert len(whole) == 96 and len({t[0] for t in whole}) == 96
+        for sampler in ranks:
+            sampler.set_position(epoch, 0)
+        parts = [list(s) for s in ranks]
+        interleaved = [t for b in range(12) for p in parts for t in p[b * 4 : (b + 1) * 4]]
+        assert interleaved == whole
+        single.set_position(epoch, 5)
+        assert list(single) == whole[5 * 8 :]
+    single.set_position(0, 0)
+    first = list(single)
+    single.set_position(1, 0)
+    assert [t[0] for t in first] != [t[0] for t in list(single)]
+    twin_share = np.mean([t[1] for t in first])
+    assert 0.3 < twin_share < 0.7
+    with pytest.raises(TrainingError, match="larger than the dataset"):
+        EpochSampler(10, 16, seed=0, masked_prob=0.5)
+    with pytest.raises(TrainingError, match="not divisible"):
+        EpochSampler(100, 9, seed=0, masked_prob=0.5, world_size=2)

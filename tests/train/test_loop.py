@@ -1,0 +1,204 @@
+"""End-to-end training on lfw-mini and its masked twin (CPU, tiny network)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from maskgen.cli.main import cli
+from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
+from maskgen.train.checkpoint import CHECKPOINT_KEYS, read_checkpoint
+from maskgen.train.config import resolve_config
+from maskgen.train.loop import train
+from maskgen.train.models import load_model
+
+pytestmark = [pytest.mark.torch, pytest.mark.shared]
+
+
+def _config(data: Path, output: Path, **overrides: Any) -> Any:
+    values = {
+        "data": str(data),
+        "output": str(output),
+        "network": "tiny",
+        "batch_size": 32,
+        "lr": 0.1,
+        "device": "cpu",
+        "workers": 1,
+        **overrides,
+    }
+    return resolve_config(overrides=values)
+
+
+def _rows(run: Path, kind: str = "train") -> list[dict[str, Any]]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def _invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["train", *args])
+
+
+@pytest.mark.slow
+def test_tiny_network_learns_the_mask_task(lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    started = time.perf_counter()
+    summary = train(
+        _config(lfw_mini, run, masked=str(lfw_mini_twin), steps=300, log_every=50, save_every=150)
+    )
+    seconds = time.perf_counter() - started
+    rows = _rows(run)
+    assert [r["step"] for r in rows] == [50, 100, 150, 200, 250, 300]
+    assert rows[-1]["mask_acc"] >= 0.95
+    assert rows[-1]["loss_arcface"] < 0.6 * rows[0]["loss_arcface"]
+    assert all(r["samples_per_s"] > 0 and r["lr"] == pytest.approx(0.1) for r in rows)
+    assert seconds < 120, f"300 steps took {seconds:.0f} s"
+    print(f"300 tiny steps at batch 32: {seconds:.1f} s ({300 / seconds:.1f} steps/s)")
+    # checkpoints, TensorBoard and the resolved config
+    assert {p.name for p in run.glob("*.pt")} == {"step_150.pt", "step_300.pt", "last.pt"}
+    assert (run / "last.pt").read_bytes() == (run / "step_300.pt").read_bytes()
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert json.loads((run / "config.json").read_text())["config"]["steps"] == 300
+    ckpt = read_checkpoint(run / "last.pt")
+    assert set(ckpt) == set(CHECKPOINT_KEYS)
+    assert ckpt["step"] == 300 and ckpt["mask_head"] is True and ckpt["network"] == "tiny"
+    assert ckpt["arcface"]["weight"].shape == (40, 512)
+    assert not any(k.startswith("weight") for k in ckpt["model"])  # no class centres there
+    net, info = load_model(run / "last.pt")
+    assert info["step"] == 300 and info["mask_head"] is True and not net.training
+    x = torch.randn(4, 3, 112, 112)
+    assert summary.model is not None
+    with torch.no_grad():
+        expected = summary.model.eval()(x)
+        got = net(x)
+    assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+def test_resume_continues_exactly(lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path) -> None:
+    """12 steps straight equal 6 steps + resume + 6 steps (crossing an epoch of 9 batches,
+    a learning-rate milestone and dropout)."""
+    common = {
+        "masked": str(lfw_mini_twin),
+        "lr_milestones": [8],
+        "lr_gamma": 0.5,
+        "log_every": 3,
+        "save_every": 6,
+    }
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(_config(lfw_mini, straight, steps=12, **common))
+    train(_config(lfw_mini, split, steps=6, **common))
+    train(_config(lfw_mini, split, steps=12, resume=True, **common))
+    a, b = read_checkpoint(straight / "last.pt"), read_checkpoint(split / "last.pt")
+    assert a["step"] == b["step"] == 12 and a["data_position"] == b["data_position"]
+    assert a["data_position"]["epoch"] == 1
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert torch.equal(a["arcface"]["weight"], b["arcface"]["weight"])
+    for index, state in a["optimizer"]["state"].items():
+        assert torch.equal(
+            state["momentum_buffer"], b["optimizer"]["state"][index]["momentum_buffer"]
+        )
+    assert a["scheduler"] == b["scheduler"]
+    timing = ("samples_per_s", "time_s", "total_steps")
+    rows_a = [{k: v for k, v in r.items() if k not in timing} for r in _rows(straight)]
+    rows_b = [{k: v for k, v in r.items() if k not in timing} for r in _rows(split)]
+    assert [r["step"] for r in rows_b] == [3, 6, 9, 12] and rows_a == rows_b
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(lfw_mini: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    result = _invoke(
+        *("--data", str(lfw_mini), "-o", str(run), "--network", "tiny", "--device", "cpu"),
+        *("--batch-size", "32", "--steps", "50", "--lr", "1e6", "--save-every", "2"),
+        *("--workers", "0", "--log-every", "50"),
+    )
+    assert result.exit_code == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: loss became NaN or infinite at step")
+    bad_step = int(error.split("at step ")[1].split(";")[0])
+    ckpt = read_checkpoint(run / "last.pt")
+    assert ckpt["step"] < bad_step
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+
+
+def test_bad_inputs_are_one_line_errors(
+    lfw_mini: Path, lfw_mini_twin: Path, rec_dir: Path, tmp_path: Path
+) -> None:
+    base = ("--network", "tiny", "--device", "cpu", "--steps", "1", "--workers", "0")
+    one_identity = tmp_path / "one" / "train.rec"
+    reader = RecordIOReader(lfw_mini)
+    write_insightface_rec(one_identity, [[reader.read(k).data for k in range(1, 8)]])
+    cases = {
+        "no such file": ("--data", str(tmp_path / "absent.rec")),
+        "larger than the dataset (294 images)": ("--data", str(lfw_mini), "--batch-size", "512"),
+        "1 identity; ArcFace needs at least 2": (
+            *("--data", str(one_identity), "--batch-size", "4"),
+        ),
+        "is not the twin of": (
+            *("--data", str(lfw_mini), "--batch-size", "4"),
+            *("--masked", str(rec_dir / "lfw-mini-flat" / "train.rec")),
+        ),
+        "nothing to resume": ("--data", str(lfw_mini), "--batch-size", "4", "--resume"),
+    }
+    for index, (message, args) in enumerate(cases.items()):
+        result = _invoke(*base, "-o", str(tmp_path / f"run{index}"), *args)
+        assert result.exit_code == 1, (message, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], lines
+    done = tmp_path / "done"
+    args = (*base, "-o", str(done), "--data", str(lfw_mini), "--batch-size", "4")
+    assert _invoke(*args).exit_code == 0
+    again = _invoke(*args)
+    assert again.exit_code == 1 and "already holds a run" in again.stderr
+    changed = _invoke(*args, "--resume", "--steps", "2", "--lr", "0.5")
+    assert changed.exit_code == 1 and "resume: lr is 0.0015" in changed.stderr
+
+
+def test_worker_errors_come_back_as_one_line(lfw_mini: Path, tmp_path: Path) -> None:
+    from tests.train.helpers import write_masked_twin
+
+    subtle = write_masked_twin(lfw_mini, tmp_path / "subtle.rec", identity_shift={100: 3})
+    result = _invoke(
+        *("--data", str(lfw_mini), "--masked", str(subtle), "--masked-prob", "1.0"),
+        *("-o", str(tmp_path / "run"), "--network", "tiny", "--device", "cpu"),
+        *("--batch-size", "98", "--steps", "3", "--workers", "1"),
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"Error: masked: {subtle}: key 100 has identity 3, the original 13: "
+        f"not the twin of {lfw_mini}"
+    ]
+
+
+def test_init_from_an_arcface_torch_backbone(lfw_mini: Path, tmp_path: Path) -> None:
+    from tests.train.helpers import LAYERS, synthetic_backbone
+
+    state = synthetic_backbone(LAYERS["r18"], seed=4)
+    torch.save(state, tmp_path / "backbone.pth")
+    run = tmp_path / "run"
+    summary = train(
+        _config(
+            lfw_mini,
+            run,
+            network="r18",
+            batch_size=2,
+            steps=1,
+            lr=1e-9,
+            weight_decay=0.0,
+            workers=0,
+            init_from=str(tmp_path / "backbone.pth"),
+        )
+    )
+    assert summary.step == 1
+    ckpt = read_checkpoint(run / "last.pt")
+    assert ckpt["mask_head"] is False  # no twin: no mask head is trained
+    for key in ("conv1.weight", "layer3.1.conv2.weight", "fc.weight"):
+        assert np.allclose(ckpt["model"][key].numpy(), state[key].numpy(), atol=1e-6), key
+    assert _rows(run)[0]["loss_mask"] is None and _rows(run)[0]["mask_acc"] is None
