@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +47,14 @@ def _invoke(*args: str) -> Any:
 @pytest.mark.slow
 def test_tiny_network_learns_the_mask_task(lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path):
     run = tmp_path / "run"
-    started = time.perf_counter()
     summary = train(
         _config(lfw_mini, run, masked=str(lfw_mini_twin), steps=300, log_every=50, save_every=150)
     )
-    seconds = time.perf_counter() - started
     rows = _rows(run)
     assert [r["step"] for r in rows] == [50, 100, 150, 200, 250, 300]
     assert rows[-1]["mask_acc"] >= 0.95
     assert rows[-1]["loss_arcface"] < 0.6 * rows[0]["loss_arcface"]
     assert all(r["samples_per_s"] > 0 and r["lr"] == pytest.approx(0.1) for r in rows)
-    assert seconds < 120, f"300 steps took {seconds:.0f} s"
-    print(f"300 tiny steps at batch 32: {seconds:.1f} s ({300 / seconds:.1f} steps/s)")
     # checkpoints, TensorBoard and the resolved config
     assert {p.name for p in run.glob("*.pt")} == {"step_150.pt", "step_300.pt", "last.pt"}
     assert (run / "last.pt").read_bytes() == (run / "step_300.pt").read_bytes()
