@@ -1,5 +1,32 @@
-"""maskgen: masked twins of face-recognition datasets, and Multi-Task ArcFace training on them."""
+"""maskgen: masked twins of face-recognition datasets, and Multi-Task ArcFace training on them.
+
+The public API, imported lazily so that ``import maskgen`` (and ``maskgen --help``) stays quick:
+
+- :func:`mask_image` / :class:`Masker` / :class:`MaskSpec`: masks on faces in one image;
+- :func:`augment_dataset` / :func:`merge_shards`: the masked twin of a whole dataset;
+- :func:`open_reader`: any supported dataset (image folder, RecordIO ``.rec``, ``.bin``).
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "mask_image": "maskgen.masks",
+    "Masker": "maskgen.masks",
+    "MaskSpec": "maskgen.masks",
+    "augment_dataset": "maskgen.pipeline",
+    "merge_shards": "maskgen.pipeline",
+    "open_reader": "maskgen.formats",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'maskgen' has no attribute {name!r}")

@@ -1,0 +1,42 @@
+"""The top-level Python API and the cost of importing it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import maskgen
+
+
+def test_import_and_help_stay_light():
+    """`import maskgen` and `maskgen --help` load neither dlib nor torch."""
+    probe = (
+        "import sys, maskgen;"
+        "from click.testing import CliRunner;"
+        "from maskgen.cli.main import cli;"
+        "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output;"
+        "print(sorted({'dlib', 'torch', 'onnxruntime'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.shared
+def test_mask_image_from_python(lfw_dir):
+    bgr = cv2.imread(str(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg"))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    first = maskgen.mask_image(rgb, seed=7, mask_type="kn95")
+    again = maskgen.mask_image(rgb, rng=np.random.default_rng(7), mask_type="kn95")
+    assert first.masked and first.applied[0].params.mask_type == "kn95"
+    np.testing.assert_array_equal(first.image, again.image)
+    assert not np.array_equal(first.image, rgb)
+    np.testing.assert_array_equal(rgb, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # input untouched
+
+
+def test_unknown_attribute():
+    with pytest.raises(AttributeError):
+        maskgen.no_such_thing  # noqa: B018
