@@ -94,6 +94,10 @@ def test_load_model_rejects_anything_else(tmp_path: Path) -> None:
     text.write_text("not a checkpoint\n")
     with pytest.raises(CheckpointError, match=r"notes\.txt: not a readable PyTorch checkpoint"):
         load_model(text)
+    short = tmp_path / "short.pt"
+    short.write_bytes(b"hello")  # torch.load raises KeyError on this one
+    with pytest.raises(CheckpointError, match=r"short\.pt: not a readable PyTorch checkpoint"):
+        load_model(short)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_model(tmp_path / "absent.pt")
     other = tmp_path / "tiny.pt"
