@@ -1,20 +1,30 @@
 """How fast ``maskgen augment`` masks, how it scales with workers, and how much memory a worker
 holds, on real data from ../shared.
 
-Aligned records: a .rec built by repeating lfw-mini's 294 aligned 112x112 images (as new
-identities) to each size in ``--records``, masked .rec -> .rec with 1 and 2 workers. Memory: the
-peak RSS of every worker process, sampled with psutil, for two dataset sizes (it should not
-grow with the dataset). Photos: LFW's 250x250 photos as a folder (faces detected), a per-core
-rate with one worker and a whole run over ``--photos`` photos with 2 workers, end to end.
+Speed (``--mode speed``). Aligned records: a .rec built by repeating lfw-mini's 294 aligned
+112x112 images (as new identities) to each size in ``--records``, masked .rec -> .rec with 1 and
+2 workers. Photos: LFW's 250x250 photos as a folder (faces detected), a per-core rate with one
+worker and a whole run over ``--photos`` photos with 2 workers, end to end. Rates are "warm"
+(worker pool started and models loaded by a small run first) unless labelled end to end; the
+RSS column is psutil's sampled peak of the (reused) workers.
 
-Rates are "warm" (worker pool started and models loaded by a small run first) unless labelled
-end to end. Run: python benchmarks/augment_speed.py [--records 5000 20000] [--photos 400]
+Memory (``--mode memory``): the peak RSS of each worker, which must not grow with the dataset.
+For each size in ``--memory-records`` a .rec of that many records (lfw-mini's faces first, tiny
+filler records after them: the .idx is full size, the .rec stays small) is masked by a fresh
+pool of 2 workers, as the first 6 chunks of 100 records (a shard), so every size does the same
+work. Each worker's peak is the kernel's high-water mark (``VmHWM`` in /proc/PID/status), read
+once the run is over, so no short peak falls between samples; psutil's sampled peak is shown
+beside it as a cross-check.
+
+Run: python benchmarks/augment_speed.py [--mode all|speed|memory] [--records 5000 20000]
+[--photos 400] [--memory-records 5000 200000]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import shutil
 import subprocess
@@ -27,7 +37,9 @@ from pathlib import Path
 
 import joblib
 import psutil
+from joblib.externals.loky import get_reusable_executor
 
+import maskgen
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
 from maskgen.masks import MaskSpec
 from maskgen.pipeline import RunReport, augment_dataset
@@ -36,6 +48,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MASKGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
 MS1MV2_RECORDS = 5_800_000
 NODE_CORES = 32
+MEMORY_WORKERS = 2
+MEMORY_CHUNK = 100
+MEMORY_CHUNKS = 6
+"""Memory runs mask the first 6 chunks of 100 records (a shard) whatever the dataset size."""
+FILLER = b"filler"
 
 
 @dataclass(frozen=True)
@@ -190,38 +207,127 @@ def print_table(rows: list[Measurement]) -> None:
     print("RSS MB: peak resident memory of the largest worker process")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, nargs=2, default=[5_000, 20_000])
-    parser.add_argument("--photos", type=int, default=400)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    args = parser.parse_args()
+# --- memory per worker against dataset size --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerMemory:
+    records: int
+    items: int
+    seconds: float
+    peaks_mb: list[float]
+    """Each worker's high-water mark (VmHWM), largest first."""
+    sampled_mb: float
+
+
+def build_filled_rec(source: Path, n_records: int, target: Path) -> tuple[Path, int]:
+    """An insightface-layout .rec of about ``n_records`` records (and how many exactly): enough
+    of lfw-mini's faces, 10 per identity, for the memory runs' shard, then identities of 100
+    tiny filler records. Returns the path and the number of records."""
+    faces = [RecordIOReader(source).read(key).data for key in range(1, 295)]
+    n_images = MEMORY_CHUNK * MEMORY_CHUNKS
+    images = [faces[i % len(faces)] for i in range(n_images)]
+    groups = [images[start : start + 10] for start in range(0, n_images, 10)]
+    fillers = max(0, n_records - 1 - n_images - len(groups)) // 101
+    identities = itertools.chain(groups, itertools.repeat([FILLER] * 100, fillers))
+    rec = write_insightface_rec(target, identities)
+    return rec, 1 + n_images + len(groups) + 101 * fillers
+
+
+def loky_workers() -> list[psutil.Process]:
+    """The joblib (loky) worker processes under this one (not its resource trackers)."""
+    workers = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if "popen_loky_posix" in " ".join(process.cmdline()):
+                workers.append(process)
+        except psutil.Error:
+            continue
+    return workers
+
+
+def peak_rss_mb(pid: int, sampled: dict[int, int]) -> float:
+    """The kernel's high-water mark of a process's resident memory (Linux ``VmHWM``); the
+    largest sampled RSS where /proc is not there."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return sampled.get(pid, 0) / 2**20
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def measure_worker_memory(rec: Path, records: int, out_dir: Path) -> WorkerMemory:
+    """Mask the first chunks of ``rec`` (a shard) with a fresh pool, so each worker's peak
+    belongs to this run only; read every worker's peak while the pool is still up."""
+    get_reusable_executor().shutdown(wait=True)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shards = math.ceil(records / MEMORY_CHUNK) // MEMORY_CHUNKS
+    with ProcessSampler(in_process=False) as sampler:
+        started = time.perf_counter()
+        report = augment_dataset(
+            rec,
+            out_dir,
+            spec=MaskSpec(),
+            workers=MEMORY_WORKERS,
+            chunk_size=MEMORY_CHUNK,
+            shard=(0, shards),
+            progress=False,
+        )
+        seconds = time.perf_counter() - started
+    workers = loky_workers()
+    peaks = sorted((peak_rss_mb(p.pid, sampler.peaks) for p in workers), reverse=True)
+    sampled = max((sampler.peaks.get(p.pid, 0) for p in workers), default=0)
+    return WorkerMemory(records, report.counts.items, seconds, peaks, sampled / 2**20)
+
+
+def print_memory_table(rows: list[WorkerMemory]) -> None:
+    print(f"peak RSS per worker, {MEMORY_WORKERS} fresh workers, each run masking the first")
+    print(f"{MEMORY_CHUNKS} chunks of {MEMORY_CHUNK} records; maskgen from {maskgen.__file__}")
+    print(f"{'records':>10} {'masked':>7} {'wall s':>7}  {'VmHWM per worker MB':<24} sampled MB")
+    for row in rows:
+        each = ", ".join(f"{peak:.0f}" for peak in row.peaks_mb)
+        print(
+            f"{row.records:10,d} {row.items:7d} {row.seconds:7.1f}  {each:<24} "
+            f"{row.sampled_mb:10.0f}"
+        )
+    if len(rows) > 1:
+        growth = max(rows[-1].peaks_mb) - max(rows[0].peaks_mb)
+        factor = rows[-1].records / rows[0].records
+        print(f"largest worker peak, {factor:.0f}x the records: {growth:+.1f} MB")
+
+
+def memory_benchmark(sizes: list[int], tmp: Path) -> None:
+    mini = SHARED / "rec" / "lfw-mini" / "train.rec"
+    rows = []
+    for size in sorted(sizes):
+        rec, records = build_filled_rec(mini, size, tmp / f"filled{size}" / "train.rec")
+        rows.append(measure_worker_memory(rec, records, tmp / "out-memory"))
+        shutil.rmtree(rec.parent)
+    print_memory_table(rows)
+
+
+def speed_benchmark(args: argparse.Namespace, tmp: Path) -> None:
     mini = SHARED / "rec" / "lfw-mini" / "train.rec"
     lfw = SHARED / "lfw" / "lfw-deepfunneled"
     rows: list[Measurement] = []
-    with tempfile.TemporaryDirectory(prefix="maskgen-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        small, large = args.records
-        recs = {n: build_rec(mini, n, tmp / f"rec{n}" / "train.rec") for n in (small, large)}
-        for workers in args.workers:
-            warm_up(mini, tmp / "warm", workers)
-            label = f"aligned .rec -> .rec, {small} records"
-            rows.append(timed_run(recs[small], tmp / "out", workers, label))
-        top = max(args.workers)
-        label = f"aligned .rec -> .rec, {large} records"
-        rows.append(timed_run(recs[large], tmp / "out", top, label))
-        photos = build_photo_folder(lfw, args.photos, tmp / "photos")
-        few = build_photo_folder(lfw, min(100, args.photos), tmp / "few")
-        warm_up(few, tmp / "warm", 1)
-        rows.append(
-            timed_run(photos, tmp / "out", 1, f"LFW photos (faces detected), {args.photos}")
-        )
-        joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
-        label = f"LFW photos, {args.photos}, end to end (cold)"
-        rows.append(timed_run(photos, tmp / "out", 2, label))
-    print(f"machine: {machine()}")
+    small, large = args.records
+    recs = {n: build_rec(mini, n, tmp / f"rec{n}" / "train.rec") for n in (small, large)}
+    for workers in args.workers:
+        warm_up(mini, tmp / "warm", workers)
+        label = f"aligned .rec -> .rec, {small} records"
+        rows.append(timed_run(recs[small], tmp / "out", workers, label))
+    top = max(args.workers)
+    label = f"aligned .rec -> .rec, {large} records"
+    rows.append(timed_run(recs[large], tmp / "out", top, label))
+    photos = build_photo_folder(lfw, args.photos, tmp / "photos")
+    few = build_photo_folder(lfw, min(100, args.photos), tmp / "few")
+    warm_up(few, tmp / "warm", 1)
+    rows.append(timed_run(photos, tmp / "out", 1, f"LFW photos (faces detected), {args.photos}"))
+    get_reusable_executor().shutdown(wait=True)
+    label = f"LFW photos, {args.photos}, end to end (cold)"
+    rows.append(timed_run(photos, tmp / "out", 2, label))
     print_table(rows)
-    print(f"load average during the run: {os.getloadavg()}")
     aligned = [row for row in rows if row.label.startswith("aligned") and row.workers == 1]
     if aligned:
         for name, per_core in (("wall", aligned[0].per_core), ("CPU", aligned[0].per_cpu_second)):
@@ -230,6 +336,23 @@ def main() -> None:
                 f"MS1MV2 ({MS1MV2_RECORDS:,} records) on a {NODE_CORES}-core node at "
                 f"{per_core:.0f} records/s per core ({name}), ideal scaling: {minutes:.0f} min"
             )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("all", "speed", "memory"), default="all")
+    parser.add_argument("--records", type=int, nargs=2, default=[5_000, 20_000])
+    parser.add_argument("--photos", type=int, default=400)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--memory-records", type=int, nargs="+", default=[5_000, 200_000])
+    args = parser.parse_args()
+    print(f"machine: {machine()}; load average at start: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="maskgen-bench-") as tmp_name:
+        if args.mode in ("all", "memory"):
+            memory_benchmark(args.memory_records, Path(tmp_name))
+        if args.mode in ("all", "speed"):
+            speed_benchmark(args, Path(tmp_name))
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

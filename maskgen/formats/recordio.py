@@ -11,11 +11,14 @@ record at key 0 whose label is ``[first identity key, end)`` followed by one rec
 whose label is ``[first image key, end)``.
 
 Memory stays flat whatever the file size: records are read one at a time by offset, the index
-is held as two int64 arrays, and joining parts streams bytes.
+costs 8 bytes a record (uint64 offsets; keys a ``range`` where they run contiguously, as in
+insightface's files), joining parts streams bytes, and :meth:`RecordIOReader.subset` gives a
+worker a reader of just its chunk's records.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shutil
@@ -220,12 +223,18 @@ def _missing_index_error(rec_path: Path, idx_path: Path) -> DatasetFormatError:
     )
 
 
-def _read_index(idx_path: Path, rec_path: Path, rec_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``.idx`` as (keys, offsets) int64 arrays in file order, each offset checked to leave
-    room for a part header inside the ``.rec``."""
-    keys, offsets = array("q"), array("q")
+def _read_index(
+    idx_path: Path, rec_path: Path, rec_size: int
+) -> tuple[range | np.ndarray, np.ndarray]:
+    """The ``.idx`` as (keys, offsets) in file order, each offset checked to leave room for a
+    part header inside the ``.rec``. Keys come back as a ``range`` while they run contiguously
+    upward (insightface's and rebuilt files: no key array is ever built), else int64; offsets
+    are uint64."""
     if not idx_path.is_file():
         raise _missing_index_error(rec_path, idx_path)
+    offsets = array("Q")
+    keys: array[int] | None = None  # built only once a key breaks the contiguous run
+    first = 0
     with open(idx_path, encoding="latin-1", newline="\n") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -236,9 +245,17 @@ def _read_index(idx_path: Path, rec_path: Path, rec_size: int) -> tuple[np.ndarr
                     f"{idx_path}: line {number}: key {key} points to byte offset {offset}, "
                     f"past the end of {rec_path} ({rec_size} bytes)"
                 )
-            keys.append(key)
+            if not offsets:
+                first = key
+            if keys is None and key != first + len(offsets):
+                keys = array("q", range(first, first + len(offsets)))
+            if keys is not None:
+                keys.append(key)
             offsets.append(offset)
-    return np.frombuffer(keys, dtype=np.int64), np.frombuffer(offsets, dtype=np.int64)
+    offset_values = np.frombuffer(offsets, dtype=np.uint64)
+    if keys is None:
+        return range(first, first + len(offsets)), offset_values
+    return np.frombuffer(keys, dtype=np.int64), offset_values
 
 
 def _parse_index_line(line: str, idx_path: Path, number: int) -> tuple[int, int]:
@@ -261,63 +278,115 @@ class _KeyArray(Sequence[int]):
     would cost ~30x the memory)."""
 
     def __init__(self, values: np.ndarray) -> None:
-        self._values = values
+        self.values = values
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self.values)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return _KeyArray(self._values[index])
-        return int(self._values[index])
+            return _KeyArray(self.values[index])
+        return int(self.values[index])
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._values.tolist()) if len(self._values) < 65536 else self._iter_chunks()
+        return iter(self.values.tolist()) if len(self.values) < 65536 else self._iter_chunks()
 
     def _iter_chunks(self) -> Iterator[int]:
-        for start in range(0, len(self._values), 65536):
-            yield from self._values[start : start + 65536].tolist()
+        for start in range(0, len(self.values), 65536):
+            yield from self.values[start : start + 65536].tolist()
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, int | np.integer) and bool(np.any(self._values == key))
+        return isinstance(key, int | np.integer) and bool(np.any(self.values == key))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _KeyArray):
+            return bool(np.array_equal(self.values, other.values))
+        return NotImplemented
 
     def __repr__(self) -> str:
         return f"_KeyArray(n={len(self)})"
 
 
-def _as_key_sequence(values: np.ndarray) -> Sequence[int]:
-    """``range`` when the keys run contiguously upward (insightface files), else an array view."""
-    if len(values) and np.array_equal(values, np.arange(values[0], values[0] + len(values))):
-        return range(int(values[0]), int(values[0]) + len(values))
+def _key_values(keys: Sequence[int]) -> np.ndarray:
+    """The keys as an int64 array (built for a range, a view for a ``_KeyArray``)."""
+    if isinstance(keys, _KeyArray):
+        return keys.values
+    return np.fromiter(keys, dtype=np.int64, count=len(keys))
+
+
+def _compact_keys(values: np.ndarray) -> Sequence[int]:
+    """``range`` where int64 ``values`` run contiguously upward, else a ``_KeyArray``."""
+    if len(values) and np.all(np.diff(values) == 1):
+        return range(int(values[0]), int(values[-1]) + 1)
     return _KeyArray(values)
 
 
-class _KeyLookup:
-    """Key -> position in the index, in O(1) for contiguous keys, O(log n) otherwise."""
+class _RecordIndex:
+    """Keys and byte offsets in ``.idx`` order, held compactly: 8 bytes a record (uint64
+    offsets) where the keys run contiguously, as in insightface's files (the keys are then a
+    ``range``); otherwise 24 (int64 keys and their sorted order, for O(log n) lookups)."""
 
-    def __init__(self, keys: np.ndarray, idx_path: Path) -> None:
-        self._keys = keys
-        self._range = _as_key_sequence(keys)
+    def __init__(self, keys: range | np.ndarray, offsets: np.ndarray, idx_path: Path) -> None:
+        self.offsets = offsets
+        self.idx_path = idx_path
+        self.keys: Sequence[int]
         self._order: np.ndarray | None = None
-        if not isinstance(self._range, range):
-            self._order = np.argsort(keys, kind="stable")
-            ordered = keys[self._order]
-            repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
-            if len(repeats):
-                raise DatasetFormatError(
-                    f"{idx_path}: key {int(ordered[repeats[0]])} appears more than once"
-                )
+        if isinstance(keys, range):
+            self.keys = keys
+        else:
+            self.keys = _KeyArray(keys)
+            self._order = _sorted_order(keys, idx_path)
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
     def position(self, key: Any) -> int | None:
+        """Where ``key`` sits in ``.idx`` order, or None where it is not in the index."""
         if not isinstance(key, int | np.integer):
             return None
-        if isinstance(self._range, range):
-            return self._range.index(key) if key in self._range else None
-        assert self._order is not None
-        where = int(np.searchsorted(self._keys, key, sorter=self._order))
-        if where < len(self._keys) and self._keys[self._order[where]] == key:
+        key = int(key)  # a range looks up numpy integers by scanning
+        if self._order is None:
+            assert isinstance(self.keys, range)
+            return key - self.keys.start if key in self.keys else None
+        assert isinstance(self.keys, _KeyArray)
+        values = self.keys.values
+        where = int(np.searchsorted(values, key, sorter=self._order))
+        if where < len(values) and values[self._order[where]] == key:
             return int(self._order[where])
         return None
+
+    def subset(self, keys: Sequence[Key]) -> _RecordIndex:
+        """The index of just ``keys``, in their order; KeyError for a key not in this one."""
+        positions = np.fromiter(
+            (self._required_position(key) for key in keys), dtype=np.int64, count=len(keys)
+        )
+        chosen = keys if isinstance(keys, range) and keys.step == 1 else self._keys_at(positions)
+        return _RecordIndex(chosen, self.offsets[positions], self.idx_path)
+
+    def _required_position(self, key: Key) -> int:
+        position = self.position(key)
+        if position is None:
+            raise KeyError(key)
+        return position
+
+    def _keys_at(self, positions: np.ndarray) -> np.ndarray:
+        keys = self.keys
+        if isinstance(keys, _KeyArray):
+            return keys.values[positions]
+        assert isinstance(keys, range)
+        return positions + keys.start
+
+
+def _sorted_order(keys: np.ndarray, idx_path: Path) -> np.ndarray:
+    """``argsort(keys)``; DatasetFormatError naming a key that appears twice."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if len(repeats):
+        raise DatasetFormatError(
+            f"{idx_path}: key {int(ordered[repeats[0]])} appears more than once"
+        )
+    return order
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -359,8 +428,8 @@ class RecordIOReader:
         if not self.path.is_file():
             raise DatasetFormatError(f"{self.path}: no such RecordIO file")
         self._size = self.path.stat().st_size
-        self._keys, self._offsets = _read_index(self.idx_path, self.path, self._size)
-        self._lookup = _KeyLookup(self._keys, self.idx_path)
+        keys, offsets = _read_index(self.idx_path, self.path, self._size)
+        self._index = _RecordIndex(keys, offsets, self.idx_path)
         self._handle: IO[bytes] | None = None
         self._pid: int | None = None
         self._layout = self._read_layout()
@@ -373,7 +442,7 @@ class RecordIOReader:
         return state
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._index)
 
     def __repr__(self) -> str:
         return f"RecordIOReader({str(self.path)!r}, records={len(self)})"
@@ -392,16 +461,25 @@ class RecordIOReader:
         self._pid = None
 
     def keys(self) -> Sequence[int]:
-        """Every record key in ``.idx`` order (header and identity records included)."""
-        return _as_key_sequence(self._keys)
+        """Every record key in ``.idx`` order (header and identity records included): a
+        ``range`` where the keys run contiguously, else a read-only view; the same object on
+        every call, nothing rebuilt."""
+        return self._index.keys
 
     def image_keys(self) -> Sequence[int]:
         """Keys of image records only (all keys for a flat file)."""
+        keys = self.keys()
         if self._layout is None:
-            return self.keys()
-        keys = self._keys
-        identity = (keys >= self._layout.first) & (keys < self._layout.end)
-        return _as_key_sequence(keys[(keys != 0) & ~identity])
+            return keys
+        first, end = self._layout.first, self._layout.end
+        if isinstance(keys, range) and keys.start >= 0:  # insightface: images, then identities
+            before = range(max(keys.start, 1), min(keys.stop, first))
+            after = range(max(keys.start, end), keys.stop)
+            if not (before and after):
+                return before or after
+        values = _key_values(keys)
+        identity = (values >= first) & (values < end)
+        return _compact_keys(values[(values != 0) & ~identity])
 
     @property
     def has_identity_records(self) -> bool:
@@ -416,10 +494,21 @@ class RecordIOReader:
 
     def offset(self, key: Key) -> int:
         """Byte offset of ``key``'s record in the ``.rec``."""
-        position = self._lookup.position(key)
+        position = self._index.position(key)
         if position is None:
             raise KeyError(key)
-        return int(self._offsets[position])
+        return int(self._index.offsets[position])
+
+    def subset(self, keys: Sequence[Key]) -> RecordIOReader:
+        """A reader of the same file that knows only ``keys`` (in that order): its index holds
+        just their offsets, so it pickles small and a worker given one holds memory in
+        proportion to ``keys``, not to the file. ``is_image_key`` still follows the whole
+        file's insightface header; whole-file questions (``identity``, and ``num_classes`` of
+        a flat file without ``property``) belong to the full reader. KeyError for a key this
+        reader does not have."""
+        part = copy.copy(self)  # through __getstate__: the handle stays behind
+        part._index = self._index.subset(keys)
+        return part
 
     def read_raw(self, key: Key) -> bytes:
         """The record's whole payload, split parts joined (header included)."""
@@ -475,9 +564,10 @@ class RecordIOReader:
     def _iter_payloads(self) -> Iterator[tuple[int, int, bytes]]:
         with open(self.path, "rb", buffering=_COPY_BUFFER) as handle:
             read_at = _sequential_read_at(handle)
-            for start in range(0, len(self._keys), 65536):
-                keys = self._keys[start : start + 65536].tolist()
-                offsets = self._offsets[start : start + 65536].tolist()
+            index = self._index
+            for start in range(0, len(index), 65536):
+                keys = list(index.keys[start : start + 65536])
+                offsets = index.offsets[start : start + 65536].tolist()
                 for key, offset in zip(keys, offsets, strict=True):
                     payload, _ = _read_record(read_at, offset, self.path)
                     yield key, offset, payload
@@ -499,12 +589,12 @@ class RecordIOReader:
         return self._handle.read(size)
 
     def _read_layout(self) -> _Layout | None:
-        position = self._lookup.position(0)
+        position = self._index.position(0)
         if position is None:
             return None
         with open(self.path, "rb") as handle:
             payload, _ = _read_record(
-                _sequential_read_at(handle), int(self._offsets[position]), self.path
+                _sequential_read_at(handle), int(self._index.offsets[position]), self.path
             )
         return _detect_layout(payload)
 

@@ -43,7 +43,13 @@ from maskgen.pipeline.report import (
     total,
     write_run_info,
 )
-from maskgen.pipeline.step import ChunkJob, ChunkSummary, MaskerConfig, load_masker
+from maskgen.pipeline.step import (
+    ChunkJob,
+    ChunkSummary,
+    MaskerConfig,
+    SplittableReader,
+    load_masker,
+)
 
 if TYPE_CHECKING:
     from maskgen.masks import MaskSpec
@@ -388,14 +394,17 @@ def _run(jobs: Iterator[ChunkJob], n_jobs: int, options: _RunOptions) -> Iterato
 
 
 def _chunk_jobs(job: _Job, masker: MaskerConfig, chunks: list[int]) -> Iterator[ChunkJob]:
-    """Jobs made as the pool asks for them (only a few chunks' keys exist at once)."""
-    plan, layout, keys = job.plan, job.layout, job.reader.keys()
+    """Jobs made as the pool asks for them (only a few chunks' keys exist at once), each with
+    a reader of just its keys where the input's reader can cut one."""
+    plan, layout, reader = job.plan, job.layout, job.reader
+    keys = reader.keys()
     stamp = input_stamp(Path(plan.input))
     ranges = plan.chunks
     for i in chunks:
+        chunk_keys = keys[ranges[i].start : ranges[i].stop]
         yield ChunkJob(
             index=i,
-            keys=keys[ranges[i].start : ranges[i].stop],
+            keys=chunk_keys,
             input_path=plan.input,
             format_name=plan.format,
             input_stamp=stamp,
@@ -404,6 +413,7 @@ def _chunk_jobs(job: _Job, masker: MaskerConfig, chunks: list[int]) -> Iterator[
             masker=masker,
             seed=plan.seed,
             jpeg_quality=plan.jpeg_quality,
+            reader=reader.subset(chunk_keys) if isinstance(reader, SplittableReader) else None,
         )
 
 

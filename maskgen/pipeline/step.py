@@ -3,18 +3,22 @@
 ``mask_sample`` turns one input Sample into its twin and a manifest row; ``mask_chunk`` runs it
 over one chunk of keys, writing a data part and a manifest part. Each item's random draw comes
 from ``item_rng(seed, key)`` only, so the output never depends on workers, order or chunks.
-A worker process opens the reader and builds the Masker once, then reuses them for every chunk.
+A worker process builds the Masker once and reuses it for every chunk. Where the input's reader
+can cut a reader of one chunk's keys (:class:`SplittableReader`: RecordIO), that small reader
+travels with the job, so a worker's memory does not grow with the dataset; otherwise the worker
+opens the input itself, once per process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -155,20 +159,40 @@ def load_masker(config: MaskerConfig) -> ImageMasker:
     return Masker(config.spec, face_mode=config.face_mode, models_dir=config.models_dir)
 
 
-@functools.lru_cache(maxsize=2)
-def _open_input(path: str, format_name: str, stamp: tuple[int, int]) -> tuple[Format, Reader]:
-    """The process's reader of the input (``stamp`` changes when the input file does)."""
+@runtime_checkable
+class SplittableReader(Reader, Protocol):
+    """A reader that can cut a reader of a few of its keys: small to pickle, and holding memory
+    in proportion to those keys, not to the dataset (``RecordIOReader``: the chunk's offsets)."""
+
+    def subset(self, keys: Sequence[Key]) -> SplittableReader: ...
+
+    def close(self) -> None:
+        """Release the file handle the chunk opened."""
+        ...
+
+
+def _input_format(path: str, format_name: str) -> Format:
+    """The input's format, checked against the plan's (cheap: a stat and the suffix)."""
     fmt = find_format(path)
     if fmt.name != format_name:
         raise DatasetFormatError(f"{path}: now reads as {fmt.name}, planned as {format_name}")
-    return fmt, fmt.open_reader(Path(path))
+    return fmt
+
+
+@functools.lru_cache(maxsize=2)
+def _open_input(path: str, format_name: str, stamp: tuple[int, int]) -> Reader:
+    """The process's reader of the whole input, for jobs that carry no reader of their own
+    (``stamp`` changes when the input file does)."""
+    return _input_format(path, format_name).open_reader(Path(path))
 
 
 @dataclass(frozen=True)
 class ChunkJob:
     """One unit of work: ``keys`` of the input, masked into the parts at ``data_part`` and
-    ``manifest_part``. Small and picklable (``keys`` is a range or a short slice): workers
-    open the input themselves, once per process, instead of receiving a reader."""
+    ``manifest_part``. Small and picklable whatever the dataset size: ``keys`` is a range or
+    a short slice, and ``reader`` is either a reader of just ``keys`` (see
+    :class:`SplittableReader`) or None, when the worker opens the input itself, once per
+    process. Either way the input must be readable at ``input_path`` where the job runs."""
 
     index: int
     keys: Sequence[Key]
@@ -180,6 +204,7 @@ class ChunkJob:
     masker: MaskerConfig
     seed: int
     jpeg_quality: int
+    reader: SplittableReader | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +217,29 @@ class ChunkSummary:
 def mask_chunk(job: ChunkJob) -> ChunkSummary:
     """Mask one chunk: the data part first, then the manifest part that marks it complete."""
     started = time.perf_counter()
-    fmt, reader = _open_input(job.input_path, job.format_name, job.input_stamp)
+    fmt = _input_format(job.input_path, job.format_name)
     masker = load_masker(job.masker)
+    with _chunk_reader(job) as reader:
+        results = _mask_keys(job, fmt, reader, masker)
+    write_manifest_part(job.manifest_part, results)
+    counts = Counts.of_results(len(job.keys), results)
+    return ChunkSummary(job.index, counts, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _chunk_reader(job: ChunkJob) -> Iterator[Reader]:
+    """The job's own reader, closed after the chunk; else the process's reader of the input."""
+    if job.reader is None:
+        yield _open_input(job.input_path, job.format_name, job.input_stamp)
+        return
+    try:
+        yield job.reader
+    finally:
+        job.reader.close()
+
+
+def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) -> list[ItemResult]:
+    """Write the twin of every key of ``job`` into its data part; the manifest rows."""
     results: list[ItemResult] = []
     with fmt.open_part_writer(reader, job.data_part) as writer:
         for key in job.keys:
@@ -203,6 +249,4 @@ def mask_chunk(job: ChunkJob) -> ChunkSummary:
             writer.write(twin)
             if result is not None:
                 results.append(result)
-    write_manifest_part(job.manifest_part, results)
-    counts = Counts.of_results(len(job.keys), results)
-    return ChunkSummary(job.index, counts, time.perf_counter() - started)
+    return results

@@ -419,3 +419,80 @@ def test_part_is_absent_until_complete(rec_dir: Path, tmp_path: Path) -> None:
         writer.write(reader.read(1))
         writer.write(reader.read(100_000))
     assert list(tmp_path.iterdir()) == []
+
+
+# --- compact index and per-chunk subsets ------------------------------------------------------
+
+
+def _same_sample(a: Sample, b: Sample) -> bool:
+    labels_equal = (a.label is None and b.label is None) or np.array_equal(a.label, b.label)
+    fields = (a.key, a.data, a.is_image, dict(a.extra))
+    return labels_equal and fields == (b.key, b.data, b.is_image, dict(b.extra))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("name", "chunk"), [("lfw-mini", 37), ("split-record", 2)])
+def test_subset_reads_what_the_full_reader_reads(rec_dir: Path, name: str, chunk: int) -> None:
+    full = RecordIOReader(rec_dir / name / "train.rec")
+    keys = full.keys()
+    for start in range(0, len(keys), chunk):
+        wanted = keys[start : start + chunk]
+        part = pickle.loads(pickle.dumps(full.subset(wanted)))  # as a worker receives it
+        assert list(part.keys()) == list(wanted) and len(part) == len(wanted)
+        assert all(_same_sample(part.read(key), full.read(key)) for key in wanted)
+        assert all(_same_sample(a, full.read(a.key)) for a in part.iter_samples())
+        part.close()
+
+
+@pytest.mark.shared
+def test_subset_of_scattered_keys_keeps_the_whole_files_layout(rec_dir: Path) -> None:
+    full = RecordIOReader(rec_dir / "lfw-mini" / "train.rec")
+    part = full.subset([300, 7, 0, 294])
+    assert list(part.keys()) == [300, 7, 0, 294]
+    assert [s.is_image for s in part.iter_samples()] == [False, True, False, True]
+    assert part.has_identity_records and part.num_classes == 40
+    assert part.offset(7) == full.offset(7)
+    with pytest.raises(KeyError):
+        part.read(8)
+    with pytest.raises(KeyError):
+        full.subset(range(330, 340))
+
+
+def _tiny_rec(path: Path, keys: list[int]) -> RecordIOReader:
+    with RecordIOWriter(path) as writer:
+        for key in keys:
+            writer.write_raw(key, b"payload %d" % key)
+    return RecordIOReader(path)
+
+
+def test_index_costs_8_bytes_a_record_and_subsets_do_not_grow(tmp_path: Path) -> None:
+    small = _tiny_rec(tmp_path / "small" / "t.rec", list(range(300)))
+    large = _tiny_rec(tmp_path / "large" / "t.rec", list(range(30_300)))
+    assert large.keys() is large.keys() and large.keys() == range(30_300)
+    growth = len(pickle.dumps(large)) - len(pickle.dumps(small))
+    assert 8 * 30_000 <= growth < 8 * 30_000 + 200  # uint64 offsets, keys a range
+    chunks = [pickle.dumps(reader.subset(range(100, 200))) for reader in (small, large)]
+    assert abs(len(chunks[0]) - len(chunks[1])) <= 8 and len(chunks[1]) < 2000  # file sizes
+    assert pickle.loads(chunks[1]).read_raw(150) == b"payload 150"
+
+
+def test_non_contiguous_keys_are_found_and_kept_in_index_order(tmp_path: Path) -> None:
+    keys = [5, 6, 7, 3, 100, -2, 8]
+    reader = _tiny_rec(tmp_path / "t.rec", keys)
+    assert list(reader.keys()) == keys and reader.keys() == reader.keys()
+    assert [reader.read_raw(key) for key in keys] == [b"payload %d" % key for key in keys]
+    stored = reader.keys()
+    assert 4 not in stored and 100 in stored
+    with pytest.raises(KeyError):
+        reader.read(4)
+    part = reader.subset([100, 5])
+    assert list(part.keys()) == [100, 5] and part.read_raw(np.int64(5)) == b"payload 5"
+    contiguous = _tiny_rec(tmp_path / "c.rec", list(range(10, 20)))
+    assert contiguous.keys() == range(10, 20) and contiguous.read_raw(19) == b"payload 19"
+
+
+def test_repeated_key_in_index(tmp_path: Path) -> None:
+    _tiny_rec(tmp_path / "t.rec", [0, 1, 2])
+    (tmp_path / "t.idx").write_text("0\t0\n1\t20\n1\t40\n")
+    with pytest.raises(DatasetFormatError, match=r"t\.idx: key 1 appears more than once"):
+        RecordIOReader(tmp_path / "t.rec")

@@ -20,6 +20,7 @@ from maskgen.errors import ConfigError, DatasetFormatError, OutputError
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
 from maskgen.formats.verification import read_verification_bin, write_verification_bin
 from maskgen.pipeline import merge_shards
+from maskgen.pipeline.local import run_jobs
 from maskgen.pipeline.plan import PARTS_DIR_NAME
 from maskgen.pipeline.step import load_masker
 
@@ -111,6 +112,42 @@ def test_damaged_record_mid_file_fails_without_leaving_output(
     with pytest.raises(DatasetFormatError, match=rf"train.rec: bad magic .* offset {offset}"):
         run_augment(damaged, tmp_path / "out", spec, workers=2)
     assert not (tmp_path / "out").exists()
+
+
+def test_jobs_carry_their_own_small_reader_and_workers_never_read_the_index(
+    tmp_path: Path, lfw_mini: Path, spec, run_augment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker memory must not grow with the dataset: every job pickles to the same few bytes
+    for a 335-record and a 20,535-record input, and the workers mask with the reader the job
+    carries (the input's .idx is garbled before they start; opening it would fail)."""
+    source = RecordIOReader(lfw_mini)
+    faces = [[source.read(k).data for k in source.identity(i)] for i in range(40)]
+    inputs = {
+        "small": write_insightface_rec(tmp_path / "small" / "train.rec", faces),
+        "large": write_insightface_rec(
+            tmp_path / "large" / "train.rec", faces + [[b"filler"] * 100] * 200
+        ),
+    }
+    job_sizes: list[list[int]] = []
+
+    def run_after_garbling_the_index(jobs, n_jobs, *, workers):
+        jobs = list(jobs)
+        job_sizes.append([len(pickle.dumps(job)) for job in jobs])
+        Path(jobs[0].input_path).with_suffix(".idx").write_text("garbage\n")
+        return run_jobs(jobs, n_jobs, workers=workers)
+
+    monkeypatch.setattr("maskgen.pipeline.run.run_jobs", run_after_garbling_the_index)
+    for name, rec in inputs.items():
+        shards = -(-len(RecordIOReader(rec)) // 16) // 2  # shard 0 is 2 chunks: keys 0..31
+        out = tmp_path / name / "out"
+        report = run_augment(rec, out, spec, workers=2, chunk_size=16, shard=(0, shards))
+        assert report.counts.items == 32 and report.counts.masked >= 28
+    small, large = job_sizes
+    assert len(small) == len(large) == 2 and max(large) < 2000
+    assert all(abs(a - b) <= 16 for a, b in zip(small, large, strict=True))
+    parts = [tmp_path / name / "out" / PARTS_DIR_NAME for name in inputs]
+    for part in ("chunk-000000.jsonl", "chunk-000001.jsonl", "chunk-000001.part"):
+        assert (parts[0] / part).read_bytes() == (parts[1] / part).read_bytes()
 
 
 # --- resume --------------------------------------------------------------------------------------

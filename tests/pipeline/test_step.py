@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from maskgen.formats.recordio import RecordIOReader
+from maskgen.pipeline.plan import input_stamp
 from maskgen.pipeline.step import (
+    ChunkJob,
     MaskerConfig,
     decode_rgb,
     load_masker,
+    mask_chunk,
     mask_sample,
     sniff_image_format,
 )
@@ -95,3 +98,31 @@ def test_photo_without_a_face_keeps_its_bytes(photo_folder: Path, spec) -> None:
     twin, result = mask_sample(Sample("odd/no_face.jpg", data), masker, seed=0, jpeg_quality=95)
     assert twin.data == data
     assert result.masked is False and result.reason == "no_face"
+
+
+def test_chunk_with_its_own_reader_equals_one_opening_the_input(
+    tmp_path: Path, lfw_mini: Path, mini_reader: RecordIOReader, spec
+) -> None:
+    """The job's subset reader (what workers get) and the worker opening the whole input write
+    the same parts, header record included."""
+    keys = range(0, 12)
+    outputs = []
+    for name, reader in (("own", mini_reader.subset(keys)), ("opened", None)):
+        job = ChunkJob(
+            index=0,
+            keys=keys,
+            input_path=str(lfw_mini),
+            format_name="recordio",
+            input_stamp=input_stamp(lfw_mini),
+            data_part=tmp_path / name / "chunk.part",
+            manifest_part=tmp_path / name / "chunk.jsonl",
+            masker=MaskerConfig(spec, "aligned"),
+            seed=0,
+            jpeg_quality=95,
+            reader=reader,
+        )
+        summary = mask_chunk(job)
+        assert summary.counts.items == 12 and summary.counts.masked >= 10
+        outputs.append(sorted((p.name, p.read_bytes()) for p in (tmp_path / name).iterdir()))
+    assert [name for name, _ in outputs[0]] == ["chunk.jsonl", "chunk.part", "chunk.part.idx"]
+    assert outputs[0] == outputs[1]
