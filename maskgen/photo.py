@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.formats.folder import image_format_of
 from maskgen.pipeline.step import decode_rgb, encode_image, mask_sample, sniff_image_format
@@ -42,9 +43,6 @@ def mask_file(
         payload = encode_image(twin_rgb, out_format, jpeg_quality, input_path.name)
     else:
         payload = twin.data
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_path.with_name(f".{output_path.name}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(output_path)
+    write_bytes_atomic(output_path, payload)
     assert result is not None  # images always get a row
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import OutputError
 from maskgen.seeding import item_rng
 
@@ -69,13 +70,10 @@ def render_sheet(tiles: Sequence[Tile], columns: int, tile_size: int = TILE) -> 
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:
     """Write an RGB image as PNG (temporary name, then rename); OutputError if it fails."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OutputError(f"{path}: could not write the image")
-    tmp.replace(path)
-    return path
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OutputError(f"{path}: could not encode the image as PNG")
+    return write_bytes_atomic(Path(path), png.tobytes())
 
 
 def caption_for(outcome) -> str:

@@ -12,9 +12,9 @@ torch and onnxruntime are imported only when a backend is built.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 
 from maskgen import __version__
-from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError, OutputError
+from maskgen.atomic import write_bytes_atomic
+from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError
 from maskgen.evaluate.verification import normalise_rows
 
 __all__ = [
@@ -111,19 +112,9 @@ class PhotoEmbeddings(Embeddings):
         arrays = {"paths": np.array(self.paths, dtype=str), "embeddings": self.embeddings}
         if self.mask_prob is not None:
             arrays["mask_prob"] = self.mask_prob
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot write here ({exc.strerror})") from exc
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return write_bytes_atomic(path, buffer.getvalue())
 
 
 class Backend(Protocol):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from maskgen import __version__
+from maskgen.atomic import temp_path_beside
 from maskgen.errors import ConfigError, MaskgenError, OutputError
 
 __all__ = [
@@ -176,13 +176,12 @@ def check_parity(
 
 
 def _temp_path(out_path: Path) -> Path:
+    """A temporary name beside ``out_path`` (its folder created) for the exporter to fill."""
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     except OSError as exc:
         raise OutputError(f"{out_path}: cannot write here ({exc.strerror})") from exc
-    os.close(fd)
-    return Path(name)
+    return temp_path_beside(out_path)
 
 
 @contextlib.contextmanager

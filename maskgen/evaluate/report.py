@@ -14,14 +14,12 @@ JSON layout (accuracies as fractions, null where not measured)::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from maskgen.errors import OutputError
+from maskgen.atomic import write_text_atomic
 
 __all__ = ["EvalReport", "SetResult"]
 
@@ -116,16 +114,4 @@ def _row(result: SetResult) -> tuple[str, str, str, str]:
 
 def _write_text(path: Path, text: str) -> Path:
     """Write ``text`` under a temporary name beside ``path`` and rename it into place."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write here ({exc.strerror})") from exc
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text_atomic(path, text)

@@ -77,6 +77,19 @@ class Format(Protocol):
         ...
 
 
+class SingleFileFormat:
+    """What formats stored as one file (plus side files) share: recognised by suffix, and their
+    twin keeps the input's file name. Subclasses set ``suffix`` (e.g. ``".rec"``)."""
+
+    suffix: str
+
+    def sniff(self, path: Path) -> bool:
+        return Path(path).suffix.lower() == self.suffix and not Path(path).is_dir()
+
+    def output_path(self, reader: Reader, out_dir: Path) -> Path:
+        return Path(out_dir) / reader.path.name
+
+
 FORMATS: dict[str, Format] = {}
 
 

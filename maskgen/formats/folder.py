@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
 
+from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
-from maskgen.formats.atomic_files import write_bytes_atomic
 from maskgen.formats.base import Reader, register_format
 from maskgen.types import Key, Sample
 

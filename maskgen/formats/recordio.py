@@ -33,9 +33,9 @@ from typing import IO, Any, BinaryIO
 
 import numpy as np
 
+from maskgen.atomic import copy_file_atomic, temp_path_beside, write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
-from maskgen.formats.atomic_files import copy_file_atomic, temp_path_beside, write_bytes_atomic
-from maskgen.formats.base import Reader, register_format
+from maskgen.formats.base import Reader, SingleFileFormat, register_format
 from maskgen.formats.insightface import (
     RecordHeader,
     header_flag_for,
@@ -834,20 +834,15 @@ def _append_part(part: Path, rec_out: BinaryIO, idx_out: BinaryIO, base: int) ->
 
 
 @dataclass(frozen=True)
-class RecordIOFormat:
+class RecordIOFormat(SingleFileFormat):
     """Registry entry for ``.rec`` + ``.idx`` (insightface's aligned 112x112 crops)."""
 
     name: str = "recordio"
     aligned_by_default: bool = True
-
-    def sniff(self, path: Path) -> bool:
-        return Path(path).suffix.lower() == ".rec" and not Path(path).is_dir()
+    suffix: str = ".rec"
 
     def open_reader(self, path: Path) -> RecordIOReader:
         return RecordIOReader(path)
-
-    def output_path(self, reader: Reader, out_dir: Path) -> Path:
-        return Path(out_dir) / reader.path.name
 
     def open_part_writer(self, reader: Reader, part_path: Path) -> RecordIOWriter:
         """One chunk as a ``.rec`` at ``part_path`` with its ``.idx`` at

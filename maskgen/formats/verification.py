@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
-from maskgen.formats.atomic_files import write_bytes_atomic
-from maskgen.formats.base import Reader, register_format
+from maskgen.formats.base import Reader, SingleFileFormat, register_format
 from maskgen.types import Key, Sample
 
 __all__ = [
@@ -237,20 +237,15 @@ def _read_part(part: Path) -> list[tuple[int, bytes]]:
 
 
 @dataclass(frozen=True)
-class VerificationFormat:
+class VerificationFormat(SingleFileFormat):
     """Registry entry for insightface verification ``.bin`` files (aligned 112x112 crops)."""
 
     name: str = "verification"
     aligned_by_default: bool = True
-
-    def sniff(self, path: Path) -> bool:
-        return Path(path).suffix.lower() == ".bin" and not Path(path).is_dir()
+    suffix: str = ".bin"
 
     def open_reader(self, path: Path) -> VerificationReader:
         return VerificationReader(path)
-
-    def output_path(self, reader: Reader, out_dir: Path) -> Path:
-        return Path(out_dir) / reader.path.name
 
     def open_part_writer(self, reader: Reader, part_path: Path) -> VerificationPartWriter:
         return VerificationPartWriter(part_path)

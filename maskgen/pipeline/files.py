@@ -1,6 +1,6 @@
 """Create-if-absent for files several processes may race to write (the plan, shard markers).
 
-Other atomic writes reuse :mod:`maskgen.formats.atomic_files`.
+Other atomic writes reuse :mod:`maskgen.atomic`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from maskgen.formats.atomic_files import temp_path_beside
+from maskgen.atomic import temp_path_beside
 
 
 def create_exclusive(path: Path, data: bytes) -> bool:

@@ -12,8 +12,8 @@ import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from maskgen.atomic import temp_path_beside, write_bytes_atomic
 from maskgen.errors import OutputError
-from maskgen.formats.atomic_files import temp_path_beside, write_bytes_atomic
 from maskgen.pipeline.report import Counts
 from maskgen.types import ItemResult
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import OutputError
-from maskgen.formats.atomic_files import write_bytes_atomic
 from maskgen.pipeline.plan import Plan, Shard
 from maskgen.types import ItemResult
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from maskgen import __version__
+from maskgen.atomic import write_text_atomic
 from maskgen.errors import ConfigError
 
 NETWORKS = ("r18", "r34", "r50", "r100", "tiny")
@@ -205,10 +206,7 @@ def write_config_json(config: TrainConfig, path: str | Path) -> Path:
     """The resolved config and the maskgen version, as ``RUN/config.json``."""
     path = Path(path)
     payload = {"maskgen_version": __version__, "config": config.to_dict()}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def _coerce_layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:

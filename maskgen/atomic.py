@@ -12,22 +12,37 @@ import shutil
 import uuid
 from pathlib import Path
 
+from maskgen.errors import OutputError
+
 
 def temp_path_beside(path: Path) -> Path:
     """An unused name for a temporary file next to ``path`` (not created)."""
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    Raises OutputError (an OSError) naming the file where it cannot be written."""
+    path = Path(path)
     tmp = temp_path_beside(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "xb") as handle:
             handle.write(data)
         os.replace(tmp, path)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
     finally:
         tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """:func:`write_bytes_atomic` for UTF-8 text."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def copy_file_atomic(source: Path, target: Path) -> None:

@@ -1,0 +1,98 @@
+"""`maskgen mask`, `preview`, `demo` and `types` on real photos."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from maskgen.cli.main import cli
+from maskgen.masks import available_mask_types
+
+PHOTO = ("Al_Gore", "Al_Gore_0001.jpg")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def photo(tmp_path, lfw_dir):
+    path = tmp_path / PHOTO[1]
+    shutil.copy(lfw_dir / PHOTO[0] / PHOTO[1], path)
+    return path
+
+
+@pytest.mark.shared
+def test_mask_one_photo_in_the_format_its_suffix_names(photo, tmp_path):
+    out = tmp_path / "masked.png"
+    result = invoke("mask", photo, "-o", out, "--mask-type", "surgical_blue", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "1 face(s) masked (surgical_blue" in result.output
+    original = cv2.imread(str(photo))
+    masked = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    changed = np.abs(masked.astype(int) - original.astype(int)).max(axis=2) > 30
+    rows = np.nonzero(changed.any(axis=1))[0]
+    assert 0.04 < changed.mean() < 0.4  # a mask over the lower face, not the whole photo
+    assert rows.min() > 90  # below the eyes of a 250x250 LFW face
+    again = tmp_path / "again.png"
+    invoke("mask", photo, "-o", again, "--mask-type", "surgical_blue", "--seed", "3")
+    assert again.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.shared
+def test_mask_without_a_face_writes_the_photo_unchanged(tmp_path):
+    blank = tmp_path / "wall.jpg"
+    cv2.imwrite(str(blank), np.full((300, 400, 3), 200, np.uint8))
+    out = tmp_path / "out.jpg"
+    result = invoke("mask", blank, "-o", out)
+    assert result.exit_code == 0
+    assert "not masked (no_face)" in result.output
+    assert out.read_bytes() == blank.read_bytes()
+
+
+@pytest.mark.shared
+def test_mask_bad_invocations(photo, tmp_path):
+    result = invoke("mask", photo, "-o", tmp_path / "x.jpg", "--mask-type", "bandana")
+    assert result.exit_code == 2 and "unknown mask type 'bandana'" in result.output
+    result = invoke("mask", photo, "-o", photo)
+    assert result.exit_code == 1 and "overwrite the input" in result.output
+    result = invoke("mask", photo, "-o", tmp_path / "x.txt")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    result = invoke("mask", photo, "-o", tmp_path / "x.jpg", "--color-prob", "1.5")
+    assert result.exit_code == 2
+    assert not (tmp_path / "x.jpg").exists()
+
+
+@pytest.mark.shared
+def test_preview_sheet(rec_dir, tmp_path):
+    out = tmp_path / "sheet.png"
+    result = invoke("preview", rec_dir / "lfw-mini" / "train.rec", "-o", out, "-n", "6")
+    assert result.exit_code == 0, result.output
+    sheet = cv2.imread(str(out))
+    assert sheet.shape[0] > 160 and sheet.shape[1] > 6 * 160  # 12 tiles: 6 originals, 6 masked
+
+
+def test_demo_masks_the_bundled_portrait_with_every_type(tmp_path):
+    result = invoke("demo", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    types = available_mask_types()
+    for mask_type in types:
+        for variant in ("plain", "color", "texture"):
+            assert (tmp_path / f"{mask_type}_{variant}.png").is_file()
+    assert cv2.imread(str(tmp_path / "demo_sheet.png")) is not None
+    plain = cv2.imread(str(tmp_path / f"{types[0]}_plain.png"))
+    textured = cv2.imread(str(tmp_path / f"{types[0]}_texture.png"))
+    assert not np.array_equal(plain, textured)
+
+
+def test_types_lists_masks_and_textures():
+    result = invoke("types")
+    assert result.exit_code == 0
+    for mask_type in ("surgical", "surgical_green", "surgical_blue", "n95", "kn95", "cloth"):
+        assert f"  {mask_type}\n" in result.output
+    assert "plaid:" in result.output
