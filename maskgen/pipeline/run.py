@@ -48,7 +48,7 @@ from maskgen.pipeline.step import (
     ChunkSummary,
     MaskerConfig,
     SplittableReader,
-    load_masker,
+    check_masker,
 )
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def augment_dataset(
     )
     job = dataclasses.replace(job, plan=plan)
     masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)
-    load_masker(masker)  # spec, models, templates: fail here, before anything is written
+    check_masker(masker)  # spec, model file, templates: fail here, before anything is written
     if resume and not job.layout.root.exists() and (job.out_dir / RUN_INFO_NAME).exists():
         return _already_complete(job)
     fresh = _prepare_output(job, resume, overwrite, shard)

@@ -18,12 +18,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
 
 import cv2
 import numpy as np
 
-from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.errors import ConfigError, DatasetFormatError, OutputError
 from maskgen.formats.base import Format, Reader, find_format
 from maskgen.pipeline.manifest import write_manifest_part
 from maskgen.pipeline.report import Counts
@@ -157,6 +157,21 @@ def load_masker(config: MaskerConfig) -> ImageMasker:
     from maskgen.masks import Masker
 
     return Masker(config.spec, face_mode=config.face_mode, models_dir=config.models_dir)
+
+
+def check_masker(config: MaskerConfig) -> None:
+    """Fail before anything is written if a worker could not build the Masker (unknown mask
+    type, bad probability or face mode, missing model file, bad templates or textures), without
+    loading dlib's models here: the workers load them, and the parent would pay twice."""
+    from maskgen.faces import FaceMode, find_model_file
+    from maskgen.masks import load_templates, load_textures
+
+    if config.face_mode not in get_args(FaceMode):
+        raise ConfigError(f"face_mode must be one of {', '.join(get_args(FaceMode))}")
+    config.spec.validate(load_templates(config.spec.templates_dir))
+    if config.spec.texture_prob > 0:
+        load_textures(config.spec.texture_dirs)
+    find_model_file(models_dir=config.models_dir)
 
 
 @runtime_checkable

@@ -126,3 +126,17 @@ def test_chunk_with_its_own_reader_equals_one_opening_the_input(
         outputs.append(sorted((p.name, p.read_bytes()) for p in (tmp_path / name).iterdir()))
     assert [name for name, _ in outputs[0]] == ["chunk.jsonl", "chunk.part", "chunk.part.idx"]
     assert outputs[0] == outputs[1]
+
+
+def test_check_masker_fails_early_without_loading_models(tmp_path):
+    from maskgen.errors import ConfigError, ModelNotFoundError
+    from maskgen.masks import MaskSpec
+    from maskgen.pipeline.step import check_masker
+
+    check_masker(MaskerConfig(MaskSpec(), "aligned"))
+    with pytest.raises(ModelNotFoundError):
+        check_masker(MaskerConfig(MaskSpec(), "aligned", models_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match="unknown mask type"):
+        check_masker(MaskerConfig(MaskSpec(mask_types=("visor",)), "aligned"))
+    with pytest.raises(ConfigError, match="face_mode"):
+        check_masker(MaskerConfig(MaskSpec(), "sideways"))
