@@ -65,6 +65,7 @@ def main() -> None:
         "--lfw", type=Path, default=REPO.parent / "shared/data/lfw/lfw-deepfunneled"
     )
     parser.add_argument("-n", type=int, default=1000, help="photos (one per person)")
+    parser.add_argument("--all", action="store_true", help="every photo, not one per person")
     parser.add_argument("--mask-types", nargs="*", default=None, help="default: every type")
     parser.add_argument("--failures", type=Path, default=None, help="save failed renders here")
     args = parser.parse_args()
@@ -72,7 +73,7 @@ def main() -> None:
     types: list[str | None] = [*(args.mask_types or masker.mask_types), None]
     if args.failures:
         args.failures.mkdir(parents=True, exist_ok=True)
-    photos = lfw_photos(args.lfw, args.n)
+    photos = sorted(args.lfw.glob("*/*.jpg")) if args.all else lfw_photos(args.lfw, args.n)
     start = time.perf_counter()
     counts = measure(photos, types, args.failures)
     print(f"{len(photos)} LFW photos, {time.perf_counter() - start:.0f} s")
