@@ -167,10 +167,25 @@ class FaceFinder:
         """68 landmarks, (68, 2) float32, fitted at full resolution inside ``box``."""
         x0, y0, x1, y1 = (round(v) for v in box)
         shape = self._predictor(rgb, dlib.rectangle(x0, y0, x1, y1))
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        return _points_array(shape.parts())
 
     def _fit(self, rgb: np.ndarray, box: tuple[float, float, float, float], detected: bool) -> Face:
         return Face(box=box, landmarks=self.fit_landmarks(rgb, box), detected=detected)
+
+
+_POINT_PUNCTUATION = str.maketrans("(),", "   ")
+
+
+def _points_array(parts: dlib.points) -> np.ndarray:
+    """dlib points -> (N, 2) float32. Reading 68 points one attribute at a time costs more
+    than the rest of a render, so the points' text form ``points[(x, y), ...]`` is parsed in
+    one numpy call; anything else falls back to the attribute loop."""
+    text = str(parts)
+    if text.startswith("points[") and text.endswith("]"):
+        values = np.fromstring(text[7:-1].translate(_POINT_PUNCTUATION), dtype=np.float32, sep=" ")
+        if values.size == 2 * len(parts):
+            return values.reshape(-1, 2)
+    return np.array([(p.x, p.y) for p in parts], dtype=np.float32).reshape(-1, 2)
 
 
 def _retry_views(rgb: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -79,9 +79,9 @@ class Masker:
         self, rgb: np.ndarray, faces: list[Face] | tuple[Face, ...], rng: np.random.Generator
     ) -> MaskOutcome:
         """Mask the given faces, in order, each with its own draw from ``rng``."""
-        image = np.array(rgb, copy=True)
         if not faces:
-            return MaskOutcome(image=image, applied=(), reason="no_face")
+            return MaskOutcome(image=np.array(rgb, copy=True), applied=(), reason="no_face")
+        image = rgb  # each render returns a new image, so the caller's is never written
         applied = []
         for face in faces:
             params = sample_mask_params(rng, self.spec, self.templates, self.textures)

@@ -137,24 +137,46 @@ def sample_mask_params(
     )
 
 
+def _hex_to_unit_rgb(hex_color: str) -> np.ndarray:
+    """ "#rrggbb" -> read-only (3,) float RGB in [0, 1]."""
+    rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
+    rgb.setflags(write=False)
+    return rgb
+
+
+def _palette_cdf() -> np.ndarray:
+    """Cumulative :data:`PALETTE` weights, normalised as ``Generator.choice`` does with ``p``."""
+    weights = np.array([w for _, _, w in PALETTE])
+    cdf = (weights / weights.sum()).cumsum()
+    cdf /= cdf[-1]
+    cdf.setflags(write=False)
+    return cdf
+
+
+_PALETTE_CDF = _palette_cdf()
+_PALETTE_RGB = tuple(None if c is None else _hex_to_unit_rgb(c) for _, c, _ in PALETTE)
+"""Each palette colour as (3,) float RGB in [0, 1] (None: a random hue)."""
+_ANGLES = (0.0, 0.0, 0.0, 0.0, 45.0, 90.0)
+"""Base texture angles (degrees), drawn uniformly: most prints run straight along the mask."""
+
+
 def sample_color(rng: np.random.Generator) -> str:
     """A mask colour "#rrggbb" from :data:`PALETTE`, with a little brightness and tint jitter
     (always three draws plus the pick, so the stream stays aligned)."""
-    weights = np.array([w for _, _, w in PALETTE])
-    pick = int(rng.choice(len(PALETTE), p=weights / weights.sum()))
+    # one uniform draw against the weights' cumulative sums: what rng.choice(p=...) draws,
+    # without its per-call checks
+    pick = int(_PALETTE_CDF.searchsorted(rng.random(), side="right"))
     hue, saturation, value = rng.random(3)
     brightness = rng.normal(0.0, COLOR_JITTER[0])
     tint = rng.normal(0.0, COLOR_JITTER[1], size=3)
-    hex_color = PALETTE[pick][1]
-    if hex_color is None:
+    rgb = _PALETTE_RGB[pick]
+    if rgb is None:
         rgb = np.array(colorsys.hsv_to_rgb(hue, 0.35 + 0.45 * saturation, 0.35 + 0.55 * value))
-    else:
-        rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
     rgb = np.clip(rgb * np.exp(brightness + tint), 0.0, 1.0)
-    return "#" + "".join(f"{round(v * 255):02x}" for v in rgb)
+    return "#" + "".join(f"{round(v * 255):02x}" for v in rgb.tolist())
 
 
 def _sample_angle(rng: np.random.Generator) -> float:
     """Texture angle in degrees: most prints run straight along the mask, some on the bias."""
-    base = float(rng.choice([0.0, 0.0, 0.0, 0.0, 45.0, 90.0]))
+    base = _ANGLES[int(rng.integers(len(_ANGLES)))]  # what rng.choice(_ANGLES) draws
     return base + float(rng.normal(0.0, 4.0))

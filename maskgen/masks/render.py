@@ -14,20 +14,26 @@ Steps (all inside the bounding rectangle of the warped mask, never the whole ima
    black-and-white photo gets a grey mask.
 5. Premultiplied compositing, so anti-aliased edges blend face and mask without a rim, plus a
    soft contact shadow on the skin just below the mask's edge.
+
+Speed: a render costs a few hundred microseconds, spread over many small numpy/OpenCV calls,
+so everything that does not depend on the face is prepared once per template level
+(:func:`_level_assets`: the level cropped to its mask, four-channel arrays, the source mesh)
+and the per-face arithmetic runs as few, fused float32 passes as possible (four-channel
+OpenCV calls are the fast ones).
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from maskgen.errors import ConfigError
 from maskgen.masks.templates import MaskTemplate, TemplateLevel, parse_hex_color
-from maskgen.masks.textures import Texture, texture_scale_for, tile_texture
-from maskgen.masks.warp import dense_map
+from maskgen.masks.textures import Texture, texture_scale_for, tile_image
+from maskgen.masks.warp import dense_map_from_corners, source_mesh
 from maskgen.types import MaskParams
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -116,63 +122,72 @@ def apply_mask(
     coverage = np.zeros((height, width), dtype=np.float32)
     points = face_points(template, landmarks, params.fit_jitter)
     level = template.level_for(_fit_scale(template, points) * _SOFTNESS)
-    dst = points[template.active_corners].astype(np.float64)
-    region = _region(dst, height, width)
+    assets = _level_assets(template, level)
+    corners = points.T.astype(np.float64)[:, _corner_index(template)]  # (2, 4, T)
+    region = _region(corners, height, width)
     if region is None:
         return out, coverage
     x0, y0, x1, y1 = region
-    src = template.active_sources * level.scale - 0.5
-    warp = _warp_map(dst - (x0, y0), src, y1 - y0, x1 - x0)
-    plane, gain, colourful = _face_light(image, landmarks, region)
-    if color is not None and texture is None:
-        layers = cv2.remap(level.shade_alpha, warp, None, cv2.INTER_LINEAR)
-        alpha = np.clip(layers[:, :, 1], 0.0, 1.0)
-        lit = layers[:, :, 0] * plane
-        mask_rgb = cv2.merge([lit * float(v) for v in color * gain * 255.0])
+    warp = _warp_map(corners, (x0, y0), assets.mesh, y1 - y0, x1 - x0)
+    jaw = float(np.hypot(*(landmarks[16] - landmarks[0])))
+    plane, gain, colourful = _face_light(image, landmarks, region, jaw)
+    if texture is not None:
+        source = _textured(assets, level, params, texture, color, template)
+        tint = gain * 255.0
+    elif color is not None:
+        source, tint = assets.shaded, color * gain * 255.0
     else:
-        source = (
-            level.premultiplied
-            if texture is None
-            else _textured(level, params, texture, color, template)
-        )
-        layers = cv2.remap(source, warp, None, cv2.INTER_LINEAR)
-        alpha = np.clip(layers[:, :, 3], 0.0, 1.0)
-        light = cv2.merge([plane * float(v) for v in gain * 255.0])
-        mask_rgb = cv2.multiply(np.ascontiguousarray(layers[:, :, :3]), light)
+        source, tint = assets.premultiplied, gain * 255.0
+    layers = cv2.remap(source, warp, None, cv2.INTER_LINEAR)
+    alpha = cv2.extractChannel(layers, 3)
+    np.minimum(alpha, 1.0, out=alpha)  # bilinear weights of alphas >= 0: never below 0
+    red, green, blue = (plane * v for v in tint.tolist())
+    light = cv2.merge([red, green, blue, blue])  # the alpha channel's product goes unused
+    mask_rgb = cv2.cvtColor(cv2.multiply(layers, light), cv2.COLOR_RGBA2RGB)
     if colourful < 1.0:
         grey = cv2.cvtColor(mask_rgb, cv2.COLOR_RGB2GRAY)
         mask_rgb = cv2.addWeighted(mask_rgb, colourful, cv2.merge([grey] * 3), 1 - colourful, 0)
     face = out[y0:y1, x0:x1]
-    keep = (1.0 - alpha) * _contact_shadow(alpha, landmarks)
+    keep = _kept_skin(alpha, jaw)
     kept = cv2.multiply(face, cv2.merge([keep] * 3), dtype=cv2.CV_32F)
-    face[:] = cv2.convertScaleAbs(cv2.add(kept, mask_rgb))
+    blended = cv2.add(kept, mask_rgb, dst=face, dtype=cv2.CV_8U)  # rounds and saturates
+    if blended is not face:  # OpenCV wrote a new array instead of the view: copy it in
+        face[:] = blended
     coverage[y0:y1, x0:x1] = alpha
     return out, coverage
 
 
-def _contact_shadow(alpha: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """(h, w) float32 factor <= 1 darkening the skin just outside the mask, mostly below it
-    (the mask stands off the face a little and light comes from above)."""
-    width = float(np.hypot(*(landmarks[16] - landmarks[0])))
-    sigma = max(_SHADOW_BLUR * width, 0.5)
-    drop = round(_SHADOW_DROP * width)
+def _kept_skin(alpha: np.ndarray, jaw: float) -> np.ndarray:
+    """(h, w) float32: how much of the skin shows, ``1 - alpha``, times a soft contact shadow
+    (<= 1) darkening it just outside the mask, mostly below it (the mask stands off the face a
+    little and light comes from above); ``jaw`` is the distance between landmarks 0 and 16."""
+    sigma = max(_SHADOW_BLUR * jaw, 0.5)
+    drop = round(_SHADOW_DROP * jaw)
+    kept = 1.0 - alpha
+    if drop >= alpha.shape[0]:
+        drop = 0  # a sliver of a mask: its shadow stays put
     blurred = cv2.GaussianBlur(alpha, (0, 0), sigma)
-    if 0 < drop < blurred.shape[0]:
-        blurred[drop:] = blurred[:-drop].copy()
-        blurred[:drop] = 0.0
-    return 1.0 - _SHADOW_STRENGTH * blurred
+    shadow = blurred[: blurred.shape[0] - drop]  # moved down by drop rows
+    kept[drop:] *= cv2.addWeighted(shadow, -_SHADOW_STRENGTH, shadow, 0.0, 1.0)
+    return kept
 
 
-def _warp_map(dst: np.ndarray, src: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The (h, w, 2) piecewise-affine map for a region; regions at least
-    :data:`_HALF_RES_FROM` pixels on their short side are mapped on a half-resolution grid and
-    enlarged bilinearly (exact inside each triangle, since an affine map survives bilinear
-    interpolation; 4x fewer pixels to rasterise)."""
+def _warp_map(
+    corners: np.ndarray, origin: tuple[int, int], mesh: np.ndarray, height: int, width: int
+) -> np.ndarray:
+    """The (h, w, 2) piecewise-affine map for the region at ``origin`` (x, y) (``corners``
+    (2, 4, T) in image pixels); regions at least :data:`_HALF_RES_FROM` pixels on their short
+    side are mapped on a half-resolution grid and enlarged bilinearly (exact inside each
+    triangle, since an affine map survives bilinear interpolation; 4x fewer pixels to
+    rasterise)."""
+    x0, y0 = origin
     if min(height, width) < _HALF_RES_FROM:
-        return dense_map(dst, src, height, width)
+        return dense_map_from_corners(corners - _column(x0, y0), mesh, height, width)
     half_h, half_w = (height + 1) // 2, (width + 1) // 2
     # half-grid node i sits at full-resolution coordinate 2 i + 0.5, as cv2.resize expects
-    half = dense_map((dst - 0.5) / 2.0, src, half_h, half_w)
+    half = corners - _column(x0 + 0.5, y0 + 0.5)
+    half *= 0.5
+    half = dense_map_from_corners(half, mesh, half_h, half_w)
     full = cv2.resize(half, (2 * half_w, 2 * half_h), interpolation=cv2.INTER_LINEAR)
     return full[:height, :width]
 
@@ -203,68 +218,124 @@ def _check_image(rgb: np.ndarray) -> np.ndarray:
 
 def _check_landmarks(landmarks: np.ndarray) -> np.ndarray:
     points = np.asarray(landmarks, dtype=np.float32)
-    if points.shape != (68, 2) or not np.all(np.isfinite(points)):
+    if points.shape != (68, 2) or not np.isfinite(points).all():
         raise ConfigError(f"landmarks must be (68, 2) finite numbers, got {points.shape}")
     return points
 
 
 def _fit_scale(template: MaskTemplate, points: np.ndarray) -> float:
     """Image pixels per template pixel (RMS spread of the face points over the template's)."""
-    face = points - points.mean(axis=0)
+    face = points - points.sum(axis=0) / len(points)  # the mean, computed as numpy's mean does
     return float(np.sqrt((face * face).sum())) / template.spread
 
 
-def _region(dst: np.ndarray, height: int, width: int) -> tuple[int, int, int, int] | None:
-    """Bounding rectangle (x0, y0, x1, y1) of the warped triangles inside the image."""
-    lo = dst.reshape(-1, 2).min(axis=0)
-    hi = dst.reshape(-1, 2).max(axis=0)
-    x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
-    x1, y1 = min(int(hi[0]) + 2, width), min(int(hi[1]) + 2, height)
+def _column(x: float, y: float) -> np.ndarray:
+    """(2, 1, 1) float64: an (x, y) offset that broadcasts over (2, 4, T) corners."""
+    return np.array([x, y], dtype=np.float64).reshape(2, 1, 1)
+
+
+def _region(corners: np.ndarray, height: int, width: int) -> tuple[int, int, int, int] | None:
+    """Bounding rectangle (x0, y0, x1, y1) of the warped triangles (``corners`` (2, 4, T))
+    inside the image."""
+    flat = corners.reshape(2, -1)
+    (low_x, low_y), (high_x, high_y) = flat.min(axis=1).tolist(), flat.max(axis=1).tolist()
+    x0, y0 = max(int(low_x), 0), max(int(low_y), 0)
+    x1, y1 = min(int(high_x) + 2, width), min(int(high_y) + 2, height)
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, y0, x1, y1
 
 
+@functools.lru_cache(maxsize=64)
+def _corner_index(template: MaskTemplate) -> np.ndarray:
+    """(4, T) int: the fit points at corners 0, 1, 2 and 0 again of the template's active
+    triangles (the :func:`~maskgen.masks.warp.closed_corners` layout)."""
+    index = np.ascontiguousarray(template.active_corners[:, [0, 1, 2, 0]].T)
+    index.setflags(write=False)
+    return index
+
+
+@dataclass(frozen=True, eq=False)
+class _LevelAssets:
+    """What a template level gives every face, prepared once: the level cropped to its mask
+    (plus a transparent margin, so nothing it shows is cut) as ``premultiplied`` (h, w, 4)
+    float32 RGBA, ``shaded`` (h, w, 4) float32 ``[shade * alpha] * 3 + [alpha]`` (what a
+    colour or a texture is multiplied by), ``alpha`` (h, w) float32, the active triangles as a
+    :func:`~maskgen.masks.warp.source_mesh` in the crop's pixels, and ``centre``, the level's
+    centre in the crop's pixels (textures turn about it)."""
+
+    premultiplied: np.ndarray
+    shaded: np.ndarray
+    alpha: np.ndarray
+    mesh: np.ndarray
+    centre: tuple[int, int]
+
+
+@functools.lru_cache(maxsize=256)
+def _level_assets(template: MaskTemplate, level: TemplateLevel) -> _LevelAssets:
+    """The level's :class:`_LevelAssets` (cached: templates and their levels live as long as
+    the process, and both hash by identity)."""
+    alpha = level.alpha
+    rows = np.flatnonzero(alpha.max(axis=1) > 0)
+    columns = np.flatnonzero(alpha.max(axis=0) > 0)
+    height, width = alpha.shape
+    margin = 2  # bilinear reads reach one pixel beyond the last visible one
+    x0, y0 = max(int(columns[0]) - margin, 0), max(int(rows[0]) - margin, 0)
+    x1 = min(int(columns[-1]) + margin + 1, width)
+    y1 = min(int(rows[-1]) + margin + 1, height)
+    crop = (slice(y0, y1), slice(x0, x1))
+    shade = level.shade_alpha[crop][:, :, 0]
+    arrays = (
+        np.ascontiguousarray(level.premultiplied[crop]),
+        cv2.merge([shade, shade, shade, alpha[crop]]),
+        np.ascontiguousarray(alpha[crop]),
+    )
+    for array in arrays:
+        array.setflags(write=False)
+    mesh = source_mesh(template.active_sources * level.scale - 0.5 - (x0, y0))
+    return _LevelAssets(*arrays, mesh=mesh, centre=(width // 2 - x0, height // 2 - y0))
+
+
 def _textured(
+    assets: _LevelAssets,
     level: TemplateLevel,
     params: MaskParams,
     texture: Texture,
     color: np.ndarray | None,
     template: MaskTemplate,
 ) -> np.ndarray:
-    """(h, w, 4) float32 premultiplied RGBA of the level painted with a texture (tinted by
-    ``color`` if one was drawn too) under the template's shading."""
-    height, width = level.alpha.shape
+    """(h, w, 4) float32 premultiplied RGBA of the (cropped) level painted with a texture
+    (tinted by ``color`` if one was drawn too) under the template's shading."""
     mask_px = template.mask_width * level.scale
     scale = texture_scale_for(mask_px, texture, max(params.texture_scale, 1e-3))
-    reduced, scale = _reduced_texture(texture, scale)
-    tiled = tile_texture(
-        reduced,
-        (height, width),
+    tile, scale = _reduced_tile(texture, scale)
+    tiled = tile_image(
+        tile,
+        assets.alpha.shape,
         scale=scale,
         angle_deg=params.texture_angle,
         offset=params.texture_offset,
+        centre=assets.centre,
     )
-    paint = tiled.astype(np.float32) * np.float32(1 / 255)
+    weight = 1.0 if color is None else 1.0 - _TEXTURE_TINT
+    out = cv2.multiply(tiled, assets.shaded, scale=weight / 255, dtype=cv2.CV_32F)
     if color is not None:
-        paint = paint * (1 - _TEXTURE_TINT) + color * _TEXTURE_TINT
-    out = np.empty((height, width, 4), dtype=np.float32)
-    np.multiply(paint, level.shade_alpha[:, :, :1], out=out[:, :, :3])
-    out[:, :, 3] = level.alpha
+        tint = [float(v) * _TEXTURE_TINT for v in color]
+        out = cv2.add(out, cv2.multiply(assets.shaded, (*tint, 0.0)))
+    out[:, :, 3] = assets.alpha  # exactly the plain mask's alpha
     return out
 
 
-def _reduced_texture(texture: Texture, scale: float) -> tuple[Texture, float]:
-    """The texture halved (exactly, so tiles stay seamless) until drawing it needs no
-    shrinking, and the scale that keeps its size: tiling then skips a costly full-tile blur."""
+def _reduced_tile(texture: Texture, scale: float) -> tuple[np.ndarray, float]:
+    """The texture as an RGBA tile halved (exactly, so tiles stay seamless) until drawing it
+    needs no shrinking, and the scale that keeps its size: tiling then skips a costly
+    full-tile blur."""
     halvings = 0
     height, width = texture.image.shape[:2]
     while scale * 2**halvings < 1.0 and height % 2 == 0 and width % 2 == 0 and height > 8:
         halvings += 1
         height, width = height // 2, width // 2
-    if halvings == 0:
-        return texture, scale
-    return _texture_mip(_Ref(texture), halvings), scale * 2**halvings
+    return _texture_rgba(_Ref(texture), halvings), scale * 2**halvings
 
 
 @dataclass(frozen=True, eq=False)
@@ -282,14 +353,27 @@ class _Ref:
 
 
 @functools.lru_cache(maxsize=256)
-def _texture_mip(ref: _Ref, halvings: int) -> Texture:
-    """The texture's image reduced by 2**halvings (area average)."""
+def _texture_rgba(ref: _Ref, halvings: int) -> np.ndarray:
+    """The texture's image reduced by 2**halvings (area average), as read-only RGBA (OpenCV
+    warps four channels faster than three)."""
     image = ref.texture.image
-    height, width = image.shape[:2]
-    size = (width >> halvings, height >> halvings)
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    small.setflags(write=False)
-    return replace(ref.texture, image=small, scale_hint=ref.texture.scale_hint / 2**halvings)
+    if halvings:
+        height, width = image.shape[:2]
+        size = (width >> halvings, height >> halvings)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    rgba = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
+    rgba.setflags(write=False)
+    return rgba
+
+
+@functools.lru_cache(maxsize=256)
+def _region_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only (height, width) float32 x and y of every pixel of a region."""
+    xs = np.broadcast_to(np.arange(width, dtype=np.float32), (height, width)).copy()
+    ys = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width)).copy()
+    xs.setflags(write=False)
+    ys.setflags(write=False)
+    return xs, ys
 
 
 def _percentile95(values: np.ndarray) -> float:
@@ -298,13 +382,16 @@ def _percentile95(values: np.ndarray) -> float:
     return float(np.partition(flat, k)[k])
 
 
+@functools.lru_cache(maxsize=1024)
 def _hex_rgb(color: str) -> np.ndarray:
-    """ "#rrggbb" -> (3,) float32 in [0, 1]."""
+    """ "#rrggbb" -> (3,) float32 in [0, 1], read-only."""
     try:
         rgb = parse_hex_color(color, "mask colour")
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    return np.array(rgb, dtype=np.float32) / 255.0
+    result = np.array(rgb, dtype=np.float32) / 255.0
+    result.setflags(write=False)
+    return result
 
 
 @dataclass(frozen=True)
@@ -318,25 +405,44 @@ class _LightStats:
     image_high: float
 
 
+def _landmark_box(landmarks: np.ndarray, height: int, width: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the landmarks' bounding box (whole pixels, plus one beyond the last
+    one's pixel) clipped to the image; may be empty."""
+    left, top, box_w, box_h = cv2.boundingRect(landmarks)  # floors; one call, not four
+    if left >= 0 and top >= 0:
+        return left, top, min(left + box_w + 1, width), min(top + box_h + 1, height)
+    # off the top or left edge: truncate toward zero, as the clipping below expects
+    low_x, low_y = landmarks.min(axis=0).tolist()
+    high_x, high_y = landmarks.max(axis=0).tolist()
+    x0, y0 = max(int(low_x), 0), max(int(low_y), 0)
+    return x0, y0, min(int(high_x) + 2, width), min(int(high_y) + 2, height)
+
+
 def _light_stats(image: np.ndarray, landmarks: np.ndarray) -> _LightStats | None:
     """Measure the face's light; None for a face too small (or too far outside) to measure."""
     height, width = image.shape[:2]
-    lo = np.maximum(landmarks.min(axis=0).astype(int), 0)
-    hi = np.minimum(landmarks.max(axis=0).astype(int) + 2, (width, height))
-    if hi[0] - lo[0] < 2 or hi[1] - lo[1] < 2:
+    x0, y0, x1, y1 = _landmark_box(landmarks, height, width)
+    if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     grid = _LIGHT_GRID
-    face = image[lo[1] : hi[1], lo[0] : hi[0]]
-    cell = max(1, min(face.shape[:2]) // grid) | 1
+    cell = max(1, min(y1 - y0, x1 - x0) // grid) | 1
     # box blur + point sampling: the same cell means as an area resize, several times faster
-    small = cv2.resize(cv2.blur(face, (cell, cell)), (grid, grid), interpolation=cv2.INTER_LINEAR)
-    small = small.astype(np.float32) * np.float32(1 / 255)
+    small = cv2.resize(
+        cv2.blur(image[y0:y1, x0:x1], (cell, cell)), (grid, grid), interpolation=cv2.INTER_LINEAR
+    )
+    small = small.astype(np.float32)
+    small *= np.float32(1 / 255)
     points = _SKIN_POINTS @ landmarks
-    cells = ((points - lo) * (grid / (hi - lo))).astype(int)
-    np.clip(cells, 0, grid - 1, out=cells)
+    # the grid cell under each point, in Python: 13 points cost less than numpy's calls
+    step_x, step_y = grid / (x1 - x0), grid / (y1 - y0)
+    top = grid - 1
+    cells = [
+        min(max(int((y - y0) * step_y), 0), top) * grid + min(max(int((x - x0) * step_x), 0), top)
+        for x, y in points.tolist()
+    ]
     stride = max(1, min(height, width) // 24)
     return _LightStats(
-        samples=small[cells[:, 1], cells[:, 0]],
+        samples=small.reshape(-1, 3)[cells],
         points=points,
         face_high=_percentile95(small @ _LUMA),
         image_high=_percentile95(image[::stride, ::stride] @ _LUMA) / 255.0,
@@ -344,17 +450,19 @@ def _light_stats(image: np.ndarray, landmarks: np.ndarray) -> _LightStats | None
 
 
 def _face_light(
-    image: np.ndarray, landmarks: np.ndarray, region: tuple[int, int, int, int]
+    image: np.ndarray, landmarks: np.ndarray, region: tuple[int, int, int, int], jaw: float
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """The face's light over ``region``: a (h, w) float32 plane of relative brightness (side
     light), a (3,) float32 gain (exposure times the light's colour) and how much of the mask's
-    own colour the photo keeps (1 = all; 0 in a black-and-white photo)."""
+    own colour the photo keeps (1 = all; 0 in a black-and-white photo). ``jaw`` is the face's
+    width (landmark 0 to 16, pixels)."""
     x0, y0, x1, y1 = region
     stats = _light_stats(image, landmarks)
     if stats is None:
         return np.ones((y1 - y0, x1 - x0), np.float32), np.ones(3, np.float32), 1.0
+    count = len(stats.samples)
     luma = stats.samples @ _LUMA
-    mean = max(float(luma.mean()), 1e-3)
+    mean = max(float(luma.sum() / count), 1e-3)  # float32 sum / count, as numpy's mean
     ratios = (
         mean / _REF_SKIN_LUMA,
         stats.face_high / _REF_FACE_HIGH,
@@ -364,32 +472,45 @@ def _face_light(
     for ratio, weight in zip(ratios, _EXPOSURE_WEIGHTS, strict=True):
         exposure *= max(ratio, 1e-3) ** weight
     exposure = min(max(exposure, _EXPOSURE_RANGE[0]), _EXPOSURE_RANGE[1])
-    skin = stats.samples.mean(axis=0)
-    cast = np.clip((skin / mean / _REF_SKIN_CHROMA) ** _CAST_STRENGTH, *_CAST_RANGE)
-    gain = (cast / float(cast @ _LUMA) * exposure).astype(np.float32)
-    saturation = float(skin.max() - skin.min()) / max(float(skin.max()), 1e-3)
+    # three-vectors as Python floats: numpy's per-call cost dwarfs the arithmetic here
+    skin = (stats.samples.sum(axis=0) / count).tolist()
+    low, high = _CAST_RANGE
+    cast = [
+        min(max((value / mean / ref) ** _CAST_STRENGTH, low), high)
+        for value, ref in zip(skin, _REF_SKIN_CHROMA.tolist(), strict=True)
+    ]
+    cast_luma = sum(c * w for c, w in zip(cast, _LUMA.tolist(), strict=True))
+    gain = np.array([c / cast_luma * exposure for c in cast], dtype=np.float32)
+    saturation = (max(skin) - min(skin)) / max(max(skin), 1e-3)
     colourful = min(saturation / (_GREY_BELOW * _REF_SKIN_SATURATION), 1.0)
-    return _light_plane(stats.points, luma, landmarks, region), gain, colourful
+    return _light_plane(stats.points, luma, mean, jaw, region), gain, colourful
 
 
 def _light_plane(
-    points: np.ndarray, luma: np.ndarray, landmarks: np.ndarray, region: tuple[int, int, int, int]
+    points: np.ndarray,
+    luma: np.ndarray,
+    mean: float,
+    jaw: float,
+    region: tuple[int, int, int, int],
 ) -> np.ndarray:
-    """Least-squares plane through the skin samples' luma, over its mean, clipped: (h, w)."""
+    """Least-squares plane through the skin samples' luma (mean ``mean``), over that mean,
+    clipped: (h, w) float32."""
     x0, y0, x1, y1 = region
-    size = float(np.hypot(*(landmarks[16] - landmarks[0]))) or 1.0
-    centre = points.mean(axis=0)
-    u = (points - centre) / size
+    size = jaw or 1.0
+    centre = points.sum(axis=0) / len(points)
+    u = points - centre
+    u /= size
     # normal equations of luma ~ c0 + c1 u + c2 v (u, v centred, so c0 is the mean)
-    uu, uv, vv = float(u[:, 0] @ u[:, 0]), float(u[:, 0] @ u[:, 1]), float(u[:, 1] @ u[:, 1])
-    lu, lv = float(luma @ u[:, 0]), float(luma @ u[:, 1])
+    (uu, uv), (_, vv) = (u.T @ u).tolist()
+    lu, lv = (luma @ u).tolist()
     det = uu * vv - uv * uv
-    mean = max(float(luma.mean()), 1e-3)
     if det <= 1e-12:
         return np.ones((y1 - y0, x1 - x0), np.float32)
-    cu = (lu * vv - lv * uv) / det / mean
-    cv = (lv * uu - lu * uv) / det / mean
-    xs = (np.arange(x0, x1, dtype=np.float32) - centre[0]) * np.float32(cu / size)
-    ys = (np.arange(y0, y1, dtype=np.float32) - centre[1]) * np.float32(cv / size)
-    plane = 1.0 + xs[None, :] + ys[:, None]
-    return np.clip(plane, *_GRADIENT_RANGE).astype(np.float32)
+    cu = (lu * vv - lv * uv) / det / mean / size
+    cv = (lv * uu - lu * uv) / det / mean / size
+    centre_x, centre_y = centre.tolist()
+    # 1 + cu (x - cx) + cv (y - cy) over the region, in one pass over cached pixel grids
+    xs, ys = _region_grid(y1 - y0, x1 - x0)
+    offset = 1.0 + cu * (x0 - centre_x) + cv * (y0 - centre_y)
+    plane = cv2.addWeighted(xs, cu, ys, cv, offset)
+    return np.clip(plane, *_GRADIENT_RANGE, out=plane)

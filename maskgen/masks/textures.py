@@ -46,6 +46,7 @@ __all__ = [
     "generate_textures",
     "load_textures",
     "texture_scale_for",
+    "tile_image",
     "tile_texture",
 ]
 
@@ -133,6 +134,25 @@ def tile_texture(
     that fraction of the tile (so uniform draws in [0, 1) cover every phase). Shrinking
     (``scale < 1``) low-passes the tile first so fine weaves blend instead of aliasing.
     """
+    return tile_image(texture.image, out_shape, scale=scale, angle_deg=angle_deg, offset=offset)
+
+
+def tile_image(
+    image: np.ndarray,
+    out_shape: tuple[int, int],
+    *,
+    scale: float,
+    angle_deg: float,
+    offset: tuple[float, float],
+    centre: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """:func:`tile_texture` for a bare seamless tile ``image`` (h, w, C) uint8, any number of
+    channels (an RGBA tile tiles faster than an RGB one in OpenCV): ``(H, W, C) uint8``.
+
+    ``centre = (x, y)``, in canvas pixels, is the point the pattern turns about (default the
+    canvas centre ``(W // 2, H // 2)``): a window of a larger canvas gets the same pattern as
+    that canvas when ``centre`` is the larger canvas's centre minus the window's origin.
+    """
     height, width = (int(v) for v in out_shape)
     if height <= 0 or width <= 0:
         raise ConfigError(f"out_shape must be positive, got {out_shape!r}")
@@ -140,17 +160,66 @@ def tile_texture(
         raise ConfigError(f"texture scale must be a finite number > 0, got {scale!r}")
     if not (math.isfinite(angle_deg) and all(math.isfinite(v) for v in offset)):
         raise ConfigError(f"angle and offset must be finite, got {angle_deg!r}, {offset!r}")
-    src = _prefilter(texture.image, scale)
+    centre_x, centre_y = (width // 2, height // 2) if centre is None else centre
+    src = _prefilter(image, scale)
     tile_h, tile_w = src.shape[:2]
     theta = math.radians(angle_deg)
-    cos, sin = math.cos(theta), math.sin(theta)
-    ys = (np.arange(height, dtype=np.float64) - height // 2)[:, None]
-    xs = (np.arange(width, dtype=np.float64) - width // 2)[None, :]
-    u = (cos * xs - sin * ys) / scale + offset[0] * tile_w
-    v = (sin * xs + cos * ys) / scale + offset[1] * tile_h
-    map_x = np.mod(u, tile_w).astype(np.float32)
-    map_y = np.mod(v, tile_h).astype(np.float32)
-    return cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    cos, sin = math.cos(theta) / scale, math.sin(theta) / scale
+    # canvas (x, y) reads tile (u, v) = rotation / scale about the centre, plus the offset
+    matrix = [
+        [cos, -sin, offset[0] * tile_w - cos * centre_x + sin * centre_y],
+        [sin, cos, offset[1] * tile_h - sin * centre_x - cos * centre_y],
+    ]
+    window = _wrapped_window(src, matrix, width, height)
+    xs, ys = _pixel_grid(height, width)
+    (a, b, c), (d, e, f) = matrix
+    return cv2.remap(
+        window,
+        cv2.addWeighted(xs, a, ys, b, c),
+        cv2.addWeighted(xs, d, ys, e, f),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only (height, width) float32 x and y of every pixel (the affine maps' grid)."""
+    xs = np.broadcast_to(np.arange(width, dtype=np.float32), (height, width)).copy()
+    ys = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width)).copy()
+    xs.setflags(write=False)
+    ys.setflags(write=False)
+    return xs, ys
+
+
+def _wrapped_window(
+    tile: np.ndarray, matrix: list[list[float]], width: int, height: int
+) -> np.ndarray:
+    """The part of the endless tiling of ``tile`` that a ``width`` x ``height`` canvas reads
+    through the 2x3 ``matrix`` (canvas -> tiling), with a pixel to spare all round; shifts
+    ``matrix`` (in place) to read it. Sampling this small window instead of wrapping every
+    read round the tile keeps OpenCV on its fast path (same pixels: the tile is seamless)."""
+    tile_h, tile_w = tile.shape[:2]
+    ranges = []
+    for row, period in zip(matrix, (tile_w, tile_h), strict=True):
+        a, b, c = row
+        # the extremes of a x + b y + c over the canvas lie at its corners
+        low = c + min(a * (width - 1), 0.0) + min(b * (height - 1), 0.0)
+        high = c + max(a * (width - 1), 0.0) + max(b * (height - 1), 0.0)
+        start = math.floor(low) - 1
+        ranges.append(_wrapped_range(start, math.ceil(high) + 2, period))
+        row[2] = c - start
+    columns, rows = ranges
+    picked = tile[rows] if isinstance(rows, slice) else np.take(tile, rows, axis=0)
+    return picked[:, columns] if isinstance(columns, slice) else np.take(picked, columns, axis=1)
+
+
+def _wrapped_range(start: int, stop: int, period: int) -> slice | np.ndarray:
+    """Indices ``start .. stop - 1`` modulo ``period``: a slice when they do not wrap."""
+    first = start % period
+    if first + stop - start <= period:
+        return slice(first, first + stop - start)
+    return np.arange(start, stop) % period
 
 
 def _prefilter(image: np.ndarray, scale: float) -> np.ndarray:

@@ -119,3 +119,16 @@ def test_second_search_finds_faces_the_first_pass_misses(finder, lfw_dir, name):
     axis = (chin - between_eyes) / np.linalg.norm(chin - between_eyes)
     assert 0 < (mouth - between_eyes) @ axis < (chin - between_eyes) @ axis
     assert 10 < np.linalg.norm(eyes[1] - eyes[0]) < 90  # Hernan Diaz is nearly in profile
+
+
+def test_points_conversion_matches_dlib_attributes(finder, photo):
+    """The one-call conversion of dlib's points gives exactly the attribute-by-attribute values."""
+    import dlib
+
+    from maskgen.faces.landmarks import _points_array
+
+    x0, y0, x1, y1 = (round(v) for v in finder.find_faces(photo, "detect")[0].box)
+    parts = finder._predictor(photo, dlib.rectangle(x0, y0, x1, y1)).parts()
+    expected = np.array([(p.x, p.y) for p in parts], dtype=np.float32)
+    np.testing.assert_array_equal(_points_array(parts), expected)
+    assert _points_array(dlib.points()).shape == (0, 2)

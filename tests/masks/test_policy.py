@@ -121,3 +121,21 @@ def test_spec_accepts_lists_and_stays_hashable():
     assert hash(spec) == hash(
         MaskSpec(mask_types=("kn95",), texture_dirs=(Path("a"),), templates_dir=Path("t"))
     )
+
+
+def test_draws_are_what_generator_choice_draws():
+    """The palette pick consumes the stream exactly as ``Generator.choice`` would, so the
+    same seed still draws the same colours as before the pick was sped up."""
+    weights = np.array([w for _, _, w in PALETTE])
+    ours, twin = np.random.default_rng(11), np.random.default_rng(11)
+    for _ in range(2000):
+        colour = sample_color(ours)
+        pick = int(twin.choice(len(PALETTE), p=weights / weights.sum()))
+        twin.random(3)  # hue, saturation, value: used by random-hue picks only
+        jitter = np.exp(twin.normal(0.0, 0.05) + twin.normal(0.0, 0.02, size=3))
+        hex_color = PALETTE[pick][1]
+        if hex_color is not None:
+            base = np.array(parse_hex_color(hex_color, "palette")) / 255.0
+            expected = np.clip(base * jitter, 0.0, 1.0)
+            assert colour == "#" + "".join(f"{round(v * 255):02x}" for v in expected)
+    assert ours.random() == twin.random()  # the streams stayed aligned

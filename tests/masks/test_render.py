@@ -15,7 +15,7 @@ from maskgen.masks import apply_mask, load_templates, load_textures
 from maskgen.masks.fit import fit_failures
 from maskgen.masks.policy import FIT_JITTER_MAX
 from maskgen.masks.render import _SHADOW_STRENGTH
-from maskgen.masks.warp import OUTSIDE, dense_map
+from maskgen.masks.warp import OUTSIDE, dense_map, triangle_spans
 from maskgen.types import MaskParams
 from tests.conftest import lfw_sample_paths
 
@@ -229,3 +229,49 @@ def test_dense_map_is_the_piecewise_affine_map():
         assert np.allclose(map_x[inside], expected_x[inside], atol=1e-3)
         assert np.allclose(map_y[inside], expected_y[inside], atol=1e-3)
     assert (map_x[~inside_any] == OUTSIDE).all()
+
+
+@pytest.mark.shared
+def test_coverage_does_not_depend_on_the_look(photo, templates):
+    """Plain, recoloured, textured and tinted-textured masks cover exactly the same pixels."""
+    rgb, landmarks = photo
+    texture = next(iter(load_textures().values()))
+    looks = [
+        {},
+        {"color": "#3a5f9c"},
+        {"texture": texture.name, "texture_scale": 0.8, "texture_angle": 30.0},
+        {"texture": texture.name, "color": "#3a5f9c", "texture_offset": (0.5, 0.1)},
+    ]
+    for name, template in templates.items():
+        coverages = [
+            apply_mask(rgb, landmarks, template, MaskParams(name, **look), texture)[1]
+            for look in looks
+        ]
+        for coverage in coverages[1:]:
+            assert np.array_equal(coverage, coverages[0]), name
+
+
+def test_dense_map_spans_and_flat_triangles():
+    """The map is set exactly on the spans' pixels; a flat triangle covers none, and
+    overlapping triangles resolve to the later one."""
+    height, width = 30, 40
+    dst = np.array(
+        [
+            [[3.0, 2.0], [30.0, 4.5], [12.5, 25.0]],
+            [[10.0, 10.0], [20.0, 10.0], [30.0, 10.0]],  # flat: a line, no area
+            [[20.0, 5.0], [38.0, 6.0], [33.0, 28.0]],
+        ]
+    )
+    src = dst * 0.5 + 7.0
+    src[2] += 100.0  # the third triangle reads somewhere else entirely
+    warp = dense_map(dst, src, height, width)
+    index, row, first, length = triangle_spans(dst[[0, 2]], height, width)
+    covered = np.zeros((height, width), bool)
+    owner = np.full((height, width), -1)
+    for tri, r, f, n in zip(index, row, first, length, strict=True):
+        covered[r, f : f + n] = True
+        owner[r, f : f + n] = tri
+    assert np.array_equal(warp[:, :, 0] != OUTSIDE, covered)
+    later = owner == 1
+    assert later.any() and (warp[later, 0] > 50.0).all()  # the third triangle's map wins
+    assert (warp[covered & ~later, 0] < 50.0).all()

@@ -18,6 +18,7 @@ from maskgen.masks.textures import (
     generate_textures,
     load_textures,
     texture_scale_for,
+    tile_image,
     tile_texture,
 )
 
@@ -272,6 +273,25 @@ def test_tile_shrinking_blends_fine_weaves_instead_of_aliasing() -> None:
     texture = Texture("checker", "test", np.dstack([checker] * 3), 1.0)
     out = tile_texture(texture, (64, 64), scale=0.25, angle_deg=0.0, offset=(0.0, 0.0))
     assert abs(out.mean() - 127.5) < 3 and out.std() < 10
+
+
+def test_tile_window_matches_the_whole_canvas(builtins: dict[str, Texture]) -> None:
+    """A window tiled about the canvas centre (moved into the window) is that part of the
+    canvas, for any channel count: the renderer tiles only the part of a mask it draws."""
+    texture = builtins["plaid_02"]
+    rgba = np.dstack([texture.image, np.full(texture.image.shape[:2], 7, np.uint8)])
+    for scale, angle, offset in (
+        (1.0, 0.0, (0.0, 0.0)),
+        (0.6, 33.0, (0.3, 0.8)),
+        (2.5, 92.0, (0.9, 0.1)),
+    ):
+        whole = tile_texture(texture, (90, 120), scale=scale, angle_deg=angle, offset=offset)
+        window = tile_image(
+            rgba, (40, 50), scale=scale, angle_deg=angle, offset=offset, centre=(60 - 65, 45 - 20)
+        )
+        assert window.shape == (40, 50, 4)
+        assert np.array_equal(window[:, :, :3], whole[20:60, 65:115])
+        assert (window[:, :, 3] == 7).all()
 
 
 def test_tile_rejects_bad_arguments() -> None:
