@@ -366,7 +366,7 @@ def _texture_rgba(ref: _Ref, halvings: int) -> np.ndarray:
     return rgba
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=16)  # regions of photos vary in size: keep a few, not hundreds
 def _region_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Read-only (height, width) float32 x and y of every pixel of a region."""
     xs = np.broadcast_to(np.arange(width, dtype=np.float32), (height, width)).copy()

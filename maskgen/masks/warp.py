@@ -215,7 +215,7 @@ def _span_owners(count: int, rows: int) -> np.ndarray:
     return owners
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=16)  # a few sizes recur (aligned crops); photos vary, so few
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Read-only (height * width,) float64 x and y of every pixel centre, row by row."""
     y, x = np.divmod(np.arange(height * width, dtype=np.float64), width)

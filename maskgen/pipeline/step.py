@@ -153,9 +153,13 @@ class MaskerConfig:
 
 @functools.lru_cache(maxsize=2)
 def load_masker(config: MaskerConfig) -> ImageMasker:
-    """The process's Masker for ``config`` (models and templates load once per process)."""
+    """The process's Masker for ``config`` (models and templates load once per process).
+
+    Also limits OpenCV to one thread: the pipeline runs one worker process per core, and
+    OpenCV's own thread pool would only make them contend."""
     from maskgen.masks import Masker
 
+    cv2.setNumThreads(1)
     return Masker(config.spec, face_mode=config.face_mode, models_dir=config.models_dir)
 
 
