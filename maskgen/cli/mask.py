@@ -23,20 +23,8 @@ from maskgen.cli import options
 @options.face_mode
 @options.models_dir
 @options.jpeg_quality
-@click.option(
-    "--color-prob",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Probability of recolouring the mask.",
-)
-@click.option(
-    "--texture-prob",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Probability of texturing the mask.",
-)
+@options.color_prob
+@options.texture_prob
 @options.quiet
 def mask(
     image,

@@ -154,6 +154,22 @@ def _split_mask_types(
     return names
 
 
+color_prob = click.option(
+    "--color-prob",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Probability of recolouring a mask.",
+)
+
+texture_prob = click.option(
+    "--texture-prob",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Probability of texturing a mask.",
+)
+
 _MASK_SPEC_OPTIONS = (
     click.option(
         "--mask-types",
@@ -163,20 +179,8 @@ _MASK_SPEC_OPTIONS = (
         help="Comma-separated mask types to draw from, e.g. surgical,n95 (default: all; "
         "`maskgen types` lists them).",
     ),
-    click.option(
-        "--color-prob",
-        type=click.FloatRange(0.0, 1.0),
-        default=0.5,
-        show_default=True,
-        help="Probability of recolouring a mask.",
-    ),
-    click.option(
-        "--texture-prob",
-        type=click.FloatRange(0.0, 1.0),
-        default=0.5,
-        show_default=True,
-        help="Probability of texturing a mask.",
-    ),
+    color_prob,
+    texture_prob,
     click.option(
         "--textures",
         "textures",
