@@ -378,19 +378,22 @@ def _mask_pending(
     jobs = _chunk_jobs(job, masker, pending)
     summaries: dict[int, ChunkSummary] = {}
     with progress_bar(sum(len(ranges[i]) for i in pending), options.progress) as bar:
-        for summary in _run(jobs, len(pending), options):
+        for summary in _run(jobs, len(pending), options, masker):
             summaries[summary.index] = summary
             bar.update(summary.counts.items)
             logger.debug("chunk %d: %s in %.2f s", summary.index, summary.counts, summary.seconds)
     return summaries
 
 
-def _run(jobs: Iterator[ChunkJob], n_jobs: int, options: _RunOptions) -> Iterator[ChunkSummary]:
+def _run(
+    jobs: Iterator[ChunkJob], n_jobs: int, options: _RunOptions, masker: MaskerConfig
+) -> Iterator[ChunkSummary]:
     if options.scheduler is not None:
         from maskgen.pipeline.dask import run_jobs_on_dask
 
         return run_jobs_on_dask(jobs, n_jobs, options.scheduler, workers=options.workers)
-    return run_jobs(jobs, n_jobs, workers=options.workers or default_workers())
+    workers = options.workers or default_workers()
+    return run_jobs(jobs, n_jobs, workers=workers, preload=masker)
 
 
 def _chunk_jobs(job: _Job, masker: MaskerConfig, chunks: list[int]) -> Iterator[ChunkJob]:

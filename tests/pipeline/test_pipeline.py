@@ -49,6 +49,21 @@ def test_rec_twin_is_identical_for_any_workers_and_chunks(
     ]
 
 
+def test_loky_workers_write_what_forked_workers_write(
+    tmp_path: Path,
+    lfw_mini: Path,
+    spec,
+    mini_reference: Path,
+    run_augment,
+    read_tree,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where fork is not available (macOS, Windows) joblib's loky workers do the same job."""
+    monkeypatch.setattr("maskgen.pipeline.local._can_fork", lambda: False)
+    run_augment(lfw_mini, tmp_path, spec, workers=2, chunk_size=50)
+    assert read_tree(tmp_path) == read_tree(mini_reference)
+
+
 def test_rec_twin_keeps_layout_and_labels_identity_and_mask_flag(
     lfw_mini: Path, mini_reference: Path
 ) -> None:
@@ -130,11 +145,11 @@ def test_jobs_carry_their_own_small_reader_and_workers_never_read_the_index(
     }
     job_sizes: list[list[int]] = []
 
-    def run_after_garbling_the_index(jobs, n_jobs, *, workers):
+    def run_after_garbling_the_index(jobs, n_jobs, *, workers, **options):
         jobs = list(jobs)
         job_sizes.append([len(pickle.dumps(job)) for job in jobs])
         Path(jobs[0].input_path).with_suffix(".idx").write_text("garbage\n")
-        return run_jobs(jobs, n_jobs, workers=workers)
+        return run_jobs(jobs, n_jobs, workers=workers, **options)
 
     monkeypatch.setattr("maskgen.pipeline.run.run_jobs", run_after_garbling_the_index)
     for name, rec in inputs.items():
