@@ -1,4 +1,5 @@
-"""Fixtures for the training tests: lfw-mini and a masked twin of it made here (see helpers)."""
+"""Fixtures for the training tests: lfw-mini, its real twin from `maskgen augment`, and a
+twin drawn here (see helpers) whose labels and identities the data tests control."""
 
 from __future__ import annotations
 
@@ -21,3 +22,13 @@ def lfw_mini(rec_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def lfw_mini_twin(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_masked_twin(lfw_mini, tmp_path_factory.mktemp("twin") / "train.rec")
+
+
+@pytest.fixture(scope="session")
+def lfw_mini_augmented(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real masked twin of lfw-mini, made by `maskgen augment` (aligned mode, seed 0)."""
+    from maskgen.masks import MaskSpec
+    from maskgen.pipeline import augment_dataset
+
+    out = tmp_path_factory.mktemp("augmented")
+    return augment_dataset(lfw_mini, out, spec=MaskSpec(), workers=1, progress=False).output

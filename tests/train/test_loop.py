@@ -45,10 +45,15 @@ def _invoke(*args: str) -> Any:
 
 
 @pytest.mark.slow
-def test_tiny_network_learns_the_mask_task(lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path):
+def test_tiny_network_learns_the_mask_task(
+    lfw_mini: Path, lfw_mini_augmented: Path, tmp_path: Path
+):
+    """On lfw-mini and its real twin from `maskgen augment`."""
     run = tmp_path / "run"
     summary = train(
-        _config(lfw_mini, run, masked=str(lfw_mini_twin), steps=300, log_every=50, save_every=150)
+        _config(
+            lfw_mini, run, masked=str(lfw_mini_augmented), steps=300, log_every=50, save_every=150
+        )
     )
     rows = _rows(run)
     assert [r["step"] for r in rows] == [50, 100, 150, 200, 250, 300]
