@@ -1,64 +1,31 @@
 """Validation during training: insightface's 10-fold verification and mask-usage accuracy.
 
-Kept small on purpose; ``maskgen.evaluate`` holds the full evaluation. The protocol: each
-image's embedding is that of the image plus that of its horizontal flip, L2-normalised; a pair's
-distance is the squared L2 distance; for each of 10 folds taken in order, the threshold in
-``0, 0.01, ..., 3.99`` with the best accuracy on the other 9 folds is scored on the fold.
+Kept small on purpose: the 10-fold protocol itself is ``maskgen.evaluate.verification``'s.
+Each image's embedding is that of the image plus that of its horizontal flip, L2-normalised.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from maskgen.evaluate.verification import VerificationResult, evaluate_verification
 from maskgen.formats.verification import read_verification_bin
 from maskgen.train.data import decode_rgb, preprocess
 
-THRESHOLDS = np.arange(0.0, 4.0, 0.01)
 
-
-@dataclass(frozen=True)
-class VerificationResult:
-    """Mean and std of the 10 test-fold accuracies, and the mean chosen threshold (a squared
-    L2 distance between unit embeddings: pairs closer than it are "same")."""
-
-    accuracy: float
-    std: float
-    threshold: float
-
-
-def verification_accuracy(
-    embeddings1: np.ndarray,
-    embeddings2: np.ndarray,
-    issame: Sequence[bool] | np.ndarray,
-    *,
-    folds: int = 10,
-    thresholds: np.ndarray = THRESHOLDS,
+def pair_verification(
+    first: np.ndarray, second: np.ndarray, issame: Sequence[bool] | np.ndarray
 ) -> VerificationResult:
-    """10-fold verification accuracy of pairs ``(embeddings1[i], embeddings2[i])`` (each
-    ``(n, E)``, already unit-length); folds are consecutive blocks of pairs, as insightface's
-    un-shuffled KFold cuts them."""
-    issame = np.asarray(issame, dtype=bool)
-    dist = np.sum((np.asarray(embeddings1) - np.asarray(embeddings2)) ** 2, axis=1)
-    if len(dist) != len(issame) or len(dist) < folds:
-        raise ValueError(f"{len(dist)} pairs and {len(issame)} labels for {folds} folds")
-    # correct[t, i]: pair i is classified right at threshold t
-    correct = np.less(dist[None, :], thresholds[:, None]) == issame[None, :]
-    accuracies, chosen = [], []
-    for test in np.array_split(np.arange(len(dist)), folds):
-        train = np.ones(len(dist), dtype=bool)
-        train[test] = False
-        best = int(np.argmax(correct[:, train].mean(axis=1)))
-        chosen.append(thresholds[best])
-        accuracies.append(correct[best, test].mean())
-    return VerificationResult(
-        float(np.mean(accuracies)), float(np.std(accuracies)), float(np.mean(chosen))
-    )
+    """10-fold verification of pairs ``(first[i], second[i])`` (each ``(n, E)``, unit rows),
+    by the evaluation's own protocol, so training and ``maskgen eval`` report alike."""
+    both = np.empty((2 * len(first), first.shape[1]), dtype=first.dtype)
+    both[0::2], both[1::2] = first, second
+    return evaluate_verification(both, issame)
 
 
 @torch.no_grad()
@@ -111,11 +78,11 @@ def validate_bin(
     a face that could not be masked is stored)."""
     images, issame = read_verification_bin(bin_path)
     emb, p_masked = embed_images(network, images, **embed_kwargs)
-    result = verification_accuracy(emb[0::2], emb[1::2], issame)
+    result = pair_verification(emb[0::2], emb[1::2], issame)
     row: dict[str, Any] = {
         "set": Path(bin_path).stem,
         "accuracy": result.accuracy,
-        "accuracy_std": result.std,
+        "accuracy_std": result.accuracy_std,
         "threshold": result.threshold,
     }
     if masked_path is None:
@@ -124,13 +91,13 @@ def validate_bin(
     if len(twin_images) != len(images) or list(twin_issame) != list(issame):
         raise ValueError(f"{masked_path}: not the masked twin of {bin_path} (pairs differ)")
     twin_emb, twin_p = embed_images(network, twin_images, **embed_kwargs)
-    masked = verification_accuracy(twin_emb[0::2], twin_emb[1::2], issame)
-    mixed = verification_accuracy(emb[0::2], twin_emb[1::2], issame)
+    masked = pair_verification(twin_emb[0::2], twin_emb[1::2], issame)
+    mixed = pair_verification(emb[0::2], twin_emb[1::2], issame)
     row.update(
         accuracy_masked=masked.accuracy,
-        accuracy_masked_std=masked.std,
+        accuracy_masked_std=masked.accuracy_std,
         accuracy_mixed=mixed.accuracy,
-        accuracy_mixed_std=mixed.std,
+        accuracy_mixed_std=mixed.accuracy_std,
     )
     if p_masked is not None and twin_p is not None:
         truth = np.array([a != b for a, b in zip(images, twin_images, strict=True)])
