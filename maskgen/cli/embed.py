@@ -7,14 +7,13 @@ from pathlib import Path
 import click
 
 from maskgen.cli import options
-from maskgen.cli.eval import batch_size_option, device_option, model_option
 
 _PHOTO = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.command(short_help="Embed the face in each photo (detect, align, embed) into an .npz.")
 @click.argument("photos", nargs=-1, required=True, type=_PHOTO)
-@model_option
+@options.model
 @click.option(
     "-o",
     "--output",
@@ -24,8 +23,8 @@ _PHOTO = click.Path(dir_okay=False, path_type=Path)
     show_default=True,
     help="The .npz to write: paths, embeddings (L2-normalised), mask_prob.",
 )
-@batch_size_option
-@device_option
+@options.batch_size
+@options.device
 @options.models_dir
 @options.quiet
 def embed(
@@ -61,14 +60,14 @@ def embed(
 @click.command(short_help="Say whether two photos show the same person.")
 @click.argument("photo_a", type=_PHOTO)
 @click.argument("photo_b", type=_PHOTO)
-@model_option
+@options.model
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 4.0),
     default=None,
     help="Squared-L2 threshold to use instead of the one stored with the model.",
 )
-@device_option
+@options.device
 @options.models_dir
 def verify(
     photo_a: Path,

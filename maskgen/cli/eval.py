@@ -13,31 +13,6 @@ import click
 
 from maskgen.cli import options
 
-model_option = click.option(
-    "--model",
-    "model_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A training checkpoint (run/last.pt), an arcface_torch backbone.pth, or an exported "
-    "model.onnx (runs on onnxruntime).",
-)
-
-batch_size_option = click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Faces per forward pass (each goes through with its mirror image).",
-)
-
-device_option = click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where the network runs; auto: a CUDA GPU when there is one.",
-)
-
 
 class _ProgressBars:
     """One tqdm bar per set, on stderr (only on a terminal, unless quiet)."""
@@ -63,7 +38,7 @@ class _ProgressBars:
 @click.command(
     "eval", short_help="Verification and mask-usage accuracy of a model on .bin/.rec sets."
 )
-@model_option
+@options.model
 @click.option(
     "--bin",
     "bins",
@@ -99,8 +74,8 @@ class _ProgressBars:
     default=None,
     help="Also write the results as a Markdown table.",
 )
-@batch_size_option
-@device_option
+@options.batch_size
+@options.device
 @options.quiet
 def eval_command(
     model_path: Path,

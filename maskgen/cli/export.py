@@ -7,13 +7,12 @@ from pathlib import Path
 import click
 
 from maskgen.cli import options
-from maskgen.cli.eval import model_option
 
 DEFAULT_OPSET = 18  # the lowest opset torch's exporter writes natively (see evaluate.export)
 
 
 @click.command(short_help="Export a checkpoint to ONNX (embedding + mask probability).")
-@model_option
+@options.model
 @click.option(
     "-o",
     "--output",

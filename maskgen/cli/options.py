@@ -259,3 +259,31 @@ def mask_spec_options(command: F) -> F:
     for option in reversed(_MASK_SPEC_OPTIONS):
         decorated = option(decorated)
     return decorated
+
+
+# --- evaluation and inference ----------------------------------------------------------------
+
+model = click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A training checkpoint (run/last.pt), an arcface_torch backbone.pth, or an exported "
+    "model.onnx (runs on onnxruntime).",
+)
+
+batch_size = click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Faces per forward pass (each goes through with its mirror image).",
+)
+
+device = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the network runs; auto: a CUDA GPU when there is one.",
+)
