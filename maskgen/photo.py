@@ -7,7 +7,8 @@ from pathlib import Path
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.formats.folder import image_format_of
-from maskgen.pipeline.step import decode_rgb, encode_image, mask_sample, sniff_image_format
+from maskgen.images import decode_rgb, encode_image, sniff_image_format
+from maskgen.pipeline.step import mask_sample
 from maskgen.types import ItemResult, Sample
 
 

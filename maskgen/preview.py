@@ -16,6 +16,7 @@ import numpy as np
 
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import OutputError
+from maskgen.images import decode_rgb
 from maskgen.seeding import item_rng
 
 TILE = 160
@@ -124,10 +125,9 @@ def preview_dataset(
     masker = Masker(spec or MaskSpec(), face_mode=mode, models_dir=models_dir)
     tiles: list[Tile] = []
     for sample in _spread_images(reader, n):
-        bgr = cv2.imdecode(np.frombuffer(sample.data, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
+        rgb = decode_rgb(sample.data)
+        if rgb is None:
             continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
         tiles += [Tile(rgb, str(sample.key)[-22:]), Tile(outcome.image, caption_for(outcome))]
     if not tiles:

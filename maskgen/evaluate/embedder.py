@@ -23,13 +23,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import cv2
 import numpy as np
 
 from maskgen import __version__
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError
 from maskgen.evaluate.verification import normalise_rows
+from maskgen.images import decode_rgb
 
 __all__ = [
     "FACE_SHAPE",
@@ -142,11 +142,11 @@ def decode_face(data: bytes, source: str, index: int) -> np.ndarray:
     Raises DatasetFormatError naming ``source`` and ``index`` for undecodable bytes or a size
     other than 112x112 (faces must be aligned first, e.g. with ``maskgen align``).
     """
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    rgb = decode_rgb(data)
+    if rgb is None:
         raise DatasetFormatError(f"{source}: image {index} is not a decodable image")
-    _check_face_shape(bgr, source, index)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    _check_face_shape(rgb, source, index)
+    return rgb
 
 
 def _check_face_shape(image: np.ndarray, source: str, index: int) -> None:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from maskgen.errors import DatasetFormatError
 from maskgen.evaluate.mask_usage import MASK_THRESHOLD
 from maskgen.faces import FaceFinder, align_face, five_points, load_face_finder
+from maskgen.images import read_rgb
 
 if TYPE_CHECKING:
     from maskgen.evaluate.embedder import Embedder
@@ -57,11 +57,7 @@ def describe_skip(reason: str) -> str:
 
 def read_photo(path: str | Path) -> np.ndarray | None:
     """An image file as (H, W, 3) uint8 RGB, or None where OpenCV cannot decode it."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if data is None or data.size == 0:
-        return None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return read_rgb(path)
 
 
 def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:

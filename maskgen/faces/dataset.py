@@ -19,6 +19,7 @@ from joblib import Parallel, delayed
 from maskgen.errors import DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.landmarks import load_face_finder
+from maskgen.images import read_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +72,9 @@ def align_photo(
     path: Path, *, size: int = 112, jpeg_quality: int = 95, models_dir: str | None = None
 ) -> AlignedPhoto:
     """Detect the largest face in a photo and return its aligned crop as JPEG bytes."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+    rgb = read_rgb(path)
+    if rgb is None:
         return AlignedPhoto(path, None, None)
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     faces = load_face_finder(models_dir).find_faces(rgb, "detect")
     if faces:
         points, how = five_points(faces[0].landmarks), "detected"

@@ -34,6 +34,7 @@ import numpy as np
 
 import maskgen
 from maskgen.errors import ConfigError, OutputError, TemplateError
+from maskgen.images import decode_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -302,13 +303,12 @@ def _read_user_dir(folder: Path) -> list[tuple[Path, Texture]]:
 def _read_rgb(path: Path) -> np.ndarray:
     """A read-only ``(H, W, 3) uint8 RGB`` image; TemplateError naming the file if unreadable."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        data = path.read_bytes()
     except OSError as exc:
         raise TemplateError(f"{path}: cannot read texture image ({exc.strerror})") from exc
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
+    rgb = decode_rgb(data)
+    if rgb is None:
         raise TemplateError(f"{path}: not a readable image (jpg, png, bmp or webp)")
-    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
     rgb.flags.writeable = False
     return rgb
 

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
 import cv2
 import numpy as np
 
-from maskgen.errors import ConfigError, DatasetFormatError, OutputError
+from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.formats.base import Format, Reader, find_format
+from maskgen.images import decode_rgb, encode_image, sniff_image_format
 from maskgen.pipeline.manifest import write_manifest_part
 from maskgen.pipeline.report import Counts
 from maskgen.seeding import item_rng
@@ -32,14 +33,6 @@ from maskgen.types import ItemResult, Key, Sample
 
 if TYPE_CHECKING:
     from maskgen.masks import MaskSpec
-
-_SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
-    ("jpeg", b"\xff\xd8\xff", 0),
-    ("png", b"\x89PNG\r\n\x1a\n", 0),
-    ("bmp", b"BM", 0),
-    ("webp", b"WEBP", 8),
-)
-_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "bmp": ".bmp", "webp": ".webp"}
 
 
 class ImageMasker(Protocol):
@@ -49,44 +42,6 @@ class ImageMasker(Protocol):
         """A MaskOutcome: ``image`` (H, W, 3) uint8 RGB, ``applied`` (largest face first),
         ``reason`` (why not masked) and ``masked``."""
         ...
-
-
-def sniff_image_format(data: bytes) -> str | None:
-    """``"jpeg"``, ``"png"``, ``"bmp"`` or ``"webp"`` from the leading bytes, else None.
-
-    The bytes, not a file name, decide: RecordIO and .bin items have no name, and a masked
-    image must be written back in the format it came in."""
-    for name, magic, offset in _SIGNATURES:
-        if data[offset : offset + len(magic)] == magic:
-            if name == "webp" and data[:4] != b"RIFF":
-                continue
-            return name
-    return None
-
-
-def decode_rgb(data: bytes) -> np.ndarray | None:
-    """(H, W, 3) uint8 RGB, or None where OpenCV cannot decode the bytes."""
-    if not data:
-        return None
-    try:
-        bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        return None
-    if bgr is None:
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def encode_image(rgb: np.ndarray, image_format: str, jpeg_quality: int, key: Key) -> bytes:
-    """``rgb`` (H, W, 3) uint8 encoded as ``image_format``; JPEG at ``jpeg_quality``."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if image_format == "jpeg" else []
-    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
-    ok, buffer = cv2.imencode(_EXTENSIONS[image_format], bgr, params)
-    if not ok:
-        raise OutputError(
-            f"item {key!r}: OpenCV could not encode the masked image as {image_format}"
-        )
-    return buffer.tobytes()
 
 
 def mask_label(label: np.ndarray | None, masked: bool) -> np.ndarray | None:

@@ -7,7 +7,7 @@ sample the same draw also decides whether it is taken from the twin (probability
 the epoch and the position, so a run resumes exactly from ``(epoch, batch)``, with any number of
 ranks that divides the batch.
 
-Workers decode (``cv2.imdecode``, RGB) and flip; ``preprocess`` normalises a batch on the
+Workers decode (``maskgen.images.decode_rgb``) and flip; ``preprocess`` normalises a batch on the
 device. Evaluation must use the same ``preprocess``.
 """
 
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from maskgen import images
 from maskgen.errors import DatasetFormatError, TrainingError
 from maskgen.formats.recordio import RecordIOReader
 
@@ -60,15 +60,15 @@ def preprocess(
 
 def decode_rgb(data: bytes, where: str) -> np.ndarray:
     """Encoded image -> ``(112, 112, 3)`` uint8 RGB; TrainingError naming ``where`` otherwise."""
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    rgb = images.decode_rgb(data)
+    if rgb is None:
         raise TrainingError(f"{where}: not a decodable image")
-    if bgr.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
+    if rgb.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
         raise TrainingError(
-            f"{where}: image is {bgr.shape[1]}x{bgr.shape[0]}, training needs aligned "
+            f"{where}: image is {rgb.shape[1]}x{rgb.shape[0]}, training needs aligned "
             f"{IMAGE_SIZE}x{IMAGE_SIZE} crops"
         )
-    return np.ascontiguousarray(bgr[:, :, ::-1])
+    return rgb
 
 
 @dataclass(frozen=True)

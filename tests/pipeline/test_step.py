@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 
 from maskgen.formats.recordio import RecordIOReader
+from maskgen.images import decode_rgb, sniff_image_format
 from maskgen.pipeline.plan import input_stamp
-from maskgen.pipeline.step import (
-    ChunkJob,
-    MaskerConfig,
-    decode_rgb,
-    load_masker,
-    mask_chunk,
-    mask_sample,
-    sniff_image_format,
-)
+from maskgen.pipeline.step import ChunkJob, MaskerConfig, load_masker, mask_chunk, mask_sample
 from maskgen.types import Sample
 
 pytestmark = pytest.mark.shared
