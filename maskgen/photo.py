@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.formats.folder import image_format_of
-from maskgen.images import decode_rgb, encode_image, sniff_image_format
+from maskgen.images import encode_stored, read_stored
 from maskgen.pipeline.step import mask_sample
 from maskgen.types import ItemResult, Sample
 
@@ -24,7 +25,9 @@ def mask_file(
     names. The random draw is keyed on the file name, as ``maskgen augment`` keys an image at
     the top of a folder, so the two commands give the same mask for the same seed.
 
-    A photo with no face is written unchanged; the returned row says why.
+    A photo with no face is written unchanged (converted where the suffix names another
+    format); the returned row says why. Alpha, grey and 16 bits are kept where the output
+    format holds them; the row's ``format_change`` says what changed where it does not.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
@@ -33,17 +36,21 @@ def mask_file(
         raise OutputError(f"{output_path}: the output would overwrite the input")
     out_format = image_format_of(output_path)
     data = input_path.read_bytes()
-    if decode_rgb(data) is None:
-        raise DatasetFormatError(f"{input_path}: not an image OpenCV can decode")
-    twin, result = mask_sample(
-        Sample(key=input_path.name, data=data), masker, seed=seed, jpeg_quality=jpeg_quality
-    )
-    if sniff_image_format(twin.data) != out_format:
-        twin_rgb = decode_rgb(twin.data)
-        assert twin_rgb is not None  # decoded above, or encoded by us
-        payload = encode_image(twin_rgb, out_format, jpeg_quality, input_path.name)
-    else:
-        payload = twin.data
-    write_bytes_atomic(output_path, payload)
+    if read_stored(data, input_path.name) is None:
+        raise DatasetFormatError(f"{input_path}: not an image OpenCV or Pillow can read")
+    sample = Sample(key=input_path.name, data=data, name=input_path.name)
+    twin, result = mask_sample(sample, masker, seed=seed, jpeg_quality=jpeg_quality)
     assert result is not None  # images always get a row
-    return result
+    stored = read_stored(twin.data, input_path.name)
+    assert stored is not None  # decoded above, or encoded by us
+    payload, change = twin.data, result.format_change
+    if stored.format != out_format:
+        if not stored.maskable:
+            raise DatasetFormatError(
+                f"{input_path}: {stored.pixels.dtype} pixels cannot be written as {out_format}"
+            )
+        payload, change = encode_stored(stored.pixels, out_format, jpeg_quality, sample.key)
+        if stored.multi_frame:
+            change = "; ".join(filter(None, ["multi-frame -> first frame only", change]))
+    write_bytes_atomic(output_path, payload)
+    return dataclasses.replace(result, format_change=change)

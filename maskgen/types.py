@@ -24,7 +24,10 @@ class Sample:
     (RecordIO keeps its labels here; element 0 is the identity). ``is_image`` is False for items
     that must pass through untouched (RecordIO header and identity records). ``extra`` holds
     format-specific fields a writer needs to round-trip the item (e.g. RecordIO ``flag``, ``id``,
-    ``id2``); the per-item step never looks inside it.
+    ``id2``); the per-item step never looks inside it. ``name`` is the item's file name where
+    it has one (folder items: the relative path): it tells a damaged image (``.jpg``) from a
+    file that is no image at all (``notes.txt``), and lets a format without a signature (TGA)
+    be read where the name says so. Items without one (RecordIO, .bin) are images by format.
     """
 
     key: Key
@@ -32,6 +35,7 @@ class Sample:
     label: np.ndarray | None = None
     is_image: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,41 @@ class MaskParams:
             "fit_jitter": list(self.fit_jitter),
         }
 
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> MaskParams:
+        """The params :meth:`to_json` wrote (extra keys, such as a manifest face's ``box``, are
+        ignored), e.g. to re-render one face of a manifest row."""
+        return cls(
+            mask_type=record["mask_type"],
+            color=record.get("color"),
+            texture=record.get("texture"),
+            texture_scale=float(record.get("texture_scale", 1.0)),
+            texture_angle=float(record.get("texture_angle", 0.0)),
+            texture_offset=_pair(record.get("texture_offset", (0.0, 0.0))),
+            fit_jitter=_pair(record.get("fit_jitter", (0.0, 0.0))),
+        )
+
+
+def _pair(values: Any) -> tuple[float, float]:
+    first, second = values
+    return float(first), float(second)
+
+
+SKIPPED_REASONS: frozenset[str] = frozenset({"not_an_image", "apple_double", "reserved_name"})
+"""Reasons that say an item is not an image at all (a folder's text files, macOS ``._`` files,
+a file named like maskgen's own outputs): counted apart from the images."""
+
 
 @dataclass(frozen=True)
 class ItemResult:
     """What happened to one input item: one row of ``manifest.jsonl``.
 
-    ``reason`` is None when masked, else a short code: ``no_face``, ``unreadable``, ...
-    Where several faces were masked, the mask fields describe the largest face.
+    ``reason`` is None when masked, else a short code: ``no_face``, ``unreadable``,
+    ``not_an_image``, ... ``faces`` counts the masked faces and ``face_masks`` describes each,
+    largest first: ``box`` [x0, y0, x1, y1] in pixels, ``detected`` and every field of its
+    :class:`MaskParams`; ``mask_type``, ``color`` and ``texture`` repeat the largest face's, so
+    readers of one mask per row keep working. ``format_change`` says how the written image's
+    layout differs from the input's (``"rgb 16-bit -> rgb 8-bit"``), None where it does not.
     """
 
     key: Key
@@ -79,6 +111,13 @@ class ItemResult:
     texture: str | None = None
     reason: str | None = None
     faces: int = 0
+    face_masks: tuple[Mapping[str, Any], ...] = ()
+    format_change: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the item is not an image (see :data:`SKIPPED_REASONS`)."""
+        return self.reason in SKIPPED_REASONS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,4 +128,16 @@ class ItemResult:
             "texture": self.texture,
             "reason": self.reason,
             "faces": self.faces,
+            "face_masks": [dict(face) for face in self.face_masks],
+            "format_change": self.format_change,
         }
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> ItemResult:
+        """A row as :meth:`to_json` writes it (rows without the newer fields read too).
+        TypeError or ValueError where it is not one."""
+        fields = dict(row)
+        faces = fields.pop("face_masks", ())
+        if not isinstance(faces, list | tuple) or not all(isinstance(f, dict) for f in faces):
+            raise ValueError("face_masks: expected a list of objects")
+        return cls(**fields, face_masks=tuple(faces))

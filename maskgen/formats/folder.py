@@ -1,7 +1,11 @@
-"""Image folders: every image file under a root, recursively, keyed by its relative path.
+"""Image folders: every file under a root, recursively, keyed by its relative path.
 
-The twin keeps file names, folders and formats exactly: a part writer stores ``sample.data`` as
-given (re-encoding is the masking step's job; :func:`image_format_of` tells it which format).
+Every file is an item, images or not, hidden files included (macOS ``._photo.jpg``,
+``.DS_Store``): the masking step decides from the bytes what is an image, and copies the rest,
+so the twin mirrors the tree and nothing is dropped unnoticed. Hidden folders (``.git``,
+``.cache``, maskgen's own ``.maskgen-parts``) hold tools' state, not data: they are not
+entered, and a warning names them. The twin keeps file names, folders and formats exactly: a
+part writer stores ``sample.data`` as given (re-encoding is the masking step's job).
 
 The Format protocol hands a part writer only its ``part_path``. So a part's images are staged
 in a folder beside the part (``<part>.files/<key>``) and :meth:`FolderFormat.join_parts` moves
@@ -11,6 +15,7 @@ pass ``out_dir=`` to :meth:`FolderFormat.open_part_writer` to write in place ins
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -24,11 +29,11 @@ from typing import Any
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.formats.base import Reader, register_format
+from maskgen.images import IMAGE_SUFFIXES, can_write, format_of_name
 from maskgen.types import Key, Sample
 
 __all__ = [
     "FOLDER",
-    "IMAGE_FORMATS",
     "FolderFormat",
     "FolderPartWriter",
     "FolderReader",
@@ -38,44 +43,34 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IMAGE_FORMATS: dict[str, str] = {
-    ".jpg": "jpeg",
-    ".jpeg": "jpeg",
-    ".png": "png",
-    ".bmp": "bmp",
-    ".webp": "webp",
-}
-"""Image file suffix (lower case) -> format name."""
-
 
 def image_format_of(key_or_path: str | Path) -> str:
-    """``"jpeg"``, ``"png"``, ``"bmp"`` or ``"webp"`` from a file name's suffix (any case), so
-    a masked image can be re-encoded in its original format."""
-    suffix = PurePosixPath(str(key_or_path)).suffix.lower()
-    try:
-        return IMAGE_FORMATS[suffix]
-    except KeyError:
-        allowed = ", ".join(IMAGE_FORMATS)
+    """The format (``"jpeg"``, ``"png"``, ``"tiff"``, ...) a file name's suffix names, any
+    case, where maskgen can write it here; DatasetFormatError listing the suffixes otherwise."""
+    image_format = format_of_name(key_or_path)
+    if image_format is None or not can_write(image_format):
+        suffix = PurePosixPath(str(key_or_path)).suffix.lower()
+        allowed = ", ".join(
+            sorted(s for s in IMAGE_SUFFIXES if can_write(format_of_name("x" + s) or ""))
+        )
         raise DatasetFormatError(
-            f"{key_or_path}: not an image file name (suffix {suffix or 'none'!r}; "
-            f"allowed: {allowed})"
-        ) from None
+            f"{key_or_path}: not an image file name maskgen can write (suffix "
+            f"{suffix or 'none'!r}; allowed: {allowed})"
+        )
+    return image_format
 
 
-def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and PurePosixPath(name).suffix.lower() in IMAGE_FORMATS
-
-
-def _list_images(root: Path) -> list[str]:
-    """POSIX relative paths of image files under ``root``, sorted; hidden files and folders
-    (names starting with ".", e.g. our own temporaries) are skipped."""
-    keys = []
+def _list_files(root: Path) -> tuple[list[str], list[str]]:
+    """POSIX relative paths of every file under ``root``, sorted, hidden files included; and
+    the hidden folders not entered (relative paths, sorted)."""
+    keys: list[str] = []
+    hidden: list[str] = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [name for name in dirs if not name.startswith(".")]
         relative = Path(folder).relative_to(root)
-        keys += [(relative / name).as_posix() for name in files if _is_image_name(name)]
-    keys.sort()
-    return keys
+        hidden += [(relative / name).as_posix() for name in dirs if name.startswith(".")]
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        keys += [(relative / name).as_posix() for name in files if Path(folder, name).is_file()]
+    return sorted(keys), sorted(hidden)
 
 
 def _safe_key(key: Key, where: Path) -> str:
@@ -88,21 +83,25 @@ def _safe_key(key: Key, where: Path) -> str:
 
 
 class FolderReader:
-    """Image files under ``root``; keys are relative POSIX paths, sorted."""
+    """Every file under ``root`` (see the module docstring); keys are relative POSIX paths,
+    sorted. DatasetFormatError where no file has an image suffix (a wrong folder)."""
 
     def __init__(self, root: str | Path) -> None:
         self.path = Path(root)
         if not self.path.is_dir():
             raise DatasetFormatError(f"{self.path}: not a folder")
-        self._keys = tuple(_list_images(self.path))
-        if not self._keys:
+        keys, hidden = _list_files(self.path)
+        if not any(format_of_name(key) for key in keys):
             raise DatasetFormatError(f"{self.path}: no image files ({_hint(self.path)})")
+        if hidden:
+            _warn_hidden(str(self.path), tuple(hidden))
+        self._keys = tuple(keys)
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def __repr__(self) -> str:
-        return f"FolderReader({str(self.path)!r}, images={len(self)})"
+        return f"FolderReader({str(self.path)!r}, files={len(self)})"
 
     def keys(self) -> Sequence[str]:
         return self._keys
@@ -113,11 +112,19 @@ class FolderReader:
             data = (self.path / relative).read_bytes()
         except FileNotFoundError:
             raise KeyError(key) from None
-        return Sample(key=relative, data=data)
+        return Sample(key=relative, data=data, name=relative)
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_hidden(root: str, hidden: tuple[str, ...]) -> None:
+    """Say once per process (forked workers inherit the parent's "once") which hidden folders
+    were not read."""
+    names = ", ".join(hidden[:5]) + (", ..." if len(hidden) > 5 else "")
+    logger.warning("%s: %d hidden folder(s) not read: %s", root, len(hidden), names)
 
 
 def _hint(root: Path) -> str:
-    suffixes = ", ".join(IMAGE_FORMATS)
+    suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
     others = sorted(p.name for p in root.iterdir() if p.suffix.lower() in (".rec", ".bin"))
     if others:
         return f"looked for {suffixes}; pass one of {', '.join(others[:3])} directly"

@@ -1,4 +1,6 @@
-"""``manifest.jsonl``: one JSON object per image item, in input order, saying what happened.
+"""``manifest.jsonl``: one JSON object per item, in input order, saying what happened.
+
+An item is an image record (RecordIO, .bin) or a file (folder: images and every other file).
 
 Each chunk writes its rows to a manifest part; the parts are concatenated, in chunk order,
 byte for byte, so the manifest is identical however the work was split.
@@ -37,8 +39,8 @@ def read_rows(path: Path) -> Iterator[ItemResult]:
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             try:
-                yield ItemResult(**json.loads(line))
-            except (json.JSONDecodeError, TypeError):
+                yield ItemResult.from_json(json.loads(line))
+            except (json.JSONDecodeError, TypeError, ValueError):
                 raise OutputError(f"{path}: line {number} is not a manifest row") from None
 
 

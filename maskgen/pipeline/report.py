@@ -24,24 +24,31 @@ RUN_INFO_NAME = "maskgen.json"
 @dataclass(frozen=True)
 class Counts:
     """``items``: every key, image or not (RecordIO header and identity records are items that
-    are copied); ``images``: manifest rows; ``reasons``: not-masked images by reason."""
+    are copied); ``images``: manifest rows of images; ``reasons``: not-masked images by
+    reason; ``skipped``: manifest rows of files that are not images (a folder's text files,
+    macOS ``._`` files, ...), by reason."""
 
     items: int = 0
     images: int = 0
     masked: int = 0
     reasons: Mapping[str, int] = field(default_factory=dict)
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of_results(cls, items: int, results: Iterable[ItemResult]) -> Counts:
         reasons: Counter[str] = Counter()
+        skipped: Counter[str] = Counter()
         images = masked = 0
         for result in results:
+            if result.skipped:
+                skipped[result.reason or "not_an_image"] += 1
+                continue
             images += 1
             if result.masked:
                 masked += 1
             else:
                 reasons[result.reason or "not_masked"] += 1
-        return cls(items=items, images=images, masked=masked, reasons=dict(reasons))
+        return cls(items, images, masked, dict(reasons), dict(skipped))
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(
@@ -49,11 +56,17 @@ class Counts:
             images=self.images + other.images,
             masked=self.masked + other.masked,
             reasons=dict(Counter(self.reasons) + Counter(other.reasons)),
+            skipped=dict(Counter(self.skipped) + Counter(other.skipped)),
         )
 
     @property
     def not_masked(self) -> int:
         return self.images - self.masked
+
+    @property
+    def other_files(self) -> int:
+        """Files that are not images (copied unchanged, or not copied: ``reserved_name``)."""
+        return sum(self.skipped.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,18 +74,26 @@ class Counts:
             "images": self.images,
             "masked": self.masked,
             "not_masked": dict(sorted(self.reasons.items())),
+            "skipped": dict(sorted(self.skipped.items())),
         }
 
     def describe(self) -> str:
-        """``"294 images: 287 masked, 7 not masked (no_face 5, unreadable 2)"``."""
+        """``"294 images: 287 masked, 7 not masked (no_face 5, unreadable 2)"``, then
+        ``", 3 other files, not images (not_an_image 2, apple_double 1)"`` for a folder's
+        other files, ``", 41 other records copied"`` for RecordIO's header and identities."""
         text = f"{self.images} images: {self.masked} masked, {self.not_masked} not masked"
         if self.reasons:
-            by_reason = ", ".join(f"{r} {n}" for r, n in sorted(self.reasons.items()))
-            text += f" ({by_reason})"
-        others = self.items - self.images
+            text += f" ({_by_reason(self.reasons)})"
+        if self.skipped:
+            text += f", {self.other_files} other files, not images ({_by_reason(self.skipped)})"
+        others = self.items - self.images - self.other_files
         if others:
             text += f", {others} other records copied"
         return text
+
+
+def _by_reason(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
 
 
 def total(counts: Iterable[Counts]) -> Counts:
@@ -183,6 +204,7 @@ def counts_from_run_info(record: Mapping[str, Any]) -> Counts:
         images=int(counts["images"]),
         masked=int(counts["masked"]),
         reasons=dict(counts["not_masked"]),
+        skipped=dict(counts.get("skipped", {})),
     )
 
 

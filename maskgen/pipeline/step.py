@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,14 +26,24 @@ import numpy as np
 
 from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.formats.base import Format, Reader, find_format
-from maskgen.images import decode_rgb, encode_image, sniff_image_format
-from maskgen.pipeline.manifest import write_manifest_part
-from maskgen.pipeline.report import Counts
+from maskgen.images import (
+    can_write,
+    encode_stored,
+    format_of_name,
+    is_apple_double,
+    read_stored,
+    restore_layout,
+    sniff_image_format,
+)
+from maskgen.pipeline.manifest import MANIFEST_NAME, write_manifest_part
+from maskgen.pipeline.report import RUN_INFO_NAME, Counts
 from maskgen.seeding import item_rng
 from maskgen.types import ItemResult, Key, Sample
 
 if TYPE_CHECKING:
     from maskgen.masks import MaskSpec
+
+logger = logging.getLogger(__name__)
 
 
 class ImageMasker(Protocol):
@@ -60,22 +71,26 @@ def mask_sample(
 ) -> tuple[Sample, ItemResult | None]:
     """The twin of one item and its manifest row.
 
-    Non-image items (RecordIO header/identity records) pass through untouched with no row.
-    Items not masked (undecodable, no face, ...) keep their bytes exactly, with the reason in
-    the row. Masked images are re-encoded in their original format.
+    Non-image records (RecordIO header/identity records) pass through untouched with no row.
+    Items not masked (no face, undecodable, not an image at all, an animation, ...) keep their
+    bytes exactly, with the reason in the row. Masked images are re-encoded in their original
+    format and layout: alpha, grey and 16 bits kept (see :func:`maskgen.images.restore_layout`),
+    or the change stated in the row's ``format_change`` where the format cannot hold it.
     """
     if not sample.is_image:
         return sample, None
-    rgb = decode_rgb(sample.data)
-    if rgb is None:
-        return _unchanged(sample, "unreadable")
-    image_format = sniff_image_format(sample.data)
-    if image_format is None:
+    stored = read_stored(sample.data, sample.name)
+    if stored is None:
+        return _unchanged(sample, _undecoded_reason(sample))
+    if stored.multi_frame:
+        return _unchanged(sample, "multi_frame")
+    if stored.format is None or not stored.maskable or not can_write(stored.format):
         return _unchanged(sample, "unsupported_format")
-    outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
+    outcome = masker.mask_image(stored.rgb, item_rng(seed, sample.key))
     if not outcome.masked:
         return _unchanged(sample, outcome.reason or "not_masked")
-    data = encode_image(outcome.image, image_format, jpeg_quality, sample.key)
+    pixels = restore_layout(stored, outcome.image)
+    data, change = encode_stored(pixels, stored.format, jpeg_quality, sample.key)
     largest = outcome.applied[0].params
     result = ItemResult(
         key=sample.key,
@@ -84,14 +99,41 @@ def mask_sample(
         color=largest.color,
         texture=largest.texture,
         faces=len(outcome.applied),
+        face_masks=tuple(face_record(applied) for applied in outcome.applied),
+        format_change=change,
     )
     twin = dataclasses.replace(sample, data=data, label=mask_label(sample.label, True))
     return twin, result
 
 
+def face_record(applied: Any) -> dict[str, Any]:
+    """One face's entry in a row's ``face_masks``: its box [x0, y0, x1, y1] in pixels (0.1 px),
+    whether the detector found it (False: the known box of an aligned crop), and every field
+    of the mask's MaskParams, so each face's mask can be re-rendered exactly."""
+    box = [round(float(value), 1) for value in applied.face.box]
+    return {"box": box, "detected": bool(applied.face.detected), **applied.params.to_json()}
+
+
+def _undecoded_reason(sample: Sample) -> str:
+    """Why bytes did not decode: ``apple_double`` (macOS metadata named like its photo),
+    ``unreadable`` (a damaged image: its name, signature or format says image) or
+    ``not_an_image`` (a folder's other files: text, sidecars, ...)."""
+    if is_apple_double(sample.data):
+        return "apple_double"
+    named_image = sample.name is None or format_of_name(sample.name) is not None
+    if named_image or sniff_image_format(sample.data) is not None:
+        return "unreadable"
+    return "not_an_image"
+
+
 def _unchanged(sample: Sample, reason: str) -> tuple[Sample, ItemResult]:
     twin = dataclasses.replace(sample, label=mask_label(sample.label, False))
     return twin, ItemResult(key=sample.key, masked=False, reason=reason)
+
+
+RESERVED_NAMES: frozenset[str] = frozenset({MANIFEST_NAME, RUN_INFO_NAME})
+"""File names a run writes at the top of OUTDIR: an input file of the same name and place
+(a folder that was itself a twin) is listed with reason ``reserved_name`` and not copied."""
 
 
 # --- per-process caches and the chunk task -----------------------------------------------------
@@ -217,10 +259,15 @@ def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) 
     results: list[ItemResult] = []
     with fmt.open_part_writer(reader, job.data_part) as writer:
         for key in job.keys:
-            twin, result = mask_sample(
-                reader.read(key), masker, seed=job.seed, jpeg_quality=job.jpeg_quality
-            )
+            sample = reader.read(key)
+            if sample.name in RESERVED_NAMES:
+                results.append(ItemResult(key=sample.key, masked=False, reason="reserved_name"))
+                logger.info("%s: not copied (OUTDIR/%s is the run's own)", key, sample.name)
+                continue
+            twin, result = mask_sample(sample, masker, seed=job.seed, jpeg_quality=job.jpeg_quality)
             writer.write(twin)
             if result is not None:
                 results.append(result)
+                if result.skipped:
+                    logger.info("%s: %s, copied unchanged", key, result.reason)
     return results

@@ -1,4 +1,4 @@
-"""Image folders: recursive, case-insensitive listing; parts staged and joined in place."""
+"""Image folders: every file listed, recursively; parts staged and joined in place."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ TREE = {
     "c/x.BMP": ".bmp",
     "c/y.webp": ".webp",
 }
-NOT_IMAGES = ["notes.txt", "c/readme.md", ".hidden.jpg", ".cache/z.jpg", "b/no_suffix"]
+OTHER_FILES = ["notes.txt", "c/readme.md", ".hidden.jpg", "b/no_suffix", "b/._Person_0001.JPG"]
+IN_HIDDEN_FOLDERS = [".cache/z.jpg", ".maskgen-parts/chunk-000000.part"]
+FILES = sorted([*TREE, *OTHER_FILES])
 
 
 def _encoded(suffix: str, value: int) -> bytes:
@@ -37,20 +39,27 @@ def tree(tmp_path: Path) -> Path:
     for number, (key, suffix) in enumerate(TREE.items()):
         (root / key).parent.mkdir(parents=True, exist_ok=True)
         (root / key).write_bytes(_encoded(suffix, 10 * number))
-    for key in NOT_IMAGES:
+    for key in OTHER_FILES + IN_HIDDEN_FOLDERS:
         (root / key).parent.mkdir(parents=True, exist_ok=True)
         (root / key).write_bytes(b"not an image")
     return root
 
 
-def test_lists_images_recursively_sorted(tree: Path) -> None:
-    reader = FolderReader(tree)
-    assert list(reader.keys()) == sorted(TREE)
-    assert len(reader) == len(TREE)
-    for key in TREE:
+def test_lists_every_file_recursively_sorted_hidden_files_included(
+    tree: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Text files, files without a suffix and macOS ``._`` files are items too (the masking
+    step decides what is an image); hidden folders are not entered, and a warning says so."""
+    with caplog.at_level("WARNING", logger="maskgen.formats.folder"):
+        reader = FolderReader(tree)
+    assert list(reader.keys()) == FILES
+    assert len(reader) == len(FILES)
+    assert "2 hidden folder(s) not read: .cache, .maskgen-parts" in caplog.text
+    for key in FILES:
         sample = reader.read(key)
-        assert sample == Sample(key=key, data=(tree / key).read_bytes())
-        decoded = cv2.imdecode(np.frombuffer(sample.data, np.uint8), cv2.IMREAD_COLOR)
+        assert sample == Sample(key=key, data=(tree / key).read_bytes(), name=key)
+    for key in TREE:
+        decoded = cv2.imdecode(np.frombuffer(reader.read(key).data, np.uint8), cv2.IMREAD_COLOR)
         assert decoded.shape == (8, 8, 3)
 
 
@@ -86,6 +95,9 @@ def test_empty_folder_is_an_error_with_a_hint(tmp_path: Path) -> None:
         (Path("y.Png"), "png"),
         ("z.bmp", "bmp"),
         ("w.WEBP", "webp"),
+        ("face.gif", "gif"),
+        ("scan.tif", "tiff"),
+        ("scan.TIFF", "tiff"),
     ],
 )
 def test_image_format_of(name: str | Path, expected: str) -> None:
@@ -93,8 +105,10 @@ def test_image_format_of(name: str | Path, expected: str) -> None:
 
 
 def test_image_format_of_refuses_other_files() -> None:
-    with pytest.raises(DatasetFormatError, match=r"notes\.txt"):
+    with pytest.raises(DatasetFormatError, match=r"notes\.txt.*allowed: .*\.gif.*\.tiff"):
         image_format_of("notes.txt")
+    with pytest.raises(DatasetFormatError, match=r"layers\.psd"):  # Pillow reads PSD only
+        image_format_of("layers.psd")
 
 
 def _write_parts(reader: FolderReader, parts_dir: Path, **kwargs) -> list[Path]:
@@ -119,18 +133,18 @@ def test_staged_parts_join_into_the_output(tree: Path, tmp_path: Path) -> None:
     parts = _write_parts(reader, out / ".parts")
     assert (staging_dir(parts[0]) / "a.png").is_file()
     assert FOLDER.join_parts(reader, parts, out) == out
-    images = {key: data for key, data in _image_files(out).items() if not key.startswith(".")}
-    assert images == {key: (tree / key).read_bytes() for key in TREE}
+    files = {key: data for key, data in _image_files(out).items() if not key.startswith(".p")}
+    assert files == {key: (tree / key).read_bytes() for key in FILES}
     assert not staging_dir(parts[0]).exists()
     assert FOLDER.join_parts(reader, parts, out) == out  # a rerun finds everything in place
-    assert list(FolderReader(out).keys()) == sorted(TREE)  # hidden parts folder is skipped
+    assert list(FolderReader(out).keys()) == FILES  # the hidden parts folder is not entered
 
 
 def test_parts_written_in_place(tree: Path, tmp_path: Path) -> None:
     reader = FolderReader(tree)
     out = tmp_path / "out"
     parts = _write_parts(reader, tmp_path / "parts", out_dir=out)
-    assert _image_files(out) == {key: (tree / key).read_bytes() for key in TREE}
+    assert _image_files(out) == {key: (tree / key).read_bytes() for key in FILES}
     assert FOLDER.join_parts(reader, parts, out) == out
     (out / "a.png").unlink()
     with pytest.raises(OutputError, match=r"a\.png"):

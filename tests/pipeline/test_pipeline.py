@@ -13,16 +13,19 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from maskgen.errors import ConfigError, DatasetFormatError, OutputError
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
 from maskgen.formats.verification import read_verification_bin, write_verification_bin
+from maskgen.images import read_stored, sniff_image_format
 from maskgen.pipeline import merge_shards
 from maskgen.pipeline.local import run_jobs
 from maskgen.pipeline.plan import PARTS_DIR_NAME
 from maskgen.pipeline.step import load_masker
+from tests.pipeline.conftest import spread_photos
 
 pytestmark = pytest.mark.shared
 
@@ -109,6 +112,8 @@ def test_undecodable_record_is_copied_flagged_and_reported(
         "texture": None,
         "reason": "unreadable",
         "faces": 0,
+        "face_masks": [],
+        "format_change": None,
     }
     assert report.counts.reasons == {"unreadable": 1} and report.counts.masked == 3
 
@@ -262,6 +267,84 @@ def test_folder_twin_mirrors_the_tree_and_passes_odd_files_through(
     assert len(masked) >= 8
     assert all(
         outputs[key] != inputs[key] and outputs[key][:3] == b"\xff\xd8\xff" for key in masked
+    )
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory: pytest.TempPathFactory, lfw_dir: Path) -> Path:
+    """Real LFW faces in every kind of file a photo folder holds, and the files around them:
+    GIF, TIFF (8 and 16 bits), an animated GIF, a JPEG without a suffix, a text file, a macOS
+    ``._`` AppleDouble file, a ``.DS_Store``, a ``manifest.jsonl`` (a folder that was itself a
+    twin) and a hidden folder."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("mixed") / "in"
+    (root / "people" / ".thumbnails").mkdir(parents=True)
+    faces = [Image.open(path).convert("RGB") for path in spread_photos(lfw_dir, 4)]
+    faces[0].save(root / "people" / "a.jpg", quality=92)
+    faces[1].save(root / "people" / "b.gif")
+    faces[2].save(root / "people" / "c.tif")
+    deep = np.asarray(faces[3]).astype(np.uint16) * 257
+    assert cv2.imwrite(str(root / "people" / "d.TIFF"), deep[:, :, ::-1])
+    faces[0].save(root / "people" / "moving.gif", save_all=True, append_images=faces[1:3])
+    faces[1].save(root / "people" / "photo_without_suffix", format="JPEG")
+    faces[2].save(root / "people" / ".thumbnails" / "c.jpg")
+    (root / "notes.txt").write_text("shot in 2019\n")
+    (root / "people" / "._a.jpg").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00" + bytes(80))
+    (root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(60))
+    (root / "manifest.jsonl").write_text('{"key": "from an earlier run"}\n')
+    return root
+
+
+def test_folder_twin_keeps_every_file_and_says_what_each_is(
+    tmp_path: Path, mixed_folder: Path, spec, run_augment, read_tree, caplog
+) -> None:
+    """Issue 10, item 2: nothing vanishes. Faces in GIF and TIFF are masked in their own
+    format; every other file is copied, listed in the manifest with its reason and counted
+    in the summary and maskgen.json; the input's own manifest.jsonl is listed, not copied
+    over the run's."""
+    one = run_augment(mixed_folder, tmp_path / "one", spec, workers=1)
+    with caplog.at_level("WARNING"):
+        two = run_augment(mixed_folder, tmp_path / "two", spec, workers=2, chunk_size=3)
+    assert read_tree(tmp_path / "one") == read_tree(tmp_path / "two")
+    assert "hidden folder(s) not read: people/.thumbnails" in caplog.text
+    out = tmp_path / "one"
+    rows = {row["key"]: row for row in _manifest(out)}
+    inputs = {k: v for k, v in read_tree(mixed_folder).items() if ".thumbnails" not in k}
+    assert sorted(rows) == sorted(inputs)
+    masked = {"people/a.jpg", "people/b.gif", "people/c.tif", "people/d.TIFF"}
+    masked.add("people/photo_without_suffix")
+    assert {key for key, row in rows.items() if row["masked"]} == masked
+    assert {key: row["reason"] for key, row in rows.items() if not row["masked"]} == {
+        "people/moving.gif": "multi_frame",
+        "notes.txt": "not_an_image",
+        ".DS_Store": "not_an_image",
+        "people/._a.jpg": "apple_double",
+        "manifest.jsonl": "reserved_name",
+    }
+    for key, data in inputs.items():
+        if key == "manifest.jsonl":
+            continue
+        twin = (out / key).read_bytes()
+        if key in masked:
+            assert twin != data and sniff_image_format(twin) == sniff_image_format(data), key
+            assert rows[key]["faces"] >= 1 and len(rows[key]["face_masks"]) == rows[key]["faces"]
+        else:
+            assert twin == data, key
+    assert read_stored((out / "people" / "d.TIFF").read_bytes()).layout == "rgb 16-bit"
+    assert _manifest(out)[0]["key"] == ".DS_Store"  # the run's manifest, not the input's
+    counts = json.loads((out / "maskgen.json").read_text())["counts"]
+    assert counts == {
+        "items": 10,
+        "images": 6,
+        "masked": 5,
+        "not_masked": {"multi_frame": 1},
+        "skipped": {"apple_double": 1, "not_an_image": 2, "reserved_name": 1},
+    }
+    assert one.counts == two.counts
+    assert one.summary().startswith(
+        "6 images: 5 masked, 1 not masked (multi_frame 1), 4 other files, not images "
+        "(apple_double 1, not_an_image 2, reserved_name 1)"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from maskgen.formats.recordio import RecordIOReader
-from maskgen.images import decode_rgb, sniff_image_format
+from maskgen.images import decode_rgb, read_stored, sniff_image_format
 from maskgen.pipeline.plan import input_stamp
 from maskgen.pipeline.step import ChunkJob, MaskerConfig, load_masker, mask_chunk, mask_sample
 from maskgen.types import Sample
@@ -133,3 +134,180 @@ def test_check_masker_fails_early_without_loading_models(tmp_path):
         check_masker(MaskerConfig(MaskSpec(mask_types=("visor",)), "aligned"))
     with pytest.raises(ConfigError, match="face_mode"):
         check_masker(MaskerConfig(MaskSpec(), "sideways"))
+
+
+# --- formats and layouts kept (alpha, 16 bits, grey) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def auto_masker(spec):
+    return load_masker(MaskerConfig(spec, "auto"))
+
+
+@pytest.fixture(scope="module")
+def lfw_face(lfw_dir: Path) -> np.ndarray:
+    """A real LFW photo, (250, 250, 3) uint8 RGB."""
+    bgr = cv2.imread(str(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"))
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _encode_any(pixels: np.ndarray, ext: str) -> bytes:
+    """RGB(A) or grey pixels, any depth, as OpenCV writes them."""
+    array = pixels
+    if pixels.ndim == 3:
+        code = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        array = cv2.cvtColor(pixels, code)
+    ok, buffer = cv2.imencode(ext, array)
+    assert ok
+    return buffer.tobytes()
+
+
+def _mask(masker, name: str, data: bytes, seed: int = 0):
+    twin, result = mask_sample(Sample(name, data, name=name), masker, seed=seed, jpeg_quality=95)
+    return twin, result, read_stored(twin.data, name)
+
+
+def _lower_face_share(changed: np.ndarray) -> float:
+    rows = np.nonzero(changed.any(axis=1))[0]
+    assert rows.min() > 90  # below the eyes of a 250x250 LFW face
+    return float(changed.mean())
+
+
+def test_rgba_png_keeps_its_alpha_exactly(lfw_face: np.ndarray, auto_masker) -> None:
+    """Transparent corners and a half-transparent band stay as they were; the mask is drawn
+    on the colour channels only."""
+    alpha = np.full(lfw_face.shape[:2], 255, np.uint8)
+    alpha[:50, :50] = 0
+    alpha[:, -40:] = 90
+    data = _encode_any(np.dstack([lfw_face, alpha]), ".png")
+    _, result, out = _mask(auto_masker, "face.png", data)
+    assert result.masked and result.format_change is None
+    assert out.format == "png" and out.layout == "rgb+alpha 8-bit"
+    assert np.array_equal(out.pixels[:, :, 3], alpha)
+    changed = np.any(out.pixels[:, :, :3] != lfw_face, axis=2)
+    assert 0.04 < _lower_face_share(changed) < 0.4
+
+
+def test_16_bit_png_stays_16_bit_and_unmasked_pixels_keep_every_bit(
+    lfw_face: np.ndarray, auto_masker
+) -> None:
+    deep = lfw_face.astype(np.uint16) * 256 + np.uint16(77)  # detail below the top 8 bits
+    _, result, out = _mask(auto_masker, "face.png", _encode_any(deep, ".png"))
+    assert result.masked and result.format_change is None
+    assert out.pixels.dtype == np.uint16 and out.layout == "rgb 16-bit"
+    # Every pixel carries a low byte of 77, so a trip through 8 bits would change them all:
+    # only the mask's pixels may differ, and those are 8-bit colours spread over 16 bits.
+    changed = np.any(out.pixels != deep, axis=2)
+    assert 0.04 < _lower_face_share(changed) < 0.4
+    assert np.all(out.pixels[changed] % 257 == 0)
+
+
+def test_grey_photos_come_back_grey(lfw_face: np.ndarray, auto_masker) -> None:
+    grey = cv2.cvtColor(lfw_face, cv2.COLOR_RGB2GRAY)
+    for name, ext in (("face.jpg", ".jpg"), ("face.png", ".png"), ("face.tif", ".tif")):
+        _, result, out = _mask(auto_masker, name, _encode_any(grey, ext))
+        assert result.masked and result.format_change is None, name
+        assert out.pixels.shape == grey.shape and out.layout == "grey 8-bit", name
+        if ext != ".jpg":  # lossless: only the mask's pixels differ
+            assert 0.04 < _lower_face_share(out.pixels != grey) < 0.4
+
+
+def test_a_layout_the_format_cannot_hold_is_stated(lfw_face: np.ndarray, auto_masker) -> None:
+    """A 16-bit grey + alpha PNG: neither OpenCV nor Pillow writes one, so the twin is an
+    8-bit grey + alpha PNG, and the row says so."""
+    from tests.test_images import png_grey_alpha_16
+
+    grey = cv2.cvtColor(lfw_face, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257
+    alpha = np.full(grey.shape, 65535, np.uint16)
+    alpha[:30] = 0
+    _, result, out = _mask(auto_masker, "face.png", png_grey_alpha_16(grey, alpha))
+    assert result.masked
+    assert result.format_change == "grey+alpha 16-bit -> grey+alpha 8-bit"
+    assert result.to_json()["format_change"] == result.format_change
+    assert np.array_equal(out.pixels[:, :, 1], (alpha >> 8).astype(np.uint8))
+
+
+def test_gif_and_tiff_faces_are_masked_in_their_own_format(
+    lfw_face: np.ndarray, auto_masker
+) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(lfw_face).save(buffer, "GIF")
+    for name, data in (
+        ("face.gif", buffer.getvalue()),
+        ("face.tif", _encode_any(lfw_face, ".tif")),
+        ("face.TIFF", _encode_any(lfw_face.astype(np.uint16) * 257, ".tiff")),
+    ):
+        original = read_stored(data, name)
+        twin, result, out = _mask(auto_masker, name, data)
+        assert result.masked and result.format_change is None, name
+        assert sniff_image_format(twin.data) == original.format and out.layout == original.layout
+        changed = np.any(np.abs(out.rgb.astype(int) - original.rgb) > 30, axis=2)
+        assert 0.04 < _lower_face_share(changed) < 0.4, name
+
+
+# --- several faces, each described -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_faces(lfw_dir: Path) -> np.ndarray:
+    """Two real LFW photos side by side, (300, 550, 3) uint8 RGB: Al Gore (250 px, padded)
+    on the left, Aaron Eckhart enlarged to 300 px, so his face is the larger, on the right."""
+    left = cv2.imread(str(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg"))
+    right = cv2.resize(
+        cv2.imread(str(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg")), (300, 300)
+    )
+    left = np.pad(left, ((25, 25), (0, 0), (0, 0)), mode="edge")
+    return cv2.cvtColor(np.concatenate([left, right], axis=1), cv2.COLOR_BGR2RGB)
+
+
+def test_every_face_gets_its_own_row_entry_largest_first(two_faces: np.ndarray, auto_masker):
+    data = _encode_any(two_faces, ".png")
+    _, result, _ = _mask(auto_masker, "two.png", data, seed=1)
+    assert result.masked and result.faces == 2 and len(result.face_masks) == 2
+    right, left = result.face_masks
+    assert right["box"][0] > 300 and left["box"][2] < 250  # one face in each photo
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in (right["box"], left["box"])]
+    assert areas[0] > areas[1]
+    assert (result.mask_type, result.color, result.texture) == (
+        right["mask_type"],
+        right["color"],
+        right["texture"],
+    )  # the top-level fields stay those of the largest face
+    assert right["mask_type"] != left["mask_type"]  # seed 1 draws two different types
+    for face in result.face_masks:
+        assert face["detected"] is True
+        assert set(face) >= {"box", "mask_type", "color", "texture", "texture_scale", "fit_jitter"}
+
+
+def test_the_face_list_re_renders_the_twin_exactly(two_faces: np.ndarray, auto_masker):
+    """The row holds everything random about each face: finding the faces again and rendering
+    each with its recorded params gives the twin's pixels bit for bit (PNG, lossless)."""
+    from maskgen.types import MaskParams
+
+    _, result, out = _mask(auto_masker, "two.png", _encode_any(two_faces, ".png"), seed=1)
+    faces = auto_masker.finder.find_faces(two_faces, "auto")
+    assert [list(face.box) for face in faces] == [entry["box"] for entry in result.face_masks]
+    image = two_faces
+    for face, entry in zip(faces, result.face_masks, strict=True):
+        image, _ = auto_masker.render(image, face.landmarks, MaskParams.from_json(entry))
+    assert np.array_equal(image, out.pixels)
+
+
+def test_manifest_rows_round_trip_and_old_rows_still_read(tmp_path: Path) -> None:
+    from maskgen.pipeline.manifest import read_rows, write_manifest_part
+    from maskgen.types import ItemResult
+
+    face = {"box": [1.0, 2.0, 3.0, 4.0], "detected": True, "mask_type": "n95", "color": None}
+    rows = [
+        ItemResult("a.png", True, "n95", faces=1, face_masks=(face,), format_change="x -> y"),
+        ItemResult("b.txt", False, reason="not_an_image"),
+    ]
+    write_manifest_part(tmp_path / "part.jsonl", rows)
+    assert list(read_rows(tmp_path / "part.jsonl")) == rows
+    old = '{"key":"c.jpg","masked":false,"mask_type":null,"color":null,"texture":null,'
+    old += '"reason":"no_face","faces":0}\n'
+    (tmp_path / "old.jsonl").write_text(old)
+    (row,) = read_rows(tmp_path / "old.jsonl")
+    assert row.reason == "no_face" and row.face_masks == () and row.format_change is None
