@@ -48,7 +48,8 @@ def augment(
 ) -> None:
     """Put a random mask on every face of INPUT (a .rec, a .bin or a folder of images) and
     write its twin into OUTDIR: same file name (or folder tree), same keys and order, plus
-    manifest.jsonl (what each image got) and maskgen.json (how it was made). RecordIO labels
+    manifest.jsonl (what each image got) and maskgen.json (how it was made). In a folder
+    every file is kept: images masked in their own format, other files copied. RecordIO labels
     become [identity, 1.0 if masked else 0.0]. The output is byte-identical whatever the
     number of workers, chunks, shards or resumes.
 

@@ -16,7 +16,7 @@ from maskgen.cli import options
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Output image; its suffix picks the format (.jpg, .png, .bmp, .webp).",
+    help="Output image; its suffix picks the format (.jpg, .png, .tif, .gif, .bmp, .webp, ...).",
 )
 @click.option("--mask-type", default=None, help="One mask type (default: a random one).")
 @options.seed
@@ -60,3 +60,5 @@ def mask(
             )
         else:
             click.echo(f"{output}: not masked ({result.reason}), written unchanged", err=True)
+        if result.format_change:
+            click.echo(f"{output}: written as {result.format_change}", err=True)
