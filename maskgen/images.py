@@ -320,8 +320,9 @@ def _orientation(header: Any) -> int:
 
 
 def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    """``pixels`` turned upright for an EXIF orientation 1-8 (EXIF 2.3, tag 0x0112: 6 = the
-    camera was turned 90° clockwise, so the stored picture is turned back clockwise)."""
+    """``pixels`` as they are meant to be seen, for an EXIF orientation 1-8 (EXIF 2.3, tag
+    0x0112; e.g. 6: turn 90° clockwise, 8: 90° anticlockwise, 2-7 even: mirrored ones);
+    the same as Pillow's ``ImageOps.exif_transpose``."""
     transforms = {
         1: lambda a: a,
         2: lambda a: a[:, ::-1],

@@ -29,7 +29,7 @@ from typing import Any
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.formats.base import Reader, register_format
-from maskgen.images import IMAGE_SUFFIXES, can_write, format_of_name
+from maskgen.images import IMAGE_SUFFIXES, can_write, format_of_name, writable_formats
 from maskgen.types import Key, Sample
 
 __all__ = [
@@ -50,8 +50,9 @@ def image_format_of(key_or_path: str | Path) -> str:
     image_format = format_of_name(key_or_path)
     if image_format is None or not can_write(image_format):
         suffix = PurePosixPath(str(key_or_path)).suffix.lower()
+        writable = set(writable_formats())
         allowed = ", ".join(
-            sorted(s for s in IMAGE_SUFFIXES if can_write(format_of_name("x" + s) or ""))
+            sorted(s for s in IMAGE_SUFFIXES if format_of_name("x" + s) in writable)
         )
         raise DatasetFormatError(
             f"{key_or_path}: not an image file name maskgen can write (suffix "
@@ -94,7 +95,7 @@ class FolderReader:
         if not any(format_of_name(key) for key in keys):
             raise DatasetFormatError(f"{self.path}: no image files ({_hint(self.path)})")
         if hidden:
-            _warn_hidden(str(self.path), tuple(hidden))
+            _warn_hidden(str(self.path.resolve()), tuple(hidden))
         self._keys = tuple(keys)
 
     def __len__(self) -> int:
