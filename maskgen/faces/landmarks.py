@@ -21,6 +21,7 @@ import dlib
 import numpy as np
 
 from maskgen.errors import ModelNotFoundError
+from maskgen.faces.crops import ALIGNED_BOX_112 as ALIGNED_BOX_112  # its old home, re-exported
 from maskgen.faces.crops import aligned_face_box, holds_aligned_face, is_featureless, is_too_small
 
 FaceMode = Literal["auto", "detect", "aligned"]
