@@ -3,7 +3,7 @@
 maskgen's ``aligned`` face mode skips detection and fits landmarks inside this fixed box, so the
 box must be the one the detector would draw. This script aligns LFW photos, runs the detector on
 each crop (upsampled 2x: the face is near dlib's 80 px minimum), prints the median box (the value
-of ``maskgen.faces.landmarks.ALIGNED_BOX_112``) and how far landmarks fitted in that fixed box sit
+of ``maskgen.faces.crops.ALIGNED_BOX_112``) and how far landmarks fitted in that fixed box sit
 from those fitted on the original photo and carried into the crop.
 
     python benchmarks/measure_aligned_box.py [--lfw ../shared/data/lfw/lfw-deepfunneled] [-n 300]

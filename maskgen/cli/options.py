@@ -138,7 +138,8 @@ def face_mode(command: F) -> F:
         type=click.Choice(["auto", "detect", "aligned"]),
         default=None,
         help="detect: find faces; aligned: inputs are ArcFace-aligned crops, no detection; "
-        "auto: detect, and treat small square crops without a detection as aligned.  "
+        "auto: detect, and treat small square crops without a detection as aligned where "
+        "the detector sees a face on the aligned face box.  "
         "[default: aligned for .rec/.bin, auto for folders]",
     )(command)
 

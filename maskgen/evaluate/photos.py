@@ -1,7 +1,8 @@
 """From photos to aligned 112x112 faces: read, detect (dlib), align to the ArcFace template.
 
 A photo that cannot be read or holds no face is not an error: it is reported as a skipped item
-with a short reason (``unreadable``, ``no_face``), the way the masking pipeline reports items.
+with a short reason (``unreadable``, ``no_face``, ``too_small``), the way the masking pipeline
+reports items.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import numpy as np
 
 from maskgen.errors import DatasetFormatError
 from maskgen.evaluate.mask_usage import MASK_THRESHOLD
-from maskgen.faces import FaceFinder, align_face, five_points, load_face_finder
+from maskgen.faces import (
+    MIN_IMAGE_SIDE,
+    FaceFinder,
+    align_face,
+    five_points,
+    is_too_small,
+    load_face_finder,
+)
 from maskgen.images import read_rgb
 
 if TYPE_CHECKING:
@@ -36,7 +44,11 @@ logger = logging.getLogger(__name__)
 
 FACE_SIZE = 112
 
-SKIP_REASONS = {"no_face": "no face found", "unreadable": "not a readable image"}
+SKIP_REASONS = {
+    "no_face": "no face found",
+    "too_small": f"too small to hold a face (a side under {MIN_IMAGE_SIDE} px)",
+    "unreadable": "not a readable image",
+}
 """What each skip reason means, for messages."""
 
 
@@ -62,7 +74,8 @@ def read_photo(path: str | Path) -> np.ndarray | None:
 
 def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:
     """The largest face of an (H, W, 3) uint8 RGB photo, aligned to (112, 112, 3) uint8, or None
-    where no face is found. An already aligned small crop is recognised as such (``auto``)."""
+    where no face is found. An already aligned small crop is recognised as such where the
+    detector sees a face on its aligned face box (``auto``, see :mod:`maskgen.faces.crops`)."""
     faces = finder.find_faces(rgb, mode="auto")
     if not faces:
         return None
@@ -86,13 +99,20 @@ def align_photos(
         rgb = read_photo(path)
         face = None if rgb is None else align_photo(rgb, finder)
         if face is None:
-            skipped[str(path)] = "unreadable" if rgb is None else "no_face"
+            skipped[str(path)] = _skip_reason(rgb)
             logger.info("skipped %s: %s", path, skipped[str(path)])
             continue
         kept.append(str(path))
         faces.append(face)
     stacked = np.stack(faces) if faces else np.zeros((0, FACE_SIZE, FACE_SIZE, 3), dtype=np.uint8)
     return AlignedPhotos(paths=tuple(kept), faces=stacked, skipped=skipped)
+
+
+def _skip_reason(rgb: np.ndarray | None) -> str:
+    """Why a photo gave no face: unreadable, too small, or no face found."""
+    if rgb is None:
+        return "unreadable"
+    return "too_small" if is_too_small(*rgb.shape[:2]) else "no_face"
 
 
 @dataclass(frozen=True)

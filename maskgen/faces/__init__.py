@@ -1,15 +1,18 @@
 """Faces: detection, 68-point landmarks (dlib) and alignment to the ArcFace 112x112 template."""
 
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
+from maskgen.faces.crops import MIN_IMAGE_SIDE, is_too_small
 from maskgen.faces.landmarks import Face, FaceFinder, FaceMode, find_model_file, load_face_finder
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
+    "MIN_IMAGE_SIDE",
     "Face",
     "FaceFinder",
     "FaceMode",
     "align_face",
     "find_model_file",
     "five_points",
+    "is_too_small",
     "load_face_finder",
 ]

@@ -62,7 +62,7 @@ class AlignedPhoto:
 def centre_points(height: int, width: int) -> np.ndarray:
     """Where the 5 alignment points would sit for a centred face (the no-detection fallback)."""
     side = CENTRE_FACE_FRACTION * min(height, width)
-    box_112 = 80.0  # the aligned face box side in template pixels (faces.landmarks.ALIGNED_BOX_112)
+    box_112 = 80.0  # the aligned face box side in template pixels (faces.crops.ALIGNED_BOX_112)
     scale = side / box_112
     centre_112 = np.array([56.0, 70.0], dtype=np.float32)
     return (ARCFACE_TEMPLATE_112 - centre_112) * scale + np.array([width / 2, height / 2])

@@ -21,21 +21,22 @@ import dlib
 import numpy as np
 
 from maskgen.errors import ModelNotFoundError
+from maskgen.faces.crops import ALIGNED_BOX_112 as ALIGNED_BOX_112  # its old home, re-exported
+from maskgen.faces.crops import aligned_face_box, holds_aligned_face, is_featureless, is_too_small
 
 FaceMode = Literal["auto", "detect", "aligned"]
-"""``detect``: run the detector; ``aligned``: the face box comes from the ArcFace alignment;
-``auto``: detect, and for a small square crop where nothing is found, use the aligned box."""
+"""``detect``: run the detector; ``aligned``: the face box comes from the ArcFace alignment
+(refused only for an image too small or featureless); ``auto``: detect, and for a small square
+crop where nothing is found, use the aligned box where the HOG detector sees a face there
+(:mod:`maskgen.faces.crops`)."""
 
 LANDMARK_MODEL = "shape_predictor_68_face_landmarks.dat"
 MODELS_DIR_ENV = "MASKGEN_MODELS_DIR"
 
-ALIGNED_BOX_112 = (16.0, 30.0, 96.0, 110.0)
-"""Face box of an ArcFace-aligned crop in 112x112 pixels (x0, y0, x1, y1): an 80 px square about
-(56, 70), about the box dlib's detector draws there. Landmarks fitted inside it sit 1.3 px (mean)
-from those fitted on the original LFW photo; see ``benchmarks/measure_aligned_box.py``."""
-
 DETECT_MAX_SIDE = 640
-"""Photos larger than this are searched on a reduced copy; landmarks are fitted at full size."""
+"""Photos larger than this are searched first on a reduced copy (where faces of at least
+80 px x max side / 640 are found) and, where it holds none, again at full resolution (faces of
+at least ~80 px, dlib's HOG window); landmarks are always fitted at full size."""
 
 RETRY_ANGLES = (10.0, -10.0, 20.0, -20.0, 30.0, -30.0)
 """Where the HOG detector finds nothing, the photo is searched again with its contrast
@@ -43,7 +44,7 @@ equalised (CLAHE), then turned by each of these angles (degrees): low contrast a
 tilted head are the commonest misses. These retries cost time only on misses."""
 
 SMALL_CROP_SIDE = 192
-"""In ``auto`` mode, a square image this small with no detection counts as an aligned crop."""
+"""In ``auto`` mode, a square image this small with no detection may be an aligned crop."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,6 @@ def find_model_file(name: str = LANDMARK_MODEL, models_dir: str | Path | None = 
     )
 
 
-def aligned_face_box(height: int, width: int) -> tuple[float, float, float, float]:
-    """The face box of an ArcFace-aligned crop of any size (the 112x112 box, scaled)."""
-    sx, sy = width / 112.0, height / 112.0
-    x0, y0, x1, y1 = ALIGNED_BOX_112
-    return (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
-
-
 def is_small_square_crop(height: int, width: int) -> bool:
     """Whether an image looks like a pre-aligned dataset crop (e.g. insightface's 112x112)."""
     return max(height, width) <= SMALL_CROP_SIDE and abs(height - width) <= 0.1 * max(height, width)
@@ -109,16 +103,31 @@ class FaceFinder:
         self._predictor = dlib.shape_predictor(str(self.landmark_model))
 
     def find_faces(self, rgb: np.ndarray, mode: FaceMode = "auto") -> list[Face]:
-        """Every face in an (H, W, 3) uint8 RGB image, largest first."""
+        """Every face in an (H, W, 3) uint8 RGB image, largest first; none in an image with a
+        side under ``crops.MIN_IMAGE_SIDE`` px.
+
+        The search stops at the first step that finds a face: the detector on the photo
+        (reduced if large), in ``auto`` mode the aligned box of a small square crop that holds
+        a face, the detector on a large photo at full resolution, then the retry views."""
         height, width = rgb.shape[:2]
+        if is_too_small(height, width):
+            return []
+        box = aligned_face_box(height, width)
         if mode == "aligned":
-            return [self._fit(rgb, aligned_face_box(height, width), detected=False)]
-        faces = [self._fit(rgb, box, detected=True) for box in self.detect(rgb)]
-        if not faces and mode == "auto" and is_small_square_crop(height, width):
-            return [self._fit(rgb, aligned_face_box(height, width), detected=False)]
+            return [] if is_featureless(rgb, box) else [self._fit(rgb, box, detected=False)]
+        faces = [self._fit(rgb, found, detected=True) for found in self.detect(rgb)]
+        if not faces and mode == "auto" and self._is_aligned_crop(rgb):
+            return [self._fit(rgb, box, detected=False)]
+        if not faces:
+            faces = [self._fit(rgb, found, detected=True) for found in self.detect_in_detail(rgb)]
         if not faces:
             faces = self._detect_turned(rgb)
         return sorted(faces, key=lambda face: face.area, reverse=True)
+
+    def _is_aligned_crop(self, rgb: np.ndarray) -> bool:
+        """Whether an image without a detection is an aligned crop with a face on its box."""
+        height, width = rgb.shape[:2]
+        return is_small_square_crop(height, width) and holds_aligned_face(self._detector, rgb)
 
     def _detect_turned(self, rgb: np.ndarray) -> list[Face]:
         """Faces found in a contrast-equalised or turned view of the photo (the first view
@@ -161,6 +170,18 @@ class FaceFinder:
         return [
             (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale)
             for r in rects
+        ]
+
+    def detect_in_detail(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Face boxes of a photo larger than ``DETECT_MAX_SIDE``, searched at full resolution
+        (faces down to dlib's 80 px window, which the reduced copy of :meth:`detect` shrinks
+        below it); [] for a photo that :meth:`detect` already searched whole. Costs about
+        0.06 s of CPU per megapixel, so it runs only where the reduced copy found nothing."""
+        if max(rgb.shape[:2]) <= DETECT_MAX_SIDE:
+            return []
+        return [
+            (float(r.left()), float(r.top()), float(r.right()), float(r.bottom()))
+            for r in self._detector(rgb, 0)
         ]
 
     def fit_landmarks(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 :class:`Masker` loads the face finder, templates and textures once and is then reused for every
 image (one per worker process). Expected outcomes are values: an image without a face comes back
-unchanged with ``reason="no_face"``.
+unchanged with ``reason="no_face"``, one too small to hold a face (a side under
+``maskgen.faces.MIN_IMAGE_SIDE`` px) with ``reason="too_small"``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import get_args
 import numpy as np
 
 from maskgen.errors import ConfigError
-from maskgen.faces import Face, FaceMode, load_face_finder
+from maskgen.faces import Face, FaceMode, is_too_small, load_face_finder
 from maskgen.masks.policy import MaskSpec, sample_mask_params
 from maskgen.masks.render import apply_mask
 from maskgen.masks.templates import load_templates
@@ -33,7 +34,8 @@ class AppliedMask:
 @dataclass(frozen=True)
 class MaskOutcome:
     """The result for one image: ``image`` (H, W, 3) uint8 RGB, the masks applied in face
-    order (largest face first), and ``reason`` ("no_face") when nothing was masked."""
+    order (largest face first), and ``reason`` ("no_face", "too_small") when nothing was
+    masked."""
 
     image: np.ndarray
     applied: tuple[AppliedMask, ...]
@@ -73,6 +75,8 @@ class Masker:
 
     def mask_image(self, rgb: np.ndarray, rng: np.random.Generator) -> MaskOutcome:
         """Find every face in an (H, W, 3) uint8 RGB image and mask each with its own draw."""
+        if is_too_small(*rgb.shape[:2]):
+            return MaskOutcome(image=np.array(rgb, copy=True), applied=(), reason="too_small")
         return self.mask_faces(rgb, self.finder.find_faces(rgb, self.face_mode), rng)
 
     def mask_faces(

@@ -205,7 +205,6 @@ def test_export_embed_and_verify(checkpoint: Path, lfw_dir: Path, tmp_path: Path
 
 
 def test_embed_fails_only_if_no_photo_has_a_face(checkpoint: Path, tmp_path: Path) -> None:
-    # (not square: a small square image is taken for an already aligned crop)
     blank = tmp_path / "blank.png"
     assert cv2.imwrite(str(blank), np.zeros((100, 150, 3), np.uint8))
     result = _run("embed", blank, "--model", checkpoint, "-o", tmp_path / "e.npz")

@@ -71,14 +71,6 @@ def test_aligned_mode_fits_landmarks_without_detection(finder, lfw_dir):
     assert np.mean(errors) < 3.0, errors
 
 
-def test_auto_mode_falls_back_only_for_small_square_crops(finder):
-    blank_crop = np.full((112, 112, 3), 128, np.uint8)
-    (face,) = finder.find_faces(blank_crop, "auto")
-    assert not face.detected
-    assert finder.find_faces(blank_crop, "detect") == []
-    assert finder.find_faces(np.full((250, 250, 3), 128, np.uint8), "auto") == []
-
-
 def test_two_faces_each_found(finder, lfw_dir):
     a = read_rgb(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg")
     b = read_rgb(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg")

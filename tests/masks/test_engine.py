@@ -112,3 +112,44 @@ def test_bad_configuration(photo: np.ndarray):
     with pytest.raises(ConfigError, match="available"):
         mask_image(photo, mask_type="gas_mask")
     assert Masker(MaskSpec(texture_prob=0)).textures == {}
+
+
+def test_non_faces_are_copied_unmasked_with_a_reason(masker: Masker):
+    """The issue's examples: a 1x1 PNG, a 16x16 flat colour and a 160x160 colour ramp were
+    taken for aligned crops and masked; now none is, in auto or aligned mode."""
+    ramp = np.linspace(0, 255, 160).astype(np.uint8)[None, :].repeat(160, axis=0)
+    images = {
+        "1x1": (np.zeros((1, 1, 3), np.uint8), "too_small"),
+        "16x16 flat": (np.full((16, 16, 3), (40, 90, 200), np.uint8), "too_small"),
+        "160x160 ramp": (np.dstack([ramp, 255 - ramp, ramp // 2]), "no_face"),
+        "112x112 flat": (np.full((112, 112, 3), 128, np.uint8), "no_face"),
+    }
+    aligned = Masker(face_mode="aligned")
+    for name, (image, reason) in images.items():
+        for each in (masker, aligned):
+            outcome = each.mask_image(image, np.random.default_rng(0))
+            assert not outcome.masked and outcome.reason == reason, (name, each.face_mode)
+            assert np.array_equal(outcome.image, image) and outcome.image is not image
+
+
+def test_faces_in_a_large_photo_are_each_masked(lfw_dir: Path, masker: Masker):
+    """Faces 100, 180 and 310 px wide in a 4000x3000 photo (too small for the reduced copy)
+    are found at full resolution and masked; nothing outside them changes."""
+    from tests.faces.helpers import background, inside, paste_faces
+
+    canvas = background(3000, 4000, seed=3)
+    people = ("Al_Gore", "Aaron_Eckhart", "Adam_Sandler")
+    photos = [lfw_dir / name / f"{name}_0001.jpg" for name in people]
+    corners = [(300, 300), (2000, 1800), (3100, 1500)]
+    pasted = paste_faces(canvas, masker.finder, photos, [100, 180, 310], corners)
+    outcome = masker.mask_image(canvas, np.random.default_rng(4))
+    assert outcome.masked and len(outcome.applied) == 3
+    untouched = np.ones(canvas.shape[:2], bool)
+    for paste in pasted:
+        (applied,) = [a for a in outcome.applied if inside(a.face.landmarks, paste.region)]
+        x0, y0, x1, y1 = paste.region
+        untouched[y0:y1, x0:x1] = False
+        lm = applied.face.landmarks.astype(int)
+        mouth = (slice(lm[33, 1], lm[8, 1]), slice(lm[48, 0], lm[54, 0]))
+        assert not np.array_equal(outcome.image[mouth], canvas[mouth])
+    assert np.array_equal(outcome.image[untouched], canvas[untouched])
