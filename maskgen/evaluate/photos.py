@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from maskgen.errors import DatasetFormatError
-from maskgen.evaluate.mask_usage import MASK_THRESHOLD
 from maskgen.faces import FaceFinder, align_face, five_points, load_face_finder
 from maskgen.images import read_rgb
+from maskgen.nn.mask_usage import MASK_THRESHOLD
 
 if TYPE_CHECKING:
     from maskgen.evaluate.embedder import Embedder
