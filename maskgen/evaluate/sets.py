@@ -19,8 +19,8 @@ from typing import Literal
 import numpy as np
 
 from maskgen.errors import DatasetFormatError
-from maskgen.evaluate.embedder import Embedder
 from maskgen.evaluate.report import EvalReport, SetResult
+from maskgen.nn.embedder import Embedder
 from maskgen.nn.mask_usage import mask_accuracy
 from maskgen.nn.verification import evaluate_verification
 
