@@ -20,8 +20,8 @@ import torch
 
 from maskgen.evaluate import Embedder, evaluate_verification
 from maskgen.formats.verification import read_verification_bin
-from maskgen.train.checkpoint import write_checkpoint
-from maskgen.train.models import create_model
+from maskgen.nn.checkpoint import write_checkpoint
+from maskgen.nn.models import create_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,5 @@
-"""Regenerate the built-in fabric textures in textures/, and optionally a contact sheet of them.
+"""Regenerate the built-in fabric textures in textures/, and optionally a contact sheet of them
+(`python -m maskgen.assets` redraws the templates too, or checks both against the drawing code).
 
 Example: python tools/make_textures.py --contact-sheet /tmp/textures.png
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskgen.masks.textures import generate_textures
+from maskgen.assets.texture_art import generate_textures
 
 REPO = Path(__file__).resolve().parents[1]
 

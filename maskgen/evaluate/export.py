@@ -114,8 +114,8 @@ def export_onnx(
 ) -> ExportReport:
     """Export the checkpoint at ``model_path`` to ``out_path`` and check it (see the module
     docstring). ``rng`` draws the check batch (default: seeded 0, so runs are repeatable)."""
-    from maskgen.evaluate.inference_model import InferenceModel
-    from maskgen.train.models import load_model
+    from maskgen.nn.inference_model import InferenceModel
+    from maskgen.nn.models import load_model
 
     if opset < DEFAULT_OPSET:
         raise ConfigError(f"opset: {opset} is not supported; use {DEFAULT_OPSET} or newer")

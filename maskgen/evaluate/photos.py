@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from maskgen.errors import DatasetFormatError
-from maskgen.evaluate.mask_usage import MASK_THRESHOLD
 from maskgen.faces import (
     MIN_IMAGE_SIDE,
     FaceFinder,
@@ -26,6 +25,7 @@ from maskgen.faces import (
     load_face_finder,
 )
 from maskgen.images import read_rgb
+from maskgen.nn.mask_usage import MASK_THRESHOLD
 
 if TYPE_CHECKING:
     from maskgen.evaluate.embedder import Embedder

@@ -19,10 +19,10 @@ from typing import Literal
 import numpy as np
 
 from maskgen.errors import DatasetFormatError
-from maskgen.evaluate.embedder import Embedder
-from maskgen.evaluate.mask_usage import mask_accuracy
 from maskgen.evaluate.report import EvalReport, SetResult
-from maskgen.evaluate.verification import evaluate_verification
+from maskgen.nn.embedder import Embedder
+from maskgen.nn.mask_usage import mask_accuracy
+from maskgen.nn.verification import evaluate_verification
 
 __all__ = ["EvalSet", "Progress", "SetKind", "evaluate_model", "evaluate_set"]
 

@@ -1,8 +1,9 @@
 """Multi-Task ArcFace training (needs the ``[train]`` extra: torch, tensorboard, pyyaml).
 
-Public API: ``train(config) -> RunSummary``, ``TrainConfig``, ``resolve_config``,
-``create_model``, ``load_model``, ``preprocess``. Names load lazily, so importing
-``maskgen.train.config`` (which the CLI does to check options) does not import torch.
+Public API: ``train(config) -> RunSummary``, ``Trainer``, ``TrainConfig``, ``resolve_config``.
+The networks, checkpoints and preprocessing are ``maskgen.nn``'s, shared with evaluation. Names
+load lazily, so importing ``maskgen.train.config`` (which the CLI does to check options) does
+not import torch.
 """
 
 from __future__ import annotations
@@ -17,12 +18,6 @@ _EXPORTS = {
     "TrainConfig": "maskgen.train.config",
     "resolve_config": "maskgen.train.config",
     "PRESETS": "maskgen.train.config",
-    "create_model": "maskgen.train.models",
-    "load_model": "maskgen.train.models",
-    "MODELS": "maskgen.train.models",
-    "preprocess": "maskgen.train.data",
-    "write_checkpoint": "maskgen.train.checkpoint",
-    "read_checkpoint": "maskgen.train.checkpoint",
 }
 
 __all__ = sorted(_EXPORTS)

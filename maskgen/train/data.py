@@ -7,8 +7,8 @@ sample the same draw also decides whether it is taken from the twin (probability
 the epoch and the position, so a run resumes exactly from ``(epoch, batch)``, with any number of
 ranks that divides the batch.
 
-Workers decode (``maskgen.images.decode_rgb``) and flip; ``preprocess`` normalises a batch on the
-device. Evaluation must use the same ``preprocess``.
+Workers decode (``maskgen.nn.preprocess.decode_face``) and flip; the trainer normalises a batch on
+the device with ``maskgen.nn.preprocess.preprocess``, as evaluation does.
 """
 
 from __future__ import annotations
@@ -23,52 +23,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from maskgen import images
 from maskgen.errors import DatasetFormatError, TrainingError
 from maskgen.formats.recordio import RecordIOReader
+from maskgen.nn.preprocess import decode_face
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SIZE = 112
 _SPOT_CHECKS = 64
 """Records read from both files to compare labels when the twin is opened."""
-
-
-def preprocess(
-    images: np.ndarray | torch.Tensor,
-    *,
-    device: torch.device | str | None = None,
-    channels_last: bool = False,
-) -> torch.Tensor:
-    """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, H, W)`` float32 ``(x - 127.5) / 127.5``.
-
-    The uint8 batch moves to ``device`` first (4x less to copy), then is normalised there.
-    With ``channels_last`` the result keeps the NHWC memory layout the input already has.
-    """
-    batch = torch.as_tensor(images)
-    if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != torch.uint8:
-        raise ValueError(
-            f"preprocess expects (N, H, W, 3) uint8 RGB, got {tuple(batch.shape)} {batch.dtype}"
-        )
-    if device is not None:
-        batch = batch.to(device, non_blocking=True)
-    out = batch.permute(0, 3, 1, 2).float().sub_(127.5).div_(127.5)
-    if channels_last:
-        return out.contiguous(memory_format=torch.channels_last)
-    return out.contiguous()
-
-
-def decode_rgb(data: bytes, where: str) -> np.ndarray:
-    """Encoded image -> ``(112, 112, 3)`` uint8 RGB; TrainingError naming ``where`` otherwise."""
-    rgb = images.decode_rgb(data)
-    if rgb is None:
-        raise TrainingError(f"{where}: not a decodable image")
-    if rgb.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise TrainingError(
-            f"{where}: image is {rgb.shape[1]}x{rgb.shape[0]}, training needs aligned "
-            f"{IMAGE_SIZE}x{IMAGE_SIZE} crops"
-        )
-    return rgb
 
 
 @dataclass(frozen=True)
@@ -227,7 +189,7 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
                 )
             label = sample.label
             mask_label = int(label is not None and label.size > 1 and label[1] >= 0.5)
-        image = decode_rgb(sample.data, f"{reader.path}: key {key}")
+        image = decode_face(sample.data, str(reader.path), key)
         if flip:
             image = np.ascontiguousarray(image[:, ::-1])
         return torch.from_numpy(image), identity, mask_label

@@ -23,7 +23,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from maskgen.errors import CheckpointError, ConfigError, MaskgenError, OutputError, TrainingError
-from maskgen.train.checkpoint import link_checkpoint, read_checkpoint, write_checkpoint
+from maskgen.nn.checkpoint import link_checkpoint, read_checkpoint, write_checkpoint
+from maskgen.nn.embedder import Embedder
+from maskgen.nn.models import FaceNet, load_backbone_weights
 from maskgen.train.config import TrainConfig, write_config_json
 from maskgen.train.data import (
     EpochSampler,
@@ -38,8 +40,7 @@ from maskgen.train.distributed import (
     all_reduce_sum,
     init_distributed,
 )
-from maskgen.train.heads import ArcFaceHead, FaceNet
-from maskgen.train.models import load_backbone_weights
+from maskgen.train.heads import ArcFaceHead
 from maskgen.train.trainer import Trainer
 from maskgen.train.validation import validate_bin
 
@@ -378,17 +379,12 @@ class _Run:
             return
         config = self.config
         masked = config.val_masked or (None,) * len(config.val)
+        embedder = Embedder.from_network(
+            trainer.network, name=config.network, batch_size=config.val_batch_size
+        )
         for index, (bin_path, twin_path) in enumerate(zip(config.val, masked, strict=True)):
             try:
-                result = validate_bin(
-                    trainer.network,
-                    bin_path,
-                    twin_path,
-                    device=self.ctx.device,
-                    batch_size=config.val_batch_size,
-                    autocast_dtype=trainer.autocast_dtype,
-                    channels_last=trainer.channels_last,
-                )
+                result = validate_bin(embedder, bin_path, twin_path)
             except ValueError as exc:
                 raise TrainingError(f"val: {exc}") from exc
             if index == 0:

@@ -20,12 +20,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from maskgen.errors import CheckpointError, TrainingError
+from maskgen.nn.models import create_model
+from maskgen.nn.preprocess import preprocess
 from maskgen.train.config import TrainConfig
-from maskgen.train.data import preprocess
 from maskgen.train.distributed import DistContext, all_reduce_sum, gather_rows_to_main
 from maskgen.train.heads import ArcFaceHead, shard_range
 from maskgen.train.losses import apply_margin, gather_rows, multitask_loss, sharded_multitask_loss
-from maskgen.train.models import create_model
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

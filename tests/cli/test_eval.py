@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 
 
 def _write_checkpoint(path: Path, network_state: dict, network: str = "tiny") -> Path:
-    from maskgen.train.checkpoint import write_checkpoint
+    from maskgen.nn.checkpoint import write_checkpoint
 
     return write_checkpoint(
         path,
@@ -44,7 +44,7 @@ def _write_checkpoint(path: Path, network_state: dict, network: str = "tiny") ->
 
 @pytest.fixture(scope="module")
 def tiny_state() -> dict:
-    from maskgen.train.models import create_model
+    from maskgen.nn.models import create_model
 
     torch.manual_seed(1)
     return create_model("tiny").state_dict()

@@ -6,34 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.nn.helpers import write_network_checkpoint
+
 
 def write_tiny_checkpoint(
     path: Path, *, seed: int = 0, mask_head: bool = True, threshold: float | None = 1.25
 ) -> Path:
     """A freshly initialised tiny network (fixed seed) saved the way the trainer saves it."""
     torch = pytest.importorskip("torch")
-    from maskgen.train.checkpoint import write_checkpoint
-    from maskgen.train.models import create_model
+    from maskgen.nn.models import create_model
 
     torch.manual_seed(seed)
     network = create_model("tiny", mask_head=mask_head).eval()
-    return write_checkpoint(
-        path,
-        network="tiny",
-        embedding_size=512,
-        mask_head=mask_head,
-        model=network.state_dict(),
-        arcface={},
-        optimizer={},
-        scheduler={},
-        scaler={},
-        step=7,
-        epoch=0,
-        config={},
-        rng={},
-        data_position={},
-        threshold=threshold,
-    )
+    return write_network_checkpoint(path, network, threshold=threshold)
 
 
 @pytest.fixture(scope="session")

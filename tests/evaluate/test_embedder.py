@@ -11,8 +11,8 @@ import pytest
 
 from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError
 from maskgen.evaluate import Embedder, EvalSet, evaluate_model
-from maskgen.evaluate.embedder import decode_face, preprocess_faces
 from maskgen.formats.verification import read_verification_bin
+from maskgen.nn.preprocess import decode_face
 
 pytestmark = pytest.mark.torch
 
@@ -45,13 +45,6 @@ def test_checkpoint_and_onnx_evaluate_alike(
         assert ours.mask_accuracy == theirs.mask_accuracy
     assert report_pt.model["format"] == "checkpoint" and report_onnx.model["format"] == "onnx"
     assert report_onnx.model["threshold"] == report_pt.model["threshold"] == 1.25
-
-
-@pytest.mark.shared
-def test_preprocessing_matches_the_trainer(fold1_faces: np.ndarray) -> None:
-    from maskgen.train.data import preprocess
-
-    assert np.array_equal(preprocess_faces(fold1_faces), preprocess(fold1_faces).numpy())
 
 
 @pytest.mark.shared

@@ -31,8 +31,8 @@ def test_signature_and_metadata(tiny_onnx: Path) -> None:
 
 
 def test_parity_on_another_batch_size(tiny_checkpoint: Path, tiny_onnx: Path) -> None:
-    from maskgen.evaluate.embedder import preprocess_faces
-    from maskgen.train.models import load_model
+    from maskgen.nn.models import load_model
+    from maskgen.nn.preprocess import preprocess_faces
 
     # five faces of random pixels: a batch size other than the one traced at export
     rng = np.random.default_rng(0)

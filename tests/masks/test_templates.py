@@ -1,4 +1,4 @@
-"""Mask templates: the committed files, their validation, discovery and regeneration."""
+"""Mask templates: the shipped files, their validation and discovery (drawing: tests/assets)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 from maskgen.errors import TemplateError
 from maskgen.masks import available_mask_types, default_templates_dir, load_templates
-from maskgen.masks.template_art import draw_templates
 from maskgen.masks.templates import FACE_POINTS, REQUIRED_FIT_POINTS, read_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,11 +160,3 @@ def test_broken_templates_raise_naming_the_file(one_template: Path, breakage, me
 def test_missing_folder(tmp_path: Path):
     with pytest.raises(TemplateError, match="does not exist"):
         load_templates(tmp_path / "nowhere")
-
-
-def test_regenerating_templates_is_byte_identical(tmp_path: Path):
-    written = draw_templates(tmp_path)
-    committed = sorted(default_templates_dir().glob("*.*"))
-    assert sorted(p.name for p in written) == [p.name for p in committed]
-    for path in committed:
-        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name

@@ -1,4 +1,4 @@
-"""Training data: preprocessing, the twin checks, the sample order and its resume."""
+"""Training data: the twin checks, the sample order and its resume."""
 
 from __future__ import annotations
 
@@ -9,23 +9,10 @@ import pytest
 import torch
 
 from maskgen.errors import TrainingError
-from maskgen.train.data import EpochSampler, FaceDataset, open_train_data, preprocess
+from maskgen.train.data import EpochSampler, FaceDataset, open_train_data
 from tests.train.helpers import UNMASKED_EVERY, write_masked_twin
 
 pytestmark = [pytest.mark.torch, pytest.mark.shared]
-
-
-def test_preprocess_normalises_rgb_to_chw() -> None:
-    batch = np.zeros((2, 112, 112, 3), dtype=np.uint8)
-    batch[0, 5, 7] = (0, 255, 51)
-    out = preprocess(batch)
-    assert out.shape == (2, 3, 112, 112) and out.dtype == torch.float32
-    assert out[0, :, 5, 7].tolist() == pytest.approx([-1.0, 1.0, (51 - 127.5) / 127.5])
-    assert out.is_contiguous()
-    assert preprocess(batch, channels_last=True).is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(preprocess(torch.from_numpy(batch)), out)
-    with pytest.raises(ValueError, match="uint8 RGB"):
-        preprocess(batch[0])
 
 
 def test_identities_from_identity_records_and_flat_labels(lfw_mini: Path, rec_dir: Path) -> None:

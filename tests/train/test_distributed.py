@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from maskgen.train.checkpoint import read_checkpoint
+from maskgen.nn.checkpoint import read_checkpoint
 
 pytestmark = [pytest.mark.torch, pytest.mark.shared, pytest.mark.slow]
 

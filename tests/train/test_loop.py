@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
-from maskgen.train.checkpoint import CHECKPOINT_KEYS, read_checkpoint
+from maskgen.nn.checkpoint import CHECKPOINT_KEYS, read_checkpoint
+from maskgen.nn.models import load_model
 from maskgen.train.config import resolve_config
 from maskgen.train.loop import train
-from maskgen.train.models import load_model
 
 pytestmark = [pytest.mark.torch, pytest.mark.shared]
 

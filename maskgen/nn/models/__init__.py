@@ -1,6 +1,6 @@
 """Face network registry: ``create_model(name)`` and ``load_model(path)``.
 
-Every network maps ``(N, 3, 112, 112)`` normalised RGB (see ``maskgen.train.data.preprocess``) to
+Every network maps ``(N, 3, 112, 112)`` normalised RGB (see ``maskgen.nn.preprocess``) to
 ``(embedding (N, E), mask_logits (N, 2) | None)``.
 """
 
@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from maskgen.errors import CheckpointError, ConfigError
-from maskgen.train.checkpoint import check_checkpoint, is_maskgen_checkpoint, load_torch_file
-from maskgen.train.heads import FEATURE_SIZE, FaceNet
-from maskgen.train.models.iresnet import IRESNET_LAYERS, STAGE_CHANNELS, create_iresnet
-from maskgen.train.models.tiny import TinyNet
+from maskgen.nn.checkpoint import check_checkpoint, is_maskgen_checkpoint, load_torch_file
+from maskgen.nn.models.base import FEATURE_SIZE, FaceNet
+from maskgen.nn.models.iresnet import IRESNET_LAYERS, STAGE_CHANNELS, create_iresnet
+from maskgen.nn.models.tiny import TinyNet
 
 
 def _iresnet_factory(name: str) -> Callable[..., FaceNet]:
@@ -188,6 +188,7 @@ def _mismatch_message(path: str | Path, missing: list[str], unexpected: list[str
 
 __all__ = [
     "MODELS",
+    "FaceNet",
     "create_model",
     "iresnet_name_for",
     "load_backbone_weights",

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from maskgen.evaluate.mask_usage import mask_accuracy, mask_probabilities
+from maskgen.nn.mask_usage import mask_accuracy, mask_probabilities
 
 
 def test_probabilities_are_softmax_class_one() -> None:

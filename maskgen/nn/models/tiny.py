@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from maskgen.train.heads import FaceNet
+from maskgen.nn.models.base import FaceNet
 
 TINY_CHANNELS = (16, 32, 64)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from maskgen.errors import CheckpointError, ConfigError
-from maskgen.train.models import MODELS, create_model, load_backbone_weights, load_model
+from maskgen.nn.models import MODELS, create_model, load_backbone_weights, load_model
 from tests.train.helpers import LAYERS, arcface_torch_shapes, synthetic_backbone
 
 pytestmark = pytest.mark.torch

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from maskgen.errors import ConfigError
-from maskgen.evaluate.verification import (
+from maskgen.nn.verification import (
     accuracy_at_thresholds,
     evaluate_verification,
     fold_indices,

@@ -1,7 +1,7 @@
 """insightface's improved ResNet ("iresnet", Duta et al. 2020, as in arcface_torch).
 
 112x112 RGB -> stem (conv 3x3, BN, PReLU) -> four stages of IR blocks with 64/128/256/512
-channels, each stage halving the resolution -> 512x7x7 -> the shared heads (``heads.FaceNet``).
+channels, each stage halving the resolution -> 512x7x7 -> the shared heads (``base.FaceNet``).
 Parameter names are arcface_torch's, so its ``backbone.pth`` state dicts load unchanged.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from maskgen.train.heads import FaceNet
+from maskgen.nn.models.base import FaceNet
 
 IRESNET_LAYERS: dict[str, tuple[int, int, int, int]] = {
     "r18": (2, 2, 2, 2),

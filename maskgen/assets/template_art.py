@@ -1,5 +1,6 @@
-"""Draw maskgen's own mask templates (no third-party images): ``python -m
-maskgen.masks.template_art [OUT_DIR]`` rewrites ``templates/`` byte for byte.
+"""Draw maskgen's own mask templates (no third-party images), a build tool that nothing at run
+time imports: ``python -m maskgen.assets.template_art [OUT_DIR]`` rewrites ``templates/`` byte
+for byte (``maskgen.masks.templates`` loads them).
 
 Every template is drawn on a *canonical face*: the mean of dlib's 68 landmarks over LFW photos
 (measured with maskgen's own face finder, made symmetric), scaled so the jaw is 1 unit wide

@@ -1,0 +1,434 @@
+"""The one way maskgen turns aligned faces into embeddings: training's validation, ``maskgen
+eval``, ``embed`` and ``verify`` all go through :class:`Embedder`, so they agree.
+
+``Embedder.from_path(path)`` picks the backend from the file: ``*.onnx`` runs on onnxruntime (no
+torch needed), anything else is loaded as a maskgen checkpoint or an arcface_torch
+``backbone.pth``; ``Embedder.from_network(network)`` wraps a network being trained. Both backends
+take the same input (aligned 112x112 RGB faces, :mod:`maskgen.nn.preprocess`) and give
+``embedding`` (not normalised) and ``mask_prob``; the Embedder adds insightface's flip trick
+(embedding of the face plus that of its mirror image, L2-normalised) and feeds the network in
+batches while a thread pool decodes the next JPEGs.
+
+torch and onnxruntime are imported only when a backend is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from maskgen import __version__
+from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError
+from maskgen.nn.preprocess import FACE_SHAPE, check_face_shape, decode_face, preprocess_faces
+from maskgen.nn.verification import normalise_rows
+
+__all__ = ["Backend", "Device", "Embedder", "Embeddings", "ModelInfo"]
+
+logger = logging.getLogger(__name__)
+
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+DEFAULT_BATCH_SIZE = 64
+MAX_DECODE_WORKERS = 4
+PREFETCH_BATCHES = 2
+"""Batches decoded ahead of the one being embedded."""
+
+ONNX_INPUT = "input"
+ONNX_EMBEDDING = "embedding"
+ONNX_MASK_PROB = "mask_prob"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself. ``threshold``: the squared-L2 verification
+    threshold stored with the model (None if it never saw a validation set)."""
+
+    path: str
+    format: str
+    network: str
+    embedding_size: int
+    mask_head: bool
+    threshold: float | None = None
+    step: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "network": self.network,
+            "embedding_size": self.embedding_size,
+            "mask_head": self.mask_head,
+            "threshold": self.threshold,
+            "step": self.step,
+        }
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """``embeddings``: (N, E) float32, L2-normalised rows; ``mask_prob``: (N,) float32
+    probability that a mask is worn, None for a model without a mask head."""
+
+    embeddings: np.ndarray
+    mask_prob: np.ndarray | None
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+
+class Backend(Protocol):
+    """Runs the network on one batch of aligned faces (preprocessing included)."""
+
+    device: str
+
+    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, 112, 112, 3) uint8 RGB faces -> embedding (N, E) float32 (not normalised),
+        mask_prob (N,) float32 or None."""
+        ...
+
+
+def _decode_batch(payloads: Sequence[bytes], source: str, start: int) -> np.ndarray:
+    return np.stack([decode_face(p, source, start + i) for i, p in enumerate(payloads)])
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _prefetched(
+    payloads: Iterable[bytes], batch_size: int, source: str, pool: ThreadPoolExecutor, depth: int
+) -> Iterator[np.ndarray]:
+    """Decoded batches in order, with up to ``depth`` batches decoding ahead in ``pool``."""
+    pending: deque[Future[np.ndarray]] = deque()
+    start = 0
+    for chunk in _chunks(payloads, batch_size):
+        pending.append(pool.submit(_decode_batch, chunk, source, start))
+        start += len(chunk)
+        if len(pending) > depth:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+class Embedder:
+    """Embeds aligned faces with one model, in batches; see the module docstring.
+
+    ``batch_size`` counts faces; with ``flip`` each batch goes through the network as 2 x
+    ``batch_size`` images (faces and mirror images together). ``workers``: decoding threads.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        info: ModelInfo,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch size: must be at least 1, got {batch_size}")
+        self.backend = backend
+        self.info = info
+        self.batch_size = batch_size
+        self.workers = workers or max(1, min(MAX_DECODE_WORKERS, os.cpu_count() or 1))
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path,
+        *,
+        device: Device | str = "auto",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+    ) -> Embedder:
+        """An Embedder for a checkpoint (``last.pt``, ``backbone.pth``) or an ``.onnx`` export."""
+        path = Path(path)
+        if device not in DEVICES:
+            raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such model file")
+        if path.suffix.lower() == ".onnx":
+            backend, info = _load_onnx(path, device)
+        else:
+            backend, info = _load_checkpoint(path, device)
+        logger.info("model %s (%s) on %s", path, info.network, backend.device)
+        return cls(backend, info, batch_size=batch_size, workers=workers)
+
+    @classmethod
+    def from_network(
+        cls,
+        network: Any,
+        *,
+        name: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+    ) -> Embedder:
+        """An Embedder for a network in memory (a ``FaceNet``, e.g. one being trained), run on
+        the device its weights are on, in eval mode for each batch and then put back in the
+        mode it was in. ``name``: the registry name (``r50``, ``tiny``) for ``info``."""
+        device = next(network.parameters()).device
+        mask_head = network.mask_fc is not None
+        info = ModelInfo(
+            path="(in memory)",
+            format="network",
+            network=name,
+            embedding_size=int(network.embedding_size),
+            mask_head=mask_head,
+        )
+        backend = TorchBackend(network, mask_head, str(device))
+        return cls(backend, info, batch_size=batch_size, workers=workers)
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
+
+    def embed_batch(self, faces: np.ndarray, *, flip: bool = True) -> Embeddings:
+        """Embed one batch of (N, 112, 112, 3) uint8 RGB faces (any N)."""
+        faces = np.asarray(faces)
+        if faces.ndim != 4 or faces.shape[1:] != FACE_SHAPE:
+            raise DatasetFormatError(
+                f"faces: expected (N, 112, 112, 3) aligned RGB, got shape {faces.shape}"
+            )
+        n = faces.shape[0]
+        if flip:
+            faces = np.concatenate([faces, faces[:, :, ::-1]])
+        embedding, mask_prob = self.backend.run(np.ascontiguousarray(faces, dtype=np.uint8))
+        if flip:
+            embedding = embedding[:n] + embedding[n:]
+            mask_prob = None if mask_prob is None else mask_prob[:n]
+        return Embeddings(normalise_rows(embedding), mask_prob)
+
+    def iter_encoded(
+        self,
+        payloads: Iterable[bytes],
+        *,
+        source: str = "images",
+        flip: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[Embeddings]:
+        """Embeddings batch by batch for encoded aligned faces (JPEG/PNG bytes), decoded in a
+        thread pool ahead of the network. ``payloads`` is consumed lazily, in order;
+        ``progress`` is called with the size of each finished batch."""
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="maskgen-decode") as pool:
+            batches = _prefetched(payloads, self.batch_size, source, pool, PREFETCH_BATCHES)
+            for faces in batches:
+                result = self.embed_batch(faces, flip=flip)
+                if progress is not None:
+                    progress(len(result))
+                yield result
+
+    def embed_encoded(
+        self,
+        payloads: Iterable[bytes],
+        *,
+        source: str = "images",
+        flip: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> Embeddings:
+        """All embeddings of :meth:`iter_encoded`, joined."""
+        parts = list(self.iter_encoded(payloads, source=source, flip=flip, progress=progress))
+        return self._joined(parts)
+
+    def embed_images(self, images: Sequence[np.ndarray], *, flip: bool = True) -> Embeddings:
+        """Embed aligned faces, each (112, 112, 3) uint8 RGB (DatasetFormatError otherwise)."""
+        for index, image in enumerate(images):
+            check_face_shape(np.asarray(image), "images", index)
+        parts = [
+            self.embed_batch(np.stack(chunk), flip=flip)
+            for chunk in _chunks(images, self.batch_size)
+        ]
+        return self._joined(parts)
+
+    def _joined(self, parts: list[Embeddings]) -> Embeddings:
+        if not parts:
+            empty = np.zeros((0, self.info.embedding_size), dtype=np.float32)
+            return Embeddings(empty, np.zeros(0, np.float32) if self.info.mask_head else None)
+        embeddings = np.concatenate([p.embeddings for p in parts])
+        probs = [p.mask_prob for p in parts]
+        mask_prob = None if any(p is None for p in probs) else np.concatenate(probs)
+        return Embeddings(embeddings, mask_prob)
+
+
+# --- PyTorch backend ------------------------------------------------------------------------
+
+
+class TorchBackend:
+    """A face network (``maskgen.nn.models``) on CPU or CUDA, in float32, in eval mode while it
+    runs (the mode it was in is restored after each batch, so a network being trained can be
+    validated in place)."""
+
+    def __init__(self, model: Any, mask_head: bool, device: str) -> None:
+        import torch
+
+        from maskgen.nn.inference_model import InferenceModel
+        from maskgen.nn.preprocess import preprocess
+
+        self._torch = torch
+        self._preprocess = preprocess  # the trainer's own: training and evaluation agree
+        self.device = device
+        self.model = InferenceModel(model, mask_head).to(device)
+
+    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        torch = self._torch
+        was_training = self.model.network.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                x = self._preprocess(faces, device=self.device)
+                outputs = self.model(x)
+        finally:
+            self.model.train(was_training)
+        embedding = outputs[0].float().cpu().numpy()
+        mask_prob = outputs[1].float().cpu().numpy() if len(outputs) > 1 else None
+        return embedding, mask_prob
+
+
+def _torch_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda asked for, but PyTorch sees no CUDA GPU")
+    return device
+
+
+def _load_checkpoint(path: Path, device: str) -> tuple[TorchBackend, ModelInfo]:
+    try:
+        from maskgen.nn.models import load_model
+    except ImportError as exc:
+        raise ConfigError(
+            f"{path}: reading a checkpoint needs PyTorch (pip install 'maskgen[train]'); "
+            "an exported .onnx model needs only onnxruntime"
+        ) from exc
+    resolved = _torch_device(device)
+    network, meta = load_model(path, map_location="cpu")
+    info = ModelInfo(
+        path=str(path),
+        format="checkpoint",
+        network=str(meta["network"]),
+        embedding_size=int(meta["embedding_size"]),
+        mask_head=bool(meta["mask_head"]),
+        threshold=None if meta.get("threshold") is None else float(meta["threshold"]),
+        step=None if meta.get("step") is None else int(meta["step"]),
+    )
+    return TorchBackend(network, info.mask_head, resolved), info
+
+
+# --- ONNX backend ---------------------------------------------------------------------------
+
+
+class OnnxBackend:
+    """An exported model on onnxruntime (CUDA where the installed onnxruntime has it)."""
+
+    def __init__(self, session: Any, device: str) -> None:
+        self.session = session
+        self.device = device
+        outputs = [o.name for o in session.get_outputs()]
+        self._outputs = [ONNX_EMBEDDING] + ([ONNX_MASK_PROB] if ONNX_MASK_PROB in outputs else [])
+
+    @property
+    def mask_head(self) -> bool:
+        return ONNX_MASK_PROB in self._outputs
+
+    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        results = self.session.run(self._outputs, {ONNX_INPUT: preprocess_faces(faces)})
+        embedding = np.asarray(results[0], dtype=np.float32)
+        mask_prob = np.asarray(results[1], dtype=np.float32) if len(results) > 1 else None
+        return embedding, mask_prob
+
+
+def _onnx_providers(device: str) -> tuple[list[str], str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not has_cuda:
+        raise ConfigError(
+            "device: cuda asked for, but this onnxruntime has no CUDAExecutionProvider "
+            "(install onnxruntime-gpu)"
+        )
+    if device in ("auto", "cuda") and has_cuda:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"
+    return ["CPUExecutionProvider"], "cpu"
+
+
+def _load_onnx(path: Path, device: str) -> tuple[OnnxBackend, ModelInfo]:
+    try:
+        import onnxruntime as ort
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+    except ImportError as exc:
+        raise ConfigError(
+            f"{path}: running an ONNX model needs onnxruntime (pip install 'maskgen[export]')"
+        ) from exc
+    providers, resolved = _onnx_providers(device)
+    ort_errors = (
+        ort_state.Fail,
+        ort_state.InvalidProtobuf,
+        ort_state.InvalidGraph,
+        ort_state.InvalidArgument,
+        ort_state.NoSuchFile,
+        ort_state.RuntimeException,
+    )
+    try:
+        session = ort.InferenceSession(str(path), providers=providers)
+    except ort_errors as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a loadable ONNX model ({reason})") from exc
+    _check_onnx_signature(session, path)
+    backend = OnnxBackend(session, resolved)
+    meta = session.get_modelmeta().custom_metadata_map
+    embedding_size = session.get_outputs()[0].shape[1]
+    info = ModelInfo(
+        path=str(path),
+        format="onnx",
+        network=meta.get("network", "unknown"),
+        embedding_size=int(embedding_size) if isinstance(embedding_size, int) else 0,
+        mask_head=backend.mask_head,
+        threshold=_float_or_none(meta.get("threshold")),
+        step=_int_or_none(meta.get("step")),
+    )
+    if meta.get("maskgen_version") not in (None, __version__):
+        logger.info("%s was exported by maskgen %s", path, meta.get("maskgen_version"))
+    return backend, info
+
+
+def _check_onnx_signature(session: Any, path: Path) -> None:
+    """A maskgen export has one input ``input`` (N, 3, 112, 112) and outputs ``embedding``
+    (N, E) [and ``mask_prob`` (N,)]; anything else is another model."""
+    inputs = session.get_inputs()
+    outputs = {o.name: o for o in session.get_outputs()}
+    expected = f"input '{ONNX_INPUT}' (N, 3, 112, 112) and output '{ONNX_EMBEDDING}' (N, E)"
+    if len(inputs) != 1 or inputs[0].name != ONNX_INPUT or ONNX_EMBEDDING not in outputs:
+        got = ", ".join(i.name for i in inputs) + " -> " + ", ".join(outputs)
+        raise CheckpointError(f"{path}: not a maskgen face model (has {got}; needs {expected})")
+    shape = list(inputs[0].shape)
+    if len(shape) != 4 or shape[1:] != [3, 112, 112]:
+        raise CheckpointError(f"{path}: input has shape {shape}; needs {expected}")
+    if len(outputs[ONNX_EMBEDDING].shape) != 2:
+        raise CheckpointError(f"{path}: embedding is not (N, E); needs {expected}")
+
+
+def _float_or_none(value: str | None) -> float | None:
+    try:
+        return None if value in (None, "", "none") else float(value)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return None if value in (None, "", "none") else int(value)  # type: ignore[arg-type]
+    except ValueError:
+        return None

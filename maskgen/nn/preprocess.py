@@ -1,0 +1,96 @@
+"""What every face network is fed, defined once for training, evaluation and the ONNX export.
+
+A face is (112, 112, 3) uint8 RGB, aligned to the ArcFace 5-point template (``maskgen align``,
+insightface's ``.rec``/``.bin`` crops). A network's input is (N, 3, 112, 112) float32,
+``(pixel - 127.5) / 127.5``, arcface_torch's normalisation. :func:`preprocess` computes it with
+torch on the device (the trainer, the PyTorch backend); :func:`preprocess_faces` with numpy (the
+onnxruntime backend, which needs no torch). torch is imported only when :func:`preprocess` runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from maskgen.errors import DatasetFormatError
+from maskgen.images import decode_rgb
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "FACE_SHAPE",
+    "FACE_SIZE",
+    "PIXEL_CENTRE",
+    "PIXEL_SCALE",
+    "check_face_shape",
+    "decode_face",
+    "preprocess",
+    "preprocess_faces",
+]
+
+FACE_SIZE = 112
+FACE_SHAPE = (FACE_SIZE, FACE_SIZE, 3)
+"""Every face the networks see: aligned to the ArcFace template, (112, 112, 3) uint8 RGB."""
+
+PIXEL_CENTRE = 127.5
+PIXEL_SCALE = 127.5
+"""Input = (pixel - PIXEL_CENTRE) / PIXEL_SCALE, in [-1, 1] (arcface_torch's normalisation)."""
+
+
+def decode_face(data: bytes, source: str, index: int) -> np.ndarray:
+    """Decode one aligned face (JPEG/PNG bytes) to (112, 112, 3) uint8 RGB.
+
+    Raises DatasetFormatError naming ``source`` and ``index`` (a position or a record key) for
+    undecodable bytes or a size other than 112x112 (faces must be aligned first, e.g. with
+    ``maskgen align``).
+    """
+    rgb = decode_rgb(data)
+    if rgb is None:
+        raise DatasetFormatError(f"{source}: image {index} is not a decodable image")
+    check_face_shape(rgb, source, index)
+    return rgb
+
+
+def check_face_shape(image: np.ndarray, source: str, index: int) -> None:
+    """DatasetFormatError naming ``source`` and ``index`` unless ``image`` is (112, 112, 3)."""
+    if image.shape != FACE_SHAPE:
+        size = "x".join(str(s) for s in image.shape[1::-1]) if image.ndim >= 2 else "?"
+        raise DatasetFormatError(
+            f"{source}: image {index} is {size} (shape {image.shape}), expected aligned "
+            "112x112 RGB faces (align them first, e.g. with maskgen align)"
+        )
+
+
+def preprocess_faces(faces: np.ndarray) -> np.ndarray:
+    """(N, 112, 112, 3) uint8 RGB -> (N, 3, 112, 112) float32, the network input (numpy)."""
+    x = np.ascontiguousarray(np.asarray(faces).transpose(0, 3, 1, 2), dtype=np.float32)
+    return (x - np.float32(PIXEL_CENTRE)) / np.float32(PIXEL_SCALE)
+
+
+def preprocess(
+    images: np.ndarray | torch.Tensor,
+    *,
+    device: torch.device | str | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, H, W)`` float32 network input (torch).
+
+    The uint8 batch moves to ``device`` first (4x less to copy), then is normalised there.
+    With ``channels_last`` the result keeps the NHWC memory layout the input already has.
+    Raises ValueError for any other shape or dtype (a bug, not bad user input).
+    """
+    import torch
+
+    batch = torch.as_tensor(images)
+    if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != torch.uint8:
+        raise ValueError(
+            f"preprocess expects (N, H, W, 3) uint8 RGB, got {tuple(batch.shape)} {batch.dtype}"
+        )
+    if device is not None:
+        batch = batch.to(device, non_blocking=True)
+    out = batch.permute(0, 3, 1, 2).float().sub_(PIXEL_CENTRE).div_(PIXEL_SCALE)
+    if channels_last:
+        return out.contiguous(memory_format=torch.channels_last)
+    return out.contiguous()
