@@ -291,6 +291,28 @@ model = click.option(
     "model.onnx (runs on onnxruntime).",
 )
 
+
+def _not_onnx(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    if value is not None and value.suffix.lower() == ".onnx":
+        raise click.BadParameter(
+            f"{value} is an ONNX model already; export reads a PyTorch checkpoint (run/last.pt "
+            "or an arcface_torch backbone.pth). `eval`, `embed` and `verify` run .onnx models.",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
+checkpoint = click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_not_onnx,
+    help="A training checkpoint (run/last.pt) or an arcface_torch backbone.pth.",
+)
+"""``--model`` where only a PyTorch network will do (``maskgen export``)."""
+
 batch_size = click.option(
     "--batch-size",
     type=click.IntRange(min=1),
