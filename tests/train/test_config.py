@@ -156,11 +156,11 @@ def test_resume_flags_must_agree_except_how_long_and_how_it_reports(
         ({"masked_prob": 0.2}, "--masked-prob"),
         ({"sharded_classifier": True}, "--sharded-classifier"),
     ):
-        with pytest.raises(ConfigError, match=f"resume: .* in {run}/config.json but {flag} "):
+        with pytest.raises(ConfigError, match=rf"resume: .* in {run}/config\.json but {flag} "):
             resolve_resume_config(run, overrides=overrides)
-    with pytest.raises(ConfigError, match="resume: lr is 0.1 in .* but --lr gives 0.5; a resumed"):
+    with pytest.raises(ConfigError, match=r"resume: lr is 0\.1 in .* but --lr gives 0\.5; a "):
         resolve_resume_config(run, overrides={"lr": 0.5})
-    with pytest.raises(ConfigError, match="preset is 'arcface' .* but --preset gives 'paper'"):
+    with pytest.raises(ConfigError, match=r"preset is 'arcface' .* but --preset gives 'paper'"):
         resolve_resume_config(run, preset="paper")
     toml = tmp_path / "more.toml"
     toml.write_text("steps = 99\nmargin = 0.3\n")
@@ -171,7 +171,7 @@ def test_resume_flags_must_agree_except_how_long_and_how_it_reports(
 
 
 def test_resume_without_a_run_config_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config.json: no such file, so nothing to resume"):
+    with pytest.raises(ConfigError, match=r"config\.json: no such file, so nothing to resume"):
         resolve_resume_config(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not a readable run config"):
