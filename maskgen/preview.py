@@ -15,13 +15,19 @@ import cv2
 import numpy as np
 
 from maskgen.atomic import write_bytes_atomic
-from maskgen.errors import OutputError
-from maskgen.images import decode_rgb
+from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.images import decode_rgb, encode_image
 from maskgen.seeding import item_rng
 
 TILE = 160
-CAPTION_HEIGHT = 18
 BACKGROUND = (245, 245, 245)
+TEXT_COLOR = (40, 40, 40)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_SCALE = 0.4
+LINE_HEIGHT = 15
+"""Pixels per caption line: OpenCV's Hershey simplex at scale 0.4 reaches 11 px above the
+baseline and 3 below (``cv2.getTextSize``), plus 1 px between lines."""
+_BREAK_AFTER = " /_-."
 
 
 @dataclass(frozen=True)
@@ -45,36 +51,66 @@ def _fit(image: np.ndarray, side: int) -> np.ndarray:
     return canvas
 
 
+def _text_width(text: str) -> int:
+    return cv2.getTextSize(text, FONT, FONT_SCALE, 1)[0][0]
+
+
+def wrap_caption(text: str, width: int) -> list[str]:
+    """``text`` cut into lines no wider than ``width`` pixels in the sheet's font, nothing left
+    out. Lines break after a space, "/", "_", "-" or "." where one fits (file names and keys
+    have few spaces), else between characters. Returns [] for an empty caption."""
+    lines: list[str] = []
+    rest = text.strip()
+    while rest:
+        cut = len(rest)
+        while cut > 1 and _text_width(rest[:cut]) > width:
+            cut -= 1
+        if cut < len(rest):
+            soft = max(rest.rfind(c, 0, cut) for c in _BREAK_AFTER) + 1
+            cut = soft if soft > 0 else cut
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return lines
+
+
 def render_sheet(tiles: Sequence[Tile], columns: int, tile_size: int = TILE) -> np.ndarray:
-    """Lay tiles out in a grid with captions underneath. Returns (H, W, 3) uint8 RGB."""
+    """Lay tiles out in a grid, each caption wrapped in full underneath (the caption band is
+    as tall as the longest caption needs). Returns (H, W, 3) uint8 RGB."""
     columns = max(1, min(columns, len(tiles)))
     rows = -(-len(tiles) // columns)
-    cell_h = tile_size + CAPTION_HEIGHT
+    captions = [wrap_caption(tile.caption, tile_size - 4) for tile in tiles]
+    caption_h = max(1, max(len(lines) for lines in captions)) * LINE_HEIGHT + 3
+    cell_h = tile_size + caption_h
     sheet = np.full((rows * cell_h + 4, columns * (tile_size + 4) + 4, 3), BACKGROUND, np.uint8)
-    for i, tile in enumerate(tiles):
+    for i, (tile, lines) in enumerate(zip(tiles, captions, strict=True)):
         y = 4 + (i // columns) * cell_h
         x = 4 + (i % columns) * (tile_size + 4)
         sheet[y : y + tile_size, x : x + tile_size] = _fit(tile.image, tile_size)
-        caption = tile.caption[: tile_size // 7]
-        cv2.putText(
-            sheet,
-            caption,
-            (x + 2, y + tile_size + 13),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.4,
-            (40, 40, 40),
-            1,
-            cv2.LINE_AA,
-        )
+        for n, line in enumerate(lines):
+            baseline = y + tile_size + 12 + n * LINE_HEIGHT
+            cv2.putText(
+                sheet, line, (x + 2, baseline), FONT, FONT_SCALE, TEXT_COLOR, 1, cv2.LINE_AA
+            )
     return sheet
 
 
-def write_png(path: Path, rgb: np.ndarray) -> Path:
-    """Write an RGB image as PNG (temporary name, then rename); OutputError if it fails."""
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OutputError(f"{path}: could not encode the image as PNG")
-    return write_bytes_atomic(Path(path), png.tobytes())
+def sheet_format(path: Path) -> str:
+    """The image format ``path``'s suffix names (any case: .jpg/.jpeg, .png, .bmp, .webp);
+    OutputError listing the allowed suffixes for any other."""
+    from maskgen.formats.folder import image_format_of
+
+    try:
+        return image_format_of(path)
+    except DatasetFormatError as exc:
+        raise OutputError(str(exc)) from None
+
+
+def write_image(path: Path, rgb: np.ndarray, *, jpeg_quality: int = 95) -> Path:
+    """Write an RGB image in the format its suffix names (temporary name, then rename);
+    OutputError for an unknown suffix or if encoding fails."""
+    path = Path(path)
+    data = encode_image(rgb, sheet_format(path), jpeg_quality, path.name)
+    return write_bytes_atomic(path, data)
 
 
 def caption_for(outcome) -> str:
@@ -103,7 +139,7 @@ def _spread_images(reader, n: int):
 
 def preview_dataset(
     input_path: Path,
-    out_png: Path,
+    out_path: Path,
     *,
     n: int = 24,
     seed: int = 0,
@@ -111,12 +147,17 @@ def preview_dataset(
     face_mode: str | None = None,
     models_dir: str | None = None,
     columns: int = 8,
+    jpeg_quality: int = 95,
 ) -> Path:
-    """Mask ``n`` items spread evenly over a dataset and write originals beside masked versions.
+    """Mask ``n`` items spread evenly over a dataset and write originals beside masked versions
+    to ``out_path``, in the format its suffix names (OutputError for another suffix, before
+    any work).
 
     Uses exactly the per-item draw of ``maskgen augment`` (same seed, same key -> same mask).
     """
     from maskgen.formats import find_format
+
+    sheet_format(Path(out_path))
     from maskgen.masks import Masker, MaskSpec
 
     fmt = find_format(input_path)
@@ -129,10 +170,11 @@ def preview_dataset(
         if rgb is None:
             continue
         outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
-        tiles += [Tile(rgb, str(sample.key)[-22:]), Tile(outcome.image, caption_for(outcome))]
+        tiles += [Tile(rgb, str(sample.key)), Tile(outcome.image, caption_for(outcome))]
     if not tiles:
         raise OutputError(f"{input_path}: no readable images to preview")
-    return write_png(out_png, render_sheet(tiles, columns=columns - columns % 2 or 2))
+    sheet = render_sheet(tiles, columns=columns - columns % 2 or 2)
+    return write_image(out_path, sheet, jpeg_quality=jpeg_quality)
 
 
 def face_crop(
@@ -171,11 +213,11 @@ def run_demo(out_dir: Path, *, seed: int = 0, models_dir: str | None = None) -> 
             )
             masker = Masker(spec, face_mode="detect", models_dir=models_dir)
             outcome = masker.mask_image(portrait, item_rng(seed, f"demo/{mask_type}/{variant}"))
-            written.append(write_png(out_dir / f"{mask_type}_{variant}.png", outcome.image))
+            written.append(write_image(out_dir / f"{mask_type}_{variant}.png", outcome.image))
             tiles.append(Tile(outcome.image, caption_for(outcome)))
             if outcome.applied:
                 crop = face_crop(outcome.applied[0].face.box, portrait.shape)
     tiles = [Tile(tile.image[crop], tile.caption) for tile in tiles]
     sheet = render_sheet(tiles, columns=4, tile_size=256)
-    written.append(write_png(out_dir / "demo_sheet.png", sheet))
+    written.append(write_image(out_dir / "demo_sheet.png", sheet))
     return written

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from maskgen.cli import options
+from maskgen.cli.main import RESUME_HINT
 from maskgen.pipeline import augment_dataset
 from maskgen.pipeline.plan import Shard
 
@@ -55,6 +56,9 @@ def augment(
 
     Example: maskgen augment ms1mv2/train.rec -o ms1mv2_masked/ --workers 32
     """
+    click.get_current_context().meta[RESUME_HINT] = (
+        "Run it again with --resume to keep the finished chunks and do only the rest."
+    )
     report = augment_dataset(
         input_path,
         output_dir,

@@ -12,7 +12,7 @@ DEFAULT_OPSET = 18  # the lowest opset torch's exporter writes natively (see eva
 
 
 @click.command(short_help="Export a checkpoint to ONNX (embedding + mask probability).")
-@options.model
+@options.checkpoint
 @click.option(
     "-o",
     "--output",

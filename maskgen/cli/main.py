@@ -1,14 +1,23 @@
 """Root command group. Subcommands load lazily, so ``maskgen --help`` never imports torch.
 
-Every MaskgenError becomes one line on stderr and exit code 1, here and only here.
+Every MaskgenError becomes one line on stderr and exit code 1, here and only here. Ctrl-C
+(SIGINT) and SIGTERM stop every command the same way: the library's clean-up runs (temporary
+files removed, workers stopped), then one line (saying how to resume where a command can) and
+exit code 130 or 143, the shell's 128 + signal number.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
+import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import click
@@ -34,6 +43,89 @@ COMMANDS: dict[str, str] = {
 }
 
 
+RESUME_HINT = "maskgen.resume_hint"
+"""``ctx.meta`` key: a command that can be resumed puts there what to tell a user who stopped
+it (a string, or a function giving one when it stops)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception. A KeyboardInterrupt, so that every clean-up path Ctrl-C takes
+    (temporary files, worker pools) runs for it too."""
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM raise KeyboardInterrupt and Terminated while a command runs, and are
+    remembered: a library that catches the interrupt and raises something else in its place
+    (torch's ONNX exporter does) still ends as an interrupt.
+
+    Processes forked meanwhile (pool and data-loader workers) inherit the handler; there it
+    does what the signal did before. So a SIGTERM to a whole process group (SLURM's scancel, a
+    systemd stop, ``kill -- -PGID``) kills the workers at once, as it did, and a
+    multiprocessing pool whose worker died holding one of the pool's locks hangs when it is
+    shut down. Hence, if the clean-up after a SIGTERM takes longer than CLEANUP_LIMIT_S, this
+    process says it stopped and exits without finishing it: what is left is what ``kill -9``
+    leaves, which ``--resume`` handles.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    CLEANUP_LIMIT_S = 5.0
+
+    def __init__(self, message: Callable[[int], str]) -> None:
+        self.received: int | None = None
+        self._message = message
+        self._pid = os.getpid()
+        self._previous: dict[int, Any] = {}
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                previous = signal.getsignal(signum)
+                if previous is not signal.SIG_IGN:  # nohup, or a background job's Ctrl-C
+                    self._previous[signum] = previous
+                    signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            self._as_before(signum, frame)
+            return
+        if signum == signal.SIGTERM and self._timer is None:
+            self._timer = threading.Timer(self.CLEANUP_LIMIT_S, self._give_up, (signum,))
+            self._timer.daemon = True
+            self._timer.start()
+        self.received = signum
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def _give_up(self, signum: int) -> None:
+        sys.stderr.write(self._message(signum) + "\n")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    def _as_before(self, signum: int, frame: FrameType | None) -> None:
+        """In a forked worker: what the signal did before the handler was installed."""
+        previous = self._previous.get(signum)
+        if callable(previous):
+            previous(signum, frame)
+            return
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _stop_message(ctx: click.Context, signum: int) -> str:
+    hint: str | Callable[[], str] | None = ctx.meta.get(RESUME_HINT)
+    if callable(hint):
+        hint = hint()
+    first = "Stopped by SIGTERM." if signum == signal.SIGTERM else "Interrupted."
+    return f"{first} {hint}" if hint else first
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported only when invoked or listed."""
 
@@ -54,14 +146,21 @@ class LazyGroup(click.Group):
         return importlib.util.find_spec(module_name) is not None
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except MaskgenError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+        with _StopSignals(functools.partial(_stop_message, ctx)) as stop:
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt as exc:
+                signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+            except Exception as exc:
+                if stop.received is not None:
+                    signum = stop.received  # a library turned the interrupt into another error
+                elif isinstance(exc, MaskgenError):
+                    click.echo(f"Error: {exc}", err=True)
+                    ctx.exit(1)
+                else:
+                    raise
+        click.echo(_stop_message(ctx, signum), err=True)
+        ctx.exit(128 + signum)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

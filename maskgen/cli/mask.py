@@ -18,7 +18,11 @@ from maskgen.cli import options
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output image; its suffix picks the format (.jpg, .png, .tif, .gif, .bmp, .webp, ...).",
 )
-@click.option("--mask-type", default=None, help="One mask type (default: a random one).")
+@click.option(
+    "--mask-type",
+    default=None,
+    help="One mask type, in any case (default: a random one; `maskgen types` lists them).",
+)
 @options.seed
 @options.face_mode
 @options.models_dir
@@ -49,6 +53,7 @@ def mask(
         mask_types=(mask_type,) if mask_type else None,
         color_prob=color_prob,
         texture_prob=texture_prob,
+        mask_types_option="--mask-type",
     )
     masker = Masker(spec, face_mode=face_mode or "auto", models_dir=models_dir)
     result = mask_file(image, output, masker=masker, seed=seed, jpeg_quality=jpeg_quality)

@@ -177,8 +177,8 @@ _MASK_SPEC_OPTIONS = (
         metavar="TYPES",
         default=None,
         callback=_split_mask_types,
-        help="Comma-separated mask types to draw from, e.g. surgical,n95 (default: all; "
-        "`maskgen types` lists them).",
+        help="Comma-separated mask types to draw from, e.g. surgical,n95, in any case "
+        "(default: all; `maskgen types` lists them).",
     ),
     color_prob,
     texture_prob,
@@ -200,6 +200,27 @@ _MASK_SPEC_OPTIONS = (
 )
 
 
+def match_mask_types(
+    names: tuple[str, ...], known: tuple[str, ...], option: str = "--mask-types"
+) -> tuple[str, ...]:
+    """``names`` as the template names they stand for, matched in any case (``N95`` is
+    ``n95``; an exact match wins where two templates differ only in case). click.BadParameter
+    naming ``option``, the flag the user typed, for a name that matches none."""
+    by_folded: dict[str, str] = {}
+    for name in known:
+        by_folded.setdefault(name.casefold(), name)
+    matched = []
+    for name in names:
+        found = name if name in known else by_folded.get(name.casefold())
+        if found is None:
+            raise click.BadParameter(
+                f"unknown mask type {name!r} (choose from {', '.join(known)})",
+                param_hint=f"'{option}'",
+            )
+        matched.append(found)
+    return tuple(matched)
+
+
 def build_mask_spec(
     *,
     mask_types: tuple[str, ...] | None,
@@ -207,18 +228,16 @@ def build_mask_spec(
     texture_prob: float,
     textures: tuple[Path, ...] = (),
     templates: Path | None = None,
+    mask_types_option: str = "--mask-types",
 ) -> MaskSpec:
     """A validated MaskSpec from the mask options; click.BadParameter naming the option if
-    it is not valid (unknown mask type, probability outside [0, 1], ...)."""
+    it is not valid (unknown mask type, probability outside [0, 1], ...). Mask types match
+    in any case; ``mask_types_option`` is the flag they came from, for the message."""
     from maskgen.masks import MaskSpec, available_mask_types
 
     known = available_mask_types(str(templates) if templates is not None else None)
-    unknown = [name for name in mask_types or () if name not in known]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown mask type {unknown[0]!r} (choose from {', '.join(known)})",
-            param_hint="'--mask-types'",
-        )
+    if mask_types is not None:
+        mask_types = match_mask_types(mask_types, known, mask_types_option)
     try:
         spec = MaskSpec(
             mask_types=mask_types,
@@ -272,6 +291,28 @@ model = click.option(
     help="A training checkpoint (run/last.pt), an arcface_torch backbone.pth, or an exported "
     "model.onnx (runs on onnxruntime).",
 )
+
+
+def _not_onnx(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    if value is not None and value.suffix.lower() == ".onnx":
+        raise click.BadParameter(
+            f"{value} is an ONNX model already; export reads a PyTorch checkpoint (run/last.pt "
+            "or an arcface_torch backbone.pth). `eval`, `embed` and `verify` run .onnx models.",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
+checkpoint = click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_not_onnx,
+    help="A training checkpoint (run/last.pt) or an arcface_torch backbone.pth.",
+)
+"""``--model`` where only a PyTorch network will do (``maskgen export``)."""
 
 batch_size = click.option(
     "--batch-size",

@@ -9,6 +9,18 @@ import click
 from maskgen.cli import options
 
 
+def _sheet_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Refuse a suffix that names no image format before any masking is done."""
+    from maskgen.errors import OutputError
+    from maskgen.preview import sheet_format
+
+    try:
+        sheet_format(value)
+    except OutputError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    return value
+
+
 @click.command(short_help="Contact sheet of originals beside their masked versions.")
 @options.input_arg
 @click.option(
@@ -16,7 +28,8 @@ from maskgen.cli import options
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="PNG file to write.",
+    callback=_sheet_path,
+    help="Image file to write; its suffix picks the format (.png, .jpg, .bmp, .webp).",
 )
 @click.option(
     "-n",
@@ -30,7 +43,14 @@ from maskgen.cli import options
 @options.mask_spec_options
 @options.face_mode
 @options.models_dir
-def preview(input_path, output, count, seed, spec, face_mode, models_dir):
+@click.option(
+    "--jpeg-quality",
+    type=click.IntRange(1, 100),
+    default=95,
+    show_default=True,
+    help="Quality of a .jpg sheet.",
+)
+def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_quality):
     """Mask N items of INPUT exactly as `maskgen augment` would and lay them out on a sheet.
 
     Example: maskgen preview ms1mv2/train.rec -o sheet.png -n 32
@@ -45,5 +65,6 @@ def preview(input_path, output, count, seed, spec, face_mode, models_dir):
         spec=spec,
         face_mode=face_mode,
         models_dir=models_dir,
+        jpeg_quality=jpeg_quality,
     )
     click.echo(f"wrote {path}", err=True)

@@ -7,9 +7,30 @@ from typing import Any
 
 import click
 
+from maskgen.cli.main import RESUME_HINT
 from maskgen.errors import ConfigError
+from maskgen.train.config import NETWORKS, TrainConfig
 
 _NOT_CONFIG = ("config_file", "preset")
+_DEFAULTS = TrainConfig()
+
+
+def _help(text: str, name: str) -> str:
+    """``text`` and the setting's default, as click shows defaults. The flags themselves default
+    to None, so that a preset, a config file or a resumed run's config.json can supply them."""
+    return f"{text}  [default: {getattr(_DEFAULTS, name)}]"
+
+
+def _resume_hint(run: Path) -> Any:
+    """What to tell a user who stopped the run (asked when it stops: a checkpoint may exist
+    by then)."""
+
+    def hint() -> str:
+        if (run / "last.pt").is_file():
+            return f"`maskgen train -o {run} --resume` continues from its last checkpoint."
+        return "No checkpoint was saved yet, so there is nothing to resume."
+
+    return hint
 
 
 @click.command(short_help="Train Multi-Task ArcFace on a .rec and its masked twin.")
@@ -20,18 +41,33 @@ _NOT_CONFIG = ("config_file", "preset")
     help="Its masked twin .rec (from `maskgen augment`); without it no mask head is trained.",
 )
 @click.option(
-    "-o", "--output", type=click.Path(file_okay=False, path_type=Path), help="Run folder."
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder (config.json, metrics, checkpoints).",
 )
-@click.option("--network", help="r18, r34, r50 (default), r100 or tiny.")
-@click.option("--batch-size", type=int, help="Total batch over all GPUs/processes.")
-@click.option("--steps", type=int, help="Optimizer steps (or give --epochs).")
-@click.option("--epochs", type=int, help="Epochs (or give --steps).")
-@click.option("--lr", type=float, help="Base learning rate.")
-@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), help="Default: auto.")
+@click.option(
+    "--network",
+    type=click.Choice(NETWORKS),
+    help=_help("Backbone: insightface's iresnet, or a small CPU network.", "network"),
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    help=_help("Total batch over all GPUs/processes.", "batch_size"),
+)
+@click.option("--steps", type=int, help=_help("Optimizer steps (or --epochs).", "steps"))
+@click.option("--epochs", type=int, help="Epochs (instead of --steps).")
+@click.option("--lr", type=float, help=_help("Base learning rate.", "lr"))
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    help=_help("auto: CUDA when there is a GPU.", "device"),
+)
 @click.option(
     "--precision",
     type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    help="auto = bf16 on CUDA, fp32 on CPU.",
+    help=_help("auto: bf16 on CUDA, fp32 on CPU.", "precision"),
 )
 @click.option("--preset", type=click.Choice(["paper", "arcface"]), help="A recipe to start from.")
 @click.option(
@@ -40,17 +76,40 @@ _NOT_CONFIG = ("config_file", "preset")
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML or YAML file of settings (flags override it).",
 )
-@click.option("--resume", is_flag=True, default=None, help="Continue RUN/last.pt exactly.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    default=None,
+    help="Continue the run in -o RUN exactly, with the settings in RUN/config.json; flags "
+    "given again must agree, except those saying how long it runs and how it logs, saves, "
+    "validates and loads data (--steps/--epochs, --*-every, --val*, --workers, --device).",
+)
 @click.option(
     "--init-from",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Start from an arcface_torch backbone.pth or a maskgen checkpoint.",
 )
-@click.option("--seed", type=int, help="Seed of the data order, the init and dropout.")
-@click.option("--log-every", type=int, help="Steps per metrics row.")
-@click.option("--save-every", type=int, help="Steps between RUN/step_N.pt checkpoints.")
-@click.option("--workers", type=int, help="Data loader processes per GPU/process.")
-@click.option("--masked-prob", type=float, help="Chance of taking a sample from the twin.")
+@click.option(
+    "--seed",
+    type=int,
+    help=_help("Seed of the data order, the init and dropout.", "seed"),
+)
+@click.option("--log-every", type=int, help=_help("Steps per metrics row.", "log_every"))
+@click.option(
+    "--save-every",
+    type=int,
+    help=_help("Steps between RUN/step_N.pt checkpoints.", "save_every"),
+)
+@click.option(
+    "--workers",
+    type=int,
+    help=_help("Data loader processes per GPU/process.", "workers"),
+)
+@click.option(
+    "--masked-prob",
+    type=float,
+    help=_help("Chance of taking a sample from the twin.", "masked_prob"),
+)
 @click.option(
     "--val",
     multiple=True,
@@ -63,7 +122,11 @@ _NOT_CONFIG = ("config_file", "preset")
     type=click.Path(dir_okay=False, path_type=Path),
     help="Masked twin of each --val .bin, in the same order.",
 )
-@click.option("--val-every", type=int, help="Steps between validations.")
+@click.option(
+    "--val-every",
+    type=int,
+    help=_help("Steps between validations.", "val_every"),
+)
 @click.option(
     "--sharded-classifier",
     is_flag=True,
@@ -73,11 +136,15 @@ _NOT_CONFIG = ("config_file", "preset")
 def train(**options: Any) -> None:
     """Train Multi-Task ArcFace (ArcFace + mask-usage head) on a RecordIO dataset and its
     masked twin. Metrics go to RUN/metrics.jsonl and RUN/tb, checkpoints to RUN/last.pt and
-    RUN/step_N.pt. Several GPUs: torchrun --nproc-per-node 8 -m maskgen.train ARGS.
+    RUN/step_N.pt, the resolved settings (absolute paths) to RUN/config.json. The defaults
+    shown are the paper's recipe; --preset and --config change them, flags win. Several GPUs:
+    torchrun --nproc-per-node 8 -m maskgen.train ARGS.
 
     Example: maskgen train --data ms1mv2/train.rec --masked ms1mv2_masked/train.rec -o runs/r50
+
+    Continue it after a stop: maskgen train -o runs/r50 --resume
     """
-    from maskgen.train.config import resolve_config
+    from maskgen.train.config import resolve_config, resolve_resume_config
 
     overrides = {
         key: (str(value) if isinstance(value, Path) else value)
@@ -87,9 +154,21 @@ def train(**options: Any) -> None:
     for key in ("val", "val_masked"):
         if key in overrides:
             overrides[key] = [str(v) for v in overrides[key]]
-    config = resolve_config(
-        preset=options["preset"], config_file=options["config_file"], overrides=overrides
-    )
+    if options["output"] is not None:
+        click.get_current_context().meta[RESUME_HINT] = _resume_hint(options["output"])
+    if options["resume"]:
+        if options["output"] is None:
+            raise click.UsageError("--resume needs the run folder: -o RUN")
+        config = resolve_resume_config(
+            options["output"],
+            preset=options["preset"],
+            config_file=options["config_file"],
+            overrides=overrides,
+        )
+    else:
+        config = resolve_config(
+            preset=options["preset"], config_file=options["config_file"], overrides=overrides
+        )
     try:
         from maskgen.train.loop import format_row
         from maskgen.train.loop import train as run_training

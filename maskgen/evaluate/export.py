@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,7 +126,8 @@ def export_onnx(
     wrapped = InferenceModel(network, bool(info["mask_head"])).eval()
     tmp = _temp_path(out_path)
     try:
-        _torch_export(wrapped, tmp, opset, bool(info["mask_head"]))
+        with _interrupts_kept():
+            _torch_export(wrapped, tmp, opset, bool(info["mask_head"]))
         metadata = _metadata(info)
         written_opset = _finish_model(tmp, metadata)
         if written_opset != opset:
@@ -197,6 +200,45 @@ def _quiet_exporter() -> Iterator[None]:
             yield
     finally:
         exporter_logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _interrupts_kept() -> Iterator[None]:
+    """Let an interrupt stop the block even where the code inside catches it.
+
+    torch's exporter catches the KeyboardInterrupt of a Ctrl-C in places and raises its own
+    error in its place (a 120-line TorchExportError about a half-imported module), or carries
+    on. While the block runs, the Python handlers of SIGINT and SIGTERM are wrapped: what they
+    raise is remembered, and raised again when the block ends, whatever the block did."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised: list[BaseException] = []
+    wrapped: dict[int, Any] = {}
+
+    def keep(signum: int, frame: Any) -> None:
+        try:
+            wrapped[signum](signum, frame)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            wrapped[signum] = handler
+            signal.signal(signum, keep)
+    try:
+        yield
+    except BaseException:
+        if raised:
+            raise raised[0] from None
+        raise
+    finally:
+        for signum, handler in wrapped.items():
+            signal.signal(signum, handler)
+    if raised:
+        raise raised[0]
 
 
 def _torch_export(model: Any, path: Path, opset: int, mask_head: bool) -> None:

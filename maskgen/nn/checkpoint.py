@@ -13,9 +13,8 @@ Everything stored is a tensor or a plain Python value, so files load with
 
 from __future__ import annotations
 
+import codecs
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -109,18 +108,35 @@ def load_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-        EOFError,
-        RuntimeError,
-        ValueError,
-        KeyError,
-    ) as exc:
-        # torch's own messages run to paragraphs (weights_only advice); the type is enough here
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    except Exception as exc:
+        # torch.load fails on a foreign file in many ways (KeyError, IndexError, pickle
+        # errors...) and its messages run to paragraphs or say only the type: describe the file
         raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__})"
+            f"{path}: not a readable PyTorch checkpoint: {_what_it_is(path)}"
         ) from exc
+
+
+def _what_it_is(path: Path) -> str:
+    """What a file torch.load refused looks like, from its first bytes: torch.save writes a
+    zip archive (a pickle before torch 1.6)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive torch.load cannot read (damaged, or not written by torch.save)"
+    if head.startswith(b"\x80"):
+        return "a pickle holding more than tensors and plain values, or damaged"
+    try:
+        # incremental: a character cut at the 4096th byte is not an error
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return "a text file, not a checkpoint (a run's last.pt or an arcface_torch backbone.pth)"
+    return "not a file torch.save writes (a zip archive)"
 
 
 def is_maskgen_checkpoint(obj: Any) -> bool:

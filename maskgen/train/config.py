@@ -2,7 +2,10 @@
 
 Precedence: field defaults < ``--preset`` < ``--config FILE`` (TOML or YAML) < command-line
 flags. Unknown keys are errors at every layer. ``steps`` and ``epochs`` exclude each other: a
-layer that sets one clears the other from the layers below it.
+layer that sets one clears the other from the layers below it. File paths are made absolute
+(relative ones are taken from the working directory), so ``RUN/config.json`` can be resumed from
+anywhere. A resumed run starts from its ``RUN/config.json`` instead of the defaults
+(:func:`resolve_resume_config`).
 
 This module imports no torch, so the CLI can build and check a config without the extra.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tomllib
 import types
 import typing
@@ -129,6 +133,31 @@ PRESETS: dict[str, dict[str, Any]] = {
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
 _HINTS = typing.get_type_hints(TrainConfig)
 
+PATH_FIELDS = ("data", "masked", "output", "init_from", "val", "val_masked")
+"""Settings that are file paths (``val`` and ``val_masked`` are lists of them)."""
+
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "output",
+        "resume",
+        "steps",
+        "epochs",
+        "log_every",
+        "save_every",
+        "val",
+        "val_masked",
+        "val_every",
+        "val_batch_size",
+        "workers",
+        "device",
+        "channels_last",
+    }
+)
+"""Settings a resumed run may change: how long it runs, how often it logs, saves and validates,
+where (``output`` is the folder it is resumed from, wherever that now is) and on what. Every
+other setting is fixed by the run's ``config.json``: changing it would not continue the same
+run."""
+
 
 def resolve_config(
     *,
@@ -159,7 +188,93 @@ def resolve_config(
         if layer.get("steps") is not None and layer.get("epochs") is not None:
             raise ConfigError(f"{source}: give steps or epochs, not both")
         merged.update(layer)
-    return TrainConfig(**merged)
+    return TrainConfig(**_absolute_paths(merged))
+
+
+def resolve_resume_config(
+    run_dir: str | Path,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> TrainConfig:
+    """The config of the run in ``run_dir``, read from its ``config.json``, to be resumed.
+
+    Settings given again (``overrides`` from the command line, a ``config_file``, a ``preset``)
+    may change those in RESUME_MAY_CHANGE (a layer setting ``steps`` clears ``epochs`` and the
+    reverse, as in :func:`resolve_config`). Any other must equal the stored value (paths are
+    compared as absolute paths), else ConfigError naming the flag or file and both values. A
+    preset given again is only compared by name: the stored config already holds its values.
+    ``output`` is always ``run_dir``.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    merged = read_run_config(path).to_dict()
+    if preset is not None and preset != merged.get("preset"):
+        _refuse_change(path, "preset", merged.get("preset"), preset, "--preset")
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if config_file is not None:
+        layers.append((str(config_file), read_config_file(config_file)))
+    layers.append(("command line", {**(overrides or {}), "output": str(run_dir)}))
+    for source, values in layers:
+        layer = _absolute_paths(_coerce_layer(values, source))
+        if layer.get("steps") is not None and layer.get("epochs") is not None:
+            raise ConfigError(f"{source}: give steps or epochs, not both")
+        for key, value in layer.items():
+            old = merged[key]
+            if isinstance(old, list):
+                old = tuple(old)
+            if key not in RESUME_MAY_CHANGE and value != old:
+                given = f"--{key.replace('_', '-')}" if source == "command line" else source
+                _refuse_change(path, key, old, value, given)
+        for exclusive, other in (("steps", "epochs"), ("epochs", "steps")):
+            if layer.get(exclusive) is not None and other not in layer:
+                merged[other] = None
+        merged.update(layer)
+    merged["resume"] = True
+    return TrainConfig.from_dict(merged, str(path))
+
+
+def read_run_config(path: str | Path) -> TrainConfig:
+    """The config a run stored in ``RUN/config.json`` (relative paths in one written by an
+    older maskgen are taken from the working directory); ConfigError if there is none."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file, so nothing to resume (give the --output folder of an "
+            "earlier `maskgen train`)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable run config ({exc})") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("config"), dict):
+        raise ConfigError(f'{path}: not a run config (no "config" mapping)')
+    values = _coerce_layer(payload["config"], str(path))
+    return TrainConfig(**_absolute_paths(values))
+
+
+def _refuse_change(path: Path, key: str, old: Any, new: Any, given: str) -> None:
+    raise ConfigError(
+        f"resume: {key} is {old!r} in {path} but {given} gives {new!r}; a resumed run keeps "
+        "it (leave it out, or start a new --output; edit config.json if a file has moved)"
+    )
+
+
+def _absolute_paths(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every non-empty path setting made absolute (from the working folder)."""
+    out = dict(values)
+    for key in PATH_FIELDS:
+        value = out.get(key)
+        if isinstance(value, list | tuple):
+            out[key] = type(value)(_absolute(v) for v in value)
+        elif value:
+            out[key] = _absolute(value)
+    return out
+
+
+def _absolute(path: str | Path) -> str:
+    return os.path.abspath(os.path.expanduser(str(path)))
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -203,9 +318,9 @@ def _load_yaml(path: Path, text: str) -> Any:
 
 
 def write_config_json(config: TrainConfig, path: str | Path) -> Path:
-    """The resolved config and the maskgen version, as ``RUN/config.json``."""
+    """The resolved config (paths absolute) and the maskgen version, as ``RUN/config.json``."""
     path = Path(path)
-    payload = {"maskgen_version": __version__, "config": config.to_dict()}
+    payload = {"maskgen_version": __version__, "config": _absolute_paths(config.to_dict())}
     return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 

@@ -136,7 +136,8 @@ def _check_twin(
     if not np.array_equal(keys, twin_keys):
         raise TrainingError(
             f"masked: {twin.path} is not the twin of {reader.path}: "
-            f"{len(twin_keys)} image keys against {len(keys)}, or different keys"
+            f"{_first_key_difference(keys, twin_keys)} ({len(twin_keys)} image keys there, "
+            f"{len(keys)} here)"
         )
     twin_identities = _read_identities(twin, twin_keys)
     differ = np.flatnonzero(twin_identities != identities)
@@ -154,6 +155,27 @@ def _check_twin(
                 f"masked: {twin.path} is not the twin of {reader.path}: key {key} has "
                 f"identity {found} there and {int(identities[position])} here"
             )
+
+
+def _first_key_difference(keys: np.ndarray, twin_keys: np.ndarray) -> str:
+    """An image key one dataset has and the other not (the lower of the first of each), or
+    else the first place where the same keys come in another order."""
+    only_here = keys[~np.isin(keys, twin_keys)]
+    only_there = twin_keys[~np.isin(twin_keys, keys)]
+    if only_here.size or only_there.size:
+        key, where = (
+            (only_here[0], "here but not there")
+            if only_here.size and (not only_there.size or only_here[0] <= only_there[0])
+            else (only_there[0], "there but not here")
+        )
+        differ = only_here.size + only_there.size
+        count = "1 key is" if differ == 1 else f"{differ} keys are"
+        return f"image key {int(key)} is {where}; {count} in only one of them"
+    position = int(np.flatnonzero(keys != twin_keys)[0])
+    return (
+        f"the image keys come in another order: image {position} is key "
+        f"{int(twin_keys[position])} there and {int(keys[position])} here"
+    )
 
 
 Ticket = tuple[int, bool, bool]

@@ -162,6 +162,39 @@ def test_not_a_model(tmp_path: Path) -> None:
     _one_line_error(_run("eval", "--model", not_weights, "--bin", "x.bin"), "last.pt")
 
 
+def test_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("lr = 0.1\nbatch = 512\n")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(np.random.default_rng(0).bytes(3000))  # torch.load: IndexError
+    empty = tmp_path / "empty.pt"
+    empty.touch()
+    cases = {
+        notes: "a text file, not a checkpoint",
+        garbage: "not a file torch.save writes",
+        empty: "an empty file",
+    }
+    for path, what in cases.items():
+        for args in (("eval", "--bin", "x.bin"), ("export", "-o", tmp_path / "m.onnx")):
+            result = _run(*args, "--model", path)
+            _one_line_error(result, f"{path}: not a readable PyTorch checkpoint: {what}")
+            assert "Error" not in result.stderr.replace("Error: ", "", 1)  # no KeyError etc.
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_refuses_an_onnx_model_and_its_help_says_so(checkpoint: Path, tmp_path: Path):
+    onnx_model = tmp_path / "model.ONNX"
+    onnx_model.write_bytes(b"\x08\x08")  # refused by name before it is read
+    result = _run("export", "--model", onnx_model, "-o", tmp_path / "again.onnx")
+    assert result.exit_code == 2
+    assert "Invalid value for '--model': " in result.stderr
+    assert "is an ONNX model already; export reads a PyTorch checkpoint" in result.stderr
+    assert not (tmp_path / "again.onnx").exists()
+    help_text = " ".join(_run("export", "--help").output.split())
+    model_help = help_text.split("--model FILE ", 1)[1].split(" -o, ")[0]
+    assert "checkpoint" in model_help and "onnx" not in model_help.lower()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
 def test_cuda_without_gpu(checkpoint: Path) -> None:
     _one_line_error(

@@ -96,3 +96,23 @@ def test_types_lists_masks_and_textures():
     for mask_type in ("surgical", "surgical_green", "surgical_blue", "n95", "kn95", "cloth"):
         assert f"  {mask_type}\n" in result.output
     assert "plaid:" in result.output
+
+
+@pytest.mark.shared
+def test_mask_types_match_in_any_case_and_errors_name_the_flag_typed(photo, tmp_path):
+    lower, upper = tmp_path / "lower.png", tmp_path / "upper.png"
+    assert invoke("mask", photo, "-o", lower, "--mask-type", "n95").exit_code == 0
+    result = invoke("mask", photo, "-o", upper, "--mask-type", "N95")
+    assert result.exit_code == 0 and "masked (n95" in result.output, result.output
+    assert upper.read_bytes() == lower.read_bytes()
+    result = invoke("mask", photo, "-o", tmp_path / "x.jpg", "--mask-type", "fancy")
+    assert result.exit_code == 2
+    assert "Invalid value for '--mask-type': unknown mask type 'fancy'" in result.output
+    assert "--mask-types" not in result.output
+    for command in ("augment", "preview"):
+        result = invoke(command, photo.parent, "-o", tmp_path / "o.png", "--mask-types", "N95,x")
+        assert result.exit_code == 2
+        assert "Invalid value for '--mask-types': unknown mask type 'x'" in result.output
+    out = tmp_path / "sheet.png"
+    result = invoke("preview", photo.parent, "-o", out, "--mask-types", "Surgical_Blue, KN95")
+    assert result.exit_code == 0 and out.is_file(), result.output

@@ -11,7 +11,12 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from maskgen.errors import ConfigError
-from maskgen.train.config import TrainConfig, resolve_config, write_config_json
+from maskgen.train.config import (
+    TrainConfig,
+    resolve_config,
+    resolve_resume_config,
+    write_config_json,
+)
 
 
 def test_defaults_are_the_paper_recipe() -> None:
@@ -21,7 +26,8 @@ def test_defaults_are_the_paper_recipe() -> None:
     assert resolve_config(preset="paper") == TrainConfig(preset="paper")
 
 
-def test_precedence_defaults_preset_file_flags(tmp_path: Path) -> None:
+def test_precedence_defaults_preset_file_flags(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     toml = tmp_path / "run.toml"
     toml.write_text('network = "r34"\nbatch-size = 256\nlr = 0.2\nval = ["a.bin", "b.bin"]\n')
     c = resolve_config(preset="arcface", config_file=toml, overrides={"lr": 0.3})
@@ -30,7 +36,8 @@ def test_precedence_defaults_preset_file_flags(tmp_path: Path) -> None:
     assert c.network == "r34" and c.batch_size == 256  # file over preset
     assert c.lr == 0.3  # flags over file
     assert c.effective_lr == pytest.approx(0.3 * 256 / 1024)  # arcface lr scales with batch
-    assert c.val == ("a.bin", "b.bin") and c.preset == "arcface"
+    assert c.val == (str(tmp_path / "a.bin"), str(tmp_path / "b.bin"))  # made absolute
+    assert c.preset == "arcface"
 
 
 def test_a_layer_setting_steps_clears_epochs(tmp_path: Path) -> None:
@@ -91,3 +98,84 @@ def test_example_configs_are_the_presets() -> None:
     assert paper == dataclasses.replace(expected, preset=None)
     arcface = resolve_config(config_file=examples / "train_arcface_r50.toml")
     assert arcface == resolve_config(preset="arcface", overrides={"precision": "bf16"})
+
+
+def test_paths_are_stored_absolute(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path / "data")
+    c = resolve_config(
+        overrides={"data": "train.rec", "masked": "../twin/train.rec", "output": "~/runs/a"}
+    )
+    assert c.data == str(tmp_path / "data" / "train.rec")
+    assert c.masked == str(tmp_path / "twin" / "train.rec")  # normalised, no ".."
+    assert c.output == str(Path.home() / "runs" / "a")
+    # a config built in Python with relative paths is stored with absolute ones all the same
+    write_config_json(TrainConfig(data="d.rec", val=("v.bin",)), tmp_path / "config.json")
+    saved = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert saved["data"] == str(tmp_path / "data" / "d.rec")
+    assert saved["val"] == [str(tmp_path / "data" / "v.bin")]
+    assert saved["init_from"] is None and saved["output"] == ""
+
+
+def _stored_run(tmp_path: Path, monkeypatch, **overrides) -> Path:
+    """A run folder holding the config.json of a run started with relative paths."""
+    monkeypatch.chdir(tmp_path)
+    values = {"data": "d.rec", "masked": "m.rec", "output": "run", "network": "tiny"}
+    config = resolve_config(preset="arcface", overrides={**values, **overrides})
+    write_config_json(config, tmp_path / "run" / "config.json")
+    return tmp_path / "run"
+
+
+def test_resume_needs_only_the_run_folder(tmp_path: Path, monkeypatch) -> None:
+    run = _stored_run(tmp_path, monkeypatch, batch_size=64, lr=0.2, val=["v.bin"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    c = resolve_resume_config(Path("../run"))
+    assert c.resume and c.data == str(tmp_path / "d.rec") and c.masked == str(tmp_path / "m.rec")
+    assert (c.network, c.batch_size, c.lr, c.preset) == ("tiny", 64, 0.2, "arcface")
+    assert (c.epochs, c.steps, c.val) == (20, None, (str(tmp_path / "v.bin"),))
+    assert c.output == str(run)
+
+
+def test_resume_flags_must_agree_except_how_long_and_how_it_reports(
+    tmp_path: Path, monkeypatch
+) -> None:
+    run = _stored_run(tmp_path, monkeypatch, batch_size=64)
+    same = {"data": str(tmp_path / "d.rec"), "batch_size": 64, "network": "tiny"}
+    assert resolve_resume_config(run, preset="arcface", overrides=same).batch_size == 64
+    assert resolve_resume_config(run, overrides={"data": "./d.rec"}).data == same["data"]
+    free = {"steps": 50, "log_every": 3, "save_every": 7, "workers": 0, "device": "cpu"}
+    c = resolve_resume_config(run, overrides={**free, "val": ["w.bin"], "val_every": 9})
+    assert (c.steps, c.epochs, c.log_every, c.save_every, c.workers) == (50, None, 3, 7, 0)
+    assert c.device == "cpu" and c.val == (str(tmp_path / "w.bin"),) and c.val_every == 9
+    for overrides, flag in (
+        ({"lr": 0.5}, "--lr"),
+        ({"batch_size": 32}, "--batch-size"),
+        ({"data": "other.rec"}, "--data"),
+        ({"masked_prob": 0.2}, "--masked-prob"),
+        ({"sharded_classifier": True}, "--sharded-classifier"),
+    ):
+        with pytest.raises(ConfigError, match=rf"resume: .* in {run}/config\.json but {flag} "):
+            resolve_resume_config(run, overrides=overrides)
+    with pytest.raises(ConfigError, match=r"resume: lr is 0\.1 in .* but --lr gives 0\.5; a "):
+        resolve_resume_config(run, overrides={"lr": 0.5})
+    with pytest.raises(ConfigError, match=r"preset is 'arcface' .* but --preset gives 'paper'"):
+        resolve_resume_config(run, preset="paper")
+    toml = tmp_path / "more.toml"
+    toml.write_text("steps = 99\nmargin = 0.3\n")
+    with pytest.raises(ConfigError, match=r"margin is 0.5 in .* but .*more\.toml gives 0.3"):
+        resolve_resume_config(run, config_file=toml)
+    toml.write_text("steps = 99\nmargin = 0.5\n")
+    assert resolve_resume_config(run, config_file=toml).steps == 99
+
+
+def test_resume_without_a_run_config_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config\.json: no such file, so nothing to resume"):
+        resolve_resume_config(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not a readable run config"):
+        resolve_resume_config(tmp_path)
+    (tmp_path / "config.json").write_text('{"config": {"lr": 0.1, "speed": 3}}')
+    with pytest.raises(ConfigError, match="unknown key 'speed'"):
+        resolve_resume_config(tmp_path)

@@ -1,0 +1,79 @@
+"""`maskgen preview`: the sheet in the format its suffix names, captions whole and inside."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from maskgen.cli.main import cli
+from maskgen.preview import TILE, Tile, render_sheet, wrap_caption
+
+LONG_NAME = "a_very_long_file_name_of_a_holiday_photo_taken_in_2019_by_grandma.jpg"
+SIGNATURES = {".jpg": b"\xff\xd8\xff", ".png": b"\x89PNG", ".bmp": b"BM", ".webp": b"RIFF"}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def photos(tmp_path, lfw_dir):
+    folder = tmp_path / "photos"
+    (folder / "holidays").mkdir(parents=True)
+    shutil.copy(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg", folder / "holidays" / LONG_NAME)
+    shutil.copy(lfw_dir / "Al_Gore" / "Al_Gore_0002.jpg", folder / "b.jpg")
+    return folder
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("suffix", [".jpg", ".JPEG", ".png", ".bmp", ".webp"])
+def test_the_sheet_is_written_in_the_format_its_suffix_names(photos, tmp_path, suffix):
+    out = tmp_path / f"sheet{suffix}"
+    result = invoke("preview", photos, "-o", out, "-n", "2")
+    assert result.exit_code == 0, result.output
+    magic = SIGNATURES[".jpg" if suffix == ".JPEG" else suffix]
+    assert out.read_bytes().startswith(magic)
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[1] == 4 * (TILE + 4) + 4
+
+
+@pytest.mark.shared
+def test_an_unknown_suffix_is_refused_before_any_work(photos, tmp_path):
+    for name in ("sheet.gif", "sheet.pdf", "sheet"):
+        result = invoke("preview", photos, "-o", tmp_path / name)
+        assert result.exit_code == 2
+        assert "'-o' / '--output'" in result.output and "allowed: .jpg" in result.output
+        assert not (tmp_path / name).exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["photos"]
+
+
+def test_captions_wrap_whole_within_the_tile():
+    width = TILE - 4
+    for text in (LONG_NAME, "holidays/" + LONG_NAME, "n95 plaid_03", "x" * 90, ""):
+        lines = wrap_caption(text, width)
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing dropped
+        assert all(
+            cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0] <= width for line in lines
+        )
+    lines = wrap_caption("holidays/" + LONG_NAME, width)
+    assert all(line[-1] in "/_" for line in lines[:-1])  # breaks between words of the name
+    assert wrap_caption("n95 plaid_03", width) == ["n95 plaid_03"]
+
+
+def test_caption_ink_stays_under_its_own_tile():
+    """Two tiles side by side, a long caption under the first: its ink lies in the first
+    column, on several lines, with the descenders inside the sheet."""
+    gray = np.full((TILE, TILE, 3), 128, np.uint8)
+    sheet = render_sheet([Tile(gray, "holidays/" + LONG_NAME), Tile(gray, "")], columns=2)
+    band = sheet[4 + TILE :]
+    ink = np.argwhere(band.min(axis=2) < 160)
+    assert len(ink) > 0
+    columns = ink[:, 1]
+    assert columns.min() >= 4 and columns.max() < 4 + TILE  # not into the second tile
+    lines_used = len(np.unique(ink[:, 0] // 15))
+    assert lines_used >= 4
+    assert ink[:, 0].max() < band.shape[0] - 1  # the last line's descenders are not cut

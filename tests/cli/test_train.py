@@ -1,0 +1,123 @@
+"""``maskgen train`` at the command line: defaults in --help, Ctrl-C then ``-o RUN --resume``
+alone, and which key differs in a wrong twin."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from maskgen.cli.main import cli
+from tests.cli.test_signals import CLI, _stop_when
+
+TINY = ("--network", "tiny", "--device", "cpu", "--batch-size", "32", "--lr", "0.01")
+
+
+def _invoke(*args: object):
+    return CliRunner().invoke(cli, ["train", *(str(a) for a in args)])
+
+
+def _option_help(help_text: str) -> dict[str, str]:
+    """--help's Options section as {first flag: its whole entry on one line}."""
+    entries: dict[str, str] = {}
+    flag = None
+    for line in help_text.split("Options:", 1)[1].splitlines():
+        if line.startswith("  -"):
+            flag = next(word for word in line.split() if word.startswith("--")).rstrip(",")
+            entries[flag] = ""
+        if flag is not None:
+            entries[flag] += " " + " ".join(line.split())
+    return entries
+
+
+def test_help_shows_the_defaults() -> None:
+    result = _invoke("--help")
+    assert result.exit_code == 0
+    entries = _option_help(result.output)
+    for flag, default in {
+        "--network": "r50",
+        "--batch-size": "512",
+        "--steps": "300000",
+        "--lr": "0.0015",
+        "--device": "auto",
+        "--precision": "auto",
+        "--seed": "0",
+        "--log-every": "50",
+        "--save-every": "10000",
+        "--workers": "4",
+        "--masked-prob": "0.5",
+        "--val-every": "2000",
+    }.items():
+        assert entries[flag].endswith(f"[default: {default}]"), (flag, entries[flag])
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_ctrl_c_then_resume_from_the_run_folder_alone(
+    rec_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Started with relative paths and a data-loader worker; stopped by Ctrl-C (to the whole
+    process group, as a terminal sends it) after a checkpoint; resumed from another folder
+    with nothing but ``-o RUN --resume``."""
+    pytest.importorskip("torch")
+    from maskgen.train.checkpoint import read_checkpoint
+
+    data = Path(os.path.relpath(rec_dir / "lfw-mini" / "train.rec", tmp_path))
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "-o", "run", *TINY, "--steps", "100000"]
+    args += ["--save-every", "2", "--log-every", "2", "--workers", "1"]
+
+    code, lines = _stop_when(
+        [sys.executable, "-c", CLI, *args],
+        lambda: (run / "step_4.pt").is_file(),
+        signal.SIGINT,
+        cwd=tmp_path,
+    )
+    assert code == 130, lines
+    assert (
+        lines[-1]
+        == "Interrupted. `maskgen train -o run --resume` continues from its last checkpoint."
+    )
+    assert not any(line.startswith(("Traceback", "Error")) for line in lines)
+    step = read_checkpoint(run / "last.pt")["step"]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    refused = _invoke("-o", run, "--resume", "--lr", "0.5")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"Error: resume: lr is 0.01 in {run}/config.json but --lr")
+    resumed = _invoke("-o", run, "--resume", "--steps", step + 2, "--workers", "0")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"trained to step {step + 2}" in resumed.stderr
+    ckpt = read_checkpoint(run / "last.pt")
+    assert ckpt["step"] == step + 2 and ckpt["config"]["lr"] == 0.01
+    assert ckpt["config"]["data"] == str(rec_dir / "lfw-mini" / "train.rec")
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_a_wrong_twin_names_the_first_key_that_differs(rec_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from maskgen.formats.recordio import RecordIOReader, RecordIOWriter
+
+    original = rec_dir / "lfw-mini" / "train.rec"
+    reader = RecordIOReader(original)
+    keys = list(reader.keys())
+    image_keys = [k for k in keys if reader.read(k).is_image]
+    dropped = image_keys[100]
+    twin = tmp_path / "twin" / "train.rec"  # the original without one image
+    with RecordIOWriter(twin) as writer:
+        for key in keys:
+            if key != dropped:
+                writer.write(reader.read(key))
+    result = _invoke("--data", original, "--masked", twin, "-o", tmp_path / "run", *TINY)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: masked: {twin} is not the twin of {original}: image key {dropped} is here "
+        f"but not there; 1 key is in only one of them (293 image keys there, 294 here)"
+    ]
