@@ -18,13 +18,15 @@ image:
 
 DataLoader: a map-style Dataset over lfw-mini (``--images`` items, cycling over the 294 records,
 each keyed by its index so repeats get new masks) that reads a record with maskgen's RecordIO
-reader, decodes it, applies ``MaskAugment(p=0.5)`` and returns a uint8 CHW tensor, its label and
-the mask flag, batched by ``--batch-size``. For each worker count: the wall-clock rate after the
-first batch (start-up left out), that rate per worker, and images per second of worker CPU
-time (psutil, summed over the worker processes). The masker is preloaded in the parent, so
-forked workers start with the models in memory.
+reader, decodes it, applies ``MaskAugment(p=P)`` (``--p``, default 0.5) and returns a uint8 CHW
+tensor, its label and the mask flag, batched by ``--batch-size``. For each worker count: the
+wall-clock rate after the first batch (start-up left out), that rate per worker, and images per
+second of worker CPU time (psutil, summed over the worker processes). With 0 workers the
+loading runs in this process, with torch on one thread as in a worker. The masker is preloaded
+in the parent, so forked workers start with the models in memory.
 
 Run: python benchmarks/mask_augment_speed.py [--rounds 5] [--workers 0 1 2] [--images 3000]
+[--p 0.5]
 """
 
 from __future__ import annotations
@@ -146,12 +148,24 @@ def loader_cpu(workers: int) -> float:
     return total
 
 
-def time_loader(rec: Path, workers: int, images: int, batch_size: int) -> LoaderRate:
+def time_loader(rec: Path, workers: int, images: int, batch_size: int, p: float) -> LoaderRate:
     """Steady-state rate: timed from the first batch to the last (before workers exit)."""
     import torch
 
-    aug = MaskAugment(p=0.5, seed=SEED).preload()
+    aug = MaskAugment(p=p, seed=SEED).preload()
     dataset = MaskedCrops(rec, aug, images)
+    threads = torch.get_num_threads()
+    if workers == 0:  # as in a worker: torch's idle OpenMP threads would spin on the CPU clock
+        torch.set_num_threads(1)
+    try:
+        return _time_batches(dataset, workers, images, batch_size)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _time_batches(dataset: MaskedCrops, workers: int, images: int, batch_size: int) -> LoaderRate:
+    import torch
+
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     batches = iter(loader)
     first = next(batches)
@@ -185,6 +199,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--p", type=float, default=0.5, help="MaskAugment p in the loader")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # before any image work: forked DataLoader workers inherit it
     print(f"machine: {machine()}; OpenCV {cv2.__version__}")
@@ -197,12 +212,11 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"{name:24} {rate:13.0f} {1000 / rate:9.2f} {rate / baseline:16.0%}")
 
-    print(
-        f"\nDataLoader over {args.rec.name}, {args.images} images, batch {args.batch_size}, p=0.5"
-    )
+    print(f"\nDataLoader over {args.rec.name}, {args.images} images, ", end="")
+    print(f"batch {args.batch_size}, p={args.p}")
     print(f"{'workers':>7} {'images/s':>9} {'per worker':>11} {'images/CPU-s':>13} {'masked':>7}")
     for workers in args.workers:
-        result = time_loader(args.rec, workers, args.images, args.batch_size)
+        result = time_loader(args.rec, workers, args.images, args.batch_size, args.p)
         print(
             f"{workers:7d} {result.rate:9.0f} {result.per_worker:11.0f} "
             f"{result.per_cpu_second:13.0f} {result.masked_share:7.0%}"
