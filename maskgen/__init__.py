@@ -3,6 +3,7 @@
 The public API, imported lazily so that ``import maskgen`` (and ``maskgen --help``) stays quick:
 
 - :func:`mask_image` / :class:`Masker` / :class:`MaskSpec`: masks on faces in one image;
+- :class:`MaskAugment`: masking as a training-time transform (albumentations-style call);
 - :func:`augment_dataset` / :func:`merge_shards`: the masked twin of a whole dataset;
 - :func:`open_reader`: any supported dataset (image folder, RecordIO ``.rec``, ``.bin``).
 """
@@ -18,6 +19,7 @@ _EXPORTS = {
     "mask_image": "maskgen.masks",
     "Masker": "maskgen.masks",
     "MaskSpec": "maskgen.masks",
+    "MaskAugment": "maskgen.masks",
     "augment_dataset": "maskgen.pipeline",
     "merge_shards": "maskgen.pipeline",
     "open_reader": "maskgen.formats",

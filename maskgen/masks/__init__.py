@@ -7,6 +7,7 @@ from maskgen.masks.policy import MaskSpec, sample_mask_params
 from maskgen.masks.render import apply_mask
 from maskgen.masks.templates import MaskTemplate, default_templates_dir, load_templates
 from maskgen.masks.textures import Texture, load_textures
+from maskgen.masks.transform import MaskAugment
 
 
 def available_mask_types(templates_dir: str | None = None) -> tuple[str, ...]:
@@ -16,6 +17,7 @@ def available_mask_types(templates_dir: str | None = None) -> tuple[str, ...]:
 
 __all__ = [
     "AppliedMask",
+    "MaskAugment",
     "MaskOutcome",
     "MaskSpec",
     "MaskTemplate",
