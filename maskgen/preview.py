@@ -95,8 +95,9 @@ def render_sheet(tiles: Sequence[Tile], columns: int, tile_size: int = TILE) -> 
 
 
 def sheet_format(path: Path) -> str:
-    """The image format ``path``'s suffix names (any case: .jpg/.jpeg, .png, .bmp, .webp);
-    OutputError listing the allowed suffixes for any other."""
+    """The image format ``path``'s suffix names (any case; any format maskgen writes, see
+    ``maskgen.formats.folder.image_format_of``); OutputError listing the allowed suffixes for
+    any other."""
     from maskgen.formats.folder import image_format_of
 
     try:

@@ -29,7 +29,7 @@ def _sheet_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     callback=_sheet_path,
-    help="Image file to write; its suffix picks the format (.png, .jpg, .bmp, .webp).",
+    help="Image file to write; its suffix picks the format (.png, .jpg, .webp, .tif, ...).",
 )
 @click.option(
     "-n",
