@@ -7,6 +7,7 @@ from maskgen.masks.policy import MaskSpec, sample_mask_params
 from maskgen.masks.render import apply_mask
 from maskgen.masks.templates import MaskTemplate, default_templates_dir, load_templates
 from maskgen.masks.textures import Texture, load_textures
+from maskgen.masks.wear import WEAR_CLASSES, WEAR_PLACEMENTS
 
 
 def available_mask_types(templates_dir: str | None = None) -> tuple[str, ...]:
@@ -21,6 +22,8 @@ __all__ = [
     "MaskTemplate",
     "Masker",
     "Texture",
+    "WEAR_CLASSES",
+    "WEAR_PLACEMENTS",
     "apply_mask",
     "available_mask_types",
     "default_templates_dir",
