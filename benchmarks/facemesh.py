@@ -89,8 +89,9 @@ def _imports(python: Path) -> bool:
 
 
 def facemesh_landmarks(images: Sequence[np.ndarray], pad: int = 0) -> np.ndarray:
-    """FaceMesh landmarks of one face in each image (crop to the face meant): (N, 478, 2) float32 pixels
-    (pixel centres at integer coordinates), NaN rows where FaceMesh found no face.
+    """FaceMesh landmarks of one face in each image (crop each image to the face meant):
+    (N, 478, 2) float32 pixels (pixel centres at integer coordinates), NaN rows where
+    FaceMesh found no face.
 
     ``images``: (H, W, 3) uint8 RGB each. ``pad`` pixels of replicated border are added
     around each image first (tight aligned crops give the detector some context) and taken

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -44,14 +45,14 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import facemesh  # noqa: E402 (beside this script)
+import facemesh
 
-from maskgen.faces import Face  # noqa: E402
-from maskgen.formats import open_reader  # noqa: E402
-from maskgen.images import decode_rgb  # noqa: E402
-from maskgen.masks import Masker, MaskSpec  # noqa: E402
-from maskgen.masks.wear import WEAR_PLACEMENTS  # noqa: E402
-from maskgen.seeding import item_rng  # noqa: E402
+from maskgen.faces import Face
+from maskgen.formats import open_reader
+from maskgen.images import decode_rgb
+from maskgen.masks import Masker, MaskSpec
+from maskgen.masks.wear import WEAR_PLACEMENTS
+from maskgen.seeding import item_rng
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -93,28 +94,34 @@ def failures(mesh: np.ndarray, coverage: np.ndarray, rule: tuple[Sequence[str], 
     return broken
 
 
-def lfw_photos(n: int) -> list[Path]:
+def lfw_photos(n: int, offset: int = 0) -> list[Path]:
+    """The first photo of ``n`` evenly spread people (sorted names), from the ``offset``-th."""
     lfw = SHARED / "lfw" / "lfw-deepfunneled"
     people = sorted(p for p in lfw.iterdir() if p.is_dir())
     step = max(1, len(people) // n)
-    return [sorted(p.glob("*.jpg"))[0] for p in people[::step][:n]]
+    return [sorted(p.glob("*.jpg"))[0] for p in people[offset::step][:n]]
 
 
-def read_photos(n: int, masker: Masker) -> list[tuple[str, np.ndarray, Face | None]]:
+def read_photos(
+    n: int, masker: Masker, offset: int = 0
+) -> list[tuple[str, np.ndarray, Face | None]]:
     """(key, image, largest dlib face or None) for ``n`` LFW photos."""
     items = []
-    for path in lfw_photos(n):
+    for path in lfw_photos(n, offset):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         faces = masker.finder.find_faces(rgb, "detect")
         items.append((path.stem, rgb, faces[0] if faces else None))
     return items
 
 
-def read_crops(n: int, masker: Masker) -> list[tuple[str, np.ndarray, Face | None]]:
-    """(key, image, face) for ``n`` evenly spread crops of insightface's aligned LFW fold."""
+def read_crops(
+    n: int, masker: Masker, offset: int = 0
+) -> list[tuple[str, np.ndarray, Face | None]]:
+    """(key, image, face) for ``n`` evenly spread crops of insightface's aligned LFW fold,
+    from the ``offset``-th."""
     reader = open_reader(SHARED / "bin" / "lfw-fold1.bin")
     keys = list(reader.keys())
-    keys = keys[:: max(1, len(keys) // n)][:n]
+    keys = keys[offset :: max(1, len(keys) // n)][:n]
     items = []
     for key in keys:
         rgb = decode_rgb(reader.read(key).data)
@@ -158,7 +165,7 @@ def same_face(face: Face, mesh: np.ndarray) -> bool:
 def judge(source: str, items, masker: Masker, aligned: bool, failures_dir: Path | None) -> dict:
     """Counts for one source: per placement judged/right/broken parts, and the fit rule."""
     meshes = meshes_for(items, aligned)
-    counts = {name: Counter() for name in (*WEAR_PLACEMENTS, "fit_issue8")}
+    counts = {name: Counter() for name in (*WEAR_PLACEMENTS, "fit_independent")}
     by_type: dict[str, Counter] = {}
     skipped = Counter()
     for (key, rgb, face), mesh in zip(items, meshes, strict=True):
@@ -172,7 +179,7 @@ def judge(source: str, items, masker: Masker, aligned: bool, failures_dir: Path 
         for wear in WEAR_PLACEMENTS:
             image, coverage = masker.render(rgb, face.landmarks, replace(params, wear=wear))
             rules = [(wear, RULES[wear])] + (
-                [("fit_issue8", FIT_RULE)] if wear == "correct" else []
+                [("fit_independent", FIT_RULE)] if wear == "correct" else []
             )
             for name, rule in rules:
                 broken = failures(mesh, coverage, rule)
@@ -224,6 +231,9 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=300, help="aligned 112x112 LFW crops")
     parser.add_argument("--failures", type=Path, default=None, help="save failed renders here")
     parser.add_argument(
+        "--offset", type=int, default=0, help="start the even spread this many people/crops in"
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "wear_coverage.json"
     )
     args = parser.parse_args()
@@ -234,16 +244,24 @@ def main() -> None:
     crop_masker = Masker(MaskSpec(), face_mode="aligned")
     results = {
         "lfw_photos": judge(
-            "photo", read_photos(args.photos, photo_masker), photo_masker, False, args.failures
+            "photo",
+            read_photos(args.photos, photo_masker, args.offset),
+            photo_masker,
+            False,
+            args.failures,
         ),
         "aligned_crops": judge(
-            "crop", read_crops(args.crops, crop_masker), crop_masker, True, args.failures
+            "crop",
+            read_crops(args.crops, crop_masker, args.offset),
+            crop_masker,
+            True,
+            args.failures,
         ),
     }
     report = {
         "benchmark": "wear_coverage",
         "command": " ".join(["python benchmarks/wear_coverage.py", *sys.argv[1:]]),
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+        "machine": _machine(),
         "landmarks": f"MediaPipe FaceMesh ({facemesh.MEDIAPIPE}, refined, static images)",
         "target_pct": 95.0,
         "wall_s": round(time.perf_counter() - start, 1),
@@ -254,6 +272,18 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     _print_table(results)
     print(f"written {args.out} ({report['wall_s']} s)")
+
+
+def _machine() -> str:
+    """CPU model and core count (Linux), else what ``platform`` knows."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+        model = next(
+            line.split(":", 1)[1].strip() for line in info.splitlines() if "model name" in line
+        )
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {os.cpu_count()} cores, {platform.system()}"
 
 
 def _print_table(results: dict) -> None:

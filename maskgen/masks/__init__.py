@@ -16,14 +16,14 @@ def available_mask_types(templates_dir: str | None = None) -> tuple[str, ...]:
 
 
 __all__ = [
+    "WEAR_CLASSES",
+    "WEAR_PLACEMENTS",
     "AppliedMask",
     "MaskOutcome",
     "MaskSpec",
     "MaskTemplate",
     "Masker",
     "Texture",
-    "WEAR_CLASSES",
-    "WEAR_PLACEMENTS",
     "apply_mask",
     "available_mask_types",
     "default_templates_dir",

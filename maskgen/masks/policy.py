@@ -56,6 +56,7 @@ TEXTURE_SCALE_STD = 0.18
 WEAR_SUM_TOLERANCE = 1e-6
 """How far the wear probabilities may sum from 1 (they are then normalised exactly)."""
 DEFAULT_WEAR: tuple[tuple[str, float], ...] = (("correct", 1.0),)
+"""Every mask worn correctly: the behaviour before placements existed."""
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,14 @@ def sample_mask_params(
 ) -> MaskParams:
     """Draw one face's mask: type uniform over the spec's set, a palette colour with
     probability ``color_prob``, a texture (uniform over ``textures``' names, with scale,
-    angle and offset) with probability ``texture_prob``, and a small fit jitter.
+    angle and offset) with probability ``texture_prob``, a small fit jitter, and the
+    placement from ``spec.wear`` (:func:`sample_wear`).
 
     ``templates`` maps type names to templates (only the names and ``recolorable`` are read);
     ``textures`` maps texture names to textures (only the names are read). Deterministic given
     ``rng``'s state; touches no global random state.
     """
-    types = spec.validate(templates)  # placement draws: see the module docstring
+    types = spec.validate(templates)
     texture_names = sorted(textures) if textures else []
     mask_type = types[int(rng.integers(len(types)))]
     wants_color = rng.random() < spec.color_prob
