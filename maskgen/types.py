@@ -45,7 +45,8 @@ class MaskParams:
     JSON-able so the manifest can record it and any item can be re-rendered exactly.
     ``color`` is "#rrggbb" or None, ``texture`` a texture name or None. ``texture_scale``,
     ``texture_angle`` and ``texture_offset`` place the texture; ``fit_jitter`` nudges the fit so
-    masks do not all sit identically (0 = none).
+    masks do not all sit identically (0 = none). ``wear`` is the placement: "correct" or a
+    way masks are worn wrongly (``maskgen.masks.wear.WEAR_PLACEMENTS``).
     """
 
     mask_type: str
@@ -55,6 +56,7 @@ class MaskParams:
     texture_angle: float = 0.0
     texture_offset: tuple[float, float] = (0.0, 0.0)
     fit_jitter: tuple[float, float] = (0.0, 0.0)
+    wear: str = "correct"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class MaskParams:
             "texture_angle": self.texture_angle,
             "texture_offset": list(self.texture_offset),
             "fit_jitter": list(self.fit_jitter),
+            "wear": self.wear,
         }
 
     @classmethod

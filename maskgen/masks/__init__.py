@@ -8,6 +8,7 @@ from maskgen.masks.render import apply_mask
 from maskgen.masks.templates import MaskTemplate, default_templates_dir, load_templates
 from maskgen.masks.textures import Texture, load_textures
 from maskgen.masks.transform import MaskAugment
+from maskgen.masks.wear import WEAR_CLASSES, WEAR_PLACEMENTS
 
 
 def available_mask_types(templates_dir: str | None = None) -> tuple[str, ...]:
@@ -16,6 +17,8 @@ def available_mask_types(templates_dir: str | None = None) -> tuple[str, ...]:
 
 
 __all__ = [
+    "WEAR_CLASSES",
+    "WEAR_PLACEMENTS",
     "AppliedMask",
     "MaskAugment",
     "MaskOutcome",

@@ -4,11 +4,18 @@
 :class:`~maskgen.types.MaskParams`; :func:`~maskgen.masks.render.apply_mask` then renders it
 deterministically. Every call consumes the same number of draws whatever the outcome, so
 changing one probability does not reshuffle the other choices of the same item.
+
+The placement (``wear``, :mod:`maskgen.masks.wear`) is drawn last and from a side stream: a
+copy of the generator jumped far ahead (``bit_generator.jumped()``), which leaves ``rng``
+itself untouched. So the wear probabilities change no other draw, of this face or of the
+next faces in the same image, and the default (``correct`` only, no draw at all) renders
+every item exactly as before placements existed.
 """
 
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from maskgen.errors import ConfigError
+from maskgen.masks.wear import WEAR_PLACEMENTS
 from maskgen.types import MaskParams
 
 PALETTE: tuple[tuple[str, str | None, float], ...] = (
@@ -45,19 +53,32 @@ FIT_JITTER_STD = 0.05
 FIT_JITTER_MAX = 0.12
 TEXTURE_SCALE_STD = 0.18
 """Log-normal spread of the texture's size around its true-to-life scale."""
+WEAR_SUM_TOLERANCE = 1e-6
+"""How far the wear probabilities may sum from 1 (they are then normalised exactly)."""
+DEFAULT_WEAR: tuple[tuple[str, float], ...] = (("correct", 1.0),)
+"""Every mask worn correctly: the behaviour before placements existed."""
 
 
 @dataclass(frozen=True)
 class MaskSpec:
     """What masks a run may draw. ``mask_types`` None = every template; probabilities in
     [0, 1]; ``texture_dirs`` add the user's fabric images to the built-in textures;
-    ``templates_dir`` None = the built-in templates."""
+    ``templates_dir`` None = the built-in templates.
+
+    ``wear`` maps placements (:data:`~maskgen.masks.wear.WEAR_PLACEMENTS`) to probabilities,
+    e.g. ``{"correct": 0.7, "nose_uncovered": 0.1, "mouth_uncovered": 0.1,
+    "chin_uncovered": 0.1}``; missing placements get 0. The probabilities must be finite, at
+    least 0 and sum to 1 (within :data:`WEAR_SUM_TOLERANCE`); they are kept normalised as
+    ``(name, probability)`` pairs in ``WEAR_PLACEMENTS`` order, zeros left out, so the spec
+    stays hashable. Anything else raises ConfigError.
+    """
 
     mask_types: tuple[str, ...] | None = None
     color_prob: float = 0.5
     texture_prob: float = 0.5
     texture_dirs: tuple[Path, ...] = ()
     templates_dir: Path | None = None
+    wear: Mapping[str, float] | tuple[tuple[str, float], ...] = DEFAULT_WEAR
 
     def __post_init__(self) -> None:
         # accept lists (from a CLI or a config file) while staying hashable and frozen
@@ -66,7 +87,27 @@ class MaskSpec:
         object.__setattr__(self, "texture_dirs", tuple(Path(d) for d in self.texture_dirs))
         if self.templates_dir is not None:
             object.__setattr__(self, "templates_dir", Path(self.templates_dir))
+        object.__setattr__(self, "wear", _normalised_wear(self.wear))
         self._check_probabilities()
+
+    @property
+    def wear_probabilities(self) -> dict[str, float]:
+        """``{placement: probability}`` for every placement, in ``WEAR_PLACEMENTS`` order."""
+        given = dict(self.wear)
+        return {name: given.get(name, 0.0) for name in WEAR_PLACEMENTS}
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec as JSON-able fields (tuples as lists, paths as strings, ``wear`` as an
+        object); ``wear`` is left out at its default, so a run's recorded spec reads as it
+        did before placements existed."""
+        record = {
+            field.name: _jsonable(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+            if field.name != "wear"
+        }
+        if self.wear != DEFAULT_WEAR:
+            record["wear"] = dict(self.wear)
+        return record
 
     def _check_probabilities(self) -> None:
         for field in ("color_prob", "texture_prob"):
@@ -107,7 +148,8 @@ def sample_mask_params(
 ) -> MaskParams:
     """Draw one face's mask: type uniform over the spec's set, a palette colour with
     probability ``color_prob``, a texture (uniform over ``textures``' names, with scale,
-    angle and offset) with probability ``texture_prob``, and a small fit jitter.
+    angle and offset) with probability ``texture_prob``, a small fit jitter, and the
+    placement from ``spec.wear`` (:func:`sample_wear`).
 
     ``templates`` maps type names to templates (only the names and ``recolorable`` are read);
     ``textures`` maps texture names to textures (only the names are read). Deterministic given
@@ -134,7 +176,59 @@ def sample_mask_params(
         texture_angle=round(angle, 2) if texture else 0.0,
         texture_offset=(round(offset[0], 4), round(offset[1], 4)) if texture else (0.0, 0.0),
         fit_jitter=(round(float(jitter[0]), 4), round(float(jitter[1]), 4)),
+        wear=sample_wear(rng, spec.wear),
     )
+
+
+def sample_wear(rng: np.random.Generator, wear: tuple[tuple[str, float], ...]) -> str:
+    """A placement drawn from ``wear`` (a MaskSpec's normalised pairs), without advancing
+    ``rng``: one uniform from a jumped copy of its bit generator (a spawned child where the bit
+    generator cannot jump), none when one placement has all the probability."""
+    if len(wear) == 1:
+        return wear[0][0]
+    bits = rng.bit_generator
+    side = np.random.Generator(bits.jumped()) if hasattr(bits, "jumped") else rng.spawn(1)[0]
+    draw = side.random()
+    total = 0.0
+    for name, probability in wear:
+        total += probability
+        if draw < total:
+            return name
+    return wear[-1][0]  # draw within rounding of 1
+
+
+def _normalised_wear(wear: Any) -> tuple[tuple[str, float], ...]:
+    """Validated ``(name, probability)`` pairs summing to 1, in ``WEAR_PLACEMENTS`` order,
+    zeros left out; ConfigError naming the problem."""
+    known = ", ".join(WEAR_PLACEMENTS)
+    try:
+        pairs = dict(wear.items() if isinstance(wear, Mapping) else wear)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"wear must map placements ({known}) to probabilities, got {wear!r}"
+        ) from None
+    unknown = [name for name in pairs if name not in WEAR_PLACEMENTS]
+    if unknown:
+        raise ConfigError(f"unknown wear placement {unknown[0]!r}; known: {known}")
+    for name, value in pairs.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"wear probability of {name} must be a number, got {value!r}")
+        if not (math.isfinite(value) and value >= 0.0):
+            raise ConfigError(f"wear probability of {name} must be >= 0, got {value!r}")
+    total = math.fsum(pairs.values())
+    if abs(total - 1.0) > WEAR_SUM_TOLERANCE:
+        raise ConfigError(f"wear probabilities must sum to 1, got {total:g}")
+    return tuple(
+        (name, float(pairs[name]) / total) for name in WEAR_PLACEMENTS if pairs.get(name, 0) > 0
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def _hex_to_unit_rgb(hex_color: str) -> np.ndarray:

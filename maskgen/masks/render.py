@@ -34,6 +34,7 @@ from maskgen.errors import ConfigError
 from maskgen.masks.templates import MaskTemplate, TemplateLevel, parse_hex_color
 from maskgen.masks.textures import Texture, texture_scale_for, tile_image
 from maskgen.masks.warp import dense_map_from_corners, source_mesh
+from maskgen.masks.wear import place_points
 from maskgen.types import MaskParams
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -108,7 +109,8 @@ def apply_mask(
     ``rgb``: (H, W, 3) uint8 RGB; ``landmarks``: (68, 2) float, dlib order, image pixels.
     ``texture`` must be given when ``params.texture`` names one (and is ignored when it names
     none). ``params.fit_jitter`` is (top, bottom): how much lower the mask's top edge and its
-    bottom edge sit, in units of the nose's length (landmark 27 to 30). Returns the new image
+    bottom edge sit, in units of the nose's length (landmark 27 to 30); ``params.wear`` is
+    the placement (:mod:`maskgen.masks.wear`; ConfigError for an unknown one). Returns the new image
     (H, W, 3) uint8 and the mask's coverage (H, W) float32 in [0, 1]. Inputs are not modified.
     """
     image = _check_image(rgb)
@@ -120,7 +122,7 @@ def apply_mask(
     height, width = image.shape[:2]
     out = image.copy()
     coverage = np.zeros((height, width), dtype=np.float32)
-    points = face_points(template, landmarks, params.fit_jitter)
+    points = face_points(template, landmarks, params.fit_jitter, params.wear)
     level = template.level_for(_fit_scale(template, points) * _SOFTNESS)
     assets = _level_assets(template, level)
     corners = points.T.astype(np.float64)[:, _corner_index(template)]  # (2, 4, T)
@@ -193,12 +195,17 @@ def _warp_map(
 
 
 def face_points(
-    template: MaskTemplate, landmarks: np.ndarray, fit_jitter: tuple[float, float] = (0.0, 0.0)
+    template: MaskTemplate,
+    landmarks: np.ndarray,
+    fit_jitter: tuple[float, float] = (0.0, 0.0),
+    wear: str = "correct",
 ) -> np.ndarray:
     """The template's fit points on this face, (N, 2) float32 image pixels.
 
     ``fit_jitter = (top, bottom)`` moves the points about the nose bridge and about the chin
     along the nose (landmark 27 -> 30), in units of the nose's length: positive is lower.
+    ``wear`` then moves them to a placement (:mod:`maskgen.masks.wear`); ConfigError for an
+    unknown one.
     """
     points = template.point_weights @ landmarks
     top, bottom = fit_jitter
@@ -206,7 +213,10 @@ def face_points(
         nose = landmarks[30] - landmarks[27]
         shift = template.jitter_weights @ np.array([top, bottom], dtype=np.float32)
         points = points + shift[:, None] * nose[None, :]
-    return points.astype(np.float32)
+    points = points.astype(np.float32)
+    if wear != "correct":
+        points = place_points(template, landmarks, points, wear)
+    return points
 
 
 def _check_image(rgb: np.ndarray) -> np.ndarray:

