@@ -35,6 +35,7 @@ FACE_FIELDS = {
     "texture_angle",
     "texture_offset",
     "fit_jitter",
+    "wear",
     "box",
     "detected",
 }
