@@ -38,9 +38,14 @@ if TYPE_CHECKING:
 class ImageMasker(Protocol):
     """What the step needs from :class:`maskgen.masks.Masker`."""
 
-    def mask_image(self, rgb: np.ndarray, rng: np.random.Generator) -> Any:
-        """A MaskOutcome: ``image`` (H, W, 3) uint8 RGB, ``applied`` (largest face first),
-        ``reason`` (why not masked) and ``masked``."""
+    batch_size: int
+    """How many images one ``mask_images`` call should get (aligned crops: a batch)."""
+
+    def mask_images(
+        self, images: Sequence[np.ndarray], rngs: Sequence[np.random.Generator]
+    ) -> list[Any]:
+        """One MaskOutcome per (image, rng): ``image`` (H, W, 3) uint8 RGB, ``applied``
+        (largest face first), ``reason`` (why not masked) and ``masked``."""
         ...
 
 
@@ -64,6 +69,35 @@ def mask_sample(
     Items not masked (undecodable, no face, ...) keep their bytes exactly, with the reason in
     the row. Masked images are re-encoded in their original format.
     """
+    (twin,) = mask_samples([sample], masker, seed=seed, jpeg_quality=jpeg_quality)
+    return twin
+
+
+def mask_samples(
+    samples: Sequence[Sample], masker: ImageMasker, *, seed: int, jpeg_quality: int
+) -> list[tuple[Sample, ItemResult | None]]:
+    """:func:`mask_sample` for each sample, the same twins and rows, with the faces of all
+    their images found in one masker call (a batch of aligned crops is fitted at once). Each
+    image still draws from its own ``item_rng(seed, key)`` only."""
+    decoded = [_decode(sample) for sample in samples]
+    images = [item for item in decoded if isinstance(item, _Decoded)]
+    rngs = [item_rng(seed, item.sample.key) for item in images]
+    outcomes = iter(masker.mask_images([item.rgb for item in images], rngs))
+    return [
+        _twin(item, next(outcomes), jpeg_quality) if isinstance(item, _Decoded) else item
+        for item in decoded
+    ]
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    sample: Sample
+    rgb: np.ndarray
+    image_format: str
+
+
+def _decode(sample: Sample) -> _Decoded | tuple[Sample, ItemResult | None]:
+    """The sample's image to mask, or its twin and row where there is none to mask."""
     if not sample.is_image:
         return sample, None
     rgb = decode_rgb(sample.data)
@@ -72,10 +106,14 @@ def mask_sample(
     image_format = sniff_image_format(sample.data)
     if image_format is None:
         return _unchanged(sample, "unsupported_format")
-    outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
+    return _Decoded(sample, rgb, image_format)
+
+
+def _twin(decoded: _Decoded, outcome: Any, jpeg_quality: int) -> tuple[Sample, ItemResult]:
+    sample = decoded.sample
     if not outcome.masked:
         return _unchanged(sample, outcome.reason or "not_masked")
-    data = encode_image(outcome.image, image_format, jpeg_quality, sample.key)
+    data = encode_image(outcome.image, decoded.image_format, jpeg_quality, sample.key)
     largest = outcome.applied[0].params
     result = ItemResult(
         key=sample.key,
@@ -215,12 +253,14 @@ def _chunk_reader(job: ChunkJob) -> Iterator[Reader]:
 def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) -> list[ItemResult]:
     """Write the twin of every key of ``job`` into its data part; the manifest rows."""
     results: list[ItemResult] = []
+    batch = max(1, masker.batch_size)
     with fmt.open_part_writer(reader, job.data_part) as writer:
-        for key in job.keys:
-            twin, result = mask_sample(
-                reader.read(key), masker, seed=job.seed, jpeg_quality=job.jpeg_quality
-            )
-            writer.write(twin)
-            if result is not None:
-                results.append(result)
+        for start in range(0, len(job.keys), batch):
+            samples = [reader.read(key) for key in job.keys[start : start + batch]]
+            for twin, result in mask_samples(
+                samples, masker, seed=job.seed, jpeg_quality=job.jpeg_quality
+            ):
+                writer.write(twin)
+                if result is not None:
+                    results.append(result)
     return results
