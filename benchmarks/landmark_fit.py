@@ -61,7 +61,8 @@ def _crop_faces(n: int, photos: Sequence[Face], predictor: dlib.shape_predictor)
     crops = []
     for path in (SHARED / "rec/lfw-mini/train.rec", SHARED / "bin/lfw-fold1.bin"):
         reader = open_reader(path)
-        for key in reader.keys():
+        keys = reader.keys()
+        for key in keys:
             sample = reader.read(key)
             rgb = decode_rgb(sample.data) if sample.is_image else None
             if rgb is not None:

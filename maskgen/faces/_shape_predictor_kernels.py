@@ -101,15 +101,12 @@ def _read_column(buf: np.ndarray, pos: int, out: np.ndarray, what: str) -> int:
 
 
 @_jit
-def parse_shape_predictor(buf: np.ndarray) -> tuple[np.ndarray, ...]:
-    """A serialized ``dlib::shape_predictor`` (``shape_predictor.h``, version 1): version,
-    initial_shape (2P floats), forests (C cascades of T trees: S splits ``idx1, idx2, thresh``
-    and L = S + 1 leaf vectors of 2P floats), anchor_idx (C x F), deltas (C x F x 2 floats).
-    Every tree must have the same depth (dlib's trainer makes them so).
-
-    Returns (initial_shape (2P,) f4, splits (C,T,S,2) i4, thresholds (C,T,S) f4,
-    leaf_values (C,T,L,2P) f4, anchor_idx (C,F) i4, deltas (C,F,2) f4). ParseError(what,
-    byte offset) where the bytes are not such a model."""
+def parse_header(buf: np.ndarray) -> tuple[np.ndarray, int, int, int, int, int]:
+    """The start of a serialized ``dlib::shape_predictor`` (``shape_predictor.h``, version 1):
+    version, initial_shape (2P floats), the number of cascades C, and, peeking at the first
+    tree, T trees per cascade, S splits and L = S + 1 leaves per tree (dlib's trainer makes
+    every tree as deep). Returns (initial_shape (2P,) f4, C, T, S, L, offset of the first
+    cascade). ParseError(what, byte offset) where the bytes are not such a model."""
     pos = _expect(buf, 0, 1, "version 1")
     rows, _ = _read_int(buf, pos)
     n_coords = abs(rows)
@@ -123,40 +120,59 @@ def parse_shape_predictor(buf: np.ndarray) -> tuple[np.ndarray, ...]:
     for _ in range(4 * n_splits):
         _, peek = _read_int(buf, peek)
     n_leaves, peek = _read_int(buf, peek)
-    if peek < 0 or n_cascades < 1 or n_trees < 1 or n_splits < 1 or n_leaves != n_splits + 1:
+    complete = n_leaves == n_splits + 1 and n_leaves & (n_leaves - 1) == 0
+    if peek < 0 or n_cascades < 1 or n_trees < 1 or n_splits < 1 or not complete:
         raise ParseError("forests of complete trees", pos)
-    if n_leaves & (n_leaves - 1) != 0 or n_cascades * n_trees * n_leaves * n_coords * 4 > buf.size:
+    if n_cascades * n_trees * n_leaves * n_coords * 4 > buf.size:  # a float takes >= 4 bytes
         raise ParseError("forests of complete trees", pos)
-    splits = np.empty((n_cascades, n_trees, n_splits, 2), np.int32)
-    thresholds = np.empty((n_cascades, n_trees, n_splits), np.float32)
-    leaves = np.empty((n_cascades, n_trees, n_leaves, n_coords), np.float32)
-    for c in range(n_cascades):
-        pos = _expect(buf, pos, n_trees, "the same number of trees in every cascade")
-        for t in range(n_trees):
-            pos = _expect(buf, pos, n_splits, "the same tree depth everywhere")
-            for s in range(n_splits):
-                start = pos
-                idx1, pos = _read_int(buf, pos)
-                idx2, pos = _read_int(buf, pos)
-                thresholds[c, t, s], pos = _read_float(buf, pos)
-                if pos < 0 or idx1 < 0 or idx2 < 0 or idx1 > 2**31 or idx2 > 2**31:
-                    raise ParseError("split (idx1, idx2, thresh)", start)
-                splits[c, t, s, 0] = idx1
-                splits[c, t, s, 1] = idx2
-            pos = _expect(buf, pos, n_leaves, "the same tree depth everywhere")
-            for leaf in range(n_leaves):
-                pos = _read_column(buf, pos, leaves[c, t, leaf], "leaf_values")
+    return initial, n_cascades, n_trees, n_splits, n_leaves, pos
+
+
+@_jit
+def parse_cascade(
+    buf: np.ndarray, pos: int, splits: np.ndarray, thresholds: np.ndarray, leaves: np.ndarray
+) -> int:
+    """One cascade's forest at ``pos``: T trees, each S splits ``(idx1, idx2, thresh)`` into
+    ``splits`` (T, S, 2) and ``thresholds`` (T, S), then L leaf vectors into ``leaves``
+    (T, L, 2P). Returns the offset after it."""
+    n_trees, n_splits, n_leaves = leaves.shape[0], splits.shape[1], leaves.shape[1]
+    pos = _expect(buf, pos, n_trees, "the same number of trees in every cascade")
+    for t in range(n_trees):
+        pos = _expect(buf, pos, n_splits, "the same tree depth everywhere")
+        for s in range(n_splits):
+            start = pos
+            idx1, pos = _read_int(buf, pos)
+            idx2, pos = _read_int(buf, pos)
+            thresholds[t, s], pos = _read_float(buf, pos)
+            if pos < 0 or idx1 < 0 or idx2 < 0 or idx1 > 2**31 or idx2 > 2**31:
+                raise ParseError("split (idx1, idx2, thresh)", start)
+            splits[t, s, 0] = idx1
+            splits[t, s, 1] = idx2
+        pos = _expect(buf, pos, n_leaves, "the same tree depth everywhere")
+        for leaf in range(n_leaves):
+            pos = _read_column(buf, pos, leaves[t, leaf], "leaf_values")
+    return pos
+
+
+@_jit
+def parse_tail(
+    buf: np.ndarray, pos: int, n_cascades: int, n_parts: int, max_split_feature: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The end of the model at ``pos``: anchor_idx (C, F) and deltas (C, F, 2 floats), which
+    must end the file. Returns (anchor_idx (C, F) i4, deltas (C, F, 2) f4)."""
     pos = _expect(buf, pos, n_cascades, "anchor_idx for every cascade")
     n_features, _ = _read_int(buf, pos)
-    if n_features < 1 or n_features * n_cascades * 10 > buf.size:
+    if n_features < 1 or n_features * n_cascades * 10 > buf.size - pos:
         raise ParseError("anchor_idx", pos)
+    if max_split_feature >= n_features:
+        raise ParseError("a feature pool larger than every split's pixel index", pos)
     anchors = np.empty((n_cascades, n_features), np.int32)
     for c in range(n_cascades):
         pos = _expect(buf, pos, n_features, "the same feature pool size in every cascade")
         for f in range(n_features):
             start = pos
             anchor, pos = _read_int(buf, pos)
-            if pos < 0 or anchor < 0 or anchor >= n_coords // 2:
+            if pos < 0 or anchor < 0 or anchor >= n_parts:
                 raise ParseError("anchor_idx below the number of parts", start)
             anchors[c, f] = anchor
     pos = _expect(buf, pos, n_cascades, "deltas for every cascade")
@@ -171,9 +187,7 @@ def parse_shape_predictor(buf: np.ndarray) -> tuple[np.ndarray, ...]:
             raise ParseError("deltas", start)
     if pos != buf.size:
         raise ParseError("the end of the model", pos)
-    if splits.max() >= n_features:
-        raise ParseError("split features below the feature pool size", 0)
-    return initial, splits, thresholds, leaves, anchors, deltas
+    return anchors, deltas
 
 
 # --- the fit (dlib::shape_predictor::operator()) ------------------------------------------------
