@@ -186,7 +186,7 @@ class FaceFinder:
         if mode != "aligned":
             return [self.find_faces(rgb, mode) for rgb in images]
         boxes = [aligned_face_box(*rgb.shape[:2]) for rgb in images]
-        landmarks = self.fit_landmarks_batch(images, boxes) if images else []
+        landmarks = self.fit_landmarks_batch(images, boxes) if len(boxes) else []
         return [
             [Face(box=box, landmarks=points, detected=False)]
             for box, points in zip(boxes, landmarks, strict=True)
