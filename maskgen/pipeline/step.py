@@ -27,6 +27,7 @@ import numpy as np
 from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.formats.base import Format, Reader, find_format
 from maskgen.images import (
+    StoredImage,
     can_write,
     encode_stored,
     format_of_name,
@@ -49,9 +50,14 @@ logger = logging.getLogger(__name__)
 class ImageMasker(Protocol):
     """What the step needs from :class:`maskgen.masks.Masker`."""
 
-    def mask_image(self, rgb: np.ndarray, rng: np.random.Generator) -> Any:
-        """A MaskOutcome: ``image`` (H, W, 3) uint8 RGB, ``applied`` (largest face first),
-        ``reason`` (why not masked) and ``masked``."""
+    batch_size: int
+    """How many images one ``mask_images`` call should get (aligned crops: a batch)."""
+
+    def mask_images(
+        self, images: Sequence[np.ndarray], rngs: Sequence[np.random.Generator]
+    ) -> list[Any]:
+        """One MaskOutcome per (image, rng): ``image`` (H, W, 3) uint8 RGB, ``applied``
+        (largest face first), ``reason`` (why not masked) and ``masked``."""
         ...
 
 
@@ -77,6 +83,40 @@ def mask_sample(
     format and layout: alpha, grey and 16 bits kept (see :func:`maskgen.images.restore_layout`),
     or the change stated in the row's ``format_change`` where the format cannot hold it.
     """
+    (twin,) = mask_samples([sample], masker, seed=seed, jpeg_quality=jpeg_quality)
+    return twin
+
+
+def mask_samples(
+    samples: Sequence[Sample], masker: ImageMasker, *, seed: int, jpeg_quality: int
+) -> list[tuple[Sample, ItemResult | None]]:
+    """:func:`mask_sample` for each sample, the same twins and rows, with the faces of all
+    their images found in one masker call (a batch of aligned crops is fitted at once). Each
+    image still draws from its own ``item_rng(seed, key)`` only."""
+    decoded = [_decode(sample) for sample in samples]
+    images = [item for item in decoded if isinstance(item, _Decoded)]
+    rngs = [item_rng(seed, item.sample.key) for item in images]
+    outcomes = iter(masker.mask_images([item.rgb for item in images], rngs))
+    return [
+        _twin(item, next(outcomes), jpeg_quality) if isinstance(item, _Decoded) else item
+        for item in decoded
+    ]
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A sample whose image is to be masked, with its decoded pixels and layout."""
+
+    sample: Sample
+    stored: StoredImage
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.stored.rgb
+
+
+def _decode(sample: Sample) -> _Decoded | tuple[Sample, ItemResult | None]:
+    """The sample's image to mask, or its twin and row where there is none to mask."""
     if not sample.is_image:
         return sample, None
     stored = read_stored(sample.data, sample.name)
@@ -86,7 +126,11 @@ def mask_sample(
         return _unchanged(sample, "multi_frame")
     if stored.format is None or not stored.maskable or not can_write(stored.format):
         return _unchanged(sample, "unsupported_format")
-    outcome = masker.mask_image(stored.rgb, item_rng(seed, sample.key))
+    return _Decoded(sample, stored)
+
+
+def _twin(decoded: _Decoded, outcome: Any, jpeg_quality: int) -> tuple[Sample, ItemResult]:
+    sample, stored = decoded.sample, decoded.stored
     if not outcome.masked:
         return _unchanged(sample, outcome.reason or "not_masked")
     pixels = restore_layout(stored, outcome.image)
@@ -257,17 +301,30 @@ def _chunk_reader(job: ChunkJob) -> Iterator[Reader]:
 def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) -> list[ItemResult]:
     """Write the twin of every key of ``job`` into its data part; the manifest rows."""
     results: list[ItemResult] = []
+    batch = max(1, masker.batch_size)
     with fmt.open_part_writer(reader, job.data_part) as writer:
+
+        def flush(samples: list[Sample]) -> None:
+            for twin, result in mask_samples(
+                samples, masker, seed=job.seed, jpeg_quality=job.jpeg_quality
+            ):
+                writer.write(twin)
+                if result is not None:
+                    results.append(result)
+                    if result.skipped:
+                        logger.info("%s: %s, copied unchanged", result.key, result.reason)
+            samples.clear()
+
+        pending: list[Sample] = []
         for key in job.keys:
             sample = reader.read(key)
             if sample.name in RESERVED_NAMES:
+                flush(pending)  # rows stay in key order
                 results.append(ItemResult(key=sample.key, masked=False, reason="reserved_name"))
                 logger.info("%s: not copied (OUTDIR/%s is the run's own)", key, sample.name)
                 continue
-            twin, result = mask_sample(sample, masker, seed=job.seed, jpeg_quality=job.jpeg_quality)
-            writer.write(twin)
-            if result is not None:
-                results.append(result)
-                if result.skipped:
-                    logger.info("%s: %s, copied unchanged", key, result.reason)
+            pending.append(sample)
+            if len(pending) == batch:
+                flush(pending)
+        flush(pending)
     return results

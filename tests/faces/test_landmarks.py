@@ -12,6 +12,7 @@ from maskgen.errors import ModelNotFoundError
 from maskgen.faces import align_face, find_model_file, five_points, load_face_finder
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, estimate_similarity
 from maskgen.faces.landmarks import LANDMARK_MODEL, MODELS_DIR_ENV
+from tests.conftest import lfw_sample_paths
 
 pytestmark = pytest.mark.shared
 
@@ -113,14 +114,25 @@ def test_second_search_finds_faces_the_first_pass_misses(finder, lfw_dir, name):
     assert 10 < np.linalg.norm(eyes[1] - eyes[0]) < 90  # Hernan Diaz is nearly in profile
 
 
-def test_points_conversion_matches_dlib_attributes(finder, photo):
-    """The one-call conversion of dlib's points gives exactly the attribute-by-attribute values."""
+def test_landmarks_are_dlibs_and_batches_equal_single_fits(finder, lfw_dir):
+    """FaceFinder's landmarks are dlib's shape predictor's, one face or many per call, and
+    aligned mode's batch finds what find_faces finds image by image."""
     import dlib
 
-    from maskgen.faces.landmarks import _points_array
-
-    x0, y0, x1, y1 = (round(v) for v in finder.find_faces(photo, "detect")[0].box)
-    parts = finder._predictor(photo, dlib.rectangle(x0, y0, x1, y1)).parts()
-    expected = np.array([(p.x, p.y) for p in parts], dtype=np.float32)
-    np.testing.assert_array_equal(_points_array(parts), expected)
-    assert _points_array(dlib.points()).shape == (0, 2)
+    predictor = dlib.shape_predictor(str(finder.landmark_model))
+    photos = [read_rgb(path) for path in lfw_sample_paths(lfw_dir, 6)]
+    faces = [(rgb, face.box) for rgb in photos for face in finder.find_faces(rgb, "detect")]
+    for rgb, box in faces:
+        parts = predictor(rgb, dlib.rectangle(*(round(v) for v in box))).parts()
+        expected = np.array([(p.x, p.y) for p in parts], dtype=np.float32)
+        np.testing.assert_array_equal(finder.fit_landmarks(rgb, box), expected)
+    batch = finder.fit_landmarks_batch([rgb for rgb, _ in faces], [box for _, box in faces])
+    singles = [finder.fit_landmarks(rgb, box) for rgb, box in faces]
+    assert batch.dtype == np.float32
+    np.testing.assert_array_equal(batch, np.stack(singles))
+    crops = [align_face(rgb, five_points(lm)) for rgb, lm in zip(photos, batch, strict=False)]
+    for (got,), crop in zip(finder.find_faces_batch(crops, "aligned"), crops, strict=True):
+        (expected_face,) = finder.find_faces(crop, "aligned")
+        assert got.box == expected_face.box and not got.detected
+        np.testing.assert_array_equal(got.landmarks, expected_face.landmarks)
+    assert finder.find_faces_batch([], "aligned") == []

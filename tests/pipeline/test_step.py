@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -12,7 +13,14 @@ import pytest
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.images import decode_rgb, read_stored, sniff_image_format
 from maskgen.pipeline.plan import input_stamp
-from maskgen.pipeline.step import ChunkJob, MaskerConfig, load_masker, mask_chunk, mask_sample
+from maskgen.pipeline.step import (
+    ChunkJob,
+    MaskerConfig,
+    load_masker,
+    mask_chunk,
+    mask_sample,
+    mask_samples,
+)
 from maskgen.types import Sample
 
 pytestmark = pytest.mark.shared
@@ -84,6 +92,21 @@ def test_non_image_record_passes_through_untouched(mini_reader: RecordIOReader, 
     assert not header.is_image
     twin, result = mask_sample(header, aligned_masker, seed=0, jpeg_quality=95)
     assert twin is header and result is None
+
+
+def test_a_batch_of_samples_equals_each_sample_alone(mini_reader: RecordIOReader, aligned_masker):
+    """mask_samples (one batched landmark fit for all the images) gives each sample the twin
+    and row mask_sample gives it alone, whatever else is in the batch: header and undecodable
+    records in between, the same image twice under two keys."""
+    garbage = Sample(key="garbage", data=b"\x00garbage")
+    twice = dataclasses.replace(mini_reader.read(7), key="7 again")
+    samples = [mini_reader.read(0), *(mini_reader.read(k) for k in range(1, 9)), garbage, twice]
+    together = mask_samples(samples, aligned_masker, seed=4, jpeg_quality=95)
+    alone = [mask_sample(s, aligned_masker, seed=4, jpeg_quality=95) for s in samples]
+    assert [twin.data for twin, _ in together] == [twin.data for twin, _ in alone]
+    assert [row for _, row in together] == [row for _, row in alone]
+    assert together[0][1] is None and together[9][1].reason == "unreadable"
+    assert together[7][0].data != together[10][0].data  # same face, its own draw per key
 
 
 def test_photo_without_a_face_keeps_its_bytes(photo_folder: Path, spec) -> None:
