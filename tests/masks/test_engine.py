@@ -132,6 +132,27 @@ def test_non_faces_are_copied_unmasked_with_a_reason(masker: Masker):
             assert np.array_equal(outcome.image, image) and outcome.image is not image
 
 
+def test_a_batch_gives_what_each_image_gives_alone(photo: np.ndarray):
+    """The pipeline masks aligned crops in batches: real crops, featureless and tiny images
+    mixed in one batch come out as each does through ``mask_image``."""
+    aligned = Masker(face_mode="aligned")
+    face = aligned.finder.find_faces(photo, "detect")[0]
+    crop = align_face(photo, five_points(face.landmarks))
+    images = [
+        crop,
+        np.full((112, 112, 3), 128, np.uint8),
+        crop[::-1].copy(),
+        np.zeros((1, 1, 3), np.uint8),
+        crop,
+    ]
+    batch = aligned.mask_images(images, [np.random.default_rng(i) for i in range(len(images))])
+    for i, (image, outcome) in enumerate(zip(images, batch, strict=True)):
+        alone = aligned.mask_image(image, np.random.default_rng(i))
+        assert (outcome.masked, outcome.reason) == (alone.masked, alone.reason), i
+        assert outcome.image.tobytes() == alone.image.tobytes(), i
+    assert [o.reason for o in batch] == [None, "no_face", None, "too_small", None]
+
+
 def test_faces_in_a_large_photo_are_each_masked(lfw_dir: Path, masker: Masker):
     """Faces 100, 180 and 310 px wide in a 4000x3000 photo (too small for the reduced copy)
     are found at full resolution and masked; nothing outside them changes."""
