@@ -55,21 +55,35 @@ class ImageMasker(Protocol):
         ...
 
 
-def mask_label(label: np.ndarray | None, masked: bool) -> np.ndarray | None:
-    """RecordIO label ``[identity, 1.0 if masked else 0.0]`` float32 (None stays None).
+def mask_label(
+    label: np.ndarray | None, masked: bool, wear_class: int | None = None
+) -> np.ndarray | None:
+    """RecordIO label ``[identity, 1.0 if masked else 0.0]`` float32, or with ``wear_class``
+    (0 no mask, 1 correct, 2-4 the wrong placements: ``maskgen.masks.WEAR_CLASSES``)
+    ``[identity, masked, wear_class]``. None stays None.
 
     Element 0 stays the identity, so arcface_torch's loader (reading ``label[0]``) still works,
-    and a trainer knows each image's true mask state."""
+    element 1 the mask state, so a trainer knows each image's true mask state either way."""
     if label is None:
         return None
     identity = np.asarray(label, dtype=np.float32).reshape(-1)[0]
-    return np.array([identity, 1.0 if masked else 0.0], dtype=np.float32)
+    flag = 1.0 if masked else 0.0
+    values = [identity, flag] if wear_class is None else [identity, flag, float(wear_class)]
+    return np.array(values, dtype=np.float32)
 
 
 def mask_sample(
-    sample: Sample, masker: ImageMasker, *, seed: int, jpeg_quality: int
+    sample: Sample,
+    masker: ImageMasker,
+    *,
+    seed: int,
+    jpeg_quality: int,
+    wear_labels: bool = False,
 ) -> tuple[Sample, ItemResult | None]:
     """The twin of one item and its manifest row.
+
+    A labelled item's twin label is :func:`mask_label`'s, with the largest face's wear class
+    where ``wear_labels`` (a run given placements other than the default).
 
     Non-image records (RecordIO header/identity records) pass through untouched with no row.
     Items not masked (no face, undecodable, not an image at all, an animation, ...) keep their
@@ -81,14 +95,14 @@ def mask_sample(
         return sample, None
     stored = read_stored(sample.data, sample.name)
     if stored is None:
-        return _unchanged(sample, _undecoded_reason(sample))
+        return _unchanged(sample, _undecoded_reason(sample), wear_labels)
     if stored.multi_frame:
-        return _unchanged(sample, "multi_frame")
+        return _unchanged(sample, "multi_frame", wear_labels)
     if stored.format is None or not stored.maskable or not can_write(stored.format):
-        return _unchanged(sample, "unsupported_format")
+        return _unchanged(sample, "unsupported_format", wear_labels)
     outcome = masker.mask_image(stored.rgb, item_rng(seed, sample.key))
     if not outcome.masked:
-        return _unchanged(sample, outcome.reason or "not_masked")
+        return _unchanged(sample, outcome.reason or "not_masked", wear_labels)
     pixels = restore_layout(stored, outcome.image)
     data, change = encode_stored(pixels, stored.format, jpeg_quality, sample.key)
     largest = outcome.applied[0].params
@@ -98,12 +112,14 @@ def mask_sample(
         mask_type=largest.mask_type,
         color=largest.color,
         texture=largest.texture,
+        wear=largest.wear,
         faces=len(outcome.applied),
         face_masks=tuple(face_record(applied) for applied in outcome.applied),
         format_change=change,
     )
-    twin = dataclasses.replace(sample, data=data, label=mask_label(sample.label, True))
-    return twin, result
+    wear_class = _wear_class(largest.wear) if wear_labels else None
+    label = mask_label(sample.label, True, wear_class)
+    return dataclasses.replace(sample, data=data, label=label), result
 
 
 def face_record(applied: Any) -> dict[str, Any]:
@@ -126,9 +142,17 @@ def _undecoded_reason(sample: Sample) -> str:
     return "not_an_image"
 
 
-def _unchanged(sample: Sample, reason: str) -> tuple[Sample, ItemResult]:
-    twin = dataclasses.replace(sample, label=mask_label(sample.label, False))
+def _unchanged(sample: Sample, reason: str, wear_labels: bool) -> tuple[Sample, ItemResult]:
+    label = mask_label(sample.label, False, 0 if wear_labels else None)
+    twin = dataclasses.replace(sample, label=label)
     return twin, ItemResult(key=sample.key, masked=False, reason=reason)
+
+
+def _wear_class(wear: str) -> int:
+    """``wear``'s index in WEAR_CLASSES (imported here: the masks package loads dlib)."""
+    from maskgen.masks.wear import wear_class
+
+    return wear_class(wear)
 
 
 RESERVED_NAMES: frozenset[str] = frozenset({MANIFEST_NAME, RUN_INFO_NAME})
@@ -264,7 +288,13 @@ def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) 
                 results.append(ItemResult(key=sample.key, masked=False, reason="reserved_name"))
                 logger.info("%s: not copied (OUTDIR/%s is the run's own)", key, sample.name)
                 continue
-            twin, result = mask_sample(sample, masker, seed=job.seed, jpeg_quality=job.jpeg_quality)
+            twin, result = mask_sample(
+                sample,
+                masker,
+                seed=job.seed,
+                jpeg_quality=job.jpeg_quality,
+                wear_labels=job.masker.spec.wear_given,
+            )
             writer.write(twin)
             if result is not None:
                 results.append(result)
