@@ -115,12 +115,14 @@ def write_image(path: Path, rgb: np.ndarray, *, jpeg_quality: int = 95) -> Path:
 
 
 def caption_for(outcome) -> str:
-    """A short description of what was applied to the largest face ("no_face" if nothing)."""
+    """A short description of what was applied to the largest face ("no_face" if nothing):
+    type, texture or colour, and the placement where it is not ``correct``."""
     if not outcome.applied:
         return outcome.reason or "not masked"
     params = outcome.applied[0].params
     extra = params.texture.split("/")[-1] if params.texture else (params.color or "")
-    return f"{params.mask_type} {extra}".strip()
+    worn = "" if params.wear == "correct" else params.wear
+    return " ".join(part for part in (params.mask_type, extra, worn) if part)
 
 
 def _spread_images(reader, n: int):

@@ -82,6 +82,7 @@ class MaskParams:
             texture_angle=float(record.get("texture_angle", 0.0)),
             texture_offset=_pair(record.get("texture_offset", (0.0, 0.0))),
             fit_jitter=_pair(record.get("fit_jitter", (0.0, 0.0))),
+            wear=record.get("wear", "correct"),
         )
 
 
@@ -102,8 +103,9 @@ class ItemResult:
     ``reason`` is None when masked, else a short code: ``no_face``, ``unreadable``,
     ``not_an_image``, ... ``faces`` counts the masked faces and ``face_masks`` describes each,
     largest first: ``box`` [x0, y0, x1, y1] in pixels, ``detected`` and every field of its
-    :class:`MaskParams`; ``mask_type``, ``color`` and ``texture`` repeat the largest face's, so
-    readers of one mask per row keep working. ``format_change`` says how the written image's
+    :class:`MaskParams`; ``mask_type``, ``color``, ``texture`` and ``wear`` (its placement,
+    None where not masked) repeat the largest face's, so readers of one mask per row keep
+    working. ``format_change`` says how the written image's
     layout differs from the input's (``"rgb 16-bit -> rgb 8-bit"``), None where it does not.
     """
 
@@ -112,6 +114,7 @@ class ItemResult:
     mask_type: str | None = None
     color: str | None = None
     texture: str | None = None
+    wear: str | None = None
     reason: str | None = None
     faces: int = 0
     face_masks: tuple[Mapping[str, Any], ...] = ()
@@ -129,6 +132,7 @@ class ItemResult:
             "mask_type": self.mask_type,
             "color": self.color,
             "texture": self.texture,
+            "wear": self.wear,
             "reason": self.reason,
             "faces": self.faces,
             "face_masks": [dict(face) for face in self.face_masks],

@@ -51,8 +51,9 @@ def augment(
     write its twin into OUTDIR: same file name (or folder tree), same keys and order, plus
     manifest.jsonl (what each image got) and maskgen.json (how it was made). In a folder
     every file is kept: images masked in their own format, other files copied. RecordIO labels
-    become [identity, 1.0 if masked else 0.0]. The output is byte-identical whatever the
-    number of workers, chunks, shards or resumes.
+    become [identity, 1.0 if masked else 0.0]; with --wear, [identity, masked, wear class]
+    (0 no mask, 1 correct, 2 nose_uncovered, 3 mouth_uncovered, 4 chin_uncovered). The output
+    is byte-identical whatever the number of workers, chunks, shards or resumes.
 
     Example: maskgen augment ms1mv2/train.rec -o ms1mv2_masked/ --workers 32
     """

@@ -29,6 +29,7 @@ from maskgen.cli import options
 @options.jpeg_quality
 @options.color_prob
 @options.texture_prob
+@options.wear
 @options.quiet
 def mask(
     image,
@@ -40,6 +41,7 @@ def mask(
     jpeg_quality,
     color_prob,
     texture_prob,
+    wear,
     quiet,
 ):
     """Put a random mask on every face in IMAGE and write OUTPUT.
@@ -53,6 +55,7 @@ def mask(
         mask_types=(mask_type,) if mask_type else None,
         color_prob=color_prob,
         texture_prob=texture_prob,
+        wear=wear,
         mask_types_option="--mask-type",
     )
     masker = Masker(spec, face_mode=face_mode or "auto", models_dir=models_dir)
@@ -60,8 +63,10 @@ def mask(
     if not quiet:
         if result.masked:
             what = result.texture or result.color or "plain"
+            worn = "" if result.wear == "correct" else f", {result.wear}"
             click.echo(
-                f"{output}: {result.faces} face(s) masked ({result.mask_type}, {what})", err=True
+                f"{output}: {result.faces} face(s) masked ({result.mask_type}, {what}{worn})",
+                err=True,
             )
         else:
             click.echo(f"{output}: not masked ({result.reason}), written unchanged", err=True)

@@ -171,6 +171,32 @@ texture_prob = click.option(
     help="Probability of texturing a mask.",
 )
 
+WearPairs = tuple[tuple[str, float], ...]
+
+
+def _parse_wear(ctx: click.Context, param: click.Parameter, value: str | None) -> WearPairs | None:
+    if value is None:
+        return None
+    from maskgen.masks.policy import parse_wear
+
+    try:
+        return parse_wear(value)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+
+
+wear = click.option(
+    "--wear",
+    metavar="NAME=P,...",
+    default=None,
+    callback=_parse_wear,
+    help="How masks are worn: the probability of each placement (correct, nose_uncovered, "
+    "mouth_uncovered, chin_uncovered), summing to 1, e.g. correct=0.7,nose_uncovered=0.1,"
+    "mouth_uncovered=0.1,chin_uncovered=0.1; a bare name means all. Unless all are correct, "
+    ".rec twin labels gain the wear class: [identity, masked, wear class].  "
+    "[default: correct=1]",
+)
+
 _MASK_SPEC_OPTIONS = (
     click.option(
         "--mask-types",
@@ -197,6 +223,7 @@ _MASK_SPEC_OPTIONS = (
         default=None,
         help="Folder of mask templates (default: the built-in ones).",
     ),
+    wear,
 )
 
 
@@ -228,12 +255,15 @@ def build_mask_spec(
     texture_prob: float,
     textures: tuple[Path, ...] = (),
     templates: Path | None = None,
+    wear: WearPairs | None = None,
     mask_types_option: str = "--mask-types",
 ) -> MaskSpec:
     """A validated MaskSpec from the mask options; click.BadParameter naming the option if
     it is not valid (unknown mask type, probability outside [0, 1], ...). Mask types match
-    in any case; ``mask_types_option`` is the flag they came from, for the message."""
+    in any case; ``mask_types_option`` is the flag they came from, for the message. ``wear``
+    None: every mask worn correctly."""
     from maskgen.masks import MaskSpec, available_mask_types
+    from maskgen.masks.policy import DEFAULT_WEAR
 
     known = available_mask_types(str(templates) if templates is not None else None)
     if mask_types is not None:
@@ -245,6 +275,7 @@ def build_mask_spec(
             texture_prob=texture_prob,
             texture_dirs=tuple(textures),
             templates_dir=templates,
+            wear=DEFAULT_WEAR if wear is None else wear,
         )
         spec.validate(known)
     except ConfigError as error:
@@ -253,8 +284,8 @@ def build_mask_spec(
 
 
 def mask_spec_options(command: F) -> F:
-    """Adds --mask-types, --color-prob, --texture-prob, --textures, --templates and passes the
-    command one ``spec`` argument (a validated MaskSpec) instead."""
+    """Adds --mask-types, --color-prob, --texture-prob, --textures, --templates, --wear and
+    passes the command one ``spec`` argument (a validated MaskSpec) instead."""
 
     @functools.wraps(command)
     def wrapper(
@@ -264,6 +295,7 @@ def mask_spec_options(command: F) -> F:
         texture_prob: float,
         textures: tuple[Path, ...],
         templates: Path | None,
+        wear: WearPairs | None,
         **kwargs: Any,
     ) -> Any:
         kwargs["spec"] = build_mask_spec(
@@ -272,6 +304,7 @@ def mask_spec_options(command: F) -> F:
             texture_prob=texture_prob,
             textures=textures,
             templates=templates,
+            wear=wear,
         )
         return command(*args, **kwargs)
 

@@ -91,6 +91,12 @@ class MaskSpec:
         self._check_probabilities()
 
     @property
+    def wear_given(self) -> bool:
+        """Whether ``wear`` differs from the default (every mask correct): a run then labels
+        its ``.rec`` twin's images with their wear class too."""
+        return self.wear != DEFAULT_WEAR
+
+    @property
     def wear_probabilities(self) -> dict[str, float]:
         """``{placement: probability}`` for every placement, in ``WEAR_PLACEMENTS`` order."""
         given = dict(self.wear)
@@ -195,6 +201,37 @@ def sample_wear(rng: np.random.Generator, wear: tuple[tuple[str, float], ...]) -
         if draw < total:
             return name
     return wear[-1][0]  # draw within rounding of 1
+
+
+def parse_wear(text: str) -> tuple[tuple[str, float], ...]:
+    """Placement probabilities from their command-line form, ``NAME=P`` pairs separated by
+    commas (``"correct=0.7,nose_uncovered=0.3"``; names in any case, a bare name means
+    ``NAME=1``), as validated, normalised pairs (see :class:`MaskSpec`). ConfigError, one
+    line naming the valid placements, for bad syntax, an unknown or repeated name, or
+    probabilities that are not numbers >= 0 summing to 1."""
+    known = ", ".join(WEAR_PLACEMENTS)
+    form = (
+        "expected NAME=PROBABILITY pairs separated by commas (e.g. correct=0.7,"
+        f"nose_uncovered=0.3), NAME one of {known}"
+    )
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(form)
+    pairs: dict[str, float] = {}
+    for item in items:
+        name, sep, value = (part.strip() for part in item.partition("="))
+        name = name.lower()
+        if not name or (sep and not value):
+            raise ConfigError(f"{item!r}: {form}")
+        if name not in WEAR_PLACEMENTS:
+            raise ConfigError(f"unknown placement {name!r}; known: {known}")
+        if name in pairs:
+            raise ConfigError(f"placement {name!r} given twice")
+        try:
+            pairs[name] = float(value) if sep else 1.0
+        except ValueError:
+            raise ConfigError(f"{item!r}: {value!r} is not a number; {form}") from None
+    return _normalised_wear(pairs)
 
 
 def _normalised_wear(wear: Any) -> tuple[tuple[str, float], ...]:

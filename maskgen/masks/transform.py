@@ -25,7 +25,7 @@ import math
 import numbers
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, get_args
 
@@ -34,7 +34,7 @@ import numpy as np
 from maskgen.errors import ConfigError
 from maskgen.faces import FaceMode, find_model_file
 from maskgen.masks.engine import Masker, MaskOutcome, _shared_masker
-from maskgen.masks.policy import MaskSpec
+from maskgen.masks.policy import DEFAULT_WEAR, MaskSpec, parse_wear
 from maskgen.masks.templates import load_templates
 from maskgen.masks.textures import load_textures
 from maskgen.seeding import item_rng
@@ -60,6 +60,11 @@ class MaskAugment:
             --seed``.
         texture_dirs, templates_dir, models_dir: as ``--textures``, ``--templates`` and
             ``--models-dir``.
+        wear: how masks are worn: placements (:data:`~maskgen.masks.wear.WEAR_PLACEMENTS`)
+            mapped to probabilities summing to 1, e.g. ``{"correct": 0.7, "nose_uncovered":
+            0.1, "mouth_uncovered": 0.1, "chin_uncovered": 0.1}``, or ``--wear``'s string
+            form ("correct=0.7,nose_uncovered=0.3"); None: every mask correct. Drawn as
+            ``maskgen augment --wear`` draws it; ``params["wear"]`` says which was drawn.
         params_key: the output key of the drawn params. Inside an albumentations ``Compose``
             followed by albumentations transforms, use another name ("mask_params"): those
             transforms take a ``params`` argument of their own and fail on a ``params`` target.
@@ -92,6 +97,7 @@ class MaskAugment:
         templates_dir: str | Path | None = None,
         models_dir: str | Path | None = None,
         params_key: str = "params",
+        wear: Mapping[str, float] | str | None = None,
     ) -> None:
         self.p = _probability("p", p)
         self.params_key = _params_key(params_key)
@@ -104,6 +110,7 @@ class MaskAugment:
             texture_prob=texture_prob,
             texture_dirs=tuple(Path(d) for d in texture_dirs),
             templates_dir=Path(templates_dir) if templates_dir is not None else None,
+            wear=_wear(wear),
         )
         spec.validate(available)
         if spec.texture_prob > 0 and spec.texture_dirs:
@@ -120,6 +127,7 @@ class MaskAugment:
             f"color_prob={self.spec.color_prob}, texture_prob={self.spec.texture_prob}, "
             f"face_mode={self.face_mode!r}, seed={self.seed}"
             + ("" if self.params_key == "params" else f", params_key={self.params_key!r}")
+            + (f", wear={dict(self.spec.wear)}" if self.spec.wear_given else "")
             + ")"
         )
 
@@ -135,6 +143,7 @@ class MaskAugment:
             "face_mode": self.face_mode,
             "seed": self.seed,
             "params_key": self.params_key,
+            "wear": dict(self.spec.wear),
         }
 
     @property
@@ -231,8 +240,9 @@ class MaskAugment:
 def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:
     """The JSON-able record of a Masker outcome, with the manifest row's fields.
 
-    ``mask_type``, ``color`` ("#rrggbb" or None) and ``texture`` (name or None) describe the
-    largest face (None when not masked); ``reason`` is None when masked, else why not
+    ``mask_type``, ``color`` ("#rrggbb" or None), ``texture`` (name or None) and ``wear``
+    (its placement, :data:`~maskgen.masks.wear.WEAR_PLACEMENTS`) describe the largest face
+    (None when not masked); ``reason`` is None when masked, else why not
     (``no_face``); ``faces`` lists every masked face, largest first, as its full
     :class:`~maskgen.types.MaskParams` (which re-renders it exactly) plus ``box`` (x0, y0, x1,
     y1 in image pixels) and ``detected`` (False where the box came from the alignment).
@@ -250,6 +260,7 @@ def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:
         "mask_type": largest.get("mask_type"),
         "color": largest.get("color"),
         "texture": largest.get("texture"),
+        "wear": largest.get("wear"),
         "reason": None if faces else (outcome.reason or "no_face"),
         "faces": faces,
     }
@@ -257,7 +268,14 @@ def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:
 
 def not_drawn_params() -> dict[str, Any]:
     """``params`` when ``p`` decided not to mask: nothing was drawn, reason ``not_drawn``."""
-    return {"mask_type": None, "color": None, "texture": None, "reason": NOT_DRAWN, "faces": []}
+    return {
+        "mask_type": None,
+        "color": None,
+        "texture": None,
+        "wear": None,
+        "reason": NOT_DRAWN,
+        "faces": [],
+    }
 
 
 # --- randomness across processes -----------------------------------------------------------------
@@ -316,6 +334,16 @@ def _seed(value: Any) -> int:
 def _params_key(value: Any) -> str:
     if not isinstance(value, str) or not value or value in ("image", "masked", "key"):
         raise ConfigError(f"params_key must be a name other than image/masked/key, got {value!r}")
+    return value
+
+
+def _wear(value: Any) -> Any:
+    """``wear`` as MaskSpec takes it: None is the default, a string is ``--wear``'s form;
+    MaskSpec checks the rest (ConfigError)."""
+    if value is None:
+        return DEFAULT_WEAR
+    if isinstance(value, str):
+        return parse_wear(value)
     return value
 
 

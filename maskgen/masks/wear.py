@@ -100,6 +100,12 @@ def check_wear(wear: str) -> str:
     return wear
 
 
+def wear_class(wear: str | None) -> int:
+    """The class index of a placement in :data:`WEAR_CLASSES` (0 for None: no mask), as
+    ``.rec`` twin labels and wear models number them. ConfigError for an unknown name."""
+    return 0 if wear is None else WEAR_CLASSES.index(check_wear(wear))
+
+
 def place_points(
     template: MaskTemplate, landmarks: np.ndarray, points: np.ndarray, wear: str
 ) -> np.ndarray:

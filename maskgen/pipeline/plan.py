@@ -141,13 +141,31 @@ class Plan:
             raise OutputError(f"{where}: not a maskgen plan file ({error})") from None
 
     def differences(self, other: Plan) -> list[str]:
-        """``"seed: 0 there, 1 now"`` for every field that differs from ``other``'s (there)."""
-        here, there = self.to_json(), other.to_json()
-        return [
-            f"{name}: {there[name]!r} there, {here[name]!r} now"
-            for name in here
-            if _normalised(here[name]) != _normalised(there[name])
-        ]
+        """``"seed: 0 there, 1 now"`` for every field that differs from ``other``'s (there);
+        for the mask spec, each field of it (``"mask_spec.wear: ..."``; a field a spec leaves
+        out at its default reads ``default``)."""
+        return _differences(self.to_json(), other.to_json())
+
+
+class _Default:
+    """Stands for a field a recorded mask spec leaves out (at its default)."""
+
+    def __repr__(self) -> str:
+        return "default"
+
+
+def _differences(here: Mapping[str, Any], there: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Plan.differences over two JSON records, field by field inside ``mask_spec``."""
+    found = []
+    for name in dict.fromkeys([*here, *there]):
+        now, then = here.get(name, _Default()), there.get(name, _Default())
+        if name in here and name in there and _normalised(now) == _normalised(then):
+            continue
+        if isinstance(now, Mapping) and isinstance(then, Mapping) and name == "mask_spec":
+            found += _differences(now, then, f"{prefix}{name}.")
+        else:
+            found.append(f"{prefix}{name}: {then!r} there, {now!r} now")
+    return found
 
 
 def _normalised(value: Any) -> str:

@@ -61,21 +61,35 @@ class ImageMasker(Protocol):
         ...
 
 
-def mask_label(label: np.ndarray | None, masked: bool) -> np.ndarray | None:
-    """RecordIO label ``[identity, 1.0 if masked else 0.0]`` float32 (None stays None).
+def mask_label(
+    label: np.ndarray | None, masked: bool, wear_class: int | None = None
+) -> np.ndarray | None:
+    """RecordIO label ``[identity, 1.0 if masked else 0.0]`` float32, or with ``wear_class``
+    (0 no mask, 1 correct, 2-4 the wrong placements: ``maskgen.masks.WEAR_CLASSES``)
+    ``[identity, masked, wear_class]``. None stays None.
 
     Element 0 stays the identity, so arcface_torch's loader (reading ``label[0]``) still works,
-    and a trainer knows each image's true mask state."""
+    element 1 the mask state, so a trainer knows each image's true mask state either way."""
     if label is None:
         return None
     identity = np.asarray(label, dtype=np.float32).reshape(-1)[0]
-    return np.array([identity, 1.0 if masked else 0.0], dtype=np.float32)
+    flag = 1.0 if masked else 0.0
+    values = [identity, flag] if wear_class is None else [identity, flag, float(wear_class)]
+    return np.array(values, dtype=np.float32)
 
 
 def mask_sample(
-    sample: Sample, masker: ImageMasker, *, seed: int, jpeg_quality: int
+    sample: Sample,
+    masker: ImageMasker,
+    *,
+    seed: int,
+    jpeg_quality: int,
+    wear_labels: bool = False,
 ) -> tuple[Sample, ItemResult | None]:
     """The twin of one item and its manifest row.
+
+    A labelled item's twin label is :func:`mask_label`'s, with the largest face's wear class
+    where ``wear_labels`` (a run given placements other than the default).
 
     Non-image records (RecordIO header/identity records) pass through untouched with no row.
     Items not masked (no face, undecodable, not an image at all, an animation, ...) keep their
@@ -83,22 +97,31 @@ def mask_sample(
     format and layout: alpha, grey and 16 bits kept (see :func:`maskgen.images.restore_layout`),
     or the change stated in the row's ``format_change`` where the format cannot hold it.
     """
-    (twin,) = mask_samples([sample], masker, seed=seed, jpeg_quality=jpeg_quality)
+    (twin,) = mask_samples(
+        [sample], masker, seed=seed, jpeg_quality=jpeg_quality, wear_labels=wear_labels
+    )
     return twin
 
 
 def mask_samples(
-    samples: Sequence[Sample], masker: ImageMasker, *, seed: int, jpeg_quality: int
+    samples: Sequence[Sample],
+    masker: ImageMasker,
+    *,
+    seed: int,
+    jpeg_quality: int,
+    wear_labels: bool = False,
 ) -> list[tuple[Sample, ItemResult | None]]:
     """:func:`mask_sample` for each sample, the same twins and rows, with the faces of all
     their images found in one masker call (a batch of aligned crops is fitted at once). Each
     image still draws from its own ``item_rng(seed, key)`` only."""
-    decoded = [_decode(sample) for sample in samples]
+    decoded = [_decode(sample, wear_labels) for sample in samples]
     images = [item for item in decoded if isinstance(item, _Decoded)]
     rngs = [item_rng(seed, item.sample.key) for item in images]
     outcomes = iter(masker.mask_images([item.rgb for item in images], rngs))
     return [
-        _twin(item, next(outcomes), jpeg_quality) if isinstance(item, _Decoded) else item
+        _twin(item, next(outcomes), jpeg_quality, wear_labels)
+        if isinstance(item, _Decoded)
+        else item
         for item in decoded
     ]
 
@@ -115,24 +138,26 @@ class _Decoded:
         return self.stored.rgb
 
 
-def _decode(sample: Sample) -> _Decoded | tuple[Sample, ItemResult | None]:
+def _decode(sample: Sample, wear_labels: bool) -> _Decoded | tuple[Sample, ItemResult | None]:
     """The sample's image to mask, or its twin and row where there is none to mask."""
     if not sample.is_image:
         return sample, None
     stored = read_stored(sample.data, sample.name)
     if stored is None:
-        return _unchanged(sample, _undecoded_reason(sample))
+        return _unchanged(sample, _undecoded_reason(sample), wear_labels)
     if stored.multi_frame:
-        return _unchanged(sample, "multi_frame")
+        return _unchanged(sample, "multi_frame", wear_labels)
     if stored.format is None or not stored.maskable or not can_write(stored.format):
-        return _unchanged(sample, "unsupported_format")
+        return _unchanged(sample, "unsupported_format", wear_labels)
     return _Decoded(sample, stored)
 
 
-def _twin(decoded: _Decoded, outcome: Any, jpeg_quality: int) -> tuple[Sample, ItemResult]:
+def _twin(
+    decoded: _Decoded, outcome: Any, jpeg_quality: int, wear_labels: bool
+) -> tuple[Sample, ItemResult]:
     sample, stored = decoded.sample, decoded.stored
     if not outcome.masked:
-        return _unchanged(sample, outcome.reason or "not_masked")
+        return _unchanged(sample, outcome.reason or "not_masked", wear_labels)
     pixels = restore_layout(stored, outcome.image)
     data, change = encode_stored(pixels, stored.format, jpeg_quality, sample.key)
     largest = outcome.applied[0].params
@@ -142,12 +167,14 @@ def _twin(decoded: _Decoded, outcome: Any, jpeg_quality: int) -> tuple[Sample, I
         mask_type=largest.mask_type,
         color=largest.color,
         texture=largest.texture,
+        wear=largest.wear,
         faces=len(outcome.applied),
         face_masks=tuple(face_record(applied) for applied in outcome.applied),
         format_change=change,
     )
-    twin = dataclasses.replace(sample, data=data, label=mask_label(sample.label, True))
-    return twin, result
+    wear_class = _wear_class(largest.wear) if wear_labels else None
+    label = mask_label(sample.label, True, wear_class)
+    return dataclasses.replace(sample, data=data, label=label), result
 
 
 def face_record(applied: Any) -> dict[str, Any]:
@@ -170,9 +197,17 @@ def _undecoded_reason(sample: Sample) -> str:
     return "not_an_image"
 
 
-def _unchanged(sample: Sample, reason: str) -> tuple[Sample, ItemResult]:
-    twin = dataclasses.replace(sample, label=mask_label(sample.label, False))
+def _unchanged(sample: Sample, reason: str, wear_labels: bool) -> tuple[Sample, ItemResult]:
+    label = mask_label(sample.label, False, 0 if wear_labels else None)
+    twin = dataclasses.replace(sample, label=label)
     return twin, ItemResult(key=sample.key, masked=False, reason=reason)
+
+
+def _wear_class(wear: str) -> int:
+    """``wear``'s index in WEAR_CLASSES (imported here: the masks package loads dlib)."""
+    from maskgen.masks.wear import wear_class
+
+    return wear_class(wear)
 
 
 RESERVED_NAMES: frozenset[str] = frozenset({MANIFEST_NAME, RUN_INFO_NAME})
@@ -306,7 +341,11 @@ def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) 
 
         def flush(samples: list[Sample]) -> None:
             for twin, result in mask_samples(
-                samples, masker, seed=job.seed, jpeg_quality=job.jpeg_quality
+                samples,
+                masker,
+                seed=job.seed,
+                jpeg_quality=job.jpeg_quality,
+                wear_labels=job.masker.spec.wear_given,
             ):
                 writer.write(twin)
                 if result is not None:

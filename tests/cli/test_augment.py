@@ -3,6 +3,7 @@ and nothing written on a bad invocation."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -53,6 +54,13 @@ def test_augment_writes_the_twin_and_a_summary(tmp_path: Path, mini: Path) -> No
         (["--shard", "two"], 2, "expected I/N"),
         (["--workers", "0"], 2, "'--workers'"),
         (["--face-mode", "sideways"], 2, "'--face-mode'"),
+        (["--wear", "correct=0.7,nose=0.3"], 2, "'--wear': unknown placement 'nose'; known: "),
+        (["--wear", "correct=0.5"], 2, "'--wear': wear probabilities must sum to 1, got 0.5"),
+        (["--wear", "correct=0.7;chin_uncovered=0.3"], 2, "is not a number; expected NAME="),
+        (["--wear", "correct=,chin_uncovered=1"], 2, "'correct=': expected NAME=PROBABILITY"),
+        (["--wear", ""], 2, "NAME one of correct, nose_uncovered, mouth_uncovered, chin_unc"),
+        (["--wear", "correct=0.5,Correct=0.5"], 2, "'--wear': placement 'correct' given twice"),
+        (["--wear", "correct=1.5,chin_uncovered=-0.5"], 2, "chin_uncovered must be >= 0"),
     ],
 )
 def test_bad_options_fail_before_writing(
@@ -115,3 +123,33 @@ def test_help_says_shards_are_zero_based() -> None:
     result = _run("augment", "--help")
     assert result.exit_code == 0
     assert "0-based" in result.stdout and "Example: maskgen augment" in result.stdout
+
+
+def test_wear_default_is_byte_identical_and_wear_labels_the_twin(
+    tmp_path: Path, mini: Path
+) -> None:
+    """--wear correct=1 (in any spelling) writes exactly what no --wear writes, labels
+    [identity, masked]; another --wear gives [identity, masked, wear class], recorded in
+    maskgen.json, and a --resume with another --wear is refused."""
+    plain, default = tmp_path / "plain", tmp_path / "default"
+    assert _run("augment", mini, "-o", plain, "-q").exit_code == 0
+    assert _run("augment", mini, "-o", default, "-q", "--wear", " Correct = 1.0 ").exit_code == 0
+    for name in ("train.rec", "train.idx", "property", "manifest.jsonl", "maskgen.json"):
+        assert (plain / name).read_bytes() == (default / name).read_bytes(), name
+    assert {RecordIOReader(plain / "train.rec").read(k).label.size for k in range(1, 295)} == {2}
+    worn = tmp_path / "worn"
+    result = _run("augment", mini, "-o", worn, "-q", "--wear", "chin_uncovered")
+    assert result.exit_code == 0, result.output
+    twin = RecordIOReader(worn / "train.rec")
+    assert {tuple(twin.read(k).label[1:]) for k in twin.image_keys()} == {(1.0, 4.0)}
+    info = json.loads((worn / "maskgen.json").read_text())
+    assert info["parameters"]["mask_spec"]["wear"] == {"chin_uncovered": 1.0}
+    refused = _run("augment", mini, "-o", worn, "--resume", "--wear", "correct=1")
+    assert refused.exit_code == 1 and "other parameters" in _one_error_line(refused)
+
+
+def test_help_documents_wear() -> None:
+    for command in ("augment", "preview", "mask"):
+        result = _run(command, "--help")
+        assert result.exit_code == 0 and "--wear NAME=P,..." in result.stdout, command
+        assert "chin_uncovered" in result.stdout

@@ -116,3 +116,22 @@ def test_mask_types_match_in_any_case_and_errors_name_the_flag_typed(photo, tmp_
     out = tmp_path / "sheet.png"
     result = invoke("preview", photo.parent, "-o", out, "--mask-types", "Surgical_Blue, KN95")
     assert result.exit_code == 0 and out.is_file(), result.output
+
+
+@pytest.mark.shared
+def test_mask_and_preview_take_wear(photo, tmp_path, rec_dir):
+    plain, default = tmp_path / "plain.jpg", tmp_path / "default.jpg"
+    invoke("mask", photo, "-o", plain, "--seed", "3")
+    result = invoke("mask", photo, "-o", default, "--seed", "3", "--wear", "correct=1")
+    assert result.exit_code == 0 and default.read_bytes() == plain.read_bytes()
+    assert "nose_uncovered" not in result.output
+    worn = tmp_path / "worn.jpg"
+    result = invoke("mask", photo, "-o", worn, "--seed", "3", "--wear", "nose_uncovered=1")
+    assert result.exit_code == 0 and ", nose_uncovered)" in result.output
+    assert worn.read_bytes() != plain.read_bytes()
+    bad = invoke("mask", photo, "-o", tmp_path / "x.jpg", "--wear", "under_eyes=1")
+    assert bad.exit_code == 2 and "'--wear': unknown placement 'under_eyes'" in bad.output
+    sheet = tmp_path / "sheet.png"
+    rec = rec_dir / "lfw-mini" / "train.rec"
+    bad = invoke("preview", rec, "-o", sheet, "-n", "2", "--wear", "correct=2")
+    assert bad.exit_code == 2 and "'--wear'" in bad.output and not sheet.exists()

@@ -81,3 +81,19 @@ def test_caption_ink_stays_under_its_own_tile():
     lines_used = len(np.unique(ink[:, 0] // 15))
     assert lines_used >= 4
     assert ink[:, 0].max() < band.shape[0] - 1  # the last line's descenders are not cut
+
+
+@pytest.mark.shared
+def test_captions_name_the_placement_where_it_is_not_correct(rec_dir):
+    from maskgen.formats.recordio import RecordIOReader
+    from maskgen.images import decode_rgb
+    from maskgen.masks import Masker, MaskSpec
+    from maskgen.preview import caption_for
+
+    rgb = decode_rgb(RecordIOReader(rec_dir / "lfw-mini" / "train.rec").read(1).data)
+    captions = {}
+    for wear in ("correct", "mouth_uncovered"):
+        masker = Masker(MaskSpec(wear={wear: 1.0}), face_mode="aligned")
+        captions[wear] = caption_for(masker.mask_image(rgb, np.random.default_rng(4)))
+    assert captions["mouth_uncovered"] == captions["correct"] + " mouth_uncovered"
+    assert "correct" not in captions["correct"]

@@ -26,7 +26,7 @@ from maskgen.pipeline import augment_dataset
 pytestmark = pytest.mark.shared
 
 REPO = Path(__file__).resolve().parents[2]
-PARAM_FIELDS = {"mask_type", "color", "texture", "reason", "faces"}
+PARAM_FIELDS = {"mask_type", "color", "texture", "wear", "reason", "faces"}
 FACE_FIELDS = {
     "mask_type",
     "color",
@@ -103,6 +103,10 @@ def test_unknown_mask_type_lists_the_available_ones():
         ({"seed": 1.5}, "seed must be an int"),
         ({"params_key": "image"}, "params_key must be a name other than"),
         ({"texture_dirs": ["/no/such/textures"]}, "does not exist|not found|no such"),
+        ({"wear": {"correct": 0.5}}, "wear probabilities must sum to 1, got 0.5"),
+        ({"wear": {"sideways": 1.0}}, "unknown wear placement 'sideways'; known: correct"),
+        ({"wear": "correct=0.5,nose=0.5"}, "unknown placement 'nose'; known: correct"),
+        ({"wear": 3}, "wear must map placements"),
     ],
 )
 def test_bad_arguments_fail_at_construction(options, match):
@@ -183,6 +187,34 @@ def test_params_describe_the_draw_and_are_json(some):
         assert params["texture"] is None and face["detected"] is False
         assert face["box"] == [16.0, 30.0, 96.0, 110.0]  # the aligned 112x112 face box
         assert json.loads(json.dumps(params)) == params
+
+
+def test_wear_draws_placements_and_changes_nothing_else(some):
+    """``wear`` (a dict or --wear's string) draws the placement into the params; a face
+    drawn ``correct`` is the default instance's image exactly, the others differ."""
+    mixed = {"correct": 0.4, "nose_uncovered": 0.2, "mouth_uncovered": 0.2, "chin_uncovered": 0.2}
+    aug = MaskAugment(p=1.0, seed=2, wear=mixed)
+    text = MaskAugment(
+        p=1.0, seed=2, wear="correct=.4,nose_uncovered=.2,mouth_uncovered=.2,chin_uncovered=.2"
+    )
+    plain = MaskAugment(p=1.0, seed=2)
+    assert aug.spec == text.spec and plain.spec.wear == (("correct", 1.0),)
+    assert "wear={'correct': 0.4" in repr(aug) and "wear" not in repr(plain)
+    assert aug.to_dict_private()["wear"] == mixed
+    assert (
+        MaskAugment(**{k: v for k, v in aug.to_dict_private().items() if k[0] != "_"}).spec
+        == aug.spec
+    )
+    seen = set()
+    for key, image in some.items():
+        out, default = aug(image=image, key=key), plain(image=image, key=key)
+        wear = out["params"]["wear"]
+        seen.add(wear)
+        assert wear == out["params"]["faces"][0]["wear"] and default["params"]["wear"] == "correct"
+        assert np.array_equal(out["image"], default["image"]) == (wear == "correct"), key
+        assert digest(text(image=image, key=key)) == digest(out)
+    assert len(seen) >= 3
+    assert MaskAugment(p=0.0, wear=mixed)(image=image, key=1)["params"]["wear"] is None
 
 
 def test_plain_masks_without_colour_or_texture(some):

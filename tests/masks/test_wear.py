@@ -7,6 +7,7 @@ separately, gives the bottom of the nose).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,8 +29,9 @@ from maskgen.masks import (
     load_textures,
     sample_mask_params,
 )
-from maskgen.masks.policy import _ANGLES, COLOR_JITTER, FIT_JITTER_STD
+from maskgen.masks.policy import _ANGLES, COLOR_JITTER, FIT_JITTER_STD, parse_wear
 from maskgen.masks.render import face_points
+from maskgen.masks.wear import wear_class
 from maskgen.types import MaskParams
 from tests.conftest import lfw_sample_paths
 
@@ -139,6 +141,46 @@ def test_params_record_wear_and_unknown_wear_is_refused(templates):
     landmarks = np.zeros((68, 2), np.float32)
     with pytest.raises(ConfigError, match="unknown wear 'sideways'"):
         apply_mask(rgb, landmarks, templates["cloth"], MaskParams("cloth", wear="sideways"))
+    worn = MaskParams("cloth", color="#102030", wear="mouth_uncovered")
+    assert MaskParams.from_json({**worn.to_json(), "box": [0, 0, 1, 1]}) == worn
+    legacy = {k: v for k, v in worn.to_json().items() if k != "wear"}  # a row from before
+    assert MaskParams.from_json(legacy).wear == "correct"
+
+
+def test_wear_classes_number_the_labels():
+    assert [wear_class(name) for name in (None, *WEAR_PLACEMENTS)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ConfigError, match="unknown wear 'none'"):
+        wear_class("none")
+
+
+def test_parse_wear_reads_the_command_line_form():
+    given = "correct=0.7,nose_uncovered=0.1,mouth_uncovered=0.1,chin_uncovered=0.1"
+    wanted = {"correct": 0.7, "nose_uncovered": 0.1, "mouth_uncovered": 0.1, "chin_uncovered": 0.1}
+    assert parse_wear(given) == MaskSpec(wear=wanted).wear
+    assert parse_wear(" Chin_Uncovered = .25 , correct=0.75 ,") == (
+        ("correct", 0.75),
+        ("chin_uncovered", 0.25),
+    )
+    assert parse_wear("nose_uncovered") == (("nose_uncovered", 1.0),)
+    assert parse_wear("correct=1,chin_uncovered=0") == (("correct", 1.0),)
+    known = "correct, nose_uncovered, mouth_uncovered, chin_uncovered"
+    bad = [
+        ("", "expected NAME=PROBABILITY pairs separated by commas"),
+        (" , ", f"NAME one of {known}"),
+        ("correct=", "'correct=': expected NAME=PROBABILITY"),
+        ("=0.5,correct=0.5", "'=0.5': expected"),
+        ("correct:1", f"unknown placement 'correct:1'; known: {known}"),
+        ("correct=0.7;nose_uncovered=0.3", "'0.7;nose_uncovered=0.3' is not a number"),
+        ("correct=half", "'half' is not a number"),
+        ("correct=0.5,CORRECT=0.5", "placement 'correct' given twice"),
+        ("correct=0.6,nose_uncovered=0.3", "must sum to 1, got 0.9"),
+        ("correct=inf", "correct must be >= 0"),
+        ("correct=1.1,nose_uncovered=-0.1", "nose_uncovered must be >= 0"),
+        ("correct,nose_uncovered", "must sum to 1, got 2"),
+    ]
+    for text, message in bad:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            parse_wear(text)
 
 
 # --- real faces ---------------------------------------------------------------------------

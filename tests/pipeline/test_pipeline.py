@@ -110,6 +110,7 @@ def test_undecodable_record_is_copied_flagged_and_reported(
         "mask_type": None,
         "color": None,
         "texture": None,
+        "wear": None,
         "reason": "unreadable",
         "faces": 0,
         "face_masks": [],

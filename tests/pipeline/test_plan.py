@@ -92,6 +92,9 @@ def test_claim_accepts_the_same_plan_and_names_what_differs(tmp_path: Path) -> N
         layout.claim(_plan(seed=7))
     with pytest.raises(ConfigError, match=r"color_prob"):
         layout.claim(_plan(mask_spec={"mask_types": None, "color_prob": 0.9}))
+    worn = {"mask_types": None, "color_prob": 0.5, "wear": {"correct": 0.5, "nose_uncovered": 0.5}}
+    with pytest.raises(ConfigError, match=r"\(mask_spec\.wear: default there, \{'correct'"):
+        layout.claim(_plan(mask_spec=worn))
     assert len(_plan().chunks) == 21
 
 
