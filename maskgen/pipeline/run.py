@@ -265,20 +265,9 @@ def _open_job(input_path: str | Path, output_dir: str | Path) -> _Job:
     return _Job(fmt, reader, out_dir, twin, plan)
 
 
-def spec_to_json(spec: Any) -> dict[str, Any]:
+def spec_to_json(spec: MaskSpec) -> dict[str, Any]:
     """A MaskSpec as JSON-able fields (tuples as lists, paths as strings)."""
-    to_json = getattr(spec, "to_json", None)
-    if callable(to_json):
-        return dict(to_json())
-    return {f.name: _jsonable(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    return dict(spec.to_json())
 
 
 def _holds_output(out_dir: Path, twin: Path) -> list[Path]:
