@@ -64,7 +64,7 @@ def test_ctrl_c_then_resume_from_the_run_folder_alone(
     process group, as a terminal sends it) after a checkpoint; resumed from another folder
     with nothing but ``-o RUN --resume``."""
     pytest.importorskip("torch")
-    from maskgen.train.checkpoint import read_checkpoint
+    from maskgen.nn.checkpoint import read_checkpoint
 
     data = Path(os.path.relpath(rec_dir / "lfw-mini" / "train.rec", tmp_path))
     run = tmp_path / "run"
