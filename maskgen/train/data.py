@@ -245,8 +245,8 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, ticket: Ticket | tuple) -> tuple[torch.Tensor, int, int]:  # type: ignore[override]
-        ticket = Ticket(*ticket)
+    def __getitem__(self, ticket: Ticket) -> tuple[torch.Tensor, int, int]:  # type: ignore[override]
+        ticket = Ticket(*ticket)  # a plain (position, masked, flip[, epoch]) tuple too
         key = int(self.data.keys[ticket.position])
         identity = int(self.data.identities[ticket.position])
         from_twin = ticket.masked and self.data.twin is not None

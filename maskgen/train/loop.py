@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from maskgen.errors import CheckpointError, ConfigError, MaskgenError, OutputError, TrainingError
+from maskgen.masks import MaskAugment
 from maskgen.nn.checkpoint import link_checkpoint, read_checkpoint, write_checkpoint
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.models import FaceNet, load_backbone_weights
@@ -148,20 +149,13 @@ class _Run:
             raise TrainingError(
                 f"{config.data}: {data.num_classes} identity; ArcFace needs at least 2"
             )
-        masker = None
-        if config.online_mask:
-            masker = load_online_masker(
-                seed=config.seed,
-                mask_types=config.mask_types,
-                color_prob=config.color_prob,
-                texture_prob=config.texture_prob,
-            )
-        masks = data.twin is not None or masker is not None
+        masker = _online_masker(config)
+        with_masks = data.twin is not None or masker is not None
         sampler = EpochSampler(
             len(data),
             config.batch_size,
             seed=config.seed,
-            masked_prob=config.masked_prob if masks else 0.0,
+            masked_prob=config.masked_prob if with_masks else 0.0,
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
         )
@@ -170,7 +164,7 @@ class _Run:
         trainer = Trainer(
             config,
             num_classes=data.num_classes,
-            mask_head=masks,
+            mask_head=with_masks,
             ctx=self.ctx,
             total_steps=total,
         )
@@ -459,6 +453,18 @@ class _Window:
 
     step: int
     time: float
+
+
+def _online_masker(config: TrainConfig) -> MaskAugment | None:
+    """The run's online masker (models loaded here, before workers fork), or None."""
+    if not config.online_mask:
+        return None
+    return load_online_masker(
+        seed=config.seed,
+        mask_types=config.mask_types,
+        color_prob=config.color_prob,
+        texture_prob=config.texture_prob,
+    )
 
 
 def _next_batch(batches: Any) -> Any:
