@@ -143,7 +143,8 @@ def measure_loader(
         "cpu_seconds": cpu,
         "images_per_s": counted / seconds,
         "images_per_s_per_worker": counted / seconds / max(workers, 1),
-        "images_per_cpu_s": counted / cpu,
+        # None where the CPU time is below the clock's resolution (psutil: 10 ms ticks)
+        "images_per_cpu_s": counted / cpu if cpu > 0 else None,
         "cpu_ms_per_image": 1000 * cpu / counted,
     }
 
@@ -182,12 +183,12 @@ def cpu_mode(args: argparse.Namespace) -> dict[str, Any]:
     for row in rows:
         print(
             f"{row['workers']:7d} {row['masked_share']:7.0%} {row['images_per_s']:9.0f} "
-            f"{row['images_per_s_per_worker']:8.0f} {row['images_per_cpu_s']:13.0f} "
+            f"{row['images_per_s_per_worker']:8.0f} {row['images_per_cpu_s'] or np.nan:13.0f} "
             f"{row['cpu_ms_per_image']:13.2f}"
         )
     online = [r for r in rows if r["masked_prob"] > 0]
     plain = [r for r in rows if r["masked_prob"] == 0]
-    per_core = float(np.median([r["images_per_cpu_s"] for r in online]))
+    per_core = float(np.median([r["images_per_cpu_s"] or np.nan for r in online]))
     extra = [
         (o["cpu_ms_per_image"] - p["cpu_ms_per_image"]) / o["masked_share"]
         for o, p in zip(online, plain, strict=True)
@@ -381,7 +382,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.device is None:
         if args.smoke:
-            args.workers, args.images, args.batch_size = [0, 1], 64, 16
+            args.workers, args.images, args.batch_size = [0, 1], 192, 32
         result = cpu_mode(args)
     else:
         result = device_mode(args)

@@ -61,7 +61,10 @@ def test_online_mask_loader_benchmark_smoke(tmp_path: Path) -> None:
         (1, 0.5),
         (1, 0.0),
     ]
-    assert all(r["images"] >= 64 and r["images_per_cpu_s"] > 0 for r in rows)
+    assert all(r["images"] >= 192 and r["images_per_s"] > 0 for r in rows)
+    assert rows[0]["images_per_cpu_s"] > 0 and rows[2]["images_per_cpu_s"] > 0
+    # decoding alone may take less CPU than the clock resolves at smoke sizes
+    assert all(r["images_per_cpu_s"] is None or r["images_per_cpu_s"] > 0 for r in rows)
     assert rows[0]["masked_share"] > 0 and rows[1]["masked_share"] == 0
     device = reports["device"]
     assert device["step_alone_samples_per_s"] > 0 and device["step_fed_samples_per_s"] > 0
