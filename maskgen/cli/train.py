@@ -1,4 +1,5 @@
-"""``maskgen train``: Multi-Task ArcFace on a dataset and its masked twin."""
+"""``maskgen train``: Multi-Task ArcFace on a dataset and its masked twin (or masks drawn while
+loading, ``--online-mask``)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,15 @@ def _resume_hint(run: Path) -> Any:
 @click.option(
     "--masked",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Its masked twin .rec (from `maskgen augment`); without it no mask head is trained.",
+    help="Its masked twin .rec (from `maskgen augment`); without it (or --online-mask) no "
+    "mask head is trained.",
+)
+@click.option(
+    "--online-mask",
+    is_flag=True,
+    default=None,
+    help="No twin: mask --data's faces while loading them (a new mask each epoch, the same "
+    "for any --workers and on --resume). Excludes --masked.",
 )
 @click.option(
     "-o",
@@ -92,7 +101,7 @@ def _resume_hint(run: Path) -> Any:
 @click.option(
     "--seed",
     type=int,
-    help=_help("Seed of the data order, the init and dropout.", "seed"),
+    help=_help("Seed of the data order, the online masks, the init and dropout.", "seed"),
 )
 @click.option("--log-every", type=int, help=_help("Steps per metrics row.", "log_every"))
 @click.option(
@@ -108,7 +117,23 @@ def _resume_hint(run: Path) -> Any:
 @click.option(
     "--masked-prob",
     type=float,
-    help=_help("Chance of taking a sample from the twin.", "masked_prob"),
+    help=_help("Chance of a masked sample (from the twin, or masked online).", "masked_prob"),
+)
+@click.option(
+    "--mask-types",
+    metavar="TYPES",
+    help="With --online-mask: comma-separated mask types to draw from, e.g. surgical,n95 "
+    "(`maskgen types` lists them).  [default: all]",
+)
+@click.option(
+    "--color-prob",
+    type=float,
+    help=_help("With --online-mask: probability of recolouring a mask.", "color_prob"),
+)
+@click.option(
+    "--texture-prob",
+    type=float,
+    help=_help("With --online-mask: probability of texturing a mask.", "texture_prob"),
 )
 @click.option(
     "--val",
@@ -135,12 +160,16 @@ def _resume_hint(run: Path) -> Any:
 )
 def train(**options: Any) -> None:
     """Train Multi-Task ArcFace (ArcFace + mask-usage head) on a RecordIO dataset and its
-    masked twin. Metrics go to RUN/metrics.jsonl and RUN/tb, checkpoints to RUN/last.pt and
-    RUN/step_N.pt, the resolved settings (absolute paths) to RUN/config.json. The defaults
-    shown are the paper's recipe; --preset and --config change them, flags win. Several GPUs:
-    torchrun --nproc-per-node 8 -m maskgen.train ARGS.
+    masked twin, or with --online-mask on the dataset alone, masking its aligned faces while
+    loading them (--masked-prob of the samples; --mask-types, --color-prob, --texture-prob as
+    in `maskgen augment`). Metrics go to RUN/metrics.jsonl and RUN/tb, checkpoints to
+    RUN/last.pt and RUN/step_N.pt, the resolved settings (absolute paths) to RUN/config.json.
+    The defaults shown are the paper's recipe; --preset and --config change them, flags win.
+    Several GPUs: torchrun --nproc-per-node 8 -m maskgen.train ARGS.
 
     Example: maskgen train --data ms1mv2/train.rec --masked ms1mv2_masked/train.rec -o runs/r50
+
+    Without a twin: maskgen train --data ms1mv2/train.rec --online-mask -o runs/r50
 
     Continue it after a stop: maskgen train -o runs/r50 --resume
     """

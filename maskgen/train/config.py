@@ -42,7 +42,13 @@ class TrainConfig:
     it by ``lr_gamma`` at each of ``lr_milestones`` (steps); ``"poly"`` decays it as
     ``(1 - step / total) ** poly_power`` after ``warmup_steps`` of linear warm-up.
     ``precision="auto"`` is bf16 on CUDA and fp32 on CPU; ``channels_last=None`` is on for CUDA.
-    Without ``masked`` (no twin) the network is built without its mask head.
+    Without ``masked`` (no twin) and without ``online_mask`` the network is built without its
+    mask head.
+
+    ``online_mask`` masks ``data``'s images while loading them (``maskgen.MaskAugment`` on the
+    aligned crops) instead of reading a twin: a sample is masked with probability
+    ``masked_prob``, with ``mask_types`` (None: all; lower-case names), ``color_prob`` and
+    ``texture_prob`` as ``maskgen augment`` takes them. It excludes ``masked``.
     """
 
     data: str = ""
@@ -66,6 +72,10 @@ class TrainConfig:
     margin: float = 0.5
     scale: float = 64.0
     masked_prob: float = 0.5
+    online_mask: bool = False
+    mask_types: tuple[str, ...] | None = None
+    color_prob: float = 0.5
+    texture_prob: float = 0.5
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -333,7 +343,19 @@ def _coerce_layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
             known = ", ".join(sorted(_FIELDS))
             raise ConfigError(f"{source}: unknown key {raw_key!r} (known keys: {known})")
         out[key] = _coerce(value, _HINTS[key], f"{source}: {key}")
+        if key == "mask_types" and out[key] is not None:
+            out[key] = _mask_type_names(out[key], f"{source}: {key}")
     return out
+
+
+def _mask_type_names(values: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Mask type names as stored: comma-separated strings split, lower case (every built-in
+    type's name is), each once, in the order given. Whether each exists is checked when the
+    run builds its masker (it loads the templates, which this module does not)."""
+    names = [n.strip().lower() for value in values for n in value.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"{where}: expected mask type names (e.g. surgical,n95), got none")
+    return tuple(dict.fromkeys(names))
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -407,8 +429,14 @@ def _check_values(c: TrainConfig) -> None:
             raise ConfigError(f"{name}: must not be negative, got {getattr(c, name)}")
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"dropout: must be in [0, 1), got {c.dropout}")
-    if not 0.0 <= c.masked_prob <= 1.0:
-        raise ConfigError(f"masked_prob: must be in [0, 1], got {c.masked_prob}")
+    for name in ("masked_prob", "color_prob", "texture_prob"):
+        if not 0.0 <= getattr(c, name) <= 1.0:
+            raise ConfigError(f"{name}: must be in [0, 1], got {getattr(c, name)}")
+    if c.online_mask and c.masked:
+        raise ConfigError(
+            "online_mask: --online-mask masks the --data images while loading them and takes "
+            f"no masked twin, but masked is {c.masked!r}; give one of the two"
+        )
     if list(c.lr_milestones) != sorted(c.lr_milestones) or any(m < 1 for m in c.lr_milestones):
         raise ConfigError(
             f"lr_milestones: must be increasing positive steps, got {c.lr_milestones}"
@@ -420,3 +448,5 @@ def _check_values(c: TrainConfig) -> None:
         )
     if c.seed < 0:
         raise ConfigError(f"seed: must not be negative, got {c.seed}")
+    if c.online_mask and c.seed >= 2**32:
+        raise ConfigError(f"seed: must be below 2**32 with online_mask, got {c.seed}")

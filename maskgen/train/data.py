@@ -1,31 +1,38 @@
-"""Training data: an original RecordIO dataset and, optionally, its masked twin.
+"""Training data: an original RecordIO dataset and, optionally, its masked twin or masks drawn
+while loading (online masking).
 
 Order: every epoch is one permutation of the image keys drawn from ``(seed, epoch)``, cut into
 global batches of ``batch_size``; rank ``r`` of ``w`` takes the ``r``-th slice of each. For every
-sample the same draw also decides whether it is taken from the twin (probability
-``masked_prob``) and whether it is flipped. The order is therefore a pure function of the seed,
-the epoch and the position, so a run resumes exactly from ``(epoch, batch)``, with any number of
-ranks that divides the batch.
+sample the same draw also decides whether it is masked (probability ``masked_prob``: taken from
+the twin, or masked online) and whether it is flipped. The order is therefore a pure function of
+the seed, the epoch and the position, so a run resumes exactly from ``(epoch, batch)``, with any
+number of ranks that divides the batch.
 
-Workers decode (``maskgen.nn.preprocess.decode_face``) and flip; the trainer normalises a batch on
-the device with ``maskgen.nn.preprocess.preprocess``, as evaluation does.
+Workers decode (``maskgen.nn.preprocess.decode_face``), mask (online: ``maskgen.MaskAugment``
+keyed by :func:`online_mask_key`, so the mask depends only on the seed, the record and the
+epoch, never on the worker) and flip; the trainer normalises a batch on the device with
+``maskgen.nn.preprocess.preprocess``, as evaluation does.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from maskgen.errors import DatasetFormatError, TrainingError
 from maskgen.formats.recordio import RecordIOReader
+from maskgen.masks import MaskAugment
 from maskgen.nn.preprocess import decode_face
+from maskgen.types import Key
 
 logger = logging.getLogger(__name__)
 
@@ -178,31 +185,75 @@ def _first_key_difference(keys: np.ndarray, twin_keys: np.ndarray) -> str:
     )
 
 
-Ticket = tuple[int, bool, bool]
-"""One sample to load: (position in TrainData.keys, from the twin, flipped)."""
+class Ticket(NamedTuple):
+    """One sample to load, as the sampler decided it."""
+
+    position: int
+    """Position in ``TrainData.keys``."""
+    masked: bool
+    """Masked: taken from the twin, or masked online."""
+    flip: bool
+    """Flipped left to right (after masking)."""
+    epoch: int = 0
+    """The epoch it belongs to (online masks change with it)."""
+
+
+def online_mask_key(key: int, epoch: int) -> Key:
+    """The ``MaskAugment`` key of record ``key`` in ``epoch``: the record key itself in epoch 0,
+    so the first epoch draws exactly the masks that ``maskgen augment`` with the same seed and
+    mask options writes, then ``"key@epoch"``, a new draw each epoch. Either way it depends on
+    nothing else (worker, rank, resume)."""
+    return key if epoch == 0 else f"{key}@{epoch}"
+
+
+def load_online_masker(
+    *,
+    seed: int,
+    mask_types: tuple[str, ...] | None = None,
+    color_prob: float = 0.5,
+    texture_prob: float = 0.5,
+) -> MaskAugment:
+    """The MaskAugment of an online-masking run (aligned mode: training reads ArcFace-aligned
+    ``.rec`` crops), with its landmark model, templates and textures loaded in this process,
+    so DataLoader workers forked from it share them. ConfigError (unknown mask type, ...) or
+    ModelNotFoundError before any worker starts."""
+    return MaskAugment(
+        p=1.0,  # the sampler decides; every call passes force_apply
+        mask_types=mask_types,
+        color_prob=color_prob,
+        texture_prob=texture_prob,
+        face_mode="aligned",
+        seed=seed,
+    ).preload()
 
 
 class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
     """``dataset[ticket] -> (image (112, 112, 3) uint8 RGB, identity, mask label)``.
 
-    The mask label is 0 for an original and the twin label's element 1 (1 where a mask was
-    drawn, 0 where the face could not be masked) for a twin sample.
+    A ticket that says "masked" is read from the twin where there is one, else, with a
+    ``masker``, masked while loading: ``masker(image=..., key=online_mask_key(key, epoch),
+    force_apply=True)``. The mask label is 1 where a mask was drawn: the twin label's element 1
+    for a twin sample (0 where ``maskgen augment`` could not mask the face), ``"masked"`` of
+    the masker's output for an online one (0 for a face it could not mask, which comes back
+    unchanged), 0 for every other sample.
     """
 
-    def __init__(self, data: TrainData) -> None:
+    def __init__(self, data: TrainData, masker: MaskAugment | None = None) -> None:
         self.data = data
+        self.masker = masker
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, ticket: Ticket) -> tuple[torch.Tensor, int, int]:  # type: ignore[override]
-        position, from_twin, flip = ticket
-        key = int(self.data.keys[position])
-        identity = int(self.data.identities[position])
+        ticket = Ticket(*ticket)  # a plain (position, masked, flip[, epoch]) tuple too
+        key = int(self.data.keys[ticket.position])
+        identity = int(self.data.identities[ticket.position])
+        from_twin = ticket.masked and self.data.twin is not None
         reader = self.data.twin if from_twin and self.data.twin is not None else self.data.reader
         sample = reader.read(key)
         mask_label = 0
-        if reader is self.data.twin:
+        if from_twin:
             found = _identity_of(sample.label, reader.path, key)
             if found != identity:
                 raise TrainingError(
@@ -212,7 +263,10 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
             label = sample.label
             mask_label = int(label is not None and label.size > 1 and label[1] >= 0.5)
         image = decode_face(sample.data, str(reader.path), key)
-        if flip:
+        if ticket.masked and not from_twin and self.masker is not None:
+            out = self.masker(image=image, key=online_mask_key(key, ticket.epoch), force_apply=True)
+            image, mask_label = out["image"], int(out["masked"])
+        if ticket.flip:
             image = np.ascontiguousarray(image[:, ::-1])
         return torch.from_numpy(image), identity, mask_label
 
@@ -260,22 +314,63 @@ class EpochSampler(Sampler[Ticket]):
         self.epoch, self.start_batch = epoch, batch
 
     def draw_epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The epoch's permutation, twin choices and flips (each ``(num_samples,)``)."""
+        """The epoch's permutation, mask choices and flips (each ``(num_samples,)``); slot
+        ``i`` of the epoch loads position ``order[i]``, masked if ``masked[i]``."""
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(self.num_samples)
-        twin = rng.random(self.num_samples) < self.masked_prob
+        masked = rng.random(self.num_samples) < self.masked_prob
         flip = rng.random(self.num_samples) < 0.5
-        return order, twin, flip
+        return order, masked, flip
 
     def __len__(self) -> int:
         return (self.batches_per_epoch - self.start_batch) * self.local_batch
 
     def __iter__(self) -> Iterator[Ticket]:
-        order, twin, flip = self.draw_epoch(self.epoch)
+        order, masked, flip = self.draw_epoch(self.epoch)
         for batch in range(self.start_batch, self.batches_per_epoch):
             first = batch * self.batch_size + self.rank * self.local_batch
             for slot in range(first, first + self.local_batch):
-                yield int(order[slot]), bool(twin[slot]), bool(flip[slot])
+                yield Ticket(int(order[slot]), bool(masked[slot]), bool(flip[slot]), self.epoch)
+
+
+def training_loader(
+    dataset: FaceDataset,
+    sampler: EpochSampler,
+    *,
+    workers: int,
+    seed: int,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """The DataLoader of a training run: ``sampler``'s tickets in batches of its local batch,
+    decoded (and masked) by ``workers`` persistent processes (0: in this process). Its
+    batches depend only on the sampler's position, not on ``workers``."""
+    return DataLoader(
+        dataset,
+        batch_size=sampler.local_batch,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        drop_last=True,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+@contextmanager
+def single_threaded_opencv() -> Iterator[None]:
+    """OpenCV on one thread inside the block (the count before it restored after).
+
+    Enter it before DataLoader workers are forked: they inherit the setting, so N workers do
+    not each start a pool of OpenCV threads and contend for the cores (what ``maskgen
+    augment``'s workers do). Setting it inside a forked worker instead can hang it (see
+    ``maskgen.masks.transform``), so the parent does it."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def worker_error_message(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ optimizer, scheduler, grad scaler, every rank's RNG state and the data position.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -20,9 +21,9 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from maskgen.errors import CheckpointError, ConfigError, MaskgenError, OutputError, TrainingError
+from maskgen.masks import MaskAugment
 from maskgen.nn.checkpoint import link_checkpoint, read_checkpoint, write_checkpoint
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.models import FaceNet, load_backbone_weights
@@ -31,7 +32,10 @@ from maskgen.train.data import (
     EpochSampler,
     FaceDataset,
     TrainData,
+    load_online_masker,
     open_train_data,
+    single_threaded_opencv,
+    training_loader,
     worker_error_message,
 )
 from maskgen.train.distributed import (
@@ -53,6 +57,10 @@ _RESUME_FIXED = (
     "batch_size",
     "seed",
     "masked_prob",
+    "online_mask",
+    "mask_types",
+    "color_prob",
+    "texture_prob",
     "lr",
     "lr_reference_batch",
     "schedule",
@@ -141,11 +149,13 @@ class _Run:
             raise TrainingError(
                 f"{config.data}: {data.num_classes} identity; ArcFace needs at least 2"
             )
+        masker = _online_masker(config)
+        with_masks = data.twin is not None or masker is not None
         sampler = EpochSampler(
             len(data),
             config.batch_size,
             seed=config.seed,
-            masked_prob=config.masked_prob if data.twin is not None else 0.0,
+            masked_prob=config.masked_prob if with_masks else 0.0,
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
         )
@@ -154,7 +164,7 @@ class _Run:
         trainer = Trainer(
             config,
             num_classes=data.num_classes,
-            mask_head=data.twin is not None,
+            mask_head=with_masks,
             ctx=self.ctx,
             total_steps=total,
         )
@@ -170,7 +180,8 @@ class _Run:
         if self.ctx.is_main:
             self._open_logs()
         try:
-            self._loop(trainer, data, sampler, total)
+            with single_threaded_opencv() if masker is not None else contextlib.nullcontext():
+                self._loop(trainer, FaceDataset(data, masker), sampler, total)
         finally:
             self._close_logs()
         return RunSummary(
@@ -270,18 +281,16 @@ class _Run:
 
     # --- the loop ------------------------------------------------------------------------
 
-    def _loop(self, trainer: Trainer, data: TrainData, sampler: EpochSampler, total: int) -> None:
+    def _loop(
+        self, trainer: Trainer, dataset: FaceDataset, sampler: EpochSampler, total: int
+    ) -> None:
         config = self.config
-        loader = DataLoader(
-            FaceDataset(data),
-            batch_size=sampler.local_batch,
-            sampler=sampler,
-            num_workers=config.workers,
+        loader = training_loader(
+            dataset,
+            sampler,
+            workers=config.workers,
+            seed=config.seed,
             pin_memory=self.ctx.device.type == "cuda",
-            drop_last=True,
-            persistent_workers=config.workers > 0,
-            prefetch_factor=4 if config.workers > 0 else None,
-            generator=torch.Generator().manual_seed(config.seed),
         )
         device = self.ctx.device
         stats = torch.zeros(len(_STATS), device=device)
@@ -444,6 +453,18 @@ class _Window:
 
     step: int
     time: float
+
+
+def _online_masker(config: TrainConfig) -> MaskAugment | None:
+    """The run's online masker (models loaded here, before workers fork), or None."""
+    if not config.online_mask:
+        return None
+    return load_online_masker(
+        seed=config.seed,
+        mask_types=config.mask_types,
+        color_prob=config.color_prob,
+        texture_prob=config.texture_prob,
+    )
 
 
 def _next_batch(batches: Any) -> Any:

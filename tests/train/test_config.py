@@ -179,3 +179,54 @@ def test_resume_without_a_run_config_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"config": {"lr": 0.1, "speed": 3}}')
     with pytest.raises(ConfigError, match="unknown key 'speed'"):
         resolve_resume_config(tmp_path)
+
+
+def test_online_mask_options_from_file_and_flags(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    toml = tmp_path / "online.toml"
+    toml.write_text(
+        'data = "d.rec"\nonline-mask = true\nmask-types = ["N95", "surgical", "n95"]\n'
+        "color-prob = 0.25\n"
+    )
+    c = resolve_config(config_file=toml, overrides={"texture_prob": 0.0})
+    assert c.online_mask and c.masked is None
+    assert (c.mask_types, c.color_prob, c.texture_prob) == (("n95", "surgical"), 0.25, 0.0)
+    write_config_json(c, tmp_path / "config.json")
+    saved = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert saved["online_mask"] is True and saved["mask_types"] == ["n95", "surgical"]
+    assert TrainConfig.from_dict(saved) == c
+    flags = resolve_config(overrides={"online_mask": True, "mask_types": "Cloth, kn95,"})
+    assert flags.mask_types == ("cloth", "kn95") and TrainConfig().mask_types is None
+    with pytest.raises(ConfigError, match="online_mask: --online-mask masks the --data images"):
+        resolve_config(config_file=toml, overrides={"masked": "m.rec"})
+    with pytest.raises(ConfigError, match="mask_types: expected mask type names"):
+        resolve_config(overrides={"mask_types": " , "})
+    with pytest.raises(ConfigError, match=r"color_prob: must be in \[0, 1\], got -0.5"):
+        resolve_config(overrides={"color_prob": -0.5})
+
+
+def test_resume_keeps_the_online_mask_options(tmp_path: Path, monkeypatch) -> None:
+    online = {"masked": None, "online_mask": True, "mask_types": "surgical,n95"}
+    run = _stored_run(tmp_path, monkeypatch, **online, color_prob=0.3)
+    c = resolve_resume_config(run, overrides={"steps": 9})
+    assert c.online_mask and c.mask_types == ("surgical", "n95") and c.color_prob == 0.3
+    same = {"online_mask": True, "mask_types": "SURGICAL, n95", "color_prob": 0.3}
+    assert resolve_resume_config(run, overrides=same).mask_types == ("surgical", "n95")
+    for overrides, flag in (
+        ({"mask_types": "surgical"}, "--mask-types"),
+        ({"color_prob": 0.5}, "--color-prob"),
+        ({"texture_prob": 0.1}, "--texture-prob"),
+        ({"masked": "m.rec"}, "--masked"),
+    ):
+        with pytest.raises(ConfigError, match=rf"resume: .* in {run}/config\.json but {flag} "):
+            resolve_resume_config(run, overrides=overrides)
+    toml = tmp_path / "more.toml"
+    toml.write_text('mask-types = "cloth"\n')
+    with pytest.raises(
+        ConfigError, match=r"mask_types is \('surgical', 'n95'\) in .*more\.toml gives"
+    ):
+        resolve_resume_config(run, config_file=toml)
+    (tmp_path / "twin").mkdir()
+    twin_run = _stored_run(tmp_path / "twin", monkeypatch)  # a run on a twin
+    with pytest.raises(ConfigError, match=r"online_mask is False in .* but --online-mask gives"):
+        resolve_resume_config(twin_run, overrides={"online_mask": True})
