@@ -89,8 +89,9 @@ class Measurement:
 
     @property
     def peak_per_worker_mb(self) -> float:
-        """Peak RSS of the process that masked: the largest worker, else the run's own."""
-        return self.worker_peak_mb if self.workers > 1 else self.parent_peak_mb
+        """Peak RSS of the process that masked: the largest worker, else the run's own (for
+        a run from the shell: the largest process of its tree)."""
+        return self.worker_peak_mb if self.worker_peak_mb > 0 else self.parent_peak_mb
 
 
 # --- inputs --------------------------------------------------------------------------------------
@@ -193,22 +194,26 @@ def measure(label: str, input_path: Path, out: Path, workers: int, **job: object
 
 def shell_run(label: str, input_path: Path, out: Path, workers: int) -> Measurement:
     """``maskgen augment INPUT -o OUT --workers N`` as a user runs it: a new interpreter, every
-    model loaded, the pool started; wall and CPU time of the whole process tree."""
+    model loaded, the pool started. Wall time, and the CPU time and peak RSS of the whole
+    process tree as ``/usr/bin/time`` reports them (``wait4``: the largest process's peak)."""
     shutil.rmtree(out, ignore_errors=True)
     command = [
         sys.executable, "-c", "from maskgen.cli.main import cli; cli()",
-        "augment", str(input_path), "-o", str(out), "--workers", str(workers),
+        "augment", str(input_path), "-o", str(out), "--workers", str(workers), "-q",
     ]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, capture_output=True, check=True)
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)  # reaped here, with its rusage
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    code = os.waitstatus_to_exitcode(status)
+    process.returncode = code  # so Popen does not wait for it again
+    if code != 0:
+        raise RuntimeError(f"{label}: maskgen augment exited with {code}")
     with (out / "manifest.jsonl").open(encoding="utf-8") as manifest:
         items = sum(1 for line in manifest if line.strip())  # a row per image
     shutil.rmtree(out, ignore_errors=True)
-    return Measurement(label, workers, items, seconds, cpu, after.ru_maxrss / 1024, 0.0)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(label, workers, items, seconds, cpu, usage.ru_maxrss / 1024, 0.0)
 
 
 # --- the machine ---------------------------------------------------------------------------------
