@@ -1,138 +1,100 @@
-"""How fast ``maskgen augment`` masks, how it scales with workers, and how much memory a worker
-holds, on real data from ../shared.
+"""How fast ``maskgen augment`` masks, how much memory a worker holds, and how long a small run
+takes from the shell, on real data from ../shared. Prints the machine (CPU model, cores, cache
+sizes, load) with the figures.
+
+Every measurement runs in a fresh Python process, so none inherits another's loaded models,
+caches or worker pool, and its CPU time and peak memory are the kernel's own accounts
+(``getrusage``: the process itself, and its workers once they have exited), not samples.
+Rates are given per wall-clock second and per CPU second: on a machine shared with other jobs
+the wall clock is what the others leave over, while items per CPU second (the whole run's CPU,
+parent and workers together) is the per-core rate without that contention.
 
 Speed (``--mode speed``). Aligned records: a .rec built by repeating lfw-mini's 294 aligned
-112x112 images (as new identities) to each size in ``--records``, masked .rec -> .rec with 1 and
-2 workers. Photos: LFW's 250x250 photos as a folder (faces detected), a per-core rate with one
-worker and a whole run over ``--photos`` photos with 2 workers, end to end. Rates are "warm"
-(worker pool started and models loaded by a small run first) unless labelled end to end; the
-RSS column is psutil's sampled peak of the (reused) workers.
+112x112 images (as new identities) to each size in ``--records``, masked .rec -> .rec with
+each number of ``--workers``. Photos: LFW's 250x250 photos as a folder (faces detected). These
+runs are "warm": the measuring process first masks a few items, which loads the models and
+compiled code (a worker pool is forked afresh for every run, from the loaded process). Then
+whole runs from the shell, start-up included: ``maskgen augment`` over 10 and ``--photos``
+photos with 2 workers.
 
-Memory (``--mode memory``): the peak RSS of each worker, which must not grow with the dataset.
-For each size in ``--memory-records`` a .rec of that many records (lfw-mini's faces first, tiny
-filler records after them: the .idx is full size, the .rec stays small) is masked by a fresh
-pool of 2 workers, as the first 6 chunks of 100 records (a shard), so every size does the same
-work. Each worker's peak is the kernel's high-water mark (``VmHWM`` in /proc/PID/status), read
-once the run is over, so no short peak falls between samples; psutil's sampled peak is shown
-beside it as a cross-check.
+Memory (``--mode memory``): peak resident memory (RSS high-water mark) per worker, which must
+not grow with the dataset. For each size in ``--memory-records`` a .rec of that many records
+(lfw-mini's faces first, tiny filler records after them: the .idx is full size, the .rec stays
+small) is masked as the first 6 chunks of 100 records (a shard), so every size does the same
+work; likewise a folder of the first 600 LFW photos and the whole LFW folder (13,233 photos).
+With 2 workers the figure is the largest worker's peak; with 1 the run's own process.
 
 Run: python benchmarks/augment_speed.py [--mode all|speed|memory] [--records 5000 20000]
-[--photos 400] [--memory-records 5000 200000]
+[--photos 400] [--workers 1 2] [--memory-records 5000 200000]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import os
+import resource
 import shutil
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
-import psutil
-from joblib.externals.loky import get_reusable_executor
 
-import maskgen
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
-from maskgen.masks import MaskSpec
-from maskgen.pipeline import RunReport, augment_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MASKGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+MINI = SHARED / "rec" / "lfw-mini" / "train.rec"
+LFW = SHARED / "lfw" / "lfw-deepfunneled"
 MS1MV2_RECORDS = 5_800_000
 NODE_CORES = 32
-MEMORY_WORKERS = 2
 MEMORY_CHUNK = 100
 MEMORY_CHUNKS = 6
-"""Memory runs mask the first 6 chunks of 100 records (a shard) whatever the dataset size."""
+"""Memory runs mask the first 6 chunks of 100 items (a shard) whatever the dataset size."""
 FILLER = b"filler"
+MASKTHEFACE = {"aligned crops/s": 31.0, "400 LFW photos, s": 20.0}
+"""MaskTheFace on this project's machine, measured side by side with maskgen in issue #11
+(MaskTheFace is not installed here: these are that measurement's figures, not rerun)."""
 
 
 @dataclass(frozen=True)
 class Measurement:
+    """One run in a fresh process: ``items`` masked in ``seconds`` (wall), ``cpu_seconds`` of
+    the whole run (the process and its workers), peak RSS of the process and of its largest
+    worker (0 without workers)."""
+
     label: str
     workers: int
     items: int
     seconds: float
     cpu_seconds: float
-    peak_rss_mb: float
+    parent_peak_mb: float
+    worker_peak_mb: float
 
     @property
     def rate(self) -> float:
         return self.items / self.seconds
 
     @property
-    def per_core(self) -> float:
-        return self.rate / self.workers
-
-    @property
     def per_cpu_second(self) -> float:
-        """Items per second of worker CPU time: the per-core rate without contention."""
+        """Items per CPU second: the per-core rate without contention."""
         return self.items / self.cpu_seconds
 
-
-class ProcessSampler:
-    """Peak resident memory and CPU time of each worker process (children of this one; this
-    process itself when running with one worker in-process), sampled every ``interval``
-    seconds. CPU time gives a per-core rate that other load on the machine does not skew."""
-
-    def __init__(self, in_process: bool, interval: float = 0.05) -> None:
-        self.in_process = in_process
-        self.interval = interval
-        self.peaks: dict[int, int] = {}
-        self._cpu_start: dict[int, float] = {}
-        self._cpu_last: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> ProcessSampler:
-        for process in self._processes():
-            self._cpu_start[process.pid] = _cpu_seconds(process)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-    def _processes(self) -> list[psutil.Process]:
-        me = psutil.Process()
-        return [me] if self.in_process else me.children(recursive=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval)
-
-    def _sample(self) -> None:
-        for process in self._processes():
-            try:
-                rss, cpu = process.memory_info().rss, _cpu_seconds(process)
-            except psutil.Error:
-                continue
-            self.peaks[process.pid] = max(rss, self.peaks.get(process.pid, 0))
-            self._cpu_last[process.pid] = cpu
-
     @property
-    def peak_mb(self) -> float:
-        return max(self.peaks.values(), default=0) / 2**20
-
-    @property
-    def cpu_seconds(self) -> float:
-        return sum(cpu - self._cpu_start.get(pid, 0.0) for pid, cpu in self._cpu_last.items())
+    def peak_per_worker_mb(self) -> float:
+        """Peak RSS of the process that masked: the largest worker, else the run's own (for
+        a run from the shell: the largest process of its tree)."""
+        return self.worker_peak_mb if self.worker_peak_mb > 0 else self.parent_peak_mb
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+# --- inputs --------------------------------------------------------------------------------------
 
 
 def build_rec(source: Path, n_images: int, target: Path) -> Path:
@@ -163,63 +125,6 @@ def build_photo_folder(lfw_dir: Path, n_photos: int, target: Path) -> Path:
     return target
 
 
-def timed_run(input_path: Path, out_dir: Path, workers: int, label: str) -> Measurement:
-    spec = MaskSpec()
-    shutil.rmtree(out_dir, ignore_errors=True)
-    with ProcessSampler(in_process=workers == 1) as sampler:
-        started = time.perf_counter()
-        report: RunReport = augment_dataset(
-            input_path, out_dir, spec=spec, workers=workers, progress=False
-        )
-        seconds = time.perf_counter() - started
-    images, cpu = report.counts.images, sampler.cpu_seconds
-    return Measurement(label, workers, images, seconds, cpu, sampler.peak_mb)
-
-
-def warm_up(input_path: Path, scratch: Path, workers: int) -> None:
-    """Start the worker pool and load the models (reused by the next run with these workers)."""
-    augment_dataset(input_path, scratch, spec=MaskSpec(), workers=workers, progress=False)
-    shutil.rmtree(scratch)
-
-
-def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        lscpu = ""
-    model = next(
-        (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line),
-        "unknown CPU",
-    )
-    return f"{model}; {os.cpu_count()} logical CPUs, {joblib.cpu_count()} usable"
-
-
-def print_table(rows: list[Measurement]) -> None:
-    head = ("workers", "items", "wall s", "items/s", "/core", "CPU s", "/CPU s", "RSS MB")
-    print(f"{'run':44} " + " ".join(f"{name:>8}" for name in head))
-    for row in rows:
-        print(
-            f"{row.label:44} {row.workers:8d} {row.items:8d} {row.seconds:8.2f} "
-            f"{row.rate:8.1f} {row.per_core:8.1f} {row.cpu_seconds:8.1f} "
-            f"{row.per_cpu_second:8.1f} {row.peak_rss_mb:8.0f}"
-        )
-    print("/core: wall-clock rate / workers; /CPU s: items per second of worker CPU time;")
-    print("RSS MB: peak resident memory of the largest worker process")
-
-
-# --- memory per worker against dataset size --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkerMemory:
-    records: int
-    items: int
-    seconds: float
-    peaks_mb: list[float]
-    """Each worker's high-water mark (VmHWM), largest first."""
-    sampled_mb: float
-
-
 def build_filled_rec(source: Path, n_records: int, target: Path) -> tuple[Path, int]:
     """An insightface-layout .rec of about ``n_records`` records (and how many exactly): enough
     of lfw-mini's faces, 10 per identity, for the memory runs' shard, then identities of 100
@@ -234,125 +139,240 @@ def build_filled_rec(source: Path, n_records: int, target: Path) -> tuple[Path, 
     return rec, 1 + n_images + len(groups) + 101 * fillers
 
 
-def loky_workers() -> list[psutil.Process]:
-    """The joblib (loky) worker processes under this one (not its resource trackers)."""
-    workers = []
-    for process in psutil.Process().children(recursive=True):
-        try:
-            if "popen_loky_posix" in " ".join(process.cmdline()):
-                workers.append(process)
-        except psutil.Error:
-            continue
-    return workers
+# --- one run in a fresh process ------------------------------------------------------------------
 
 
-def peak_rss_mb(pid: int, sampled: dict[int, int]) -> float:
-    """The kernel's high-water mark of a process's resident memory (Linux ``VmHWM``); the
-    largest sampled RSS where /proc is not there."""
+def _cpu_and_peaks() -> tuple[float, float, float]:
+    """(CPU seconds of this process and its waited-for children, this process's peak RSS MB,
+    the largest child's peak RSS MB), from the kernel's accounts (Linux: ru_maxrss in KB)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+    return cpu, me.ru_maxrss / 1024, children.ru_maxrss / 1024
+
+
+def _child_run(job: dict) -> dict:
+    """Runs in the fresh process: warm up on ``job["warm"]`` (if any), then the timed run."""
+    from maskgen.masks import MaskSpec
+    from maskgen.pipeline import augment_dataset
+
+    options = {"spec": MaskSpec(), "workers": job["workers"], "progress": False}
+    if job.get("warm"):
+        scratch = Path(job["out"] + "-warm")
+        augment_dataset(job["warm"], scratch, **options)
+        shutil.rmtree(scratch)
+    if job.get("chunk_size"):
+        options["chunk_size"] = job["chunk_size"]
+    if job.get("shard"):
+        options["shard"] = tuple(job["shard"])
+    cpu_before, _, _ = _cpu_and_peaks()
+    started = time.perf_counter()
+    report = augment_dataset(job["input"], job["out"], **options)
+    seconds = time.perf_counter() - started
+    cpu_after, parent_peak, worker_peak = _cpu_and_peaks()
+    shutil.rmtree(job["out"], ignore_errors=True)
+    return {
+        "items": report.counts.images,
+        "seconds": seconds,
+        "cpu_seconds": cpu_after - cpu_before,
+        "parent_peak_mb": parent_peak,
+        "worker_peak_mb": worker_peak,
+    }
+
+
+def measure(label: str, input_path: Path, out: Path, workers: int, **job: object) -> Measurement:
+    """Mask ``input_path`` in a fresh Python process (see :func:`_child_run` for ``job``)."""
+    shutil.rmtree(out, ignore_errors=True)
+    spec = {"input": str(input_path), "out": str(out), "workers": workers, **job}
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{label}: measuring process failed:\n{result.stderr[-3000:]}")
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return Measurement(label=label, workers=workers, **figures)
+
+
+def shell_run(label: str, input_path: Path, out: Path, workers: int) -> Measurement:
+    """``maskgen augment INPUT -o OUT --workers N`` as a user runs it: a new interpreter, every
+    model loaded, the pool started. Wall time, and the CPU time and peak RSS of the whole
+    process tree as ``/usr/bin/time`` reports them (``wait4``: the largest process's peak)."""
+    shutil.rmtree(out, ignore_errors=True)
+    command = [
+        sys.executable, "-c", "from maskgen.cli.main import cli; cli()",
+        "augment", str(input_path), "-o", str(out), "--workers", str(workers), "-q",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)  # reaped here, with its rusage
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    process.returncode = code  # so Popen does not wait for it again
+    if code != 0:
+        raise RuntimeError(f"{label}: maskgen augment exited with {code}")
+    with (out / "manifest.jsonl").open(encoding="utf-8") as manifest:
+        items = sum(1 for line in manifest if line.strip())  # a row per image
+    shutil.rmtree(out, ignore_errors=True)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(label, workers, items, seconds, cpu, usage.ru_maxrss / 1024, 0.0)
+
+
+# --- the machine ---------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    """CPU model, logical CPUs (usable by this process), cache sizes and load average."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        lscpu = ""
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    model = fields.get("Model name", "").strip() or _cpuinfo_model()
+    return (
+        f"CPU: {model}; {os.cpu_count()} logical CPUs, {joblib.cpu_count()} usable; "
+        f"caches: {_caches()}; load average {', '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
+
+
+def _cpuinfo_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
-        return sampled.get(pid, 0) / 2**20
-    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
+        pass
+    return "unknown CPU"
 
 
-def measure_worker_memory(rec: Path, records: int, out_dir: Path) -> WorkerMemory:
-    """Mask the first chunks of ``rec`` (a shard) with a fresh pool, so each worker's peak
-    belongs to this run only; read every worker's peak while the pool is still up."""
-    get_reusable_executor().shutdown(wait=True)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    shards = math.ceil(records / MEMORY_CHUNK) // MEMORY_CHUNKS
-    with ProcessSampler(in_process=False) as sampler:
-        started = time.perf_counter()
-        report = augment_dataset(
-            rec,
-            out_dir,
-            spec=MaskSpec(),
-            workers=MEMORY_WORKERS,
-            chunk_size=MEMORY_CHUNK,
-            shard=(0, shards),
-            progress=False,
+def _caches() -> str:
+    """cpu0's caches from sysfs, e.g. ``L1d 48K, L1i 32K, L2 1024K, L3 32768K (shared by
+    0-1)``."""
+    root = Path("/sys/devices/system/cpu/cpu0/cache")
+    found = []
+    for index in sorted(root.glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+            shared = (index / "shared_cpu_list").read_text().strip()
+        except OSError:
+            continue
+        suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
+        found.append(
+            f"L{level}{suffix} {size}" + (f" (shared by {shared})" if level == "3" else "")
         )
-        seconds = time.perf_counter() - started
-    workers = loky_workers()
-    peaks = sorted((peak_rss_mb(p.pid, sampler.peaks) for p in workers), reverse=True)
-    sampled = max((sampler.peaks.get(p.pid, 0) for p in workers), default=0)
-    return WorkerMemory(records, report.counts.items, seconds, peaks, sampled / 2**20)
+    return ", ".join(found) or "unknown"
 
 
-def print_memory_table(rows: list[WorkerMemory]) -> None:
-    print(f"peak RSS per worker, {MEMORY_WORKERS} fresh workers, each run masking the first")
-    print(f"{MEMORY_CHUNKS} chunks of {MEMORY_CHUNK} records; maskgen from {maskgen.__file__}")
-    print(f"{'records':>10} {'masked':>7} {'wall s':>7}  {'VmHWM per worker MB':<24} sampled MB")
+# --- reports -------------------------------------------------------------------------------------
+
+
+def print_table(rows: list[Measurement]) -> None:
+    head = ("workers", "items", "wall s", "items/s", "CPU s", "/CPU s", "RSS MB")
+    print(f"{'run':46} " + " ".join(f"{name:>8}" for name in head))
     for row in rows:
-        each = ", ".join(f"{peak:.0f}" for peak in row.peaks_mb)
         print(
-            f"{row.records:10,d} {row.items:7d} {row.seconds:7.1f}  {each:<24} "
-            f"{row.sampled_mb:10.0f}"
+            f"{row.label:46} {row.workers:8d} {row.items:8d} {row.seconds:8.2f} "
+            f"{row.rate:8.1f} {row.cpu_seconds:8.2f} {row.per_cpu_second:8.1f} "
+            f"{row.peak_per_worker_mb:8.0f}"
         )
-    if len(rows) > 1:
-        growth = max(rows[-1].peaks_mb) - max(rows[0].peaks_mb)
-        factor = rows[-1].records / rows[0].records
-        print(f"largest worker peak, {factor:.0f}x the records: {growth:+.1f} MB")
+    print("items/s: per wall-clock second; /CPU s: per CPU second of the whole run (process and")
+    print("workers); RSS MB: peak resident memory of the largest worker (or of the process).")
 
 
-def memory_benchmark(sizes: list[int], tmp: Path) -> None:
-    mini = SHARED / "rec" / "lfw-mini" / "train.rec"
-    rows = []
-    for size in sorted(sizes):
-        rec, records = build_filled_rec(mini, size, tmp / f"filled{size}" / "train.rec")
-        rows.append(measure_worker_memory(rec, records, tmp / "out-memory"))
-        shutil.rmtree(rec.parent)
-    print_memory_table(rows)
+def print_projection(per_core: float, what: str) -> None:
+    minutes = MS1MV2_RECORDS / (per_core * NODE_CORES) / 60
+    print(
+        f"MS1MV2 ({MS1MV2_RECORDS:,} records) on a {NODE_CORES}-core node at {per_core:.0f} "
+        f"records/s per core ({what}), ideal scaling: {minutes:.1f} min"
+    )
 
 
 def speed_benchmark(args: argparse.Namespace, tmp: Path) -> None:
-    mini = SHARED / "rec" / "lfw-mini" / "train.rec"
-    lfw = SHARED / "lfw" / "lfw-deepfunneled"
     rows: list[Measurement] = []
-    small, large = args.records
-    recs = {n: build_rec(mini, n, tmp / f"rec{n}" / "train.rec") for n in (small, large)}
+    warm_rec = build_rec(MINI, 300, tmp / "warm-rec" / "train.rec")
+    for size in sorted(set(args.records)):
+        rec = build_rec(MINI, size, tmp / f"rec{size}" / "train.rec")
+        for workers in args.workers:
+            label = f"aligned .rec -> .rec, {size} records"
+            rows.append(measure(label, rec, tmp / "out", workers, warm=str(warm_rec)))
+        shutil.rmtree(rec.parent)
+    photos = build_photo_folder(LFW, args.photos, tmp / "photos")
+    warm_photos = build_photo_folder(LFW, 20, tmp / "warm-photos")
     for workers in args.workers:
-        warm_up(mini, tmp / "warm", workers)
-        label = f"aligned .rec -> .rec, {small} records"
-        rows.append(timed_run(recs[small], tmp / "out", workers, label))
-    top = max(args.workers)
-    label = f"aligned .rec -> .rec, {large} records"
-    rows.append(timed_run(recs[large], tmp / "out", top, label))
-    photos = build_photo_folder(lfw, args.photos, tmp / "photos")
-    few = build_photo_folder(lfw, min(100, args.photos), tmp / "few")
-    warm_up(few, tmp / "warm", 1)
-    rows.append(timed_run(photos, tmp / "out", 1, f"LFW photos (faces detected), {args.photos}"))
-    get_reusable_executor().shutdown(wait=True)
-    label = f"LFW photos, {args.photos}, end to end (cold)"
-    rows.append(timed_run(photos, tmp / "out", 2, label))
+        label = f"LFW photos (faces detected), {args.photos}"
+        rows.append(measure(label, photos, tmp / "out", workers, warm=str(warm_photos)))
+    few = build_photo_folder(LFW, 10, tmp / "few")
+    for folder, n in ((few, 10), (photos, args.photos)):
+        label = f"maskgen augment, {n} LFW photos, from the shell"
+        rows.append(shell_run(label, folder, tmp / "out", 2))
     print_table(rows)
-    aligned = [row for row in rows if row.label.startswith("aligned") and row.workers == 1]
-    if aligned:
-        for name, per_core in (("wall", aligned[0].per_core), ("CPU", aligned[0].per_cpu_second)):
-            minutes = MS1MV2_RECORDS / (per_core * NODE_CORES) / 60
-            print(
-                f"MS1MV2 ({MS1MV2_RECORDS:,} records) on a {NODE_CORES}-core node at "
-                f"{per_core:.0f} records/s per core ({name}), ideal scaling: {minutes:.0f} min"
-            )
+    one = [row for row in rows if row.label.startswith("aligned") and row.workers == 1]
+    if one:
+        best = max(one, key=lambda row: row.per_cpu_second)
+        print_projection(best.per_cpu_second, "CPU time, one worker")
+        print(
+            f"against MaskTheFace's {MASKTHEFACE['aligned crops/s']:.0f} aligned crops/s (issue "
+            f"#11's measurement here): {best.per_cpu_second / MASKTHEFACE['aligned crops/s']:.1f}x "
+            "per core"
+        )
+    whole = [row for row in rows if "from the shell" in row.label and row.items >= 100]
+    if whole:
+        seconds = MASKTHEFACE["400 LFW photos, s"] * whole[0].items / 400
+        print(
+            f"{whole[0].items} LFW photos from the shell: {whole[0].seconds:.2f} s against "
+            f"MaskTheFace's {seconds:.1f} s (issue #11): {seconds / whole[0].seconds:.1f}x"
+        )
+
+
+def memory_benchmark(sizes: list[int], workers: list[int], tmp: Path) -> None:
+    rows: list[tuple[str, int, Measurement]] = []
+    for size in sorted(sizes):
+        rec, records = build_filled_rec(MINI, size, tmp / f"filled{size}" / "train.rec")
+        shards = math.ceil(records / MEMORY_CHUNK) // MEMORY_CHUNKS
+        for n in workers:
+            label = f"aligned .rec, {records:,} records"
+            job = {"chunk_size": MEMORY_CHUNK, "shard": [0, shards]}
+            rows.append((label, records, measure(label, rec, tmp / "out", n, **job)))
+        shutil.rmtree(rec.parent)
+    first = build_photo_folder(LFW, MEMORY_CHUNK * MEMORY_CHUNKS, tmp / "first-photos")
+    for folder in (first, LFW):
+        count = sum(1 for _ in folder.glob("*/*.jpg"))
+        shards = math.ceil(count / MEMORY_CHUNK) // MEMORY_CHUNKS
+        for n in workers:
+            label = f"LFW photos, {count:,} in the folder"
+            job = {"chunk_size": MEMORY_CHUNK, "shard": [0, shards]}
+            rows.append((label, count, measure(label, folder, tmp / "out", n, **job)))
+    print(f"peak RSS per worker, each run masking the first {MEMORY_CHUNKS} chunks of")
+    print(f"{MEMORY_CHUNK} items (a shard) in a fresh process")
+    print(
+        f"{'input':38} {'workers':>7} {'masked':>7} {'wall s':>7} {'peak MB':>8} {'parent MB':>9}"
+    )
+    for label, _, row in rows:
+        print(
+            f"{label:38} {row.workers:7d} {row.items:7d} {row.seconds:7.1f} "
+            f"{row.peak_per_worker_mb:8.0f} {row.parent_peak_mb:9.0f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("all", "speed", "memory"), default="all")
-    parser.add_argument("--records", type=int, nargs=2, default=[5_000, 20_000])
+    parser.add_argument("--records", type=int, nargs="+", default=[5_000, 20_000])
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--memory-records", type=int, nargs="+", default=[5_000, 200_000])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(f"machine: {machine()}; load average at start: {os.getloadavg()}")
+    if args.child:
+        print(json.dumps(_child_run(json.loads(args.child))))
+        return
+    print(machine())
     with tempfile.TemporaryDirectory(prefix="maskgen-bench-") as tmp_name:
         if args.mode in ("all", "memory"):
-            memory_benchmark(args.memory_records, Path(tmp_name))
+            memory_benchmark(args.memory_records, args.workers, Path(tmp_name))
         if args.mode in ("all", "speed"):
             speed_benchmark(args, Path(tmp_name))
-    print(f"load average at the end: {os.getloadavg()}")
+    print(f"load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

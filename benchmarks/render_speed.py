@@ -4,8 +4,8 @@ Budgets: <= 0.30 ms for an aligned 112x112 crop, <= 0.6 ms for a 250x250 LFW pho
 one core, OpenCV on one thread). Landmarks are found once per photo beforehand; each round
 renders every face once, in sequence (different images, not one image repeated), each with its
 own colour / texture drawn from the policy, so the figures include recolouring and texturing
-at their usual rates. Prints the best of several rounds, as wall-clock and as CPU time (the
-latter is steadier on a busy machine).
+at their usual rates. Prints the machine (CPU model, cores, caches, load), then the best of
+several rounds, as wall-clock and as CPU time (the latter is steadier on a busy machine).
 
     python benchmarks/render_speed.py [--lfw ../shared/data/lfw/lfw-deepfunneled] [-n 100]
 """
@@ -18,9 +18,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from augment_speed import machine
 
 from maskgen.faces import align_face, five_points, load_face_finder
 from maskgen.masks import MaskSpec, apply_mask, load_templates, load_textures, sample_mask_params
+from maskgen.masks.render import prepare_render
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,7 +76,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    print(machine())
     photos, crops = _faces(args.lfw, args.n)
+    prepare_render()  # numba's start is not a render's cost
     print(f"{len(crops)} faces; ms per render, best of {args.repeats} rounds (wall / CPU)")
     print(f"{'template':16s} {'112x112 wall':>13s} {'CPU':>7s} {'250x250 wall':>13s} {'CPU':>7s}")
     for mask_type in [*load_templates(), None]:

@@ -326,6 +326,7 @@ def fit_shapes(
     by_feature = np.empty((anchors.shape[1], n_faces), np.float32)
     left = np.empty((n_splits, n_faces), np.uint8)
     chosen = np.empty(n_faces, np.int64)
+    chosen_by_tree = np.empty((n_trees, min(n_faces, ROW_TESTS_FROM)), np.int64)
     for c in range(n_cascades):
         for n in range(n_faces):
             _feature_pixels(
@@ -357,10 +358,28 @@ def fit_shapes(
                         test = value[split[node, 0]] - value[split[node, 1]] > threshold[node]
                         node = 2 * node + 2 - np.int64(test)
                     chosen[n] = node - n_splits
+                chosen_by_tree[t, :n_faces] = chosen[:n_faces]
+                continue  # few faces: their leaves are added below, after every walk
             leaf_values = leaves[c, t]
             for n in range(n_faces):
                 leaf = leaf_values[chosen[n]]
                 shape = shapes[n]
                 for k in range(n_coords):
                     shape[k] += leaf[k]
+        if n_faces < ROW_TESTS_FROM:
+            _add_leaves(shapes, leaves[c], chosen_by_tree)
     return shapes
+
+
+@_jit
+def _add_leaves(shapes: np.ndarray, leaves: np.ndarray, chosen_by_tree: np.ndarray) -> None:
+    """Add each tree's chosen leaf to each face's shape, tree after tree (the order dlib sums
+    them in). A cascade's walks depend only on the feature pixels read at its start, so they
+    can all come first; the leaves' reads, independent of each other, then overlap in the
+    memory system instead of waiting one by one behind the walks."""
+    for n in range(shapes.shape[0]):
+        shape = shapes[n]
+        for t in range(leaves.shape[0]):
+            leaf = leaves[t, chosen_by_tree[t, n]]
+            for k in range(shape.size):
+                shape[k] += leaf[k]

@@ -24,6 +24,7 @@ import numpy as np
 from maskgen.errors import ModelNotFoundError
 from maskgen.faces.crops import ALIGNED_BOX_112 as ALIGNED_BOX_112  # its old home, re-exported
 from maskgen.faces.crops import aligned_face_box, holds_aligned_face, is_featureless, is_too_small
+from maskgen.faces.model_cache import load_frontal_face_detector
 from maskgen.faces.shape_predictor import dlib_points, load_shape_predictor
 
 FaceMode = Literal["auto", "detect", "aligned"]
@@ -94,15 +95,27 @@ def is_small_square_crop(height: int, width: int) -> bool:
 
 
 class FaceFinder:
-    """dlib's HOG face detector plus the 68-point shape predictor, loaded once.
+    """dlib's HOG face detector plus the 68-point shape predictor, each loaded once, when first
+    needed (``aligned`` mode never needs the detector); :meth:`prepare` loads them at once.
 
     Use :func:`load_face_finder` to share one instance per process.
     """
 
     def __init__(self, landmark_model: Path) -> None:
         self.landmark_model = Path(landmark_model)
-        self._detector = dlib.get_frontal_face_detector()
         self._predictor = load_shape_predictor(str(self.landmark_model))
+
+    @functools.cached_property
+    def _detector(self) -> dlib.fhog_object_detector:
+        return load_frontal_face_detector()
+
+    def prepare(self, mode: FaceMode) -> None:
+        """Load now what finding faces in ``mode`` needs: the fit kernel, and the detector
+        except in ``aligned`` mode. Workers forked afterwards inherit them, instead of each
+        loading its own."""
+        self._predictor.warm_up()
+        if mode != "aligned":
+            _ = self._detector
 
     def find_faces(self, rgb: np.ndarray, mode: FaceMode = "auto") -> list[Face]:
         """Every face in an (H, W, 3) uint8 RGB image, largest first; none in an image with a

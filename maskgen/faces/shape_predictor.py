@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from maskgen.errors import ModelFormatError
+from maskgen.faces import model_cache
 
 Box = tuple[float, float, float, float]
 
@@ -58,6 +59,11 @@ class ShapePredictor:
     @property
     def num_parts(self) -> int:
         return self.initial_shape.size // 2
+
+    def warm_up(self) -> None:
+        """Load the compiled fit kernel now (numba: a few tenths of a second, once per
+        process), so that workers forked later inherit it instead of each loading it."""
+        self.fit([np.zeros((1, 1, 3), np.uint8)], [(0, 0, 0, 0)])
 
     def fit(self, images: Sequence[np.ndarray], boxes: np.ndarray | Sequence[Box]) -> np.ndarray:
         """Landmarks of N faces, (N, P, 2) float64 image pixels (x, y), not rounded.
@@ -130,15 +136,57 @@ def read_shape_predictor(path: str | Path) -> ShapePredictor:
         raise ModelFormatError(
             f"{path}: not a dlib shape_predictor file (expected {what} at byte {offset})"
         ) from None
-    predictor = ShapePredictor(initial, splits, thresholds, leaves, anchors, deltas)
-    _warm_up(predictor)
-    return predictor
+    return ShapePredictor(initial, splits, thresholds, leaves, anchors, deltas)
 
 
 @functools.lru_cache(maxsize=2)
 def load_shape_predictor(path: str) -> ShapePredictor:
-    """The process's ShapePredictor for ``path``, read once (forked workers share it)."""
-    return read_shape_predictor(path)
+    """The process's ShapePredictor for ``path``, read once (forked workers share it): from
+    the user's model cache where an entry for this file (path, size, modification time) is
+    there, memory-mapped (about 1 ms); else read with :func:`read_shape_predictor` (about
+    0.2 s) and stored there for the next run (:mod:`maskgen.faces.model_cache`)."""
+    key = f"shape_predictor-{model_cache.file_key(path)}"
+    arrays = model_cache.read_arrays(key, _FIELDS)
+    if arrays is not None and _consistent(arrays):
+        return ShapePredictor(**arrays)
+    predictor = read_shape_predictor(path)
+    model_cache.write_arrays(key, {name: getattr(predictor, name) for name in _FIELDS})
+    return predictor
+
+
+_FIELDS = ("initial_shape", "splits", "thresholds", "leaf_values", "anchor_idx", "deltas")
+
+
+def _consistent(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether cached arrays make a model the fit kernel can walk safely: the types and shapes
+    :class:`ShapePredictor` states, complete trees, and every index in range (the kernel does
+    not check indices)."""
+    initial, splits, thresholds = arrays["initial_shape"], arrays["splits"], arrays["thresholds"]
+    leaves, anchors, deltas = arrays["leaf_values"], arrays["anchor_idx"], arrays["deltas"]
+    dtypes = (np.float32, np.int32, np.float32, np.float32, np.int32, np.float32)
+    if any(arrays[name].dtype != dtype for name, dtype in zip(_FIELDS, dtypes, strict=True)):
+        return False
+    if not all(array.flags.c_contiguous for array in arrays.values()):
+        return False
+    if initial.ndim != 1 or splits.ndim != 4 or anchors.ndim != 2 or initial.size % 2:
+        return False
+    n_cascades, n_trees, n_splits, _ = splits.shape
+    n_features = anchors.shape[1]
+    return (
+        splits.shape[3] == 2
+        and n_splits >= 1
+        and thresholds.shape == (n_cascades, n_trees, n_splits)
+        and leaves.shape == (n_cascades, n_trees, n_splits + 1, initial.size)
+        and (n_splits + 1) & n_splits == 0
+        and anchors.shape[0] == n_cascades
+        and deltas.shape == (n_cascades, n_features, 2)
+        and splits.size > 0
+        and n_features >= 1
+        and int(splits.min()) >= 0
+        and int(splits.max()) < n_features
+        and int(anchors.min()) >= 0
+        and int(anchors.max()) < initial.size // 2
+    )
 
 
 def _map(path: Path) -> tuple[np.ndarray, Callable[[int], None]]:
@@ -157,12 +205,6 @@ def _map(path: Path) -> tuple[np.ndarray, Callable[[int], None]]:
             mapped.madvise(mmap.MADV_DONTNEED, 0, end - end % mmap.PAGESIZE)
 
     return np.frombuffer(mapped, np.uint8), release
-
-
-def _warm_up(predictor: ShapePredictor) -> None:
-    """Load the fit kernel now, so that workers forked later inherit it instead of each
-    loading it (numba's cached code takes a few tenths of a second to load)."""
-    predictor.fit([np.zeros((1, 1, 3), np.uint8)], [(0, 0, 0, 0)])
 
 
 def _box_array(boxes: np.ndarray | Sequence[Box]) -> np.ndarray:

@@ -19,7 +19,7 @@ from maskgen.errors import ConfigError
 from maskgen.faces import Face, FaceMode, is_too_small, load_face_finder
 from maskgen.faces.shape_predictor import FIT_BLOCK
 from maskgen.masks.policy import MaskSpec, sample_mask_params
-from maskgen.masks.render import apply_mask
+from maskgen.masks.render import apply_mask, prepare_render
 from maskgen.masks.templates import load_templates
 from maskgen.masks.textures import Texture, load_textures
 from maskgen.types import MaskParams
@@ -74,6 +74,8 @@ class Masker:
             load_textures(spec.texture_dirs) if spec.texture_prob > 0 else {}
         )
         self.finder = load_face_finder(models_dir)
+        self.finder.prepare(face_mode)  # before any fork: workers share what it loads
+        prepare_render()
 
     def mask_image(self, rgb: np.ndarray, rng: np.random.Generator) -> MaskOutcome:
         """Find every face in an (H, W, 3) uint8 RGB image and mask each with its own draw."""

@@ -25,15 +25,17 @@ OpenCV calls are the fast ones).
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from maskgen.errors import ConfigError
-from maskgen.masks.templates import MaskTemplate, TemplateLevel, parse_hex_color
-from maskgen.masks.textures import Texture, texture_scale_for, tile_image
-from maskgen.masks.warp import dense_map_from_corners, source_mesh
+from maskgen.masks.templates import MaskTemplate, parse_hex_color
+from maskgen.masks.textures import Texture, pixel_grid, texture_scale_for, tile_image
+from maskgen.masks.warp import closed_corners, dense_map_from_corners, source_mesh
 from maskgen.masks.wear import place_points
 from maskgen.types import MaskParams
 
@@ -123,8 +125,9 @@ def apply_mask(
     out = image.copy()
     coverage = np.zeros((height, width), dtype=np.float32)
     points = face_points(template, landmarks, params.fit_jitter, params.wear)
-    level = template.level_for(_fit_scale(template, points) * _SOFTNESS)
-    assets = _level_assets(template, level)
+    assets = _level_assets(
+        template, template.level_index_for(_fit_scale(template, points) * _SOFTNESS)
+    )
     corners = points.T.astype(np.float64)[:, _corner_index(template)]  # (2, 4, T)
     region = _region(corners, height, width)
     if region is None:
@@ -134,7 +137,7 @@ def apply_mask(
     jaw = float(np.hypot(*(landmarks[16] - landmarks[0])))
     plane, gain, colourful = _face_light(image, landmarks, region, jaw)
     if texture is not None:
-        source = _textured(assets, level, params, texture, color, template)
+        source = _textured(assets, params, texture, color, template)
         tint = gain * 255.0
     elif color is not None:
         source, tint = assets.shaded, color * gain * 255.0
@@ -157,6 +160,13 @@ def apply_mask(
         face[:] = blended
     coverage[y0:y1, x0:x1] = alpha
     return out, coverage
+
+
+def prepare_render() -> None:
+    """Load the compiled warp kernel now (numba, once per process), so that workers forked
+    afterwards inherit it instead of each loading it."""
+    corners = closed_corners(np.array([[[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]]]))
+    dense_map_from_corners(corners, source_mesh(np.zeros((1, 3, 2))), 2, 2)
 
 
 def _kept_skin(alpha: np.ndarray, jaw: float) -> np.ndarray:
@@ -267,24 +277,81 @@ def _corner_index(template: MaskTemplate) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class _LevelAssets:
-    """What a template level gives every face, prepared once: the level cropped to its mask
-    (plus a transparent margin, so nothing it shows is cut) as ``premultiplied`` (h, w, 4)
-    float32 RGBA, ``shaded`` (h, w, 4) float32 ``[shade * alpha] * 3 + [alpha]`` (what a
-    colour or a texture is multiplied by), ``alpha`` (h, w) float32, the active triangles as a
-    :func:`~maskgen.masks.warp.source_mesh` in the crop's pixels, and ``centre``, the level's
-    centre in the crop's pixels (textures turn about it)."""
+    """What a template level gives every face, prepared once: the level's ``scale``, the level
+    cropped to its mask (plus a transparent margin, so nothing it shows is cut) as
+    ``premultiplied`` (h, w, 4) float32 RGBA, ``shaded`` (h, w, 4) float32
+    ``[shade * alpha] * 3 + [alpha]`` (what a colour or a texture is multiplied by), ``alpha``
+    (h, w) float32, the active triangles as a :func:`~maskgen.masks.warp.source_mesh` in the
+    crop's pixels, and ``centre``, the level's centre in the crop's pixels (textures turn about
+    it)."""
 
+    scale: float
     premultiplied: np.ndarray
     shaded: np.ndarray
     alpha: np.ndarray
     mesh: np.ndarray
     centre: tuple[int, int]
 
+    @property
+    def nbytes(self) -> int:
+        return self.premultiplied.nbytes + self.shaded.nbytes + self.alpha.nbytes
 
-@functools.lru_cache(maxsize=256)
-def _level_assets(template: MaskTemplate, level: TemplateLevel) -> _LevelAssets:
-    """The level's :class:`_LevelAssets` (cached: templates and their levels live as long as
-    the process, and both hash by identity)."""
+
+_LEVEL_CACHE_BYTES = 64 * 2**20
+"""The prepared levels a process keeps, at most (least recently used go first). One full-size
+level of a 600x550 template is about 10 MB, the small ones an aligned crop reads about 0.1 MB,
+so this holds every level a run commonly uses; all levels of the six built-in templates would
+take about 120 MB."""
+
+
+class _LevelCache:
+    """Prepared levels by (template, level index), least recently used dropped beyond
+    ``budget`` bytes (the most recent one is always kept). Templates hash by identity."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[tuple[MaskTemplate, int], _LevelAssets] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, template: MaskTemplate, index: int) -> _LevelAssets:
+        key = (template, index)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        assets = _prepare_level(template, index)
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = assets
+                self._bytes += assets.nbytes
+            while self._bytes > self.budget and len(self._entries) > 1:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= dropped.nbytes
+            return self._entries.get(key, assets)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+_LEVELS = _LevelCache(_LEVEL_CACHE_BYTES)
+
+
+def _level_assets(template: MaskTemplate, index: int) -> _LevelAssets:
+    """Level ``index`` of ``template`` prepared for rendering (kept in a bounded cache)."""
+    return _LEVELS.get(template, index)
+
+
+def _prepare_level(template: MaskTemplate, index: int) -> _LevelAssets:
+    """Build level ``index`` and crop it to its mask: the level's :class:`_LevelAssets`."""
+    level = template.level(index)
     alpha = level.alpha
     rows = np.flatnonzero(alpha.max(axis=1) > 0)
     columns = np.flatnonzero(alpha.max(axis=0) > 0)
@@ -303,12 +370,11 @@ def _level_assets(template: MaskTemplate, level: TemplateLevel) -> _LevelAssets:
     for array in arrays:
         array.setflags(write=False)
     mesh = source_mesh(template.active_sources * level.scale - 0.5 - (x0, y0))
-    return _LevelAssets(*arrays, mesh=mesh, centre=(width // 2 - x0, height // 2 - y0))
+    return _LevelAssets(level.scale, *arrays, mesh=mesh, centre=(width // 2 - x0, height // 2 - y0))
 
 
 def _textured(
     assets: _LevelAssets,
-    level: TemplateLevel,
     params: MaskParams,
     texture: Texture,
     color: np.ndarray | None,
@@ -316,7 +382,7 @@ def _textured(
 ) -> np.ndarray:
     """(h, w, 4) float32 premultiplied RGBA of the (cropped) level painted with a texture
     (tinted by ``color`` if one was drawn too) under the template's shading."""
-    mask_px = template.mask_width * level.scale
+    mask_px = template.mask_width * assets.scale
     scale = texture_scale_for(mask_px, texture, max(params.texture_scale, 1e-3))
     tile, scale = _reduced_tile(texture, scale)
     tiled = tile_image(
@@ -374,16 +440,6 @@ def _texture_rgba(ref: _Ref, halvings: int) -> np.ndarray:
     rgba = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
     rgba.setflags(write=False)
     return rgba
-
-
-@functools.lru_cache(maxsize=16)  # regions of photos vary in size: keep a few, not hundreds
-def _region_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read-only (height, width) float32 x and y of every pixel of a region."""
-    xs = np.broadcast_to(np.arange(width, dtype=np.float32), (height, width)).copy()
-    ys = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width)).copy()
-    xs.setflags(write=False)
-    ys.setflags(write=False)
-    return xs, ys
 
 
 def _percentile95(values: np.ndarray) -> float:
@@ -520,7 +576,7 @@ def _light_plane(
     cv = (lv * uu - lu * uv) / det / mean / size
     centre_x, centre_y = centre.tolist()
     # 1 + cu (x - cx) + cv (y - cy) over the region, in one pass over cached pixel grids
-    xs, ys = _region_grid(y1 - y0, x1 - x0)
+    xs, ys = pixel_grid(y1 - y0, x1 - x0)
     offset = 1.0 + cu * (x0 - centre_x) + cv * (y0 - centre_y)
     plane = cv2.addWeighted(xs, cu, ys, cv, offset)
     return np.clip(plane, *_GRADIENT_RANGE, out=plane)

@@ -180,33 +180,52 @@ class MaskTemplate:
         return np.stack([upper, lower], axis=1).astype(np.float32)
 
     @cached_property
+    def level_scales(self) -> tuple[float, ...]:
+        """Each level's scale (level pixels per template pixel): 1 (full size), then steps of
+        1/sqrt(2) down to a level about :data:`MIN_LEVEL_WIDTH` px wide. Known without
+        building any level."""
+        scales = []
+        scale = 1.0
+        width = self.size[0]
+        while width * scale >= MIN_LEVEL_WIDTH or not scales:
+            scales.append(scale)
+            scale *= LEVEL_STEP
+        return tuple(scales)
+
+    @property
     def levels(self) -> tuple[TemplateLevel, ...]:
-        """The template at full size and at steps of 1/sqrt(2) down to a small width.
+        """Every level, built now (not kept: several MB each at full size; rendering builds and
+        keeps only the levels its faces need, see :meth:`level_index_for`)."""
+        return tuple(self.level(index) for index in range(len(self.level_scales)))
+
+    def level(self, index: int) -> TemplateLevel:
+        """Level ``index`` of :attr:`level_scales`, built from the template (a few ms at full
+        size; the caller keeps it if it needs it again).
 
         Levels are reduced from the premultiplied image, so transparent pixels never bleed
         their (meaningless) colour into the anti-aliased edge.
         """
+        scale = self.level_scales[index]
         base = np.array(self.base_color, dtype=np.float32) / 255.0
         full = self.rgba.astype(np.float32) / 255.0
         full[:, :, :3] *= full[:, :, 3:]
-        levels = []
-        scale = 1.0
         width, height = self.size
-        while width * scale >= MIN_LEVEL_WIDTH or not levels:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            premultiplied = full if scale == 1.0 else cv2.resize(full, size, cv2.INTER_AREA)
-            levels.append(_make_level(premultiplied, scale, base))
-            scale *= LEVEL_STEP
-        return tuple(levels)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        premultiplied = full if scale == 1.0 else cv2.resize(full, size, cv2.INTER_AREA)
+        return _make_level(premultiplied, scale, base)
+
+    def level_index_for(self, scale: float) -> int:
+        """Index of the smallest level at least ``scale`` times template size (or of the
+        largest one), so warping never shrinks by more than a factor sqrt(2)."""
+        chosen = 0
+        for index, level_scale in enumerate(self.level_scales):
+            if level_scale >= scale:
+                chosen = index
+        return chosen
 
     def level_for(self, scale: float) -> TemplateLevel:
-        """The smallest pre-scaled level at least ``scale`` times template size (or the
-        largest one), so warping never shrinks by more than a factor sqrt(2)."""
-        chosen = self.levels[0]
-        for level in self.levels:
-            if level.scale >= scale:
-                chosen = level
-        return chosen
+        """The level :meth:`level_index_for` picks, built now."""
+        return self.level(self.level_index_for(scale))
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

@@ -153,7 +153,7 @@ def tile_image(
         [sin, cos, offset[1] * tile_h - sin * centre_x - cos * centre_y],
     ]
     window = _wrapped_window(src, matrix, width, height)
-    xs, ys = _pixel_grid(height, width)
+    xs, ys = pixel_grid(height, width)
     (a, b, c), (d, e, f) = matrix
     return cv2.remap(
         window,
@@ -164,9 +164,26 @@ def tile_image(
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+GRID_CACHE_PIXELS = 256 * 256
+"""Pixel grids up to this size are kept (the 64 most recent; 32 MB at most): regions of
+aligned crops and template levels recur. Larger ones, from large faces in large photos, are
+made afresh: keeping them could hold hundreds of MB, and making one costs little beside such
+a face's render."""
+
+
+def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Read-only (height, width) float32 x and y of every pixel (the affine maps' grid)."""
+    if height * width <= GRID_CACHE_PIXELS:
+        return _kept_pixel_grid(height, width)
+    return _make_pixel_grid(height, width)
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    return _make_pixel_grid(height, width)
+
+
+def _make_pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     xs = np.broadcast_to(np.arange(width, dtype=np.float32), (height, width)).copy()
     ys = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width)).copy()
     xs.setflags(write=False)

@@ -12,6 +12,12 @@ import joblib
 
 from maskgen.pipeline.step import ChunkJob, ChunkSummary, MaskerConfig, load_masker, mask_chunk
 
+MIN_CHUNKS_PER_WORKER = 2
+"""Workers started: at most one per this many chunks. A worker costs about 0.1 s of CPU before
+it is up to speed (its own copies of touched memory, the template levels its faces need), so
+a run of 2 or 3 chunks (at least 16 items each) finishes as soon in this process, on a busy
+machine sooner."""
+
 
 def default_workers() -> int:
     """Every core this process may use (CPU affinity and cgroup quotas, e.g. under SLURM)."""
@@ -27,8 +33,9 @@ def run_jobs(
     preload: MaskerConfig | None = None,
 ) -> Iterator[ChunkSummary]:
     """Each job's summary as it finishes (any order); ``n_jobs`` is how many ``jobs`` yields.
-    ``jobs`` is consumed lazily, a few ahead of the workers. With one worker the jobs run in
-    this process. ``backend=None`` takes the one set by ``joblib.parallel_config`` (Dask).
+    ``jobs`` is consumed lazily, a few ahead of the workers. With one worker, or fewer than
+    :data:`MIN_CHUNKS_PER_WORKER` chunks for a second one, the jobs run in this process.
+    ``backend=None`` takes the one set by ``joblib.parallel_config`` (Dask).
 
     Given ``preload`` on Linux, several workers are forked from this process once it has built
     that Masker: they start at once, and share the 100 MB landmark model's memory pages
@@ -36,7 +43,7 @@ def run_jobs(
     memory-bound model."""
     if n_jobs == 0:
         return iter(())
-    processes = workers if workers < 0 else min(workers, n_jobs)
+    processes = workers if workers < 0 else min(workers, max(1, n_jobs // MIN_CHUNKS_PER_WORKER))
     if preload is not None and backend == "loky" and processes > 1 and _can_fork():
         return _run_forked(jobs, processes, preload)
     parallel = joblib.Parallel(

@@ -11,11 +11,19 @@ import pytest
 
 from maskgen.errors import ConfigError
 from maskgen.faces import align_face, five_points, load_face_finder
-from maskgen.masks import apply_mask, load_templates, load_textures
+from maskgen.masks import apply_mask, load_templates, load_textures, render
 from maskgen.masks.fit import fit_failures
 from maskgen.masks.policy import FIT_JITTER_MAX
 from maskgen.masks.render import _SHADOW_STRENGTH
-from maskgen.masks.warp import OUTSIDE, dense_map, triangle_spans
+from maskgen.masks.warp import (
+    OUTSIDE,
+    closed_corners,
+    dense_map,
+    dense_map_from_corners,
+    dense_map_numpy,
+    source_mesh,
+    triangle_spans,
+)
 from maskgen.types import MaskParams
 from tests.conftest import lfw_sample_paths
 
@@ -275,3 +283,58 @@ def test_dense_map_spans_and_flat_triangles():
     later = owner == 1
     assert later.any() and (warp[later, 0] > 50.0).all()  # the third triangle's map wins
     assert (warp[covered & ~later, 0] < 50.0).all()
+
+
+def test_compiled_dense_map_equals_the_numpy_reference_bit_for_bit():
+    """The compiled kernel and the vectorised numpy reference give the same map, byte for
+    byte: random triangles partly off the grid, flat ones, corners on pixel centres and on
+    half pixels (where the rounding margins decide), empty and one-pixel grids."""
+    rng = np.random.default_rng(7)
+    for trial in range(600):
+        count = int(rng.integers(1, 30))
+        height, width = int(rng.integers(1, 70)), int(rng.integers(1, 70))
+        dst = rng.uniform(-8, max(height, width) + 8, (count, 3, 2))
+        if trial % 5 == 0:
+            dst[0, 2] = dst[0, 0]  # a flat triangle
+        if trial % 3 == 0:
+            dst = np.round(dst * 2) / 2
+        src = rng.uniform(0, 400, (count, 3, 2))
+        corners, mesh = closed_corners(dst), source_mesh(src)
+        fast = dense_map_from_corners(corners, mesh, height, width)
+        reference = dense_map_numpy(corners, mesh, height, width)
+        assert fast.dtype == np.float32 and fast.shape == (height, width, 2)
+        assert fast.tobytes() == reference.tobytes(), trial
+
+
+@pytest.mark.shared
+def test_renders_equal_with_levels_evicted_and_rebuilt(lfw_faces, templates, monkeypatch):
+    """Prepared levels live in a bounded cache: with room for one level only, every render
+    rebuilds what it needs, and the images are the same bytes as with every level kept."""
+    faces = [(rgb, landmarks) for rgb, landmarks in lfw_faces[:4]]
+    faces += [(cv2.resize(rgb, None, fx=3, fy=3), landmarks * 3 + 1) for rgb, landmarks in faces]
+    jobs = [(rgb, lm, name) for rgb, lm in faces for name in templates]
+    kept = [apply_mask(rgb, lm, templates[name], MaskParams(name))[0] for rgb, lm, name in jobs]
+    tiny = render._LevelCache(budget=1)
+    monkeypatch.setattr(render, "_LEVELS", tiny)
+    for (rgb, lm, name), expected in zip(jobs, kept, strict=True):
+        out, _ = apply_mask(rgb, lm, templates[name], MaskParams(name))
+        assert out.tobytes() == expected.tobytes(), name
+        assert len(tiny._entries) == 1  # the budget holds one level: older ones went
+
+
+@pytest.mark.shared
+def test_an_aligned_crop_prepares_only_the_levels_it_reads(lfw_faces, templates, monkeypatch):
+    """Levels are built when a face needs them, not all at load: a 112x112 crop reads one
+    small level of its template (a few hundred KB), not the 30 MB of all its levels."""
+    rgb, landmarks = lfw_faces[0]
+    crop = align_face(rgb, five_points(landmarks))
+    face = load_face_finder().find_faces(crop, "aligned")[0]
+    cache = render._LevelCache(budget=render._LEVEL_CACHE_BYTES)
+    monkeypatch.setattr(render, "_LEVELS", cache)
+    apply_mask(crop, face.landmarks, templates["kn95"], MaskParams("kn95"))
+    ((template, index),) = cache._entries
+    assert template is templates["kn95"] and index > 0
+    assert cache.nbytes < 2**20
+    level = templates["kn95"].level(index)
+    assert level.scale == templates["kn95"].level_scales[index]
+    assert level.alpha.shape[1] < 0.3 * templates["kn95"].size[0]

@@ -88,10 +88,13 @@ def test_levels_shrink_and_level_for_never_shrinks_much():
     template = load_templates()["kn95"]
     widths = [level.alpha.shape[1] for level in template.levels]
     assert widths == sorted(widths, reverse=True) and widths[-1] >= 24
+    assert [level.scale for level in template.levels] == list(template.level_scales)
     for scale in (0.05, 0.13, 0.3, 0.71, 1.0, 2.0):
         level = template.level_for(scale)
         assert level.scale >= min(scale, 1.0) and level.scale < max(scale, 0.05) * 1.5
         assert level.premultiplied.shape[:2] == level.alpha.shape
+        again = template.level(template.level_index_for(scale))  # built anew: the same level
+        assert again is not level and again.premultiplied.tobytes() == level.premultiplied.tobytes()
 
 
 def test_loaded_once_per_folder():
