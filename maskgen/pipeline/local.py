@@ -72,6 +72,17 @@ def _run_forked(
 ) -> Iterator[ChunkSummary]:
     load_masker(preload)  # before the fork, so every worker inherits it
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes, initializer=_leave_ctrl_c_to_the_parent) as pool:
+    pool = context.Pool(processes, initializer=_leave_ctrl_c_to_the_parent)
+    finished = False
+    try:
         # the pool's feeder blocks once its pipe is full, so jobs are still made lazily
         yield from pool.imap_unordered(mask_chunk, jobs, chunksize=1)
+        finished = True
+    finally:
+        if finished:
+            # every job is done: let the workers exit on their own. Pool.terminate() on idle
+            # workers can deadlock (a worker killed while holding the task queue's lock).
+            pool.close()
+            pool.join()
+        else:  # an error or an interrupt: stop the workers now
+            pool.terminate()
