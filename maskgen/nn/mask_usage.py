@@ -77,6 +77,4 @@ def wear_class_accuracy(confusion: np.ndarray) -> list[float | None]:
     from a confusion matrix; None for a class with no faces."""
     confusion = np.asarray(confusion)
     totals = confusion.sum(axis=1)
-    return [
-        float(confusion[k, k] / totals[k]) if totals[k] else None for k in range(len(totals))
-    ]
+    return [float(confusion[k, k] / totals[k]) if totals[k] else None for k in range(len(totals))]
