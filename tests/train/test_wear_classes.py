@@ -20,8 +20,8 @@ from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.models import create_model, load_model
 from maskgen.train.config import resolve_config
 from maskgen.train.data import FaceDataset, Ticket, open_train_data
-from maskgen.train.losses import multitask_loss
 from maskgen.train.loop import train
+from maskgen.train.losses import multitask_loss
 
 WEAR = "correct=0.25,nose_uncovered=0.25,mouth_uncovered=0.25,chin_uncovered=0.25"
 
@@ -58,7 +58,7 @@ def test_head_has_five_logits_and_the_loss_keeps_its_form() -> None:
     assert embedding.shape == (3, 512) and logits.shape == (3, 5)
     arcface_logits = torch.randn(3, 10)
     ids, wear = torch.tensor([1, 4, 7]), torch.tensor([0, 3, 4])
-    total, arc, mask = multitask_loss(arcface_logits, ids, logits, wear)
+    total, _, mask = multitask_loss(arcface_logits, ids, logits, wear)
     expected_mask = F.cross_entropy(logits, wear)
     assert torch.isclose(mask, expected_mask)
     assert torch.isclose(total, F.cross_entropy(arcface_logits, ids) + torch.log1p(expected_mask))

@@ -4,7 +4,8 @@ A backbone (``forward_features``) ends at a ``(N, C, 7, 7)`` map; then come the 
 of insightface's arcface_torch (BN2d -> flatten -> Dropout -> Linear -> BN1d with a fixed scale
 of 1) and the Multi-Task ArcFace mask head, a second Linear (``mask_fc``) on the same dropout
 output: 2 logits (no mask / mask), or 5 for a wear-class model (``mask_classes=5``: the classes
-of ``maskgen.masks.wear.WEAR_CLASSES``, no mask / correct / three wrong placements). Module names follow arcface_torch (``bn2``, ``dropout``, ``fc``, ``features``) so its
+of ``maskgen.masks.wear.WEAR_CLASSES``, no mask / correct / three wrong placements).
+Module names follow arcface_torch (``bn2``, ``dropout``, ``fc``, ``features``) so its
 ``backbone.pth`` files load as they are. The ArcFace class centres are training's alone
 (``maskgen.train.heads``).
 """
