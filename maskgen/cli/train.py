@@ -50,6 +50,20 @@ def _resume_hint(run: Path) -> Any:
     "for any --workers and on --resume). Excludes --masked.",
 )
 @click.option(
+    "--wear-classes",
+    is_flag=True,
+    default=None,
+    help="A 5-way mask head: no mask / correct / nose, mouth or chin uncovered, from a twin "
+    "written with `maskgen augment --wear` (label element 2), or with --online-mask from "
+    "--wear's draws. Replaces the 2-way head; the loss keeps its form.",
+)
+@click.option(
+    "--wear",
+    help="With --online-mask: how masks are worn, as in `maskgen augment --wear`, e.g. "
+    "correct=0.7,nose_uncovered=0.1,mouth_uncovered=0.1,chin_uncovered=0.1.  [default: "
+    "correct=1]",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
@@ -170,6 +184,8 @@ def train(**options: Any) -> None:
     Example: maskgen train --data ms1mv2/train.rec --masked ms1mv2_masked/train.rec -o runs/r50
 
     Without a twin: maskgen train --data ms1mv2/train.rec --online-mask -o runs/r50
+
+    How masks are worn: maskgen train --data a.rec --masked a_wear.rec --wear-classes -o runs/w
 
     Continue it after a stop: maskgen train -o runs/r50 --resume
     """

@@ -31,11 +31,14 @@ class PhotoEmbeddings(Embeddings):
 
     def write_npz(self, path: str | Path) -> Path:
         """Save ``paths`` (str), ``embeddings`` (N, E) float32 and, with a mask head,
-        ``mask_prob`` (N,) float32 to an .npz (no pickled objects), via a temporary file."""
+        ``mask_prob`` (N,) float32 (and, for a wear-class model, ``wear_prob`` (N, 5) float32)
+        to an .npz (no pickled objects), via a temporary file."""
         path = Path(path)
         arrays = {"paths": np.array(self.paths, dtype=str), "embeddings": self.embeddings}
         if self.mask_prob is not None:
             arrays["mask_prob"] = self.mask_prob
+        if self.wear_prob is not None:
+            arrays["wear_prob"] = self.wear_prob
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return write_bytes_atomic(path, buffer.getvalue())
@@ -56,6 +59,7 @@ class Embedder(nn_embedder.Embedder):
         return PhotoEmbeddings(
             embeddings=result.embeddings,
             mask_prob=result.mask_prob,
+            wear_prob=result.wear_prob,
             paths=aligned.paths,
             skipped=aligned.skipped,
         )

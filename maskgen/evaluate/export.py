@@ -3,8 +3,11 @@
 The exported graph (torch's ``torch.export``-based exporter) takes ``input``: float32
 (N, 3, 112, 112) RGB, (pixel - 127.5) / 127.5, N dynamic; and gives ``embedding`` (N, E), not
 normalised, and ``mask_prob`` (N,), the probability that a mask is worn (absent for a model
-without a mask head). ``metadata_props`` carry ``threshold`` (squared-L2 verification threshold;
-cosine = 1 - threshold / 2), ``network``, ``embedding_size``, ``mask_head``, ``step``,
+without a mask head); a wear-class model (``maskgen train --wear-classes``) also gives
+``wear_prob`` (N, 5), the probabilities of ``maskgen.masks.wear.WEAR_CLASSES`` (no mask,
+correct, nose/mouth/chin uncovered), whose last four sum to ``mask_prob``. ``metadata_props``
+carry ``threshold`` (squared-L2 verification threshold; cosine = 1 - threshold / 2),
+``network``, ``embedding_size``, ``mask_head``, ``mask_classes``, ``step``,
 ``maskgen_version`` and a description of the input.
 
 After export, onnxruntime runs the file on a random batch of another size than the one traced
@@ -65,12 +68,14 @@ class Parity:
     max_abs_diff_embedding: float
     max_abs_diff_mask_prob: float | None
     embedding_scale: float
+    max_abs_diff_wear_prob: float | None = None
 
     def worst(self) -> float:
         """The largest difference in units of the allowed one (tolerance 1 x max(1, scale))."""
         return max(
             self.max_abs_diff_embedding / max(1.0, self.embedding_scale),
             self.max_abs_diff_mask_prob or 0.0,
+            self.max_abs_diff_wear_prob or 0.0,
         )
 
 
@@ -99,6 +104,9 @@ class ExportReport:
             if self.max_abs_diff_mask_prob is None
             else f", mask_prob {self.max_abs_diff_mask_prob:.2e}"
         )
+        if self.parity.max_abs_diff_wear_prob is not None:
+            mask += f", wear_prob {self.parity.max_abs_diff_wear_prob:.2e}"
+
         return (
             f"wrote {self.path} ({self.network}, opset {self.opset}); onnxruntime vs PyTorch "
             f"max abs difference: embedding {self.max_abs_diff_embedding:.2e} (largest "
@@ -127,7 +135,7 @@ def export_onnx(
     tmp = _temp_path(out_path)
     try:
         with _interrupts_kept():
-            _torch_export(wrapped, tmp, opset, bool(info["mask_head"]))
+            _torch_export(wrapped, tmp, opset, _output_names(info))
         metadata = _metadata(info)
         written_opset = _finish_model(tmp, metadata)
         if written_opset != opset:
@@ -140,7 +148,8 @@ def export_onnx(
             raise ExportParityError(
                 f"{out_path}: onnxruntime differs from PyTorch: max abs difference "
                 f"{parity.max_abs_diff_embedding:.3g} in the embedding (largest value "
-                f"{parity.embedding_scale:.3g}), {parity.max_abs_diff_mask_prob} in mask_prob; "
+                f"{parity.embedding_scale:.3g}), {parity.max_abs_diff_mask_prob} in mask_prob, "
+                f"{parity.max_abs_diff_wear_prob} in wear_prob; "
                 f"tolerance {tolerance:g}: the export was not kept"
             )
         os.replace(tmp, out_path)
@@ -175,7 +184,17 @@ def check_parity(
         max_abs_diff_embedding=diffs[0],
         max_abs_diff_mask_prob=diffs[1] if len(diffs) > 1 else None,
         embedding_scale=float(np.max(np.abs(expected[0]))),
+        max_abs_diff_wear_prob=diffs[2] if len(diffs) > 2 else None,
     )
+
+
+def _output_names(info: dict[str, Any]) -> list[str]:
+    """The graph's outputs, in InferenceModel's order."""
+    if not info["mask_head"]:
+        return ["embedding"]
+    if int(info.get("mask_classes", 2)) != 2:
+        return ["embedding", "mask_prob", "wear_prob"]
+    return ["embedding", "mask_prob"]
 
 
 def _temp_path(out_path: Path) -> Path:
@@ -241,11 +260,10 @@ def _interrupts_kept() -> Iterator[None]:
         raise raised[0]
 
 
-def _torch_export(model: Any, path: Path, opset: int, mask_head: bool) -> None:
+def _torch_export(model: Any, path: Path, opset: int, outputs: list[str]) -> None:
     import torch
 
     example = torch.zeros(TRACE_BATCH, 3, 112, 112)
-    outputs = ["embedding", "mask_prob"] if mask_head else ["embedding"]
     with _quiet_exporter():
         torch.onnx.export(
             model,
@@ -267,6 +285,7 @@ def _metadata(info: dict[str, Any]) -> dict[str, str]:
         "network": str(info["network"]),
         "embedding_size": str(int(info["embedding_size"])),
         "mask_head": "true" if info["mask_head"] else "false",
+        "mask_classes": str(int(info.get("mask_classes", 2))) if info["mask_head"] else "none",
         "threshold": "none" if threshold is None else repr(float(threshold)),
         "step": "none" if step is None else str(int(step)),
         "maskgen_version": __version__,

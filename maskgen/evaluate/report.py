@@ -8,7 +8,15 @@ JSON layout (accuracies as fractions, null where not measured)::
                                           "mask_accuracy": 0.999, "images": 12000,
                                           "tar_at_far": {"1e-03": 0.98} | null,
                                           "threshold": 1.42 | null,
-                                          "expected_mask": "unmasked" | "masked" | "label"}}}
+                                          "expected_mask": "unmasked" | "masked" | "label",
+                                          "wear_accuracy": 0.97 | null,
+                                          "wear_class_accuracy": {"none": 1.0, ...} | null,
+                                          "wear_confusion": [[...5 ints...] x 5] | null}}}
+
+``wear_*`` are measured for a wear-class model on a ``.rec`` with wear labels: the share of faces
+whose predicted class (argmax of ``wear_prob``) is the label's, per class of
+``maskgen.masks.wear.WEAR_CLASSES`` (null for a class with no faces) and over all, and the
+confusion matrix, rows = labelled class, columns = predicted class, in that class order.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from maskgen.atomic import write_text_atomic
+from maskgen.masks.wear import WEAR_CLASSES
 
 __all__ = ["EvalReport", "SetResult"]
 
@@ -37,8 +46,17 @@ class SetResult:
     tar_at_far: dict[str, float] | None = None
     threshold: float | None = None
     expected_mask: str = "unmasked"
+    wear_accuracy: float | None = None
+    wear_class_accuracy: tuple[float | None, ...] | None = None
+    wear_confusion: tuple[tuple[int, ...], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        per_class = (
+            None
+            if self.wear_class_accuracy is None
+            else dict(zip(WEAR_CLASSES, self.wear_class_accuracy, strict=True))
+        )
+        confusion = None if self.wear_confusion is None else [list(r) for r in self.wear_confusion]
         return {
             "accuracy": self.accuracy,
             "accuracy_std": self.accuracy_std,
@@ -47,6 +65,9 @@ class SetResult:
             "tar_at_far": self.tar_at_far,
             "threshold": self.threshold,
             "expected_mask": self.expected_mask,
+            "wear_accuracy": self.wear_accuracy,
+            "wear_class_accuracy": per_class,
+            "wear_confusion": confusion,
         }
 
 
@@ -79,7 +100,10 @@ class EvalReport:
             return "  ".join([first, *rest])
 
         rule = "  ".join("-" * w for w in widths)
-        return "\n".join([line(header), rule, *(line(r) for r in rows)])
+        table = [line(header), rule, *(line(r) for r in rows)]
+        for result in self.results:
+            table += _wear_block(result, markdown=False)
+        return "\n".join(table)
 
     def format_markdown(self) -> str:
         """A GitHub-flavoured Markdown table of the same figures plus TAR at FAR."""
@@ -92,6 +116,8 @@ class EvalReport:
             tars = [_percent((result.tar_at_far or {}).get(far)) for far in fars]
             cells = [f"`{result.name}`", verification, mask, *tars, images]
             lines.append("| " + " | ".join(cells) + " |")
+        for result in self.results:
+            lines += _wear_block(result, markdown=True)
         title = self.model.get("path")
         intro = [f"Model: `{title}`", ""] if title else []
         return "\n".join([*intro, *lines]) + "\n"
@@ -110,6 +136,27 @@ def _row(result: SetResult) -> tuple[str, str, str, str]:
     else:
         verification = f"{_percent(result.accuracy)} ± {_percent(result.accuracy_std)}"
     return (result.name, verification, _percent(result.mask_accuracy), str(result.images))
+
+
+def _wear_block(result: SetResult, *, markdown: bool) -> list[str]:
+    """Lines of a set's wear-class figures (none without them): per-class accuracy (%) and the
+    confusion matrix, rows = labelled class, columns = predicted class."""
+    if result.wear_confusion is None or result.wear_class_accuracy is None:
+        return []
+    header = ["Labelled \\ predicted", *WEAR_CLASSES, "Accuracy (%)"]
+    rows = [
+        [name, *(str(v) for v in counts), _percent(accuracy)]
+        for name, counts, accuracy in zip(
+            WEAR_CLASSES, result.wear_confusion, result.wear_class_accuracy, strict=True
+        )
+    ]
+    title = f"Wear classes of {result.name}: {_percent(result.wear_accuracy)} % right"
+    if markdown:
+        head = ["", f"{title}:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return head + ["| " + " | ".join(r) + " |" for r in rows]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [" ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
+    return ["", f"{title}:", *lines]
 
 
 def _write_text(path: Path, text: str) -> Path:

@@ -5,11 +5,15 @@
   FAR, and mask-usage accuracy with every face expected unmasked.
 - ``masked-bin``: the same for a masked twin: every face expected masked.
 - ``rec``: a RecordIO set whose label element 1 says whether the face is masked (the twin
-  convention, ``[identity, mask flag]``): mask-usage accuracy only (no pairs).
+  convention, ``[identity, mask flag]``): mask-usage accuracy only (no pairs). For a wear-class
+  model on a set whose labels all carry element 2 (a twin written with ``maskgen augment
+  --wear``: ``[identity, masked, wear class]``), also the wear-class accuracy, per class and
+  overall, and the 5x5 confusion matrix (an unmasked record is class 0).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,8 +24,9 @@ import numpy as np
 
 from maskgen.errors import DatasetFormatError
 from maskgen.evaluate.report import EvalReport, SetResult
+from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.embedder import Embedder
-from maskgen.nn.mask_usage import mask_accuracy
+from maskgen.nn.mask_usage import mask_accuracy, wear_class_accuracy, wear_confusion
 from maskgen.nn.verification import evaluate_verification
 
 __all__ = ["EvalSet", "Progress", "SetKind", "evaluate_model", "evaluate_set"]
@@ -35,6 +40,7 @@ Progress = Callable[[str, int, int], None]
 
 N_FOLDS = 10
 MASK_LABEL_INDEX = 1
+WEAR_LABEL_INDEX = 2
 
 
 @dataclass(frozen=True)
@@ -113,24 +119,54 @@ def _evaluate_rec(embedder: Embedder, path: str, progress: Progress | None) -> S
     if not embedder.info.mask_head:
         return SetResult(name=path, images=len(keys), expected_mask="label")
     expected: list[bool] = []
+    wear: list[int | None] = []
 
     def payloads() -> Iterator[bytes]:
         for key in keys:
             sample = reader.read(key)
             expected.append(_mask_flag(sample.label, path, int(key)))
+            wear.append(_wear_label(sample.label, expected[-1], path, int(key)))
             yield sample.data
 
     # Only the mask head matters here: no flipped copy, and embeddings are not kept.
-    probs = [
-        part.mask_prob
-        for part in embedder.iter_encoded(
+    parts = list(
+        embedder.iter_encoded(
             payloads(), source=path, flip=False, progress=_reporter(progress, path, len(keys))
         )
-    ]
+    )
+    probs = [part.mask_prob for part in parts]
     mask_prob = np.concatenate(probs) if probs else np.zeros(0, np.float32)  # type: ignore[arg-type]
-    return SetResult(
+    result = SetResult(
         name=path,
         images=len(keys),
         mask_accuracy=mask_accuracy(mask_prob, np.array(expected, dtype=bool)),
         expected_mask="label",
     )
+    wears = [part.wear_prob for part in parts]
+    if embedder.info.mask_classes == 2 or not parts or any(w is None for w in wears):
+        return result
+    if any(w is None for w in wear):
+        logger.warning("%s: labels without a wear class: no wear-class figures", path)
+        return result
+    confusion = wear_confusion(np.array(wear), np.concatenate(wears))  # type: ignore[arg-type]
+    return dataclasses.replace(
+        result,
+        wear_accuracy=float(np.trace(confusion) / confusion.sum()),
+        wear_class_accuracy=tuple(wear_class_accuracy(confusion)),
+        wear_confusion=tuple(tuple(int(v) for v in row) for row in confusion),
+    )
+
+
+def _wear_label(label: np.ndarray | None, masked: bool, path: str, key: int) -> int | None:
+    """The wear class of a record (0 where not masked), None where its label has no element
+    2; DatasetFormatError for a class out of range."""
+    if label is None or label.size <= WEAR_LABEL_INDEX:
+        return None
+    if not masked:
+        return 0
+    value = float(label[WEAR_LABEL_INDEX])
+    if not value.is_integer() or not 0 <= value < len(WEAR_CLASSES):
+        raise DatasetFormatError(
+            f"{path}: record {key} has wear class {value:g}, not one of 0-{len(WEAR_CLASSES) - 1}"
+        )
+    return int(value)

@@ -5,7 +5,9 @@ Keys (version 1): ``format`` ("maskgen-mtarcface"), ``version``, ``network``, ``
 ``arcface`` (the class centres, always whole: a sharded run gathers them), ``optimizer``,
 ``scheduler``, ``scaler``, ``step``, ``epoch``, ``config`` (the resolved config as a dict),
 ``rng`` (RNG states, one per rank), ``data_position`` (where the data order resumes) and
-``threshold`` (the last validation's verification threshold, or None).
+``threshold`` (the last validation's verification threshold, or None); optionally
+``mask_classes`` (logits of the mask head: 2, or 5 for a ``--wear-classes`` model; a
+checkpoint without it is 2-way, as every one written before wear classes).
 
 Everything stored is a tensor or a plain Python value, so files load with
 ``torch.load(weights_only=True)``.
@@ -61,6 +63,7 @@ def write_checkpoint(
     rng: dict[str, Any],
     data_position: dict[str, int],
     threshold: float | None,
+    mask_classes: int = 2,
 ) -> Path:
     """Write a checkpoint to ``path`` via ``path.tmp`` + rename, so ``path`` is never partial."""
     payload = {
@@ -69,6 +72,7 @@ def write_checkpoint(
         "network": network,
         "embedding_size": int(embedding_size),
         "mask_head": bool(mask_head),
+        "mask_classes": int(mask_classes),
         "model": model,
         "arcface": arcface,
         "optimizer": optimizer,

@@ -46,6 +46,7 @@ PREFETCH_BATCHES = 2
 ONNX_INPUT = "input"
 ONNX_EMBEDDING = "embedding"
 ONNX_MASK_PROB = "mask_prob"
+ONNX_WEAR_PROB = "wear_prob"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class ModelInfo:
     mask_head: bool
     threshold: float | None = None
     step: int | None = None
+    mask_classes: int = 2
+    """Logits of the mask head: 2, or 5 for a wear-class model (``wear_prob`` given)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class ModelInfo:
             "network": self.network,
             "embedding_size": self.embedding_size,
             "mask_head": self.mask_head,
+            "mask_classes": self.mask_classes if self.mask_head else None,
             "threshold": self.threshold,
             "step": self.step,
         }
@@ -76,10 +80,13 @@ class ModelInfo:
 @dataclass(frozen=True)
 class Embeddings:
     """``embeddings``: (N, E) float32, L2-normalised rows; ``mask_prob``: (N,) float32
-    probability that a mask is worn, None for a model without a mask head."""
+    probability that a mask is worn, None for a model without a mask head; ``wear_prob``:
+    (N, 5) float32 probabilities of ``maskgen.masks.wear.WEAR_CLASSES`` for a wear-class model,
+    else None."""
 
     embeddings: np.ndarray
     mask_prob: np.ndarray | None
+    wear_prob: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
@@ -90,9 +97,9 @@ class Backend(Protocol):
 
     device: str
 
-    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(N, 112, 112, 3) uint8 RGB faces -> embedding (N, E) float32 (not normalised),
-        mask_prob (N,) float32 or None."""
+        mask_prob (N,) float32 or None, wear_prob (N, 5) float32 or None."""
         ...
 
 
@@ -185,6 +192,7 @@ class Embedder:
             network=name,
             embedding_size=int(network.embedding_size),
             mask_head=mask_head,
+            mask_classes=int(getattr(network, "mask_classes", 2)),
         )
         backend = TorchBackend(network, mask_head, str(device))
         return cls(backend, info, batch_size=batch_size, workers=workers)
@@ -203,11 +211,14 @@ class Embedder:
         n = faces.shape[0]
         if flip:
             faces = np.concatenate([faces, faces[:, :, ::-1]])
-        embedding, mask_prob = self.backend.run(np.ascontiguousarray(faces, dtype=np.uint8))
+        embedding, mask_prob, wear_prob = self.backend.run(
+            np.ascontiguousarray(faces, dtype=np.uint8)
+        )
         if flip:
             embedding = embedding[:n] + embedding[n:]
             mask_prob = None if mask_prob is None else mask_prob[:n]
-        return Embeddings(normalise_rows(embedding), mask_prob)
+            wear_prob = None if wear_prob is None else wear_prob[:n]
+        return Embeddings(normalise_rows(embedding), mask_prob, wear_prob)
 
     def iter_encoded(
         self,
@@ -257,7 +268,9 @@ class Embedder:
         embeddings = np.concatenate([p.embeddings for p in parts])
         probs = [p.mask_prob for p in parts]
         mask_prob = None if any(p is None for p in probs) else np.concatenate(probs)
-        return Embeddings(embeddings, mask_prob)
+        wears = [p.wear_prob for p in parts]
+        wear_prob = None if any(w is None for w in wears) else np.concatenate(wears)
+        return Embeddings(embeddings, mask_prob, wear_prob)
 
 
 # --- PyTorch backend ------------------------------------------------------------------------
@@ -279,7 +292,7 @@ class TorchBackend:
         self.device = device
         self.model = InferenceModel(model, mask_head).to(device)
 
-    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         torch = self._torch
         was_training = self.model.network.training
         self.model.eval()
@@ -291,7 +304,8 @@ class TorchBackend:
             self.model.train(was_training)
         embedding = outputs[0].float().cpu().numpy()
         mask_prob = outputs[1].float().cpu().numpy() if len(outputs) > 1 else None
-        return embedding, mask_prob
+        wear_prob = outputs[2].float().cpu().numpy() if len(outputs) > 2 else None
+        return embedding, mask_prob, wear_prob
 
 
 def _torch_device(device: str) -> str:
@@ -322,6 +336,7 @@ def _load_checkpoint(path: Path, device: str) -> tuple[TorchBackend, ModelInfo]:
         mask_head=bool(meta["mask_head"]),
         threshold=None if meta.get("threshold") is None else float(meta["threshold"]),
         step=None if meta.get("step") is None else int(meta["step"]),
+        mask_classes=int(meta.get("mask_classes", 2)),
     )
     return TorchBackend(network, info.mask_head, resolved), info
 
@@ -337,16 +352,23 @@ class OnnxBackend:
         self.device = device
         outputs = [o.name for o in session.get_outputs()]
         self._outputs = [ONNX_EMBEDDING] + ([ONNX_MASK_PROB] if ONNX_MASK_PROB in outputs else [])
+        if ONNX_MASK_PROB in outputs and ONNX_WEAR_PROB in outputs:
+            self._outputs.append(ONNX_WEAR_PROB)
 
     @property
     def mask_head(self) -> bool:
         return ONNX_MASK_PROB in self._outputs
 
-    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    @property
+    def mask_classes(self) -> int:
+        return 5 if ONNX_WEAR_PROB in self._outputs else 2
+
+    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         results = self.session.run(self._outputs, {ONNX_INPUT: preprocess_faces(faces)})
         embedding = np.asarray(results[0], dtype=np.float32)
         mask_prob = np.asarray(results[1], dtype=np.float32) if len(results) > 1 else None
-        return embedding, mask_prob
+        wear_prob = np.asarray(results[2], dtype=np.float32) if len(results) > 2 else None
+        return embedding, mask_prob, wear_prob
 
 
 def _onnx_providers(device: str) -> tuple[list[str], str]:
@@ -398,6 +420,7 @@ def _load_onnx(path: Path, device: str) -> tuple[OnnxBackend, ModelInfo]:
         mask_head=backend.mask_head,
         threshold=_float_or_none(meta.get("threshold")),
         step=_int_or_none(meta.get("step")),
+        mask_classes=backend.mask_classes,
     )
     if meta.get("maskgen_version") not in (None, __version__):
         logger.info("%s was exported by maskgen %s", path, meta.get("maskgen_version"))

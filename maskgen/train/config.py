@@ -49,6 +49,12 @@ class TrainConfig:
     aligned crops) instead of reading a twin: a sample is masked with probability
     ``masked_prob``, with ``mask_types`` (None: all; lower-case names), ``color_prob`` and
     ``texture_prob`` as ``maskgen augment`` takes them. It excludes ``masked``.
+
+    ``wear_classes`` trains a 5-way mask head on the classes of
+    ``maskgen.masks.wear.WEAR_CLASSES`` (no mask / correct / nose, mouth, chin uncovered) in
+    place of the 2-way one: labels from element 2 of a twin written with ``maskgen augment
+    --wear``, or with ``online_mask`` from the placement each mask was drawn with (``wear``:
+    placement probabilities in ``--wear``'s form, e.g. ``correct=0.7,nose_uncovered=0.3``).
     """
 
     data: str = ""
@@ -76,6 +82,8 @@ class TrainConfig:
     mask_types: tuple[str, ...] | None = None
     color_prob: float = 0.5
     texture_prob: float = 0.5
+    wear_classes: bool = False
+    wear: str | None = None
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -437,6 +445,7 @@ def _check_values(c: TrainConfig) -> None:
             "online_mask: --online-mask masks the --data images while loading them and takes "
             f"no masked twin, but masked is {c.masked!r}; give one of the two"
         )
+    _check_wear(c)
     if list(c.lr_milestones) != sorted(c.lr_milestones) or any(m < 1 for m in c.lr_milestones):
         raise ConfigError(
             f"lr_milestones: must be increasing positive steps, got {c.lr_milestones}"
@@ -450,3 +459,30 @@ def _check_values(c: TrainConfig) -> None:
         raise ConfigError(f"seed: must not be negative, got {c.seed}")
     if c.online_mask and c.seed >= 2**32:
         raise ConfigError(f"seed: must be below 2**32 with online_mask, got {c.seed}")
+
+
+def _check_wear(c: TrainConfig) -> None:
+    """Wear classes need masks whose placement is known: a twin (checked when it is opened) or
+    online masks drawn with ``wear``; ``wear`` is the online masker's alone."""
+    if c.wear is not None:
+        from maskgen.masks.policy import parse_wear
+
+        if not c.online_mask:
+            raise ConfigError(
+                "wear: placements are drawn by --online-mask; a twin has its own (maskgen "
+                "augment --wear), so give --wear only with --online-mask"
+            )
+        try:
+            parse_wear(c.wear)
+        except ConfigError as exc:
+            raise ConfigError(f"wear: {exc}") from None
+    if c.wear_classes and not c.online_mask and not c.masked:
+        raise ConfigError(
+            "wear_classes: needs masks whose placement is known: --masked (a twin written "
+            "with maskgen augment --wear) or --online-mask with --wear"
+        )
+    if c.wear_classes and c.online_mask and c.wear is None:
+        raise ConfigError(
+            "wear_classes: with --online-mask give --wear (e.g. correct=0.7,nose_uncovered=0.1,"
+            "mouth_uncovered=0.1,chin_uncovered=0.1); without it every mask is worn correctly"
+        )

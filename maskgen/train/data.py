@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from maskgen.errors import DatasetFormatError, TrainingError
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.masks import MaskAugment
+from maskgen.masks.wear import WEAR_CLASSES, wear_class
 from maskgen.nn.preprocess import decode_face
 from maskgen.types import Key
 
@@ -38,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 _SPOT_CHECKS = 64
 """Records read from both files to compare labels when the twin is opened."""
+
+WEAR_LABEL_INDEX = 2
+"""Element of a twin label holding the wear class (``maskgen augment --wear`` writes
+``[identity, masked, wear_class]``)."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,12 @@ class TrainData:
         return len(self.keys)
 
 
-def open_train_data(data: str | Path, masked: str | Path | None = None) -> TrainData:
+def open_train_data(
+    data: str | Path, masked: str | Path | None = None, *, wear_classes: bool = False
+) -> TrainData:
     """Open ``data`` (and its twin ``masked``), read every identity and check that the twin
-    has the same image keys and identities; TrainingError otherwise."""
+    has the same image keys and identities (and, with ``wear_classes``, wear-class labels on
+    a spread of its records); TrainingError otherwise."""
     reader = _open_reader(data, "data")
     keys = np.asarray(list(reader.image_keys()), dtype=np.int64)
     if len(keys) == 0:
@@ -70,6 +78,10 @@ def open_train_data(data: str | Path, masked: str | Path | None = None) -> Train
     if masked is not None:
         twin = _open_reader(masked, "masked")
         _check_twin(reader, twin, keys, identities)
+        if wear_classes:
+            for position in np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))):
+                key = int(keys[int(position)])
+                twin_wear_class(twin.read(key).label, twin.path, key)
     return TrainData(reader, twin, keys, identities, num_classes)
 
 
@@ -185,6 +197,28 @@ def _first_key_difference(keys: np.ndarray, twin_keys: np.ndarray) -> str:
     )
 
 
+def twin_wear_class(label: np.ndarray | None, path: Path, key: int) -> int:
+    """The wear class (index into ``WEAR_CLASSES``) of a twin record labelled ``[identity,
+    masked, wear_class]``: 0 where it is not masked. TrainingError, one line, for a label
+    without element 2 (a twin written without ``--wear``) or a class out of range."""
+    if label is None or label.size <= WEAR_LABEL_INDEX:
+        shown = None if label is None else label.tolist()
+        raise TrainingError(
+            f"masked: {path}: key {key} has label {shown}, no wear class: the twin was not "
+            "written with --wear (run maskgen augment --wear ..., or train without "
+            "--wear-classes)"
+        )
+    if label[1] < 0.5:
+        return 0
+    value = float(label[WEAR_LABEL_INDEX])
+    if not value.is_integer() or not 0 <= value < len(WEAR_CLASSES):
+        raise TrainingError(
+            f"masked: {path}: key {key} has wear class {value:g}, not one of 0-"
+            f"{len(WEAR_CLASSES) - 1} ({', '.join(WEAR_CLASSES)})"
+        )
+    return int(value)
+
+
 class Ticket(NamedTuple):
     """One sample to load, as the sampler decided it."""
 
@@ -212,8 +246,10 @@ def load_online_masker(
     mask_types: tuple[str, ...] | None = None,
     color_prob: float = 0.5,
     texture_prob: float = 0.5,
+    wear: str | None = None,
 ) -> MaskAugment:
-    """The MaskAugment of an online-masking run (aligned mode: training reads ArcFace-aligned
+    """The MaskAugment of an online-masking run (``wear``: placement probabilities in
+    ``--wear``'s form, None: every mask correct) (aligned mode: training reads ArcFace-aligned
     ``.rec`` crops), with its landmark model, templates and textures loaded in this process,
     so DataLoader workers forked from it share them. ConfigError (unknown mask type, ...) or
     ModelNotFoundError before any worker starts."""
@@ -224,6 +260,7 @@ def load_online_masker(
         texture_prob=texture_prob,
         face_mode="aligned",
         seed=seed,
+        wear=wear,
     ).preload()
 
 
@@ -235,12 +272,18 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
     force_apply=True)``. The mask label is 1 where a mask was drawn: the twin label's element 1
     for a twin sample (0 where ``maskgen augment`` could not mask the face), ``"masked"`` of
     the masker's output for an online one (0 for a face it could not mask, which comes back
-    unchanged), 0 for every other sample.
+    unchanged), 0 for every other sample. With ``wear_classes`` the label is the wear class
+    instead (``WEAR_CLASSES``: 0 no mask, 1 correct, 2-4 wrong placements): element 2 of the
+    twin label (:func:`twin_wear_class`), or the placement the masker drew
+    (``params["wear"]``).
     """
 
-    def __init__(self, data: TrainData, masker: MaskAugment | None = None) -> None:
+    def __init__(
+        self, data: TrainData, masker: MaskAugment | None = None, *, wear_classes: bool = False
+    ) -> None:
         self.data = data
         self.masker = masker
+        self.wear_classes = wear_classes
 
     def __len__(self) -> int:
         return len(self.data)
@@ -261,11 +304,16 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
                     f"{identity}: not the twin of {self.data.reader.path}"
                 )
             label = sample.label
-            mask_label = int(label is not None and label.size > 1 and label[1] >= 0.5)
+            if self.wear_classes:
+                mask_label = twin_wear_class(label, reader.path, key)
+            else:
+                mask_label = int(label is not None and label.size > 1 and label[1] >= 0.5)
         image = decode_face(sample.data, str(reader.path), key)
         if ticket.masked and not from_twin and self.masker is not None:
             out = self.masker(image=image, key=online_mask_key(key, ticket.epoch), force_apply=True)
             image, mask_label = out["image"], int(out["masked"])
+            if self.wear_classes and out["masked"]:
+                mask_label = wear_class(out["params"]["wear"])
         if ticket.flip:
             image = np.ascontiguousarray(image[:, ::-1])
         return torch.from_numpy(image), identity, mask_label

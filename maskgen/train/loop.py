@@ -61,6 +61,8 @@ _RESUME_FIXED = (
     "mask_types",
     "color_prob",
     "texture_prob",
+    "wear_classes",
+    "wear",
     "lr",
     "lr_reference_batch",
     "schedule",
@@ -77,7 +79,7 @@ _RESUME_FIXED = (
 """Settings a resumed run must keep: changing them would not continue the same run. ``steps`` /
 ``epochs`` may grow; logging, saving, validation and worker settings may change freely."""
 
-_STATS = ("loss", "loss_arcface", "loss_mask", "mask_correct", "nonfinite")
+_STATS = ("loss", "loss_arcface", "loss_mask", "mask_correct", "nonfinite", "masked_correct")
 
 
 @dataclass
@@ -144,7 +146,7 @@ class _Run:
     def run(self) -> RunSummary:
         config = self.config
         self._check_output()
-        data = open_train_data(config.data, config.masked)
+        data = open_train_data(config.data, config.masked, wear_classes=config.wear_classes)
         if data.num_classes < 2:
             raise TrainingError(
                 f"{config.data}: {data.num_classes} identity; ArcFace needs at least 2"
@@ -181,7 +183,8 @@ class _Run:
             self._open_logs()
         try:
             with single_threaded_opencv() if masker is not None else contextlib.nullcontext():
-                self._loop(trainer, FaceDataset(data, masker), sampler, total)
+                dataset = FaceDataset(data, masker, wear_classes=config.wear_classes)
+                self._loop(trainer, dataset, sampler, total)
         finally:
             self._close_logs()
         return RunSummary(
@@ -361,7 +364,12 @@ class _Run:
             "loss": summed[0] / per_rank_steps,
             "loss_arcface": summed[1] / per_rank_steps,
             "loss_mask": summed[2] / per_rank_steps if has_mask else None,
-            "mask_acc": summed[3] / (steps * self.config.batch_size) if has_mask else None,
+            "mask_acc": summed[5] / (steps * self.config.batch_size) if has_mask else None,
+            "wear_acc": (
+                summed[3] / (steps * self.config.batch_size)
+                if has_mask and self.config.wear_classes
+                else None
+            ),
             "lr": trainer.last_lr,
             "samples_per_s": steps * self.config.batch_size / elapsed,
             "time_s": time.perf_counter() - self.started,
@@ -426,6 +434,7 @@ class _Run:
             network=self.config.network,
             embedding_size=self.config.embedding_size,
             mask_head=trainer.network.mask_fc is not None,
+            mask_classes=trainer.network.mask_classes,
             step=self.step,
             epoch=self.epoch,
             config=self.config.to_dict(),
@@ -464,6 +473,7 @@ def _online_masker(config: TrainConfig) -> MaskAugment | None:
         mask_types=config.mask_types,
         color_prob=config.color_prob,
         texture_prob=config.texture_prob,
+        wear=config.wear,
     )
 
 
@@ -512,6 +522,8 @@ def format_row(row: dict[str, Any]) -> str:
     )
     if row.get("loss_mask") is not None:
         text += f", mask {row['loss_mask']:.4f}) mask_acc {row['mask_acc']:.3f}"
+        if row.get("wear_acc") is not None:
+            text += f" wear_acc {row['wear_acc']:.3f}"
     else:
         text += ")"
     return text + f" lr {row['lr']:.3g} {row['samples_per_s']:.0f} img/s"

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from maskgen.errors import CheckpointError, TrainingError
+from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.models import create_model
 from maskgen.nn.preprocess import preprocess
 from maskgen.train.config import TrainConfig
@@ -80,6 +81,7 @@ class Trainer:
             embedding_size=config.embedding_size,
             dropout=config.dropout,
             mask_head=mask_head,
+            mask_classes=len(WEAR_CLASSES) if config.wear_classes else 2,
         )
         start, stop = (
             shard_range(num_classes, ctx.rank, ctx.world_size) if self.sharded else (0, num_classes)
@@ -128,8 +130,9 @@ class Trainer:
         self, images: torch.Tensor, identities: torch.Tensor, mask_labels: torch.Tensor
     ) -> torch.Tensor:
         """One optimizer step on a batch of ``(B, 112, 112, 3)`` uint8 images; returns the
-        ``(5,)`` device tensor (loss, arcface CE, mask CE, mask-correct count, non-finite)
-        without synchronising."""
+        ``(6,)`` device tensor (loss, arcface CE, mask CE, count of mask-head argmax equal to
+        the label (the wear class with ``wear_classes``), non-finite, count of masked/unmasked
+        decisions right) without synchronising. ``mask_labels``: 0/1, or wear classes 0-4."""
         x = preprocess(images, device=self.device, channels_last=self.channels_last)
         ids = identities.to(self.device, non_blocking=True)
         masks = mask_labels.to(self.device, non_blocking=True)
@@ -154,11 +157,13 @@ class Trainer:
             self.scheduler.step()
         loss = loss.detach()
         if mask_logits is not None:
-            correct = (mask_logits.detach().argmax(dim=1) == masks).sum().float()
+            predicted = mask_logits.detach().argmax(dim=1)
+            correct = (predicted == masks).sum().float()
+            masked_right = ((predicted > 0) == (masks > 0)).sum().float()
         else:
-            correct = torch.zeros((), device=self.device)
+            correct = masked_right = torch.zeros((), device=self.device)
         nonfinite = (~torch.isfinite(loss)).float()
-        return torch.stack([loss, arc, mask, correct, nonfinite])
+        return torch.stack([loss, arc, mask, correct, nonfinite, masked_right])
 
     def _loss(
         self,

@@ -53,8 +53,8 @@ def test_flip_sum_and_batching(tiny_checkpoint: Path, fold1_faces: np.ndarray) -
     embedder = Embedder.from_path(tiny_checkpoint, device="cpu", batch_size=64)
     result = embedder.embed_images(list(fold1_faces))
     # by hand: raw embeddings of the faces and of their mirror images, summed, normalised
-    raw, prob = embedder.backend.run(fold1_faces)
-    raw_flipped, _ = embedder.backend.run(np.ascontiguousarray(fold1_faces[:, :, ::-1]))
+    raw, prob, _ = embedder.backend.run(fold1_faces)
+    raw_flipped, _, _ = embedder.backend.run(np.ascontiguousarray(fold1_faces[:, :, ::-1]))
     by_hand = raw + raw_flipped
     by_hand /= np.linalg.norm(by_hand, axis=1, keepdims=True)
     assert np.allclose(result.embeddings, by_hand, atol=1e-5)

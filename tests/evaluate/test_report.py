@@ -8,7 +8,14 @@ from pathlib import Path
 from maskgen.evaluate.report import EvalReport, SetResult
 
 REQUIRED = {"accuracy", "accuracy_std", "mask_accuracy", "images"}
-OPTIONAL = {"tar_at_far", "threshold", "expected_mask"}
+OPTIONAL = {
+    "tar_at_far",
+    "threshold",
+    "expected_mask",
+    "wear_accuracy",
+    "wear_class_accuracy",
+    "wear_confusion",
+}
 
 
 def _report() -> EvalReport:

@@ -28,4 +28,5 @@ def write_network_checkpoint(
         rng={},
         data_position={},
         threshold=threshold,
+        mask_classes=int(getattr(network, "mask_classes", 2)),
     )

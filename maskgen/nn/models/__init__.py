@@ -1,7 +1,8 @@
 """Face network registry: ``create_model(name)`` and ``load_model(path)``.
 
 Every network maps ``(N, 3, 112, 112)`` normalised RGB (see ``maskgen.nn.preprocess``) to
-``(embedding (N, E), mask_logits (N, 2) | None)``.
+``(embedding (N, E), mask_logits (N, K) | None)``, K = 2 (no mask / mask) or 5 (the wear
+classes of ``maskgen.masks.wear.WEAR_CLASSES``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,15 @@ from maskgen.nn.models.tiny import TinyNet
 
 
 def _iresnet_factory(name: str) -> Callable[..., FaceNet]:
-    def factory(*, embedding_size: int, dropout: float, mask_head: bool) -> FaceNet:
+    def factory(
+        *, embedding_size: int, dropout: float, mask_head: bool, mask_classes: int = 2
+    ) -> FaceNet:
         return create_iresnet(
-            name, embedding_size=embedding_size, dropout=dropout, mask_head=mask_head
+            name,
+            embedding_size=embedding_size,
+            dropout=dropout,
+            mask_head=mask_head,
+            mask_classes=mask_classes,
         )
 
     return factory
@@ -35,14 +42,23 @@ MODELS: dict[str, Callable[..., FaceNet]] = {
 }
 MODELS["tiny"] = TinyNet
 
+MASK_HEAD_SIZES = (2, 5)
+"""Mask-head sizes: 2 (no mask / mask) and 5 (the wear classes, ``--wear-classes``)."""
+
 _LAYER_KEY = re.compile(r"^layer([1-4])\.(\d+)\.")
 
 
 def create_model(
-    name: str, *, embedding_size: int = 512, dropout: float = 0.4, mask_head: bool = True
+    name: str,
+    *,
+    embedding_size: int = 512,
+    dropout: float = 0.4,
+    mask_head: bool = True,
+    mask_classes: int = 2,
 ) -> FaceNet:
     """A freshly initialised network from the registry (``r18``, ``r34``, ``r50``, ``r100``,
-    ``tiny``); an unknown name raises ConfigError listing the names."""
+    ``tiny``); ``mask_classes``: logits of the mask head, 2 or 5 (:data:`MASK_HEAD_SIZES`). An
+    unknown name or size raises ConfigError."""
     factory = MODELS.get(name)
     if factory is None:
         raise ConfigError(f"network: unknown name {name!r} (choose from {', '.join(MODELS)})")
@@ -50,14 +66,22 @@ def create_model(
         raise ConfigError(f"embedding_size: must be positive, got {embedding_size}")
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"dropout: must be in [0, 1), got {dropout}")
-    return factory(embedding_size=embedding_size, dropout=dropout, mask_head=mask_head)
+    if mask_classes not in MASK_HEAD_SIZES:
+        raise ConfigError(f"mask_classes: must be 2 or 5, got {mask_classes}")
+    return factory(
+        embedding_size=embedding_size,
+        dropout=dropout,
+        mask_head=mask_head,
+        mask_classes=mask_classes,
+    )
 
 
 def load_model(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[FaceNet, dict[str, Any]]:
     """The network stored at ``path`` in eval mode, and ``info`` (network, embedding_size,
-    mask_head, step, threshold, source).
+    mask_head, mask_classes, step, threshold, source). A checkpoint without ``mask_classes``
+    (written before wear classes existed) has a 2-way mask head.
 
     ``path`` is a maskgen training checkpoint or a plain arcface_torch ``backbone.pth`` state
     dict (r18/r34/r50/r100, recognised by counting its blocks; loaded without a mask head).
@@ -71,14 +95,19 @@ def load_model(
             raise CheckpointError(
                 f"{path}: checkpoint network {name!r} is not one of {list(MODELS)}"
             )
+        mask_classes = int(ckpt.get("mask_classes", 2))
         network = create_model(
-            name, embedding_size=ckpt["embedding_size"], mask_head=ckpt["mask_head"]
+            name,
+            embedding_size=ckpt["embedding_size"],
+            mask_head=ckpt["mask_head"],
+            mask_classes=mask_classes,
         )
         _load_state(network, ckpt["model"], path)
         info = {
             "network": name,
             "embedding_size": ckpt["embedding_size"],
             "mask_head": ckpt["mask_head"],
+            "mask_classes": mask_classes,
             "step": ckpt["step"],
             "threshold": ckpt["threshold"],
             "source": "maskgen",
@@ -93,6 +122,7 @@ def load_model(
             "network": name,
             "embedding_size": embedding_size,
             "mask_head": False,
+            "mask_classes": 2,
             "step": None,
             "threshold": None,
             "source": "arcface_torch",
@@ -104,13 +134,19 @@ def load_model(
 def load_backbone_weights(network: FaceNet, path: str | Path) -> list[str]:
     """Initialise ``network`` from a maskgen checkpoint or an arcface_torch ``backbone.pth``:
     every parameter except the mask head must be present with the same shape. Returns the
-    names left at their fresh initialisation (the mask head's, if the file has none)."""
+    names left at their fresh initialisation (the mask head's, if the file has none or one of
+    another size: a 2-way head does not initialise a 5-way one)."""
     obj = load_torch_file(path)
     source = check_checkpoint(obj, path)["model"] if is_maskgen_checkpoint(obj) else obj
     state = _as_state_dict(source, path)
     own = network.state_dict()
     if network.mask_fc is None:  # a multi-task checkpoint into a network without mask head
         state = {k: v for k, v in state.items() if not k.startswith("mask_fc.")}
+    state = {
+        k: v
+        for k, v in state.items()
+        if not (k.startswith("mask_fc.") and k in own and v.shape != own[k].shape)
+    }
     fresh = [k for k in own if k.startswith("mask_fc.") and k not in state]
     missing = [k for k in own if k not in state and k not in fresh]
     unexpected = [k for k in state if k not in own]
@@ -187,6 +223,7 @@ def _mismatch_message(path: str | Path, missing: list[str], unexpected: list[str
 
 
 __all__ = [
+    "MASK_HEAD_SIZES",
     "MODELS",
     "FaceNet",
     "create_model",

@@ -70,6 +70,7 @@ class IResNet(FaceNet):
         embedding_size: int = 512,
         dropout: float = 0.4,
         mask_head: bool = True,
+        mask_classes: int = 2,
     ) -> None:
         super().__init__()
         self.layers = tuple(layers)
@@ -80,7 +81,7 @@ class IResNet(FaceNet):
         for index, (planes, blocks) in enumerate(zip(STAGE_CHANNELS, layers, strict=True)):
             setattr(self, f"layer{index + 1}", _make_stage(inplanes, planes, blocks))
             inplanes = planes
-        self._build_heads(inplanes, embedding_size, dropout, mask_head)
+        self._build_heads(inplanes, embedding_size, dropout, mask_head, mask_classes)
         _init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,8 +100,17 @@ def _init_weights(module: nn.Module) -> None:
 
 
 def create_iresnet(
-    name: str, *, embedding_size: int = 512, dropout: float = 0.4, mask_head: bool = True
+    name: str,
+    *,
+    embedding_size: int = 512,
+    dropout: float = 0.4,
+    mask_head: bool = True,
+    mask_classes: int = 2,
 ) -> IResNet:
     return IResNet(
-        IRESNET_LAYERS[name], embedding_size=embedding_size, dropout=dropout, mask_head=mask_head
+        IRESNET_LAYERS[name],
+        embedding_size=embedding_size,
+        dropout=dropout,
+        mask_head=mask_head,
+        mask_classes=mask_classes,
     )

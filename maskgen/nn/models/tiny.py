@@ -38,7 +38,12 @@ class TinyNet(FaceNet):
     """4x4/4 patch stem (112 -> 28), two residual stages (28 -> 14 -> 7), the shared heads."""
 
     def __init__(
-        self, *, embedding_size: int = 512, dropout: float = 0.4, mask_head: bool = True
+        self,
+        *,
+        embedding_size: int = 512,
+        dropout: float = 0.4,
+        mask_head: bool = True,
+        mask_classes: int = 2,
     ) -> None:
         super().__init__()
         c0, c1, c2 = TINY_CHANNELS
@@ -47,7 +52,7 @@ class TinyNet(FaceNet):
         self.prelu = nn.PReLU(c0)
         self.layer1 = TinyBlock(c0, c1)
         self.layer2 = TinyBlock(c1, c2)
-        self._build_heads(c2, embedding_size, dropout, mask_head)
+        self._build_heads(c2, embedding_size, dropout, mask_head, mask_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer2(self.layer1(self.prelu(self.bn1(self.conv1(x)))))
