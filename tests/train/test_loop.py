@@ -66,7 +66,7 @@ def test_tiny_network_learns_the_mask_task(
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert json.loads((run / "config.json").read_text())["config"]["steps"] == 300
     ckpt = read_checkpoint(run / "last.pt")
-    assert set(ckpt) == set(CHECKPOINT_KEYS)
+    assert set(ckpt) == {*CHECKPOINT_KEYS, "mask_classes"} and ckpt["mask_classes"] == 2
     assert ckpt["step"] == 300 and ckpt["mask_head"] is True and ckpt["network"] == "tiny"
     assert ckpt["arcface"]["weight"].shape == (40, 512)
     assert not any(k.startswith("weight") for k in ckpt["model"])  # no class centres there
