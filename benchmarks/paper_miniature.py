@@ -69,6 +69,10 @@ TARGETS = {
 # --- small helpers --------------------------------------------------------------------------
 
 
+THREAD_ENV: dict[str, str] = {}
+"""Thread-count variables for child processes (set by ``--threads``)."""
+
+
 def cpu_seconds() -> float:
     """CPU seconds of this process and of every child it has reaped (user + system)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -93,11 +97,27 @@ class Clock:
             entry["wall_s"] += time.perf_counter() - wall
 
 
-def maskgen_cli(args: list[str], log: list[str]) -> None:
+class Commands:
+    """The ``maskgen`` commands that make the results (listed whether run now or cached)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.ran = False
+
+    def run(self, args: list[str], output: Path) -> None:
+        """Run ``maskgen ARGS`` (this checkout's code) in a child process unless ``output``
+        is already there (every maskgen output is written atomically); stop on failure."""
+        self.lines.append("maskgen " + " ".join(args))
+        if output.is_file():
+            return
+        self.ran = True
+        maskgen_cli(args)
+
+
+def maskgen_cli(args: list[str]) -> None:
     """Run ``maskgen ARGS`` (this checkout's code) in a child process; stop on failure."""
-    log.append("maskgen " + " ".join(args))
     print("$ maskgen " + " ".join(args), flush=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **THREAD_ENV}
     code = "import sys; from maskgen.cli.main import cli; sys.exit(cli())"
     done = subprocess.run(
         [sys.executable, "-c", code, *args], env=env, cwd=ROOT, check=False, text=True
@@ -191,7 +211,7 @@ def build_real_sets(work: Path, mfr2: Path, rwmfd: Path) -> dict[str, Path]:
     return out
 
 
-def prepare(args: argparse.Namespace, clock: Clock, log: list[str]) -> dict[str, Any]:
+def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, Any]:
     """Aligned training set and twin, LFW pairs and their masked twin, real-mask sets."""
     work: Path = args.work
     lfw_root = args.shared / "lfw"
@@ -215,33 +235,33 @@ def prepare(args: argparse.Namespace, clock: Clock, log: list[str]) -> dict[str,
         "mfr2_pairs": mfr2 / "pairs.bin",
     }
     workers = str(args.prep_workers)
-    with clock.phase("align lfw pairs"):
+    pairs = work / f"pairs-{args.folds}folds.txt"
+    photos = work / f"photos-{tag}"
+    with clock.phase("align lfw pairs (this call)"):
         if not sets["lfw"].is_file():
-            pairs = work / f"pairs-{args.folds}folds.txt"
             pairs.write_text(f"{args.folds} {len(folds[0]) // 2}\n" + "\n".join(evaluated) + "\n")
             sets["lfw"].parent.mkdir(parents=True, exist_ok=True)
-            maskgen_cli(
-                ["align", str(lfw_root / "lfw-deepfunneled"), "--pairs", str(pairs),
-                 "-o", str(sets["lfw"]), "--workers", workers, "-q"],
-                log,
-            )  # fmt: skip
-    with clock.phase("align training set"):
+        log.run(
+            ["align", str(lfw_root / "lfw-deepfunneled"), "--pairs", str(pairs),
+             "-o", str(sets["lfw"]), "--workers", workers, "-q"],
+            sets["lfw"],
+        )  # fmt: skip
+    with clock.phase("align training set (this call)"):
         if not sets["train"].is_file():
-            photos = work / f"photos-{tag}"
             link_photo_tree(people, photos)
             sets["train"].parent.mkdir(parents=True, exist_ok=True)
-            maskgen_cli(
-                ["align", str(photos), "-o", str(sets["train"]), "--workers", workers, "-q"], log
-            )
-    with clock.phase("augment (twins)"):
+        log.run(
+            ["align", str(photos), "-o", str(sets["train"]), "--workers", workers, "-q"],
+            sets["train"],
+        )
+    with clock.phase("augment (twins) (this call)"):
         for source, twin in (("train", "train_masked"), ("lfw", "lfw_masked")):
-            if not sets[twin].is_file():
-                maskgen_cli(
-                    ["augment", str(sets[source]), "-o", str(sets[twin].parent),
-                     "--seed", "0", "--workers", workers, "-q"],
-                    log,
-                )  # fmt: skip
-    with clock.phase("real-mask sets"):
+            log.run(
+                ["augment", str(sets[source]), "-o", str(sets[twin].parent),
+                 "--seed", "0", "--workers", workers, "-q"],
+                sets[twin],
+            )  # fmt: skip
+    with clock.phase("real-mask sets (this call)"):
         sets.update(build_real_sets(work, mfr2, args.shared / "real-masks" / "rwmfd-aligned"))
     from maskgen.formats.recordio import RecordIOReader
 
@@ -331,82 +351,88 @@ def training_augment(kind: str) -> Iterator[None]:
         loop.FaceDataset = original
 
 
-def train_settings(args: argparse.Namespace, arm: str, seed: int) -> dict[str, Any]:
-    """Settings shared by both arms; only ``masked`` differs."""
+def schedule_file(args: argparse.Namespace) -> Path:
+    """The ``--config`` TOML shared by every run: the schedule the flags cannot set."""
+    path = args.work / f"schedule-warmup{args.warmup}.toml"
+    text = (
+        f'schedule = "poly"\npoly_power = 2.0\nwarmup_steps = {args.warmup}\n'
+        "momentum = 0.9\nweight_decay = 5e-4\n"
+    )
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def train_flags(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """Settings shared by both arms (as ``maskgen train`` flags); only ``masked`` differs."""
     return {
         "network": args.network,
         "device": args.device,
         "batch_size": args.batch_size,
         "steps": args.steps,
         "lr": args.lr,
-        "schedule": "poly",
-        "poly_power": 2.0,
-        "warmup_steps": args.warmup,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
         "seed": seed,
         "workers": args.workers,
         "log_every": max(args.steps // 10, 1),
         "save_every": args.steps,
         "masked_prob": 0.5,
-        "augment": args.augment,
-        "arm": arm,
     }
 
 
 def run_arm(
-    args: argparse.Namespace, sets: dict[str, str], arm: str, seed: int, log: list[str]
-) -> Path:
-    """Train one arm with one seed (kept if its run folder already holds ``last.pt``)."""
+    args: argparse.Namespace, sets: dict[str, str], arm: str, seed: int, log: Commands
+) -> tuple[Path, dict[str, float]]:
+    """Train one arm with one seed through ``maskgen.train`` (kept if its run folder already
+    holds ``last.pt``); returns the run folder and its CPU/wall seconds (RUN/time.json)."""
+    from maskgen.atomic import write_text_atomic
     from maskgen.train.config import resolve_config
     from maskgen.train.loop import train
 
-    settings = train_settings(args, arm, seed)
-    digest = hashlib.sha1(
-        json.dumps({**settings, "data": sets["train"]}, sort_keys=True, default=str).encode()
-    ).hexdigest()[:8]
+    flags = train_flags(args, seed)
+    if arm == "mtarcface":
+        flags["masked"] = sets["train_masked"]
+    config_file = schedule_file(args)
+    key = {**flags, "data": sets["train"], "schedule": config_file.read_text()}
+    key["augment"] = args.augment
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = args.work / "runs" / f"{arm}-{args.network}-{args.augment}-s{seed}-{digest}"
-    if (run_dir / "last.pt").is_file():
-        return run_dir
+    shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items())
+    log.lines.append(
+        f"maskgen train --data {sets['train']} {shown} --config {config_file} -o {run_dir}"
+        + (f"   # + {args.augment} augmentation (this script)" if args.augment != "none" else "")
+    )
+    timing = run_dir / "time.json"
+    if (run_dir / "last.pt").is_file() and timing.is_file():
+        return run_dir, json.loads(timing.read_text())
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an interrupted run: start it again
-    overrides = {k: v for k, v in settings.items() if k not in ("augment", "arm")}
-    overrides.update(data=sets["train"], output=str(run_dir))
-    if arm == "mtarcface":
-        overrides["masked"] = sets["train_masked"]
-    config = resolve_config(overrides=overrides)
-    flags = (
-        f"--network {args.network} --device {args.device} --batch-size {args.batch_size} "
-        f"--steps {args.steps} --lr {args.lr} --seed {seed} --workers {args.workers}"
-    )
-    masked = f" --masked {sets['train_masked']}" if arm == "mtarcface" else ""
-    log.append(
-        f"maskgen train --data {sets['train']}{masked} -o {run_dir} {flags} "
-        f"--config <schedule=poly, poly_power=2, warmup_steps={args.warmup}>"
-        + (f"  [+ {args.augment} augmentation, this script]" if args.augment != "none" else "")
+    config = resolve_config(
+        config_file=config_file, overrides={**flags, "data": sets["train"], "output": str(run_dir)}
     )
     print(f"train {arm} seed {seed} -> {run_dir}", flush=True)
+    cpu, wall = cpu_seconds(), time.perf_counter()
     with training_augment(args.augment):
         summary = train(config, on_log=lambda row: print(json.dumps(row), flush=True))
     if summary.last_checkpoint is None:
         raise SystemExit(f"{run_dir}: training wrote no checkpoint")
-    return run_dir
+    spent = {"cpu_s": cpu_seconds() - cpu, "wall_s": time.perf_counter() - wall}
+    write_text_atomic(timing, json.dumps(spent) + "\n")
+    return run_dir, spent
 
 
 def evaluate_run(
-    args: argparse.Namespace, sets: dict[str, str], run_dir: Path, log: list[str]
+    args: argparse.Namespace, sets: dict[str, str], run_dir: Path, log: Commands
 ) -> dict[str, Any]:
     """``maskgen eval`` of one run on every set (cached in RUN/eval.json)."""
     out = run_dir / "eval.json"
-    if not out.is_file():
-        maskgen_cli(
-            ["eval", "--model", str(run_dir / "last.pt"),
-             "--bin", sets["lfw"], "--bin", sets["mfr2_pairs"],
-             "--masked-bin", sets["lfw_masked"],
-             "--rec", sets["mfr2_masked"], "--rec", sets["mfr2_unmasked"], "--rec", sets["rwmfd"],
-             "--device", args.device, "--json", str(out), "-q"],
-            log,
-        )  # fmt: skip
+    log.run(
+        ["eval", "--model", str(run_dir / "last.pt"),
+         "--bin", sets["lfw"], "--bin", sets["mfr2_pairs"],
+         "--masked-bin", sets["lfw_masked"],
+         "--rec", sets["mfr2_masked"], "--rec", sets["mfr2_unmasked"], "--rec", sets["rwmfd"],
+         "--device", args.device, "--json", str(out), "-q"],
+        out,
+    )  # fmt: skip
     return json.loads(out.read_text())
 
 
@@ -415,7 +441,7 @@ def evaluate_run(
 
 def figures(report: dict[str, Any], sets: dict[str, str]) -> dict[str, float | None]:
     """The figures the tables use (percent) from one ``maskgen eval`` JSON."""
-    by_name = {r["name"]: r for r in report["results"]}
+    by_name = report["results"]
 
     def acc(key: str) -> float | None:
         value = by_name[sets[key]]["accuracy"]
@@ -514,9 +540,16 @@ def markdown(result: dict[str, Any]) -> str:
     for name, text, value, ok in result["targets"]:
         shown = "n/a" if value is None else f"{value:+.2f}" if "gain" in name else f"{value:.2f}"
         lines.append(f"| {text} | {shown} | {'yes' if ok else 'no'} |")
-    lines += ["", "## Time", "| phase | CPU s | wall s |", "|---|---|---|"]
+    lines += ["", "## Time (training: when each run was made)", "| phase | CPU s | wall s |"]
+    lines.append("|---|---|---|")
     for name, t in result["time"].items():
         lines.append(f"| {name} | {t['cpu_s']:.0f} | {t['wall_s']:.0f} |")
+    first = result.get("time_of_first_prepare")
+    if first:
+        lines += ["", "Building the sets (when first done):", "| phase | CPU s | wall s |"]
+        lines.append("|---|---|---|")
+        for name, t in first.items():
+            lines.append(f"| {name} | {t['cpu_s']:.0f} | {t['wall_s']:.0f} |")
     lines += ["", f"Machine: {result['machine']}", "", "Commands:", "```"]
     lines += result["commands"] + ["```", ""]
     return "\n".join(lines)
@@ -556,6 +589,17 @@ def check_targets(mt: dict[str, Any], arc: dict[str, Any]) -> list[tuple]:
     return rows
 
 
+def machine() -> str:
+    """CPU model and count (from /proc/cpuinfo where there is one)."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} CPUs, torch threads {THREAD_ENV or 'default'}"
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -576,7 +620,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--arms", default="arcface,mtarcface")
     parser.add_argument("--augment", default="none", choices=("none", "realism"))
     parser.add_argument("--workers", type=int, default=1, help="training loader processes")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (training and eval); 0: torch's default. On this 2-core VM, "
+        "shared with other jobs, 2 threads made a tiny-network step 25x slower than 1",
+    )
     parser.add_argument("--prep-workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="build (or check) the sets, train nothing"
+    )
     parser.add_argument("--out", type=Path, default=None, help="RESULTS/paper_miniature[.json|.md]")
     args = parser.parse_args(argv)
     if not 1 <= args.folds <= 9:
@@ -593,21 +647,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from maskgen.atomic import write_text_atomic
+
     args = parse_args(argv)
     if not (args.shared / "lfw" / "pairs.txt").is_file():
         print(f"{args.shared}: no LFW data (../shared/data)", file=sys.stderr)
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
-    clock, log = Clock(), []
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        THREAD_ENV.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    clock, log = Clock(), Commands()
     data = prepare(args, clock, log)
     sets = data.pop("sets")
+    built = args.work / "prepare-time.json"
+    if log.ran:  # something was built: keep its time for the reruns that find it cached
+        write_text_atomic(built, json.dumps(clock.phases, indent=2) + "\n")
+    if args.prepare_only:
+        print(json.dumps({**data, "time": clock.phases}, indent=2))
+        return 0
     per_arm: dict[str, list[dict[str, Any]]] = {}
     runs: dict[str, list[str]] = {}
+    train_time: dict[str, dict[str, float]] = {}
     for arm in args.arms:
         for seed in args.seeds:
-            with clock.phase(f"train {arm}"):
-                run_dir = run_arm(args, sets, arm, seed, log)
-            with clock.phase(f"eval {arm}"):
+            run_dir, spent = run_arm(args, sets, arm, seed, log)
+            total = train_time.setdefault(f"train {arm} (all seeds)", {"cpu_s": 0, "wall_s": 0})
+            for k in total:
+                total[k] += spent[k]
+            with clock.phase(f"eval {arm} (this call)"):
                 report = evaluate_run(args, sets, run_dir, log)
             per_arm.setdefault(arm, []).append(figures(report, sets))
             runs.setdefault(arm, []).append(str(run_dir))
@@ -631,6 +701,7 @@ def main(argv: list[str] | None = None) -> int:
             "augment": args.augment,
             "seeds": args.seeds,
             "workers": args.workers,
+            "threads": args.threads,
         },
         "data": {**data, "sets": sets},
         "arms": arms,
@@ -638,13 +709,11 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "gains": gains,
         "targets": check_targets(mt, arc),
-        "time": clock.phases,
-        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs",
-        "commands": log,
+        "time": {**clock.phases, **train_time},
+        "time_of_first_prepare": json.loads(built.read_text()) if built.is_file() else None,
+        "machine": machine(),
+        "commands": log.lines,
     }
-    from maskgen.atomic import write_text_atomic
-
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     text = markdown(result)
