@@ -14,7 +14,7 @@ trained on CPU with ``maskgen train --wear-classes`` (--masked-prob 0.8: origina
 
 Target (issue #13): >= 95 % per class.
 
-    python benchmarks/wear_classes.py [--people-train 120] [--steps 600] [--work DIR]
+    python benchmarks/wear_classes.py [--people-train 300] [--per-person 15] [--steps 4000] [--work DIR]
 
 Results go to ``benchmarks/results/wear_classes.json``; times are CPU seconds
 (``time.process_time`` of this process and its children), the wall clock is noisy on a
@@ -92,10 +92,10 @@ def none_class_accuracy(model: Path, originals: Path) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--people-train", type=int, default=120)
+    parser.add_argument("--people-train", type=int, default=300)
     parser.add_argument("--min-images", type=int, default=4)
-    parser.add_argument("--per-person", type=int, default=6)
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--per-person", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None)
