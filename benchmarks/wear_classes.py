@@ -14,7 +14,7 @@ trained on CPU with ``maskgen train --wear-classes`` (--masked-prob 0.8: origina
 
 Target (issue #13): >= 95 % per class.
 
-    python benchmarks/wear_classes.py [--people-train 300] [--per-person 15] [--steps 4000] [--work DIR]
+    python benchmarks/wear_classes.py [--people-train 300] [--per-person 15] [--steps 4000]
 
 Results go to ``benchmarks/results/wear_classes.json``; times are CPU seconds
 (``time.process_time`` of this process and its children), the wall clock is noisy on a
