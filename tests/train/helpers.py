@@ -16,6 +16,7 @@ import numpy as np
 
 from maskgen.formats.recordio import RecordIOReader, RecordIOWriter
 from maskgen.seeding import item_rng
+from maskgen.train.config import resolve_config
 from maskgen.types import Sample
 
 MASK_POLYGON = np.array(
@@ -126,3 +127,19 @@ def synthetic_backbone(layers: list[int], seed: int = 0) -> dict[str, Any]:
         else:
             state[name] = torch.randn(shape, generator=g) * 0.05
     return state
+
+
+def tiny_config(data: Path, output: Path, **overrides: Any) -> Any:
+    """A resolved training config for a quick CPU run of the tiny network on ``data``
+    (batch 32, lr 0.1, one loader worker); ``overrides`` win."""
+    values = {
+        "data": str(data),
+        "output": str(output),
+        "network": "tiny",
+        "batch_size": 32,
+        "lr": 0.1,
+        "device": "cpu",
+        "workers": 1,
+        **overrides,
+    }
+    return resolve_config(overrides=values)

@@ -15,24 +15,14 @@ from maskgen.cli.main import cli
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
 from maskgen.nn.checkpoint import CHECKPOINT_KEYS, read_checkpoint
 from maskgen.nn.models import load_model
-from maskgen.train.config import resolve_config
 from maskgen.train.loop import train
+from tests.train.helpers import tiny_config
 
 pytestmark = [pytest.mark.torch, pytest.mark.shared]
 
 
 def _config(data: Path, output: Path, **overrides: Any) -> Any:
-    values = {
-        "data": str(data),
-        "output": str(output),
-        "network": "tiny",
-        "batch_size": 32,
-        "lr": 0.1,
-        "device": "cpu",
-        "workers": 1,
-        **overrides,
-    }
-    return resolve_config(overrides=values)
+    return tiny_config(data, output, **overrides)
 
 
 def _rows(run: Path, kind: str = "train") -> list[dict[str, Any]]:

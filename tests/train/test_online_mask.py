@@ -16,7 +16,6 @@ from maskgen.cli.main import cli
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
 from maskgen.images import decode_rgb
 from maskgen.masks import MaskAugment, MaskSpec
-from maskgen.train.config import resolve_config
 from maskgen.train.data import (
     EpochSampler,
     FaceDataset,
@@ -26,7 +25,7 @@ from maskgen.train.data import (
     open_train_data,
     training_loader,
 )
-from tests.train.helpers import encode_jpeg
+from tests.train.helpers import encode_jpeg, tiny_config
 
 pytestmark = [pytest.mark.torch, pytest.mark.shared]
 
@@ -177,18 +176,7 @@ def test_masked_share_follows_masked_prob(lfw_mini: Path) -> None:
 
 
 def _config(data: Path, output: Path, **overrides: Any) -> Any:
-    values = {
-        "data": str(data),
-        "output": str(output),
-        "network": "tiny",
-        "batch_size": 32,
-        "lr": 0.1,
-        "device": "cpu",
-        "workers": 1,
-        "online_mask": True,
-        **overrides,
-    }
-    return resolve_config(overrides=values)
+    return tiny_config(data, output, **{"online_mask": True, **overrides})
 
 
 def _rows(run: Path) -> list[dict[str, Any]]:

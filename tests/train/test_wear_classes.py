@@ -18,10 +18,10 @@ from maskgen.errors import ConfigError, TrainingError
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.models import create_model, load_model
-from maskgen.train.config import resolve_config
 from maskgen.train.data import FaceDataset, Ticket, open_train_data
 from maskgen.train.loop import train
 from maskgen.train.losses import multitask_loss
+from tests.train.helpers import tiny_config
 
 WEAR = "correct=0.25,nose_uncovered=0.25,mouth_uncovered=0.25,chin_uncovered=0.25"
 
@@ -37,18 +37,7 @@ def wear_twin(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(data: Path, output: Path, **overrides: object) -> object:
-    values = {
-        "data": str(data),
-        "output": str(output),
-        "network": "tiny",
-        "batch_size": 32,
-        "lr": 0.1,
-        "device": "cpu",
-        "workers": 0,
-        "wear_classes": True,
-        **overrides,
-    }
-    return resolve_config(overrides=values)
+    return tiny_config(data, output, **{"workers": 0, "wear_classes": True, **overrides})
 
 
 def test_head_has_five_logits_and_the_loss_keeps_its_form() -> None:
