@@ -126,8 +126,8 @@ class MaskSpec:
     def validate(self, available_types: Iterable[str]) -> tuple[str, ...]:
         """The mask types this spec draws from, checked against the available templates.
 
-        Raises ConfigError for an unknown or empty selection (listing what is available) or a
-        probability outside [0, 1].
+        Names match in any case ("N95" is ``n95``). Raises ConfigError for an unknown or empty
+        selection (listing what is available) or a probability outside [0, 1].
         """
         self._check_probabilities()
         available = tuple(sorted(available_types))
@@ -137,13 +137,17 @@ class MaskSpec:
             return available
         if not self.mask_types:
             raise ConfigError(f"mask_types is empty; available: {', '.join(available)}")
-        unknown = [name for name in self.mask_types if name not in available]
+        by_lower = {name.lower(): name for name in available}  # "N95" means n95
+        resolved = [
+            name if name in available else by_lower.get(name.lower()) for name in self.mask_types
+        ]
+        unknown = [name for name, found in zip(self.mask_types, resolved, strict=True) if not found]
         if unknown:
             raise ConfigError(
                 f"unknown mask type(s) {', '.join(map(repr, unknown))}; "
                 f"available: {', '.join(available)}"
             )
-        return tuple(dict.fromkeys(self.mask_types))
+        return tuple(dict.fromkeys(name for name in resolved if name))
 
 
 def sample_mask_params(

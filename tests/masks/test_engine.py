@@ -95,6 +95,7 @@ def test_mask_image_seeds_and_types(photo: np.ndarray):
     assert first.image.tobytes() != other.image.tobytes()
     rng_outcome = mask_image(photo, rng=np.random.default_rng(11))
     assert rng_outcome.image.tobytes() == first.image.tobytes()
+    assert mask_image(photo, seed=3, mask_type="KN95").applied[0].params.mask_type == "kn95"
     for mask_type in ("n95", "cloth"):
         assert mask_image(photo, seed=3, mask_type=mask_type).applied[0].params.mask_type == (
             mask_type
