@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
 
@@ -31,6 +31,13 @@ class AppliedMask:
 
     params: MaskParams
     face: Face
+
+    def to_json(self) -> dict[str, Any]:
+        """The face's record (a manifest row's ``face_masks`` entry, MaskAugment's ``faces``):
+        its box [x0, y0, x1, y1] in pixels (0.1 px), whether the detector found it (False: the
+        known box of an aligned crop), and every MaskParams field, so it re-renders exactly."""
+        box = [round(float(value), 1) for value in self.face.box]
+        return {"box": box, "detected": bool(self.face.detected), **self.params.to_json()}
 
 
 @dataclass(frozen=True)

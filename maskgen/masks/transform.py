@@ -245,16 +245,9 @@ def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:
     (None when not masked); ``reason`` is None when masked, else why not
     (``no_face``); ``faces`` lists every masked face, largest first, as its full
     :class:`~maskgen.types.MaskParams` (which re-renders it exactly) plus ``box`` (x0, y0, x1,
-    y1 in image pixels) and ``detected`` (False where the box came from the alignment).
+    y1 in image pixels, to 0.1 px) and ``detected`` (False where the box came from the alignment).
     """
-    faces = [
-        {
-            **applied.params.to_json(),
-            "box": [float(v) for v in applied.face.box],
-            "detected": applied.face.detected,
-        }
-        for applied in outcome.applied
-    ]
+    faces = [applied.to_json() for applied in outcome.applied]
     largest = faces[0] if faces else {}
     return {
         "mask_type": largest.get("mask_type"),

@@ -169,20 +169,12 @@ def _twin(
         texture=largest.texture,
         wear=largest.wear,
         faces=len(outcome.applied),
-        face_masks=tuple(face_record(applied) for applied in outcome.applied),
+        face_masks=tuple(applied.to_json() for applied in outcome.applied),
         format_change=change,
     )
     wear_class = _wear_class(largest.wear) if wear_labels else None
     label = mask_label(sample.label, True, wear_class)
     return dataclasses.replace(sample, data=data, label=label), result
-
-
-def face_record(applied: Any) -> dict[str, Any]:
-    """One face's entry in a row's ``face_masks``: its box [x0, y0, x1, y1] in pixels (0.1 px),
-    whether the detector found it (False: the known box of an aligned crop), and every field
-    of the mask's MaskParams, so each face's mask can be re-rendered exactly."""
-    box = [round(float(value), 1) for value in applied.face.box]
-    return {"box": box, "detected": bool(applied.face.detected), **applied.params.to_json()}
 
 
 def _undecoded_reason(sample: Sample) -> str:
