@@ -1,0 +1,196 @@
+"""Colours of real masks against the colours colour mode draws (issue 8, item 6).
+
+Both sides are measured the same way on aligned 112x112 (ArcFace template) crops:
+
+1. Each crop's mask colour is the median RGB of a patch over the mouth and chin (rows 80-103,
+   columns 34-77 of the crop), divided by the photo's exposure, estimated as
+   ``apply_mask`` does (skin luma between the eyes over 0.55, the face's and the crop's
+   95th-percentile luma over 0.67 and 0.79, weighted 0.35 / 0.35 / 0.30) and by
+   :data:`MEAN_SHADE`, the mean of the templates' shading over that patch. What is left
+   estimates the colour a mask would be drawn with.
+2. Patterned masks are left out of the colour counts (they are the texture half): MFR2's
+   ``cloth_textured`` label, and on RWMFD a patch whose fine detail (RMS of the patch minus
+   its Gaussian blur, sigma 3 px) exceeds :data:`PATTERN_DETAIL` (no plain-labelled MFR2
+   mask reaches it).
+3. Every colour falls in one named class (:func:`colour_class`, CIE Lab lightness, chroma
+   and hue); the real counts and each class's median colour are :data:`maskgen.masks.policy.
+   PALETTE`'s weights and colours.
+
+The drawn side renders colour-mode masks (``MaskSpec(color_prob=1, texture_prob=0)``, every
+template, the policy's own draws) on aligned LFW crops and measures them with step 1, so the
+comparison covers the palette, the jitter, the template shading and the light model.
+
+    python benchmarks/mask_colours.py [--renders 600] [--derive]
+
+``--derive`` prints the class table in PALETTE's form (what the palette was made from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskgen.faces import align_face, five_points, load_face_finder
+from maskgen.masks import MaskSpec, apply_mask, load_templates, sample_mask_params
+from maskgen.masks.policy import PALETTE
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+PATCH = (slice(80, 104), slice(34, 78))
+"""Rows, columns of an aligned 112x112 crop that a worn mask covers (mouth and chin)."""
+MEAN_SHADE = 0.95
+"""Median of measured patch colour / (drawn colour x exposure) over the six built-in templates
+recoloured grey on 20 aligned LFW crops (0.93 to 1.01 by template)."""
+PATTERN_DETAIL = 0.095
+"""Fine-detail RMS (0-1 scale) above which an unlabelled real mask counts as patterned."""
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+CLASSES = (
+    "white", "light_blue", "grey", "black", "navy", "blue", "dark_grey",
+    "green", "pink", "red", "beige", "brown",
+)  # fmt: skip
+
+
+def measure(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """(estimated drawn colour (3,) float RGB in [0, 1], fine detail RMS) of the mask in an
+    aligned 112x112 uint8 RGB crop (see the module doc)."""
+    image = rgb.astype(np.float32) / 255.0
+    patch = image[PATCH]
+    median = np.median(patch.reshape(-1, 3), axis=0)
+    detail = float(np.sqrt(((patch - cv2.GaussianBlur(patch, (0, 0), 3)) ** 2).mean()))
+    skin = float(np.median(image[40:56, 50:62].reshape(-1, 3) @ _LUMA))
+    face_high = float(np.percentile(image[30:100, 20:92].reshape(-1, 3) @ _LUMA, 95))
+    image_high = float(np.percentile(image.reshape(-1, 3) @ _LUMA, 95))
+    exposure = (
+        (max(skin, 1e-3) / 0.55) ** 0.35
+        * (max(face_high, 1e-3) / 0.67) ** 0.35
+        * (max(image_high, 1e-3) / 0.79) ** 0.30
+    )
+    exposure = min(max(exposure, 0.22), 1.08)  # the renderer's range
+    return np.clip(median / (exposure * MEAN_SHADE), 0.0, 1.0), detail
+
+
+def colour_class(rgb: np.ndarray) -> str:
+    """One of :data:`CLASSES` for a (3,) float RGB colour in [0, 1]: achromatic colours by
+    CIE L* (white >= 80, grey >= 55, dark grey >= 32, else black); blue hues (190-300 deg in
+    Lab) by L* (light blue >= 65, blue >= 42, else navy), counted as chromatic from chroma 5
+    when light (pale surgical blue is barely tinted in photos) and 10 otherwise; greens
+    120-190 deg; pinks (L* >= 62) and reds 300-40 deg; beige (L* >= 55) and brown between."""
+    lab = cv2.cvtColor(np.float32(rgb).reshape(1, 1, 3), cv2.COLOR_RGB2Lab)[0, 0]
+    lightness, a, b = (float(v) for v in lab)
+    chroma, hue = math.hypot(a, b), math.degrees(math.atan2(b, a)) % 360
+    blueish = 190 <= hue <= 300
+    threshold = 5 if blueish and lightness >= 55 else 10
+    if chroma < threshold or (chroma < 16 and lightness > 85 and not blueish):
+        if lightness >= 80:
+            return "white"
+        return "grey" if lightness >= 55 else "dark_grey" if lightness >= 32 else "black"
+    if blueish:
+        return "light_blue" if lightness >= 65 else "blue" if lightness >= 42 else "navy"
+    if 120 <= hue < 190:
+        return "green"
+    if hue > 300 or hue < 40:
+        return "pink" if lightness >= 62 else "red"
+    return "beige" if lightness >= 55 else "brown"
+
+
+def _read(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def real_colours(shared: Path) -> tuple[list[np.ndarray], int]:
+    """Estimated colours of the plain real masks (MFR2 dev masked + RWMFD aligned), and how
+    many patterned ones were left out."""
+    colours, patterned = [], 0
+    mfr2 = shared / "real-masks" / "mfr2-dev"
+    with open(mfr2 / "labels.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["masked"] != "1":
+                continue
+            if row["mask_type"] == "cloth_textured":
+                patterned += 1
+                continue
+            colours.append(measure(_read(mfr2 / "images" / row["file"]))[0])
+    for path in sorted((shared / "real-masks" / "rwmfd-aligned").glob("*.jpg")):
+        colour, detail = measure(_read(path))
+        if detail > PATTERN_DETAIL:
+            patterned += 1
+        else:
+            colours.append(colour)
+    return colours, patterned
+
+
+def drawn_colours(lfw: Path, renders: int, faces: int = 60) -> list[np.ndarray]:
+    """Estimated colours of ``renders`` colour-mode masks on aligned LFW crops."""
+    finder = load_face_finder()
+    templates = load_templates()
+    people = sorted(p for p in lfw.iterdir() if p.is_dir())
+    crops = []
+    for person in people[:: max(1, len(people) // faces)][:faces]:
+        rgb = _read(sorted(person.glob("*.jpg"))[0])
+        found = finder.find_faces(rgb, "detect")
+        if found:
+            crop = align_face(rgb, five_points(found[0].landmarks))
+            aligned = finder.find_faces(crop, "aligned")
+            if aligned:
+                crops.append((crop, aligned[0].landmarks))
+    spec = MaskSpec(color_prob=1.0, texture_prob=0.0)
+    colours = []
+    for index in range(renders):
+        crop, landmarks = crops[index % len(crops)]
+        params = sample_mask_params(np.random.default_rng([index, 8]), spec, templates)
+        out, _ = apply_mask(crop, landmarks, templates[params.mask_type], params)
+        colours.append(measure(out)[0])
+    return colours
+
+
+def _table(colours: list[np.ndarray]) -> collections.Counter:
+    return collections.Counter(colour_class(c) for c in colours)
+
+
+def _hex(rgb: np.ndarray) -> str:
+    return "#" + "".join(f"{round(float(v) * 255):02x}" for v in rgb)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--renders", type=int, default=600)
+    parser.add_argument("--derive", action="store_true", help="print PALETTE's table")
+    args = parser.parse_args()
+    real, patterned = real_colours(args.shared)
+    real_table = _table(real)
+    if args.derive:
+        for name in CLASSES:
+            members = [c for c in real if colour_class(c) == name]
+            if members:
+                median = _hex(np.median(members, axis=0))
+                print(f'    ("{name}", "{median}", {len(members)}),')
+        return
+    drawn_table = _table(drawn_colours(args.shared / "lfw" / "lfw-deepfunneled", args.renders))
+    palette_total = sum(w for _, _, w in PALETTE)
+    palette = dict.fromkeys(CLASSES, 0.0)
+    for name, _, weight in PALETTE:
+        palette[name] = palette.get(name, 0.0) + weight / palette_total
+    n_real, n_drawn = sum(real_table.values()), sum(drawn_table.values())
+    print(f"real plain masks: {n_real} ({patterned} patterned left out); drawn: {n_drawn}")
+    print(f"{'class':12s} {'real %':>7s} {'palette %':>10s} {'drawn %':>8s}")
+    distance = 0.0
+    for name in [*CLASSES, *(k for k in palette if k not in CLASSES)]:
+        real_share = real_table[name] / n_real
+        drawn_share = drawn_table[name] / n_drawn
+        distance += abs(real_share - drawn_share) / 2
+        print(
+            f"{name:12s} {100 * real_share:7.1f} {100 * palette[name]:10.1f} "
+            f"{100 * drawn_share:8.1f}"
+        )
+    print(f"total variation distance, real vs drawn (measured alike): {distance:.3f}")
+
+
+if __name__ == "__main__":
+    main()
