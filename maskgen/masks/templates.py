@@ -211,7 +211,9 @@ class MaskTemplate:
         full[:, :, :3] *= full[:, :, 3:]
         width, height = self.size
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        premultiplied = full if scale == 1.0 else cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+        premultiplied = (
+            full if scale == 1.0 else cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+        )
         return _make_level(premultiplied, scale, base)
 
     def level_index_for(self, scale: float) -> int:
