@@ -354,14 +354,12 @@ def draw_n95(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cover = canvas.fill(outline)
     rim = canvas.inner_distance(outline)
 
-    radial = np.hypot(x / 0.42, (y - 0.45) / 0.42)  # the dome, centred under the nose
-    shade = 1.06 - 0.30 * smoothstep(0.35, 1.05, radial) ** 1.3
-    shade *= 1 - 0.18 * smoothstep(0.72, 0.9, y)
-    shade *= 1 + 0.05 * np.exp(-((x / 0.1) ** 2) - ((y - 0.32) / 0.12) ** 2)
+    shade = _dome_shading(x, y)
     shade *= 1 - 0.10 * smoothstep(0.03, 0.0, rim)  # rounded rim
     shade *= 1 - 0.25 * np.exp(-(((rim - 0.03) / 0.0035) ** 2))  # welded seam
     shade *= 1 + 0.03 * (rim < 0.03)
     shade *= fabric_grain(canvas, 0.03)
+    shade *= _valve_shadow(canvas, centre=(0.17, 0.56), radius=0.085)
     body = base * shade[:, :, None]
 
     clip_path = np.stack(
@@ -374,20 +372,7 @@ def draw_n95(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         (clip_cover * 0.85, np.full((HEIGHT, WIDTH, 3), 0.8) * clip_shade[:, :, None]),
     ]
 
-    vx, vy, r = 0.17, 0.56, 0.085
-    dist = np.hypot(x - vx, y - vy)
-    valve_cover = smoothstep(r + 0.002, r - 0.002, dist)
-    valve_shade = 0.78 + 0.2 * smoothstep(r, 0.0, dist) ** 0.5
-    valve_shade *= 1 - 0.35 * np.exp(-(((dist - 0.062) / 0.004) ** 2))
-    slots = (
-        (np.abs(((y - vy) / 0.018) - np.round((y - vy) / 0.018)) < 0.22)
-        & (np.abs(x - vx) < 0.045)
-        & (np.abs(y - vy) < 0.045)
-    )
-    valve_shade *= 1 - 0.4 * slots
-    valve_shade *= 1 - 0.25 * smoothstep(0.0, r, (y - vy) + (x - vx) * 0.5) * (dist < r)
-    layers.append((valve_cover, np.full((HEIGHT, WIDTH, 3), 0.86) * valve_shade[:, :, None]))
-
+    layers.append(_valve(canvas, centre=(0.17, 0.56), radius=0.085))
     for mirror in (1.0, -1.0):
         for start_t, end_t, push_end in ((2.9, 1.1, LOOP_END), (4.4, 3.5, LOOP_END)):
             start = jaw(start_t, -0.05)[0]
@@ -397,6 +382,81 @@ def draw_n95(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             strap, strap_shade = _tube(canvas, path, 0.02, fade_from=0.6)
             layers.append((strap, np.full((HEIGHT, WIDTH, 3), 0.93) * strap_shade[:, :, None]))
     return compose(layers, base), outline
+
+
+LIGHT = np.array([0.0, -0.45, 1.0]) / np.hypot(0.45, 1.0)
+"""Direction toward the light that shades moulded shapes (x right, y down, z toward the
+camera): from the front and a little above, as most photos are lit."""
+
+
+def _lit(normal_x, normal_y, normal_z, ambient: float, shine: float = 0.0) -> np.ndarray:
+    """Brightness of a matte surface with unit normals (x, y, z): ambient plus Lambert's
+    cosine with :data:`LIGHT`, plus a soft highlight of strength ``shine`` (Blinn-Phong)."""
+    cosine = normal_x * LIGHT[0] + normal_y * LIGHT[1] + normal_z * LIGHT[2]
+    light = ambient + (1 - ambient) * np.clip(cosine, 0.0, 1.0)
+    if shine:
+        half = LIGHT + np.array([0.0, 0.0, 1.0])
+        half /= np.linalg.norm(half)
+        facing = normal_x * half[0] + normal_y * half[1] + normal_z * half[2]
+        light = light + shine * np.clip(facing, 0.0, 1.0) ** 24
+    return light
+
+
+def _dome_shading(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A moulded cup's shading, about 1 at its brightest: a half-ellipsoid over the
+    :data:`N95_DOME` crown (depth 0.9 of its radius), lit by :data:`LIGHT`, so it is brightest
+    just above the middle and darkens all round toward the rim, most under the chin."""
+    cx, cy, radius = N95_DOME
+    dx, dy = (x - cx) / radius, (y - cy) / (radius * 0.95)
+    r2 = np.minimum(dx * dx + dy * dy, 0.995)
+    depth = 0.9
+    # the ellipsoid z = depth * sqrt(1 - r^2): its normal is (x / depth-ish, y, z) normalised
+    z = np.sqrt(1.0 - r2)
+    nx, ny, nz = dx * depth, dy * depth, z
+    norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+    light = _lit(nx / norm, ny / norm, nz / norm, ambient=0.45, shine=0.04)
+    return light / _lit(0.0, LIGHT[1], LIGHT[2], ambient=0.45, shine=0.04) * 1.02
+
+
+def _valve_shadow(canvas: Canvas, centre: tuple[float, float], radius: float) -> np.ndarray:
+    """The darkening (a factor <= 1) the exhalation valve casts on the cup: its disc moved
+    away from the light and blurred."""
+    vx, vy = centre
+    dist = np.hypot(canvas.x - vx - 0.004, canvas.y - vy - 0.014)
+    shadow = smoothstep(radius + 0.018, radius - 0.01, dist)
+    return 1.0 - 0.35 * shadow
+
+
+def _valve(canvas: Canvas, centre: tuple[float, float], radius: float):
+    """An exhalation valve as a 3-D part: a short cylinder (its wall shows below the cap,
+    away from the light) under a domed cap with a highlight, a raised rim ring and recessed
+    vent slots with lit lower lips. One (coverage, rgb) layer."""
+    x, y = canvas.x, canvas.y
+    vx, vy = centre
+    lift = 0.012  # the cap stands this far off the cup: its wall shows below it
+    base_dist = np.hypot(x - vx, y - vy - lift * 0.5)
+    cap_dist = np.hypot(x - vx, y - vy + lift * 0.5)
+    wall = smoothstep(radius + 0.002, radius - 0.002, base_dist)
+    cap = smoothstep(radius + 0.002, radius - 0.002, cap_dist)
+    cover = np.maximum(wall, cap)
+    # the cap: a shallow dome, steeper at its rounded rim
+    u, v = (x - vx) / radius, (y - vy + lift * 0.5) / radius
+    r2 = np.minimum(u * u + v * v, 0.999)
+    slope = 0.35 + 1.6 * smoothstep(0.75, 1.0, np.sqrt(r2))
+    nx, ny, nz = u * slope, v * slope, np.sqrt(1.0 - r2) + 0.05
+    norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+    cap_light = _lit(nx / norm, ny / norm, nz / norm, ambient=0.5, shine=0.35)
+    ring = np.exp(-(((np.sqrt(r2) - 0.72) / 0.05) ** 2))
+    cap_light *= 1 - 0.35 * ring * (v > 0) + 0.2 * ring * (v <= 0)  # a raised ring, lit on top
+    period = 0.02
+    phase = (y - vy + lift * 0.5) / period
+    slot = (np.abs(phase - np.round(phase)) < 0.22) & (np.abs(u) < 0.5) & (np.abs(v) < 0.5)
+    lip = (np.abs(phase - np.round(phase) - 0.3) < 0.08) & (np.abs(u) < 0.5) & (np.abs(v) < 0.5)
+    cap_light *= 1 - 0.55 * slot
+    cap_light *= 1 + 0.12 * lip
+    wall_light = 0.5 - 0.15 * smoothstep(0.0, radius, np.abs(x - vx))
+    light = np.where(cap > 0.5, cap_light, wall_light)
+    return cover, np.full((HEIGHT, WIDTH, 3), 0.86) * light[:, :, None]
 
 
 def draw_kn95(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -472,12 +532,116 @@ def draw_cloth(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return compose(layers, base), outline
 
 
+# -- where the cloth lies (the templates' "surface" grids) -----------------------------------
+SURFACE_STEP = 10
+"""Template pixels between the nodes of a template's surface grid."""
+WRAP_RADIUS = 0.56
+"""Radius (units) of the cylinder a soft mask wraps round the face on: a print's columns
+crowd toward the cheeks as the cloth turns away (asin of x over it)."""
+PLEAT_DEPTH = 0.05
+"""Cloth (units) each worn surgical pleat hides: a print jumps by this much at every fold."""
+
+
+def _wrap(x: np.ndarray, radius: float) -> np.ndarray:
+    """Arc length along a circle of ``radius`` to the point seen at ``x`` from the front
+    (held beyond 0.95 radius, where the circle turns edge-on: no mask lies there)."""
+    limit = 0.95 * radius
+    clipped = np.clip(x, -limit, limit)
+    return radius * np.arcsin(clipped / radius) + (x - clipped)
+
+
+def _edge_t(outline: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(t, top, bottom) on a grid: t is 0 on the outline's top edge and 1 on its bottom edge
+    in each column (extrapolated a little beyond, to -0.25 and 1.25, and held there; columns
+    beyond the outline take its last ones);
+    top, bottom are the edges at the middle column (x = 0)."""
+    columns = x[0]
+    inside = np.clip(columns, outline[:, 0].min() + 0.01, outline[:, 0].max() - 0.01)
+    tops, bottoms = outline_height(outline, inside)
+    middle_top, middle_bottom = outline_height(outline, np.array([0.0]))
+    height = np.maximum(bottoms - tops, 0.12)[None, :]
+    t = np.clip((y - tops[None, :]) / height, -0.25, 1.25)
+    return t, float(middle_top[0]), float(middle_bottom[0])
+
+
+def _follow_edges(outline, x, y, amount: float) -> np.ndarray:
+    """Fabric row positions that bend ``amount`` (0 = straight rows, 1 = fully) toward the
+    mask's own edges: over the nose bridge the rows rise with the nose wire, under the chin
+    they curve round it, toward the ear loops they fan in."""
+    t, top, bottom = _edge_t(outline, x, y)
+    return y + amount * (top + t * (bottom - top) - y)
+
+
+def fabric_surgical(outline: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A pleated sheet: rows fan into the corners where the pleats close, each fold hides
+    :data:`PLEAT_DEPTH` of cloth (at the pleats ``draw_surgical`` shades), columns wrap."""
+    t, _, _ = _edge_t(outline, x, y)
+    v = _follow_edges(outline, x, y, 0.8)
+    for fold in (0.27, 0.47, 0.67):
+        v = v + PLEAT_DEPTH * smoothstep(fold - 0.01, fold + 0.01, t)
+    return _wrap(x, WRAP_RADIUS), v
+
+
+def fabric_cloth(outline: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Two shaped panels: columns wrap round the cheeks, rows bend with the nose and chin,
+    and the right panel's print does not line up with the left one's at the centre seam."""
+    seam = 0.012 * np.sin(y * 6.0)  # draw_cloth's seam line
+    right = smoothstep(-0.004, 0.004, x - seam)
+    u = _wrap(x, WRAP_RADIUS) + 0.031 * right
+    v = _follow_edges(outline, x, y, 0.45) + 0.017 * right
+    return u, v
+
+
+def fabric_kn95(outline: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Two flat panels folded at the centre, each turned about 35 degrees away: columns
+    foreshortened evenly, rows slightly bent by the welded border."""
+    return x / np.cos(np.radians(35.0)), _follow_edges(outline, x, y, 0.35)
+
+
+def fabric_n95(outline: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A moulded dome: distance from its crown measured over the sphere (:data:`N95_DOME`),
+    so a print stretches radially toward the rim."""
+    cx, cy, radius = N95_DOME
+    dx, dy = x - cx, y - cy
+    r = np.maximum(np.hypot(dx, dy), 1e-9)
+    arc = _wrap(r, radius) / r
+    return cx + dx * arc, cy + dy * arc
+
+
+N95_DOME = (0.0, 0.46, 0.45)
+"""Crown (x, y) and radius (units) of the sphere an N95's cup follows."""
+FABRICS = {
+    "surgical": fabric_surgical,
+    "cloth": fabric_cloth,
+    "kn95": fabric_kn95,
+    "n95": fabric_n95,
+}
+
+
+def surface_grid(family: str, outline: np.ndarray) -> dict[str, object] | None:
+    """A template's ``surface`` JSON: the cloth displacement (template pixels, 0.1 px) every
+    :data:`SURFACE_STEP` pixels, from the family's ``fabric_*`` function; None for a family
+    without one (its print lies flat)."""
+    fabric = FABRICS.get(family)
+    if fabric is None:
+        return None
+    columns = np.arange(0, WIDTH, SURFACE_STEP, dtype=np.float64)
+    rows = np.arange(0, HEIGHT, SURFACE_STEP, dtype=np.float64)
+    x, y = np.meshgrid((columns + 0.5 - ORIGIN[0]) / UNIT, (rows + 0.5 - ORIGIN[1]) / UNIT)
+    u, v = fabric(outline, x, y)
+    return {
+        "step": SURFACE_STEP,
+        "du": np.round((u - x) * UNIT, 1).tolist(),
+        "dv": np.round((v - y) * UNIT, 1).tolist(),
+    }
+
+
 DESIGNS: tuple[Design, ...] = (
-    Design("surgical", "Surgical mask (light blue)", "surgical", "#a4c6e2", draw_surgical, 11),
+    Design("surgical", "Surgical mask (light blue)", "surgical", "#a0c1dc", draw_surgical, 11),
     Design("surgical_green", "Surgical mask (green)", "surgical", "#7fbca3", draw_surgical, 12),
     Design("surgical_blue", "Surgical mask (blue)", "surgical", "#4a78b9", draw_surgical, 13),
-    Design("n95", "N95 respirator (cup, valve)", "n95", "#ebe8e1", draw_n95, 21),
-    Design("kn95", "KN95 respirator (folded)", "kn95", "#eeeeec", draw_kn95, 31),
+    Design("n95", "N95 respirator (cup, valve)", "n95", "#dedbd3", draw_n95, 21),
+    Design("kn95", "KN95 respirator (folded)", "kn95", "#dedddb", draw_kn95, 31),
     Design("cloth", "Cloth mask", "cloth", "#566173", draw_cloth, 41),
 )
 
@@ -494,7 +658,7 @@ def fit_points() -> dict[str, list[float]]:
 
 def draw_template(design: Design) -> tuple[bytes, str]:
     """One template as (PNG bytes, JSON text)."""
-    rgba, _ = design.draw(Canvas(design.seed), design.base_rgb)
+    rgba, outline = design.draw(Canvas(design.seed), design.base_rgb)
     ok, png = cv2.imencode(
         ".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 9]
     )
@@ -511,7 +675,15 @@ def draw_template(design: Design) -> tuple[bytes, str]:
         "outer_ring": OUTER_RING,
         "fit_points": fit_points(),
     }
-    return png.tobytes(), json.dumps(meta, indent=1) + "\n"
+    text = json.dumps(meta, indent=1)
+    surface = surface_grid(design.family, outline)
+    if surface is not None:  # one grid row a line: readable, and diffs stay small
+        grids = ",\n".join(
+            f' "{key}": [\n' + ",\n".join(f"  {json.dumps(row)}" for row in surface[key]) + "\n ]"
+            for key in ("du", "dv")
+        )
+        text = text[:-2] + f',\n "surface": {{\n "step": {surface["step"]},\n{grids}\n }}\n}}'
+    return png.tobytes(), text + "\n"
 
 
 def draw_templates(out_dir: str | Path | None = None) -> list[Path]:

@@ -392,6 +392,7 @@ def _textured(
         angle_deg=params.texture_angle,
         offset=params.texture_offset,
         centre=assets.centre,
+        coords=_fabric(template, assets),
     )
     weight = 1.0 if color is None else 1.0 - _TEXTURE_TINT
     out = cv2.multiply(tiled, assets.shaded, scale=weight / 255, dtype=cv2.CV_32F)
@@ -400,6 +401,26 @@ def _textured(
         out = cv2.add(out, cv2.multiply(assets.shaded, (*tint, 0.0)))
     out[:, :, 3] = assets.alpha  # exactly the plain mask's alpha
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _fabric(
+    template: MaskTemplate, assets: _LevelAssets
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
+    """Where each pixel of the cropped level lies on the cloth (x, y planes, (h, w) float32,
+    and their bounds): :meth:`MaskTemplate.fabric_coords` of the level, cut as
+    :func:`_prepare_level` cut the level (its centre tells where the crop starts)."""
+    index = template.level_scales.index(assets.scale)
+    coords = template.fabric_coords(index)
+    height, width = assets.alpha.shape
+    x0 = coords.shape[1] // 2 - assets.centre[0]
+    y0 = coords.shape[0] // 2 - assets.centre[1]
+    crop = coords[y0 : y0 + height, x0 : x0 + width] - np.array([x0, y0], dtype=np.float32)
+    xs, ys = (np.ascontiguousarray(crop[:, :, i]) for i in (0, 1))  # in the crop's pixels
+    for plane in (xs, ys):
+        plane.setflags(write=False)
+    bounds = (float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max()))
+    return xs, ys, bounds
 
 
 def _reduced_tile(texture: Texture, scale: float) -> tuple[np.ndarray, float]:

@@ -10,7 +10,14 @@ JSON layout::
 
     {"format": 1, "name": "surgical", "display_name": "Surgical mask", "family": "surgical",
      "base_color": "#a2c4e0", "recolorable": true, "image_size": [600, 550],
-     "fit_points": {"lm08": [300.0, 470.1], "out08": [300.0, 514.4], ...}}
+     "fit_points": {"lm08": [300.0, 470.1], "out08": [300.0, 514.4], ...},
+     "surface": {"step": 10, "du": [[0.0, ...], ...], "dv": [[0.0, ...], ...]}}
+
+``surface`` (optional) says where the mask's cloth lies: at every ``step``-th template pixel
+(rows ``y = 0, step, ...``, columns ``x = 0, step, ...``, up to the last pixel's row and
+column) the fabric position is the pixel plus ``(du, dv)``, in template pixels. A print or
+weave is laid out in fabric positions, so its stripes bend where the cloth curves (over the
+nose, round the cheeks) and jump at pleats; without it the print lies flat.
 """
 
 from __future__ import annotations
@@ -119,6 +126,10 @@ class MaskTemplate:
     triangles: np.ndarray
     rgba: np.ndarray
     source: Path
+    surface: np.ndarray | None = None
+    """(2, rows, columns) float32 (du, dv) fabric displacement every ``surface_step`` template
+    pixels (see the module doc), or None: the print lies flat."""
+    surface_step: int = 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -216,6 +227,13 @@ class MaskTemplate:
         )
         return _make_level(premultiplied, scale, base)
 
+    def fabric_coords(self, index: int) -> np.ndarray:
+        """(h, w, 2) float32, read-only: where each pixel of level ``index`` lies on the
+        mask's cloth, in that level's pixels (the pixel's own (x, y) when the template has no
+        ``surface``). A texture tiled over these positions follows the cloth. Kept for the 16
+        most recent (template, level) pairs."""
+        return _fabric_coords(self, index)
+
     def level_index_for(self, scale: float) -> int:
         """Index of the smallest level at least ``scale`` times template size (or of the
         largest one), so warping never shrinks by more than a factor sqrt(2)."""
@@ -228,6 +246,33 @@ class MaskTemplate:
     def level_for(self, scale: float) -> TemplateLevel:
         """The level :meth:`level_index_for` picks, built now."""
         return self.level(self.level_index_for(scale))
+
+
+@functools.lru_cache(maxsize=16)
+def _fabric_coords(template: MaskTemplate, index: int) -> np.ndarray:
+    """:meth:`MaskTemplate.fabric_coords`: the surface grid read bilinearly at each level
+    pixel's centre (template position ``(x + 0.5) / scale - 0.5``), scaled to level pixels."""
+    scale = template.level_scales[index]
+    width, height = template.size
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    xs = np.arange(size[0], dtype=np.float32)
+    ys = np.arange(size[1], dtype=np.float32)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    coords = np.dstack([grid_x, grid_y])
+    if template.surface is not None:
+        step = float(template.surface_step)
+        map_x = ((grid_x + 0.5) / scale - 0.5) / step
+        map_y = ((grid_y + 0.5) / scale - 0.5) / step
+        shift = np.dstack(
+            [
+                cv2.remap(plane, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                for plane in template.surface
+            ]
+        )
+        coords += shift * np.float32(scale)
+    coords = np.ascontiguousarray(coords, dtype=np.float32)
+    coords.setflags(write=False)
+    return coords
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -298,6 +343,7 @@ def read_template(json_path: Path) -> MaskTemplate:
             f"{json_path.name} says {width}x{height}"
         )
     names, points = _read_fit_points(meta["fit_points"], json_path, width, height)
+    surface, step = _read_surface(meta.get("surface"), json_path, width, height)
     return MaskTemplate(
         name=json_path.stem,
         display_name=str(meta.get("display_name", json_path.stem)),
@@ -309,6 +355,8 @@ def read_template(json_path: Path) -> MaskTemplate:
         triangles=_triangulate(points, json_path),
         rgba=rgba,
         source=json_path,
+        surface=surface,
+        surface_step=step,
     )
 
 
@@ -354,6 +402,37 @@ def _read_rgba(png_path: Path) -> np.ndarray:
     rgba = cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
     rgba.setflags(write=False)
     return rgba
+
+
+def _read_surface(
+    raw: Any, json_path: Path, width: int, height: int
+) -> tuple[np.ndarray | None, int]:
+    """The optional ``surface`` grid as (2, rows, columns) float32 and its step (None, 0
+    when absent); TemplateError naming the problem when malformed."""
+    if raw is None:
+        return None, 0
+    where = f"{json_path}: surface"
+    if not isinstance(raw, dict):
+        raise TemplateError(f"{where} must be an object with step, du and dv")
+    step = raw.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step <= 0:
+        raise TemplateError(f"{where}: step must be a whole number of pixels > 0, got {step!r}")
+    shape = ((height - 1) // step + 1, (width - 1) // step + 1)
+    planes = []
+    for key in ("du", "dv"):
+        try:
+            plane = np.array(raw.get(key), dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise TemplateError(f"{where}: {key} must be rows of numbers ({exc})") from exc
+        if plane.shape != shape or not np.all(np.isfinite(plane)):
+            raise TemplateError(
+                f"{where}: {key} must be {shape[0]} rows of {shape[1]} finite numbers "
+                f"(one every {step} px of a {width}x{height} image), got shape {plane.shape}"
+            )
+        planes.append(plane)
+    surface = np.ascontiguousarray(np.stack(planes))
+    surface.setflags(write=False)
+    return surface, step
 
 
 def _read_fit_points(

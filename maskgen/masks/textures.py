@@ -127,6 +127,7 @@ def tile_image(
     angle_deg: float,
     offset: tuple[float, float],
     centre: tuple[float, float] | None = None,
+    coords: tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]] | None = None,
 ) -> np.ndarray:
     """:func:`tile_texture` for a bare seamless tile ``image`` (h, w, C) uint8, any number of
     channels (an RGBA tile tiles faster than an RGB one in OpenCV): ``(H, W, C) uint8``.
@@ -134,6 +135,12 @@ def tile_image(
     ``centre = (x, y)``, in canvas pixels, is the point the pattern turns about (default the
     canvas centre ``(W // 2, H // 2)``): a window of a larger canvas gets the same pattern as
     that canvas when ``centre`` is the larger canvas's centre minus the window's origin.
+
+    ``coords = (xs, ys, (x_low, x_high, y_low, y_high))`` lays the pattern out over other
+    positions than the canvas pixels': ``xs``, ``ys`` (H, W) float32 are each pixel's position
+    on the cloth (in canvas pixels; see
+    :meth:`~maskgen.masks.templates.MaskTemplate.fabric_coords`), the four numbers their
+    bounds. Same speed as the plain grid.
     """
     height, width = (int(v) for v in out_shape)
     if height <= 0 or width <= 0:
@@ -152,8 +159,14 @@ def tile_image(
         [cos, -sin, offset[0] * tile_w - cos * centre_x + sin * centre_y],
         [sin, cos, offset[1] * tile_h - sin * centre_x - cos * centre_y],
     ]
-    window = _wrapped_window(src, matrix, width, height)
-    xs, ys = pixel_grid(height, width)
+    if coords is None:
+        xs, ys = pixel_grid(height, width)
+        bounds = (0.0, width - 1.0, 0.0, height - 1.0)
+    else:
+        xs, ys, bounds = coords
+        if xs.shape != (height, width) or ys.shape != (height, width):
+            raise ConfigError(f"coords must be two {out_shape} arrays, got {xs.shape}")
+    window = _wrapped_window(src, matrix, bounds)
     (a, b, c), (d, e, f) = matrix
     return cv2.remap(
         window,
@@ -192,19 +205,21 @@ def _make_pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _wrapped_window(
-    tile: np.ndarray, matrix: list[list[float]], width: int, height: int
+    tile: np.ndarray, matrix: list[list[float]], bounds: tuple[float, float, float, float]
 ) -> np.ndarray:
-    """The part of the endless tiling of ``tile`` that a ``width`` x ``height`` canvas reads
-    through the 2x3 ``matrix`` (canvas -> tiling), with a pixel to spare all round; shifts
+    """The part of the endless tiling of ``tile`` that positions within ``bounds`` (x_low,
+    x_high, y_low, y_high) read through the 2x3 ``matrix`` (positions -> tiling), with a pixel
+    to spare all round; shifts
     ``matrix`` (in place) to read it. Sampling this small window instead of wrapping every
     read round the tile keeps OpenCV on its fast path (same pixels: the tile is seamless)."""
     tile_h, tile_w = tile.shape[:2]
+    x_low, x_high, y_low, y_high = bounds
     ranges = []
     for row, period in zip(matrix, (tile_w, tile_h), strict=True):
         a, b, c = row
-        # the extremes of a x + b y + c over the canvas lie at its corners
-        low = c + min(a * (width - 1), 0.0) + min(b * (height - 1), 0.0)
-        high = c + max(a * (width - 1), 0.0) + max(b * (height - 1), 0.0)
+        # the extremes of a x + b y + c over the bounds lie at their corners
+        low = c + min(a * x_low, a * x_high) + min(b * y_low, b * y_high)
+        high = c + max(a * x_low, a * x_high) + max(b * y_low, b * y_high)
         start = math.floor(low) - 1
         ranges.append(_wrapped_range(start, math.ceil(high) + 2, period))
         row[2] = c - start
