@@ -232,7 +232,11 @@ def _tube(canvas: Canvas, path: np.ndarray, width: float, fade_from: float = 0.7
     )
     span = max(np.hypot(end[0] - start_fade[0], end[1] - start_fade[1]), 1e-6)
     dist_end = np.hypot(canvas.x - end[0], canvas.y - end[1])
-    cover = cover * np.clip(dist_end / span, 0.0, 1.0) ** 0.7
+    toward_end = np.clip(dist_end / span, 0.0, 1.0)
+    cover = cover * toward_end**0.7
+    # the cord goes behind the ear into its shadow, and narrows as it turns away
+    shade = shade * (1 - 0.3 * (1 - toward_end))
+    cover = cover * (0.6 + 0.4 * np.clip(core + toward_end, 0.0, 1.0))
     return cover, shade
 
 
@@ -404,18 +408,20 @@ def _lit(normal_x, normal_y, normal_z, ambient: float, shine: float = 0.0) -> np
 
 def _dome_shading(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """A moulded cup's shading, about 1 at its brightest: a half-ellipsoid over the
-    :data:`N95_DOME` crown (depth 0.9 of its radius), lit by :data:`LIGHT`, so it is brightest
+    :data:`N95_DOME` crown (depth 1.2 of its radius), lit by :data:`LIGHT`, so it is brightest
     just above the middle and darkens all round toward the rim, most under the chin."""
     cx, cy, radius = N95_DOME
     dx, dy = (x - cx) / radius, (y - cy) / (radius * 0.95)
     r2 = np.minimum(dx * dx + dy * dy, 0.995)
-    depth = 0.9
+    depth = 1.2
     # the ellipsoid z = depth * sqrt(1 - r^2): its normal is (x / depth-ish, y, z) normalised
     z = np.sqrt(1.0 - r2)
     nx, ny, nz = dx * depth, dy * depth, z
     norm = np.sqrt(nx * nx + ny * ny + nz * nz)
-    light = _lit(nx / norm, ny / norm, nz / norm, ambient=0.45, shine=0.04)
-    return light / _lit(0.0, LIGHT[1], LIGHT[2], ambient=0.45, shine=0.04) * 1.02
+    light = _lit(nx / norm, ny / norm, nz / norm, ambient=0.55, shine=0.04)
+    shade = light / _lit(0.0, LIGHT[1], LIGHT[2], ambient=0.55, shine=0.04) * 1.09
+    # a soft shoulder above 0.9: a white cup's lit crown stays below white in a bright photo
+    return np.where(shade > 0.9, 0.9 + 0.65 * (shade - 0.9), shade)
 
 
 def _valve_shadow(canvas: Canvas, centre: tuple[float, float], radius: float) -> np.ndarray:
@@ -459,6 +465,22 @@ def _valve(canvas: Canvas, centre: tuple[float, float], radius: float):
     return cover, np.full((HEIGHT, WIDTH, 3), 0.86) * light[:, :, None]
 
 
+def _folded_panels_shading(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A KN95's two panels as surfaces lit by :data:`LIGHT`, about 1 at the brightest: each
+    turned 35 degrees away from the centre fold, bending further back toward the ear loops,
+    tipping up under the nose wire and down under the chin; so the fold stands out as a ridge
+    and the mask is not a flat shape."""
+    crease = smoothstep(0.0, 0.025, np.abs(x))  # the fold is rounded over a few millimetres
+    turn = np.radians(35.0) * crease + 0.9 * smoothstep(0.18, 0.47, np.abs(x))
+    tilt = 1.2 * (y - 0.46)  # tangent of the panel's slope up and down
+    nx = np.sign(x) * np.sin(turn)
+    nz = np.cos(turn)
+    ny = tilt * nz
+    norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+    light = _lit(nx / norm, ny / norm, nz / norm, ambient=0.55)
+    return light / _lit(0.0, LIGHT[1], LIGHT[2], ambient=0.55) * 1.13
+
+
 def draw_kn95(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Folded KN95: two panels meeting at a centre seam, welded dotted border, ear loops."""
     corner = jaw(1.6, -0.05)[0]
@@ -472,8 +494,7 @@ def draw_kn95(canvas: Canvas, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     cover = canvas.fill(outline)
     rim = canvas.inner_distance(outline)
 
-    ax = np.abs(x)
-    shade = 1.03 - 0.28 * smoothstep(0.02, 0.45, ax) ** 1.2
+    shade = _folded_panels_shading(x, y)
     shade *= np.where(x < 0, 1.0, 0.96)  # the two panels face slightly different ways
     shade *= 1 - 0.30 * np.exp(-((x / 0.005) ** 2))  # centre fold crease
     shade *= 1 + 0.06 * np.exp(-(((x + 0.012) / 0.008) ** 2))
