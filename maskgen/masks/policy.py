@@ -29,18 +29,18 @@ from maskgen.masks.wear import WEAR_PLACEMENTS
 from maskgen.types import MaskParams
 
 PALETTE: tuple[tuple[str, str | None, float], ...] = (
-    ("white", "#dcdbd9", 55.0),
-    ("light_blue", "#b9d3de", 62.0),
-    ("grey", "#b5b1b2", 58.0),
-    ("black", "#1f2026", 39.0),
-    ("navy", "#2f3044", 6.0),
-    ("blue", "#7c93a6", 7.0),
-    ("dark_grey", "#6f7078", 4.0),
-    ("green", "#90beb0", 8.0),
-    ("pink", "#d8a8ad", 16.0),
-    ("red", "#c12d4c", 11.0),
-    ("beige", "#dac594", 13.0),
-    ("brown", "#816f53", 2.0),
+    ("white", "#dfdfdc", 59.0),
+    ("light_blue", "#bed8e3", 63.0),
+    ("grey", "#b8b5b5", 56.0),
+    ("black", "#202127", 39.0),
+    ("navy", "#303146", 6.0),
+    ("blue", "#7f97a9", 7.0),
+    ("dark_grey", "#666770", 3.0),
+    ("green", "#8ebbab", 6.0),
+    ("pink", "#ddabb1", 16.0),
+    ("red", "#c52e4e", 11.0),
+    ("beige", "#dfc997", 13.0),
+    ("brown", "#847254", 2.0),
     ("any_hue", None, 3.0),
 )
 """(name, "#rrggbb" or None for a random hue, weight): the colours of real plain masks, in
@@ -49,8 +49,8 @@ masks of ``../shared/data/real-masks`` (MFR2 dev's 86 masked photos less its 30
 ``cloth_textured``, and RWMFD's 243 aligned crops less 18 patterned ones): each weight is the
 number of masks whose colour (the median over the mouth and chin, divided by the photo's
 exposure and the templates' mean shading) falls in that class, each colour the class's median.
-White 55, light blue 62, grey 58 and black 39 are 76 % of them; navy 6, blue 7, dark grey 4,
-green 8, pink 16, red 11, beige 13, brown 2. "grey" also holds white masks in shadow and
+White 59, light blue 63, grey 56 and black 39 are 77 % of them; navy 6, blue 7, dark grey 3,
+green 6, pink 16, red 11, beige 13, brown 2. "grey" also holds white masks in shadow and
 "pink" some skin where a mask sat low: the measurement is a photo's, not a catalogue's.
 ``any_hue`` (weight 3, 1 %) keeps a few colours no sample showed."""
 
