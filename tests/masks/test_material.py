@@ -228,3 +228,25 @@ def test_ear_loops_end_at_the_ear_on_aligned_crops(lfw_faces, finder, templates)
                 assert top <= rows.mean() <= bottom, (mask_type, rows.mean(), top, bottom)
             checked += 1
     assert checked >= 20
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("angle", [0, 30, -45])
+def test_loops_and_straps_are_anti_aliased_at_any_roll(frontal_faces, finder, templates, angle):
+    """On a real face turned in the image plane, the ear loops and straps (coverage away from
+    the mask's body) are drawn with partial coverage along their edges: most of their pixels
+    lie strictly between 5 % and 95 %, while their core still reaches 60 %; a jagged,
+    aliased cord would be nearly all 0 or 1."""
+    rgb = frontal_faces[0][0]
+    turned = cv2.warpAffine(rgb, cv2.getRotationMatrix2D((125, 125), angle, 1.0), (250, 250))
+    landmarks = finder.find_faces(turned, "detect")[0].landmarks
+    for mask_type in ("surgical", "n95", "kn95", "cloth"):
+        _, coverage = apply_mask(turned, landmarks, templates[mask_type], params(mask_type))
+        body = cv2.morphologyEx(
+            (coverage > 0.5).astype(np.uint8), cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)
+        )
+        near_body = cv2.dilate(body, np.ones((5, 5), np.uint8)) > 0
+        cord = coverage[(coverage > 0.02) & ~near_body]
+        assert cord.size > 60, mask_type
+        assert ((cord > 0.05) & (cord < 0.95)).mean() > 0.6, mask_type
+        assert cord.max() > 0.6, mask_type
