@@ -381,7 +381,9 @@ def _textured(
     template: MaskTemplate,
 ) -> np.ndarray:
     """(h, w, 4) float32 premultiplied RGBA of the (cropped) level painted with a texture
-    (tinted by ``color`` if one was drawn too) under the template's shading."""
+    (tinted by ``color`` if one was drawn too) under the template's shading. The texture is
+    laid out over the level's positions on the cloth (:func:`_fabric`), so it bends and jumps
+    where the template's ``surface`` says the cloth does."""
     mask_px = template.mask_width * assets.scale
     scale = texture_scale_for(mask_px, texture, max(params.texture_scale, 1e-3))
     tile, scale = _reduced_tile(texture, scale)

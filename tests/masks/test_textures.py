@@ -262,6 +262,46 @@ def test_tile_window_matches_the_whole_canvas(builtins: dict[str, Texture]) -> N
         assert (window[:, :, 3] == 7).all()
 
 
+def test_tile_over_cloth_positions(builtins: dict[str, Texture]) -> None:
+    """``coords`` lays the pattern over other positions: the pixels' own positions give the
+    plain tiling exactly; positions shifted by a whole tile give it too; positions bent
+    along the rows bend the pattern (each row reads a shifted copy of the plain tiling)."""
+    texture = builtins["stripes_01"]
+    height, width = 40, 64
+    plain = tile_texture(texture, (height, width), scale=1.0, angle_deg=0.0, offset=(0.0, 0.0))
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    bounds = (0.0, width - 1.0, 0.0, height - 1.0)
+    same = tile_image(
+        texture.image, (height, width), scale=1.0, angle_deg=0.0, offset=(0.0, 0.0),
+        coords=(xs, ys, bounds),
+    )  # fmt: skip
+    assert np.array_equal(same, plain)
+    tile_h, tile_w = texture.image.shape[:2]
+    far = (tile_w, tile_w + width - 1.0, tile_h, tile_h + height - 1.0)
+    moved = tile_image(
+        texture.image, (height, width), scale=1.0, angle_deg=0.0, offset=(0.0, 0.0),
+        coords=(xs + tile_w, ys + tile_h, far),
+    )  # fmt: skip
+    assert np.array_equal(moved, plain)
+    shift = (np.arange(height, dtype=np.float32) % 5)[:, None] * np.ones((1, width), np.float32)
+    bent = tile_image(
+        texture.image, (height, width), scale=1.0, angle_deg=0.0, offset=(0.0, 0.0),
+        coords=(xs + shift, ys, (0.0, width + 3.0, 0.0, height - 1.0)),
+    )  # fmt: skip
+    wide = tile_image(
+        texture.image, (height, width + 8), scale=1.0, angle_deg=0.0, offset=(0.0, 0.0),
+        centre=(width // 2, height // 2),
+    )  # fmt: skip
+    for row in (1, 3, 4):
+        assert np.array_equal(bent[row], wide[row, row % 5 : row % 5 + width])
+    assert not np.array_equal(bent, plain)
+    with pytest.raises(ConfigError, match="coords"):
+        tile_image(
+            texture.image, (height, width), scale=1.0, angle_deg=0.0, offset=(0.0, 0.0),
+            coords=(xs[:5], ys[:5], bounds),
+        )  # fmt: skip
+
+
 def test_tile_rejects_bad_arguments() -> None:
     texture = _random_texture()
     for scale in (0.0, -1.0, float("nan"), float("inf")):
