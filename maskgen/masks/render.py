@@ -12,7 +12,10 @@ Steps (all inside the bounding rectangle of the warped mask, never the whole ima
 4. Light: a brightness plane fitted to the face's skin (side light), the photo's exposure and
    colour cast, multiplied in, so a mask in a dark or side-lit photo is dark or side-lit too; a
    black-and-white photo gets a grey mask.
-5. Premultiplied compositing, so anti-aliased edges blend face and mask without a rim, plus a
+5. Photographic match (:mod:`maskgen.masks.photometry`): the lit mask, colour and coverage
+   alike, is blurred until its edges measure as soft as the face's, and gets luma grain as
+   strong as the noise measured on the face (drawn from ``params.grain_seed``).
+6. Premultiplied compositing, so anti-aliased edges blend face and mask without a rim, plus a
    soft contact shadow on the skin just below the mask's edge.
 
 Speed: a render costs a few hundred microseconds, spread over many small numpy/OpenCV calls,
@@ -25,6 +28,7 @@ OpenCV calls are the fast ones).
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,6 +37,12 @@ import cv2
 import numpy as np
 
 from maskgen.errors import ConfigError
+from maskgen.masks.photometry import (
+    NO_MATCH,
+    PhotoMatch,
+    measure_photo,
+    sample_grain,
+)
 from maskgen.masks.templates import MaskTemplate, parse_hex_color
 from maskgen.masks.textures import Texture, pixel_grid, texture_scale_for, tile_image
 from maskgen.masks.warp import closed_corners, dense_map_from_corners, source_mesh
@@ -97,6 +107,16 @@ _HALF_RES_FROM = 40
 """Regions at least this many pixels on their short side get a half-resolution warp map."""
 _TEXTURE_TINT = 0.3
 """Weight of the drawn colour over a texture when both are drawn."""
+_MIN_BLUR = 0.25
+"""A photographic-match blur under this many pixels is skipped (it moves no pixel by more
+than about one 8-bit level)."""
+_MIN_GRAIN = 0.25
+"""Grain under this many 8-bit levels is skipped (rounding to 8 bits is about as strong)."""
+_BLUR_REACH = 3.0
+"""The region grows by this many blur widths, so the blurred mask's fringe is not cut."""
+_MEASURE_SIDE = 160
+"""The photographic match is measured on at most this many pixels square of the face box,
+centred on the eyes (large faces: a window keeps the cost bounded and the pixel scale)."""
 
 
 def apply_mask(
@@ -105,6 +125,7 @@ def apply_mask(
     template: MaskTemplate,
     params: MaskParams,
     texture: Texture | None = None,
+    match: PhotoMatch | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Put one mask on one face.
 
@@ -112,8 +133,11 @@ def apply_mask(
     ``texture`` must be given when ``params.texture`` names one (and is ignored when it names
     none). ``params.fit_jitter`` is (top, bottom): how much lower the mask's top edge and its
     bottom edge sit, in units of the nose's length (landmark 27 to 30); ``params.wear`` is
-    the placement (:mod:`maskgen.masks.wear`; ConfigError for an unknown one). Returns the new image
-    (H, W, 3) uint8 and the mask's coverage (H, W) float32 in [0, 1]. Inputs are not modified.
+    the placement (:mod:`maskgen.masks.wear`; ConfigError for an unknown one);
+    ``params.grain_seed`` seeds the grain matched to the photo's noise. ``match`` overrides the
+    photographic match measured on the face (:func:`photo_match`; ``NO_MATCH``: none). Returns
+    the new image (H, W, 3) uint8 and the mask's coverage (H, W) float32 in [0, 1]. Inputs are
+    not modified.
     """
     image = _check_image(rgb)
     landmarks = _check_landmarks(landmarks)
@@ -129,7 +153,9 @@ def apply_mask(
         template, template.level_index_for(_fit_scale(template, points) * _SOFTNESS)
     )
     corners = points.T.astype(np.float64)[:, _corner_index(template)]  # (2, 4, T)
-    region = _region(corners, height, width)
+    match = photo_match(image, landmarks) if match is None else match
+    blur = match.blur if match.blur >= _MIN_BLUR else 0.0
+    region = _region(corners, height, width, math.ceil(_BLUR_REACH * blur))
     if region is None:
         return out, coverage
     x0, y0, x1, y1 = region
@@ -144,14 +170,21 @@ def apply_mask(
     else:
         source, tint = assets.premultiplied, gain * 255.0
     layers = cv2.remap(source, warp, None, cv2.INTER_LINEAR)
-    alpha = cv2.extractChannel(layers, 3)
-    np.minimum(alpha, 1.0, out=alpha)  # bilinear weights of alphas >= 0: never below 0
     red, green, blue = (plane * v for v in tint.tolist())
-    light = cv2.merge([red, green, blue, blue])  # the alpha channel's product goes unused
-    mask_rgb = cv2.cvtColor(cv2.multiply(layers, light), cv2.COLOR_RGBA2RGB)
+    light = cv2.merge([red, green, blue, np.ones_like(plane)])  # alpha passes unchanged
+    lit = cv2.multiply(layers, light)
+    if blur:  # the photo's softness: colour and coverage alike, so the edge softens too
+        lit = cv2.GaussianBlur(lit, (0, 0), blur)
+    alpha = cv2.extractChannel(lit, 3)
+    np.minimum(alpha, 1.0, out=alpha)  # bilinear weights of alphas >= 0: never below 0
+    mask_rgb = cv2.cvtColor(lit, cv2.COLOR_RGBA2RGB)
     if colourful < 1.0:
         grey = cv2.cvtColor(mask_rgb, cv2.COLOR_RGB2GRAY)
         mask_rgb = cv2.addWeighted(mask_rgb, colourful, cv2.merge([grey] * 3), 1 - colourful, 0)
+    if match.grain >= _MIN_GRAIN:  # the photo's noise, as luma grain over the mask
+        grain = sample_grain(params.grain_seed, y1 - y0, x1 - x0)
+        grain = cv2.multiply(grain, alpha, scale=match.grain)
+        mask_rgb = cv2.add(mask_rgb, cv2.merge([grain, grain, grain]))
     face = out[y0:y1, x0:x1]
     keep = _kept_skin(alpha, jaw)
     kept = cv2.multiply(face, cv2.merge([keep] * 3), dtype=cv2.CV_32F)
@@ -229,6 +262,24 @@ def face_points(
     return points
 
 
+def photo_match(rgb: np.ndarray, landmarks: np.ndarray) -> PhotoMatch:
+    """How the mask should match this face's photo (blur, grain), measured on the luma of the
+    landmarks' box (at most :data:`_MEASURE_SIDE` pixels square, centred on the eyes);
+    ``rgb`` (H, W, 3) uint8, ``landmarks`` (68, 2) float32. ``NO_MATCH`` for a face too
+    small (or too far outside the image) to measure."""
+    height, width = rgb.shape[:2]
+    x0, y0, x1, y1 = _landmark_box(landmarks, height, width)
+    if x1 - x0 > _MEASURE_SIDE or y1 - y0 > _MEASURE_SIDE:
+        eyes_x, eyes_y = landmarks[36:48].mean(axis=0).tolist()
+        half = _MEASURE_SIDE // 2
+        x0 = min(max(int(eyes_x) - half, x0), max(x1 - _MEASURE_SIDE, x0))
+        y0 = min(max(int(eyes_y) - half, y0), max(y1 - _MEASURE_SIDE, y0))
+        x1, y1 = min(x1, x0 + _MEASURE_SIDE), min(y1, y0 + _MEASURE_SIDE)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return NO_MATCH
+    return measure_photo(cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY))
+
+
 def _check_image(rgb: np.ndarray) -> np.ndarray:
     image = np.asarray(rgb)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -254,13 +305,15 @@ def _column(x: float, y: float) -> np.ndarray:
     return np.array([x, y], dtype=np.float64).reshape(2, 1, 1)
 
 
-def _region(corners: np.ndarray, height: int, width: int) -> tuple[int, int, int, int] | None:
-    """Bounding rectangle (x0, y0, x1, y1) of the warped triangles (``corners`` (2, 4, T))
-    inside the image."""
+def _region(
+    corners: np.ndarray, height: int, width: int, margin: int = 0
+) -> tuple[int, int, int, int] | None:
+    """Bounding rectangle (x0, y0, x1, y1) of the warped triangles (``corners`` (2, 4, T)),
+    grown by ``margin`` pixels, inside the image."""
     flat = corners.reshape(2, -1)
     (low_x, low_y), (high_x, high_y) = flat.min(axis=1).tolist(), flat.max(axis=1).tolist()
-    x0, y0 = max(int(low_x), 0), max(int(low_y), 0)
-    x1, y1 = min(int(high_x) + 2, width), min(int(high_y) + 2, height)
+    x0, y0 = max(int(low_x) - margin, 0), max(int(low_y) - margin, 0)
+    x1, y1 = min(int(high_x) + 2 + margin, width), min(int(high_y) + 2 + margin, height)
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, y0, x1, y1
