@@ -56,7 +56,7 @@ def _degrade(rgb: np.ndarray, kind: str, amount: float) -> np.ndarray:
         small = cv2.resize(rgb, (round(width * amount), round(height * amount)), cv2.INTER_AREA)
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
     if kind == "jpeg":
-        ok, data = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, int(amount)])
+        _, data = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, int(amount)])
         return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if kind == "yellow":
         return np.clip(rgb * YELLOW, 0, 255).astype(np.uint8)

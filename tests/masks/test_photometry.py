@@ -102,8 +102,7 @@ def test_edge_spread_reads_the_blur_of_a_generated_edge():
     disc = np.zeros((96, 96), np.uint8)
     cv2.circle(disc, (48, 48), 30, 200, -1, lineType=cv2.LINE_AA)
     spreads = [
-        measure_edge_spread(cv2.GaussianBlur(disc, (0, 0), s) if s else disc)
-        for s in (0, 1, 2, 3)
+        measure_edge_spread(cv2.GaussianBlur(disc, (0, 0), s) if s else disc) for s in (0, 1, 2, 3)
     ]
     assert spreads == sorted(spreads) and spreads[0] < 1.0
     assert spreads[2] == pytest.approx(2.0, rel=0.25) and spreads[3] == pytest.approx(3, rel=0.25)
@@ -225,3 +224,39 @@ def test_same_seed_and_key_give_the_same_bytes(photos):
     assert rerendered.tobytes() == first.image.tobytes()
     legacy = {k: v for k, v in params.to_json().items() if k != "grain_seed"}
     assert MaskParams.from_json(legacy).grain_seed == 0
+
+
+def _log_bg(pixels: np.ndarray) -> float:
+    """log(B/G) of the mean colour of (N, 3) RGB pixels."""
+    _, green, blue = np.maximum(pixels.reshape(-1, 3).mean(axis=0), 1.0)
+    return float(np.log(blue / green))
+
+
+@pytest.mark.shared
+def test_a_yellow_photo_gets_a_yellowed_mask(photos, assets):
+    """A warm cast over the whole photo (blue x0.75, red x1.1) moves a grey mask's white
+    balance (log B/G) by at least 0.42 of what it does to the skin (skin and surround both
+    see it; the skin alone gave 0.35); the same cast on the background alone moves it much
+    less (at most 0.25 of the background's shift)."""
+    templates, _ = assets
+    cast = np.array([1.10, 1.0, 0.75])
+    params = MaskParams("surgical", color="#a8a8a8")  # grey: no channel clips
+    whole, background = [], []
+    for rgb, landmarks in photos:
+        clean, coverage = apply_mask(rgb, landmarks, templates["surgical"], params)
+        inside = coverage >= 0.999
+        x, y, w, h = cv2.boundingRect(landmarks)
+        face = np.zeros(rgb.shape[:2], bool)
+        face[max(y, 0) : y + h, max(x, 0) : x + w] = True
+        for where, seen, results in (
+            (np.ones_like(face), face & (coverage == 0), whole),
+            (~face, ~face, background),
+        ):
+            tinted = rgb.astype(np.float64)
+            tinted[where] *= cast
+            tinted = np.clip(tinted, 0, 255).astype(np.uint8)
+            out, _ = apply_mask(tinted, landmarks, templates["surgical"], params)
+            mask_shift = _log_bg(out[inside]) - _log_bg(clean[inside])
+            results.append(mask_shift / (_log_bg(tinted[seen]) - _log_bg(rgb[seen])))
+    assert np.median(whole) >= 0.42, whole
+    assert np.median(background) <= 0.25, background
