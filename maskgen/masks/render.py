@@ -17,6 +17,8 @@ Steps (all inside the bounding rectangle of the warped mask, never the whole ima
    strong as the noise measured on the face (drawn from ``params.grain_seed``).
 6. Premultiplied compositing, so anti-aliased edges blend face and mask without a rim, plus a
    soft contact shadow on the skin just below the mask's edge.
+7. A photo last saved as a low-quality JPEG (quality under ``photometry.JPEG_BELOW``, read
+   from its 8x8 grid) has the mask's blocks JPEG-compressed at that quality.
 
 Speed: a render costs a few hundred microseconds, spread over many small numpy/OpenCV calls,
 so everything that does not depend on the face is prepared once per template level
@@ -202,7 +204,33 @@ def apply_mask(
     if blended is not face:  # OpenCV wrote a new array instead of the view: copy it in
         face[:] = blended
     coverage[y0:y1, x0:x1] = alpha
+    if match.jpeg:
+        _compress_blocks(out, coverage, region, match.jpeg)
     return out, coverage
+
+
+def _compress_blocks(
+    out: np.ndarray, coverage: np.ndarray, region: tuple[int, int, int, int], quality: int
+) -> None:
+    """JPEG-compress the mask's part of ``out`` in place at ``quality``, as the photo was: the
+    region, widened to the image's 16-pixel grid (JPEG's 8x8 blocks and its 2x2-subsampled
+    colour), is encoded and decoded (libjpeg through OpenCV, 4:2:0), and every 8x8 block the
+    mask touches takes the decoded pixels; the other blocks keep theirs."""
+    height, width = out.shape[:2]
+    x0, y0, x1, y1 = region
+    gx0, gy0 = x0 // 16 * 16, y0 // 16 * 16
+    gx1, gy1 = min(-(-x1 // 16) * 16, width), min(-(-y1 // 16) * 16, height)
+    patch = out[gy0:gy1, gx0:gx1]
+    _, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(patch, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    decoded = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    rows, columns = -(-(gy1 - gy0) // 8), -(-(gx1 - gx0) // 8)
+    touched = np.zeros((rows * 8, columns * 8), dtype=bool)
+    touched[: gy1 - gy0, : gx1 - gx0] = coverage[gy0:gy1, gx0:gx1] > 0
+    blocks = touched.reshape(rows, 8, columns, 8).any(axis=(1, 3))
+    pixels = np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)[: gy1 - gy0, : gx1 - gx0]
+    patch[pixels] = decoded[pixels]
 
 
 def prepare_render() -> None:
@@ -279,6 +307,7 @@ def photo_match(rgb: np.ndarray, landmarks: np.ndarray) -> PhotoMatch:
     square, centred on the eyes); ``rgb`` (H, W, 3) uint8, ``landmarks`` (68, 2) float32.
     ``NO_MATCH`` for a face too small (or too far outside the image) to measure."""
     height, width = rgb.shape[:2]
+    on_grid = _on_jpeg_grid(rgb, _landmark_box(landmarks, height, width))
     x0, y0, x1, y1 = _landmark_box(landmarks[17:48], height, width)
     if x1 - x0 > _MEASURE_SIDE or y1 - y0 > _MEASURE_SIDE:
         eyes_x, eyes_y = landmarks[36:48].mean(axis=0).tolist()
@@ -288,7 +317,19 @@ def photo_match(rgb: np.ndarray, landmarks: np.ndarray) -> PhotoMatch:
         x1, y1 = min(x1, x0 + _MEASURE_SIDE), min(y1, y0 + _MEASURE_SIDE)
     if x1 - x0 < 1 or y1 - y0 < 1:
         return NO_MATCH
-    return measure_photo(cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY))
+    return measure_photo(cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), on_grid)
+
+
+def _on_jpeg_grid(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """(h, w) float32 luma of the whole 8x8 blocks of the image's grid inside ``box`` (at most
+    :data:`_MEASURE_SIDE` pixels square), None where fewer than 2x2 blocks fit."""
+    x0, y0, x1, y1 = box
+    gx0, gy0 = -(-x0 // 8) * 8, -(-y0 // 8) * 8
+    gx1 = min(x1, gx0 + _MEASURE_SIDE) // 8 * 8
+    gy1 = min(y1, gy0 + _MEASURE_SIDE) // 8 * 8
+    if gx1 - gx0 < 16 or gy1 - gy0 < 16:
+        return None
+    return cv2.cvtColor(rgb[gy0:gy1, gx0:gx1], cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
 def _check_image(rgb: np.ndarray) -> np.ndarray:

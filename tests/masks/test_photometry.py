@@ -260,3 +260,52 @@ def test_a_yellow_photo_gets_a_yellowed_mask(photos, assets):
             results.append(mask_shift / (_log_bg(tinted[seen]) - _log_bg(rgb[seen])))
     assert np.median(whole) >= 0.42, whole
     assert np.median(background) <= 0.25, background
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    _, data = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+
+
+def test_jpeg_quality_is_read_from_the_grid():
+    """A generated textured image saved at quality q reads q; never compressed, or shifted
+    off its grid since, it reads None."""
+    rng = np.random.default_rng(5)
+    texture = cv2.GaussianBlur(rng.normal(128, 40, (96, 128)), (0, 0), 1.5)
+    image = np.clip(texture, 0, 255).astype(np.uint8)
+    for quality in (10, 25, 40):
+        decoded = _jpeg(image, quality).astype(np.float32)
+        assert photometry.measure_jpeg_quality(decoded) == pytest.approx(quality, abs=3)
+        shifted = decoded[3:83, 5:125]
+        assert photometry.measure_jpeg_quality(shifted) is None
+    assert photometry.measure_jpeg_quality(image.astype(np.float32)) is None
+
+
+def _mask_blocks_quality(out: np.ndarray, coverage: np.ndarray) -> int | None:
+    """The JPEG quality read from the 8x8 blocks wholly inside the mask's bounding box rows
+    where it covers every pixel (the largest such rectangle of whole blocks)."""
+    full = coverage >= 0.999
+    ys, xs = np.nonzero(full)
+    y0, y1 = -(-ys.min() // 8) * 8, ys.max() // 8 * 8
+    x0, x1 = -(-xs.min() // 8) * 8, xs.max() // 8 * 8
+    luma = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return photometry.measure_jpeg_quality(luma[y0:y1, x0:x1])
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("quality", [12, 30])
+def test_low_quality_jpeg_gets_a_mask_in_blocks_of_that_quality(photos, crops, assets, quality):
+    """A face saved at JPEG quality 12 or 30: the photo's quality is read, and the mask is
+    compressed as the face was: where its own blocks hold enough texture to read (a flat
+    mask at quality 12 is mostly bare 8x8 averages), they read that quality back; the plain
+    render's blocks never read as JPEG."""
+    read = []
+    for index, (rgb, landmarks) in enumerate(photos[:5] + crops[:5]):
+        photo = _jpeg(rgb, quality)
+        assert photo_match(photo, landmarks).jpeg == pytest.approx(quality, abs=2)
+        out, coverage = _render(photo, landmarks, assets, index)
+        plain, _ = _render(photo, landmarks, assets, index, NO_MATCH)
+        read.append(_mask_blocks_quality(out, coverage))
+        assert _mask_blocks_quality(plain, coverage) is None
+    found = [q for q in read if q is not None]
+    assert len(found) >= 4 and all(abs(q - quality) <= 4 for q in found), read
