@@ -3,7 +3,7 @@
 Faces the renderer's constants were not calibrated on (LFW photos of other people than the
 calibration's, and other ``lfw-fold1.bin`` crops) are degraded by known amounts: Gaussian blur
 (1, 2, 3 px), Gaussian luma noise (3, 6, 10 levels), a small photo (shrunk to 35% and enlarged
-back), JPEG (quality 30 and 10), a yellow cast and a faded (greyish) photo. Each is masked with
+back), JPEG (quality 50, 30 and 10), a yellow cast and a faded (greyish) photo. Each is masked with
 one draw of the default policy, with the photographic match (``match``) and without it
 (``plain``), and the *output* is measured:
 
@@ -12,6 +12,8 @@ one draw of the default policy, with the photographic match (``match``) and with
   that says real masked photos (MFR2, RMFD) read 0.94-1.02;
 - noise: Immerkær's estimate (``photometry.measure_noise``) inside the mask (coverage 1,
   eroded) against the eye band's;
+- JPEG: how often the JPEG quality read from the mask's own 8x8 blocks
+  (``photometry.measure_jpeg_quality``) is the photo's (within 4);
 - colour: the mask's mean R/B and G/B ratios (faded: its saturation) against those of the
   same mask on the clean photo, as a fraction of the shift the cast made to the face's skin
   (1 = the mask's white balance moves as much as the face's).
@@ -36,7 +38,12 @@ from augment_speed import machine
 
 from maskgen.faces import load_face_finder
 from maskgen.masks import MaskSpec, apply_mask, load_templates, load_textures, sample_mask_params
-from maskgen.masks.photometry import NO_MATCH, measure_edge_spread, measure_noise
+from maskgen.masks.photometry import (
+    NO_MATCH,
+    measure_edge_spread,
+    measure_jpeg_quality,
+    measure_noise,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -75,6 +82,7 @@ CONDITIONS = (
     ("noise", 6.0),
     ("noise", 10.0),
     ("small", 0.35),
+    ("jpeg", 50),
     ("jpeg", 30),
     ("jpeg", 10),
     ("yellow", 1),
@@ -105,7 +113,12 @@ def _measure(
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     response = cv2.filter2D(grey[y0:y1, x0:x1], cv2.CV_32F, _KERNEL)
     mask_noise = float(np.median(np.abs(response[inside[y0:y1, x0:x1]]))) / (6 * 0.6745)
+    full_ys, full_xs = np.nonzero(coverage >= 0.999)
+    by0, by1 = -(-full_ys.min() // 8) * 8, full_ys.max() // 8 * 8
+    bx0, bx1 = -(-full_xs.min() // 8) * 8, full_xs.max() // 8 * 8
+    blocks = grey[by0:by1, bx0:bx1].astype(np.float32)
     return {
+        "mask_jpeg": measure_jpeg_quality(blocks) if blocks.size else None,
         "mask_spread": measure_edge_spread(mask_box),
         "face_spread": measure_edge_spread(eyes),
         "mask_noise": mask_noise,
@@ -127,8 +140,9 @@ def _skin_rgb(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 
 def _faces(photos: int, crops: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Held-out faces: LFW people[50::113] (the calibration used people[7::97]) and .bin
-    images 11, 31, ... (the calibration used 3, 23, ...)."""
+    """Held-out faces: LFW people[50::113] (the blur table was calibrated on people[7::97],
+    the colour weights on people[3::19] less these) and .bin images 11, 31, ... (the blur
+    table used 3, 23, ...)."""
     finder = load_face_finder()
     lfw = DATA / "lfw" / "lfw-deepfunneled"
     faces = []
@@ -185,7 +199,9 @@ def main() -> None:
                 row["clean"] = clean.get(mode)
                 rows.append(row)
     summary = _summarise(rows)
+    summary["real_vs_twin_bands"] = _real_vs_twin(faces, templates, textures)
     summary["faces"] = len(faces)
+    summary["crops"] = sum(name.startswith("bin/") for name, _, _ in faces)
     summary["cpu_s"] = round(time.process_time() - start, 1)
     summary["machine"] = machine()
     out = REPO / "benchmarks" / "results" / "photo_match.json"
@@ -223,7 +239,10 @@ def _colour_transfer(row: dict) -> float | None:
 def _summarise(rows: list[dict]) -> dict:
     result: dict = {"conditions": {}}
     print(f"{len(rows) // 2} renders per mode")
-    header = "condition        mode   spread mask/face   noise mask  face   colour transfer"
+    header = (
+        "condition        mode   spread mask/face   noise mask  face   colour transfer"
+        "   mask reads JPEG q"
+    )
     print(header)
     for kind, amount in CONDITIONS:
         for mode in ("plain", "match"):
@@ -235,15 +254,23 @@ def _summarise(rows: list[dict]) -> dict:
             transfers = [t for t in map(_colour_transfer, some) if t is not None]
             transfer = float(np.median(transfers)) if transfers and kind in _CAST else None
             label = f"{kind} {amount:g}"
+            reads = None
+            if kind == "jpeg":
+                hits = [
+                    r["mask_jpeg"] is not None and abs(r["mask_jpeg"] - amount) <= 4 for r in some
+                ]
+                reads = float(np.mean(hits))
             print(
                 f"{label:16s} {mode:6s} {spread:10.2f} {mask_noise:14.2f} {face_noise:5.2f}   "
-                + (f"{transfer:.2f}" if transfer is not None else "-")
+                + (f"{transfer:15.2f}" if transfer is not None else f"{'-':>15s}")
+                + (f"   {reads:.0%}" if reads is not None else "")
             )
             result["conditions"][f"{label} {mode}"] = {
                 "spread_ratio_median": round(float(spread), 3),
                 "mask_noise_median": round(float(mask_noise), 2),
                 "face_noise_median": round(float(face_noise), 2),
                 "colour_transfer_median": None if transfer is None else round(transfer, 3),
+                "mask_reads_photo_jpeg_quality": reads,
             }
     for mode in ("plain", "match"):
         some = [r for r in rows if r["mode"] == mode]
@@ -259,6 +286,50 @@ def _summarise(rows: list[dict]) -> dict:
 
 
 _CAST = ("yellow", "faded")
+EYES_BAND = np.array([[22, 34], [90, 34], [22, 58], [90, 58]], dtype=np.float32)
+MASK_BAND = np.array([[24, 66], [88, 66], [24, 104], [88, 104]], dtype=np.float32)
+"""Fixed bands of an ArcFace-aligned 112x112 crop: the eyes, and where a worn mask lies."""
+
+
+def _band_ratio(rgb: np.ndarray) -> float:
+    return measure_edge_spread(_box_luma(rgb, MASK_BAND)) / measure_edge_spread(
+        _box_luma(rgb, EYES_BAND)
+    )
+
+
+def _real_vs_twin(faces: list, templates: dict, textures: dict) -> dict:
+    """Edge spread of the mask band over the eye band on real masked aligned crops (MFR2's
+    masked photos, RMFD) and on the held-out ``.bin`` crops' twins, with and without the
+    match: real masks are about as soft as the eyes above them."""
+    real = DATA / "real-masks"
+    sets: dict[str, list[float]] = {"mfr2 masked": [], "rmfd": [], "twin plain": []}
+    sets["twin match"] = []
+    labels = (real / "mfr2-dev" / "labels.csv").read_text().splitlines()[1:]
+    for line in labels:
+        file, _, masked, _ = line.split(",")
+        if masked == "1":
+            rgb = cv2.cvtColor(
+                cv2.imread(str(real / "mfr2-dev" / "images" / file)), cv2.COLOR_BGR2RGB
+            )
+            sets["mfr2 masked"].append(_band_ratio(rgb))
+    for path in sorted((real / "rwmfd-aligned").glob("*.jpg")):
+        sets["rmfd"].append(_band_ratio(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)))
+    for index, (name, rgb, landmarks) in enumerate(faces):
+        if not name.startswith("bin/"):
+            continue
+        params = sample_mask_params(np.random.default_rng(index), MaskSpec(), templates, textures)
+        texture = textures[params.texture] if params.texture else None
+        template = templates[params.mask_type]
+        for mode, match in (("twin plain", NO_MATCH), ("twin match", None)):
+            out, _ = apply_mask(rgb, landmarks, template, params, texture, match)
+            sets[mode].append(_band_ratio(out))
+    result = {}
+    print("mask band / eye band edge spread on aligned crops (median [quartiles]):")
+    for name, values in sets.items():
+        q1, median, q3 = np.percentile(values, [25, 50, 75])
+        print(f"  {name:12s} n={len(values):3d}  {median:.2f} [{q1:.2f}, {q3:.2f}]")
+        result[name] = {"n": len(values), "median": round(float(median), 3)}
+    return result
 
 
 if __name__ == "__main__":
