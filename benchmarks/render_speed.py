@@ -1,13 +1,17 @@
 """Time ``apply_mask`` alone (no detection, no codec) per template, single-threaded.
 
-Budgets: <= 0.30 ms for an aligned 112x112 crop, <= 0.6 ms for a 250x250 LFW photo (CPU time,
-one core, OpenCV on one thread). Landmarks are found once per photo beforehand; each round
-renders every face once, in sequence (different images, not one image repeated), each with its
-own colour / texture drawn from the policy, so the figures include recolouring and texturing
-at their usual rates. Prints the machine (CPU model, cores, caches, load), then the best of
-several rounds, as wall-clock and as CPU time (the latter is steadier on a busy machine).
+Budget: <= 1 ms for an aligned 112x112 crop (issue 8; CPU time, one core, OpenCV on one
+thread). ``--compare-match`` also times every render without the photographic match (the
+face's blur and noise measured, the mask blurred and grained to match), in the same rounds, so
+the match's cost is read under the same load. Landmarks are found once per photo beforehand;
+each round renders every face once, in sequence (different images, not one image repeated),
+each with its own colour / texture drawn from the policy, so the figures include recolouring
+and texturing at their usual rates. Prints the machine (CPU model, cores, caches, load), then
+the best of several rounds, as wall-clock and as CPU time (the latter is steadier on a busy
+machine).
 
     python benchmarks/render_speed.py [--lfw ../shared/data/lfw/lfw-deepfunneled] [-n 100]
+        [--compare-match]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from augment_speed import machine
 
 from maskgen.faces import align_face, five_points, load_face_finder
 from maskgen.masks import MaskSpec, apply_mask, load_templates, load_textures, sample_mask_params
+from maskgen.masks.photometry import NO_MATCH
 from maskgen.masks.render import prepare_render
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,9 +48,12 @@ def _faces(lfw: Path, n: int) -> tuple[list, list]:
     return photos, crops
 
 
-def _time(items: list, mask_type: str | None, repeats: int) -> tuple[float, float]:
+def _time(
+    items: list, mask_type: str | None, repeats: int, match: object = None
+) -> tuple[float, float]:
     """Best-of-``repeats`` mean (wall ms, CPU ms) per apply_mask over the items; each round
-    draws fresh params. CPU time is reported too: it is what a loaded machine distorts least."""
+    draws fresh params. CPU time is reported too: it is what a loaded machine distorts least.
+    ``match`` is passed to apply_mask (None: measured on each face; NO_MATCH: none)."""
     templates = load_templates()
     textures = load_textures()
     spec = MaskSpec(mask_types=(mask_type,) if mask_type else None)
@@ -56,7 +64,7 @@ def _time(items: list, mask_type: str | None, repeats: int) -> tuple[float, floa
         for rgb, landmarks in items:
             params = sample_mask_params(rng, spec, templates, textures)
             texture = textures[params.texture] if params.texture else None
-            jobs.append((rgb, landmarks, templates[params.mask_type], params, texture))
+            jobs.append((rgb, landmarks, templates[params.mask_type], params, texture, match))
         for job in jobs[:3]:  # warm the level caches
             apply_mask(*job)
         wall, cpu = time.perf_counter(), time.process_time()
@@ -74,20 +82,23 @@ def main() -> None:
     )
     parser.add_argument("-n", type=int, default=100, help="photos")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--compare-match", action="store_true", help="also time renders without the match"
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)
     print(machine())
     photos, crops = _faces(args.lfw, args.n)
     prepare_render()  # numba's start is not a render's cost
     print(f"{len(crops)} faces; ms per render, best of {args.repeats} rounds (wall / CPU)")
-    print(f"{'template':16s} {'112x112 wall':>13s} {'CPU':>7s} {'250x250 wall':>13s} {'CPU':>7s}")
+    print(f"{'template':24s} {'112x112 wall':>13s} {'CPU':>7s} {'250x250 wall':>13s} {'CPU':>7s}")
     for mask_type in [*load_templates(), None]:
-        small = _time(crops, mask_type, args.repeats)
-        large = _time(photos, mask_type, args.repeats)
-        print(
-            f"{mask_type or 'random mix':16s} {small[0]:13.3f} {small[1]:7.3f} "
-            f"{large[0]:13.3f} {large[1]:7.3f}"
-        )
+        modes = [("", None), (" no match", NO_MATCH)] if args.compare_match else [("", None)]
+        for label, match in modes:
+            small = _time(crops, mask_type, args.repeats, match)
+            large = _time(photos, mask_type, args.repeats, match)
+            name = (mask_type or "random mix") + label
+            print(f"{name:24s} {small[0]:13.3f} {small[1]:7.3f} {large[0]:13.3f} {large[1]:7.3f}")
 
 
 if __name__ == "__main__":

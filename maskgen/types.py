@@ -46,7 +46,8 @@ class MaskParams:
     ``color`` is "#rrggbb" or None, ``texture`` a texture name or None. ``texture_scale``,
     ``texture_angle`` and ``texture_offset`` place the texture; ``fit_jitter`` nudges the fit so
     masks do not all sit identically (0 = none). ``wear`` is the placement: "correct" or a
-    way masks are worn wrongly (``maskgen.masks.wear.WEAR_PLACEMENTS``).
+    way masks are worn wrongly (``maskgen.masks.wear.WEAR_PLACEMENTS``). ``grain_seed`` seeds
+    the grain that matches the mask to the photo's noise.
     """
 
     mask_type: str
@@ -57,6 +58,7 @@ class MaskParams:
     texture_offset: tuple[float, float] = (0.0, 0.0)
     fit_jitter: tuple[float, float] = (0.0, 0.0)
     wear: str = "correct"
+    grain_seed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class MaskParams:
             "texture_offset": list(self.texture_offset),
             "fit_jitter": list(self.fit_jitter),
             "wear": self.wear,
+            "grain_seed": self.grain_seed,
         }
 
     @classmethod
@@ -83,6 +86,7 @@ class MaskParams:
             texture_offset=_pair(record.get("texture_offset", (0.0, 0.0))),
             fit_jitter=_pair(record.get("fit_jitter", (0.0, 0.0))),
             wear=record.get("wear", "correct"),
+            grain_seed=int(record.get("grain_seed", 0)),
         )
 
 

@@ -9,7 +9,8 @@ The placement (``wear``, :mod:`maskgen.masks.wear`) is drawn last and from a sid
 copy of the generator jumped far ahead (``bit_generator.jumped()``), which leaves ``rng``
 itself untouched. So the wear probabilities change no other draw, of this face or of the
 next faces in the same image, and the default (``correct`` only, no draw at all) renders
-every item exactly as before placements existed.
+every item exactly as before placements existed. The grain's seed
+(:func:`sample_grain_seed`) comes from a second side stream (jumped twice) the same way.
 """
 
 from __future__ import annotations
@@ -165,8 +166,8 @@ def sample_mask_params(
 ) -> MaskParams:
     """Draw one face's mask: type uniform over the spec's set, a palette colour with
     probability ``color_prob``, a texture (uniform over ``textures``' names, with scale,
-    angle and offset) with probability ``texture_prob``, a small fit jitter, and the
-    placement from ``spec.wear`` (:func:`sample_wear`).
+    angle and offset) with probability ``texture_prob``, a small fit jitter, the
+    placement from ``spec.wear`` (:func:`sample_wear`) and a seed for the mask's grain.
 
     ``templates`` maps type names to templates (only the names and ``recolorable`` are read);
     ``textures`` maps texture names to textures (only the names are read). Deterministic given
@@ -194,6 +195,7 @@ def sample_mask_params(
         texture_offset=(round(offset[0], 4), round(offset[1], 4)) if texture else (0.0, 0.0),
         fit_jitter=(round(float(jitter[0]), 4), round(float(jitter[1]), 4)),
         wear=sample_wear(rng, spec.wear),
+        grain_seed=sample_grain_seed(rng),
     )
 
 
@@ -212,6 +214,15 @@ def sample_wear(rng: np.random.Generator, wear: tuple[tuple[str, float], ...]) -
         if draw < total:
             return name
     return wear[-1][0]  # draw within rounding of 1
+
+
+def sample_grain_seed(rng: np.random.Generator) -> int:
+    """A seed for the mask's grain (0 <= seed < 2**31), without advancing ``rng``: drawn from
+    a copy of its bit generator jumped twice (the placement's stream is jumped once), so the
+    grain changes no other draw of this face or of later faces."""
+    bits = rng.bit_generator
+    side = np.random.Generator(bits.jumped(2)) if hasattr(bits, "jumped") else rng.spawn(1)[0]
+    return int(side.integers(2**31))
 
 
 def parse_wear(text: str) -> tuple[tuple[str, float], ...]:

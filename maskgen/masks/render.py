@@ -12,8 +12,13 @@ Steps (all inside the bounding rectangle of the warped mask, never the whole ima
 4. Light: a brightness plane fitted to the face's skin (side light), the photo's exposure and
    colour cast, multiplied in, so a mask in a dark or side-lit photo is dark or side-lit too; a
    black-and-white photo gets a grey mask.
-5. Premultiplied compositing, so anti-aliased edges blend face and mask without a rim, plus a
+5. Photographic match (:mod:`maskgen.masks.photometry`): the lit mask, colour and coverage
+   alike, is blurred until its edges measure as soft as the face's, and gets luma grain as
+   strong as the noise measured on the face (drawn from ``params.grain_seed``).
+6. Premultiplied compositing, so anti-aliased edges blend face and mask without a rim, plus a
    soft contact shadow on the skin just below the mask's edge.
+7. A photo last saved as a low-quality JPEG (quality under ``photometry.JPEG_BELOW``, read
+   from its 8x8 grid) has the mask's blocks JPEG-compressed at that quality.
 
 Speed: a render costs a few hundred microseconds, spread over many small numpy/OpenCV calls,
 so everything that does not depend on the face is prepared once per template level
@@ -25,6 +30,7 @@ OpenCV calls are the fast ones).
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,6 +39,12 @@ import cv2
 import numpy as np
 
 from maskgen.errors import ConfigError
+from maskgen.masks.photometry import (
+    NO_MATCH,
+    PhotoMatch,
+    measure_photo,
+    sample_grain,
+)
 from maskgen.masks.templates import MaskTemplate, parse_hex_color
 from maskgen.masks.textures import Texture, pixel_grid, texture_scale_for, tile_image
 from maskgen.masks.warp import closed_corners, dense_map_from_corners, source_mesh
@@ -84,7 +96,16 @@ photo: the mask loses its colour in proportion (a grey photo gets a grey mask)."
 _EXPOSURE_RANGE = (0.22, 1.08)
 _GRADIENT_RANGE = (0.55, 1.35)
 _CAST_STRENGTH = 0.35
-_CAST_RANGE = (0.88, 1.12)
+_SURROUND_STRENGTH = 0.15
+"""Weights of the skin's and the surround's colour deviations in the light's colour: the
+Wiener (least-squares) weights of a cast that both see, from the covariance of the two over
+300 LFW photos (log R/G: 0.36 and 0.12, log B/G: 0.37 and 0.17; the shared part is the
+light, the rest skin tone and background)."""
+_REF_SURROUND_CHROMA = (1.079, 0.981, 0.898)
+"""Median colour over its luma of LFW photos outside the face box (the same 300 photos)."""
+_SURROUND_MIN = 24
+"""Fewest samples outside the face box that give a surround colour."""
+_CAST_RANGE = (0.8, 1.25)
 _SOFTNESS = 0.8
 """Read the template from a level about this fraction of the target size: the slight
 magnification softens the mask to the sharpness of typical face photos."""
@@ -97,6 +118,17 @@ _HALF_RES_FROM = 40
 """Regions at least this many pixels on their short side get a half-resolution warp map."""
 _TEXTURE_TINT = 0.3
 """Weight of the drawn colour over a texture when both are drawn."""
+_MIN_BLUR = 0.25
+"""A photographic-match blur under this many pixels is skipped (it moves no pixel by more
+than about one 8-bit level)."""
+_MIN_GRAIN = 0.5
+"""Grain under this many 8-bit levels is skipped (rounding to 8 bits adds 0.29 levels of
+noise anyway)."""
+_BLUR_REACH = 3.0
+"""The region grows by this many blur widths, so the blurred mask's fringe is not cut."""
+_MEASURE_SIDE = 160
+"""The photographic match is measured on at most this many pixels square of the face box,
+centred on the eyes (large faces: a window keeps the cost bounded and the pixel scale)."""
 
 
 def apply_mask(
@@ -105,6 +137,7 @@ def apply_mask(
     template: MaskTemplate,
     params: MaskParams,
     texture: Texture | None = None,
+    match: PhotoMatch | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Put one mask on one face.
 
@@ -112,8 +145,11 @@ def apply_mask(
     ``texture`` must be given when ``params.texture`` names one (and is ignored when it names
     none). ``params.fit_jitter`` is (top, bottom): how much lower the mask's top edge and its
     bottom edge sit, in units of the nose's length (landmark 27 to 30); ``params.wear`` is
-    the placement (:mod:`maskgen.masks.wear`; ConfigError for an unknown one). Returns the new image
-    (H, W, 3) uint8 and the mask's coverage (H, W) float32 in [0, 1]. Inputs are not modified.
+    the placement (:mod:`maskgen.masks.wear`; ConfigError for an unknown one);
+    ``params.grain_seed`` seeds the grain matched to the photo's noise. ``match`` overrides the
+    photographic match measured on the face (:func:`photo_match`; ``NO_MATCH``: none). Returns
+    the new image (H, W, 3) uint8 and the mask's coverage (H, W) float32 in [0, 1]. Inputs are
+    not modified.
     """
     image = _check_image(rgb)
     landmarks = _check_landmarks(landmarks)
@@ -129,7 +165,9 @@ def apply_mask(
         template, template.level_index_for(_fit_scale(template, points) * _SOFTNESS)
     )
     corners = points.T.astype(np.float64)[:, _corner_index(template)]  # (2, 4, T)
-    region = _region(corners, height, width)
+    match = photo_match(image, landmarks) if match is None else match
+    blur = match.blur if match.blur >= _MIN_BLUR else 0.0
+    region = _region(corners, height, width, math.ceil(_BLUR_REACH * blur))
     if region is None:
         return out, coverage
     x0, y0, x1, y1 = region
@@ -144,14 +182,21 @@ def apply_mask(
     else:
         source, tint = assets.premultiplied, gain * 255.0
     layers = cv2.remap(source, warp, None, cv2.INTER_LINEAR)
-    alpha = cv2.extractChannel(layers, 3)
-    np.minimum(alpha, 1.0, out=alpha)  # bilinear weights of alphas >= 0: never below 0
     red, green, blue = (plane * v for v in tint.tolist())
-    light = cv2.merge([red, green, blue, blue])  # the alpha channel's product goes unused
-    mask_rgb = cv2.cvtColor(cv2.multiply(layers, light), cv2.COLOR_RGBA2RGB)
+    light = cv2.merge([red, green, blue, np.ones_like(plane)])  # alpha passes unchanged
+    lit = cv2.multiply(layers, light)
+    if blur:  # the photo's softness: colour and coverage alike, so the edge softens too
+        lit = cv2.GaussianBlur(lit, (0, 0), blur)
+    alpha = cv2.extractChannel(lit, 3)
+    np.minimum(alpha, 1.0, out=alpha)  # bilinear weights of alphas >= 0: never below 0
+    mask_rgb = cv2.cvtColor(lit, cv2.COLOR_RGBA2RGB)
     if colourful < 1.0:
         grey = cv2.cvtColor(mask_rgb, cv2.COLOR_RGB2GRAY)
         mask_rgb = cv2.addWeighted(mask_rgb, colourful, cv2.merge([grey] * 3), 1 - colourful, 0)
+    if match.grain >= _MIN_GRAIN:  # the photo's noise, as luma grain over the mask
+        grain = sample_grain(params.grain_seed, y1 - y0, x1 - x0)
+        grain = cv2.multiply(grain, alpha, scale=match.grain)
+        mask_rgb = cv2.add(mask_rgb, cv2.merge([grain, grain, grain]))
     face = out[y0:y1, x0:x1]
     keep = _kept_skin(alpha, jaw)
     kept = cv2.multiply(face, cv2.merge([keep] * 3), dtype=cv2.CV_32F)
@@ -159,7 +204,33 @@ def apply_mask(
     if blended is not face:  # OpenCV wrote a new array instead of the view: copy it in
         face[:] = blended
     coverage[y0:y1, x0:x1] = alpha
+    if match.jpeg:
+        _compress_blocks(out, coverage, region, match.jpeg)
     return out, coverage
+
+
+def _compress_blocks(
+    out: np.ndarray, coverage: np.ndarray, region: tuple[int, int, int, int], quality: int
+) -> None:
+    """JPEG-compress the mask's part of ``out`` in place at ``quality``, as the photo was: the
+    region, widened to the image's 16-pixel grid (JPEG's 8x8 blocks and its 2x2-subsampled
+    colour), is encoded and decoded (libjpeg through OpenCV, 4:2:0), and every 8x8 block the
+    mask touches takes the decoded pixels; the other blocks keep theirs."""
+    height, width = out.shape[:2]
+    x0, y0, x1, y1 = region
+    gx0, gy0 = x0 // 16 * 16, y0 // 16 * 16
+    gx1, gy1 = min(-(-x1 // 16) * 16, width), min(-(-y1 // 16) * 16, height)
+    patch = out[gy0:gy1, gx0:gx1]
+    _, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(patch, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    decoded = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    rows, columns = -(-(gy1 - gy0) // 8), -(-(gx1 - gx0) // 8)
+    touched = np.zeros((rows * 8, columns * 8), dtype=bool)
+    touched[: gy1 - gy0, : gx1 - gx0] = coverage[gy0:gy1, gx0:gx1] > 0
+    blocks = touched.reshape(rows, 8, columns, 8).any(axis=(1, 3))
+    pixels = np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)[: gy1 - gy0, : gx1 - gx0]
+    patch[pixels] = decoded[pixels]
 
 
 def prepare_render() -> None:
@@ -229,6 +300,38 @@ def face_points(
     return points
 
 
+def photo_match(rgb: np.ndarray, landmarks: np.ndarray) -> PhotoMatch:
+    """How the mask should match this face's photo (blur, grain), measured on the luma of the
+    upper face, the box of the brows, eyes and nose (landmarks 17-47: what the mask leaves
+    visible, and half the pixels of the whole face; at most :data:`_MEASURE_SIDE` pixels
+    square, centred on the eyes); ``rgb`` (H, W, 3) uint8, ``landmarks`` (68, 2) float32.
+    ``NO_MATCH`` for a face too small (or too far outside the image) to measure."""
+    height, width = rgb.shape[:2]
+    on_grid = _on_jpeg_grid(rgb, _landmark_box(landmarks, height, width))
+    x0, y0, x1, y1 = _landmark_box(landmarks[17:48], height, width)
+    if x1 - x0 > _MEASURE_SIDE or y1 - y0 > _MEASURE_SIDE:
+        eyes_x, eyes_y = landmarks[36:48].mean(axis=0).tolist()
+        half = _MEASURE_SIDE // 2
+        x0 = min(max(int(eyes_x) - half, x0), max(x1 - _MEASURE_SIDE, x0))
+        y0 = min(max(int(eyes_y) - half, y0), max(y1 - _MEASURE_SIDE, y0))
+        x1, y1 = min(x1, x0 + _MEASURE_SIDE), min(y1, y0 + _MEASURE_SIDE)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return NO_MATCH
+    return measure_photo(cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), on_grid)
+
+
+def _on_jpeg_grid(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """(h, w) float32 luma of the whole 8x8 blocks of the image's grid inside ``box`` (at most
+    :data:`_MEASURE_SIDE` pixels square), None where fewer than 2x2 blocks fit."""
+    x0, y0, x1, y1 = box
+    gx0, gy0 = -(-x0 // 8) * 8, -(-y0 // 8) * 8
+    gx1 = min(x1, gx0 + _MEASURE_SIDE) // 8 * 8
+    gy1 = min(y1, gy0 + _MEASURE_SIDE) // 8 * 8
+    if gx1 - gx0 < 16 or gy1 - gy0 < 16:
+        return None
+    return cv2.cvtColor(rgb[gy0:gy1, gx0:gx1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
 def _check_image(rgb: np.ndarray) -> np.ndarray:
     image = np.asarray(rgb)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -254,13 +357,15 @@ def _column(x: float, y: float) -> np.ndarray:
     return np.array([x, y], dtype=np.float64).reshape(2, 1, 1)
 
 
-def _region(corners: np.ndarray, height: int, width: int) -> tuple[int, int, int, int] | None:
-    """Bounding rectangle (x0, y0, x1, y1) of the warped triangles (``corners`` (2, 4, T))
-    inside the image."""
+def _region(
+    corners: np.ndarray, height: int, width: int, margin: int = 0
+) -> tuple[int, int, int, int] | None:
+    """Bounding rectangle (x0, y0, x1, y1) of the warped triangles (``corners`` (2, 4, T)),
+    grown by ``margin`` pixels, inside the image."""
     flat = corners.reshape(2, -1)
     (low_x, low_y), (high_x, high_y) = flat.min(axis=1).tolist(), flat.max(axis=1).tolist()
-    x0, y0 = max(int(low_x), 0), max(int(low_y), 0)
-    x1, y1 = min(int(high_x) + 2, width), min(int(high_y) + 2, height)
+    x0, y0 = max(int(low_x) - margin, 0), max(int(low_y) - margin, 0)
+    x1, y1 = min(int(high_x) + 2 + margin, width), min(int(high_y) + 2 + margin, height)
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, y0, x1, y1
@@ -486,12 +591,15 @@ def _hex_rgb(color: str) -> np.ndarray:
 @dataclass(frozen=True)
 class _LightStats:
     """What the face tells about the light: skin samples (K, 3) float RGB in [0, 1] at
-    ``points`` (K, 2), the 95th-percentile luma over the face box and over the photo."""
+    ``points`` (K, 2), the 95th-percentile luma over the face box and over the photo, and
+    ``surround``, the photo's mean RGB (0-255) outside the face box (None where too little of
+    the photo lies outside it)."""
 
     samples: np.ndarray
     points: np.ndarray
     face_high: float
     image_high: float
+    surround: tuple[float, float, float] | None = None
 
 
 def _landmark_box(landmarks: np.ndarray, height: int, width: int) -> tuple[int, int, int, int]:
@@ -530,12 +638,31 @@ def _light_stats(image: np.ndarray, landmarks: np.ndarray) -> _LightStats | None
         for x, y in points.tolist()
     ]
     stride = max(1, min(height, width) // 24)
+    coarse = image[::stride, ::stride]
     return _LightStats(
         samples=small.reshape(-1, 3)[cells],
         points=points,
         face_high=_percentile95(small @ _LUMA),
-        image_high=_percentile95(image[::stride, ::stride] @ _LUMA) / 255.0,
+        image_high=_percentile95(coarse @ _LUMA) / 255.0,
+        surround=_surround_mean(coarse, stride, (x0, y0, x1, y1)),
     )
+
+
+def _surround_mean(
+    coarse: np.ndarray, stride: int, box: tuple[int, int, int, int]
+) -> tuple[float, float, float] | None:
+    """Mean RGB (0-255) of the photo's samples ``coarse`` (every ``stride``-th pixel) outside
+    the face ``box``: the grey-world estimate of the light (Buchsbaum, J. Franklin Inst. 310,
+    1980) without the face. None where fewer than :data:`_SURROUND_MIN` samples lie outside."""
+    x0, y0, x1, y1 = (-(-v // stride) for v in box)  # first sample index at or after each edge
+    rows, columns = coarse.shape[:2]
+    inside = coarse[y0:y1, x0:x1]
+    outside = rows * columns - inside.shape[0] * inside.shape[1]
+    if outside < _SURROUND_MIN:
+        return None
+    total = cv2.sumElems(coarse)[:3]
+    within = cv2.sumElems(inside)[:3] if inside.size else (0.0, 0.0, 0.0)
+    return tuple((a - b) / outside for a, b in zip(total, within, strict=True))
 
 
 def _face_light(
@@ -563,16 +690,34 @@ def _face_light(
     exposure = min(max(exposure, _EXPOSURE_RANGE[0]), _EXPOSURE_RANGE[1])
     # three-vectors as Python floats: numpy's per-call cost dwarfs the arithmetic here
     skin = (stats.samples.sum(axis=0) / count).tolist()
-    low, high = _CAST_RANGE
-    cast = [
-        min(max((value / mean / ref) ** _CAST_STRENGTH, low), high)
-        for value, ref in zip(skin, _REF_SKIN_CHROMA.tolist(), strict=True)
-    ]
+    cast = _light_colour(skin, mean, stats.surround)
     cast_luma = sum(c * w for c, w in zip(cast, _LUMA.tolist(), strict=True))
     gain = np.array([c / cast_luma * exposure for c in cast], dtype=np.float32)
     saturation = (max(skin) - min(skin)) / max(max(skin), 1e-3)
     colourful = min(saturation / (_GREY_BELOW * _REF_SKIN_SATURATION), 1.0)
     return _light_plane(stats.points, luma, mean, jaw, region), gain, colourful
+
+
+def _light_colour(
+    skin: list[float], skin_luma: float, surround: tuple[float, float, float] | None
+) -> list[float]:
+    """The light's colour as three channel factors (before normalising to luma 1): what the
+    skin's colour and the surround's (grey-world) deviate from their LFW medians, combined as
+    ``exp(w_skin * log dev_skin + w_surround * log dev_surround)``, clipped to
+    :data:`_CAST_RANGE`. A person's skin tone moves only the first, a coloured background only
+    the second, a colour cast of the whole photo both, so it gets the sum of the weights."""
+    low, high = _CAST_RANGE
+    logs = [
+        _CAST_STRENGTH * math.log(max(value / skin_luma / ref, 1e-3))
+        for value, ref in zip(skin, _REF_SKIN_CHROMA.tolist(), strict=True)
+    ]
+    if surround is not None:
+        luma = max(sum(v * w for v, w in zip(surround, _LUMA.tolist(), strict=True)), 1.0)
+        logs = [
+            value + _SURROUND_STRENGTH * math.log(max(channel / luma / ref, 1e-3))
+            for value, channel, ref in zip(logs, surround, _REF_SURROUND_CHROMA, strict=True)
+        ]
+    return [min(max(math.exp(value), low), high) for value in logs]
 
 
 def _light_plane(

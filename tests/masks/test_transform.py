@@ -36,6 +36,7 @@ FACE_FIELDS = {
     "texture_offset",
     "fit_jitter",
     "wear",
+    "grain_seed",
     "box",
     "detected",
 }
