@@ -150,7 +150,7 @@ def test_blurred_photo_gets_a_mask_as_soft_as_its_face(source, assets, request):
         growth.append(mask / plain_mask)
     assert 0.85 <= np.median(matched) <= 1.15, matched
     assert np.median(plain) < 0.85, plain
-    assert min(growth) > 1.3, growth
+    assert min(growth) > 1.2, growth  # every mask softer than unmatched
 
 
 @pytest.mark.shared
