@@ -113,6 +113,7 @@ def test_undecodable_record_is_copied_flagged_and_reported(
         "wear": None,
         "reason": "unreadable",
         "faces": 0,
+        "faces_not_masked": [],
         "face_masks": [],
         "format_change": None,
     }
