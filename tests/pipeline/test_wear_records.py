@@ -78,7 +78,8 @@ def test_wear_changes_only_the_placement(wear_twin: Path, mini_reference: Path) 
 
 
 def test_placement_frequencies_match_the_request(wear_twin: Path) -> None:
-    """On lfw-mini's masked records each placement's share is within 3 binomial standard deviations of
+    """On lfw-mini's masked records each placement's share is within 3 binomial standard
+    deviations of
     its probability (seed 0 gives 202/33/28/31)."""
     counts = Counter(row["wear"] for row in _rows(wear_twin).values() if row["masked"])
     n = sum(counts.values())
