@@ -79,8 +79,7 @@ def test_wear_changes_only_the_placement(wear_twin: Path, mini_reference: Path) 
 
 def test_placement_frequencies_match_the_request(wear_twin: Path) -> None:
     """On lfw-mini's masked records each placement's share is within 3 binomial standard
-    deviations of
-    its probability (seed 0 gives 202/33/28/31)."""
+    deviations of its probability."""
     counts = Counter(row["wear"] for row in _rows(wear_twin).values() if row["masked"])
     n = sum(counts.values())
     assert n >= 270 and set(counts) == set(WEAR)  # less the faces the checks leave unmasked
