@@ -66,8 +66,8 @@ def test_strongly_turned_face_is_too_turned(lfw_dir, masker):
     rgb = photo(lfw_dir, "George_W_Bush_0122")
     face = masker.finder.find_faces(rgb)[0]
     frontal = masker.finder.find_faces(photo(lfw_dir, "Aaron_Eckhart_0001"))[0]
-    assert abs(head_pose(face.landmarks, *rgb.shape[:2])[0]) > 55
-    assert abs(head_pose(frontal.landmarks, 250, 250)[0]) < 30
+    assert abs(head_pose(face.landmarks)[0]) > 55
+    assert abs(head_pose(frontal.landmarks)[0]) < 30
     outcome = masker.mask_image(rgb, np.random.default_rng(0))
     assert outcome.reason == TOO_TURNED and not outcome.applied
     np.testing.assert_array_equal(outcome.image, rgb)
@@ -92,4 +92,35 @@ def test_one_face_skipped_the_other_masked_and_both_in_the_manifest(lfw_dir, tmp
     assert row["faces_not_masked"][0]["box"][2] <= 250  # the left face: Hugo Chavez's
     written = read_rgb(out / "two.png")
     np.testing.assert_array_equal(written[:, :250], occluded)  # his hand untouched
-    assert report.counts.masked == 1
+    assert report.counts.masked == 1 and report.counts.faces_not_masked == {OCCLUDED: 1}
+    assert "1 faces left unmasked (occluded 1)" in report.summary()
+    counts = json.loads((out / "maskgen.json").read_text())["counts"]
+    assert counts["faces_not_masked"] == {OCCLUDED: 1}
+
+
+def test_image_whose_only_face_is_occluded_is_copied_with_the_reason(lfw_dir, tmp_path):
+    """A folder of photos: the occluded one is copied byte for byte, its row says why."""
+    from maskgen.pipeline import augment_dataset
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("Cate_Blanchett_0004", "Aaron_Eckhart_0001"):
+        person = name.rsplit("_", 1)[0]
+        (folder / f"{name}.jpg").write_bytes((lfw_dir / person / f"{name}.jpg").read_bytes())
+    out = tmp_path / "out"
+    report = augment_dataset(folder, out, spec=MaskSpec(), workers=1, progress=False)
+    rows = {r["key"]: r for r in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    row = rows["Cate_Blanchett_0004.jpg"]
+    assert row["masked"] is False and row["reason"] == OCCLUDED and row["face_masks"] == []
+    assert [face["reason"] for face in row["faces_not_masked"]] == [OCCLUDED]
+    assert (out / "Cate_Blanchett_0004.jpg").read_bytes() == (
+        folder / "Cate_Blanchett_0004.jpg"
+    ).read_bytes()
+    assert rows["Aaron_Eckhart_0001.jpg"]["masked"] is True
+    assert report.counts.reasons == {OCCLUDED: 1}
+    unchecked = augment_dataset(
+        folder, tmp_path / "all", spec=MaskSpec(face_checks=False), workers=1, progress=False
+    )
+    assert unchecked.counts.masked == 2 and not unchecked.counts.faces_not_masked
+    info = json.loads((tmp_path / "all" / "maskgen.json").read_text())
+    assert info["parameters"]["mask_spec"]["face_checks"] is False
