@@ -124,3 +124,25 @@ def test_image_whose_only_face_is_occluded_is_copied_with_the_reason(lfw_dir, tm
     assert unchecked.counts.masked == 2 and not unchecked.counts.faces_not_masked
     info = json.loads((tmp_path / "all" / "maskgen.json").read_text())
     assert info["parameters"]["mask_spec"]["face_checks"] is False
+
+
+def test_aligned_crop_with_a_hand_over_the_chin_is_left_unmasked(lfw_dir):
+    """MaskAugment on an ArcFace-aligned crop (aligned mode) with fingers pasted over the
+    chin: the crop comes back unchanged, not masked, with the reason; the clean crop is
+    masked. Without the checks the hand would be painted over."""
+    from maskgen.faces import align_face, five_points
+    from maskgen.masks import MaskAugment
+
+    masker = Masker(MaskSpec(), face_mode="aligned")
+    rgb = photo(lfw_dir, "Aaron_Eckhart_0001")
+    crop = align_face(rgb, five_points(masker.finder.find_faces(rgb)[0].landmarks))
+    hand = cv2.resize(photo(lfw_dir, "Cate_Blanchett_0004")[175:250, 20:120], (60, 45))
+    covered = crop.copy()
+    covered[67:112, 26:86] = hand
+    aug = MaskAugment(p=1.0, seed=0)
+    assert aug(image=crop, key=1)["masked"] is True
+    out = aug(image=covered, key=1)
+    assert out["masked"] is False and out["image"] is covered
+    assert out["params"]["reason"] == OCCLUDED
+    assert [face["reason"] for face in out["params"]["faces_not_masked"]] == [OCCLUDED]
+    assert MaskAugment(p=1.0, seed=0, face_checks=False)(image=covered, key=1)["masked"] is True
