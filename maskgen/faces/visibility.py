@@ -319,16 +319,26 @@ def face_problems(
 ) -> list[str | None]:
     """For each (image, (box, landmarks)) pair, why the face should not be masked
     (:data:`TOO_TURNED`, then :data:`OCCLUDED`), or None. ``aligned``: per face, whether its
-    box is an aligned crop's known box (None: none is). The restarts of all the faces are
-    fitted in one batch; too-turned faces skip the occlusion measures."""
+    box is an aligned crop's known box (None: none is).
+
+    Cheapest first: the pose, then what crosses the jaw, and the restarts (the dearest, about
+    1.4 ms a face) only for the faces whose decision depends on them (a jaw crossed a little,
+    not enough to decide alone: about a third of faces), all fitted in one batch."""
     on_crop = list(aligned) if aligned is not None else [False] * len(faces)
-    reasons: list[str | None] = [
-        TOO_TURNED if is_too_turned(landmarks) else None for _, landmarks in faces
-    ]
-    todo = [i for i, reason in enumerate(reasons) if reason is None]
-    spreads = fit_spread(fitter, [images[i] for i in todo], [faces[i] for i in todo])
-    for i, (lower, upper) in zip(todo, spreads, strict=True):
-        crossing = jaw_crossing(images[i], faces[i][1])
+    reasons: list[str | None] = [None] * len(faces)
+    undecided: list[tuple[int, JawCrossing]] = []
+    for i, (rgb, (_, landmarks)) in enumerate(zip(images, faces, strict=True)):
+        if is_too_turned(landmarks):
+            reasons[i] = TOO_TURNED
+            continue
+        crossing = jaw_crossing(rgb, landmarks)
+        if is_occluded(crossing, 0.0, 0.0, aligned=on_crop[i]):
+            reasons[i] = OCCLUDED
+        elif crossing.edges > JAW_CROSSING_WITH_SPREAD:
+            undecided.append((i, crossing))
+    indices = [i for i, _ in undecided]
+    spreads = fit_spread(fitter, [images[i] for i in indices], [faces[i] for i in indices])
+    for (i, crossing), (lower, upper) in zip(undecided, spreads, strict=True):
         if is_occluded(crossing, float(lower), float(upper), aligned=on_crop[i]):
             reasons[i] = OCCLUDED
     return reasons
