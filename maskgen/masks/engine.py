@@ -159,13 +159,14 @@ class Masker:
     ) -> MaskOutcome:
         """Mask the given faces, in order, each with its own draw from ``rng``.
 
-        ``problems`` (one per face, e.g. from :meth:`face_problems`; None: checked here) name
-        the faces to leave unmasked. Every face draws its params either way, so leaving one
-        face unmasked never changes another face's draw."""
+        ``problems`` (one per face, e.g. from :meth:`face_problems`) name the faces to leave
+        unmasked; None masks every face given (:meth:`mask_image` and :meth:`mask_images`
+        check them). Every face draws its params either way, so leaving one face unmasked
+        never changes another face's draw."""
         if not faces:
             return MaskOutcome(image=np.array(rgb, copy=True), applied=(), reason="no_face")
         if problems is None:
-            problems = self.face_problems([rgb], [faces])[0]
+            problems = [None] * len(faces)
         image = rgb  # each render returns a new image, so the caller's is never written
         applied: list[AppliedMask] = []
         skipped: list[SkippedFace] = []
