@@ -109,7 +109,10 @@ class ItemResult:
     largest first: ``box`` [x0, y0, x1, y1] in pixels, ``detected`` and every field of its
     :class:`MaskParams`; ``mask_type``, ``color``, ``texture`` and ``wear`` (its placement,
     None where not masked) repeat the largest face's, so readers of one mask per row keep
-    working. ``format_change`` says how the written image's
+    working. ``faces_not_masked`` lists the faces found but left unmasked, largest first:
+    ``box``, ``detected`` and ``reason`` (``occluded``: something in front of the lower face;
+    ``too_turned``), also in an image whose other faces were masked. ``format_change`` says how
+    the written image's
     layout differs from the input's (``"rgb 16-bit -> rgb 8-bit"``), None where it does not.
     """
 
@@ -123,6 +126,7 @@ class ItemResult:
     faces: int = 0
     face_masks: tuple[Mapping[str, Any], ...] = ()
     format_change: str | None = None
+    faces_not_masked: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def skipped(self) -> bool:
@@ -141,6 +145,7 @@ class ItemResult:
             "faces": self.faces,
             "face_masks": [dict(face) for face in self.face_masks],
             "format_change": self.format_change,
+            "faces_not_masked": [dict(face) for face in self.faces_not_masked],
         }
 
     @classmethod
@@ -148,7 +153,8 @@ class ItemResult:
         """A row as :meth:`to_json` writes it (rows without the newer fields read too).
         TypeError or ValueError where it is not one."""
         fields = dict(row)
-        faces = fields.pop("face_masks", ())
-        if not isinstance(faces, list | tuple) or not all(isinstance(f, dict) for f in faces):
-            raise ValueError("face_masks: expected a list of objects")
-        return cls(**fields, face_masks=tuple(faces))
+        lists = {name: fields.pop(name, ()) for name in ("face_masks", "faces_not_masked")}
+        for name, faces in lists.items():
+            if not isinstance(faces, list | tuple) or not all(isinstance(f, dict) for f in faces):
+                raise ValueError(f"{name}: expected a list of objects")
+        return cls(**fields, **{name: tuple(faces) for name, faces in lists.items()})

@@ -30,6 +30,7 @@ from maskgen.cli import options
 @options.color_prob
 @options.texture_prob
 @options.wear
+@options.face_checks
 @options.quiet
 def mask(
     image,
@@ -42,6 +43,7 @@ def mask(
     color_prob,
     texture_prob,
     wear,
+    face_checks,
     quiet,
 ):
     """Put a random mask on every face in IMAGE and write OUTPUT.
@@ -57,6 +59,7 @@ def mask(
         texture_prob=texture_prob,
         wear=wear,
         mask_types_option="--mask-type",
+        face_checks=face_checks,
     )
     masker = Masker(spec, face_mode=face_mode or "auto", models_dir=models_dir)
     result = mask_file(image, output, masker=masker, seed=seed, jpeg_quality=jpeg_quality)
@@ -70,5 +73,10 @@ def mask(
             )
         else:
             click.echo(f"{output}: not masked ({result.reason}), written unchanged", err=True)
+        if result.masked and result.faces_not_masked:
+            left = ", ".join(face["reason"] for face in result.faces_not_masked)
+            click.echo(
+                f"{output}: {len(result.faces_not_masked)} face(s) left unmasked ({left})", err=True
+            )
         if result.format_change:
             click.echo(f"{output}: written as {result.format_change}", err=True)

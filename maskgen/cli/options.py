@@ -197,6 +197,15 @@ wear = click.option(
     "[default: correct=1]",
 )
 
+face_checks = click.option(
+    "--face-checks/--no-face-checks",
+    default=True,
+    show_default=True,
+    help="Leave unmasked, with a reason in the manifest, a face with something in front of "
+    "its lower face (occluded: a hand, a microphone) or turned too far (too_turned); "
+    "--no-face-checks masks every face found.",
+)
+
 _MASK_SPEC_OPTIONS = (
     click.option(
         "--mask-types",
@@ -224,6 +233,7 @@ _MASK_SPEC_OPTIONS = (
         help="Folder of mask templates (default: the built-in ones).",
     ),
     wear,
+    face_checks,
 )
 
 
@@ -257,11 +267,12 @@ def build_mask_spec(
     templates: Path | None = None,
     wear: WearPairs | None = None,
     mask_types_option: str = "--mask-types",
+    face_checks: bool = True,
 ) -> MaskSpec:
     """A validated MaskSpec from the mask options; click.BadParameter naming the option if
     it is not valid (unknown mask type, probability outside [0, 1], ...). Mask types match
     in any case; ``mask_types_option`` is the flag they came from, for the message. ``wear``
-    None: every mask worn correctly."""
+    None: every mask worn correctly; ``face_checks``: ``--face-checks``."""
     from maskgen.masks import MaskSpec, available_mask_types
     from maskgen.masks.policy import DEFAULT_WEAR
 
@@ -276,6 +287,7 @@ def build_mask_spec(
             texture_dirs=tuple(textures),
             templates_dir=templates,
             wear=DEFAULT_WEAR if wear is None else wear,
+            face_checks=face_checks,
         )
         spec.validate(known)
     except ConfigError as error:
@@ -284,8 +296,9 @@ def build_mask_spec(
 
 
 def mask_spec_options(command: F) -> F:
-    """Adds --mask-types, --color-prob, --texture-prob, --textures, --templates, --wear and
-    passes the command one ``spec`` argument (a validated MaskSpec) instead."""
+    """Adds --mask-types, --color-prob, --texture-prob, --textures, --templates, --wear,
+    --face-checks and passes the command one ``spec`` argument (a validated MaskSpec)
+    instead."""
 
     @functools.wraps(command)
     def wrapper(
@@ -296,6 +309,7 @@ def mask_spec_options(command: F) -> F:
         textures: tuple[Path, ...],
         templates: Path | None,
         wear: WearPairs | None,
+        face_checks: bool,
         **kwargs: Any,
     ) -> Any:
         kwargs["spec"] = build_mask_spec(
@@ -305,6 +319,7 @@ def mask_spec_options(command: F) -> F:
             textures=textures,
             templates=templates,
             wear=wear,
+            face_checks=face_checks,
         )
         return command(*args, **kwargs)
 

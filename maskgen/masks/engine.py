@@ -3,7 +3,11 @@
 :class:`Masker` loads the face finder, templates and textures once and is then reused for every
 image (one per worker process). Expected outcomes are values: an image without a face comes back
 unchanged with ``reason="no_face"``, one too small to hold a face (a side under
-``maskgen.faces.MIN_IMAGE_SIDE`` px) with ``reason="too_small"``.
+``maskgen.faces.MIN_IMAGE_SIDE`` px) with ``reason="too_small"``. A face that cannot take a
+believable mask (something in front of its lower face, or turned too far:
+:mod:`maskgen.faces.visibility`) is left as it is and listed in ``skipped`` with its reason
+(``occluded``, ``too_turned``); an image none of whose faces was masked for that reason gets
+the largest face's reason.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 from maskgen.errors import ConfigError
 from maskgen.faces import Face, FaceMode, is_too_small, load_face_finder
 from maskgen.faces.shape_predictor import FIT_BLOCK
+from maskgen.faces.visibility import face_problems
 from maskgen.masks.policy import MaskSpec, sample_mask_params
 from maskgen.masks.render import apply_mask, prepare_render
 from maskgen.masks.templates import load_templates
@@ -41,14 +46,30 @@ class AppliedMask:
 
 
 @dataclass(frozen=True)
+class SkippedFace:
+    """A face found but left unmasked, and why (``occluded``, ``too_turned``)."""
+
+    face: Face
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The face's record (a manifest row's ``faces_not_masked`` entry): ``box`` [x0, y0,
+        x1, y1] in pixels (0.1 px), ``detected`` and ``reason``."""
+        box = [round(float(value), 1) for value in self.face.box]
+        return {"box": box, "detected": bool(self.face.detected), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class MaskOutcome:
     """The result for one image: ``image`` (H, W, 3) uint8 RGB, the masks applied in face
-    order (largest face first), and ``reason`` ("no_face", "too_small") when nothing was
-    masked."""
+    order (largest face first), the faces left unmasked (``skipped``, same order) and
+    ``reason`` ("no_face", "too_small", or the largest skipped face's "occluded" or
+    "too_turned") when nothing was masked."""
 
     image: np.ndarray
     applied: tuple[AppliedMask, ...]
     reason: str | None = None
+    skipped: tuple[SkippedFace, ...] = ()
 
     @property
     def masked(self) -> bool:
@@ -86,9 +107,7 @@ class Masker:
 
     def mask_image(self, rgb: np.ndarray, rng: np.random.Generator) -> MaskOutcome:
         """Find every face in an (H, W, 3) uint8 RGB image and mask each with its own draw."""
-        if is_too_small(*rgb.shape[:2]):
-            return _too_small(rgb)
-        return self.mask_faces(rgb, self.finder.find_faces(rgb, self.face_mode), rng)
+        return self.mask_images([rgb], [rng])[0]
 
     @property
     def batch_size(self) -> int:
@@ -103,24 +122,69 @@ class Masker:
         """:meth:`mask_image` for each (image, rng) pair, the same outcomes, with the faces of
         all the images found in one call (aligned crops: one batched landmark fit)."""
         faces = self.finder.find_faces_batch(images, self.face_mode)
+        problems = self.face_problems(images, faces)
         return [
-            _too_small(rgb) if is_too_small(*rgb.shape[:2]) else self.mask_faces(rgb, found, rng)
-            for rgb, found, rng in zip(images, faces, rngs, strict=True)
+            _too_small(rgb)
+            if is_too_small(*rgb.shape[:2])
+            else self.mask_faces(rgb, found, rng, problems=found_problems)
+            for rgb, found, rng, found_problems in zip(images, faces, rngs, problems, strict=True)
         ]
 
+    def face_problems(
+        self, images: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]
+    ) -> list[list[str | None]]:
+        """For each image's faces, why each should not be masked (``occluded``,
+        ``too_turned``) or None; all None where ``spec.face_checks`` is off. The checks of all
+        the faces are fitted in one batch (:func:`maskgen.faces.visibility.face_problems`)."""
+        if not self.spec.face_checks:
+            return [[None] * len(found) for found in faces]
+        pairs = [(rgb, face) for rgb, found in zip(images, faces, strict=True) for face in found]
+        flat = iter(
+            face_problems(
+                self.finder,
+                [rgb for rgb, _ in pairs],
+                [(face.box, face.landmarks) for _, face in pairs],
+                [not face.detected for _, face in pairs],
+            )
+        )
+        return [[next(flat) for _ in found] for found in faces]
+
     def mask_faces(
-        self, rgb: np.ndarray, faces: list[Face] | tuple[Face, ...], rng: np.random.Generator
+        self,
+        rgb: np.ndarray,
+        faces: list[Face] | tuple[Face, ...],
+        rng: np.random.Generator,
+        *,
+        problems: Sequence[str | None] | None = None,
     ) -> MaskOutcome:
-        """Mask the given faces, in order, each with its own draw from ``rng``."""
+        """Mask the given faces, in order, each with its own draw from ``rng``.
+
+        ``problems`` (one per face, e.g. from :meth:`face_problems`) name the faces to leave
+        unmasked; None masks every face given (:meth:`mask_image` and :meth:`mask_images`
+        check them). Every face draws its params either way, so leaving one face unmasked
+        never changes another face's draw."""
         if not faces:
             return MaskOutcome(image=np.array(rgb, copy=True), applied=(), reason="no_face")
+        if problems is None:
+            problems = [None] * len(faces)
         image = rgb  # each render returns a new image, so the caller's is never written
-        applied = []
-        for face in faces:
+        applied: list[AppliedMask] = []
+        skipped: list[SkippedFace] = []
+        for face, problem in zip(faces, problems, strict=True):
             params = sample_mask_params(rng, self.spec, self.templates, self.textures)
+            if problem is not None:
+                skipped.append(SkippedFace(face=face, reason=problem))
+                continue
             image, _ = self.render(image, face.landmarks, params)
             applied.append(AppliedMask(params=params, face=face))
-        return MaskOutcome(image=image, applied=tuple(applied), reason=None)
+        if not applied:
+            image = np.array(rgb, copy=True)
+        return MaskOutcome(
+            image=image,
+            applied=tuple(applied),
+            reason=None if applied else skipped[0].reason,
+            skipped=tuple(skipped),
+        )
 
     def render(
         self, rgb: np.ndarray, landmarks: np.ndarray, params: MaskParams

@@ -79,6 +79,8 @@ class MaskSpec:
     least 0 and sum to 1 (within :data:`WEAR_SUM_TOLERANCE`); they are kept normalised as
     ``(name, probability)`` pairs in ``WEAR_PLACEMENTS`` order, zeros left out, so the spec
     stays hashable. Anything else raises ConfigError.
+
+    ``face_checks`` (default True): see the field; anything but a bool raises ConfigError.
     """
 
     mask_types: tuple[str, ...] | None = None
@@ -87,6 +89,10 @@ class MaskSpec:
     texture_dirs: tuple[Path, ...] = ()
     templates_dir: Path | None = None
     wear: Mapping[str, float] | tuple[tuple[str, float], ...] = DEFAULT_WEAR
+    face_checks: bool = True
+    """Leave unmasked, with a reason, faces that cannot take a believable mask: something in
+    front of the lower face (``occluded``) or turned too far (``too_turned``); see
+    :mod:`maskgen.faces.visibility`. False masks every face found."""
 
     def __post_init__(self) -> None:
         # accept lists (from a CLI or a config file) while staying hashable and frozen
@@ -96,6 +102,8 @@ class MaskSpec:
         if self.templates_dir is not None:
             object.__setattr__(self, "templates_dir", Path(self.templates_dir))
         object.__setattr__(self, "wear", _normalised_wear(self.wear))
+        if not isinstance(self.face_checks, bool):
+            raise ConfigError(f"face_checks must be True or False, got {self.face_checks!r}")
         self._check_probabilities()
 
     @property
@@ -112,15 +120,17 @@ class MaskSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The spec as JSON-able fields (tuples as lists, paths as strings, ``wear`` as an
-        object); ``wear`` is left out at its default, so a run's recorded spec reads as it
-        did before placements existed."""
+        object); ``wear`` and ``face_checks`` are left out at their defaults, so a run's
+        recorded spec reads as it did before they existed."""
         record = {
             field.name: _jsonable(getattr(self, field.name))
             for field in dataclasses.fields(self)
-            if field.name != "wear"
+            if field.name not in ("wear", "face_checks")
         }
         if self.wear != DEFAULT_WEAR:
             record["wear"] = dict(self.wear)
+        if not self.face_checks:
+            record["face_checks"] = False
         return record
 
     def _check_probabilities(self) -> None:

@@ -65,6 +65,9 @@ class MaskAugment:
             0.1, "mouth_uncovered": 0.1, "chin_uncovered": 0.1}``, or ``--wear``'s string
             form ("correct=0.7,nose_uncovered=0.3"); None: every mask correct. Drawn as
             ``maskgen augment --wear`` draws it; ``params["wear"]`` says which was drawn.
+        face_checks: leave unmasked a face with something in front of its lower face
+            (``occluded``) or turned too far (``too_turned``), as ``maskgen augment`` does
+            (:mod:`maskgen.faces.visibility`); False masks every face found.
         params_key: the output key of the drawn params. Inside an albumentations ``Compose``
             followed by albumentations transforms, use another name ("mask_params"): those
             transforms take a ``params`` argument of their own and fail on a ``params`` target.
@@ -98,6 +101,7 @@ class MaskAugment:
         models_dir: str | Path | None = None,
         params_key: str = "params",
         wear: Mapping[str, float] | str | None = None,
+        face_checks: bool = True,
     ) -> None:
         self.p = _probability("p", p)
         self.params_key = _params_key(params_key)
@@ -111,6 +115,7 @@ class MaskAugment:
             texture_dirs=tuple(Path(d) for d in texture_dirs),
             templates_dir=Path(templates_dir) if templates_dir is not None else None,
             wear=_wear(wear),
+            face_checks=face_checks,
         )
         spec.validate(available)
         if spec.texture_prob > 0 and spec.texture_dirs:
@@ -128,6 +133,7 @@ class MaskAugment:
             f"face_mode={self.face_mode!r}, seed={self.seed}"
             + ("" if self.params_key == "params" else f", params_key={self.params_key!r}")
             + (f", wear={dict(self.spec.wear)}" if self.spec.wear_given else "")
+            + ("" if self.spec.face_checks else ", face_checks=False")
             + ")"
         )
 
@@ -144,6 +150,7 @@ class MaskAugment:
             "seed": self.seed,
             "params_key": self.params_key,
             "wear": dict(self.spec.wear),
+            "face_checks": self.spec.face_checks,
         }
 
     @property
@@ -243,7 +250,11 @@ def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:
     ``mask_type``, ``color`` ("#rrggbb" or None), ``texture`` (name or None) and ``wear``
     (its placement, :data:`~maskgen.masks.wear.WEAR_PLACEMENTS`) describe the largest face
     (None when not masked); ``reason`` is None when masked, else why not
-    (``no_face``); ``faces`` lists every masked face, largest first, as its full
+    (``no_face``, ``occluded``, ``too_turned``, ...); ``faces_not_masked`` lists the faces
+    found but left unmasked (``box``, ``detected``, ``reason``: something in front of the lower
+    face, or turned too far), so a skipped face is never masked by the transform either, the
+    image passes through unchanged where no face was masked; ``faces`` lists every masked
+    face, largest first, as its full
     :class:`~maskgen.types.MaskParams` (which re-renders it exactly) plus ``box`` (x0, y0, x1,
     y1 in image pixels, to 0.1 px) and ``detected`` (False where the box came from the alignment).
     """
@@ -256,6 +267,7 @@ def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:
         "wear": largest.get("wear"),
         "reason": None if faces else (outcome.reason or "no_face"),
         "faces": faces,
+        "faces_not_masked": [face.to_json() for face in outcome.skipped],
     }
 
 
@@ -268,6 +280,7 @@ def not_drawn_params() -> dict[str, Any]:
         "wear": None,
         "reason": NOT_DRAWN,
         "faces": [],
+        "faces_not_masked": [],
     }
 
 

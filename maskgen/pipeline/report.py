@@ -26,29 +26,33 @@ class Counts:
     """``items``: every key, image or not (RecordIO header and identity records are items that
     are copied); ``images``: manifest rows of images; ``reasons``: not-masked images by
     reason; ``skipped``: manifest rows of files that are not images (a folder's text files,
-    macOS ``._`` files, ...), by reason."""
+    macOS ``._`` files, ...), by reason; ``faces_not_masked``: faces found but left unmasked
+    (``occluded``, ``too_turned``), by reason, in masked images and unmasked ones alike."""
 
     items: int = 0
     images: int = 0
     masked: int = 0
     reasons: Mapping[str, int] = field(default_factory=dict)
     skipped: Mapping[str, int] = field(default_factory=dict)
+    faces_not_masked: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of_results(cls, items: int, results: Iterable[ItemResult]) -> Counts:
         reasons: Counter[str] = Counter()
         skipped: Counter[str] = Counter()
+        faces: Counter[str] = Counter()
         images = masked = 0
         for result in results:
             if result.skipped:
                 skipped[result.reason or "not_an_image"] += 1
                 continue
             images += 1
+            faces.update(str(face.get("reason")) for face in result.faces_not_masked)
             if result.masked:
                 masked += 1
             else:
                 reasons[result.reason or "not_masked"] += 1
-        return cls(items, images, masked, dict(reasons), dict(skipped))
+        return cls(items, images, masked, dict(reasons), dict(skipped), dict(faces))
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(
@@ -57,6 +61,7 @@ class Counts:
             masked=self.masked + other.masked,
             reasons=dict(Counter(self.reasons) + Counter(other.reasons)),
             skipped=dict(Counter(self.skipped) + Counter(other.skipped)),
+            faces_not_masked=dict(Counter(self.faces_not_masked) + Counter(other.faces_not_masked)),
         )
 
     @property
@@ -69,21 +74,30 @@ class Counts:
         return sum(self.skipped.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The counts as ``maskgen.json`` holds them (``faces_not_masked`` only where a face
+        was left unmasked, so runs without any read as before)."""
+        record: dict[str, Any] = {
             "items": self.items,
             "images": self.images,
             "masked": self.masked,
             "not_masked": dict(sorted(self.reasons.items())),
             "skipped": dict(sorted(self.skipped.items())),
         }
+        if self.faces_not_masked:
+            record["faces_not_masked"] = dict(sorted(self.faces_not_masked.items()))
+        return record
 
     def describe(self) -> str:
         """``"294 images: 287 masked, 7 not masked (no_face 5, unreadable 2)"``, then
+        ``", 4 faces left unmasked (occluded 3, too_turned 1)"`` where the face checks left any,
         ``", 3 other files, not images (not_an_image 2, apple_double 1)"`` for a folder's
         other files, ``", 41 other records copied"`` for RecordIO's header and identities."""
         text = f"{self.images} images: {self.masked} masked, {self.not_masked} not masked"
         if self.reasons:
             text += f" ({_by_reason(self.reasons)})"
+        if self.faces_not_masked:
+            left = sum(self.faces_not_masked.values())
+            text += f", {left} faces left unmasked ({_by_reason(self.faces_not_masked)})"
         if self.skipped:
             text += f", {self.other_files} other files, not images ({_by_reason(self.skipped)})"
         others = self.items - self.images - self.other_files
@@ -205,6 +219,7 @@ def counts_from_run_info(record: Mapping[str, Any]) -> Counts:
         masked=int(counts["masked"]),
         reasons=dict(counts["not_masked"]),
         skipped=dict(counts.get("skipped", {})),
+        faces_not_masked=dict(counts.get("faces_not_masked", {})),
     )
 
 

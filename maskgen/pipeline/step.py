@@ -57,7 +57,8 @@ class ImageMasker(Protocol):
         self, images: Sequence[np.ndarray], rngs: Sequence[np.random.Generator]
     ) -> list[Any]:
         """One MaskOutcome per (image, rng): ``image`` (H, W, 3) uint8 RGB, ``applied``
-        (largest face first), ``reason`` (why not masked) and ``masked``."""
+        (largest face first), ``skipped`` (faces left unmasked, each with ``to_json()``),
+        ``reason`` (why not masked) and ``masked``."""
         ...
 
 
@@ -156,8 +157,9 @@ def _twin(
     decoded: _Decoded, outcome: Any, jpeg_quality: int, wear_labels: bool
 ) -> tuple[Sample, ItemResult]:
     sample, stored = decoded.sample, decoded.stored
+    not_masked = tuple(face.to_json() for face in getattr(outcome, "skipped", ()))
     if not outcome.masked:
-        return _unchanged(sample, outcome.reason or "not_masked", wear_labels)
+        return _unchanged(sample, outcome.reason or "not_masked", wear_labels, not_masked)
     pixels = restore_layout(stored, outcome.image)
     data, change = encode_stored(pixels, stored.format, jpeg_quality, sample.key)
     largest = outcome.applied[0].params
@@ -171,6 +173,7 @@ def _twin(
         faces=len(outcome.applied),
         face_masks=tuple(applied.to_json() for applied in outcome.applied),
         format_change=change,
+        faces_not_masked=not_masked,
     )
     wear_class = _wear_class(largest.wear) if wear_labels else None
     label = mask_label(sample.label, True, wear_class)
@@ -189,10 +192,18 @@ def _undecoded_reason(sample: Sample) -> str:
     return "not_an_image"
 
 
-def _unchanged(sample: Sample, reason: str, wear_labels: bool) -> tuple[Sample, ItemResult]:
+def _unchanged(
+    sample: Sample,
+    reason: str,
+    wear_labels: bool,
+    faces_not_masked: tuple[dict[str, Any], ...] = (),
+) -> tuple[Sample, ItemResult]:
     label = mask_label(sample.label, False, 0 if wear_labels else None)
     twin = dataclasses.replace(sample, label=label)
-    return twin, ItemResult(key=sample.key, masked=False, reason=reason)
+    result = ItemResult(
+        key=sample.key, masked=False, reason=reason, faces_not_masked=faces_not_masked
+    )
+    return twin, result
 
 
 def _wear_class(wear: str) -> int:

@@ -135,3 +135,17 @@ def test_mask_and_preview_take_wear(photo, tmp_path, rec_dir):
     rec = rec_dir / "lfw-mini" / "train.rec"
     bad = invoke("preview", rec, "-o", sheet, "-n", "2", "--wear", "correct=2")
     assert bad.exit_code == 2 and "'--wear'" in bad.output and not sheet.exists()
+
+
+def test_occluded_face_is_written_unchanged_unless_checks_are_off(tmp_path, lfw_dir):
+    """Hugo_Chavez_0010 holds his hand against his jaw: `mask` leaves it, and says why;
+    --no-face-checks masks it (hand and all)."""
+    source = lfw_dir / "Hugo_Chavez" / "Hugo_Chavez_0010.jpg"
+    kept, forced = tmp_path / "kept.png", tmp_path / "forced.png"
+    result = invoke("mask", source, "-o", kept)
+    assert result.exit_code == 0 and "not masked (occluded)" in result.output
+    original = cv2.imread(str(source))
+    assert np.array_equal(cv2.imread(str(kept)), original)
+    result = invoke("mask", source, "-o", forced, "--no-face-checks")
+    assert result.exit_code == 0 and "1 face(s) masked" in result.output
+    assert not np.array_equal(cv2.imread(str(forced)), original)

@@ -113,6 +113,7 @@ def test_undecodable_record_is_copied_flagged_and_reported(
         "wear": None,
         "reason": "unreadable",
         "faces": 0,
+        "faces_not_masked": [],
         "face_masks": [],
         "format_change": None,
     }
@@ -376,3 +377,17 @@ def test_labels_are_float32_pairs(mini_reference: Path) -> None:
     labels = np.stack([twin.read(key).label for key in twin.image_keys()])
     assert labels.dtype == np.float32 and labels.shape == (294, 2)
     assert set(np.unique(labels[:, 1]).tolist()) <= {0.0, 1.0}
+
+
+def test_aligned_twin_leaves_few_crops_unmasked_and_says_why(mini_reference: Path) -> None:
+    """The face checks run on aligned crops too, but an aligned dataset keeps almost every
+    mask: each crop left unmasked is an occluded or too-turned face, listed with its box."""
+    rows = _manifest(mini_reference)
+    left = [row for row in rows if not row["masked"]]
+    assert len(left) <= 0.05 * len(rows)
+    for row in left:
+        assert row["reason"] in ("occluded", "too_turned")
+        assert [face["reason"] for face in row["faces_not_masked"]] == [row["reason"]]
+        assert row["faces_not_masked"][0]["box"] == [16.0, 30.0, 96.0, 110.0]
+    counts = json.loads((mini_reference / "maskgen.json").read_text())["counts"]
+    assert sum(counts.get("faces_not_masked", {}).values()) == len(left)

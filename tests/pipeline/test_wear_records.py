@@ -57,7 +57,7 @@ def test_wear_twin_labels_carry_the_manifest_wear_class(
         assert masked.label[:2].tolist() == reference.read(key).label.tolist()
         expected = WEAR_CLASSES.index(row["wear"]) if row["masked"] else 0
         assert masked.label[2] == expected, key
-        assert row["wear"] == row["face_masks"][0]["wear"]
+        assert row["wear"] == (row["face_masks"][0]["wear"] if row["masked"] else None)
 
 
 def test_wear_changes_only_the_placement(wear_twin: Path, mini_reference: Path) -> None:
@@ -68,6 +68,9 @@ def test_wear_changes_only_the_placement(wear_twin: Path, mini_reference: Path) 
     rows, plain = _rows(wear_twin), _rows(mini_reference)
     for key, row in rows.items():
         same = twin.read(key).data == reference.read(key).data
+        if not row["masked"]:  # a face left unmasked (occluded, ...): in both runs alike
+            assert same and row["reason"] == plain[key]["reason"]
+            continue
         assert same == (row["wear"] == "correct"), key
         drawn = {**row["face_masks"][0], "wear": "correct"}
         assert drawn == plain[key]["face_masks"][0]
@@ -75,11 +78,11 @@ def test_wear_changes_only_the_placement(wear_twin: Path, mini_reference: Path) 
 
 
 def test_placement_frequencies_match_the_request(wear_twin: Path) -> None:
-    """On 294 records each placement's share is within 3 binomial standard deviations of
-    its probability (seed 0 gives 202/33/28/31)."""
-    counts = Counter(row["wear"] for row in _rows(wear_twin).values())
+    """On lfw-mini's masked records each placement's share is within 3 binomial standard
+    deviations of its probability."""
+    counts = Counter(row["wear"] for row in _rows(wear_twin).values() if row["masked"])
     n = sum(counts.values())
-    assert n == 294 and set(counts) == set(WEAR)
+    assert n >= 270 and set(counts) == set(WEAR)  # less the faces the checks leave unmasked
     for name, probability in WEAR.items():
         spread = 3 * math.sqrt(probability * (1 - probability) / n)
         assert abs(counts[name] / n - probability) <= spread, (name, counts)

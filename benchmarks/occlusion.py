@@ -1,0 +1,135 @@
+"""How many faces the face checks leave unmasked (``occluded``, ``too_turned``), on LFW photos
+and on the aligned crops of ``lfw-fold1.bin``: what the twin loses to them.
+
+A fixed random sample of LFW photos (``-n``, seed 0; more than 13,233 takes them all) goes
+through :class:`maskgen.masks.Masker` as ``maskgen augment`` would; ``--sheet DIR`` writes
+contact sheets of the flagged faces and of as many unflagged ones, to judge precision and
+recall by eye. ``speed`` times the checks on lfw-mini's aligned crops (CPU time per crop of
+``Masker.mask_images`` with and without them, batches of 128, one OpenCV thread). Results are
+merged into ``benchmarks/results/occlusion.json``.
+
+    python benchmarks/occlusion.py [-n 2000] [--sheet DIR] [--parts photos,bin,speed]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskgen.masks import Masker, MaskSpec
+from maskgen.seeding import item_rng
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def photo_rates(n: int, sheet: Path | None) -> dict:
+    photos = sorted((DATA / "lfw" / "lfw-deepfunneled").glob("*/*.jpg"))
+    chosen = sorted(np.random.default_rng(0).permutation(len(photos))[:n])
+    counts: Counter[str] = Counter({"sample": min(n, len(photos))})
+    masker = Masker(MaskSpec())
+    flagged: list[tuple[str, np.ndarray]] = []
+    clear: list[tuple[str, np.ndarray]] = []
+    started = time.process_time()
+    for index in chosen:
+        path = photos[index]
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        outcome = masker.mask_image(rgb, item_rng(0, path.name))
+        counts["photos"] += 1
+        counts[outcome.reason or "masked"] += 1
+        counts["faces_not_masked"] += len(outcome.skipped)
+        for face in outcome.skipped:
+            counts[f"faces_{face.reason}"] += 1
+        if outcome.skipped:
+            flagged.append((f"{outcome.skipped[0].reason[:4]} {path.stem}", rgb))
+        elif outcome.masked:
+            clear.append((path.stem, rgb))
+    counts["cpu_seconds"] = round(time.process_time() - started)
+    if sheet is not None:
+        pick = np.random.default_rng(1).permutation(len(clear))[: len(flagged)]
+        _write_sheet(sheet / "flagged.png", flagged)
+        _write_sheet(sheet / "unflagged_sample.png", [clear[i] for i in pick])
+    return dict(counts)
+
+
+def bin_rates() -> dict:
+    with open(DATA / "bin" / "lfw-fold1.bin", "rb") as file:
+        images, _ = pickle.load(file, encoding="bytes")
+    crops = [
+        cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), 1), cv2.COLOR_BGR2RGB) for b in images
+    ]
+    masker = Masker(MaskSpec(), face_mode="aligned")
+    counts: Counter[str] = Counter()
+    for start in range(0, len(crops), masker.batch_size):
+        batch = crops[start : start + masker.batch_size]
+        rngs = [item_rng(0, start + i) for i in range(len(batch))]
+        for outcome in masker.mask_images(batch, rngs):
+            counts["crops"] += 1
+            counts[outcome.reason or "masked"] += 1
+    return dict(counts)
+
+
+def check_speed(repeats: int = 3) -> dict:
+    from maskgen.formats import open_reader
+    from maskgen.images import decode_rgb
+
+    cv2.setNumThreads(1)
+    reader = open_reader(DATA / "rec" / "lfw-mini" / "train.rec")
+    crops = [decode_rgb(s.data) for s in map(reader.read, reader.keys()) if s.is_image]
+    result = {"crops": len(crops)}
+    for checks in (False, True):
+        masker = Masker(MaskSpec(face_checks=checks), face_mode="aligned")
+        masker.mask_images(crops[:8], [item_rng(0, i) for i in range(8)])  # warm up
+        started = time.process_time()
+        for _ in range(repeats):
+            for start in range(0, len(crops), masker.batch_size):
+                batch = crops[start : start + masker.batch_size]
+                masker.mask_images(batch, [item_rng(0, start + i) for i in range(len(batch))])
+        per_crop = (time.process_time() - started) / (repeats * len(crops))
+        result["cpu_ms_per_crop_" + ("with_checks" if checks else "without")] = round(
+            1000 * per_crop, 2
+        )
+    return result
+
+
+def _write_sheet(path: Path, tiles: list[tuple[str, np.ndarray]], size: int = 125) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cells = []
+    for caption, rgb in tiles:
+        cell = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), (size, size))
+        cv2.putText(cell, caption[-20:], (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (0, 255, 255), 1)
+        cells.append(cell)
+    while len(cells) % 10:
+        cells.append(np.zeros((size, size, 3), np.uint8))
+    rows = [np.hstack(cells[i : i + 10]) for i in range(0, len(cells), 10)]
+    cv2.imwrite(str(path), np.vstack(rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=2000, help="LFW photos in the sample")
+    parser.add_argument("--sheet", type=Path, help="write contact sheets here")
+    parser.add_argument("--parts", default="photos,bin,speed", help="which measures to run")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    out = REPO / "benchmarks" / "results" / "occlusion.json"
+    result = json.loads(out.read_text()) if out.is_file() else {}
+    if "photos" in parts:
+        result["lfw_photos"] = photo_rates(args.n, args.sheet)
+    if "bin" in parts:
+        result["lfw_fold1_bin"] = bin_rates()
+    if "speed" in parts:
+        result["aligned_speed"] = check_speed()
+    print(json.dumps(result, indent=2))
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

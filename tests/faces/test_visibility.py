@@ -1,0 +1,148 @@
+"""The face checks on real LFW photos: what is in front of the lower face is never painted
+over (the face is left unmasked, reason ``occluded``), a strongly turned face is left unmasked
+(``too_turned``), a clean frontal face is masked, and the reasons reach the manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskgen.faces.visibility import OCCLUDED, TOO_TURNED, head_pose
+from maskgen.masks import Masker, MaskSpec
+
+pytestmark = pytest.mark.shared
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def photo(lfw_dir: Path, name: str) -> np.ndarray:
+    person = name.rsplit("_", 1)[0]
+    return read_rgb(lfw_dir / person / f"{name}.jpg")
+
+
+@pytest.fixture(scope="module")
+def masker() -> Masker:
+    return Masker(MaskSpec())
+
+
+@pytest.mark.parametrize("name", ["Hugo_Chavez_0010", "Cate_Blanchett_0004"])
+def test_hand_in_front_of_the_lower_face_is_not_painted_over(lfw_dir, masker, name):
+    rgb = photo(lfw_dir, name)
+    outcome = masker.mask_image(rgb, np.random.default_rng(0))
+    assert outcome.reason == OCCLUDED and not outcome.applied
+    assert [face.reason for face in outcome.skipped] == [OCCLUDED]
+    np.testing.assert_array_equal(outcome.image, rgb)  # the hand's pixels are untouched
+    unchecked = Masker(MaskSpec(face_checks=False)).mask_image(rgb, np.random.default_rng(0))
+    assert unchecked.masked  # without the checks the same face is masked, hand and all
+
+
+@pytest.mark.parametrize("name", ["Aaron_Eckhart_0001", "George_W_Bush_0001"])
+def test_clean_frontal_face_is_masked(lfw_dir, masker, name):
+    outcome = masker.mask_image(photo(lfw_dir, name), np.random.default_rng(0))
+    assert outcome.masked and outcome.reason is None and not outcome.skipped
+
+
+@pytest.mark.parametrize("name", ["Aaron_Eckhart_0001", "Abdullah_Gul_0001"])
+def test_pasted_hand_over_the_chin_is_found(lfw_dir, masker, name):
+    """Fingers cut from another photo and pasted over the chin of a clean face."""
+    rgb = photo(lfw_dir, name)
+    assert masker.mask_image(rgb, np.random.default_rng(0)).masked
+    hand = photo(lfw_dir, "Cate_Blanchett_0004")[175:250, 20:120]
+    chin_x, chin_y = np.round(masker.finder.find_faces(rgb)[0].landmarks[8]).astype(int)
+    covered = rgb.copy()
+    covered[chin_y - 20 : chin_y + 55, chin_x - 50 : chin_x + 50] = hand
+    outcome = masker.mask_image(covered, np.random.default_rng(0))
+    assert outcome.reason == OCCLUDED
+    np.testing.assert_array_equal(outcome.image, covered)
+
+
+def test_strongly_turned_face_is_too_turned(lfw_dir, masker):
+    rgb = photo(lfw_dir, "George_W_Bush_0122")
+    face = masker.finder.find_faces(rgb)[0]
+    frontal = masker.finder.find_faces(photo(lfw_dir, "Aaron_Eckhart_0001"))[0]
+    assert abs(head_pose(face.landmarks)[0]) > 55
+    assert abs(head_pose(frontal.landmarks)[0]) < 30
+    outcome = masker.mask_image(rgb, np.random.default_rng(0))
+    assert outcome.reason == TOO_TURNED and not outcome.applied
+    np.testing.assert_array_equal(outcome.image, rgb)
+
+
+def test_one_face_skipped_the_other_masked_and_both_in_the_manifest(lfw_dir, tmp_path):
+    """A photo holding an occluded face and a clean one: the clean one is masked, the other
+    left as it is; the manifest row lists it under faces_not_masked with its reason."""
+    from maskgen.pipeline import augment_dataset
+
+    occluded = photo(lfw_dir, "Hugo_Chavez_0010")
+    clean = photo(lfw_dir, "Aaron_Eckhart_0001")
+    canvas = np.hstack([occluded, clean])
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "two.png"), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    report = augment_dataset(folder, out, spec=MaskSpec(), workers=1, progress=False)
+    (row,) = map(json.loads, (out / "manifest.jsonl").read_text().splitlines())
+    assert row["masked"] is True and row["faces"] == 1
+    assert [face["reason"] for face in row["faces_not_masked"]] == [OCCLUDED]
+    assert row["faces_not_masked"][0]["box"][2] <= 250  # the left face: Hugo Chavez's
+    written = read_rgb(out / "two.png")
+    np.testing.assert_array_equal(written[:, :250], occluded)  # his hand untouched
+    assert report.counts.masked == 1 and report.counts.faces_not_masked == {OCCLUDED: 1}
+    assert "1 faces left unmasked (occluded 1)" in report.summary()
+    counts = json.loads((out / "maskgen.json").read_text())["counts"]
+    assert counts["faces_not_masked"] == {OCCLUDED: 1}
+
+
+def test_image_whose_only_face_is_occluded_is_copied_with_the_reason(lfw_dir, tmp_path):
+    """A folder of photos: the occluded one is copied byte for byte, its row says why."""
+    from maskgen.pipeline import augment_dataset
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("Cate_Blanchett_0004", "Aaron_Eckhart_0001"):
+        person = name.rsplit("_", 1)[0]
+        (folder / f"{name}.jpg").write_bytes((lfw_dir / person / f"{name}.jpg").read_bytes())
+    out = tmp_path / "out"
+    report = augment_dataset(folder, out, spec=MaskSpec(), workers=1, progress=False)
+    rows = {r["key"]: r for r in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    row = rows["Cate_Blanchett_0004.jpg"]
+    assert row["masked"] is False and row["reason"] == OCCLUDED and row["face_masks"] == []
+    assert [face["reason"] for face in row["faces_not_masked"]] == [OCCLUDED]
+    assert (out / "Cate_Blanchett_0004.jpg").read_bytes() == (
+        folder / "Cate_Blanchett_0004.jpg"
+    ).read_bytes()
+    assert rows["Aaron_Eckhart_0001.jpg"]["masked"] is True
+    assert report.counts.reasons == {OCCLUDED: 1}
+    unchecked = augment_dataset(
+        folder, tmp_path / "all", spec=MaskSpec(face_checks=False), workers=1, progress=False
+    )
+    assert unchecked.counts.masked == 2 and not unchecked.counts.faces_not_masked
+    info = json.loads((tmp_path / "all" / "maskgen.json").read_text())
+    assert info["parameters"]["mask_spec"]["face_checks"] is False
+
+
+def test_aligned_crop_with_a_hand_over_the_chin_is_left_unmasked(lfw_dir):
+    """MaskAugment on an ArcFace-aligned crop (aligned mode) with fingers pasted over the
+    chin: the crop comes back unchanged, not masked, with the reason; the clean crop is
+    masked. Without the checks the hand would be painted over."""
+    from maskgen.faces import align_face, five_points
+    from maskgen.masks import MaskAugment
+
+    masker = Masker(MaskSpec(), face_mode="aligned")
+    rgb = photo(lfw_dir, "Aaron_Eckhart_0001")
+    crop = align_face(rgb, five_points(masker.finder.find_faces(rgb)[0].landmarks))
+    hand = cv2.resize(photo(lfw_dir, "Cate_Blanchett_0004")[175:250, 20:120], (60, 45))
+    covered = crop.copy()
+    covered[67:112, 26:86] = hand
+    aug = MaskAugment(p=1.0, seed=0)
+    assert aug(image=crop, key=1)["masked"] is True
+    out = aug(image=covered, key=1)
+    assert out["masked"] is False and out["image"] is covered
+    assert out["params"]["reason"] == OCCLUDED
+    assert [face["reason"] for face in out["params"]["faces_not_masked"]] == [OCCLUDED]
+    assert MaskAugment(p=1.0, seed=0, face_checks=False)(image=covered, key=1)["masked"] is True
