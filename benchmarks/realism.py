@@ -184,7 +184,17 @@ def git_state() -> str:
     return (head or "unknown") + ("+dirty" if dirty else "")
 
 
-def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, Any]:
+def keep_time(output: Path, made_now: bool, phase: str, clock: Clock, made: dict) -> None:
+    """``made[phase]``: the CPU and wall seconds it took to make ``output``, kept beside it
+    (``OUTPUT.time.json``) when made in this call, read back when it was cached."""
+    path = output.with_name(output.name + ".time.json")
+    if made_now:
+        path.write_text(json.dumps(clock.phases[phase]) + "\n")
+    if path.is_file():
+        made[phase] = json.loads(path.read_text())
+
+
+def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -> dict[str, Any]:
     """The aligned training set and its twin (made, or found in the cache or ``--twin-dir``)."""
     work: Path = args.work
     lfw = args.shared / "lfw" / "lfw-deepfunneled"
@@ -192,8 +202,9 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, 
     tag = f"min{args.min_photos}-max{args.max_photos}"
     train = work / f"train-{tag}" / "train.rec"
     workers = str(args.prep_workers)
+    made_now = not train.is_file()
     with clock.phase("align training set"):
-        if not train.is_file():
+        if made_now:
             people = training_people(lfw, set(), mfr2_names, args.min_photos, args.max_photos)
             link_photo_tree(people, work / f"photos-{tag}")
             train.parent.mkdir(parents=True, exist_ok=True)
@@ -201,6 +212,7 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, 
             ["align", str(work / f"photos-{tag}"), "-o", str(train), "--workers", workers, "-q"],
             train,
         )
+    keep_time(train, made_now, "align training set", clock, made)
     if args.twin_dir is not None:
         twin = args.twin_dir / "train.rec" if args.twin_dir.is_dir() else args.twin_dir
         if not twin.is_file():
@@ -211,12 +223,14 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, 
         extra = shlex.split(args.augment_args)
         twin_tag = renderer_digest(" ".join(extra))
         twin = work / f"twin-{tag}-{twin_tag}" / "train.rec"
+        made_now = not twin.is_file()
         with clock.phase("augment (twin)"):
             log.run(
                 ["augment", str(train), "-o", str(twin.parent), "--seed", str(args.seed),
                  "--workers", workers, "-q", *extra],
                 twin,
             )  # fmt: skip
+        keep_time(twin, made_now, "augment (twin)", clock, made)
     return {"train": train, "train_masked": twin, "twin_tag": twin_tag}
 
 
@@ -388,7 +402,8 @@ def score_classifier(
 ) -> dict[str, Any]:
     """Train on the originals + twins of all but every fifth person, report its accuracy on
     those held-out people (in-domain) and on each real set, all real photos together and the
-    mean of the masked and unmasked real photos' accuracies (balanced)."""
+    mean of the masked and unmasked real photos' accuracies (balanced); ``wrong`` lists the
+    misjudged real photos of each set by position (the order of WORK/real/*.rec)."""
     held = split_people(originals.identity)
     held_twin = split_people(twins.identity)
     train = Faces.join([originals.take(~held), twins.take(~held_twin)])
@@ -401,6 +416,7 @@ def score_classifier(
     for name, faces in real.items():
         hits = classifier.predict(faces.images) == faces.masked
         result[name] = float(hits.mean())
+        result.setdefault("wrong", {})[name] = np.flatnonzero(~hits).tolist()
         right, total = right + int(hits.sum()), total + len(hits)
         for label in (0, 1):
             by_label[label][0] += int(hits[faces.masked == label].sum())
@@ -430,7 +446,11 @@ def discriminator_accuracy(a: np.ndarray, b: np.ndarray, seed: int, folds: int =
 
 
 def part_a(
-    args: argparse.Namespace, sets: dict[str, Any], real: dict[str, Faces], clock: Clock
+    args: argparse.Namespace,
+    sets: dict[str, Any],
+    real: dict[str, Faces],
+    clock: Clock,
+    made: dict,
 ) -> dict[str, Any]:
     """The classifiers' results and the diagnostics (each cached under WORK/classifiers)."""
     cache = args.work / "classifiers"
@@ -448,13 +468,16 @@ def part_a(
         if name == "cnn":
             key += f"-e{args.cnn_epochs}"
         path = cache / f"{key}.json"
+        phase = f"(a) {name} classifier"
         if not path.is_file():
-            with clock.phase(f"(a) {name} classifier"):
+            with clock.phase(phase):
                 classifier = CLASSIFIERS[name](args)
                 result = score_classifier(classifier, *pairs(), real, args.seed)
                 result["name"] = classifier.name
+            result["time"] = clock.phases[phase]
             path.write_text(json.dumps(result, indent=2) + "\n")
         out[name] = json.loads(path.read_text())
+        made[phase] = out[name]["time"]
     if args.diagnostics:
         tag = f"{sets['train'].parent.name}-{sets['twin_tag']}-s{args.seed}"
         path = cache / f"diagnostics-{tag}.json"
@@ -472,8 +495,10 @@ def part_a(
                     "real_masked_faces": len(real_masked),
                     "real_unmasked_faces": len(real["mfr2_unmasked"]),
                 }
+            result["time"] = clock.phases["(a) diagnostics"]
             path.write_text(json.dumps(result, indent=2) + "\n")
         out["diagnostics"] = json.loads(path.read_text())
+        made["(a) diagnostics"] = out["diagnostics"]["time"]
     return out
 
 
@@ -486,6 +511,7 @@ def part_b(
     recs: dict[str, Path],
     clock: Clock,
     log: Commands,
+    made: dict,
 ) -> dict[str, Any]:
     """Train MTArcFace with ``maskgen train`` (paper_miniature's run, cached by its settings),
     then ``maskgen eval --rec`` on the real sets: the mask head's accuracy per set and over all."""
@@ -498,7 +524,7 @@ def part_b(
         lr=args.lr,
         warmup=args.warmup,
         workers=args.workers,
-        augment="none",
+        augment=args.train_augment,
     )
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
     with clock.phase("(b) maskgen train"):
@@ -512,7 +538,9 @@ def part_b(
             out,
         )  # fmt: skip
     by_path = json.loads(out.read_text())["results"]
+    made["(b) maskgen train"] = spent
     result: dict[str, Any] = {"run": str(run_dir), "train_cpu_s": spent["cpu_s"]}
+    result["train_augment"] = args.train_augment
     right = total = 0
     balanced: dict[int, list[float]] = {0: [], 1: []}
     for name, _ in REAL_SETS:
@@ -565,7 +593,9 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, float | None, str, str
                      f"({diag['real_unmasked_faces']} each)", diag["original_vs_real_unmasked"],
                      "-", "-"))  # fmt: skip
     if "b" in result:
-        add("(b) maskgen train mask head", result["b"], TARGET_B)
+        augment = result["b"].get("train_augment", "none")
+        shown = "" if augment == "none" else f", {augment} augmentation"
+        add(f"(b) maskgen train mask head{shown}", result["b"], TARGET_B)
     return rows
 
 
@@ -584,9 +614,13 @@ def markdown(result: dict[str, Any]) -> str:
     for figure, value, target, met in table_rows(result):
         shown = "n/a" if value is None else f"{value:.3f}"
         lines.append(f"| {figure} | {shown} | {target} | {met} |")
-    lines += ["", "| phase (this call) | CPU s | wall s |", "|---|---|---|"]
+    lines += ["", "| phase | CPU s when made | CPU s this call | wall s this call |"]
+    lines.append("|---|---|---|---|")
+    made = result["time_when_made"]
     for name, t in result["time"].items():
-        lines.append(f"| {name} | {t['cpu_s']:.0f} | {t['wall_s']:.0f} |")
+        first = f"{made[name]['cpu_s']:.0f}" if name in made else "-"
+        lines.append(f"| {name} | {first} | {t['cpu_s']:.0f} | {t['wall_s']:.0f} |")
+    lines.append(f"| total | {result['cpu_s_when_made_total']:.0f} | | |")
     lines += ["", f"Machine: {result['machine']}", "", "Commands:", "```"]
     lines += result["commands"] + ["```", ""]
     return "\n".join(lines)
@@ -614,6 +648,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument(
+        "--train-augment",
+        default="none",
+        choices=("none", "realism"),
+        help="(b): paper_miniature's augmentation of originals and twins",
+    )
     parser.add_argument("--workers", type=int, default=1, help="training loader processes")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads; 0: default")
     parser.add_argument("--prep-workers", type=int, default=2)
@@ -646,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         THREAD_ENV.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     clock, log = Clock(), Commands()
     started = time.perf_counter()
-    sets = prepare(args, clock, log)
+    made: dict[str, dict[str, float]] = {}
+    sets = prepare(args, clock, log, made)
     with clock.phase("real sets"):
         loaded = load_real_faces(args.work, args.shared)
     assert loaded is not None  # checked above
@@ -676,10 +717,12 @@ def main(argv: list[str] | None = None) -> int:
         "git": git_state(),
     }
     if "a" in args.parts:
-        result["a"] = part_a(args, sets, real, clock)
+        result["a"] = part_a(args, sets, real, clock, made)
     if "b" in args.parts:
-        result["b"] = part_b(args, sets, recs, clock, log)
+        result["b"] = part_b(args, sets, recs, clock, log, made)
     result["time"] = clock.phases
+    result["time_when_made"] = made
+    result["cpu_s_when_made_total"] = sum(t["cpu_s"] for t in made.values())
     result["wall_s_total"] = time.perf_counter() - started
     result["machine"] = machine()
     result["commands"] = ["python benchmarks/realism.py " + " ".join(sys.argv[1:]), *log.lines]

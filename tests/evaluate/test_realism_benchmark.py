@@ -70,6 +70,7 @@ def faces_set(realism: ModuleType, n: int, seed: int, people: int = 20):
     return bare, worn
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hog", "cnn"])
 def test_classifier_trained_on_twins_tells_masks_on_unseen_faces(
     realism: ModuleType, name: str
