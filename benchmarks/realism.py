@@ -221,12 +221,13 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -
         twin_tag = "given-" + hashlib.sha1(str(twin.resolve()).encode()).hexdigest()[:8]
     else:
         extra = shlex.split(args.augment_args)
-        twin_tag = renderer_digest(" ".join(extra))
+        seeded = f" --seed {args.twin_seed}" if args.twin_seed else ""  # seed 0: the plain key
+        twin_tag = renderer_digest(" ".join(extra) + seeded)
         twin = work / f"twin-{tag}-{twin_tag}" / "train.rec"
         made_now = not twin.is_file()
         with clock.phase("augment (twin)"):
             log.run(
-                ["augment", str(train), "-o", str(twin.parent), "--seed", str(args.seed),
+                ["augment", str(train), "-o", str(twin.parent), "--seed", str(args.twin_seed),
                  "--workers", workers, "-q", *extra],
                 twin,
             )  # fmt: skip
@@ -642,7 +643,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--classifiers", default="hog,cnn", help="of: " + ",".join(CLASSIFIERS))
     parser.add_argument("--no-diagnostics", dest="diagnostics", action="store_false")
     parser.add_argument("--cnn-epochs", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0, help="twin, classifiers and training")
+    parser.add_argument("--seed", type=int, default=0, help="classifiers and training")
+    parser.add_argument("--twin-seed", type=int, default=0, help="maskgen augment --seed")
     parser.add_argument("--network", default="tiny")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -713,6 +715,7 @@ def main(argv: list[str] | None = None) -> int:
             "people": people,
             "twins": twins,
             "real_faces": {name: len(real[name]) for name, _ in REAL_SETS},
+            "real_recs": {name: str(path) for name, path in recs.items()},
         },
         "git": git_state(),
     }
@@ -725,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     result["cpu_s_when_made_total"] = sum(t["cpu_s"] for t in made.values())
     result["wall_s_total"] = time.perf_counter() - started
     result["machine"] = machine()
-    result["commands"] = ["python benchmarks/realism.py " + " ".join(sys.argv[1:]), *log.lines]
+    result["commands"] = [" ".join(["python benchmarks/realism.py", *sys.argv[1:]]), *log.lines]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     text = markdown(result)

@@ -11,13 +11,17 @@ Two sheets, because real masked photos belong to other people and are never comm
   ``rec/lfw-mini`` fixture, masked now with the current renderer) next to four real crops
   wearing that kind of mask (MFR2-dev, by its ``labels.csv``), then rows of twins next to
   RMFD's real masked crops, all at 112x112 with no rescaling. It needs ``../shared/data`` and
-  refuses to write inside the repository.
+  refuses to write inside the repository;
+- ``python tools/realism_sheet.py --misses benchmarks/results/realism.json -o /tmp/misses.png``
+  shows the real photos that ``benchmarks/realism.py``'s classifiers misjudged (one row per
+  classifier and real set), read from the labelled .recs in its work folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -133,6 +137,26 @@ def real_tiles(shared: Path, per_side: int, rmfd_rows: int) -> list[Tile]:
     return tiles
 
 
+def miss_tiles(results: Path, columns: int) -> list[Tile]:
+    """Rows of the real photos each classifier of a ``benchmarks/realism.py`` result got wrong
+    (up to ``columns`` a row, a blank-padded row per classifier and set)."""
+    from maskgen.formats.recordio import RecordIOReader
+
+    report = json.loads(results.read_text())
+    recs = report["data"]["real_recs"]
+    tiles: list[Tile] = []
+    for name, figures in report.get("a", {}).items():
+        for real_set, wrong in figures.get("wrong", {}).items():
+            with RecordIOReader(recs[real_set]) as reader:
+                keys = reader.image_keys()
+                row = [
+                    Tile(decode_rgb(reader.read(keys[i]).data), f"{name} {real_set} #{i}")
+                    for i in wrong[:columns]
+                ]
+            tiles += row + [blank() for _ in range(-len(row) % columns)]
+    return tiles
+
+
 def inside_repository(path: Path) -> bool:
     return path.resolve().is_relative_to(REPO)
 
@@ -146,8 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=SHARED, help="../shared/data")
     parser.add_argument("--per-side", type=int, default=4, help="crops per side of a row")
     parser.add_argument("--rmfd-rows", type=int, default=3)
+    parser.add_argument("--misses", type=Path, default=None,
+                        help="a realism.py result JSON: its misjudged real photos")  # fmt: skip
     args = parser.parse_args(argv)
-    if not args.real:
+    if args.misses is not None and (args.out is None or inside_repository(args.out)):
+        print("--misses shows real photos: give -o outside the repository", file=sys.stderr)
+        return 2
+    if args.misses is not None:
+        out = args.out
+        sheet = render_sheet(miss_tiles(args.misses, 8), columns=8, tile_size=SIZE)
+    elif not args.real:
         out = args.out or REPO / "docs" / "twin_masks_112.png"
         sheet = render_sheet(twin_tiles(), columns=6, tile_size=SIZE)
     else:
