@@ -171,3 +171,7 @@ def test_side_by_side_sheet_refuses_to_write_real_photos_into_the_repository(
     assert not target.exists()
     assert sheet.main(["--real", "-o", str(tmp_path / "x.png"), "--shared", str(tmp_path)]) == 2
     assert not (tmp_path / "x.png").exists()
+    # the misjudged real photos of a benchmark result: also only outside the repository
+    assert sheet.main(["--misses", str(tmp_path / "realism.json")]) == 2
+    assert sheet.main(["--misses", str(tmp_path / "realism.json"), "-o", str(target)]) == 2
+    assert not target.exists()
