@@ -618,9 +618,10 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "| phase | CPU s when made | CPU s this call | wall s this call |"]
     lines.append("|---|---|---|---|")
     made = result["time_when_made"]
-    for name, t in result["time"].items():
+    for name in dict.fromkeys([*made, *result["time"]]):
         first = f"{made[name]['cpu_s']:.0f}" if name in made else "-"
-        lines.append(f"| {name} | {first} | {t['cpu_s']:.0f} | {t['wall_s']:.0f} |")
+        now = result["time"].get(name, {"cpu_s": 0.0, "wall_s": 0.0})
+        lines.append(f"| {name} | {first} | {now['cpu_s']:.0f} | {now['wall_s']:.0f} |")
     lines.append(f"| total | {result['cpu_s_when_made_total']:.0f} | | |")
     lines += ["", f"Machine: {result['machine']}", "", "Commands:", "```"]
     lines += result["commands"] + ["```", ""]
