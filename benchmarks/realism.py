@@ -194,6 +194,25 @@ def keep_time(output: Path, made_now: bool, phase: str, clock: Clock, made: dict
         made[phase] = json.loads(path.read_text())
 
 
+def link_given_twin(twin: Path, work: Path) -> tuple[str, Path]:
+    """(tag, path) of a twin given by ``--twin-dir``, linked into
+    ``WORK/twin-given-<SHA-1 of its bytes>/`` (with its .idx and manifest), so that the cached
+    classifiers and training run follow its content, not its name."""
+    digest = hashlib.sha1()
+    with open(twin, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    tag = "given-" + digest.hexdigest()[:8]
+    folder = work / f"twin-{tag}"
+    folder.mkdir(parents=True, exist_ok=True)
+    links = {"train.rec": twin, "train.idx": twin.with_suffix(".idx")}
+    links["manifest.jsonl"] = twin.parent / "manifest.jsonl"
+    for name, source in links.items():
+        if source.is_file() and not (folder / name).exists():
+            (folder / name).symlink_to(source.resolve())
+    return tag, folder / "train.rec"
+
+
 def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -> dict[str, Any]:
     """The aligned training set and its twin (made, or found in the cache or ``--twin-dir``)."""
     work: Path = args.work
@@ -218,7 +237,7 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -
         if not twin.is_file():
             raise SystemExit(f"--twin-dir {args.twin_dir}: no train.rec there")
         log.lines.append(f"# twin given: {twin}")
-        twin_tag = "given-" + hashlib.sha1(str(twin.resolve()).encode()).hexdigest()[:8]
+        twin_tag, twin = link_given_twin(twin, work)
     else:
         extra = shlex.split(args.augment_args)
         seeded = f" --seed {args.twin_seed}" if args.twin_seed else ""  # seed 0: the plain key

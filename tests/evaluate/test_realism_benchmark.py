@@ -175,3 +175,26 @@ def test_side_by_side_sheet_refuses_to_write_real_photos_into_the_repository(
     assert sheet.main(["--misses", str(tmp_path / "realism.json")]) == 2
     assert sheet.main(["--misses", str(tmp_path / "realism.json"), "-o", str(target)]) == 2
     assert not target.exists()
+
+
+def test_a_given_twin_is_keyed_by_its_content(realism: ModuleType, tmp_path: Path) -> None:
+    """--twin-dir: the cache follows the twin's bytes, so a twin rewritten in place is judged
+    afresh, and the same bytes elsewhere reuse the cache."""
+    from paper_miniature import write_label_rec
+
+    def jpeg(image: np.ndarray) -> bytes:
+        return cv2.imencode(".jpg", image[:, :, ::-1])[1].tobytes()
+
+    worn = generated_faces(2, True, 0)
+    given = tmp_path / "given" / "train.rec"
+    given.parent.mkdir()
+    write_label_rec(given, [(jpeg(worn[0]), 0, 1.0)])
+    tag, linked = realism.link_given_twin(given, tmp_path / "work")
+    assert linked.read_bytes() == given.read_bytes()
+    assert linked.with_suffix(".idx").is_file()
+    copy = tmp_path / "copy" / "train.rec"
+    copy.parent.mkdir()
+    write_label_rec(copy, [(jpeg(worn[0]), 0, 1.0)])
+    assert realism.link_given_twin(copy, tmp_path / "work")[0] == tag
+    write_label_rec(given, [(jpeg(worn[1]), 0, 1.0)])
+    assert realism.link_given_twin(given, tmp_path / "work")[0] != tag
