@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from maskgen.masks import WEAR_PLACEMENTS, Masker, MaskSpec, available_mask_types
-from maskgen.preview import Tile, demo_portrait, face_crop, render_sheet, write_png
+from maskgen.preview import Tile, demo_portrait, face_crop, render_sheet, write_image
 from maskgen.seeding import item_rng
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def main() -> None:
                 masker = Masker(MaskSpec(mask_types=(mask_type,), texture_prob=0.0))
                 tiles += placement_tiles(portrait, "original", masker, f"wear/{mask_type}")
     sheet = render_sheet(tiles, columns=1 + len(WEAR_PLACEMENTS), tile_size=args.tile)
-    print(write_png(args.out, sheet))
+    print(write_image(args.out, sheet))
 
 
 if __name__ == "__main__":

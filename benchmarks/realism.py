@@ -1,0 +1,761 @@
+"""Realism on real photos (issue #8): does what tells maskgen's twin from its original also tell
+real masked faces from real unmasked ones?
+
+One command, CPU only::
+
+    python benchmarks/realism.py                             # cache in /tmp/maskgen-realism
+    python benchmarks/realism.py --twin-dir /data/other_twin/  # judge another twin
+    python benchmarks/realism.py --augment-args "--wear correct=0.8,nose_uncovered=0.2"
+
+Training data: aligned 112x112 crops of LFW people with at least ``--min-photos`` photos (the
+first ``--max-photos`` each; none of MFR2-dev's people), made by ``maskgen align``, and their
+masked twin made by ``maskgen augment`` with its current defaults (or ``--augment-args``, or a
+twin you made yourself: ``--twin-dir``). Real photos (never trained on): MFR2-dev's 86 masked
+and 48 unmasked crops and RMFD's 243 masked crops (``../shared/data/real-masks``).
+
+(a) Small mask/no-mask classifiers that are not maskgen's recogniser, trained only on original
+    (label 0) + twin (label 1) crops: a logistic regression on HOG features (scikit-image) and a
+    four-layer CNN (torch). Scored on the real photos. Target: >= 0.98 accuracy over all real
+    photos. Also their accuracy on held-out LFW people (in-domain: what they learnt at all), and
+    two diagnostics, 5-fold cross-validated HOG discriminators: "twin vs real masked" (near 0.5
+    means the twin's masks cannot be told from real ones by these features) beside "LFW original
+    vs real unmasked" (the gap between the photo collections with no synthetic mask involved).
+(b) ``maskgen train`` (tiny network, Multi-Task ArcFace, originals + twin 50/50), then its mask
+    head's accuracy on the same real photos through ``maskgen eval --rec`` (MFR2-dev masked and
+    unmasked and RMFD as labelled .recs). Target: >= 0.97 over all real photos.
+
+Everything made is cached under ``--work`` (aligned set, twin keyed by a digest of the renderer's
+source and assets and the augment options, training run, evaluation, classifier results): a
+rerun redoes only what is missing, and a changed renderer gets a new twin and a new run by
+itself. Results: ``benchmarks/results/realism.json`` and ``.md``; times are CPU seconds (this
+process and its reaped children), wall seconds are noisy on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from paper_miniature import (  # the benchmarks folder is not a package
+    THREAD_ENV,
+    Clock,
+    Commands,
+    build_real_sets,
+    link_photo_tree,
+    machine,
+    run_arm,
+    training_people,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results" / "realism"
+TARGET_A = 0.98
+TARGET_B = 0.97
+RENDERER_SOURCES = (
+    "maskgen/masks",
+    "maskgen/faces",
+    "maskgen/pipeline",
+    "maskgen/formats",
+    "maskgen/images.py",
+    "maskgen/photo.py",
+    "maskgen/seeding.py",
+    "maskgen/types.py",
+    "templates",
+    "textures",
+)
+"""What a twin depends on: a change to any file here gives a new twin (and a new run)."""
+
+REAL_SETS = (
+    ("mfr2_masked", "MFR2-dev masked"),
+    ("mfr2_unmasked", "MFR2-dev unmasked"),
+    ("rwmfd", "RMFD masked"),
+)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Faces:
+    """Aligned crops with labels. ``images``: (N, 112, 112, 3) uint8 RGB; ``masked``: (N,)
+    int64, 1 = wears a mask; ``identity``: (N,) int64 (0 where the set has none)."""
+
+    images: np.ndarray
+    masked: np.ndarray
+    identity: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.masked)
+
+    def take(self, index: np.ndarray) -> Faces:
+        return Faces(self.images[index], self.masked[index], self.identity[index])
+
+    @staticmethod
+    def join(parts: Iterable[Faces]) -> Faces:
+        parts = list(parts)
+        return Faces(
+            np.concatenate([p.images for p in parts]),
+            np.concatenate([p.masked for p in parts]),
+            np.concatenate([p.identity for p in parts]),
+        )
+
+
+def read_rec_faces(path: Path) -> tuple[list[int], Faces]:
+    """Every image record of an insightface .rec: (keys, faces). The mask flag is label[1]
+    where the label has one (a twin's ``[identity, masked]``), else 0 (an original)."""
+    from maskgen.formats.recordio import RecordIOReader
+    from maskgen.images import decode_rgb
+
+    keys, images, masked, identity = [], [], [], []
+    with RecordIOReader(path) as reader:
+        for key in reader.image_keys():
+            sample = reader.read(key)
+            rgb = decode_rgb(sample.data)
+            if rgb is None or rgb.shape[:2] != (112, 112):
+                raise SystemExit(f"{path}: record {key} is not a 112x112 image")
+            label = np.atleast_1d(np.asarray(sample.label, dtype=np.float64))
+            keys.append(int(key))
+            images.append(rgb)
+            identity.append(int(label[0]) if label.size else 0)
+            masked.append(int(label.size > 1 and label[1] >= 0.5))
+    faces = Faces(np.stack(images), np.asarray(masked), np.asarray(identity))
+    return keys, faces
+
+
+def real_mask_dirs(shared: Path) -> tuple[Path, Path] | None:
+    """(MFR2-dev folder, RMFD crops folder) under ``shared`` (``../shared/data``), or None
+    where either is missing (a checkout without the shared data)."""
+    mfr2 = shared / "real-masks" / "mfr2-dev"
+    rwmfd = shared / "real-masks" / "rwmfd-aligned"
+    if not (mfr2 / "mask-label.rec").is_file() or not any(rwmfd.glob("*.jpg")):
+        return None
+    return mfr2, rwmfd
+
+
+def load_real_faces(work: Path, shared: Path) -> tuple[dict[str, Path], dict[str, Faces]] | None:
+    """The real photos as labelled .recs under ``work/real`` (``maskgen eval --rec`` reads the
+    same files) and as arrays, per set of :data:`REAL_SETS`; None without the shared data."""
+    dirs = real_mask_dirs(shared)
+    if dirs is None:
+        return None
+    (work / "real").mkdir(parents=True, exist_ok=True)
+    recs = build_real_sets(work, *dirs)
+    return recs, {name: read_rec_faces(recs[name])[1] for name, _ in REAL_SETS}
+
+
+def renderer_digest(extra: str = "") -> str:
+    """Eight hex digits of SHA-1 over the renderer's files (:data:`RENDERER_SOURCES`: paths and
+    bytes) and ``extra`` (the augment options)."""
+    digest = hashlib.sha1(extra.encode())
+    for entry in RENDERER_SOURCES:
+        base = ROOT / entry
+        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        for path in files:
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
+def git_state() -> str:
+    """This checkout's commit, with ``+dirty`` where tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode != 0
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def keep_time(output: Path, made_now: bool, phase: str, clock: Clock, made: dict) -> None:
+    """``made[phase]``: the CPU and wall seconds it took to make ``output``, kept beside it
+    (``OUTPUT.time.json``) when made in this call, read back when it was cached."""
+    path = output.with_name(output.name + ".time.json")
+    if made_now:
+        path.write_text(json.dumps(clock.phases[phase]) + "\n")
+    if path.is_file():
+        made[phase] = json.loads(path.read_text())
+
+
+def link_given_twin(twin: Path, work: Path) -> tuple[str, Path]:
+    """(tag, path) of a twin given by ``--twin-dir``, linked into
+    ``WORK/twin-given-<SHA-1 of its bytes>/`` (with its .idx and manifest), so that the cached
+    classifiers and training run follow its content, not its name."""
+    digest = hashlib.sha1()
+    with open(twin, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    tag = "given-" + digest.hexdigest()[:8]
+    folder = work / f"twin-{tag}"
+    folder.mkdir(parents=True, exist_ok=True)
+    links = {"train.rec": twin, "train.idx": twin.with_suffix(".idx")}
+    links["manifest.jsonl"] = twin.parent / "manifest.jsonl"
+    for name, source in links.items():
+        if source.is_file() and not (folder / name).exists():
+            (folder / name).symlink_to(source.resolve())
+    return tag, folder / "train.rec"
+
+
+def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -> dict[str, Any]:
+    """The aligned training set and its twin (made, or found in the cache or ``--twin-dir``)."""
+    work: Path = args.work
+    lfw = args.shared / "lfw" / "lfw-deepfunneled"
+    mfr2_names = {p.name for p in (args.shared / "real-masks" / "mfr2-dev" / "images").iterdir()}
+    tag = f"min{args.min_photos}-max{args.max_photos}"
+    train = work / f"train-{tag}" / "train.rec"
+    workers = str(args.prep_workers)
+    made_now = not train.is_file()
+    with clock.phase("align training set"):
+        if made_now:
+            people = training_people(lfw, set(), mfr2_names, args.min_photos, args.max_photos)
+            link_photo_tree(people, work / f"photos-{tag}")
+            train.parent.mkdir(parents=True, exist_ok=True)
+        log.run(
+            ["align", str(work / f"photos-{tag}"), "-o", str(train), "--workers", workers, "-q"],
+            train,
+        )
+    keep_time(train, made_now, "align training set", clock, made)
+    if args.twin_dir is not None:
+        twin = args.twin_dir / "train.rec" if args.twin_dir.is_dir() else args.twin_dir
+        if not twin.is_file():
+            raise SystemExit(f"--twin-dir {args.twin_dir}: no train.rec there")
+        log.lines.append(f"# twin given: {twin}")
+        twin_tag, twin = link_given_twin(twin, work)
+    else:
+        extra = shlex.split(args.augment_args)
+        seeded = f" --seed {args.twin_seed}" if args.twin_seed else ""  # seed 0: the plain key
+        twin_tag = renderer_digest(" ".join(extra) + seeded)
+        twin = work / f"twin-{tag}-{twin_tag}" / "train.rec"
+        made_now = not twin.is_file()
+        with clock.phase("augment (twin)"):
+            log.run(
+                ["augment", str(train), "-o", str(twin.parent), "--seed", str(args.twin_seed),
+                 "--workers", workers, "-q", *extra],
+                twin,
+            )  # fmt: skip
+        keep_time(twin, made_now, "augment (twin)", clock, made)
+    return {"train": train, "train_masked": twin, "twin_tag": twin_tag}
+
+
+def twin_pairs(train: Path, twin: Path) -> tuple[Faces, Faces]:
+    """(originals, masked twins) of the same records: every original (label 0) and the twin of
+    each record the twin says is masked (label 1; an unmasked twin record repeats its original
+    and is left out). Stops where the twin's keys differ from the set's."""
+    keys, originals = read_rec_faces(train)
+    twin_keys, twins = read_rec_faces(twin)
+    if keys != twin_keys:
+        raise SystemExit(f"{twin}: its record keys differ from {train}'s: not its twin")
+    originals = Faces(originals.images, np.zeros(len(originals), np.int64), originals.identity)
+    return originals, twins.take(np.flatnonzero(twins.masked == 1))
+
+
+def split_people(identity: np.ndarray, every: int = 5) -> np.ndarray:
+    """A boolean mask of the held-out rows: the people whose identity % ``every`` == 0."""
+    return identity % every == 0
+
+
+# --- classifiers (a) ------------------------------------------------------------------------
+
+
+def hog_features(images: np.ndarray) -> np.ndarray:
+    """HOG descriptors (Dalal & Triggs; scikit-image, 9 orientations, 8x8-pixel cells, 2x2-cell
+    blocks, L2-Hys) of grey (N, 112, 112, 3) uint8 RGB crops: (N, 6084) float32."""
+    from skimage.color import rgb2gray
+    from skimage.feature import hog
+
+    return np.stack(
+        [
+            hog(rgb2gray(image), orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2))
+            for image in images
+        ]
+    ).astype(np.float32)
+
+
+class LogisticModel:
+    """L2-regularised logistic regression fitted by L-BFGS (torch) on standardised features."""
+
+    def __init__(self, l2: float = 1e-2) -> None:
+        self.l2 = l2
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> LogisticModel:
+        """``x``: (N, D) float32, ``y``: (N,) 0/1. Classes are weighted to count equally."""
+        import torch
+
+        self.mean = x.mean(axis=0)
+        self.scale = x.std(axis=0) + 1e-6
+        xs = torch.from_numpy((x - self.mean) / self.scale)
+        ys = torch.from_numpy(y.astype(np.float32))
+        weight = torch.where(ys > 0.5, 0.5 / ys.mean(), 0.5 / (1 - ys.mean()))
+        w = torch.zeros(x.shape[1], requires_grad=True)
+        b = torch.zeros(1, requires_grad=True)
+        optimizer = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            logits = xs @ w + b
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, ys, weight=weight)
+            loss = loss + self.l2 * (w * w).sum() / 2
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        self.w, self.b = w.detach().numpy(), float(b.detach())
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(N,) int64: 1 where the logit is positive."""
+        return (((x - self.mean) / self.scale) @ self.w + self.b > 0).astype(np.int64)
+
+
+class HogClassifier:
+    """Logistic regression on HOG features: a standard, non-deep mask/no-mask classifier."""
+
+    name = "HOG + logistic regression"
+
+    def fit(self, faces: Faces, seed: int) -> HogClassifier:
+        del seed  # L-BFGS from zeros is deterministic
+        self.model = LogisticModel().fit(hog_features(faces.images), faces.masked)
+        return self
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.model.predict(hog_features(images))
+
+
+def tiny_cnn() -> Any:
+    """Four 3x3 stride-2 convolutions (16-32-64-64 channels, BN, ReLU), global average pooling
+    and a linear layer to 2 logits: about 60k weights, input (N, 3, 112, 112) float."""
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in (16, 32, 64, 64):
+        layers += [
+            nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
+        channels = width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 2))
+
+
+class CnnClassifier:
+    """A tiny CNN trained from scratch with Adam, horizontal flips and brightness/contrast
+    jitter (+-20 %) so that neither side's exposure can be the cue."""
+
+    name = "tiny CNN"
+
+    def __init__(self, epochs: int = 4, batch_size: int = 64) -> None:
+        self.epochs, self.batch_size = epochs, batch_size
+
+    def fit(self, faces: Faces, seed: int) -> CnnClassifier:
+        import torch
+
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        self.model = tiny_cnn()
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=2e-3)
+        labels = torch.from_numpy(faces.masked)
+        self.model.train()
+        for _ in range(self.epochs):
+            order = rng.permutation(len(faces))
+            for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
+                index = order[start : start + self.batch_size]
+                x = self._tensor(faces.images[index])
+                if rng.random() < 0.5:
+                    x = x.flip(3)
+                gain = torch.from_numpy(rng.uniform(0.8, 1.2, (len(index), 1, 1, 1)))
+                shift = torch.from_numpy(rng.uniform(-0.2, 0.2, (len(index), 1, 1, 1)))
+                x = x * gain.float() + shift.float()
+                loss = torch.nn.functional.cross_entropy(self.model(x), labels[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        self.model.eval()
+        return self
+
+    @staticmethod
+    def _tensor(images: np.ndarray) -> Any:
+        import torch
+
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+        return x / 127.5 - 1.0
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(images), 256):
+                out.append(self.model(self._tensor(images[start : start + 256])).argmax(1))
+        return torch.cat(out).numpy().astype(np.int64)
+
+
+CLASSIFIERS: dict[str, Callable[[argparse.Namespace], Any]] = {
+    "hog": lambda args: HogClassifier(),
+    "cnn": lambda args: CnnClassifier(epochs=args.cnn_epochs),
+}
+
+
+def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(predicted == truth))
+
+
+def score_classifier(
+    classifier: Any, originals: Faces, twins: Faces, real: dict[str, Faces], seed: int
+) -> dict[str, Any]:
+    """Train on the originals + twins of all but every fifth person, report its accuracy on
+    those held-out people (in-domain) and on each real set, all real photos together and the
+    mean of the masked and unmasked real photos' accuracies (balanced); ``wrong`` lists the
+    misjudged real photos of each set by position (the order of WORK/real/*.rec)."""
+    held = split_people(originals.identity)
+    held_twin = split_people(twins.identity)
+    train = Faces.join([originals.take(~held), twins.take(~held_twin)])
+    test = Faces.join([originals.take(held), twins.take(held_twin)])
+    classifier.fit(train, seed)
+    result: dict[str, Any] = {"train_faces": len(train)}
+    result["in_domain"] = accuracy(classifier.predict(test.images), test.masked)
+    result["in_domain_faces"] = len(test)
+    right, total, by_label = 0, 0, {0: [0, 0], 1: [0, 0]}
+    for name, faces in real.items():
+        hits = classifier.predict(faces.images) == faces.masked
+        result[name] = float(hits.mean())
+        result.setdefault("wrong", {})[name] = np.flatnonzero(~hits).tolist()
+        right, total = right + int(hits.sum()), total + len(hits)
+        for label in (0, 1):
+            by_label[label][0] += int(hits[faces.masked == label].sum())
+            by_label[label][1] += int((faces.masked == label).sum())
+    result["real_all"] = right / total
+    result["real_faces"] = total
+    recall = [right_n / max(n, 1) for right_n, n in by_label.values()]
+    result["real_balanced"] = sum(recall) / 2
+    return result
+
+
+def discriminator_accuracy(a: np.ndarray, b: np.ndarray, seed: int, folds: int = 5) -> float:
+    """How well HOG + logistic regression tells image set ``a`` from ``b`` ((N, 112, 112, 3)
+    uint8 each): ``folds``-fold cross-validated accuracy on equal numbers of each (the larger
+    set subsampled). 0.5: indistinguishable to these features."""
+    rng = np.random.default_rng(seed)
+    n = min(len(a), len(b))
+    picked = [a[rng.permutation(len(a))[:n]], b[rng.permutation(len(b))[:n]]]
+    x = hog_features(np.concatenate(picked))
+    y = np.repeat([0, 1], n)
+    fold = np.concatenate([rng.permutation(n) % folds, rng.permutation(n) % folds])
+    hits = 0
+    for k in range(folds):
+        model = LogisticModel().fit(x[fold != k], y[fold != k])
+        hits += int((model.predict(x[fold == k]) == y[fold == k]).sum())
+    return hits / len(y)
+
+
+def part_a(
+    args: argparse.Namespace,
+    sets: dict[str, Any],
+    real: dict[str, Faces],
+    clock: Clock,
+    made: dict,
+) -> dict[str, Any]:
+    """The classifiers' results and the diagnostics (each cached under WORK/classifiers)."""
+    cache = args.work / "classifiers"
+    cache.mkdir(exist_ok=True)
+    loaded: list[tuple[Faces, Faces]] = []
+
+    def pairs() -> tuple[Faces, Faces]:
+        if not loaded:
+            loaded.append(twin_pairs(sets["train"], sets["train_masked"]))
+        return loaded[0]
+
+    out: dict[str, Any] = {}
+    for name in args.classifiers:
+        key = f"{name}-{sets['train'].parent.name}-{sets['twin_tag']}-s{args.seed}"
+        if name == "cnn":
+            key += f"-e{args.cnn_epochs}"
+        path = cache / f"{key}.json"
+        phase = f"(a) {name} classifier"
+        if not path.is_file():
+            with clock.phase(phase):
+                classifier = CLASSIFIERS[name](args)
+                result = score_classifier(classifier, *pairs(), real, args.seed)
+                result["name"] = classifier.name
+            result["time"] = clock.phases[phase]
+            path.write_text(json.dumps(result, indent=2) + "\n")
+        out[name] = json.loads(path.read_text())
+        made[phase] = out[name]["time"]
+    if args.diagnostics:
+        tag = f"{sets['train'].parent.name}-{sets['twin_tag']}-s{args.seed}"
+        path = cache / f"diagnostics-{tag}.json"
+        if not path.is_file():
+            with clock.phase("(a) diagnostics"):
+                originals, twins = pairs()
+                real_masked = np.concatenate([real["mfr2_masked"].images, real["rwmfd"].images])
+                result = {
+                    "twin_vs_real_masked": discriminator_accuracy(
+                        twins.images, real_masked, args.seed
+                    ),
+                    "original_vs_real_unmasked": discriminator_accuracy(
+                        originals.images, real["mfr2_unmasked"].images, args.seed
+                    ),
+                    "real_masked_faces": len(real_masked),
+                    "real_unmasked_faces": len(real["mfr2_unmasked"]),
+                }
+            result["time"] = clock.phases["(a) diagnostics"]
+            path.write_text(json.dumps(result, indent=2) + "\n")
+        out["diagnostics"] = json.loads(path.read_text())
+        made["(a) diagnostics"] = out["diagnostics"]["time"]
+    return out
+
+
+# --- mask head (b) --------------------------------------------------------------------------
+
+
+def part_b(
+    args: argparse.Namespace,
+    sets: dict[str, Any],
+    recs: dict[str, Path],
+    clock: Clock,
+    log: Commands,
+    made: dict,
+) -> dict[str, Any]:
+    """Train MTArcFace with ``maskgen train`` (paper_miniature's run, cached by its settings),
+    then ``maskgen eval --rec`` on the real sets: the mask head's accuracy per set and over all."""
+    run_args = argparse.Namespace(
+        work=args.work,
+        network=args.network,
+        device="cpu",
+        batch_size=args.batch_size,
+        steps=args.steps,
+        lr=args.lr,
+        warmup=args.warmup,
+        workers=args.workers,
+        augment=args.train_augment,
+    )
+    train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
+    with clock.phase("(b) maskgen train"):
+        run_dir, spent = run_arm(run_args, train_sets, "mtarcface", args.seed, log)
+    out = run_dir / "realism-eval.json"
+    with clock.phase("(b) maskgen eval"):
+        log.run(
+            ["eval", "--model", str(run_dir / "last.pt"),
+             *[a for name, _ in REAL_SETS for a in ("--rec", str(recs[name]))],
+             "--device", "cpu", "--json", str(out), "-q"],
+            out,
+        )  # fmt: skip
+    by_path = json.loads(out.read_text())["results"]
+    made["(b) maskgen train"] = spent
+    result: dict[str, Any] = {"run": str(run_dir), "train_cpu_s": spent["cpu_s"]}
+    result["train_augment"] = args.train_augment
+    right = total = 0
+    balanced: dict[int, list[float]] = {0: [], 1: []}
+    for name, _ in REAL_SETS:
+        figures = by_path[str(recs[name])]
+        result[name] = figures["mask_accuracy"]
+        right += figures["mask_accuracy"] * figures["images"]
+        total += figures["images"]
+        balanced[0 if name == "mfr2_unmasked" else 1].append(figures["mask_accuracy"])
+    result["real_all"] = right / total
+    result["real_faces"] = total
+    masked_n = {n: by_path[str(recs[n])]["images"] for n in ("mfr2_masked", "rwmfd")}
+    masked_acc = sum(result[n] * masked_n[n] for n in masked_n) / sum(masked_n.values())
+    result["real_balanced"] = (masked_acc + result["mfr2_unmasked"]) / 2
+    return result
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def table_rows(result: dict[str, Any]) -> list[tuple[str, float | None, str, str]]:
+    """(figure, measured, target, met) rows of the Markdown table."""
+    counts = result["data"]["real_faces"]
+    rows: list[tuple[str, float | None, str, str]] = []
+
+    def add(prefix: str, figures: dict[str, Any], target: float) -> None:
+        shown = f">= {target}"
+        value = figures["real_all"]
+        rows.append((f"{prefix}: all real photos ({figures['real_faces']})", value, shown,
+                     "yes" if value >= target else "no"))  # fmt: skip
+        for name, label in REAL_SETS:
+            value = figures[name]
+            rows.append((f"{prefix}: {label} ({counts[name]})", value, shown,
+                         "yes" if value >= target else "no"))  # fmt: skip
+        value = figures["real_balanced"]
+        rows.append((f"{prefix}: balanced (mean of masked, unmasked)", value, shown,
+                     "yes" if value >= target else "no"))  # fmt: skip
+        if "in_domain" in figures:
+            label = f"{prefix}: held-out LFW people, original vs twin"
+            rows.append((f"{label} ({figures['in_domain_faces']})", figures["in_domain"], "-", "-"))
+
+    for name, figures in result.get("a", {}).items():
+        if name != "diagnostics":
+            add(f"(a) {figures['name']}", figures, TARGET_A)
+    diag = result.get("a", {}).get("diagnostics")
+    if diag:
+        rows.append((f"diagnostic: twin vs real masked, HOG discriminator, 5-fold "
+                     f"({diag['real_masked_faces']} each)", diag["twin_vs_real_masked"],
+                     "0.5 = indistinguishable", "-"))  # fmt: skip
+        rows.append((f"reference: LFW original vs real unmasked, same discriminator "
+                     f"({diag['real_unmasked_faces']} each)", diag["original_vs_real_unmasked"],
+                     "-", "-"))  # fmt: skip
+    if "b" in result:
+        augment = result["b"].get("train_augment", "none")
+        shown = "" if augment == "none" else f", {augment} augmentation"
+        add(f"(b) maskgen train mask head{shown}", result["b"], TARGET_B)
+    return rows
+
+
+def markdown(result: dict[str, Any]) -> str:
+    data = result["data"]
+    lines = [
+        "# Realism on real photos (issue #8)",
+        "",
+        f"Training: {data['originals']} aligned LFW crops of {data['people']} people and "
+        f"{data['twins']} masked twins (`{data['twin']}`, renderer {data['twin_tag']}, "
+        f"checkout {result['git']}). Real photos: never trained on.",
+        "",
+        "| figure | measured | target | met |",
+        "|---|---|---|---|",
+    ]
+    for figure, value, target, met in table_rows(result):
+        shown = "n/a" if value is None else f"{value:.3f}"
+        lines.append(f"| {figure} | {shown} | {target} | {met} |")
+    lines += ["", "| phase | CPU s when made | CPU s this call | wall s this call |"]
+    lines.append("|---|---|---|---|")
+    made = result["time_when_made"]
+    for name in dict.fromkeys([*made, *result["time"]]):
+        first = f"{made[name]['cpu_s']:.0f}" if name in made else "-"
+        now = result["time"].get(name, {"cpu_s": 0.0, "wall_s": 0.0})
+        lines.append(f"| {name} | {first} | {now['cpu_s']:.0f} | {now['wall_s']:.0f} |")
+    lines.append(f"| total | {result['cpu_s_when_made_total']:.0f} | | |")
+    lines += ["", f"Machine: {result['machine']}", "", "Commands:", "```"]
+    lines += result["commands"] + ["```", ""]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/maskgen-realism"),
+                        help="cache folder (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--shared", type=Path, default=SHARED, help="../shared/data")
+    parser.add_argument("--min-photos", type=int, default=5)
+    parser.add_argument("--max-photos", type=int, default=10)
+    parser.add_argument("--twin-dir", type=Path, default=None,
+                        help="judge this twin (a folder with train.rec, or the .rec) of "
+                        "WORK/train-*/train.rec instead of making one")  # fmt: skip
+    parser.add_argument("--augment-args", default="",
+                        help='more maskgen augment options, e.g. "--mask-types n95"')  # fmt: skip
+    parser.add_argument("--parts", default="a,b", help="a (classifiers), b (mask head) or both")
+    parser.add_argument("--classifiers", default="hog,cnn", help="of: " + ",".join(CLASSIFIERS))
+    parser.add_argument("--no-diagnostics", dest="diagnostics", action="store_false")
+    parser.add_argument("--cnn-epochs", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="classifiers and training")
+    parser.add_argument("--twin-seed", type=int, default=0, help="maskgen augment --seed")
+    parser.add_argument("--network", default="tiny")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument(
+        "--train-augment",
+        default="none",
+        choices=("none", "realism"),
+        help="(b): paper_miniature's augmentation of originals and twins",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="training loader processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads; 0: default")
+    parser.add_argument("--prep-workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="OUT.json and OUT.md")
+    args = parser.parse_args(argv)
+    args.work = args.work.resolve()
+    args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    args.classifiers = [c.strip() for c in args.classifiers.split(",") if c.strip()]
+    if not args.parts or not args.parts <= {"a", "b"}:
+        parser.error("--parts: a, b or a,b")
+    unknown = set(args.classifiers) - set(CLASSIFIERS)
+    if unknown:
+        parser.error(f"--classifiers: unknown {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from maskgen.atomic import write_text_atomic
+
+    args = parse_args(argv)
+    lfw = args.shared / "lfw" / "lfw-deepfunneled"
+    if not lfw.is_dir() or real_mask_dirs(args.shared) is None:
+        print(f"{args.shared}: needs lfw/ and real-masks/ (../shared/data)", file=sys.stderr)
+        return 2
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        THREAD_ENV.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    clock, log = Clock(), Commands()
+    started = time.perf_counter()
+    made: dict[str, dict[str, float]] = {}
+    sets = prepare(args, clock, log, made)
+    with clock.phase("real sets"):
+        loaded = load_real_faces(args.work, args.shared)
+    assert loaded is not None  # checked above
+    recs, real = loaded
+    from maskgen.formats.recordio import RecordIOReader
+
+    with RecordIOReader(sets["train"]) as reader:
+        originals = len(reader.image_keys())
+        people = len({int(reader.read(k).label[0]) for k in reader.image_keys()})
+    twin_manifest = sets["train_masked"].parent / "manifest.jsonl"
+    twins = None
+    if twin_manifest.is_file():
+        rows = [json.loads(line) for line in twin_manifest.read_text().splitlines() if line]
+        twins = sum(1 for row in rows if row.get("masked"))
+    result: dict[str, Any] = {
+        "issue": 8,
+        "targets": {"a": TARGET_A, "b": TARGET_B},
+        "data": {
+            "train": str(sets["train"]),
+            "twin": str(sets["train_masked"]),
+            "twin_tag": sets["twin_tag"],
+            "originals": originals,
+            "people": people,
+            "twins": twins,
+            "real_faces": {name: len(real[name]) for name, _ in REAL_SETS},
+            "real_recs": {name: str(path) for name, path in recs.items()},
+        },
+        "git": git_state(),
+    }
+    if "a" in args.parts:
+        result["a"] = part_a(args, sets, real, clock, made)
+    if "b" in args.parts:
+        result["b"] = part_b(args, sets, recs, clock, log, made)
+    result["time"] = clock.phases
+    result["time_when_made"] = made
+    result["cpu_s_when_made_total"] = sum(t["cpu_s"] for t in made.values())
+    result["wall_s_total"] = time.perf_counter() - started
+    result["machine"] = machine()
+    result["commands"] = [" ".join(["python benchmarks/realism.py", *sys.argv[1:]]), *log.lines]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    text = markdown(result)
+    write_text_atomic(args.out.with_suffix(".md"), text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

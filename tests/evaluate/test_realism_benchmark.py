@@ -1,0 +1,200 @@
+"""The pieces of benchmarks/realism.py and tools/realism_sheet.py: the classifiers and the
+discriminator on generated faces, the twin pairing, the real-set loaders (and their clean skip
+where ../shared/data is absent)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import cv2
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem + "_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def realism() -> Iterator[ModuleType]:
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the benchmark runs; many threads crawl on a shared machine
+    yield _load(REPO / "benchmarks" / "realism.py")
+    torch.set_num_threads(threads)
+
+
+def generated_faces(n: int, masked: bool, seed: int, colours=((90, 140, 200), (230, 230, 230))):
+    """``n`` (112, 112, 3) uint8 stand-ins for aligned crops: a skin-toned ellipse with two dark
+    eyes on a smooth random background; ``masked`` adds a filled polygon from the nose to the
+    chin in one of ``colours`` (jittered), as a mask covers a face."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 112, 112, 3), np.uint8)
+    for i in range(n):
+        noise = rng.normal(0, 1, (14, 14, 3))
+        image = cv2.resize(noise, (112, 112), interpolation=cv2.INTER_CUBIC) * 40 + 120
+        skin = rng.uniform(120, 220) * np.array([1.0, 0.8, 0.65])
+        cx, cy = 56 + rng.integers(-4, 5), 60 + rng.integers(-4, 5)
+        cv2.ellipse(image, (int(cx), int(cy)), (34, 46), 0, 0, 360, skin.tolist(), -1)
+        for dx in (-15, 15):
+            cv2.circle(image, (int(cx + dx), int(cy - 12)), 4, (30, 30, 30), -1)
+        if masked:
+            colour = np.array(colours[rng.integers(len(colours))]) + rng.integers(-20, 21, 3)
+            top = cy + rng.integers(0, 8)
+            points = np.array(
+                [[cx - 36, top], [cx + 36, top], [cx + 30, cy + 44], [cx - 30, cy + 44]]
+            )
+            cv2.fillPoly(image, [points.astype(np.int32)], colour.tolist())
+        out[i] = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    return out
+
+
+def faces_set(realism: ModuleType, n: int, seed: int, people: int = 20):
+    """Originals and masked twins of ``n`` generated people-photos (identity = index % people)."""
+    identity = np.arange(n) % people
+    bare = realism.Faces(generated_faces(n, False, seed), np.zeros(n, np.int64), identity)
+    worn = realism.Faces(generated_faces(n, True, seed + 1), np.ones(n, np.int64), identity)
+    return bare, worn
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hog", "cnn"])
+def test_classifier_trained_on_twins_tells_masks_on_unseen_faces(
+    realism: ModuleType, name: str
+) -> None:
+    """Trained on generated originals + twins, each classifier scores held-out people and
+    'real' sets made by the same process, and reports every figure the table shows."""
+    originals, twins = faces_set(realism, 150, seed=0)
+    real = {
+        "mfr2_masked": realism.Faces(
+            generated_faces(30, True, 10), np.ones(30, np.int64), np.zeros(30, np.int64)
+        ),
+        "mfr2_unmasked": realism.Faces(
+            generated_faces(20, False, 11), np.zeros(20, np.int64), np.zeros(20, np.int64)
+        ),
+        "rwmfd": realism.Faces(
+            generated_faces(30, True, 12), np.ones(30, np.int64), np.zeros(30, np.int64)
+        ),
+    }
+    if name == "hog":
+        classifier = realism.CLASSIFIERS[name](realism.parse_args([]))
+    else:  # few faces: smaller batches, more epochs than the benchmark's
+        classifier = realism.CnnClassifier(epochs=15, batch_size=16)
+    result = realism.score_classifier(classifier, originals, twins, real, seed=0)
+    assert result["train_faces"] == 240 and result["in_domain_faces"] == 60
+    assert result["real_faces"] == 80
+    assert result["in_domain"] >= 0.9, result
+    assert result["real_all"] >= 0.9, result
+    for key in ("mfr2_masked", "mfr2_unmasked", "rwmfd", "real_balanced"):
+        assert 0.0 <= result[key] <= 1.0
+    # the figure is a real count: a set the classifier gets wrong pulls it down
+    flipped = {k: realism.Faces(v.images, 1 - v.masked, v.identity) for k, v in real.items()}
+    wrong = realism.score_classifier(classifier, originals, twins, flipped, seed=0)
+    assert wrong["real_all"] <= 0.1, wrong
+
+
+def test_discriminator_is_near_chance_on_one_distribution(realism: ModuleType) -> None:
+    same_a = generated_faces(60, True, 1)
+    same_b = generated_faces(60, True, 2)
+    bare = generated_faces(60, False, 3)
+    assert 0.3 <= realism.discriminator_accuracy(same_a, same_b, seed=0) <= 0.7
+    assert realism.discriminator_accuracy(same_a, bare, seed=0) >= 0.9
+
+
+def test_twin_pairs_keep_masked_twins_and_refuse_another_sets_twin(
+    realism: ModuleType, tmp_path: Path
+) -> None:
+    from paper_miniature import write_label_rec
+
+    def jpeg(image: np.ndarray) -> bytes:
+        return cv2.imencode(".jpg", image[:, :, ::-1])[1].tobytes()
+
+    bare = generated_faces(3, False, 0)
+    worn = generated_faces(3, True, 1)
+    write_label_rec(tmp_path / "train.rec", [(jpeg(bare[i]), i, 0.0) for i in range(3)])
+    # record 1 could not be masked: the twin repeats the original with flag 0
+    twin = [(jpeg(worn[0]), 0, 1.0), (jpeg(bare[1]), 1, 0.0), (jpeg(worn[2]), 2, 1.0)]
+    write_label_rec(tmp_path / "twin.rec", twin)
+    originals, twins = realism.twin_pairs(tmp_path / "train.rec", tmp_path / "twin.rec")
+    assert originals.masked.tolist() == [0, 0, 0] and originals.identity.tolist() == [0, 1, 2]
+    assert twins.masked.tolist() == [1, 1] and twins.identity.tolist() == [0, 2]
+    assert twins.images.shape == (2, 112, 112, 3)
+    write_label_rec(tmp_path / "short.rec", twin[:2])
+    with pytest.raises(SystemExit, match="not its twin"):
+        realism.twin_pairs(tmp_path / "train.rec", tmp_path / "short.rec")
+
+
+def test_without_shared_data_the_loaders_skip_and_the_script_says_why(
+    realism: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert realism.real_mask_dirs(tmp_path) is None
+    assert realism.load_real_faces(tmp_path / "work", tmp_path) is None
+    assert realism.main(["--shared", str(tmp_path), "--work", str(tmp_path / "work")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "../shared/data" in err
+    assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.shared
+def test_real_sets_load_with_their_labels(
+    realism: ModuleType, shared_data: Path, tmp_path: Path
+) -> None:
+    if realism.real_mask_dirs(shared_data) is None:
+        pytest.skip(f"needs {shared_data / 'real-masks'}")
+    recs, real = realism.load_real_faces(tmp_path, shared_data)
+    counts = {name: (len(f), int(f.masked.sum())) for name, f in real.items()}
+    assert counts == {"mfr2_masked": (86, 86), "mfr2_unmasked": (48, 0), "rwmfd": (243, 243)}
+    assert all(f.images.shape[1:] == (112, 112, 3) for f in real.values())
+    assert all(path.is_file() for path in recs.values())
+
+
+def test_side_by_side_sheet_refuses_to_write_real_photos_into_the_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sheet = _load(REPO / "tools" / "realism_sheet.py")
+    target = REPO / "docs" / "real_photos_here.png"
+    assert sheet.main(["--real", "-o", str(target), "--shared", str(tmp_path)]) == 2
+    assert "third-party" in capsys.readouterr().err
+    assert not target.exists()
+    assert sheet.main(["--real", "-o", str(tmp_path / "x.png"), "--shared", str(tmp_path)]) == 2
+    assert not (tmp_path / "x.png").exists()
+    # the misjudged real photos of a benchmark result: also only outside the repository
+    assert sheet.main(["--misses", str(tmp_path / "realism.json")]) == 2
+    assert sheet.main(["--misses", str(tmp_path / "realism.json"), "-o", str(target)]) == 2
+    assert not target.exists()
+
+
+def test_a_given_twin_is_keyed_by_its_content(realism: ModuleType, tmp_path: Path) -> None:
+    """--twin-dir: the cache follows the twin's bytes, so a twin rewritten in place is judged
+    afresh, and the same bytes elsewhere reuse the cache."""
+    from paper_miniature import write_label_rec
+
+    def jpeg(image: np.ndarray) -> bytes:
+        return cv2.imencode(".jpg", image[:, :, ::-1])[1].tobytes()
+
+    worn = generated_faces(2, True, 0)
+    given = tmp_path / "given" / "train.rec"
+    given.parent.mkdir()
+    write_label_rec(given, [(jpeg(worn[0]), 0, 1.0)])
+    tag, linked = realism.link_given_twin(given, tmp_path / "work")
+    assert linked.read_bytes() == given.read_bytes()
+    assert linked.with_suffix(".idx").is_file()
+    copy = tmp_path / "copy" / "train.rec"
+    copy.parent.mkdir()
+    write_label_rec(copy, [(jpeg(worn[0]), 0, 1.0)])
+    assert realism.link_given_twin(copy, tmp_path / "work")[0] == tag
+    write_label_rec(given, [(jpeg(worn[1]), 0, 1.0)])
+    assert realism.link_given_twin(given, tmp_path / "work")[0] != tag
