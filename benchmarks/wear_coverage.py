@@ -1,4 +1,4 @@
-"""Do placements cover what they should? Judged with FaceMesh, not the landmarks masks use.
+r"""Do placements cover what they should? Judged with FaceMesh, not the landmarks masks use.
 
 Every mask is warped onto dlib's 68 landmarks; this benchmark finds the face again with
 MediaPipe FaceMesh (an independent model, see ``facemesh.py``) on the *original* image and
@@ -10,22 +10,34 @@ reads the mask's coverage (> 0.5 = covered) at its points:
     mouth_uncovered  chin (lip-chin), chin bottom       eyes, nose tip, nostrils, mouth
     chin_uncovered   nose tip, mouth                    eyes, chin bottom
 
-"chin (lip-chin)" is the point halfway from the lower lip's centre to the chin outline's
-lowest point. A placement is right when every rule holds. The same renders also give issue
-#8's "fit, judged independently" figure for the correct placement: lower nose bridge, nose tip,
-mouth and the three lip-to-chin midpoints covered, eyes not. Points outside the image are not
-judged (a face cut by the frame can neither show nor hide them).
+"chin (lip-chin)" is the point three quarters of the way from the lower lip's centre to the
+chin outline's lowest point. A placement is right when every rule holds. The same renders also
+give issue #8's "fit, judged independently" figure for the correct placement: lower nose
+bridge, nose tip, mouth and the three lip-to-chin midpoints covered, eyes not (``fit`` below);
+how often the correct fit misses each FaceMesh part on its own, the chin's lowest point
+included (does the mask reach under the chin?); and on three-quarter views whether the far
+cheek is covered. Points outside the image are not judged (a face cut by the frame can neither
+show nor hide them).
 
-Sources: LFW photos (the first photo of evenly spread people; dlib's detector finds the face,
-FaceMesh runs on a crop around it) and insightface's aligned 112x112 LFW crops
-(``lfw-fold1.bin``, aligned by insightface, not by maskgen; FaceMesh gets a padded copy). Each
-image gets one draw of the default policy (type, colour, texture, jitter), rendered in every
-placement.
+Sources, each image with one draw of the default policy (type, colour, texture, jitter) rendered
+in every placement:
+
+- LFW photos: the first photo of evenly spread people, or every photo (``--photos 0``). dlib's
+  detector finds the face, FaceMesh runs on a square around it.
+- Crops aligned by another aligner: each of those photos aligned to the ArcFace 112x112
+  template by FaceMesh's five points (pupils, nose tip, mouth corners) with random errors as
+  other aligners make (:data:`CROP_JITTER`); maskgen finds the landmarks in its aligned mode,
+  and the photo's FaceMesh landmarks, carried into the crop, judge it.
+- insightface's aligned 112x112 LFW crops (``lfw-fold1.bin``, aligned by insightface, not by
+  maskgen; FaceMesh gets a padded copy).
 
     python benchmarks/wear_coverage.py [--photos 300] [--crops 300] [--failures DIR]
+    python benchmarks/wear_coverage.py --photos 0 --crops 1200 \
+        --out benchmarks/results/wear_coverage_lfw.json
 
-The first run creates FaceMesh's environment (``facemesh.py``). Results go to
-``benchmarks/results/wear_coverage.json``.
+The first run creates FaceMesh's environment (``facemesh.py``). Faces found on photos are kept
+in ``~/.cache/maskgen-bench/wear_coverage_faces.npz`` (``--no-cache`` finds them again). Results
+go to ``benchmarks/results/wear_coverage.json`` unless ``--out`` says otherwise.
 """
 
 from __future__ import annotations
