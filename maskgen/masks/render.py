@@ -212,8 +212,8 @@ def face_points(
     wear: str = "correct",
 ) -> np.ndarray:
     """The template's fit points on this face, (N, 2) float32 image pixels: the template's
-    weighted sums of :func:`~maskgen.masks.fit.fit_landmarks` (dlib's landmarks with the jaw
-    held round a turned face's far cheek).
+    weighted sums of :func:`~maskgen.masks.fit.fit_landmarks` (dlib's landmarks with room under
+    the chin and the jaw held round a turned face's far cheek).
 
     ``fit_jitter = (top, bottom)`` moves the points about the nose bridge and about the chin
     along the nose (landmark 27 -> 30), in units of the nose's length: positive is lower.
