@@ -53,6 +53,15 @@ MOUTH = (0, 17, 61, 291, 37, 267, 84, 314, 13, 14)
 """Outer lip contour (top, bottom, corners, either side of the centre) and the inner lips."""
 CHIN_BOTTOM = (152,)
 """The chin's lowest point on the face outline."""
+FACE_OVAL = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+"""The face outline, in order round the face (MediaPipe's ``FACEMESH_FACE_OVAL``)."""
+OUTLINE_SIDES = (234, 454)
+"""The outline's widest points, one on each side (about the ears' level)."""
+FAR_CHEEKS = (205, 425)
+"""Cheek points below the cheekbones, on the side of :data:`OUTLINE_SIDES` in the same order."""
 LIP_TO_CHIN = ((17, 152), (84, 148), (314, 377))
 """Lower lip to chin outline: the centre and either side; their midpoints are the chin
 region a mask must cover."""

@@ -1,4 +1,10 @@
-"""Does a mask sit where it should? The fit criterion of the benchmarks and tests.
+"""Where a mask should sit: the landmarks it is fitted to, and the fit criterion of the tests.
+
+:func:`fit_landmarks` corrects dlib's landmarks where a mask must follow the face rather than
+the points: on a turned face the mask wraps round the far cheek. :func:`fit_failures` is the
+criterion, judged with the landmarks found on the original photo (the very ones the mask is
+warped onto, so it measures the template's self-consistency; ``benchmarks/wear_coverage.py``
+judges fits with another model's landmarks).
 
 With the landmarks found on the original photo, a good fit covers the nose bottom (33), the
 whole mouth (48-67) and the points halfway from the lower lip to the chin (57->8 and its
@@ -49,3 +55,59 @@ def coverage_at(coverage: np.ndarray, points: np.ndarray) -> np.ndarray:
     values = np.full(len(xy), np.nan, dtype=np.float32)
     values[inside] = coverage[xy[inside, 1], xy[inside, 0]]
     return values
+
+
+WRAP_MARGIN = 0.12
+"""On a turned face the far cheek is foreshortened and dlib's far jaw points can fall inside
+the nose or the mouth, which stand out beyond it. A mask spans from the nose over the cheek, so
+its far edge lies at least this far beyond the nose and the mouth at the same height: half the
+nose's width (landmarks 31 to 35) on the mean LFW face, in units of the landmark 27 to 8
+distance."""
+WRAP_BAND = 0.15
+"""A jaw point is held beyond the nose and mouth landmarks within this height (same units) of
+it: features far above or below it do not bound that part of the face's outline."""
+_FEATURES = np.array([*range(30, 36), *range(48, 60)])
+"""Nose tip and nostrils, outer lips: what stands out on a turned face."""
+CHIN_WRAP = 0.06
+"""dlib's jaw points trace the chin's outline as the camera sees it; a mask rests on the front
+of the chin and its fabric runs on under it, so its lower edge lies beyond that outline. The
+jaw points about the chin move this fraction further from the nose tip (landmark 30), in full
+at the chin (8) and fading over its neighbours (:data:`_CHIN_WEIGHTS`)."""
+_CHIN_WEIGHTS = {8: 1.0, 7: 0.75, 9: 0.75, 6: 0.4, 10: 0.4, 5: 0.15, 11: 0.15}
+_CHIN = np.array(list(_CHIN_WEIGHTS))
+_CHIN_W = np.array(list(_CHIN_WEIGHTS.values()))[:, None] * CHIN_WRAP
+_JAW = np.array([*range(0, 8), *range(9, 17)])
+"""Jaw points of both sides (the chin, 8, stays on the centre line)."""
+_SIDE = np.repeat([1.0, -1.0], 8)
+"""Which way is outward for each of :data:`_JAW`, in units of the ``across`` vector."""
+
+
+def fit_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """The landmarks a mask is fitted to: dlib's, with each side's jaw points (0-7, 9-16)
+    moved outward where they lie less than :data:`WRAP_MARGIN` beyond the nose or the lips at
+    their height, so on three-quarter views the mask wraps round the far cheek instead of
+    ending on the nose (frontal faces keep theirs), and the points about the chin moved down
+    and out by :data:`CHIN_WRAP`, so the mask reaches under the chin.
+
+    ``landmarks``: (68, 2) float, dlib order, image pixels. Returns (68, 2) float32 (a new
+    array). Heights and widths are measured along and across the line from landmark 27 (top of
+    the nose bridge) to 8 (chin).
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    axis = points[8] - points[27]
+    size = float(np.hypot(*axis))
+    if size < 1e-6:
+        return points.astype(np.float32)
+    down = axis / size
+    across = np.array([-down[1], down[0]])
+    level = (points - points[27]) @ down / size
+    lateral = (points - points[27]) @ across / size
+    sides = _SIDE  # jaw 0-7 lie on the +across side of an upright face, 9-16 on the other
+    near = np.abs(level[_FEATURES][None, :] - level[_JAW][:, None]) <= WRAP_BAND  # (16, 18)
+    outward = np.where(near, sides[:, None] * lateral[_FEATURES][None, :], -np.inf)
+    reach = outward.max(axis=1) + WRAP_MARGIN  # -inf where no feature is near
+    moved = np.zeros_like(lateral)
+    moved[_JAW] = sides * np.maximum(reach - sides * lateral[_JAW], 0.0)
+    fitted = points + moved[:, None] * size * across[None, :]
+    fitted[_CHIN] += _CHIN_W * (fitted[_CHIN] - points[30])
+    return fitted.astype(np.float32)

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from maskgen.errors import ConfigError
+from maskgen.masks.fit import fit_landmarks
 from maskgen.masks.photometry import (
     NO_MATCH,
     PhotoMatch,
@@ -281,14 +282,16 @@ def face_points(
     fit_jitter: tuple[float, float] = (0.0, 0.0),
     wear: str = "correct",
 ) -> np.ndarray:
-    """The template's fit points on this face, (N, 2) float32 image pixels.
+    """The template's fit points on this face, (N, 2) float32 image pixels: the template's
+    weighted sums of :func:`~maskgen.masks.fit.fit_landmarks` (dlib's landmarks with room under
+    the chin and the jaw held round a turned face's far cheek).
 
     ``fit_jitter = (top, bottom)`` moves the points about the nose bridge and about the chin
     along the nose (landmark 27 -> 30), in units of the nose's length: positive is lower.
     ``wear`` then moves them to a placement (:mod:`maskgen.masks.wear`); ConfigError for an
     unknown one.
     """
-    points = template.point_weights @ landmarks
+    points = template.point_weights @ fit_landmarks(landmarks)
     top, bottom = fit_jitter
     if top or bottom:
         nose = landmarks[30] - landmarks[27]
