@@ -7,10 +7,12 @@ so the twin mirrors the tree and nothing is dropped unnoticed. Hidden folders (`
 entered, and a warning names them. The twin keeps file names, folders and formats exactly: a
 part writer stores ``sample.data`` as given (re-encoding is the masking step's job).
 
-The Format protocol hands a part writer only its ``part_path``. So a part's images are staged
-in a folder beside the part (``<part>.files/<key>``) and :meth:`FolderFormat.join_parts` moves
-them into ``out_dir`` (a rename on one file system). Callers that know the output folder can
-pass ``out_dir=`` to :meth:`FolderFormat.open_part_writer` to write in place instead.
+The Format protocol hands a part writer only its ``part_path``. So by default a part's images
+are staged in a folder beside the part (``<part>.files/<key>``) and
+:meth:`FolderFormat.join_parts` moves them into ``out_dir`` (a rename on one file system).
+Callers that know the output folder pass ``out_dir=`` to :meth:`FolderFormat.open_part_writer`
+to write in place instead, each file atomically: the pipeline does, which spares a run the
+moves, the staging folders and their removal (about 1 ms a photo on this project's VM).
 """
 
 from __future__ import annotations
