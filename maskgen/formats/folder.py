@@ -12,7 +12,8 @@ are staged in a folder beside the part (``<part>.files/<key>``) and
 :meth:`FolderFormat.join_parts` moves them into ``out_dir`` (a rename on one file system).
 Callers that know the output folder pass ``out_dir=`` to :meth:`FolderFormat.open_part_writer`
 to write in place instead, each file atomically: the pipeline does, which spares a run the
-moves, the staging folders and their removal (about 1 ms a photo on this project's VM).
+moves, the staging folders and their removal (joining 400 LFW photos' parts took 0.19-0.22 s
+of CPU and 1.0-1.4 s wall staged, 0.01 s in place, on this project's busy 2-core VM).
 """
 
 from __future__ import annotations
