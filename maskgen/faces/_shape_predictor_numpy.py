@@ -41,9 +41,12 @@ def fit_shapes(
     model's arrays)."""
     n_faces = boxes.shape[0]
     n_cascades, n_trees, n_splits = thresholds.shape
+    n_leaves = leaves.shape[2]
     depth = int(n_splits + 1).bit_length() - 1
+    # terms[n] = this face's shape, then its leaf of every tree: summed in that order
+    terms = np.empty((n_faces, n_trees + 1, initial.size), np.float32)
     shapes = np.repeat(initial[None, :].astype(np.float32), n_faces, axis=0)
-    trees = np.arange(n_trees)[None, :]
+    first_leaf = np.arange(n_trees)[None, :] * n_leaves - n_splits
     for c in range(n_cascades):
         values = _feature_pixels(grey, offsets, heights, widths, boxes, shapes, initial,
                                  anchors[c], deltas[c])  # fmt: skip
@@ -54,9 +57,10 @@ def fit_shapes(
         for _ in range(depth):
             test = np.take_along_axis(goes_left, node[:, :, None], axis=2)[:, :, 0]
             node = 2 * node + 2 - test
-        chosen = leaves[c][trees, node - n_splits]  # (N, T, 2P)
-        terms = np.concatenate([shapes[:, None, :], chosen], axis=1)
-        shapes = np.add.reduce(terms, axis=1)  # along a slow axis: in order, in float32
+        flat_leaves = leaves[c].reshape(n_trees * n_leaves, initial.size)
+        terms[:, 0] = shapes
+        np.take(flat_leaves, first_leaf + node, axis=0, out=terms[:, 1:], mode="clip")
+        np.add.reduce(terms, axis=1, out=shapes)  # along a slow axis: in order, in float32
     return np.ascontiguousarray(shapes)
 
 
