@@ -18,6 +18,7 @@ of CPU and 1.0-1.4 s wall staged, 0.01 s in place, on this project's busy 2-core
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -109,6 +110,26 @@ class FolderReader:
 
     def keys(self) -> Sequence[str]:
         return self._keys
+
+    def subset(self, keys: Sequence[Key]) -> FolderReader:
+        """A reader of the same folder that knows only ``keys`` (in that order), made without
+        listing the folder again: a pipeline job carries one, so a worker never walks the
+        whole tree (about 0.1 s for LFW's 13,233 photos). KeyError for a key this reader does
+        not have."""
+        missing = next((key for key in keys if key not in self._key_set), None)
+        if missing is not None:
+            raise KeyError(missing)
+        part = copy.copy(self)
+        part.__dict__.pop("_key_set", None)  # the whole folder's: not for a job to carry
+        part._keys = tuple(str(key) for key in keys)
+        return part
+
+    @functools.cached_property
+    def _key_set(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    def close(self) -> None:
+        """Nothing to release: each read opens and closes its file."""
 
     def read(self, key: Key) -> Sample:
         relative = _safe_key(key, self.path)

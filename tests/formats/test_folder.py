@@ -170,3 +170,23 @@ def test_reads_all_of_lfw(lfw_dir: Path) -> None:
     assert first == "AJ_Cook/AJ_Cook_0001.jpg"
     assert reader.read(first).data == (lfw_dir / first).read_bytes()
     assert image_format_of(first) == "jpeg"
+
+
+def test_a_subset_reader_reads_its_keys_without_listing_the_folder(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a pipeline job carries: just its keys (small to pickle), the same samples."""
+    import pickle
+
+    reader = FolderReader(tree)
+    keys = list(reader.keys())[1:3]
+    monkeypatch.setattr("maskgen.formats.folder._list_files", lambda root: pytest.fail("walked"))
+    part = reader.subset(keys)
+    assert list(part.keys()) == keys and len(part) == 2
+    assert [part.read(k) for k in keys] == [reader.read(k) for k in keys]
+    copy = pickle.loads(pickle.dumps(part))
+    assert list(copy.keys()) == keys and copy.read(keys[0]) == reader.read(keys[0])
+    assert "_key_set" not in copy.__dict__
+    part.close()
+    with pytest.raises(KeyError, match="nope"):
+        reader.subset([keys[0], "nope.png"])
