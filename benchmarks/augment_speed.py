@@ -160,6 +160,9 @@ def _child_run(job: dict) -> dict:
 
     options = {"spec": MaskSpec(), "workers": job["workers"], "progress": False}
     if job.get("warm"):
+        from maskgen import compiled
+
+        compiled.prefer_compiled()  # the timed run is large: numba, as such a run loads it
         scratch = Path(job["out"] + "-warm")
         augment_dataset(job["warm"], scratch, **options)
         shutil.rmtree(scratch)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from maskgen import compiled
-from maskgen.pipeline.step import ChunkJob, ChunkSummary, MaskerConfig, load_masker, mask_chunk
+from maskgen.pipeline.step import ChunkJob, ChunkSummary, MaskerConfig, mask_chunk, prepare_masker
 
 MIN_CHUNKS_PER_WORKER = 2
 """Workers started: at most one per this many chunks. A worker costs about 0.1 s of CPU before
@@ -76,7 +76,7 @@ def _run_forked(
     jobs: Iterable[ChunkJob], processes: int, preload: MaskerConfig
 ) -> Iterator[ChunkSummary]:
     compiled.prefer_compiled()  # enough work to repay loading numba, once, in this process
-    load_masker(preload)  # before the fork, so every worker inherits it and numba
+    prepare_masker(preload)  # before the fork, so every worker inherits it and numba
     context = multiprocessing.get_context("fork")
     pool = context.Pool(processes, initializer=_leave_ctrl_c_to_the_parent)
     finished = False

@@ -232,6 +232,20 @@ def load_masker(config: MaskerConfig) -> ImageMasker:
     return Masker(config.spec, face_mode=config.face_mode, models_dir=config.models_dir)
 
 
+def prepare_masker(config: MaskerConfig) -> ImageMasker:
+    """:func:`load_masker`, with what it runs on loaded now: the detector, and the compiled
+    kernels where this process uses them (:mod:`maskgen.compiled`), even when its Masker was
+    built before they were wanted (a small run first, in numpy). Called before forking
+    workers, so that they inherit all of it instead of each loading it."""
+    from maskgen.faces import load_face_finder
+    from maskgen.masks.render import prepare_render
+
+    masker = load_masker(config)
+    load_face_finder(config.models_dir).prepare(config.face_mode)  # type: ignore[arg-type]
+    prepare_render()
+    return masker
+
+
 def check_masker(config: MaskerConfig) -> None:
     """Fail before anything is written if a worker could not build the Masker (unknown mask
     type, bad probability or face mode, missing model file, bad templates or textures), without
