@@ -190,3 +190,18 @@ def test_a_subset_reader_reads_its_keys_without_listing_the_folder(
     part.close()
     with pytest.raises(KeyError, match="nope"):
         reader.subset([keys[0], "nope.png"])
+
+
+def test_listing_follows_file_links_not_folder_links(tree: Path, tmp_path: Path) -> None:
+    """As ``os.walk`` lists: a link to a file is an item, a linked folder is not entered (no
+    loops, nothing read twice), a hidden folder is named, not entered."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "x.png").write_bytes((tree / "a.png").read_bytes())
+    (tree / "linked_folder").symlink_to(outside, target_is_directory=True)
+    (tree / "linked.png").symlink_to(outside / "x.png")
+    (tree / ".cache" / "deep").mkdir(parents=True)
+    (tree / ".cache" / "deep" / "y.png").write_bytes(b"")
+    reader = FolderReader(tree)
+    assert list(reader.keys()) == sorted([*FILES, "linked.png"])
+    assert reader.read("linked.png").data == (tree / "a.png").read_bytes()
