@@ -15,7 +15,9 @@ each number of ``--workers``. Photos: LFW's 250x250 photos as a folder (faces de
 runs are "warm": the measuring process first masks a few items, which loads the models and
 compiled code (a worker pool is forked afresh for every run, from the loaded process). Then
 whole runs from the shell, start-up included: ``maskgen augment`` over 10 and ``--photos``
-photos with 2 workers.
+photos with 2 workers, ``--shell-repeats`` times each, the best kept, with the whole run's
+ratio to MaskTheFace's 20.0 s for 400 photos (issue #11: the target is >= 10x).
+``--mode shell`` runs only these (to rerun the wall-clock figure on a quiet machine).
 
 Memory (``--mode memory``): peak resident memory (RSS high-water mark) per worker, which must
 not grow with the dataset. For each size in ``--memory-records`` a .rec of that many records
@@ -24,8 +26,8 @@ small) is masked as the first 6 chunks of 100 records (a shard), so every size d
 work; likewise a folder of the first 600 LFW photos and the whole LFW folder (13,233 photos).
 With 2 workers the figure is the largest worker's peak; with 1 the run's own process.
 
-Run: python benchmarks/augment_speed.py [--mode all|speed|memory] [--records 5000 20000]
-[--photos 400] [--workers 1 2] [--memory-records 5000 200000]
+Run: python benchmarks/augment_speed.py [--mode all|speed|memory|shell] [--records 5000 20000]
+[--photos 400] [--workers 1 2] [--memory-records 5000 200000] [--shell-repeats 3]
 """
 
 from __future__ import annotations
@@ -158,6 +160,9 @@ def _child_run(job: dict) -> dict:
 
     options = {"spec": MaskSpec(), "workers": job["workers"], "progress": False}
     if job.get("warm"):
+        from maskgen import compiled
+
+        compiled.prefer_compiled()  # the timed run is large: numba, as such a run loads it
         scratch = Path(job["out"] + "-warm")
         augment_dataset(job["warm"], scratch, **options)
         shutil.rmtree(scratch)
@@ -301,10 +306,7 @@ def speed_benchmark(args: argparse.Namespace, tmp: Path) -> None:
     for workers in args.workers:
         label = f"LFW photos (faces detected), {args.photos}"
         rows.append(measure(label, photos, tmp / "out", workers, warm=str(warm_photos)))
-    few = build_photo_folder(LFW, 10, tmp / "few")
-    for folder, n in ((few, 10), (photos, args.photos)):
-        label = f"maskgen augment, {n} LFW photos, from the shell"
-        rows.append(shell_run(label, folder, tmp / "out", 2))
+    rows += shell_runs(args, tmp, photos)
     print_table(rows)
     one = [row for row in rows if row.label.startswith("aligned") and row.workers == 1]
     if one:
@@ -315,13 +317,42 @@ def speed_benchmark(args: argparse.Namespace, tmp: Path) -> None:
             f"#11's measurement here): {best.per_cpu_second / MASKTHEFACE['aligned crops/s']:.1f}x "
             "per core"
         )
-    whole = [row for row in rows if "from the shell" in row.label and row.items >= 100]
-    if whole:
-        seconds = MASKTHEFACE["400 LFW photos, s"] * whole[0].items / 400
+    print_shell_summary(rows)
+
+
+def shell_runs(args: argparse.Namespace, tmp: Path, photos: Path) -> list[Measurement]:
+    """``maskgen augment`` from the shell with 2 workers over 10 and ``--photos`` LFW photos,
+    each ``--shell-repeats`` times (alternating), as a user types it."""
+    few = build_photo_folder(LFW, 10, tmp / "few")
+    rows = []
+    for _ in range(args.shell_repeats):
+        for folder, n in ((few, 10), (photos, args.photos)):
+            label = f"maskgen augment, {n} LFW photos, from the shell"
+            rows.append(shell_run(label, folder, tmp / "out", 2))
+    return rows
+
+
+def print_shell_summary(rows: list[Measurement]) -> None:
+    """Best (least) wall and CPU seconds of each shell run, and the whole run's ratio to
+    MaskTheFace against issue #11's target (>= 10x: at most 2.0 s for 400 photos)."""
+    shell = [row for row in rows if "from the shell" in row.label]
+    for items in sorted({row.items for row in shell}):
+        same = [row for row in shell if row.items == items]
+        wall = min(row.seconds for row in same)
+        cpu = min(row.cpu_seconds for row in same)
         print(
-            f"{whole[0].items} LFW photos from the shell: {whole[0].seconds:.2f} s against "
-            f"MaskTheFace's {seconds:.1f} s (issue #11): {seconds / whole[0].seconds:.1f}x"
+            f"maskgen augment, {items} LFW photos, 2 workers, from the shell, best of "
+            f"{len(same)}: {wall:.2f} s wall, {cpu:.2f} s CPU"
         )
+        if items >= 100:
+            reference = MASKTHEFACE["400 LFW photos, s"] * items / 400
+            ratio = reference / wall
+            verdict = "met" if ratio >= 10 else "not met"
+            print(
+                f"  against MaskTheFace's {reference:.1f} s (issue #11): {ratio:.1f}x "
+                f"(target >= 10x, i.e. <= {reference / 10:.2f} s: {verdict} on this run; "
+                "a busy machine's wall clock says more about its other jobs)"
+            )
 
 
 def memory_benchmark(sizes: list[int], workers: list[int], tmp: Path) -> None:
@@ -356,11 +387,14 @@ def memory_benchmark(sizes: list[int], workers: list[int], tmp: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("all", "speed", "memory"), default="all")
+    parser.add_argument("--mode", choices=("all", "speed", "memory", "shell"), default="all")
     parser.add_argument("--records", type=int, nargs="+", default=[5_000, 20_000])
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--memory-records", type=int, nargs="+", default=[5_000, 200_000])
+    parser.add_argument(
+        "--shell-repeats", type=int, default=3, help="runs of each shell case (best is kept)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -372,6 +406,11 @@ def main() -> None:
             memory_benchmark(args.memory_records, args.workers, Path(tmp_name))
         if args.mode in ("all", "speed"):
             speed_benchmark(args, Path(tmp_name))
+        if args.mode == "shell":
+            photos = build_photo_folder(LFW, args.photos, Path(tmp_name) / "photos")
+            rows = shell_runs(args, Path(tmp_name), photos)
+            print_table(rows)
+            print_shell_summary(rows)
     print(f"load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

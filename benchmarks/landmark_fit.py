@@ -10,8 +10,10 @@ Time: CPU time (``time.process_time``, steadier than wall time on a shared machi
 the best of ``--repeats`` rounds. Each round fits every face once, in order, different faces
 call after call. "cold" rounds overwrite a buffer twice the size of the last-level cache before
 every call (outside the timed part), as a worker's decoding and rendering do between two faces;
-"warm" rounds do not. dlib fits one face per call; maskgen fits batches of 1, 64 and 256. Also
-reported: the time to read the model (dlib's loader, maskgen's reader) and the arrays' size.
+"warm" rounds do not. dlib fits one face per call; maskgen fits batches of 1, 64 and 256 with
+its numba kernel, and 1 and 64 with the kernel's numpy form (what a process runs for its first
+faces, see ``maskgen/compiled.py``), whose agreement is reported too. Also reported: the time
+to read the model (dlib's loader, maskgen's reader) and the arrays' size.
 
     python benchmarks/landmark_fit.py [--photos 2000] [--crops 2000] [--repeats 3]
 """
@@ -28,6 +30,7 @@ import cv2
 import dlib
 import numpy as np
 
+from maskgen.compiled import KERNELS_ENV
 from maskgen.faces import align_face, five_points
 from maskgen.faces.landmarks import aligned_face_box, find_model_file
 from maskgen.faces.shape_predictor import ShapePredictor, dlib_points, read_shape_predictor
@@ -37,6 +40,9 @@ from maskgen.images import decode_rgb
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MASKGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
 BATCHES = (1, 64, 256)
+NUMPY_BATCHES = (1, 64)
+NUMPY_FACES = 256
+"""The numpy form is timed on the first 256 faces of each kind (it is several times slower)."""
 Face = tuple[np.ndarray, tuple[int, int, int, int]]
 
 
@@ -81,6 +87,11 @@ def _dlib_fit(predictor: dlib.shape_predictor, rgb: np.ndarray, box: Sequence[in
     return np.array([(p.x, p.y) for p in parts], np.float64)
 
 
+def _kernels(name: str) -> None:
+    """Which form of the fit ``ShapePredictor.fit`` runs from now on: numba or numpy."""
+    os.environ[KERNELS_ENV] = name
+
+
 def _agreement(name: str, faces: list[Face], dlib_fit: Callable, mine: ShapePredictor) -> None:
     expected = np.stack([dlib_fit(rgb, box) for rgb, box in faces])
     fitted = mine.fit([rgb for rgb, _ in faces], [box for _, box in faces])
@@ -88,7 +99,7 @@ def _agreement(name: str, faces: list[Face], dlib_fit: Callable, mine: ShapePred
     raw = np.linalg.norm(fitted - expected, axis=-1)
     same = (rounded == 0).all(axis=1).mean()
     print(
-        f"{name:8s} {len(faces):6d} {rounded.mean():10.4f} {rounded.max():8.3f} "
+        f"{name:14s} {len(faces):6d} {rounded.mean():10.4f} {rounded.max():8.3f} "
         f"{raw.mean():10.4f} {raw.max():8.3f} {100 * same:9.2f}%"
     )
 
@@ -132,6 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     model = find_model_file()
+    _kernels("numba")
 
     began = time.process_time()
     predictor = dlib.shape_predictor(str(model))
@@ -157,10 +169,14 @@ def main() -> None:
         return _dlib_fit(predictor, rgb, box)
 
     print("\nagreement with dlib (px): rounded as dlib rounds, and unrounded")
-    header = f"{'faces':8s} {'n':>6s} {'mean':>10s} {'max':>8s} {'raw mean':>10s} {'raw max':>8s}"
+    header = f"{'faces':14s} {'n':>6s} {'mean':>10s} {'max':>8s} {'raw mean':>10s} {'raw max':>8s}"
     print(f"{header} {'identical':>10s}")
     _agreement("photos", photos, dlib_fit, mine)
     _agreement("crops", crops, dlib_fit, mine)
+    _kernels("numpy")
+    _agreement("photos, numpy", photos[:300], dlib_fit, mine)
+    _agreement("crops, numpy", crops[:300], dlib_fit, mine)
+    _kernels("numba")
 
     cold = np.zeros(2 * _cache_bytes(), np.uint8)
     cpu = os.environ.get("MASKGEN_CPU_NAME") or _cpu_name()
@@ -174,17 +190,21 @@ def main() -> None:
             for rgb, box in chunk:
                 predictor(rgb, dlib.rectangle(*box))
 
-        rows = [("dlib, 1 a call", 1, dlib_batch)]
-        for batch in BATCHES:
+        def my_batch(chunk: list[Face]) -> None:
+            mine.fit([rgb for rgb, _ in chunk], [box for _, box in chunk])
 
-            def my_batch(chunk: list[Face]) -> None:
-                mine.fit([rgb for rgb, _ in chunk], [box for _, box in chunk])
-
-            rows.append((f"maskgen, {batch} a call", batch, my_batch))
-        for label, batch, fit in rows:
-            cold_ms = _cpu_ms_per_face(faces, batch, fit, args.repeats, cold)
-            warm_ms = _cpu_ms_per_face(faces, batch, fit, args.repeats, None)
+        rows = [("dlib, 1 a call", 1, dlib_batch, "numba", faces)]
+        rows += [(f"maskgen, {batch} a call", batch, my_batch, "numba", faces) for batch in BATCHES]
+        rows += [
+            (f"numpy, {batch} a call", batch, my_batch, "numpy", faces[:NUMPY_FACES])
+            for batch in NUMPY_BATCHES
+        ]
+        for label, batch, fit, kernels, some in rows:
+            _kernels(kernels)
+            cold_ms = _cpu_ms_per_face(some, batch, fit, args.repeats, cold)
+            warm_ms = _cpu_ms_per_face(some, batch, fit, args.repeats, None)
             print(f"{name:8s} {label:16s} {cold_ms:8.3f} {warm_ms:8.3f}")
+        _kernels("numba")
 
 
 def _cpu_name() -> str:

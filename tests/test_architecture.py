@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "atomic": 1,
     "images": 1,
     "seeding": 1,
+    "compiled": 1,
     "formats": 2,
     "faces": 3,
     "masks": 4,

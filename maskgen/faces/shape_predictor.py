@@ -10,7 +10,9 @@ so each tree's leaves come from memory once per batch, not once per face.
 Each face is fitted with dlib's own arithmetic, in the same types and order (see
 :mod:`maskgen.faces._shape_predictor_kernels`), so rounded as dlib rounds
 (:func:`dlib_points`) the landmarks are dlib's, whatever the batch; ``benchmarks/landmark_fit.py``
-compares them on LFW.
+compares them on LFW. The fit runs as a numba kernel, or for a process's first few faces as the
+same computation in numpy (:mod:`maskgen.faces._shape_predictor_numpy`, equal to the bit),
+which spares a small run loading numba (:mod:`maskgen.compiled`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import mmap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
+from maskgen import compiled
 from maskgen.errors import ModelFormatError
 from maskgen.faces import model_cache
 
@@ -62,8 +66,10 @@ class ShapePredictor:
 
     def warm_up(self) -> None:
         """Load the compiled fit kernel now (numba: a few tenths of a second, once per
-        process), so that workers forked later inherit it instead of each loading it."""
-        self.fit([np.zeros((1, 1, 3), np.uint8)], [(0, 0, 0, 0)])
+        process) where this process uses it (:func:`maskgen.compiled.use_compiled`), so that
+        workers forked later inherit it instead of each loading it."""
+        if compiled.use_compiled():
+            self.fit([np.zeros((1, 1, 3), np.uint8)], [(0, 0, 0, 0)])
 
     def fit(self, images: Sequence[np.ndarray], boxes: np.ndarray | Sequence[Box]) -> np.ndarray:
         """Landmarks of N faces, (N, P, 2) float64 image pixels (x, y), not rounded.
@@ -75,12 +81,11 @@ class ShapePredictor:
         its landmarks. Each face's landmarks depend on its image and box only, never on the
         rest of the batch. ValueError for mismatched or malformed inputs.
         """
-        from maskgen.faces import _shape_predictor_kernels as kernels
-
         box_array = _box_array(boxes)
         packed = _pack_images(images)
         if len(box_array) != len(packed.offsets):
             raise ValueError(f"{len(packed.offsets)} images but {len(box_array)} boxes")
+        kernels = _kernels(len(box_array))
         grey = kernels.grey_levels(packed.pixels) if packed.channels == 3 else packed.pixels
         shapes = np.empty((len(box_array), self.initial_shape.size), np.float32)
         for start in range(0, len(box_array), FIT_BLOCK):
@@ -103,9 +108,18 @@ def grey_levels(rgb: np.ndarray) -> np.ndarray:
     """dlib's grey level of an (H, W, 3) uint8 RGB image, ``(r + g + b) // 3`` (its
     ``assign_pixel`` from rgb_pixel, ``dlib/pixel.h``), (H, W) uint8: the intensity the trees
     compare. :meth:`ShapePredictor.fit` takes these as well as RGB images."""
-    from maskgen.faces import _shape_predictor_kernels as kernels
-
+    kernels = _kernels(0)
     return kernels.grey_levels(np.ascontiguousarray(rgb).reshape(-1)).reshape(rgb.shape[:2])
+
+
+def _kernels(faces: int) -> ModuleType:
+    """The fit's numba kernels or their numpy twin, as :func:`maskgen.compiled.use_compiled`
+    decides for the next ``faces`` faces (the same results either way)."""
+    if compiled.use_compiled(faces):
+        from maskgen.faces import _shape_predictor_kernels as kernels
+    else:
+        from maskgen.faces import _shape_predictor_numpy as kernels
+    return kernels
 
 
 def read_shape_predictor(path: str | Path) -> ShapePredictor:

@@ -7,14 +7,18 @@ so the twin mirrors the tree and nothing is dropped unnoticed. Hidden folders (`
 entered, and a warning names them. The twin keeps file names, folders and formats exactly: a
 part writer stores ``sample.data`` as given (re-encoding is the masking step's job).
 
-The Format protocol hands a part writer only its ``part_path``. So a part's images are staged
-in a folder beside the part (``<part>.files/<key>``) and :meth:`FolderFormat.join_parts` moves
-them into ``out_dir`` (a rename on one file system). Callers that know the output folder can
-pass ``out_dir=`` to :meth:`FolderFormat.open_part_writer` to write in place instead.
+The Format protocol hands a part writer only its ``part_path``. So by default a part's images
+are staged in a folder beside the part (``<part>.files/<key>``) and
+:meth:`FolderFormat.join_parts` moves them into ``out_dir`` (a rename on one file system).
+Callers that know the output folder pass ``out_dir=`` to :meth:`FolderFormat.open_part_writer`
+to write in place instead, each file atomically: the pipeline does, which spares a run the
+moves, the staging folders and their removal (joining 400 LFW photos' parts took 0.19-0.22 s
+of CPU and 1.0-1.4 s wall staged, 0.01 s in place, on this project's busy 2-core VM).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -63,15 +67,36 @@ def image_format_of(key_or_path: str | Path) -> str:
 
 def _list_files(root: Path) -> tuple[list[str], list[str]]:
     """POSIX relative paths of every file under ``root``, sorted, hidden files included; and
-    the hidden folders not entered (relative paths, sorted)."""
+    the hidden folders not entered (relative paths, sorted). As ``os.walk`` (symlinked folders
+    are not entered, unreadable ones skipped) but from ``os.scandir``'s entries, which know
+    their type without a ``stat`` per file: 0.06 s for LFW's 13,233 photos instead of 0.22 s."""
     keys: list[str] = []
     hidden: list[str] = []
-    for folder, dirs, files in os.walk(root):
-        relative = Path(folder).relative_to(root)
-        hidden += [(relative / name).as_posix() for name in dirs if name.startswith(".")]
-        dirs[:] = [name for name in dirs if not name.startswith(".")]
-        keys += [(relative / name).as_posix() for name in files if Path(folder, name).is_file()]
+    pending = [(str(root), "")]
+    while pending:
+        folder, relative = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            key = f"{relative}/{entry.name}" if relative else entry.name
+            if _is_dir(entry):
+                if entry.name.startswith("."):
+                    hidden.append(key)
+                elif not entry.is_symlink():
+                    pending.append((entry.path, key))
+            elif entry.is_file():
+                keys.append(key)
     return sorted(keys), sorted(hidden)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _safe_key(key: Key, where: Path) -> str:
@@ -106,6 +131,26 @@ class FolderReader:
 
     def keys(self) -> Sequence[str]:
         return self._keys
+
+    def subset(self, keys: Sequence[Key]) -> FolderReader:
+        """A reader of the same folder that knows only ``keys`` (in that order), made without
+        listing the folder again: a pipeline job carries one, so a worker never walks the
+        whole tree (about 0.1 s for LFW's 13,233 photos). KeyError for a key this reader does
+        not have."""
+        missing = next((key for key in keys if key not in self._key_set), None)
+        if missing is not None:
+            raise KeyError(missing)
+        part = copy.copy(self)
+        part.__dict__.pop("_key_set", None)  # the whole folder's: not for a job to carry
+        part._keys = tuple(str(key) for key in keys)
+        return part
+
+    @functools.cached_property
+    def _key_set(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    def close(self) -> None:
+        """Nothing to release: each read opens and closes its file."""
 
     def read(self, key: Key) -> Sample:
         relative = _safe_key(key, self.path)

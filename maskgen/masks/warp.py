@@ -21,6 +21,8 @@ import functools
 
 import numpy as np
 
+from maskgen import compiled
+
 OUTSIDE = -1.0e4
 """Source coordinate given to pixels outside every triangle."""
 _EDGE_EPS = 1e-4
@@ -98,7 +100,10 @@ def dense_map_from_corners(
     source ones as :func:`source_mesh`: the layouts the computation uses, for callers that
     build them more cheaply (or reuse a source mesh). Computed by a compiled kernel
     (:mod:`maskgen.masks._warp_kernels`), the same map to the bit as the numpy reference
-    :func:`dense_map_numpy`, several times faster."""
+    :func:`dense_map_numpy`, several times faster; by that reference itself in a process that
+    does not use numba yet (:func:`maskgen.compiled.use_compiled`: a small run)."""
+    if not compiled.use_compiled():
+        return dense_map_numpy(corners, mesh, height, width)
     from maskgen.masks import _warp_kernels as kernels
 
     return kernels.dense_map(

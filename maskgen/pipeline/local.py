@@ -8,9 +8,8 @@ import signal
 import sys
 from collections.abc import Iterable, Iterator
 
-import joblib
-
-from maskgen.pipeline.step import ChunkJob, ChunkSummary, MaskerConfig, load_masker, mask_chunk
+from maskgen import compiled
+from maskgen.pipeline.step import ChunkJob, ChunkSummary, MaskerConfig, mask_chunk, prepare_masker
 
 MIN_CHUNKS_PER_WORKER = 2
 """Workers started: at most one per this many chunks. A worker costs about 0.1 s of CPU before
@@ -21,6 +20,8 @@ machine sooner."""
 
 def default_workers() -> int:
     """Every core this process may use (CPU affinity and cgroup quotas, e.g. under SLURM)."""
+    import joblib  # here, not above: a run given its workers, or one in this process, skips it
+
     return max(1, joblib.cpu_count())
 
 
@@ -46,6 +47,10 @@ def run_jobs(
     processes = workers if workers < 0 else min(workers, max(1, n_jobs // MIN_CHUNKS_PER_WORKER))
     if preload is not None and backend == "loky" and processes > 1 and _can_fork():
         return _run_forked(jobs, processes, preload)
+    if backend == "loky" and processes == 1:
+        return map(mask_chunk, jobs)  # as joblib would run them, without importing it
+    import joblib
+
     parallel = joblib.Parallel(
         n_jobs=processes,
         backend=backend,
@@ -70,7 +75,8 @@ def _leave_ctrl_c_to_the_parent() -> None:
 def _run_forked(
     jobs: Iterable[ChunkJob], processes: int, preload: MaskerConfig
 ) -> Iterator[ChunkSummary]:
-    load_masker(preload)  # before the fork, so every worker inherits it
+    compiled.prefer_compiled()  # enough work to repay loading numba, once, in this process
+    prepare_masker(preload)  # before the fork, so every worker inherits it and numba
     context = multiprocessing.get_context("fork")
     pool = context.Pool(processes, initializer=_leave_ctrl_c_to_the_parent)
     finished = False

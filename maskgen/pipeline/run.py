@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from maskgen import __version__
 from maskgen.errors import ConfigError, MaskgenError, OutputError
 from maskgen.formats.base import Format, Reader, find_format
+from maskgen.formats.folder import FolderFormat
 from maskgen.pipeline.local import default_workers, run_jobs
 from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
 from maskgen.pipeline.plan import (
@@ -333,7 +334,10 @@ def _remove_previous(job: _Job) -> None:
 
 def _discard(job: _Job) -> None:
     """Undo a fresh run that failed on bad input: remove its parts (and OUTDIR if that leaves
-    it empty), so the next attempt starts clean."""
+    it empty), so the next attempt starts clean. A folder twin whose chunks already wrote
+    files in OUTDIR keeps its parts instead, so ``--resume`` (or ``--overwrite``) can finish it."""
+    if _holds_output(job.out_dir, job.twin):
+        return
     shutil.rmtree(job.layout.root, ignore_errors=True)
     if job.out_dir.is_dir() and not any(job.out_dir.iterdir()):
         job.out_dir.rmdir()
@@ -406,6 +410,7 @@ def _chunk_jobs(job: _Job, masker: MaskerConfig, chunks: list[int]) -> Iterator[
             seed=plan.seed,
             jpeg_quality=plan.jpeg_quality,
             reader=reader.subset(chunk_keys) if isinstance(reader, SplittableReader) else None,
+            output_dir=job.out_dir if isinstance(job.fmt, FolderFormat) else None,
         )
 
 

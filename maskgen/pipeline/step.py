@@ -26,6 +26,7 @@ import numpy as np
 
 from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.formats.base import Format, Reader, find_format
+from maskgen.formats.folder import FolderFormat
 from maskgen.images import (
     StoredImage,
     can_write,
@@ -242,6 +243,20 @@ def load_masker(config: MaskerConfig) -> ImageMasker:
     return Masker(config.spec, face_mode=config.face_mode, models_dir=config.models_dir)
 
 
+def prepare_masker(config: MaskerConfig) -> ImageMasker:
+    """:func:`load_masker`, with what it runs on loaded now: the detector, and the compiled
+    kernels where this process uses them (:mod:`maskgen.compiled`), even when its Masker was
+    built before they were wanted (a small run first, in numpy). Called before forking
+    workers, so that they inherit all of it instead of each loading it."""
+    from maskgen.faces import load_face_finder
+    from maskgen.masks.render import prepare_render
+
+    masker = load_masker(config)
+    load_face_finder(config.models_dir).prepare(config.face_mode)  # type: ignore[arg-type]
+    prepare_render()
+    return masker
+
+
 def check_masker(config: MaskerConfig) -> None:
     """Fail before anything is written if a worker could not build the Masker (unknown mask
     type, bad probability or face mode, missing model file, bad templates or textures), without
@@ -303,6 +318,10 @@ class ChunkJob:
     seed: int
     jpeg_quality: int
     reader: SplittableReader | None = None
+    output_dir: Path | None = None
+    """A folder twin's root, where the job writes its files in place (each one atomically;
+    the manifest part still marks the chunk complete): no staging, no moves when joining.
+    None for formats whose parts are files of their own."""
 
 
 @dataclass(frozen=True)
@@ -336,11 +355,19 @@ def _chunk_reader(job: ChunkJob) -> Iterator[Reader]:
         job.reader.close()
 
 
+def _part_writer(job: ChunkJob, fmt: Format, reader: Reader) -> Any:
+    """The format's writer of the job's data part; a folder's writes in place where the job
+    names the twin's root."""
+    if job.output_dir is not None and isinstance(fmt, FolderFormat):
+        return fmt.open_part_writer(reader, job.data_part, out_dir=job.output_dir)
+    return fmt.open_part_writer(reader, job.data_part)
+
+
 def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) -> list[ItemResult]:
     """Write the twin of every key of ``job`` into its data part; the manifest rows."""
     results: list[ItemResult] = []
     batch = max(1, masker.batch_size)
-    with fmt.open_part_writer(reader, job.data_part) as writer:
+    with _part_writer(job, fmt, reader) as writer:
 
         def flush(samples: list[Sample]) -> None:
             for twin, result in mask_samples(

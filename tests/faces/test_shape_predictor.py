@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 
 from maskgen.errors import ModelFormatError
+from maskgen.faces import _shape_predictor_kernels as kernels
+from maskgen.faces import _shape_predictor_numpy as numpy_fit
 from maskgen.faces import align_face, five_points
 from maskgen.faces.landmarks import aligned_face_box, find_model_file
 from maskgen.faces.shape_predictor import (
     FIT_BLOCK,
+    _box_array,
+    _pack_images,
     dlib_points,
     grey_levels,
     load_shape_predictor,
@@ -185,3 +189,49 @@ def test_aligned_crops_made_here_fit_as_dlib(predictor, dlib_predictor, photo_fa
     expected = _dlib_landmarks(dlib_predictor, faces)
     fitted = dlib_points(predictor.fit([rgb for rgb, _ in faces], [box for _, box in faces]))
     assert (fitted == expected).all(axis=(1, 2)).sum() >= 19
+
+
+def _fit_with(module, predictor, faces: list[Face]) -> np.ndarray:
+    """Shapes (N, 2P) float32 in box units from one module's ``fit_shapes``."""
+    packed = _pack_images([rgb for rgb, _ in faces])
+    grey = module.grey_levels(packed.pixels)
+    return module.fit_shapes(
+        grey, packed.offsets, packed.heights, packed.widths, _box_array([b for _, b in faces]),
+        predictor.initial_shape, predictor.splits, predictor.thresholds,
+        predictor.leaf_values, predictor.anchor_idx, predictor.deltas,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("batch", [1, 3, 40])
+def test_numpy_fit_is_the_kernel_to_the_bit(predictor, photo_faces, crop_faces, batch) -> None:
+    """The numpy twin of the fit (small runs) gives the numba kernel's shapes bit for bit, on
+    LFW photos (boxes half outside the photo included) and aligned crops, alone or batched."""
+    faces = photo_faces + crop_faces
+    expected = _fit_with(kernels, predictor, faces)
+    got = np.concatenate(
+        [_fit_with(numpy_fit, predictor, faces[i : i + batch]) for i in range(0, len(faces), batch)]
+    )
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+
+
+def test_numpy_grey_levels_are_the_kernels() -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, 3 * 10_000, dtype=np.uint8)
+    np.testing.assert_array_equal(numpy_fit.grey_levels(rgb), kernels.grey_levels(rgb))
+
+
+def test_fit_takes_numpy_or_numba_as_told_with_the_same_landmarks(
+    predictor, photo_faces, monkeypatch
+) -> None:
+    """``MASKGEN_KERNELS`` picks the form (:mod:`maskgen.compiled`); the landmarks agree."""
+    images, boxes = [rgb for rgb, _ in photo_faces], [box for _, box in photo_faces]
+    monkeypatch.setenv("MASKGEN_KERNELS", "numpy")
+    calls = []
+    real = numpy_fit.fit_shapes
+    monkeypatch.setattr(numpy_fit, "fit_shapes", lambda *a: calls.append(1) or real(*a))
+    by_numpy = predictor.fit(images, boxes)
+    assert calls
+    monkeypatch.setenv("MASKGEN_KERNELS", "numba")
+    calls.clear()
+    np.testing.assert_array_equal(predictor.fit(images, boxes), by_numpy)
+    assert not calls

@@ -170,3 +170,38 @@ def test_reads_all_of_lfw(lfw_dir: Path) -> None:
     assert first == "AJ_Cook/AJ_Cook_0001.jpg"
     assert reader.read(first).data == (lfw_dir / first).read_bytes()
     assert image_format_of(first) == "jpeg"
+
+
+def test_a_subset_reader_reads_its_keys_without_listing_the_folder(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a pipeline job carries: just its keys (small to pickle), the same samples."""
+    import pickle
+
+    reader = FolderReader(tree)
+    keys = list(reader.keys())[1:3]
+    monkeypatch.setattr("maskgen.formats.folder._list_files", lambda root: pytest.fail("walked"))
+    part = reader.subset(keys)
+    assert list(part.keys()) == keys and len(part) == 2
+    assert [part.read(k) for k in keys] == [reader.read(k) for k in keys]
+    copy = pickle.loads(pickle.dumps(part))
+    assert list(copy.keys()) == keys and copy.read(keys[0]) == reader.read(keys[0])
+    assert "_key_set" not in copy.__dict__
+    part.close()
+    with pytest.raises(KeyError, match="nope"):
+        reader.subset([keys[0], "nope.png"])
+
+
+def test_listing_follows_file_links_not_folder_links(tree: Path, tmp_path: Path) -> None:
+    """As ``os.walk`` lists: a link to a file is an item, a linked folder is not entered (no
+    loops, nothing read twice), a hidden folder is named, not entered."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "x.png").write_bytes((tree / "a.png").read_bytes())
+    (tree / "linked_folder").symlink_to(outside, target_is_directory=True)
+    (tree / "linked.png").symlink_to(outside / "x.png")
+    (tree / ".cache" / "deep").mkdir(parents=True)
+    (tree / ".cache" / "deep" / "y.png").write_bytes(b"")
+    reader = FolderReader(tree)
+    assert list(reader.keys()) == sorted([*FILES, "linked.png"])
+    assert reader.read("linked.png").data == (tree / "a.png").read_bytes()

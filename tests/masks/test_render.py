@@ -285,10 +285,11 @@ def test_dense_map_spans_and_flat_triangles():
     assert (warp[covered & ~later, 0] < 50.0).all()
 
 
-def test_compiled_dense_map_equals_the_numpy_reference_bit_for_bit():
+def test_compiled_dense_map_equals_the_numpy_reference_bit_for_bit(monkeypatch):
     """The compiled kernel and the vectorised numpy reference give the same map, byte for
     byte: random triangles partly off the grid, flat ones, corners on pixel centres and on
     half pixels (where the rounding margins decide), empty and one-pixel grids."""
+    monkeypatch.setenv("MASKGEN_KERNELS", "numba")  # else a process new to numba uses numpy
     rng = np.random.default_rng(7)
     for trial in range(600):
         count = int(rng.integers(1, 30))

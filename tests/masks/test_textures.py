@@ -325,3 +325,20 @@ def test_texture_scale_for_keeps_real_size(builtins: dict[str, Texture]) -> None
         )
     with pytest.raises(ConfigError):
         texture_scale_for(0, texture)
+
+
+def test_builtins_decode_on_first_use_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run draws few built-ins, so each is decoded when first used, once; a user's folder
+    is decoded at load (above: its bad image fails then)."""
+    from maskgen.masks import textures as module
+
+    decoded = []
+    real = module._read_rgb
+    monkeypatch.setattr(module, "_read_rgb", lambda path: decoded.append(path.name) or real(path))
+    module._load_cached.cache_clear()
+    loaded = load_textures()
+    assert decoded == [] and len(loaded) > 10
+    first = loaded[sorted(loaded)[0]]
+    assert first.image.shape[2] == 3 and not first.image.flags.writeable
+    assert first.image is first.image and decoded == [f"{first.name}.png"]
+    module._load_cached.cache_clear()

@@ -17,7 +17,7 @@ def _pid_of_runner(job: int) -> tuple[int, int]:
 def recording_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Jobs that report the process that ran them (no masker is built)."""
     monkeypatch.setattr(local, "mask_chunk", _pid_of_runner)
-    monkeypatch.setattr(local, "load_masker", lambda config: None)
+    monkeypatch.setattr(local, "prepare_masker", lambda config: None)
 
 
 @pytest.mark.skipif(not local._can_fork(), reason="forked workers need Linux")

@@ -272,6 +272,43 @@ def test_folder_twin_mirrors_the_tree_and_passes_odd_files_through(
     )
 
 
+def test_folder_chunks_write_in_place_and_a_failed_run_resumes(
+    tmp_path: Path,
+    photo_folder: Path,
+    photo_reference: Path,
+    spec,
+    run_augment,
+    read_tree,
+    monkeypatch,
+) -> None:
+    """A folder twin's chunks write their files straight into OUTDIR (nothing staged under
+    the parts folder, nothing moved when joining). A fresh run that fails after some chunks
+    keeps its parts, since OUTDIR already holds their files: ``--resume`` finishes it into
+    the same twin as an uninterrupted run."""
+    real_run_jobs = run_jobs
+
+    def fail_after_two(jobs, n_jobs, **options):
+        summaries = real_run_jobs(jobs, n_jobs, **options)
+        yield next(summaries)
+        yield next(summaries)
+        raise DatasetFormatError("the input changed under the run")
+
+    monkeypatch.setattr("maskgen.pipeline.run.run_jobs", fail_after_two)
+    with pytest.raises(DatasetFormatError, match="changed"):
+        run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3)
+    parts = tmp_path / PARTS_DIR_NAME
+    assert sorted(p.name for p in parts.iterdir() if p.name.endswith(".files")) == []
+    written = {k: v for k, v in read_tree(tmp_path).items() if not k.startswith(".")}
+    reference = read_tree(photo_reference)
+    assert 3 <= len(written) <= 6 and all(reference[k] == v for k, v in written.items())
+    monkeypatch.undo()
+    with pytest.raises(OutputError, match="--resume"):
+        run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3)
+    report = run_augment(photo_folder, tmp_path, spec, workers=2, chunk_size=3, resume=True)
+    assert report.complete and 0 < report.processed < report.counts.items
+    assert read_tree(tmp_path) == reference
+
+
 @pytest.fixture(scope="module")
 def mixed_folder(tmp_path_factory: pytest.TempPathFactory, lfw_dir: Path) -> Path:
     """Real LFW faces in every kind of file a photo folder holds, and the files around them:

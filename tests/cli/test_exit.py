@@ -1,0 +1,60 @@
+"""How ``maskgen`` ends as a program: without tearing the interpreter down, yet with what a
+normal exit does for the user (exit handlers run, output flushed, the exit code kept)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+PROGRAM = """
+import atexit, sys, threading
+sys.argv = ["maskgen"] + sys.argv[1:]
+marker = {marker!r}
+atexit.register(lambda: open(marker, "w").write("exit handlers ran"))
+def late():
+    __import__("time").sleep(0.3)
+    open(marker + ".thread", "w").write("finished")
+if {thread}:
+    threading.Thread(target=late).start()
+from maskgen.cli.main import cli
+cli()
+print("not reached")
+"""
+
+
+def _maskgen(tmp_path: Path, *args: str, thread: bool = False) -> subprocess.CompletedProcess:
+    marker = tmp_path / "marker.txt"
+    code = PROGRAM.format(marker=str(marker), thread=thread)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_output_is_flushed_and_exit_handlers_run(tmp_path: Path) -> None:
+    done = _maskgen(tmp_path, "types")
+    assert done.returncode == 0, done.stderr
+    assert "mask types:" in done.stdout and "cloth" in done.stdout  # a pipe: block-buffered
+    assert "not reached" not in done.stdout
+    assert (tmp_path / "marker.txt").read_text() == "exit handlers ran"
+
+
+def test_errors_keep_their_exit_code_and_message(tmp_path: Path) -> None:
+    done = _maskgen(tmp_path, "augment", str(tmp_path / "missing"), "-o", str(tmp_path / "o"))
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("no such file or folder")
+    assert (tmp_path / "marker.txt").is_file()
+    usage = _maskgen(tmp_path, "augment")
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr
+
+
+def test_running_threads_get_a_normal_exit(tmp_path: Path) -> None:
+    """A thread still at work is waited for, as by a normal exit, not cut short."""
+    done = _maskgen(tmp_path, "types", thread=True)
+    assert done.returncode == 0 and "cloth" in done.stdout
+    assert (tmp_path / "marker.txt.thread").read_text() == "finished"
+    assert (tmp_path / "marker.txt").is_file()

@@ -1,0 +1,93 @@
+"""numpy or numba for the inner loops (:mod:`maskgen.compiled`): when each is used, and that a
+small run in numpy writes the same twin as one in numba without loading numba at all.
+
+Each case runs in a fresh interpreter: the choice is per process, and a test process that
+loaded numba before would use it whatever the rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from maskgen.compiled import COMPILE_AFTER
+from tests.conftest import REPO, lfw_sample_paths
+
+
+def _python(code: str, **env: str) -> dict:
+    """Run ``code`` in a fresh interpreter (its last stdout line is JSON) and return that."""
+    environ = {k: v for k, v in os.environ.items() if k != "MASKGEN_KERNELS"}
+    environ.update(PYTHONPATH=str(REPO), **env)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environ, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+RULE = """
+import json, sys
+from maskgen import compiled
+steps = [compiled.use_compiled(), compiled.use_compiled({first}), compiled.use_compiled(0),
+         compiled.use_compiled({second})]
+compiled.prefer_compiled()
+steps.append(compiled.use_compiled())
+print(json.dumps({{"steps": steps, "numba": "numba" in sys.modules}}))
+"""
+
+
+def test_numpy_first_then_numba_after_enough_faces() -> None:
+    found = _python(RULE.format(first=COMPILE_AFTER, second=1))
+    assert found == {"steps": [False, False, False, True, True], "numba": False}
+
+
+def test_a_batch_beyond_the_threshold_goes_to_numba_at_once() -> None:
+    found = _python(RULE.format(first=COMPILE_AFTER + 1, second=0))
+    assert found["steps"] == [False, True, True, True, True]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("numba", True), ("NumPy", False)])
+def test_the_environment_fixes_the_choice(value: str, expected: bool) -> None:
+    found = _python(RULE.format(first=COMPILE_AFTER + 1, second=0), MASKGEN_KERNELS=value)
+    assert found["steps"] == [expected] * 4 + [expected]
+
+
+AUGMENT = """
+import json, sys
+from maskgen.cli.main import cli
+try:
+    cli(["augment", sys.argv[1], "-o", sys.argv[2], "-q", "--workers", "1"])
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print(json.dumps({"numba": "numba" in sys.modules}))
+"""
+
+
+@pytest.mark.shared
+def test_a_small_run_loads_no_numba_and_writes_numbas_twin(lfw_dir: Path, tmp_path: Path) -> None:
+    """Six LFW photos masked in numpy (the default for so few) and in numba: the same bytes,
+    file for file, and the same manifest."""
+    photos = tmp_path / "photos"
+    for path in lfw_sample_paths(lfw_dir, 6):
+        (photos / path.parent.name).mkdir(parents=True)
+        shutil.copyfile(path, photos / path.parent.name / path.name)
+    runs = {}
+    for kernels in ("auto", "numba"):
+        out = tmp_path / kernels
+        code = AUGMENT.replace("sys.argv[1]", repr(str(photos)))
+        runs[kernels] = _python(
+            code.replace("sys.argv[2]", repr(str(out))), MASKGEN_KERNELS=kernels
+        )
+    assert runs == {"auto": {"numba": False}, "numba": {"numba": True}}
+    files = sorted(p.relative_to(tmp_path / "auto") for p in (tmp_path / "auto").rglob("*"))
+    assert any(p.suffix == ".jpg" for p in files)
+    for name in files:
+        if (tmp_path / "auto" / name).is_file() and name.name != "maskgen.json":
+            left, right = (tmp_path / k / name for k in ("auto", "numba"))
+            assert left.read_bytes() == right.read_bytes(), name
+    rows = [json.loads(r) for r in (tmp_path / "auto" / "manifest.jsonl").read_text().split()]
+    assert sum(row["masked"] for row in rows) >= 5
