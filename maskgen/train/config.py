@@ -139,7 +139,8 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Montero et al.: total batch 512, SGD momentum 0.9, lr 0.0015 times 0.3 at the milestones.
+    # Montero et al.: total batch 512, SGD momentum 0.9, lr 0.0015 times 0.3 at the milestones;
+    # random flips only (no other image augmentation), as arcface_torch.
     "paper": {
         "batch_size": 512,
         "momentum": 0.9,
@@ -150,11 +151,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr_gamma": 0.3,
         "steps": 300_000,
         "warmup_steps": 0,
+        "augment": "none",
     },
     # arcface_torch's MS1MV2 r50 recipe: lr 0.1 at total batch 1024 (scaled linearly),
     # weight decay 5e-4, polynomial decay of power 2 over 20 epochs, no warm-up, and the
     # backbone's gradient norm clipped at 5 before each step (train_v2.py:
-    # torch.nn.utils.clip_grad_norm_(backbone.parameters(), 5)).
+    # torch.nn.utils.clip_grad_norm_(backbone.parameters(), 5)); random flips only.
     "arcface": {
         "batch_size": 1024,
         "momentum": 0.9,
@@ -166,6 +168,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 20,
         "warmup_steps": 0,
         "clip_grad_norm": 5.0,
+        "augment": "none",
     },
 }
 
