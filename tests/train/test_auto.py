@@ -7,7 +7,7 @@ import os
 import pytest
 
 from maskgen.errors import TrainingError
-from maskgen.train.auto import auto_batch_size, passive_openmp, resolve_auto
+from maskgen.train.auto import auto_batch_size, available_cores, passive_openmp, resolve_auto
 from maskgen.train.config import TrainConfig
 
 
@@ -48,3 +48,26 @@ def test_passive_openmp_respects_the_environment(monkeypatch) -> None:
     assert passive_openmp() is True and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert passive_openmp() is False and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@pytest.mark.shared
+def test_train_on_a_small_set_chooses_and_says_so(lfw_mini, tmp_path) -> None:
+    """The 294-image set that the fixed batch of 512 refused: a batch of 64, announced, stored
+    in config.json (the workers and threads are chosen again on --resume)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from maskgen.cli.main import cli
+
+    run = tmp_path / "run"
+    args = ["train", "--data", str(lfw_mini), "--network", "tiny", "--device", "cpu"]
+    args += ["--steps", "1", "--workers", "0", "--augment", "none", "-o", str(run)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("chose batch_size 64 (the paper's 512, halved until the 294 images")
+    assert f"; threads {available_cores()} " in first  # every core: --workers 0 was given
+    assert "; workers" not in first
+    stored = json.loads((run / "config.json").read_text())["config"]
+    assert (stored["batch_size"], stored["workers"], stored["threads"]) == (64, 0, None)
