@@ -164,7 +164,7 @@ class _Run:
             raise TrainingError(
                 f"{config.data}: {data.num_classes} identity; ArcFace needs at least 2"
             )
-        config = self._choose_settings(len(data))
+        config, chosen = self._choose_settings(len(data))
         masker = _online_masker(config)
         with_masks = data.twin is not None or masker is not None
         sampler = EpochSampler(
@@ -175,6 +175,7 @@ class _Run:
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
         )
+        self._announce(chosen)  # once the batch is known to fit
         total = config.steps or (config.epochs or 0) * sampler.batches_per_epoch
         torch.manual_seed(config.seed)
         trainer = Trainer(
@@ -218,9 +219,9 @@ class _Run:
             arcface=trainer.head,
         )
 
-    def _choose_settings(self, num_samples: int) -> TrainConfig:
-        """Fill in the settings left to the run (batch, workers, threads), apply the thread
-        count on CPU and announce the choices; ``self.config`` becomes the result."""
+    def _choose_settings(self, num_samples: int) -> tuple[TrainConfig, tuple[str, ...]]:
+        """Fill in the settings left to the run (batch, workers, threads) and apply the thread
+        count on CPU; ``self.config`` becomes the result. Returns it and a note per choice."""
         given = self.config
         choice = resolve_auto(
             given,
@@ -235,12 +236,15 @@ class _Run:
         )  # config.json: the batch is the run's; workers and threads are chosen again on resume
         if self.ctx.device.type == "cpu" and self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
-        if choice.notes and self.ctx.is_main:
-            row = {"kind": "setup", "step": self.step, "chosen": list(choice.notes)}
+        return self.config, choice.notes
+
+    def _announce(self, chosen: tuple[str, ...]) -> None:
+        """A ``"setup"`` row saying what was chosen (to the log and ``on_log``, rank 0)."""
+        if chosen and self.ctx.is_main:
+            row = {"kind": "setup", "step": self.step, "chosen": list(chosen)}
             logger.info(format_row(row))
             if self.on_log is not None:
                 self.on_log(row)
-        return self.config
 
     def _check_output(self) -> None:
         config = self.config
