@@ -133,8 +133,8 @@ def _resume_hint(run: Path) -> Any:
 @click.option(
     "--threads",
     type=int,
-    help="torch CPU threads when training on the CPU.  [default: the cores the --workers "
-    "leave, at least 1]",
+    help="torch CPU threads when training on the CPU.  [default: the cores the automatic "
+    "--workers leave, at least 1]",
 )
 @click.option(
     "--augment",

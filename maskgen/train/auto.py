@@ -6,8 +6,10 @@
 - ``workers`` (loader processes per training process): the cores this process may use, shared
   among the processes on this node, less one for the training step itself; at most
   :data:`MAX_WORKERS`.
-- ``threads`` (torch's intra-op threads, CPU training only): the cores left after the workers,
-  at least 1. On CUDA torch's own choice stands.
+- ``threads`` (torch's intra-op threads, CPU training only): the cores left beside the automatic
+  number of workers, at least 1, whatever ``workers`` is given: the thread count changes the
+  order of floating-point sums, so it must not change when a run is resumed with other
+  ``--workers``. On CUDA torch's own choice stands.
 
 torch's OpenMP threads spin while they wait for work; on a CPU shared with loader workers or
 other jobs they take cycles from them. ``maskgen train`` therefore sets ``OMP_WAIT_POLICY=PASSIVE``
@@ -76,17 +78,19 @@ def resolve_auto(
             if batch < PAPER_BATCH
             else f"batch_size {batch} (the paper's)"
         )
-    workers = config.workers
-    if workers is None:
-        workers = min(MAX_WORKERS, per_process - 1)
-        changes["workers"] = workers
+    auto_workers = min(MAX_WORKERS, per_process - 1)
+    if config.workers is None:
+        changes["workers"] = auto_workers
         notes.append(
-            f"workers {workers} ({per_process} cores for this process, one kept for training)"
+            f"workers {auto_workers} ({per_process} cores for this process, one kept for training)"
         )
     if config.threads is None and device_type == "cpu":
-        threads = max(1, per_process - workers)
+        threads = max(1, per_process - auto_workers)
         changes["threads"] = threads
-        notes.append(f"threads {threads} (torch intra-op threads: the cores the workers leave)")
+        notes.append(
+            f"threads {threads} (torch intra-op threads: the cores beside {auto_workers} "
+            "automatic workers)"
+        )
     return AutoChoice(dataclasses.replace(config, **changes), tuple(notes))
 
 
