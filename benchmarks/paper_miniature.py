@@ -20,9 +20,10 @@ Sets (identities of training and evaluation are disjoint):
   unmasked photos (split from ``mask-label.rec``) and on the 243 RMFD crops (all masked).
 
 Intermediate artefacts are cached under ``--work`` (aligned sets, twins, real-set .recs, runs,
-evaluations): a rerun redoes only what is missing. ``--augment realism`` trains with image
-augmentation applied alike to originals and twins (see :func:`realism_augment`); it is done
-here, by wrapping the training dataset, so ``maskgen.train`` is unchanged.
+evaluations): a rerun redoes only what is missing. ``--augment`` is ``maskgen train
+--augment`` (``none`` or ``realism``: ``maskgen.train.augment``), applied alike to both arms;
+``--masked-prob`` and ``--mask-weight`` change the MTArcFace arm only (ArcFace has no twin and
+no mask head), so ArcFace runs are shared between candidates that differ only there.
 
 Timings are CPU seconds (this process and its reaped children, ``getrusage``) beside wall
 seconds; on a shared machine only the CPU figures mean much.
@@ -45,9 +46,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import cv2
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -278,79 +276,6 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, 
 # --- training -------------------------------------------------------------------------------
 
 
-def realism_augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Photometric and geometric jitter of one aligned ``(112, 112, 3)`` uint8 RGB face, the
-    kind of degradation web photos of masked people show (MFR2, RMFD): small scale/shift jitter
-    of the alignment (p 0.5), low resolution (down to 35-100 % and back up, p 0.5), brightness,
-    contrast and saturation jitter of +-25 % (p 0.5) and JPEG re-compression at quality 30-95
-    (p 0.8). Applied alike to originals and twins, so the mask label cannot be read from the
-    twin's extra encoding. Returns a new uint8 array of the same shape."""
-    out = image
-    size = image.shape[0]
-    if rng.random() < 0.5:
-        scale = rng.uniform(0.9, 1.1)
-        angle = 0.0
-        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
-        matrix[:, 2] += rng.uniform(-5, 5, size=2)
-        out = cv2.warpAffine(out, matrix, (size, size), borderMode=cv2.BORDER_REFLECT_101)
-    if rng.random() < 0.5:
-        small = max(8, round(size * rng.uniform(0.35, 1.0)))
-        down = cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA)
-        out = cv2.resize(down, (size, size), interpolation=cv2.INTER_LINEAR)
-    if rng.random() < 0.5:
-        x = out.astype(np.float32)
-        grey = x.mean(axis=2, keepdims=True)
-        x = grey + (x - grey) * rng.uniform(0.75, 1.25)  # saturation
-        x = (x - x.mean()) * rng.uniform(0.75, 1.25) + x.mean()  # contrast
-        x = x * rng.uniform(0.75, 1.25)  # brightness
-        out = np.clip(x, 0, 255).astype(np.uint8)
-    if rng.random() < 0.8:
-        quality = int(rng.integers(30, 96))
-        ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if ok:
-            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
-    return np.ascontiguousarray(out)
-
-
-def augmenting_dataset(base: type) -> type:
-    """A subclass of maskgen's training ``FaceDataset`` that passes every image, original or
-    twin, through :func:`realism_augment`. Each loader process draws from a generator seeded by
-    torch's per-worker seed (itself drawn from the run's seed), so a run is repeatable for a
-    given worker count."""
-    import torch
-
-    class AugmentedFaceDataset(base):  # type: ignore[misc, valid-type]
-        _rng: np.random.Generator | None = None
-        _pid = -1
-
-        def __getitem__(self, ticket: Any) -> Any:
-            image, identity, mask_label = super().__getitem__(ticket)
-            if self._pid != os.getpid():
-                self._rng = np.random.default_rng(torch.initial_seed())
-                self._pid = os.getpid()
-            assert self._rng is not None
-            image = torch.from_numpy(realism_augment(image.numpy(), self._rng))
-            return image, identity, mask_label
-
-    return AugmentedFaceDataset
-
-
-@contextlib.contextmanager
-def training_augment(kind: str) -> Iterator[None]:
-    """Within the block, ``maskgen.train`` builds its loader on the augmenting dataset."""
-    if kind == "none":
-        yield
-        return
-    import maskgen.train.loop as loop
-
-    original = loop.FaceDataset
-    loop.FaceDataset = augmenting_dataset(original)
-    try:
-        yield
-    finally:
-        loop.FaceDataset = original
-
-
 def schedule_file(args: argparse.Namespace) -> Path:
     """The ``--config`` TOML shared by every run: the schedule the flags cannot set."""
     path = args.work / f"schedule-warmup{args.warmup}.toml"
@@ -365,7 +290,7 @@ def schedule_file(args: argparse.Namespace) -> Path:
 
 def train_flags(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """Settings shared by both arms (as ``maskgen train`` flags); only ``masked`` differs."""
-    return {
+    flags = {
         "network": args.network,
         "device": args.device,
         "batch_size": args.batch_size,
@@ -376,7 +301,18 @@ def train_flags(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "log_every": max(args.steps // 10, 1),
         "save_every": args.steps,
         "masked_prob": 0.5,
+        "augment": args.augment,
     }
+    return flags
+
+
+def mtarcface_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The MTArcFace arm's own settings (left out at their defaults, so that runs made before
+    they existed keep their cache keys)."""
+    flags: dict[str, Any] = {"masked_prob": args.masked_prob}
+    if args.mask_weight != 1.0:
+        flags["mask_weight"] = args.mask_weight
+    return flags
 
 
 def run_arm(
@@ -390,16 +326,14 @@ def run_arm(
 
     flags = train_flags(args, seed)
     if arm == "mtarcface":
-        flags["masked"] = sets["train_masked"]
+        flags.update(mtarcface_flags(args), masked=sets["train_masked"])
     config_file = schedule_file(args)
     key = {**flags, "data": sets["train"], "schedule": config_file.read_text()}
-    key["augment"] = args.augment
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = args.work / "runs" / f"{arm}-{args.network}-{args.augment}-s{seed}-{digest}"
     shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items())
     log.lines.append(
         f"maskgen train --data {sets['train']} {shown} --config {config_file} -o {run_dir}"
-        + (f"   # + {args.augment} augmentation (this script)" if args.augment != "none" else "")
     )
     timing = run_dir / "time.json"
     if (run_dir / "last.pt").is_file() and timing.is_file():
@@ -411,8 +345,7 @@ def run_arm(
     )
     print(f"train {arm} seed {seed} -> {run_dir}", flush=True)
     cpu, wall = cpu_seconds(), time.perf_counter()
-    with training_augment(args.augment):
-        summary = train(config, on_log=lambda row: print(json.dumps(row), flush=True))
+    summary = train(config, on_log=lambda row: print(json.dumps(row), flush=True))
     if summary.last_checkpoint is None:
         raise SystemExit(f"{run_dir}: training wrote no checkpoint")
     spent = {"cpu_s": cpu_seconds() - cpu, "wall_s": time.perf_counter() - wall}
@@ -618,7 +551,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--arms", default="arcface,mtarcface")
-    parser.add_argument("--augment", default="none", choices=("none", "realism"))
+    parser.add_argument(
+        "--augment", default="realism", choices=("none", "realism"), help="maskgen train --augment"
+    )
+    parser.add_argument(
+        "--masked-prob", type=float, default=0.5, help="MTArcFace: chance of a twin sample"
+    )
+    parser.add_argument(
+        "--mask-weight", type=float, default=1.0, help="MTArcFace: weight of the mask loss"
+    )
+    parser.add_argument("--tag", default="", help="suffix of the default --out name")
     parser.add_argument("--workers", type=int, default=1, help="training loader processes")
     parser.add_argument(
         "--threads",
@@ -641,8 +583,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if any(a not in ("arcface", "mtarcface") for a in args.arms):
         parser.error("--arms: arcface and/or mtarcface")
     if args.out is None:
-        suffix = "" if args.augment == "none" else f"_{args.augment}"
-        args.out = RESULTS / f"paper_miniature{suffix}"
+        args.out = RESULTS / f"paper_miniature_{args.augment}{args.tag}"
     return args
 
 
@@ -699,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
             "lr": args.lr,
             "schedule": f"poly power 2, {args.warmup} warm-up steps",
             "augment": args.augment,
+            "masked_prob": args.masked_prob,
+            "mask_weight": args.mask_weight,
             "seeds": args.seeds,
             "workers": args.workers,
             "threads": args.threads,

@@ -13,6 +13,14 @@ Installs and downloads nothing.
 
     python benchmarks/train_throughput.py                      # CUDA, about 1 minute
     python benchmarks/train_throughput.py --smoke --out bench-out/smoke.json
+
+``--cpu-threads`` instead measures what torch's CPU threads cost ``maskgen train`` on this
+machine: the same short CPU run (``maskgen.train.train``, tiny network, batch 64, one loader
+worker with ``--augment realism``, on lfw-mini or ``--rec``) in a fresh process for each
+intra-op thread count and OpenMP wait policy (``OMP_WAIT_POLICY`` must be set before torch
+loads), reporting wall and CPU seconds per step (CPU: the process and its reaped loader)::
+
+    python benchmarks/train_throughput.py --cpu-threads --out benchmarks/results/cpu_threads.json
 """
 
 from __future__ import annotations
@@ -168,8 +176,79 @@ def measure_loader(s: dict[str, Any], rec: Path) -> dict[str, float]:
     return {"images_per_s": images / seconds, "images": images, "workers": s["workers"]}
 
 
+CPU_SETTINGS = (
+    (None, "unset"),
+    (None, "PASSIVE"),
+    (1, "unset"),
+    (1, "PASSIVE"),
+)
+"""(threads, OMP_WAIT_POLICY) pairs of ``--cpu-threads``: None is torch's default thread
+count (one per core), ``unset`` leaves the variable out (libgomp's default: spin, then sleep)."""
+
+
+def cpu_run(rec: Path, steps: int, threads: int | None) -> dict[str, float]:
+    """One short ``maskgen.train.train`` on the CPU in this process; wall and CPU seconds."""
+    import resource
+
+    from maskgen.train.config import resolve_config
+    from maskgen.train.loop import train
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = resolve_config(
+            overrides={
+                "data": str(rec),
+                "output": tmp,
+                "network": "tiny",
+                "device": "cpu",
+                "batch_size": 64,
+                "steps": steps,
+                "lr": 0.1,
+                "workers": 1,
+                "threads": threads or torch.get_num_threads(),
+                "augment": "realism",
+                "log_every": steps,
+                "save_every": steps,
+            }
+        )
+        started = time.perf_counter()
+        train(config)
+        wall = time.perf_counter() - started
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
+    return {"wall_s_per_step": wall / steps, "cpu_s_per_step": cpu / steps}
+
+
+def measure_cpu_threads(args: argparse.Namespace) -> dict[str, Any]:
+    """Every CPU_SETTINGS pair, ``--repeats`` times in turn, each in a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    rec = args.rec or Path(__file__).resolve().parents[2] / "shared/data/rec/lfw-mini/train.rec"
+    rows = []
+    for repeat in range(args.repeats):
+        for threads, policy in CPU_SETTINGS:
+            env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+            if policy != "unset":
+                env["OMP_WAIT_POLICY"] = policy
+            command = [sys.executable, __file__, "--cpu-child", "--rec", str(rec)]
+            command += ["--steps", str(args.steps), "--threads", str(threads or 0)]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            row.update(threads=threads or "default", omp_wait_policy=policy, repeat=repeat)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return {"cores": os.cpu_count(), "steps": args.steps, "rec": str(rec), "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cpu-threads", action="store_true", help="thread/wait-policy table")
+    parser.add_argument("--cpu-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=2, help="--cpu-threads rounds")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU")
     parser.add_argument("--network", default="r50")
     parser.add_argument("--batch", type=int, default=512)
@@ -182,6 +261,15 @@ def main() -> None:
     parser.add_argument("--rec", type=Path, help="measure the loader on this .rec instead")
     parser.add_argument("--out", type=Path, default=Path("bench-out/train_throughput.json"))
     args = parser.parse_args()
+    if args.cpu_child:
+        print(json.dumps(cpu_run(args.rec, args.steps, args.threads or None)))
+        return
+    if args.cpu_threads:
+        result = measure_cpu_threads(args)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+        return
     s = _settings(args)
     if s["device"] == "cuda" and not torch.cuda.is_available():
         parser.error("no CUDA GPU: run with --smoke on the CPU")

@@ -77,7 +77,8 @@ def _resume_hint(run: Path) -> Any:
 @click.option(
     "--batch-size",
     type=int,
-    help=_help("Total batch over all GPUs/processes.", "batch_size"),
+    help="Total batch over all GPUs/processes.  [default: the paper's 512, halved until the "
+    "set makes 4 batches an epoch]",
 )
 @click.option("--steps", type=int, help=_help("Optimizer steps (or --epochs).", "steps"))
 @click.option("--epochs", type=int, help="Epochs (instead of --steps).")
@@ -126,7 +127,35 @@ def _resume_hint(run: Path) -> Any:
 @click.option(
     "--workers",
     type=int,
-    help=_help("Data loader processes per GPU/process.", "workers"),
+    help="Data loader processes per GPU/process.  [default: the cores of this process less "
+    "one, at most 8]",
+)
+@click.option(
+    "--threads",
+    type=int,
+    help="torch CPU threads when training on the CPU.  [default: the cores the automatic "
+    "--workers leave, at least 1]",
+)
+@click.option(
+    "--augment",
+    type=click.Choice(["none", "realism"]),
+    help=_help(
+        "Degrade every training image alike, original or masked, as photos in the wild are: "
+        "scale/shift jitter, low resolution or blur, colour jitter, JPEG recompression "
+        "(realism), or not (none).",
+        "augment",
+    ),
+)
+@click.option(
+    "--mask-weight",
+    type=float,
+    help=_help("Weight of the mask-usage term of the loss.", "mask_weight"),
+)
+@click.option(
+    "--clip-grad-norm",
+    type=float,
+    help="Clip the network's gradient norm at this before each step.  [default: none; 5 "
+    "with --preset arcface]",
 )
 @click.option(
     "--masked-prob",
@@ -178,7 +207,9 @@ def train(**options: Any) -> None:
     loading them (--masked-prob of the samples; --mask-types, --color-prob, --texture-prob as
     in `maskgen augment`). Metrics go to RUN/metrics.jsonl and RUN/tb, checkpoints to
     RUN/last.pt and RUN/step_N.pt, the resolved settings (absolute paths) to RUN/config.json.
-    The defaults shown are the paper's recipe; --preset and --config change them, flags win.
+    The defaults shown are the paper's recipe with training augmentation; batch size, loader
+    workers and CPU threads not given are chosen for the data and the machine (the first line
+    says what was chosen); --preset and --config change them, flags win.
     Several GPUs: torchrun --nproc-per-node 8 -m maskgen.train ARGS.
 
     Example: maskgen train --data ms1mv2/train.rec --masked ms1mv2_masked/train.rec -o runs/r50
@@ -189,7 +220,10 @@ def train(**options: Any) -> None:
 
     Continue it after a stop: maskgen train -o runs/r50 --resume
     """
+    from maskgen.train.auto import passive_openmp
     from maskgen.train.config import resolve_config, resolve_resume_config
+
+    passive_openmp()  # before torch loads: idle OpenMP threads sleep instead of spinning
 
     overrides = {
         key: (str(value) if isinstance(value, Path) else value)

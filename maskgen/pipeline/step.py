@@ -37,6 +37,7 @@ from maskgen.images import (
     restore_layout,
     sniff_image_format,
 )
+from maskgen.pipeline.jpeg_match import encode_like_source, read_source_jpeg
 from maskgen.pipeline.manifest import MANIFEST_NAME, write_manifest_part
 from maskgen.pipeline.report import RUN_INFO_NAME, Counts
 from maskgen.seeding import item_rng
@@ -162,7 +163,7 @@ def _twin(
     if not outcome.masked:
         return _unchanged(sample, outcome.reason or "not_masked", wear_labels, not_masked)
     pixels = restore_layout(stored, outcome.image)
-    data, change = encode_stored(pixels, stored.format, jpeg_quality, sample.key)
+    data, change = _encode_twin_image(pixels, stored.format, sample, jpeg_quality)
     largest = outcome.applied[0].params
     result = ItemResult(
         key=sample.key,
@@ -179,6 +180,21 @@ def _twin(
     wear_class = _wear_class(largest.wear) if wear_labels else None
     label = mask_label(sample.label, True, wear_class)
     return dataclasses.replace(sample, data=data, label=label), result
+
+
+def _encode_twin_image(
+    pixels: np.ndarray, image_format: str, sample: Sample, jpeg_quality: int
+) -> tuple[bytes, str | None]:
+    """The masked image's bytes: a JPEG source's own quantisation tables and subsampling
+    (``maskgen.pipeline.jpeg_match``), so the twin's compression matches its original's;
+    ``jpeg_quality`` only where those cannot be read or written (and for other formats, which
+    are encoded as they came)."""
+    if image_format == "jpeg":
+        source = read_source_jpeg(sample.data)
+        data = encode_like_source(pixels, source) if source is not None else None
+        if data is not None:
+            return data, None
+    return encode_stored(pixels, image_format, jpeg_quality, sample.key)
 
 
 def _undecoded_reason(sample: Sample) -> str:

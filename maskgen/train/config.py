@@ -31,6 +31,8 @@ NETWORKS = ("r18", "r34", "r50", "r100", "tiny")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("step", "poly")
+AUGMENTS = ("none", "realism")
+"""Values of ``augment`` (``maskgen.train.augment`` implements them; kept here, torch-free)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,15 @@ class TrainConfig:
     place of the 2-way one: labels from element 2 of a twin written with ``maskgen augment
     --wear``, or with ``online_mask`` from the placement each mask was drawn with (``wear``:
     placement probabilities in ``--wear``'s form, e.g. ``correct=0.7,nose_uncovered=0.3``).
+
+    ``augment`` degrades every training image alike (original, twin or masked online) as
+    photos in the wild are: ``realism`` (``maskgen.train.augment.RealismAugment``: scale/shift
+    jitter, low resolution or blur, colour jitter, JPEG recompression) or ``none``.
+    ``mask_weight`` multiplies the loss's mask term; ``clip_grad_norm`` clips the network's
+    gradient norm before each step (``--preset arcface``: 5, as arcface_torch).
+
+    ``batch_size``, ``workers`` and ``threads`` (torch's CPU threads) left None are chosen by
+    the run for its data and machine (``maskgen.train.auto``).
     """
 
     data: str = ""
@@ -63,7 +74,7 @@ class TrainConfig:
     network: str = "r50"
     embedding_size: int = 512
     dropout: float = 0.4
-    batch_size: int = 512
+    batch_size: int | None = None
     steps: int | None = 300_000
     epochs: int | None = None
     lr: float = 0.0015
@@ -84,11 +95,15 @@ class TrainConfig:
     texture_prob: float = 0.5
     wear_classes: bool = False
     wear: str | None = None
+    augment: str = "realism"
+    mask_weight: float = 1.0
+    clip_grad_norm: float | None = None
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool | None = None
-    workers: int = 4
+    workers: int | None = None
+    threads: int | None = None
     log_every: int = 50
     save_every: int = 10_000
     val: tuple[str, ...] = ()
@@ -105,9 +120,12 @@ class TrainConfig:
 
     @property
     def effective_lr(self) -> float:
-        """The base learning rate after linear scaling by the total batch."""
+        """The base learning rate after linear scaling by the total batch (resolve an automatic
+        ``batch_size`` first: :func:`maskgen.train.auto.resolve_auto`)."""
         if self.lr_reference_batch is None:
             return self.lr
+        if self.batch_size is None:
+            raise ConfigError("batch_size: not chosen yet (resolve_auto picks it)")
         return self.lr * self.batch_size / self.lr_reference_batch
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,7 +139,8 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Montero et al.: total batch 512, SGD momentum 0.9, lr 0.0015 times 0.3 at the milestones.
+    # Montero et al.: total batch 512, SGD momentum 0.9, lr 0.0015 times 0.3 at the milestones;
+    # random flips only (no other image augmentation), as arcface_torch.
     "paper": {
         "batch_size": 512,
         "momentum": 0.9,
@@ -132,9 +151,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr_gamma": 0.3,
         "steps": 300_000,
         "warmup_steps": 0,
+        "augment": "none",
     },
     # arcface_torch's MS1MV2 r50 recipe: lr 0.1 at total batch 1024 (scaled linearly),
-    # weight decay 5e-4, polynomial decay of power 2 over 20 epochs, no warm-up.
+    # weight decay 5e-4, polynomial decay of power 2 over 20 epochs, no warm-up, and the
+    # backbone's gradient norm clipped at 5 before each step (train_v2.py:
+    # torch.nn.utils.clip_grad_norm_(backbone.parameters(), 5)); random flips only.
     "arcface": {
         "batch_size": 1024,
         "momentum": 0.9,
@@ -145,6 +167,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "poly_power": 2.0,
         "epochs": 20,
         "warmup_steps": 0,
+        "clip_grad_norm": 5.0,
+        "augment": "none",
     },
 }
 
@@ -167,6 +191,7 @@ RESUME_MAY_CHANGE = frozenset(
         "val_every",
         "val_batch_size",
         "workers",
+        "threads",
         "device",
         "channels_last",
     }
@@ -269,7 +294,14 @@ def read_run_config(path: str | Path) -> TrainConfig:
     if not isinstance(payload, dict) or not isinstance(payload.get("config"), dict):
         raise ConfigError(f'{path}: not a run config (no "config" mapping)')
     values = _coerce_layer(payload["config"], str(path))
+    for key, value in _BEFORE_THE_FIELD.items():
+        values.setdefault(key, value)
     return TrainConfig(**_absolute_paths(values))
+
+
+_BEFORE_THE_FIELD: dict[str, Any] = {"augment": "none"}
+"""What a run whose config.json predates a setting did: such runs trained without training
+augmentation (its default is now ``realism``), so resuming one goes on without it."""
 
 
 def _refuse_change(path: Path, key: str, old: Any, new: Any, given: str) -> None:
@@ -406,6 +438,7 @@ def _check_values(c: TrainConfig) -> None:
         "precision": PRECISIONS,
         "device": DEVICES,
         "schedule": SCHEDULES,
+        "augment": AUGMENTS,
     }
     for name, allowed in choices.items():
         if getattr(c, name) not in allowed:
@@ -421,9 +454,9 @@ def _check_values(c: TrainConfig) -> None:
         "val_batch_size",
     )
     for name in positive:
-        if getattr(c, name) < 1:
+        if getattr(c, name) is not None and getattr(c, name) < 1:
             raise ConfigError(f"{name}: must be at least 1, got {getattr(c, name)}")
-    for name in ("steps", "epochs", "lr_reference_batch"):
+    for name in ("steps", "epochs", "lr_reference_batch", "threads"):
         value = getattr(c, name)
         if value is not None and value < 1:
             raise ConfigError(f"{name}: must be at least 1, got {value}")
@@ -432,9 +465,11 @@ def _check_values(c: TrainConfig) -> None:
     for name in ("lr", "scale", "lr_gamma", "poly_power"):
         if not getattr(c, name) > 0:
             raise ConfigError(f"{name}: must be positive, got {getattr(c, name)}")
-    for name in ("momentum", "weight_decay", "margin", "warmup_steps", "workers"):
-        if getattr(c, name) < 0:
+    for name in ("momentum", "weight_decay", "margin", "warmup_steps", "workers", "mask_weight"):
+        if getattr(c, name) is not None and getattr(c, name) < 0:
             raise ConfigError(f"{name}: must not be negative, got {getattr(c, name)}")
+    if c.clip_grad_norm is not None and not c.clip_grad_norm > 0:
+        raise ConfigError(f"clip_grad_norm: must be positive, got {c.clip_grad_norm}")
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"dropout: must be in [0, 1), got {c.dropout}")
     for name in ("masked_prob", "color_prob", "texture_prob"):

@@ -10,8 +10,9 @@ number of ranks that divides the batch.
 
 Workers decode (``maskgen.nn.preprocess.decode_face``), mask (online: ``maskgen.MaskAugment``
 keyed by :func:`online_mask_key`, so the mask depends only on the seed, the record and the
-epoch, never on the worker) and flip; the trainer normalises a batch on the device with
-``maskgen.nn.preprocess.preprocess``, as evaluation does.
+epoch, never on the worker), augment (``maskgen.train.augment``, drawn from
+``augment_rng(seed, epoch, key)``, so likewise) and flip; the trainer normalises a batch on
+the device with ``maskgen.nn.preprocess.preprocess``, as evaluation does.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from maskgen.formats.recordio import RecordIOReader
 from maskgen.masks import MaskAugment
 from maskgen.masks.wear import WEAR_CLASSES, wear_class
 from maskgen.nn.preprocess import decode_face
+from maskgen.train.augment import RealismAugment, augment_rng
 from maskgen.types import Key
 
 logger = logging.getLogger(__name__)
@@ -276,14 +278,25 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
     instead (``WEAR_CLASSES``: 0 no mask, 1 correct, 2-4 wrong placements): element 2 of the
     twin label (:func:`twin_wear_class`), or the placement the masker drew
     (``params["wear"]``).
+
+    With ``augment``, every image (original, twin or masked online) then passes through it,
+    drawing from ``augment_rng(seed, epoch, key)``; the flip comes last.
     """
 
     def __init__(
-        self, data: TrainData, masker: MaskAugment | None = None, *, wear_classes: bool = False
+        self,
+        data: TrainData,
+        masker: MaskAugment | None = None,
+        *,
+        wear_classes: bool = False,
+        augment: RealismAugment | None = None,
+        seed: int = 0,
     ) -> None:
         self.data = data
         self.masker = masker
         self.wear_classes = wear_classes
+        self.augment = augment
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.data)
@@ -314,6 +327,8 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
             image, mask_label = out["image"], int(out["masked"])
             if self.wear_classes and out["masked"]:
                 mask_label = wear_class(out["params"]["wear"])
+        if self.augment is not None:
+            image = self.augment(image, augment_rng(self.seed, ticket.epoch, key))
         if ticket.flip:
             image = np.ascontiguousarray(image[:, ::-1])
         return torch.from_numpy(image), identity, mask_label

@@ -10,9 +10,11 @@ optimizer, scheduler, grad scaler, every rank's RNG state and the data position.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ from maskgen.masks import MaskAugment
 from maskgen.nn.checkpoint import link_checkpoint, read_checkpoint, write_checkpoint
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.models import FaceNet, load_backbone_weights
+from maskgen.train.augment import build_augment
+from maskgen.train.auto import resolve_auto
 from maskgen.train.config import TrainConfig, write_config_json
 from maskgen.train.data import (
     EpochSampler,
@@ -63,6 +67,9 @@ _RESUME_FIXED = (
     "texture_prob",
     "wear_classes",
     "wear",
+    "augment",
+    "mask_weight",
+    "clip_grad_norm",
     "lr",
     "lr_reference_batch",
     "schedule",
@@ -103,10 +110,14 @@ def train(
     """Train Multi-Task ArcFace as ``config`` says; ``on_log`` receives every metrics row on
     rank 0 (the CLI prints them). Under ``torchrun`` every process calls this.
 
-    The caller's RNG states (and cuDNN's benchmark switch) are left as they were.
+    Settings left None (``batch_size``, ``workers``, ``threads``) are chosen for the data and
+    the machine (:func:`maskgen.train.auto.resolve_auto`) and announced in a row of kind
+    ``"setup"``. The caller's RNG states, torch's thread count and cuDNN's benchmark switch are
+    left as they were.
     """
     ctx = init_distributed(config.device)
     benchmark = torch.backends.cudnn.benchmark
+    threads = torch.get_num_threads()
     try:
         devices = [ctx.device.index] if ctx.device.type == "cuda" else []
         torch.backends.cudnn.benchmark = ctx.device.type == "cuda"  # fixed input shapes
@@ -114,6 +125,7 @@ def train(
             return _Run(config, ctx, on_log).run()
     finally:
         torch.backends.cudnn.benchmark = benchmark
+        torch.set_num_threads(threads)
         ctx.close()
 
 
@@ -137,6 +149,7 @@ class _Run:
         self.last_saved: tuple[int, Path] | None = None
         self.last_row: dict[str, Any] | None = None
         self.validation_rows: list[dict[str, Any]] = []
+        self.stored_config = config
         self.metrics_file: TextIO | None = None
         self.tb: Any = None
         self.started = time.perf_counter()
@@ -151,6 +164,7 @@ class _Run:
             raise TrainingError(
                 f"{config.data}: {data.num_classes} identity; ArcFace needs at least 2"
             )
+        config, chosen = self._choose_settings(len(data))
         masker = _online_masker(config)
         with_masks = data.twin is not None or masker is not None
         sampler = EpochSampler(
@@ -161,6 +175,7 @@ class _Run:
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
         )
+        self._announce(chosen)  # once the batch is known to fit
         total = config.steps or (config.epochs or 0) * sampler.batches_per_epoch
         torch.manual_seed(config.seed)
         trainer = Trainer(
@@ -183,7 +198,13 @@ class _Run:
             self._open_logs()
         try:
             with single_threaded_opencv() if masker is not None else contextlib.nullcontext():
-                dataset = FaceDataset(data, masker, wear_classes=config.wear_classes)
+                dataset = FaceDataset(
+                    data,
+                    masker,
+                    wear_classes=config.wear_classes,
+                    augment=build_augment(config.augment),
+                    seed=config.seed,
+                )
                 self._loop(trainer, dataset, sampler, total)
         finally:
             self._close_logs()
@@ -197,6 +218,33 @@ class _Run:
             model=trainer.network,
             arcface=trainer.head,
         )
+
+    def _choose_settings(self, num_samples: int) -> tuple[TrainConfig, tuple[str, ...]]:
+        """Fill in the settings left to the run (batch, workers, threads) and apply the thread
+        count on CPU; ``self.config`` becomes the result. Returns it and a note per choice."""
+        given = self.config
+        choice = resolve_auto(
+            given,
+            num_samples=num_samples,
+            world_size=self.ctx.world_size,
+            local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+            device_type=self.ctx.device.type,
+        )
+        self.config = choice.config
+        self.stored_config = dataclasses.replace(
+            choice.config, workers=given.workers, threads=given.threads
+        )  # config.json: the batch is the run's; workers and threads are chosen again on resume
+        if self.ctx.device.type == "cpu" and self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        return self.config, choice.notes
+
+    def _announce(self, chosen: tuple[str, ...]) -> None:
+        """A ``"setup"`` row saying what was chosen (to the log and ``on_log``, rank 0)."""
+        if chosen and self.ctx.is_main:
+            row = {"kind": "setup", "step": self.step, "chosen": list(chosen)}
+            logger.info(format_row(row))
+            if self.on_log is not None:
+                self.on_log(row)
 
     def _check_output(self) -> None:
         config = self.config
@@ -266,7 +314,7 @@ class _Run:
     def _open_logs(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        write_config_json(self.config, self.output / "config.json")
+        write_config_json(self.stored_config, self.output / "config.json")
         metrics = self.output / "metrics.jsonl"
         kept = _rows_up_to(metrics, self.step) if self.config.resume else []
         self.metrics_file = open(metrics, "w", encoding="utf-8")  # noqa: SIM115 (closed later)
@@ -510,6 +558,8 @@ def _rows_up_to(path: Path, step: int) -> list[str]:
 
 def format_row(row: dict[str, Any]) -> str:
     """One console line for a metrics row."""
+    if row.get("kind") == "setup":
+        return "chose " + "; ".join(row["chosen"])
     if row.get("kind") == "val":
         parts = [f"val {row['set']} step {row['step']}: acc {row['accuracy']:.4f}"]
         for key in ("accuracy_masked", "accuracy_mixed", "mask_accuracy"):

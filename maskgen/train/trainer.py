@@ -132,7 +132,11 @@ class Trainer:
         """One optimizer step on a batch of ``(B, 112, 112, 3)`` uint8 images; returns the
         ``(6,)`` device tensor (loss, arcface CE, mask CE, count of mask-head argmax equal to
         the label (the wear class with ``wear_classes``), non-finite, count of masked/unmasked
-        decisions right) without synchronising. ``mask_labels``: 0/1, or wear classes 0-4."""
+        decisions right) without synchronising. ``mask_labels``: 0/1, or wear classes 0-4.
+
+        With ``clip_grad_norm`` the network's gradients (not the class centres') are scaled
+        to that total L2 norm at most before the update, as arcface_torch clips its
+        backbone's."""
         x = preprocess(images, device=self.device, channels_last=self.channels_last)
         ids = identities.to(self.device, non_blocking=True)
         masks = mask_labels.to(self.device, non_blocking=True)
@@ -146,6 +150,11 @@ class Trainer:
         self.last_lr = float(self.optimizer.param_groups[0]["lr"])
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.config.clip_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients (no-op unless fp16)
+            torch.nn.utils.clip_grad_norm_(
+                self.network.parameters(), self.config.clip_grad_norm, foreach=True
+            )
         self.scaler.step(self.optimizer)
         self.scaler.update()
         with warnings.catch_warnings():
@@ -176,7 +185,9 @@ class Trainer:
         mask_labels = masks if mask_logits is not None else None
         if not self.sharded:
             logits = apply_margin(self.head_module(embeddings), ids, margin=margin, scale=scale)
-            return multitask_loss(logits, ids, mask_logits, mask_labels)
+            return multitask_loss(
+                logits, ids, mask_logits, mask_labels, mask_weight=self.config.mask_weight
+            )
         group = self.ctx.classifier_group
         every = gather_rows(embeddings.float(), group, grad_scale=float(self.ctx.world_size))
         every_ids = gather_rows(ids, group)
@@ -184,7 +195,9 @@ class Trainer:
         owned = (every_ids >= start) & (every_ids < stop)
         local = torch.where(owned, every_ids - start, torch.full_like(every_ids, -1))
         logits = apply_margin(self.head(every), local, margin=margin, scale=scale)
-        return sharded_multitask_loss(logits, local, mask_logits, mask_labels, group)
+        return sharded_multitask_loss(
+            logits, local, mask_logits, mask_labels, group, mask_weight=self.config.mask_weight
+        )
 
     def parameters_finite(self) -> bool:
         """Whether every weight is finite on every rank (checked before each save)."""

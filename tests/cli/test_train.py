@@ -40,7 +40,7 @@ def test_help_shows_the_defaults() -> None:
     entries = _option_help(result.output)
     for flag, default in {
         "--network": "r50",
-        "--batch-size": "512",
+        "--batch-size": "the paper's 512, halved until the set makes 4 batches an epoch",
         "--steps": "300000",
         "--lr": "0.0015",
         "--device": "auto",
@@ -48,7 +48,11 @@ def test_help_shows_the_defaults() -> None:
         "--seed": "0",
         "--log-every": "50",
         "--save-every": "10000",
-        "--workers": "4",
+        "--workers": "the cores of this process less one, at most 8",
+        "--threads": "the cores the automatic --workers leave, at least 1",
+        "--augment": "realism",
+        "--mask-weight": "1.0",
+        "--clip-grad-norm": "none; 5 with --preset arcface",
         "--masked-prob": "0.5",
         "--val-every": "2000",
     }.items():

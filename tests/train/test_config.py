@@ -19,11 +19,37 @@ from maskgen.train.config import (
 )
 
 
-def test_defaults_are_the_paper_recipe() -> None:
+def test_defaults_are_the_paper_recipe_with_augmentation_and_automatic_sizes() -> None:
     c = TrainConfig()
-    assert (c.batch_size, c.lr, c.momentum, c.lr_gamma) == (512, 0.0015, 0.9, 0.3)
+    assert (c.lr, c.momentum, c.lr_gamma) == (0.0015, 0.9, 0.3)
     assert c.lr_milestones == (120_000, 200_000, 280_000, 300_000)
-    assert resolve_config(preset="paper") == TrainConfig(preset="paper")
+    assert (c.batch_size, c.workers, c.threads) == (None, None, None)  # chosen by the run
+    assert (c.augment, c.mask_weight, c.clip_grad_norm) == ("realism", 1.0, None)
+    paper = resolve_config(preset="paper")
+    assert paper == TrainConfig(preset="paper", batch_size=512, augment="none")
+
+
+def test_arcface_preset_clips_the_gradient_norm_at_5() -> None:
+    c = resolve_config(preset="arcface")
+    assert (c.clip_grad_norm, c.augment, c.batch_size) == (5.0, "none", 1024)
+    assert resolve_config(preset="arcface", overrides={"clip_grad_norm": 1}).clip_grad_norm == 1
+    for key, value, message in (
+        ("clip_grad_norm", 0, "clip_grad_norm: must be positive"),
+        ("augment", "blur", "augment: 'blur' is not one of none, realism"),
+        ("mask_weight", -1, "mask_weight: must not be negative"),
+        ("threads", 0, "threads: must be at least 1"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            resolve_config(overrides={key: value})
+
+
+def test_a_run_stored_before_augmentation_resumes_without_it(tmp_path: Path) -> None:
+    c = resolve_config(overrides={"data": str(tmp_path / "d.rec"), "batch_size": 64})
+    stored = {k: v for k, v in c.to_dict().items() if k not in ("augment",)}
+    (tmp_path / "config.json").write_text(json.dumps({"config": stored}))
+    assert resolve_resume_config(tmp_path).augment == "none"
+    write_config_json(c, tmp_path / "config.json")
+    assert resolve_resume_config(tmp_path).augment == "realism"
 
 
 def test_precedence_defaults_preset_file_flags(tmp_path: Path, monkeypatch) -> None:

@@ -157,8 +157,8 @@ def test_worker_errors_come_back_as_one_line(lfw_mini: Path, tmp_path: Path) -> 
     result = _invoke(
         *("--data", str(lfw_mini), "--masked", str(subtle), "--masked-prob", "1.0"),
         *("-o", str(tmp_path / "run"), "--network", "tiny", "--device", "cpu"),
-        *("--batch-size", "98", "--steps", "3", "--workers", "1"),
-    )
+        *("--batch-size", "98", "--steps", "3", "--workers", "1", "--threads", "1"),
+    )  # every size given: nothing chosen to announce
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert lines == [

@@ -52,6 +52,9 @@ def test_multitask_loss_is_arcface_plus_log_mask() -> None:
     assert total.item() == pytest.approx(ce_arc.item() + math.log(ce_mask.item() + 1), rel=1e-6)
     alone, _, zero = multitask_loss(logits, ids, None, None)
     assert alone.item() == pytest.approx(ce_arc.item()) and zero.item() == 0.0
+    heavier, _, _ = multitask_loss(logits, ids, mask_logits, masks, mask_weight=2.5)
+    expected = ce_arc.item() + 2.5 * math.log(ce_mask.item() + 1)
+    assert heavier.item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_sharded_cross_entropy_equals_cross_entropy_on_one_rank() -> None:
