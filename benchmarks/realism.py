@@ -545,6 +545,8 @@ def part_b(
         warmup=args.warmup,
         workers=args.workers,
         augment=args.train_augment,
+        masked_prob=0.5,  # maskgen train's defaults
+        mask_weight=1.0,
     )
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
     with clock.phase("(b) maskgen train"):
@@ -672,9 +674,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument(
         "--train-augment",
-        default="none",
+        default="realism",
         choices=("none", "realism"),
-        help="(b): paper_miniature's augmentation of originals and twins",
+        help="(b): maskgen train --augment (its default, realism)",
     )
     parser.add_argument("--workers", type=int, default=1, help="training loader processes")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads; 0: default")
