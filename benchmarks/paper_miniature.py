@@ -43,7 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -522,6 +522,19 @@ def check_targets(mt: dict[str, Any], arc: dict[str, Any]) -> list[tuple]:
     return rows
 
 
+def write_results(
+    out: Path, result: dict[str, Any], render: Callable[[dict[str, Any]], str]
+) -> None:
+    """Write ``out``.json and ``out``.md (``render(result)``) atomically and print the Markdown."""
+    from maskgen.atomic import write_text_atomic
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    text = render(result)
+    write_text_atomic(out.with_suffix(".md"), text)
+    print(text)
+
+
 def machine() -> str:
     """CPU model and count (from /proc/cpuinfo where there is one)."""
     model = platform.processor() or platform.machine()
@@ -657,11 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "commands": log.lines,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    text = markdown(result)
-    write_text_atomic(args.out.with_suffix(".md"), text)
-    print(text)
+    write_results(args.out, result, markdown)
     return 0
 
 

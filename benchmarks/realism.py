@@ -58,6 +58,7 @@ from paper_miniature import (  # the benchmarks folder is not a package
     machine,
     run_arm,
     training_people,
+    write_results,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -695,7 +696,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from maskgen.atomic import write_text_atomic
 
     args = parse_args(argv)
     lfw = args.shared / "lfw" / "lfw-deepfunneled"
@@ -751,11 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     result["wall_s_total"] = time.perf_counter() - started
     result["machine"] = machine()
     result["commands"] = [" ".join(["python benchmarks/realism.py", *sys.argv[1:]]), *log.lines]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    text = markdown(result)
-    write_text_atomic(args.out.with_suffix(".md"), text)
-    print(text)
+    write_results(args.out, result, markdown)
     return 0
 
 
