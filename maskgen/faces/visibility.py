@@ -16,15 +16,16 @@ what maskgen already has, the image and dlib's 68-point fit:
   head reaching into the face cross it. Two measures over a band along landmarks 2-14: the
   share of the band holding strong gradients that run across the jaw, and the share of the
   jaw where one edge runs right across the band (beard and stubble cross in short strokes).
-- *Landmark-fit spread* (:func:`fit_spread`): the fit is repeated from slightly shifted and
-  scaled boxes and on the mirrored image; where the jaw and mouth are hidden, the cascade has
+- *Landmark-fit spread* (:func:`fit_spread`): the fit is repeated from a slightly shifted
+  and a slightly enlarged box; where the jaw and mouth are hidden, the cascade has
   nothing to lock on to and its answers scatter, while the eyes and nose stay put. Using the
   spread of restarts to tell a failed or occluded fit follows Burgos-Artizzu, Perona & Dollar,
   "Robust face landmark estimation under occlusion" (ICCV 2013, "smart restarts").
 
 **Pose** (:func:`head_pose`): yaw and pitch from six landmarks and a generic 3D face (the model
 points of S. Mallick, "Head Pose Estimation using OpenCV and Dlib", LearnOpenCV 2016), solved
-with ``cv2.solvePnP``.
+with ``cv2.solvePnP``, on the faces a weak-perspective pose of the same points
+(:func:`rough_pose`, all faces at once) does not already put well within the limits.
 
 The thresholds were set on LFW: 367 faces of a 2,000-photo random sample labelled by eye (the
 faces each measure ranks highest, and 200 others at random; 62 with something in front of the
@@ -120,7 +121,7 @@ _RESTARTS = ((0.0, 0.06, 0.0), (0.0, 0.0, 0.08))
 """Box restarts: (x shift, y shift, scale change) as fractions of the box side. The box moved
 down and the box enlarged: of the six boxes and the mirrored image first used (shifts of 0.06
 in x and y, scale by 0.08), the pair that changed the fewest decisions when the others were
-dropped: 3 of the 2,092 faces of a 2,000-photo LFW sample (the lead's seven-fit code as the
+dropped: 3 of the 2,092 faces of a 2,000-photo LFW sample (the seven-fit code as the
 reference; ``Hugo_Chavez_0010`` needs the box moved down), at two fits a face instead of
 seven."""
 _JAW = slice(2, 15)
