@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Protocol
 
 import cv2
@@ -262,8 +263,8 @@ def _crossing_edges(
     reference: float,
 ) -> float:
     """The band is drawn as thick line segments, numbered by segment, on the band's bounding
-    box only (the same pixels as on the whole crop: integer points, clipped at its edges);
-    only its strong pixels are looked up."""
+    box only (the same pixels as on the whole crop: integer points, clipped at its edges), and
+    its pixels tested in one pass (:mod:`maskgen.faces._visibility_kernels`)."""
     width = max(3, round(0.25 * iod))
     corners = np.round(jaw).astype(int)
     height, full_width = gx.shape
@@ -275,50 +276,30 @@ def _crossing_edges(
     ends = (corners - (bx0, by0)).tolist()
     for i in range(len(ends) - 1):
         cv2.line(segments, tuple(ends[i]), tuple(ends[i + 1]), i + 1, width)
-    band = segments > 0
-    pixels = np.count_nonzero(band)
-    window = np.s_[by0:by1, bx0:bx1]
-    ys, xs = np.nonzero(band & (magnitude[window] > 0.5 * reference))
-    if not len(ys):
-        return 0.0
     steps = np.diff(jaw, axis=0)
     steps /= np.linalg.norm(steps, axis=1, keepdims=True) + 1e-9
-    tangent = steps[segments[ys, xs] - 1]
-    ys, xs = ys + by0, xs + bx0
-    strength = magnitude[ys, xs]
-    along = np.abs(gx[ys, xs] * tangent[:, 0] + gy[ys, xs] * tangent[:, 1]) / (strength + 1e-6)
-    return np.count_nonzero(along > 0.8) / pixels
+    return kernels().band_edges(segments, gx, gy, magnitude, steps, by0, bx0, reference)
 
 
 def _crossing_lines(
     gx: np.ndarray, gy: np.ndarray, jaw: np.ndarray, iod: float, reference: float
 ) -> float:
-    steps = np.diff(jaw, axis=0)
-    lengths = np.sqrt((steps**2).sum(1))
-    keep = lengths > 1e-6
-    if not keep.any():
+    map_x, map_y, tangent = kernels().jaw_samples(jaw, 0.15 * iod, _ACROSS)
+    if not len(map_x):
         return 0.0
-    starts, steps, lengths = jaw[:-1][keep], steps[keep], lengths[keep]
-    ends = np.concatenate([[0.0], np.cumsum(lengths)])
-    along = np.arange(0.0, ends[-1], 1.0)  # one sample per pixel of jaw
-    segment = np.clip(np.searchsorted(ends, along, side="right") - 1, 0, len(steps) - 1)
-    tangent = steps[segment] / lengths[segment, None]
-    centre = starts[segment] + tangent * (along - ends[segment])[:, None]
-    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
-    offsets = 0.15 * iod * _ACROSS
-    map_x = (centre[:, None, 0] + offsets * normal[:, None, 0]).astype(np.float32)
-    map_y = (centre[:, None, 1] + offsets * normal[:, None, 1]).astype(np.float32)
     sample_x = cv2.remap(gx, map_x, map_y, cv2.INTER_LINEAR)
     sample_y = cv2.remap(gy, map_x, map_y, cv2.INTER_LINEAR)
-    across = sample_x * tangent[:, None, 0] + sample_y * tangent[:, None, 1]
-    lengthwise = sample_x * normal[:, None, 0] + sample_y * normal[:, None, 1]
     height, width = gx.shape
-    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-    strong = (np.abs(across) > 0.25 * reference) & (np.abs(across) > np.abs(lengthwise)) & inside
-    seen = inside.sum(1)  # an aligned crop may cut the band at the chin: judge what it shows
-    rising, falling = (strong & (across > 0)).sum(1), (strong & (across < 0)).sum(1)
-    crossed = (np.maximum(rising, falling) >= 0.6 * seen) & (seen >= 5)
-    return np.count_nonzero(crossed) / len(crossed)
+    return kernels().lines_crossed(
+        sample_x, sample_y, map_x, map_y, tangent, height, width, reference
+    )
+
+
+def kernels() -> ModuleType:
+    """:mod:`maskgen.faces._visibility_kernels`, imported on first use (numba starts slowly)."""
+    from maskgen.faces import _visibility_kernels
+
+    return _visibility_kernels
 
 
 def fit_spread(
