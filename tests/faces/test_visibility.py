@@ -146,3 +146,30 @@ def test_aligned_crop_with_a_hand_over_the_chin_is_left_unmasked(lfw_dir):
     assert out["params"]["reason"] == OCCLUDED
     assert [face["reason"] for face in out["params"]["faces_not_masked"]] == [OCCLUDED]
     assert MaskAugment(p=1.0, seed=0, face_checks=False)(image=covered, key=1)["masked"] is True
+
+
+@pytest.mark.parametrize(("yaw", "pitch"), [(0.0, 0.0), (30.0, -10.0), (-60.0, 20.0), (10.0, 50.0)])
+def test_rough_pose_recovers_an_orthographic_projection(yaw, pitch):
+    """The weak-perspective pose that gates solvePnP gives back the yaw and pitch of the model
+    face turned and drawn without perspective (scaled, moved, y down as in an image)."""
+    from maskgen.faces.visibility import _MODEL_LANDMARKS, _MODEL_POINTS, rough_pose
+
+    a, b = np.radians(yaw), np.radians(pitch)
+    turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    tip = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    drawn = (_MODEL_POINTS @ (turn @ tip).T)[:, :2] * np.array([0.1, -0.1]) + (120, 130)
+    landmarks = np.zeros((1, 68, 2))
+    landmarks[0, list(_MODEL_LANDMARKS)] = drawn
+    got_yaw, got_pitch = rough_pose(landmarks)
+    assert abs(abs(got_yaw[0]) - abs(yaw)) < 1e-6 and abs(abs(got_pitch[0]) - abs(pitch)) < 1e-6
+
+
+def test_pose_gate_keeps_the_solver_decision_on_real_faces(lfw_dir, masker):
+    """too_turned (solvePnP only past the rough gate) decides as is_too_turned (solvePnP on
+    every face) on turned and frontal LFW faces."""
+    from maskgen.faces.visibility import is_too_turned, too_turned
+
+    names = ["George_W_Bush_0122", "Aaron_Eckhart_0001", "George_W_Bush_0001", "Hugo_Chavez_0010"]
+    faces = [masker.finder.find_faces(photo(lfw_dir, name))[0].landmarks for name in names]
+    assert too_turned(faces) == [is_too_turned(points) for points in faces]
+    assert too_turned(faces)[0] and not any(too_turned(faces)[1:])
