@@ -38,11 +38,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Protocol
 
 import cv2
 import numpy as np
+
+from maskgen import compiled
 
 OCCLUDED = "occluded"
 """Reason for a face with something in front of its lower face."""
@@ -295,11 +297,92 @@ def _crossing_lines(
     )
 
 
-def kernels() -> ModuleType:
-    """:mod:`maskgen.faces._visibility_kernels`, imported on first use (numba starts slowly)."""
+def kernels() -> ModuleType | SimpleNamespace:
+    """The per-pixel loops of :func:`jaw_crossing`: :mod:`maskgen.faces._visibility_kernels`
+    (numba, imported on first use) once the process uses compiled code, else their numpy forms
+    below, equal to the bit, so a small run never loads numba
+    (:func:`maskgen.compiled.use_compiled`)."""
+    if not compiled.use_compiled():
+        return _NUMPY_KERNELS
     from maskgen.faces import _visibility_kernels
 
     return _visibility_kernels
+
+
+def _band_edges_numpy(
+    segments: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    magnitude: np.ndarray,
+    tangents: np.ndarray,
+    top: int,
+    left: int,
+    reference: float,
+) -> float:
+    """:func:`maskgen.faces._visibility_kernels.band_edges` in vectorised numpy."""
+    band = segments > 0
+    pixels = np.count_nonzero(band)
+    window = np.s_[top : top + segments.shape[0], left : left + segments.shape[1]]
+    ys, xs = np.nonzero(band & (magnitude[window] > 0.5 * reference))
+    if not len(ys):
+        return 0.0
+    tangent = tangents[segments[ys, xs] - 1]
+    ys, xs = ys + top, xs + left
+    strength = magnitude[ys, xs]
+    along = np.abs(gx[ys, xs] * tangent[:, 0] + gy[ys, xs] * tangent[:, 1]) / (strength + 1e-6)
+    return np.count_nonzero(along > 0.8) / pixels
+
+
+def _jaw_samples_numpy(
+    jaw: np.ndarray, half_width: float, across: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`maskgen.faces._visibility_kernels.jaw_samples` in vectorised numpy."""
+    steps = np.diff(jaw, axis=0)
+    lengths = np.sqrt((steps**2).sum(1))
+    keep = lengths > 1e-6
+    if not keep.any():
+        empty = np.zeros((0, len(across)), np.float32)
+        return empty, empty, np.zeros((0, 2))
+    starts, steps, lengths = jaw[:-1][keep], steps[keep], lengths[keep]
+    ends = np.concatenate([[0.0], np.cumsum(lengths)])
+    along = np.arange(0.0, ends[-1], 1.0)  # one sample per pixel of jaw
+    segment = np.clip(np.searchsorted(ends, along, side="right") - 1, 0, len(steps) - 1)
+    tangent = steps[segment] / lengths[segment, None]
+    centre = starts[segment] + tangent * (along - ends[segment])[:, None]
+    offsets = half_width * across
+    map_x = (centre[:, None, 0] + offsets * -tangent[:, None, 1]).astype(np.float32)
+    map_y = (centre[:, None, 1] + offsets * tangent[:, None, 0]).astype(np.float32)
+    return map_x, map_y, tangent
+
+
+def _lines_crossed_numpy(
+    sample_x: np.ndarray,
+    sample_y: np.ndarray,
+    map_x: np.ndarray,
+    map_y: np.ndarray,
+    tangent: np.ndarray,
+    height: int,
+    width: int,
+    reference: float,
+) -> float:
+    """:func:`maskgen.faces._visibility_kernels.lines_crossed` in vectorised numpy."""
+    sx, sy = sample_x.astype(np.float64), sample_y.astype(np.float64)
+    tx, ty = tangent[:, None, 0], tangent[:, None, 1]
+    across = sx * tx + sy * ty
+    lengthwise = sx * -ty + sy * tx
+    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+    strong = (np.abs(across) > 0.25 * reference) & (np.abs(across) > np.abs(lengthwise)) & inside
+    seen = inside.sum(1)  # an aligned crop may cut the band at the chin: judge what it shows
+    rising, falling = (strong & (across > 0)).sum(1), (strong & (across < 0)).sum(1)
+    crossed = (np.maximum(rising, falling) >= 0.6 * seen) & (seen >= 5)
+    return np.count_nonzero(crossed) / len(crossed)
+
+
+_NUMPY_KERNELS = SimpleNamespace(
+    band_edges=_band_edges_numpy,
+    jaw_samples=_jaw_samples_numpy,
+    lines_crossed=_lines_crossed_numpy,
+)
 
 
 def fit_spread(

@@ -173,3 +173,24 @@ def test_pose_gate_keeps_the_solver_decision_on_real_faces(lfw_dir, masker):
     faces = [masker.finder.find_faces(photo(lfw_dir, name))[0].landmarks for name in names]
     assert too_turned(faces) == [is_too_turned(points) for points in faces]
     assert too_turned(faces)[0] and not any(too_turned(faces)[1:])
+
+
+def test_numpy_and_numba_forms_of_the_jaw_measures_are_equal_to_the_bit(lfw_dir, masker):
+    """A small run measures the jaw in numpy (no numba loaded), a large one with the numba
+    kernels: the same faces get the same measures, so the decisions never depend on run size."""
+    from maskgen.faces import _visibility_kernels
+    from maskgen.faces.visibility import _NUMPY_KERNELS, jaw_crossing, kernels
+
+    names = ["Hugo_Chavez_0010", "Cate_Blanchett_0004", "Aaron_Eckhart_0001", "Abdullah_Gul_0001"]
+    for name in names:
+        rgb = photo(lfw_dir, name)
+        landmarks = masker.finder.find_faces(rgb)[0].landmarks
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MASKGEN_KERNELS", "numpy")
+            assert kernels() is _NUMPY_KERNELS
+            in_numpy = jaw_crossing(rgb, landmarks)
+            patch.setenv("MASKGEN_KERNELS", "numba")
+            assert kernels() is _visibility_kernels
+            in_numba = jaw_crossing(rgb, landmarks)
+        assert in_numpy == in_numba, name
+        assert in_numpy.edges > 0  # every face's band has some strong pixels to compare
