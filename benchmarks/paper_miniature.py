@@ -522,6 +522,16 @@ def check_targets(mt: dict[str, Any], arc: dict[str, Any]) -> list[tuple]:
     return rows
 
 
+def limit_threads(threads: int) -> None:
+    """Use ``threads`` torch CPU threads here and in the commands this script runs (0: torch's
+    default)."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+        THREAD_ENV.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+
+
 def write_results(
     out: Path, result: dict[str, Any], render: Callable[[dict[str, Any]], str]
 ) -> None:
@@ -608,11 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.shared}: no LFW data (../shared/data)", file=sys.stderr)
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
-    if args.threads > 0:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        THREAD_ENV.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    limit_threads(args.threads)
     clock, log = Clock(), Commands()
     data = prepare(args, clock, log)
     sets = data.pop("sets")

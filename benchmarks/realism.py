@@ -50,10 +50,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paper_miniature import (  # the benchmarks folder is not a package
-    THREAD_ENV,
     Clock,
     Commands,
     build_real_sets,
+    limit_threads,
     link_photo_tree,
     machine,
     run_arm,
@@ -696,18 +696,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-
     args = parse_args(argv)
     lfw = args.shared / "lfw" / "lfw-deepfunneled"
     if not lfw.is_dir() or real_mask_dirs(args.shared) is None:
         print(f"{args.shared}: needs lfw/ and real-masks/ (../shared/data)", file=sys.stderr)
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
-    if args.threads > 0:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        THREAD_ENV.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    limit_threads(args.threads)
     clock, log = Clock(), Commands()
     started = time.perf_counter()
     made: dict[str, dict[str, float]] = {}

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 COMPILE_AFTER = 64
 """Faces a process fits in numpy before it loads numba: about where the time numpy loses on
@@ -39,3 +41,15 @@ def prefer_compiled() -> None:
     """Use the numba kernels from now on in this process (and in processes forked from it):
     for a run long enough to repay loading numba. Loads nothing by itself."""
     _state["preferred"] = True
+
+
+def jit(func: Callable[..., Any]) -> Any:
+    """``numba.njit(nogil=True)`` for the kernel modules, cached on disk where numba can write
+    (beside the module, else its user cache folder), else compiled once per process. Imports
+    numba, so only the kernel modules, themselves imported lazily, call it."""
+    import numba
+
+    try:
+        return numba.njit(cache=True, nogil=True)(func)
+    except RuntimeError:  # numba found no writable cache folder
+        return numba.njit(nogil=True)(func)

@@ -15,22 +15,13 @@ folder), else compiled once per process.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 
-import numba
 import numpy as np
+
+from maskgen.compiled import jit
 
 INF_EXPONENT, NINF_EXPONENT, NAN_EXPONENT = 32000, 32001, 32002
 """dlib's ``float_details`` exponents standing for +inf, -inf and NaN (``dlib/float_details.h``)."""
-
-
-def _jit(func: Callable[..., Any]) -> Any:
-    """``numba.njit``, cached on disk where numba can write, else compiled per process."""
-    try:
-        return numba.njit(cache=True, nogil=True)(func)
-    except RuntimeError:  # numba found no writable cache folder
-        return numba.njit(nogil=True)(func)
 
 
 _POWERS_OF_TWO = np.ldexp(1.0, np.arange(-1074, 1024))
@@ -44,7 +35,7 @@ class ParseError(ValueError):
 # --- dlib's serialization (dlib/serialize.h, dlib/float_details.h) ------------------------------
 
 
-@_jit
+@jit
 def _read_int(buf: np.ndarray, pos: int) -> tuple[int, int]:
     """One packed integer at ``pos``: a control byte (bit 7: negative; bits 0-3: byte count;
     bits 4-6 zero) and that many little-endian bytes. (value, next pos); next pos -1 where the
@@ -63,7 +54,7 @@ def _read_int(buf: np.ndarray, pos: int) -> tuple[int, int]:
     return value, pos + 1 + size
 
 
-@_jit
+@jit
 def _read_float(buf: np.ndarray, pos: int) -> tuple[np.float32, int]:
     """One float: packed mantissa then packed exponent, value ``mantissa * 2**exponent``."""
     mantissa, pos = _read_int(buf, pos)
@@ -81,7 +72,7 @@ def _read_float(buf: np.ndarray, pos: int) -> tuple[np.float32, int]:
     return np.float32(math.ldexp(float(mantissa), exponent)), pos
 
 
-@_jit
+@jit
 def _expect(buf: np.ndarray, pos: int, expected: int, what: str) -> int:
     """Read a packed integer that must equal ``expected``; ParseError(what, offset) otherwise."""
     value, after = _read_int(buf, pos)
@@ -90,7 +81,7 @@ def _expect(buf: np.ndarray, pos: int, expected: int, what: str) -> int:
     return after
 
 
-@_jit
+@jit
 def _read_column(buf: np.ndarray, pos: int, out: np.ndarray, what: str) -> int:
     """A ``matrix<float,0,1>`` of ``out.size`` rows: its dimensions (negated by current dlib,
     positive in old files) then the values, into ``out``."""
@@ -106,7 +97,7 @@ def _read_column(buf: np.ndarray, pos: int, out: np.ndarray, what: str) -> int:
     return pos
 
 
-@_jit
+@jit
 def parse_header(buf: np.ndarray) -> tuple[np.ndarray, int, int, int, int, int]:
     """The start of a serialized ``dlib::shape_predictor`` (``shape_predictor.h``, version 1):
     version, initial_shape (2P floats), the number of cascades C, and, peeking at the first
@@ -134,7 +125,7 @@ def parse_header(buf: np.ndarray) -> tuple[np.ndarray, int, int, int, int, int]:
     return initial, n_cascades, n_trees, n_splits, n_leaves, pos
 
 
-@_jit
+@jit
 def parse_cascade(
     buf: np.ndarray, pos: int, splits: np.ndarray, thresholds: np.ndarray, leaves: np.ndarray
 ) -> int:
@@ -160,7 +151,7 @@ def parse_cascade(
     return pos
 
 
-@_jit
+@jit
 def parse_tail(
     buf: np.ndarray, pos: int, n_cascades: int, n_parts: int, max_split_feature: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +190,7 @@ def parse_tail(
 # --- the fit (dlib::shape_predictor::operator()) ------------------------------------------------
 
 
-@_jit
+@jit
 def _similarity(shape: np.ndarray, initial: np.ndarray) -> tuple[np.float32, np.float32]:
     """dlib's ``find_tform_between_shapes(initial, shape)`` rounded to float32: the 2x2 part
     ``[[a, b], [-b, a]]`` of the least-squares similarity taking ``initial`` to ``shape``
@@ -241,7 +232,7 @@ def _similarity(shape: np.ndarray, initial: np.ndarray) -> tuple[np.float32, np.
     return np.float32(a), np.float32(b)
 
 
-@_jit
+@jit
 def grey_levels(rgb: np.ndarray) -> np.ndarray:
     """dlib's grey level ``(r + g + b) // 3`` of flat RGB uint8 pixels (its ``assign_pixel``
     from rgb_pixel, ``dlib/pixel.h``), flat uint8."""
@@ -252,7 +243,7 @@ def grey_levels(rgb: np.ndarray) -> np.ndarray:
     return grey
 
 
-@_jit
+@jit
 def _feature_pixels(
     grey: np.ndarray,
     offset: int,
@@ -293,7 +284,7 @@ Either way a face at node i goes to 2i + 1 where ``pixel[idx1] - pixel[idx2] > t
 (float32), else to 2i + 2, and the leaves are the same."""
 
 
-@_jit
+@jit
 def fit_shapes(
     grey: np.ndarray,
     offsets: np.ndarray,
@@ -371,7 +362,7 @@ def fit_shapes(
     return shapes
 
 
-@_jit
+@jit
 def _add_leaves(shapes: np.ndarray, leaves: np.ndarray, chosen_by_tree: np.ndarray) -> None:
     """Add each tree's chosen leaf to each face's shape, tree after tree (the order dlib sums
     them in). A cascade's walks depend only on the feature pixels read at its start, so they

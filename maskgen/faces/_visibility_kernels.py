@@ -14,22 +14,12 @@ once per process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import numba
 import numpy as np
 
-
-def _jit(func: Callable[..., Any]) -> Any:
-    """``numba.njit``, cached on disk where numba can write, else compiled per process."""
-    try:
-        return numba.njit(cache=True, nogil=True)(func)
-    except RuntimeError:  # numba found no writable cache folder
-        return numba.njit(nogil=True)(func)
+from maskgen.compiled import jit
 
 
-@_jit
+@jit
 def band_edges(
     segments: np.ndarray,
     gx: np.ndarray,
@@ -64,7 +54,7 @@ def band_edges(
     return crossing / pixels if pixels else 0.0
 
 
-@_jit
+@jit
 def lines_crossed(
     sample_x: np.ndarray,
     sample_y: np.ndarray,
@@ -101,7 +91,7 @@ def lines_crossed(
     return crossed / sample_x.shape[0]
 
 
-@_jit
+@jit
 def jaw_samples(
     jaw: np.ndarray, half_width: float, across: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

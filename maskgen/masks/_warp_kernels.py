@@ -16,22 +16,12 @@ once per process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import numba
 import numpy as np
 
-
-def _jit(func: Callable[..., Any]) -> Any:
-    """``numba.njit``, cached on disk where numba can write, else compiled per process."""
-    try:
-        return numba.njit(cache=True, nogil=True)(func)
-    except RuntimeError:  # numba found no writable cache folder
-        return numba.njit(nogil=True)(func)
+from maskgen.compiled import jit
 
 
-@_jit
+@jit
 def dense_map(
     corners: np.ndarray,
     mesh: np.ndarray,
@@ -85,13 +75,13 @@ def dense_map(
     return out
 
 
-@_jit
+@jit
 def _times(z: complex, s: float) -> complex:
     """``z * s`` as numpy multiplies a complex128 by a float64 (``s`` taken as ``s + 0i``)."""
     return complex(z.real * s - z.imag * 0.0, z.real * 0.0 + z.imag * s)
 
 
-@_jit
+@jit
 def _affine_map(
     corners: np.ndarray,
     edges: np.ndarray,
@@ -118,7 +108,7 @@ def _affine_map(
     table[2, j] = origin - c
 
 
-@_jit
+@jit
 def _rasterise(
     corners: np.ndarray,
     edges: np.ndarray,
