@@ -48,12 +48,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+BATCH_BYTES = 4 << 20
+"""Encoded bytes of images a worker decodes into one masking batch at most (beside the
+masker's ``batch_size``): a few large photos end a batch early, so the pixels it holds stay
+within tens of MB whatever the photos' sizes."""
+
 
 class ImageMasker(Protocol):
     """What the step needs from :class:`maskgen.masks.Masker`."""
 
     batch_size: int
-    """How many images one ``mask_images`` call should get (aligned crops: a batch)."""
+    """How many images one ``mask_images`` call should get at most (also bounded by
+    :data:`BATCH_BYTES`)."""
 
     def mask_images(
         self, images: Sequence[np.ndarray], rngs: Sequence[np.random.Generator]
@@ -401,6 +407,7 @@ def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) 
             samples.clear()
 
         pending: list[Sample] = []
+        pending_bytes = 0
         for key in job.keys:
             sample = reader.read(key)
             if sample.name in RESERVED_NAMES:
@@ -409,7 +416,9 @@ def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) 
                 logger.info("%s: not copied (OUTDIR/%s is the run's own)", key, sample.name)
                 continue
             pending.append(sample)
-            if len(pending) == batch:
+            pending_bytes += len(sample.data)
+            if len(pending) == batch or pending_bytes >= BATCH_BYTES:
                 flush(pending)
+                pending_bytes = 0
         flush(pending)
     return results

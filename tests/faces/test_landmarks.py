@@ -136,3 +136,35 @@ def test_landmarks_are_dlibs_and_batches_equal_single_fits(finder, lfw_dir):
         assert got.box == expected_face.box and not got.detected
         np.testing.assert_array_equal(got.landmarks, expected_face.landmarks)
     assert finder.find_faces_batch([], "aligned") == []
+
+
+def test_a_batch_of_photos_finds_what_dlib_finds_photo_by_photo(finder, lfw_dir):
+    """Photos come to the finder in batches whose detected faces are fitted together: every
+    face's box is dlib's detector's and its landmarks dlib's predictor's, a photo the first
+    pass misses still gets its second search, and an empty or tiny image no face."""
+    import dlib
+
+    detector, predictor = (
+        dlib.get_frontal_face_detector(),
+        dlib.shape_predictor(str(finder.landmark_model)),
+    )
+    photos = [read_rgb(path) for path in lfw_sample_paths(lfw_dir, 4)]
+    two = np.hstack([photos[0], photos[1]])
+    missed = read_rgb(lfw_dir / "Kaye_Young" / "Kaye_Young_0001.jpg")
+    crop = align_face(photos[2], five_points(finder.find_faces(photos[2], "detect")[0].landmarks))
+    images = [*photos, two, missed, crop, np.full((200, 200, 3), 90, np.uint8), photos[0][:20]]
+    found = finder.find_faces_batch(images, "auto")
+    for rgb, faces in zip(images[:5], found[:5], strict=True):
+        rects = sorted(detector(rgb, 0), key=lambda r: r.area(), reverse=True)
+        assert [face.box for face in faces] == [
+            (r.left(), r.top(), r.right(), r.bottom()) for r in rects
+        ]
+        for face, rect in zip(faces, rects, strict=True):
+            parts = predictor(rgb, rect).parts()
+            expected = np.array([(p.x, p.y) for p in parts], dtype=np.float32)
+            np.testing.assert_array_equal(face.landmarks, expected)
+    assert len(found[4]) >= 2
+    assert len(detector(missed, 0)) == 0
+    assert len(found[5]) == 1 and found[5][0].detected  # found by the second search
+    assert len(found[6]) == 1  # a 112x112 crop: found on the upsampled second pass
+    assert found[7] == [] and found[8] == []

@@ -154,6 +154,25 @@ def test_a_batch_gives_what_each_image_gives_alone(photo: np.ndarray):
     assert [o.reason for o in batch] == [None, "no_face", None, "too_small", None]
 
 
+def test_a_batch_of_photos_gives_what_each_photo_gives_alone(lfw_dir: Path, masker: Masker):
+    """Photos are masked in batches too (their faces fitted and checked together): photos,
+    two faces side by side, a photo the detector misses at first, and an image with no face
+    come out of one batch as each does alone, to the byte."""
+    names = ["Aaron_Eckhart_0001", "Al_Gore_0001", "Hugo_Chavez_0010", "Kaye_Young_0001"]
+    photos = [read_rgb(lfw_dir / n.rsplit("_", 1)[0] / f"{n}.jpg") for n in names]
+    images = [*photos, np.hstack(photos[:2]), np.full((250, 250, 3), 90, np.uint8)]
+    batch = masker.mask_images(images, [np.random.default_rng(i) for i in range(len(images))])
+    for i, (image, outcome) in enumerate(zip(images, batch, strict=True)):
+        alone = masker.mask_image(image, np.random.default_rng(i))
+        assert outcome.reason == alone.reason, i
+        assert [s.reason for s in outcome.skipped] == [s.reason for s in alone.skipped], i
+        assert [a.params for a in outcome.applied] == [a.params for a in alone.applied], i
+        assert outcome.image.tobytes() == alone.image.tobytes(), i
+    assert batch[0].masked and len(batch[4].applied) + len(batch[4].skipped) == 2
+    assert batch[5].reason == "no_face"
+    assert batch[2].reason == "occluded"  # the hand in front of the chin
+
+
 def test_faces_in_a_large_photo_are_each_masked(lfw_dir: Path, masker: Masker):
     """Faces 100, 180 and 310 px wide in a 4000x3000 photo (too small for the reduced copy)
     are found at full resolution and masked; nothing outside them changes."""

@@ -272,6 +272,24 @@ def test_folder_twin_mirrors_the_tree_and_passes_odd_files_through(
     )
 
 
+def test_photo_batches_bounded_by_bytes_give_the_same_twin(
+    tmp_path: Path,
+    photo_folder: Path,
+    photo_reference: Path,
+    spec,
+    run_augment,
+    read_tree,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch of photos ends early once its encoded bytes reach ``BATCH_BYTES`` (large
+    photos); one photo per batch gives the twin that whole batches give, to the byte."""
+    from maskgen.pipeline import step
+
+    monkeypatch.setattr(step, "BATCH_BYTES", 1)
+    run_augment(photo_folder, tmp_path, spec, workers=1)
+    assert read_tree(tmp_path) == read_tree(photo_reference)
+
+
 def test_folder_chunks_write_in_place_and_a_failed_run_resumes(
     tmp_path: Path,
     photo_folder: Path,
