@@ -362,7 +362,7 @@ class CnnClassifier:
 
     name = "tiny CNN"
 
-    def __init__(self, epochs: int = 4, batch_size: int = 64) -> None:
+    def __init__(self, epochs: int = 8, batch_size: int = 64) -> None:
         self.epochs, self.batch_size = epochs, batch_size
 
     def fit(self, faces: Faces, seed: int) -> CnnClassifier:
@@ -665,7 +665,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--parts", default="a,b", help="a (classifiers), b (mask head) or both")
     parser.add_argument("--classifiers", default="hog,cnn", help="of: " + ",".join(CLASSIFIERS))
     parser.add_argument("--no-diagnostics", dest="diagnostics", action="store_false")
-    parser.add_argument("--cnn-epochs", type=int, default=4)
+    parser.add_argument(
+        "--cnn-epochs",
+        type=int,
+        default=8,
+        help="where its accuracy on held-out LFW people levels off: 0.949/0.962 after 4 epochs, "
+        "0.993/0.992 after 8, 0.992/0.992 after 16 (seeds 0/1)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="classifiers and training")
     parser.add_argument("--twin-seed", type=int, default=0, help="maskgen augment --seed")
     parser.add_argument("--network", default="tiny")
