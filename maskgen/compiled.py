@@ -4,9 +4,11 @@ Each loop has both forms, equal to the bit (tests compare them on real faces). n
 several times faster per face (fit 0.2-0.7 ms against 1.5-4 ms, warp 0.06 ms against 0.4 ms on
 this project's 2-core AMD EPYC VM), but loading numba costs a process about 0.45 s of CPU and
 its exit about 0.25 s more: more than a run over a few dozen photos spends masking them. So a
-process starts in numpy and moves to numba for good once its fits pass :data:`COMPILE_AFTER`
-faces, at once where numba is already loaded, or where asked to (:func:`prefer_compiled`: the
-pipeline does so before it forks workers for a large run, so that they share one loaded numba).
+process starts in numpy and moves to numba for good once its landmark model has fitted
+:data:`COMPILE_AFTER` faces (the model keeps the count, :class:`FaceCount`), or once numba is
+loaded: :func:`prefer_compiled` loads it, as the pipeline does before it forks workers for a
+large run, so that they share one loaded numba. The only process-wide state is Python's own
+record of loaded modules.
 ``MASKGEN_KERNELS=numba`` or ``=numpy`` in the environment fixes the choice (benchmarks, tests).
 """
 
@@ -23,24 +25,44 @@ them (~3 ms a face with its warp) reaches what loading numba costs."""
 
 KERNELS_ENV = "MASKGEN_KERNELS"
 
-_state = {"faces": 0, "preferred": False}
 
-
-def use_compiled(faces: int = 0) -> bool:
-    """Whether to run the numba kernels for the next ``faces`` faces (counted towards
-    :data:`COMPILE_AFTER`; 0 asks without counting, e.g. for a face already fitted). Any
-    ``MASKGEN_KERNELS`` value other than numba or numpy means the automatic choice."""
+def forced_choice() -> bool | None:
+    """True for ``MASKGEN_KERNELS=numba``, False for ``=numpy`` (any case), else None: the
+    automatic choice."""
     forced = os.environ.get(KERNELS_ENV, "").strip().lower()
-    if forced in ("numba", "numpy"):
-        return forced == "numba"
-    _state["faces"] += faces
-    return bool(_state["preferred"]) or _state["faces"] > COMPILE_AFTER or "numba" in sys.modules
+    return forced == "numba" if forced in ("numba", "numpy") else None
+
+
+def use_compiled(faces_seen: int = 0) -> bool:
+    """Whether to run the numba kernels, for a caller that has fitted ``faces_seen`` faces in
+    this process (0: one that does not count, e.g. the warp of a face already fitted): yes
+    past :data:`COMPILE_AFTER` faces, or wherever numba is loaded already, unless
+    ``MASKGEN_KERNELS`` fixes the choice."""
+    forced = forced_choice()
+    if forced is not None:
+        return forced
+    return faces_seen > COMPILE_AFTER or "numba" in sys.modules
 
 
 def prefer_compiled() -> None:
-    """Use the numba kernels from now on in this process (and in processes forked from it):
-    for a run long enough to repay loading numba. Loads nothing by itself."""
-    _state["preferred"] = True
+    """Load numba now (about 0.3 s of CPU), so that this process and the processes forked from
+    it use the numba kernels: for a run long enough to repay it. Nothing where
+    ``MASKGEN_KERNELS=numpy``."""
+    if forced_choice() is not False:
+        import numba  # noqa: F401
+
+
+class FaceCount:
+    """The faces one model has fitted in this process, which move it to numba after
+    :data:`COMPILE_AFTER` of them (:func:`use_compiled`)."""
+
+    def __init__(self) -> None:
+        self.faces = 0
+
+    def use_compiled(self, faces: int) -> bool:
+        """:func:`use_compiled` for the next ``faces`` faces, counting them."""
+        self.faces += faces
+        return use_compiled(self.faces)
 
 
 def jit(func: Callable[..., Any]) -> Any:

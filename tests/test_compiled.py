@@ -32,28 +32,33 @@ def _python(code: str, **env: str) -> dict:
 RULE = """
 import json, sys
 from maskgen import compiled
-steps = [compiled.use_compiled(), compiled.use_compiled({first}), compiled.use_compiled(0),
-         compiled.use_compiled({second})]
+count = compiled.FaceCount()
+steps = [count.use_compiled(0), count.use_compiled({first}), compiled.use_compiled(),
+         count.use_compiled({second})]
+loaded = "numba" in sys.modules
 compiled.prefer_compiled()
 steps.append(compiled.use_compiled())
-print(json.dumps({{"steps": steps, "numba": "numba" in sys.modules}}))
+print(json.dumps({{"steps": steps, "numba": loaded, "after": "numba" in sys.modules}}))
 """
 
 
 def test_numpy_first_then_numba_after_enough_faces() -> None:
+    """A model fits its first COMPILE_AFTER faces in numpy, then numba; what does not count
+    faces (the warp) follows numba once it is loaded, as prefer_compiled does."""
     found = _python(RULE.format(first=COMPILE_AFTER, second=1))
-    assert found == {"steps": [False, False, False, True, True], "numba": False}
+    assert found == {"steps": [False, False, False, True, True], "numba": False, "after": True}
 
 
 def test_a_batch_beyond_the_threshold_goes_to_numba_at_once() -> None:
     found = _python(RULE.format(first=COMPILE_AFTER + 1, second=0))
-    assert found["steps"] == [False, True, True, True, True]
+    assert found["steps"] == [False, True, False, True, True]
 
 
 @pytest.mark.parametrize(("value", "expected"), [("numba", True), ("NumPy", False)])
 def test_the_environment_fixes_the_choice(value: str, expected: bool) -> None:
     found = _python(RULE.format(first=COMPILE_AFTER + 1, second=0), MASKGEN_KERNELS=value)
-    assert found["steps"] == [expected] * 4 + [expected]
+    assert found["steps"] == [expected] * 5
+    assert found["after"] == expected  # numpy: prefer_compiled loads nothing
 
 
 AUGMENT = """

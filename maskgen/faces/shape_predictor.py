@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import mmap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -59,6 +59,8 @@ class ShapePredictor:
     leaf_values: np.ndarray
     anchor_idx: np.ndarray
     deltas: np.ndarray
+    face_count: compiled.FaceCount = field(default_factory=compiled.FaceCount, repr=False)
+    """Faces this model has fitted: its first few run in numpy (:mod:`maskgen.compiled`)."""
 
     @property
     def num_parts(self) -> int:
@@ -85,7 +87,7 @@ class ShapePredictor:
         packed = _pack_images(images)
         if len(box_array) != len(packed.offsets):
             raise ValueError(f"{len(packed.offsets)} images but {len(box_array)} boxes")
-        kernels = _kernels(len(box_array))
+        kernels = _kernels(self.face_count.use_compiled(len(box_array)))
         grey = kernels.grey_levels(packed.pixels) if packed.channels == 3 else packed.pixels
         shapes = np.empty((len(box_array), self.initial_shape.size), np.float32)
         for start in range(0, len(box_array), FIT_BLOCK):
@@ -108,14 +110,13 @@ def grey_levels(rgb: np.ndarray) -> np.ndarray:
     """dlib's grey level of an (H, W, 3) uint8 RGB image, ``(r + g + b) // 3`` (its
     ``assign_pixel`` from rgb_pixel, ``dlib/pixel.h``), (H, W) uint8: the intensity the trees
     compare. :meth:`ShapePredictor.fit` takes these as well as RGB images."""
-    kernels = _kernels(0)
+    kernels = _kernels(compiled.use_compiled())
     return kernels.grey_levels(np.ascontiguousarray(rgb).reshape(-1)).reshape(rgb.shape[:2])
 
 
-def _kernels(faces: int) -> ModuleType:
-    """The fit's numba kernels or their numpy twin, as :func:`maskgen.compiled.use_compiled`
-    decides for the next ``faces`` faces (the same results either way)."""
-    if compiled.use_compiled(faces):
+def _kernels(numba: bool) -> ModuleType:
+    """The fit's numba kernels, or their numpy twin (the same results either way)."""
+    if numba:
         from maskgen.faces import _shape_predictor_kernels as kernels
     else:
         from maskgen.faces import _shape_predictor_numpy as kernels
