@@ -1,14 +1,14 @@
 """Whether maskgen's inner loops (the landmark fit, the warp map) run as numba kernels or in numpy.
 
-Each loop has both forms, equal to the bit (tests compare them on real faces). numba's are
-several times faster per face (fit 0.2-0.7 ms against 1.5-4 ms, warp 0.06 ms against 0.4 ms on
-this project's 2-core AMD EPYC VM), but loading numba costs a process about 0.45 s of CPU and
-its exit about 0.25 s more: more than a run over a few dozen photos spends masking them. So a
+Each loop has both forms, equal to the bit (tests compare them on real faces). numba's save
+about 1.6 ms of CPU per face, photo or aligned crop (fit, warp and face checks together: 7.3
+against 9.0 ms per LFW photo on this project's 2-core AMD EPYC VM), but loading numba and the
+kernels costs a process about 0.55 s of CPU: more than a run of a few hundred faces saves. So a
 process starts in numpy and moves to numba for good once its landmark model has fitted
 :data:`COMPILE_AFTER` faces (the model keeps the count, :class:`FaceCount`), or once numba is
 loaded: :func:`prefer_compiled` loads it, as the pipeline does before it forks workers for a
-large run, so that they share one loaded numba. The only process-wide state is Python's own
-record of loaded modules.
+run with more than that many faces per worker, so that they share one loaded numba. The only
+process-wide state is Python's own record of loaded modules.
 ``MASKGEN_KERNELS=numba`` or ``=numpy`` in the environment fixes the choice (benchmarks, tests).
 """
 
@@ -19,9 +19,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-COMPILE_AFTER = 64
+COMPILE_AFTER = 400
 """Faces a process fits in numpy before it loads numba: about where the time numpy loses on
-them (~3 ms a face with its warp) reaches what loading numba costs."""
+them (~1.6 ms a face) reaches what loading numba costs (~0.55 s), the break-even rule of
+renting before buying."""
 
 KERNELS_ENV = "MASKGEN_KERNELS"
 

@@ -65,7 +65,7 @@ AUGMENT = """
 import json, sys
 from maskgen.cli.main import cli
 try:
-    cli(["augment", sys.argv[1], "-o", sys.argv[2], "-q", "--workers", "1"])
+    cli(["augment", sys.argv[1], "-o", sys.argv[2], "-q", *sys.argv[3:]])
 except SystemExit as stop:
     assert not stop.code, stop.code
 print(json.dumps({"numba": "numba" in sys.modules}))
@@ -73,9 +73,12 @@ print(json.dumps({"numba": "numba" in sys.modules}))
 
 
 @pytest.mark.shared
-def test_a_small_run_loads_no_numba_and_writes_numbas_twin(lfw_dir: Path, tmp_path: Path) -> None:
-    """Six LFW photos masked in numpy (the default for so few) and in numba: the same bytes,
-    file for file, and the same manifest."""
+@pytest.mark.parametrize("workers", [["--workers", "1"], ["--workers", "2", "--chunk-size", "1"]])
+def test_a_small_run_loads_no_numba_and_writes_numbas_twin(
+    lfw_dir: Path, tmp_path: Path, workers: list[str]
+) -> None:
+    """Six LFW photos masked in numpy (the default for so few, in this process or in forked
+    workers) and in numba: the same bytes, file for file, and the same manifest."""
     photos = tmp_path / "photos"
     for path in lfw_sample_paths(lfw_dir, 6):
         (photos / path.parent.name).mkdir(parents=True)
@@ -84,9 +87,8 @@ def test_a_small_run_loads_no_numba_and_writes_numbas_twin(lfw_dir: Path, tmp_pa
     for kernels in ("auto", "numba"):
         out = tmp_path / kernels
         code = AUGMENT.replace("sys.argv[1]", repr(str(photos)))
-        runs[kernels] = _python(
-            code.replace("sys.argv[2]", repr(str(out))), MASKGEN_KERNELS=kernels
-        )
+        code = code.replace("sys.argv[2]", repr(str(out))).replace("sys.argv[3:]", repr(workers))
+        runs[kernels] = _python(code, MASKGEN_KERNELS=kernels)
     assert runs == {"auto": {"numba": False}, "numba": {"numba": True}}
     files = sorted(p.relative_to(tmp_path / "auto") for p in (tmp_path / "auto").rglob("*"))
     assert any(p.suffix == ".jpg" for p in files)

@@ -16,11 +16,17 @@ from __future__ import annotations
 
 import numpy as np
 
+_THIRDS = (np.arange(3 * 255 + 1) // 3).astype(np.uint8)
+"""``s // 3`` for every sum ``s`` of three uint8 levels: one lookup instead of a division."""
+
 
 def grey_levels(rgb: np.ndarray) -> np.ndarray:
-    """dlib's grey level ``(r + g + b) // 3`` of flat RGB uint8 pixels, flat uint8."""
-    channels = rgb.reshape(-1, 3).astype(np.uint16)
-    return (channels.sum(axis=1) // 3).astype(np.uint8)
+    """dlib's grey level ``(r + g + b) // 3`` of flat RGB uint8 pixels, flat uint8 (channel by
+    channel: numpy sums along a 3-wide fast axis about ten times slower)."""
+    channels = rgb.reshape(-1, 3)
+    total = np.add(channels[:, 0], channels[:, 1], dtype=np.uint16)
+    total += channels[:, 2]
+    return np.take(_THIRDS, total)
 
 
 def fit_shapes(

@@ -32,6 +32,7 @@ def run_jobs(
     workers: int,
     backend: str | None = "loky",
     preload: MaskerConfig | None = None,
+    n_items: int | None = None,
 ) -> Iterator[ChunkSummary]:
     """Each job's summary as it finishes (any order); ``n_jobs`` is how many ``jobs`` yields.
     ``jobs`` is consumed lazily, a few ahead of the workers. With one worker, or fewer than
@@ -41,12 +42,14 @@ def run_jobs(
     Given ``preload`` on Linux, several workers are forked from this process once it has built
     that Masker: they start at once, and share the 100 MB landmark model's memory pages
     (copy-on-write) instead of each loading a copy, which also helps the CPU caches of a
-    memory-bound model."""
+    memory-bound model. ``n_items``, the items the jobs hold, decides whether that Masker
+    loads numba first (:func:`maskgen.compiled.use_compiled` for each worker's share; None:
+    it does)."""
     if n_jobs == 0:
         return iter(())
     processes = workers if workers < 0 else min(workers, max(1, n_jobs // MIN_CHUNKS_PER_WORKER))
     if preload is not None and backend == "loky" and processes > 1 and _can_fork():
-        return _run_forked(jobs, processes, preload)
+        return _run_forked(jobs, processes, preload, n_items)
     if backend == "loky" and processes == 1:
         return map(mask_chunk, jobs)  # as joblib would run them, without importing it
     import joblib
@@ -73,10 +76,11 @@ def _leave_ctrl_c_to_the_parent() -> None:
 
 
 def _run_forked(
-    jobs: Iterable[ChunkJob], processes: int, preload: MaskerConfig
+    jobs: Iterable[ChunkJob], processes: int, preload: MaskerConfig, n_items: int | None
 ) -> Iterator[ChunkSummary]:
-    compiled.prefer_compiled()  # enough work to repay loading numba, once, in this process
-    prepare_masker(preload)  # before the fork, so every worker inherits it and numba
+    if n_items is None or compiled.use_compiled(n_items // processes):
+        compiled.prefer_compiled()  # enough work to repay loading numba, once, in this process
+    prepare_masker(preload)  # before the fork, so every worker inherits it (and numba)
     context = multiprocessing.get_context("fork")
     pool = context.Pool(processes, initializer=_leave_ctrl_c_to_the_parent)
     finished = False

@@ -370,8 +370,9 @@ def _mask_pending(
         logger.info("resuming: %d of %d chunks already done", done, len(chunks))
     jobs = _chunk_jobs(job, masker, pending)
     summaries: dict[int, ChunkSummary] = {}
-    with progress_bar(sum(len(ranges[i]) for i in pending), options.progress) as bar:
-        for summary in _run(jobs, len(pending), options, masker):
+    n_items = sum(len(ranges[i]) for i in pending)
+    with progress_bar(n_items, options.progress) as bar:
+        for summary in _run(jobs, len(pending), n_items, options, masker):
             summaries[summary.index] = summary
             bar.update(summary.counts.items)
             logger.debug("chunk %d: %s in %.2f s", summary.index, summary.counts, summary.seconds)
@@ -379,14 +380,14 @@ def _mask_pending(
 
 
 def _run(
-    jobs: Iterator[ChunkJob], n_jobs: int, options: _RunOptions, masker: MaskerConfig
+    jobs: Iterator[ChunkJob], n_jobs: int, n_items: int, options: _RunOptions, masker: MaskerConfig
 ) -> Iterator[ChunkSummary]:
     if options.scheduler is not None:
         from maskgen.pipeline.dask import run_jobs_on_dask
 
         return run_jobs_on_dask(jobs, n_jobs, options.scheduler, workers=options.workers)
     workers = options.workers or default_workers()
-    return run_jobs(jobs, n_jobs, workers=workers, preload=masker)
+    return run_jobs(jobs, n_jobs, workers=workers, preload=masker, n_items=n_items)
 
 
 def _chunk_jobs(job: _Job, masker: MaskerConfig, chunks: list[int]) -> Iterator[ChunkJob]:
