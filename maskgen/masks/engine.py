@@ -118,8 +118,8 @@ class Masker:
     def batch_size(self) -> int:
         """How many images :meth:`mask_images` should get at once: the landmarks of all the
         faces a batch finds are fitted in one pass (FIT_BLOCK faces share each read of the
-        model). Aligned crops: one block; photos: :data:`PHOTO_BATCH` (callers also bound a
-        batch of photos by their bytes, as a few large photos hold many pixels)."""
+        model). Aligned crops: one block; photos: :data:`PHOTO_BATCH` (the pipeline also
+        bounds a batch of photos by their bytes: a few large photos hold many pixels)."""
         return FIT_BLOCK if self.face_mode == "aligned" else PHOTO_BATCH
 
     def mask_images(

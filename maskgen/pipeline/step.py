@@ -48,10 +48,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BATCH_BYTES = 4 << 20
+BATCH_BYTES = 1 << 20
 """Encoded bytes of images a worker decodes into one masking batch at most (beside the
-masker's ``batch_size``): a few large photos end a batch early, so the pixels it holds stay
-within tens of MB whatever the photos' sizes."""
+masker's ``batch_size``): 32 LFW-sized photos (~20 KB each) fit, a camera photo (2-5 MB) ends
+its batch at once, so the pixels a batch holds stay within tens of MB whatever the photos."""
 
 
 class ImageMasker(Protocol):
