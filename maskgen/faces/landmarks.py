@@ -23,7 +23,13 @@ import numpy as np
 
 from maskgen.errors import ModelNotFoundError
 from maskgen.faces.crops import ALIGNED_BOX_112 as ALIGNED_BOX_112  # its old home, re-exported
-from maskgen.faces.crops import aligned_face_box, holds_aligned_face, is_featureless, is_too_small
+from maskgen.faces.crops import (
+    Box,
+    aligned_face_box,
+    holds_aligned_face,
+    is_featureless,
+    is_too_small,
+)
 from maskgen.faces.model_cache import load_frontal_face_detector
 from maskgen.faces.shape_predictor import dlib_points, load_shape_predictor
 
@@ -126,6 +132,17 @@ class FaceFinder:
         a face, the detector on a large photo at full resolution, then the retry views."""
         return self.find_faces_batch([rgb], mode)[0]
 
+    def _first_boxes(self, rgb: np.ndarray, mode: FaceMode) -> list[Box]:
+        """The face boxes of the search's first step: the aligned box in ``aligned`` mode
+        (none on a featureless image), else the detector's; none on a too small image."""
+        height, width = rgb.shape[:2]
+        if is_too_small(height, width):
+            return []
+        if mode == "aligned":
+            box = aligned_face_box(height, width)
+            return [] if is_featureless(rgb, box) else [box]
+        return self.detect(rgb)
+
     def _find_missed(self, rgb: np.ndarray, mode: FaceMode) -> list[Face]:
         """The faces of a photo where the detector found none on its (reduced) view: the steps
         of :meth:`find_faces` after the first."""
@@ -214,18 +231,7 @@ class FaceFinder:
         the first step finds (the aligned box, or the detector's boxes) fitted in one batch:
         several times cheaper per face than one fit each (see
         :mod:`maskgen.faces.shape_predictor`)."""
-        holds = [not is_too_small(*rgb.shape[:2]) for rgb in images]
-        if mode == "aligned":
-            boxes = [
-                [aligned_face_box(*rgb.shape[:2])] if ok else []
-                for rgb, ok in zip(images, holds, strict=True)
-            ]
-            boxes = [
-                [box for box in found if not is_featureless(rgb, box)]
-                for rgb, found in zip(images, boxes, strict=True)
-            ]
-        else:
-            boxes = [self.detect(rgb) if ok else [] for rgb, ok in zip(images, holds, strict=True)]
+        boxes = [self._first_boxes(rgb, mode) for rgb in images]
         pairs = [(i, box) for i, found in enumerate(boxes) for box in found]
         landmarks = (
             self.fit_landmarks_batch([images[i] for i, _ in pairs], [box for _, box in pairs])
@@ -236,7 +242,7 @@ class FaceFinder:
         for (i, box), points in zip(pairs, landmarks, strict=True):
             faces[i].append(Face(box=box, landmarks=points, detected=mode != "aligned"))
         for i, rgb in enumerate(images):
-            if holds[i] and not faces[i] and mode != "aligned":
+            if not faces[i] and mode != "aligned" and not is_too_small(*rgb.shape[:2]):
                 faces[i] = self._find_missed(rgb, mode)
         return [sorted(found, key=lambda face: face.area, reverse=True) for found in faces]
 
