@@ -114,6 +114,15 @@ class ExportReport:
         )
 
 
+def _check_output(model_path: Path, out_path: Path) -> None:
+    """Refuse an output that would replace the checkpoint or that is not named ``.onnx`` (a
+    checkpoint's name, ``last.pt``, would hide an ONNX file where training looks for one)."""
+    if out_path.suffix.lower() != ".onnx":
+        raise OutputError(f"{out_path}: the ONNX model's name must end in .onnx")
+    if out_path.exists() and model_path.exists() and out_path.samefile(model_path):
+        raise OutputError(f"{out_path}: is the checkpoint being exported; name another file")
+
+
 def export_onnx(
     model_path: str | Path,
     out_path: str | Path,
@@ -130,6 +139,7 @@ def export_onnx(
     if opset < DEFAULT_OPSET:
         raise ConfigError(f"opset: {opset} is not supported; use {DEFAULT_OPSET} or newer")
     out_path = Path(out_path)
+    _check_output(Path(model_path), out_path)
     network, info = load_model(model_path, map_location="cpu")
     wrapped = InferenceModel(network, bool(info["mask_head"])).eval()
     tmp = _temp_path(out_path)

@@ -141,6 +141,15 @@ def test_checkpoint_of_another_architecture(tiny_state: dict, tmp_path: Path) ->
     _one_line_error(_run("export", "--model", bare, "-o", tmp_path / "m.onnx"), "backbone.pth")
 
 
+def test_export_never_replaces_the_checkpoint(checkpoint: Path, tmp_path: Path) -> None:
+    """``-o`` naming the checkpoint itself, or any file not named .onnx, is refused before
+    anything is written: the checkpoint keeps its bytes and training can still resume."""
+    before = checkpoint.read_bytes()
+    _one_line_error(_run("export", "--model", checkpoint, "-o", checkpoint), "last.pt", ".onnx")
+    _one_line_error(_run("export", "--model", checkpoint, "-o", tmp_path / "m.pt"), "m.pt")
+    assert checkpoint.read_bytes() == before and not (tmp_path / "m.pt").exists()
+
+
 def test_missing_files(checkpoint: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nope.pt"
     _one_line_error(_run("eval", "--model", missing, "--bin", "x.bin"), "nope.pt", "no such")
