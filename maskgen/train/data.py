@@ -18,6 +18,7 @@ the device with ``maskgen.nn.preprocess.preprocess``, as evaluation does.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,8 +67,8 @@ def open_train_data(
     data: str | Path, masked: str | Path | None = None, *, wear_classes: bool = False
 ) -> TrainData:
     """Open ``data`` (and its twin ``masked``), read every identity and check that the twin
-    has the same image keys and identities (and, with ``wear_classes``, wear-class labels on
-    a spread of its records); TrainingError otherwise."""
+    has the same image keys and identities, and mask flags (with ``wear_classes``, wear-class
+    labels) on a spread of its records; TrainingError otherwise."""
     reader = _open_reader(data, "data")
     keys = np.asarray(list(reader.image_keys()), dtype=np.int64)
     if len(keys) == 0:
@@ -80,10 +81,17 @@ def open_train_data(
     if masked is not None:
         twin = _open_reader(masked, "masked")
         _check_twin(reader, twin, keys, identities)
-        if wear_classes:
-            for position in np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))):
-                key = int(keys[int(position)])
-                twin_wear_class(twin.read(key).label, twin.path, key)
+        for position in np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))):
+            key = int(keys[int(position)])
+            label = twin.read(key).label
+            if label is None or np.asarray(label).size < 2:
+                shown = "none" if label is None else np.asarray(label).tolist()
+                raise TrainingError(
+                    f"masked: {twin.path}: record {key} has label {shown}, expected [identity, "
+                    "mask flag]: not a twin written by `maskgen augment`"
+                )
+            if wear_classes:
+                twin_wear_class(label, twin.path, key)
     return TrainData(reader, twin, keys, identities, num_classes)
 
 
@@ -406,7 +414,9 @@ def training_loader(
 ) -> DataLoader:
     """The DataLoader of a training run: ``sampler``'s tickets in batches of its local batch,
     decoded (and masked) by ``workers`` persistent processes (0: in this process). Its
-    batches depend only on the sampler's position, not on ``workers``."""
+    batches depend only on the sampler's position, not on ``workers``. The workers ignore
+    SIGINT and SIGTERM (a terminal's Ctrl-C reaches every process of its group): the training
+    process decides how to stop, and it may still need the batch under way."""
     return DataLoader(
         dataset,
         batch_size=sampler.local_batch,
@@ -417,7 +427,14 @@ def training_loader(
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed),
+        worker_init_fn=_ignore_stop_signals if workers > 0 else None,
     )
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    del worker_id
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextmanager

@@ -15,8 +15,10 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -205,9 +207,12 @@ class _Run:
                     augment=build_augment(config.augment),
                     seed=config.seed,
                 )
-                self._loop(trainer, dataset, sampler, total)
+                with _stops_between_steps(not self.ctx.distributed) as stop:
+                    self._loop(trainer, dataset, sampler, total, stop)
         finally:
             self._close_logs()
+        if stop.signum is not None:  # saved: now stop as the signal would have
+            signal.raise_signal(stop.signum)
         return RunSummary(
             output=self.output,
             step=self.step,
@@ -269,8 +274,6 @@ class _Run:
         if config.init_from and not config.resume and not Path(config.init_from).is_file():
             raise CheckpointError(f"init_from: {config.init_from}: no such file")
         self.ctx.barrier()
-        if self.ctx.is_main:
-            self.output.mkdir(parents=True, exist_ok=True)
 
     def _resume(self, trainer: Trainer, data: TrainData, ckpt: dict[str, Any], path: Path) -> None:
         old = ckpt["config"]
@@ -314,6 +317,7 @@ class _Run:
     def _open_logs(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        self.output.mkdir(parents=True, exist_ok=True)  # only now: a refused run leaves none
         write_config_json(self.stored_config, self.output / "config.json")
         metrics = self.output / "metrics.jsonl"
         kept = _rows_up_to(metrics, self.step) if self.config.resume else []
@@ -333,7 +337,12 @@ class _Run:
     # --- the loop ------------------------------------------------------------------------
 
     def _loop(
-        self, trainer: Trainer, dataset: FaceDataset, sampler: EpochSampler, total: int
+        self,
+        trainer: Trainer,
+        dataset: FaceDataset,
+        sampler: EpochSampler,
+        total: int,
+        stop: _StopRequest,
     ) -> None:
         config = self.config
         loader = training_loader(
@@ -369,9 +378,12 @@ class _Run:
                     window = _Window(self.step, time.perf_counter())
                 if config.val and (self.step % config.val_every == 0 or last):
                     self._validate(trainer)
-                if self.step % config.save_every == 0 or last:
+                if self.step % config.save_every == 0 or last or stop.signum is not None:
                     self._check_finite(first_bad)
                     self._save(trainer, sampler, numbered=self.step % config.save_every == 0)
+                if stop.signum is not None:
+                    logger.info("stopped after step %d, saved to %s", self.step, self.output)
+                    return
 
     def _advance_position(self, batches_per_epoch: int) -> None:
         self.batch_in_epoch += 1
@@ -577,3 +589,43 @@ def format_row(row: dict[str, Any]) -> str:
     else:
         text += ")"
     return text + f" lr {row['lr']:.3g} {row['samples_per_s']:.0f} img/s"
+
+
+class _StopRequest:
+    """A SIGINT or SIGTERM that arrived during training: noted by :func:`_stops_between_steps`
+    and acted on after the step under way (saved, then raised again)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+
+@contextlib.contextmanager
+def _stops_between_steps(enabled: bool) -> Iterator[_StopRequest]:
+    """While training, a first SIGINT or SIGTERM only asks the loop to stop after the step
+    under way, so that the run is saved to ``last.pt`` whole (never a half-applied update) and
+    ``--resume`` continues it; the signal's own handler is back at once, so a second one stops
+    the run where it is. Off (signals act at once) in a multi-process run, where ranks could
+    see the signal at different steps, and outside the main thread, which alone gets them."""
+    request = _StopRequest()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    caught = [signum for signum, handler in previous.items() if handler is not signal.SIG_IGN]
+
+    def restore() -> None:
+        for signum in caught:
+            signal.signal(signum, previous[signum])
+
+    def note(signum: int, frame: object) -> None:
+        del frame
+        request.signum = signum
+        restore()
+        logger.warning("stopping after this step (saving the run); again to stop at once")
+
+    for signum in caught:
+        signal.signal(signum, note)
+    try:
+        yield request
+    finally:
+        restore()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,7 @@ from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
 from maskgen.nn.checkpoint import CHECKPOINT_KEYS, read_checkpoint
 from maskgen.nn.models import load_model
 from maskgen.train.loop import train
+from tests.conftest import REPO
 from tests.train.helpers import tiny_config
 
 pytestmark = [pytest.mark.torch, pytest.mark.shared]
@@ -143,12 +149,16 @@ def test_bad_inputs_are_one_line_errors(
             *("--masked", str(rec_dir / "lfw-mini-flat" / "train.rec")),
         ),
         "nothing to resume": ("--data", str(lfw_mini), "--batch-size", "4", "--resume"),
+        "expected [identity, mask flag]: not a twin written by `maskgen augment`": (
+            *("--data", str(lfw_mini), "--batch-size", "4", "--masked", str(lfw_mini)),
+        ),
     }
     for index, (message, args) in enumerate(cases.items()):
         result = _invoke(*base, "-o", str(tmp_path / f"run{index}"), *args)
         assert result.exit_code == 1, (message, result.output)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], lines
+        assert not (tmp_path / f"run{index}").exists()  # a refused run leaves no folder
     done = tmp_path / "done"
     args = (*base, "-o", str(done), "--data", str(lfw_mini), "--batch-size", "4")
     assert _invoke(*args).exit_code == 0
@@ -200,3 +210,50 @@ def test_init_from_an_arcface_torch_backbone(lfw_mini: Path, tmp_path: Path) -> 
     for key in ("conv1.weight", "layer3.1.conv2.weight", "fc.weight"):
         assert np.allclose(ckpt["model"][key].numpy(), state[key].numpy(), atol=1e-6), key
     assert _rows(run)[0]["loss_mask"] is None and _rows(run)[0]["mask_acc"] is None
+
+
+_STOPPABLE = """
+import sys
+from maskgen.cli.main import cli
+from maskgen.train import trainer
+
+real_step = trainer.Trainer.step
+def step(self, *args):  # the real step; a file marks each one done, for the test to watch
+    out = real_step(self, *args)
+    open(sys.argv[1], "a").write("x")
+    return out
+trainer.Trainer.step = step
+cli(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_stopped_run_saves_its_last_step_and_resumes(
+    lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path, signum: str
+) -> None:
+    """Ctrl-C or SIGTERM long before the first scheduled checkpoint: the step under way
+    finishes, last.pt holds it, the command stops as the signal asks (130 / 143) and tells
+    how to resume; --resume then runs to the end from there."""
+    run, marks = tmp_path / "run", tmp_path / "steps"
+    args = [
+        *("train", "--data", str(lfw_mini), "--masked", str(lfw_mini_twin), "-o", str(run)),
+        *("--network", "tiny", "--device", "cpu", "--batch-size", "8", "--steps", "100000"),
+        *("--workers", "1", "--threads", "1", "--log-every", "1000"),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-c", _STOPPABLE, str(marks), *args],
+        cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not marks.exists() or len(marks.read_text()) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, "training never started"
+        time.sleep(0.02)
+    os.killpg(process.pid, getattr(signal, signum))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == {"SIGINT": 130, "SIGTERM": 143}[signum], stderr
+    assert f"maskgen train -o {run} --resume" in stderr.strip().splitlines()[-1]
+    saved = read_checkpoint(run / "last.pt")["step"]
+    assert 3 <= saved <= len(marks.read_text())
+    resumed = _invoke("-o", str(run), "--resume", "--steps", str(saved + 2))
+    assert resumed.exit_code == 0, resumed.output
+    assert read_checkpoint(run / "last.pt")["step"] == saved + 2
