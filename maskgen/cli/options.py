@@ -67,7 +67,8 @@ jpeg_quality = click.option(
     type=click.IntRange(1, 100),
     default=95,
     show_default=True,
-    help="Quality of re-encoded JPEG images (other formats are re-encoded as they came).",
+    help="Quality of a re-encoded JPEG whose own quantisation tables cannot be read (a JPEG "
+    "is re-encoded with its source's tables; other formats as they came).",
 )
 
 models_dir = click.option(
@@ -223,7 +224,8 @@ _MASK_SPEC_OPTIONS = (
         multiple=True,
         type=_DIR,
         metavar="DIR",
-        help="Folder of texture images (repeatable; default: the built-in textures).",
+        help="Folder of your own texture images, added to the 61 built-in ones (each texture "
+        "equally likely; repeatable).",
     ),
     click.option(
         "--templates",

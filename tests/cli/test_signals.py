@@ -191,8 +191,8 @@ def test_augment_with_workers_stops_cleanly_and_resumes(tmp_path: Path, rec_dir:
     code, lines = _stop_when([sys.executable, "-c", CLI, *args], some_chunks_done, signal.SIGTERM)
     assert code is not None, "augment finished before it could be stopped"
     assert code == 143
-    assert lines == ["Stopped by SIGTERM. Run it again with --resume to keep the finished "
-                     "chunks and do only the rest."]  # fmt: skip
+    assert lines == ["Stopped by SIGTERM. Run the same command again with --resume to keep "
+                     "the finished chunks and do only the rest."]  # fmt: skip
     assert not (out / "train.rec").exists() and not (out / "maskgen.json").exists()
     result = CliRunner().invoke(main.cli, [*args, "--resume", "-q"])
     assert result.exit_code == 0, result.output
