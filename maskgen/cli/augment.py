@@ -58,8 +58,7 @@ def augment(
     Example: maskgen augment ms1mv2/train.rec -o ms1mv2_masked/ --workers 32
     """
     click.get_current_context().meta[RESUME_HINT] = (
-        "Run the same command again with --resume to keep the finished chunks and do only the "
-        "rest."
+        "Run the same command again with --resume to keep the finished chunks and do only the rest."
     )
     report = augment_dataset(
         input_path,
