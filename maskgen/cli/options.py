@@ -203,8 +203,8 @@ face_checks = click.option(
     default=True,
     show_default=True,
     help="Leave unmasked, with a reason in the manifest, a face with something in front of "
-    "its lower face (occluded: a hand, a microphone) or turned too far (too_turned); "
-    "--no-face-checks masks every face found.",
+    "its lower face (occluded: a hand, a microphone), turned too far (too_turned) or "
+    "largely cut off by the border (out_of_frame); --no-face-checks masks every face found.",
 )
 
 _MASK_SPEC_OPTIONS = (

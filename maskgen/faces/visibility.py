@@ -50,6 +50,15 @@ OCCLUDED = "occluded"
 """Reason for a face with something in front of its lower face."""
 TOO_TURNED = "too_turned"
 """Reason for a face turned (or tipped) too far for a mask to be fitted believably."""
+OUT_OF_FRAME = "out_of_frame"
+"""Reason for a detected face largely cut off by the image's border: dlib's fit extrapolates
+the parts it cannot see, and a mask drawn from them lands anywhere (an eye, on a sideways face
+at a photo's edge, was seen)."""
+
+OUT_OF_FRAME_SHARE = 0.25
+"""A detected face is out of frame where more than this share of its 68 landmarks lie outside
+the image: a chin cut by the bottom edge (7 of 68 points, 10 %) still passes, a face cut at the
+eyes does not."""
 
 JAW_CROSSING_MAX = 0.085
 """A face is occluded above this :attr:`JawCrossing.edges` (about the top 2.3 % of LFW's
@@ -438,18 +447,22 @@ def face_problems(
     aligned: Sequence[bool] | None = None,
 ) -> list[str | None]:
     """For each (image, (box, landmarks)) pair, why the face should not be masked
-    (:data:`TOO_TURNED`, then :data:`OCCLUDED`), or None. ``aligned``: per face, whether its
-    box is an aligned crop's known box (None: none is).
+    (:data:`OUT_OF_FRAME`, :data:`TOO_TURNED`, then :data:`OCCLUDED`), or None. ``aligned``:
+    per face, whether its box is an aligned crop's known box (None: none is; such a face is
+    never out of frame).
 
-    Cheapest first: the pose, then what crosses the jaw, and the restarts (the dearest: two
-    landmark fits) only for the faces whose decision depends on them (a jaw crossed a
-    little, not enough to decide alone: about a third of the faces of photos, an eighth of
+    Cheapest first: the frame and the pose, then what crosses the jaw, and the restarts (the
+    dearest: two landmark fits) only for the faces whose decision depends on them (a jaw
+    crossed a little, not enough to decide alone: about a third of the faces of photos, an eighth of
     aligned crops), all fitted in one batch."""
     on_crop = list(aligned) if aligned is not None else [False] * len(faces)
     reasons: list[str | None] = [None] * len(faces)
     undecided: list[tuple[int, JawCrossing]] = []
     turned = too_turned([landmarks for _, landmarks in faces])
     for i, (rgb, (_, landmarks)) in enumerate(zip(images, faces, strict=True)):
+        if not on_crop[i] and outside_share(landmarks, *rgb.shape[:2]) > OUT_OF_FRAME_SHARE:
+            reasons[i] = OUT_OF_FRAME
+            continue
         if turned[i]:
             reasons[i] = TOO_TURNED
             continue
@@ -464,6 +477,14 @@ def face_problems(
         if is_occluded(crossing, float(lower), float(upper), aligned=on_crop[i]):
             reasons[i] = OCCLUDED
     return reasons
+
+
+def outside_share(landmarks: np.ndarray, height: int, width: int) -> float:
+    """The share of (N, 2) (x, y) pixel landmarks that lie outside an image of ``height`` x
+    ``width`` pixels."""
+    x, y = landmarks[:, 0], landmarks[:, 1]
+    outside = (x < 0) | (y < 0) | (x > width - 1) | (y > height - 1)
+    return float(np.count_nonzero(outside)) / max(len(landmarks), 1)
 
 
 def _percentile_90(values: np.ndarray) -> float:

@@ -4,10 +4,10 @@
 image (one per worker process). Expected outcomes are values: an image without a face comes back
 unchanged with ``reason="no_face"``, one too small to hold a face (a side under
 ``maskgen.faces.MIN_IMAGE_SIDE`` px) with ``reason="too_small"``. A face that cannot take a
-believable mask (something in front of its lower face, or turned too far:
-:mod:`maskgen.faces.visibility`) is left as it is and listed in ``skipped`` with its reason
-(``occluded``, ``too_turned``); an image none of whose faces was masked for that reason gets
-the largest face's reason.
+believable mask (something in front of its lower face, turned too far, or largely cut off by
+the border: :mod:`maskgen.faces.visibility`) is left as it is and listed in ``skipped`` with its
+reason (``occluded``, ``too_turned``, ``out_of_frame``); an image none of whose faces was masked
+for that reason gets the largest face's reason.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class AppliedMask:
 
 @dataclass(frozen=True)
 class SkippedFace:
-    """A face found but left unmasked, and why (``occluded``, ``too_turned``)."""
+    """A face found but left unmasked, and why (``occluded``, ``too_turned``,
+    ``out_of_frame``)."""
 
     face: Face
     reason: str
@@ -68,8 +69,8 @@ class SkippedFace:
 class MaskOutcome:
     """The result for one image: ``image`` (H, W, 3) uint8 RGB, the masks applied in face
     order (largest face first), the faces left unmasked (``skipped``, same order) and
-    ``reason`` ("no_face", "too_small", or the largest skipped face's "occluded" or
-    "too_turned") when nothing was masked."""
+    ``reason`` ("no_face", "too_small", or the largest skipped face's "occluded",
+    "too_turned" or "out_of_frame") when nothing was masked."""
 
     image: np.ndarray
     applied: tuple[AppliedMask, ...]

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from maskgen.faces.visibility import OCCLUDED, TOO_TURNED, head_pose
+from maskgen.faces.visibility import OCCLUDED, OUT_OF_FRAME, TOO_TURNED, head_pose, outside_share
 from maskgen.masks import Masker, MaskSpec
 
 pytestmark = pytest.mark.shared
@@ -71,6 +71,23 @@ def test_strongly_turned_face_is_too_turned(lfw_dir, masker):
     outcome = masker.mask_image(rgb, np.random.default_rng(0))
     assert outcome.reason == TOO_TURNED and not outcome.applied
     np.testing.assert_array_equal(outcome.image, rgb)
+
+
+def test_a_face_cut_off_by_the_border_is_left_out_of_frame(lfw_dir, masker):
+    """Tom_Hanks_0001 upside down (a photo whose orientation tag a user got wrong): the
+    detector finds only a sideways face cut by the right border, whose fit lands on its eye;
+    it is left unmasked as out_of_frame. The same face cut at the chin is still masked."""
+    rgb = np.ascontiguousarray(photo(lfw_dir, "Tom_Hanks_0001")[::-1, ::-1])
+    outcome = masker.mask_image(rgb, np.random.default_rng(0))
+    assert outcome.reason == OUT_OF_FRAME and not outcome.applied
+    (skipped,) = outcome.skipped
+    assert outside_share(skipped.face.landmarks, *rgb.shape[:2]) > 0.25
+    assert skipped.face.box[2] > rgb.shape[1]  # the box runs past the right border
+    np.testing.assert_array_equal(outcome.image, rgb)
+    frontal = photo(lfw_dir, "Aaron_Eckhart_0001")
+    chin_y = int(masker.finder.find_faces(frontal)[0].landmarks[8, 1])
+    cut = np.ascontiguousarray(frontal[: chin_y - 4])  # the chin's lowest points cut off
+    assert masker.mask_image(cut, np.random.default_rng(0)).masked
 
 
 def test_one_face_skipped_the_other_masked_and_both_in_the_manifest(lfw_dir, tmp_path):
