@@ -1,5 +1,6 @@
-"""How many faces the face checks leave unmasked (``occluded``, ``too_turned``), on LFW photos
-and on the aligned crops of ``lfw-fold1.bin``: what the twin loses to them.
+"""How many faces the face checks leave unmasked (``occluded``, ``too_turned``,
+``out_of_frame``), on LFW photos and on the aligned crops of ``lfw-fold1.bin``: what the twin
+loses to them.
 
 A fixed random sample of LFW photos (``-n``, seed 0; more than 13,233 takes them all) goes
 through :class:`maskgen.masks.Masker` as ``maskgen augment`` would; ``--sheet DIR`` writes

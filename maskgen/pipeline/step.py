@@ -37,7 +37,7 @@ from maskgen.images import (
     restore_layout,
     sniff_image_format,
 )
-from maskgen.pipeline.jpeg_match import encode_like_source, read_source_jpeg
+from maskgen.pipeline.jpeg_match import encode_like_source, jpeg_colour_change, read_source_jpeg
 from maskgen.pipeline.manifest import MANIFEST_NAME, write_manifest_part
 from maskgen.pipeline.report import RUN_INFO_NAME, Counts
 from maskgen.seeding import item_rng
@@ -195,12 +195,14 @@ def _encode_twin_image(
     (``maskgen.pipeline.jpeg_match``), so the twin's compression matches its original's;
     ``jpeg_quality`` only where those cannot be read or written (and for other formats, which
     are encoded as they came)."""
-    if image_format == "jpeg":
-        source = read_source_jpeg(sample.data)
-        data = encode_like_source(pixels, source) if source is not None else None
-        if data is not None:
-            return data, None
-    return encode_stored(pixels, image_format, jpeg_quality, sample.key)
+    if image_format != "jpeg":
+        return encode_stored(pixels, image_format, jpeg_quality, sample.key)
+    source = read_source_jpeg(sample.data)
+    data = encode_like_source(pixels, source) if source is not None else None
+    if data is not None:
+        return data, None
+    data, change = encode_stored(pixels, image_format, jpeg_quality, sample.key)
+    return data, change or jpeg_colour_change(sample.data)
 
 
 def _undecoded_reason(sample: Sample) -> str:

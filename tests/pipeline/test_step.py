@@ -250,6 +250,17 @@ def test_a_layout_the_format_cannot_hold_is_stated(lfw_face: np.ndarray, auto_ma
     assert np.array_equal(out.pixels[:, :, 1], (alpha >> 8).astype(np.uint8))
 
 
+def test_a_cmyk_jpeg_twin_is_rgb_and_the_row_says_so(lfw_face: np.ndarray, auto_masker) -> None:
+    """Print shops' CMYK JPEGs decode to RGB; the twin is an RGB JPEG, stated in the row."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(lfw_face).convert("CMYK").save(buffer, "JPEG", quality=90)
+    _, result, out = _mask(auto_masker, "face.jpg", buffer.getvalue())
+    assert result.masked and result.format_change == "cmyk 8-bit -> rgb 8-bit"
+    assert out.format == "jpeg" and out.pixels.shape[2] == 3
+
+
 def test_gif_and_tiff_faces_are_masked_in_their_own_format(
     lfw_face: np.ndarray, auto_masker
 ) -> None:
