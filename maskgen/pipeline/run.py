@@ -111,8 +111,8 @@ def augment_dataset(
     """Write the masked twin of a dataset (.rec, .bin or image folder) into ``output_dir``.
 
     ``face_mode`` None takes the format's default (aligned for .rec/.bin, auto for folders);
-    ``workers`` None uses every core; ``chunk_size`` None picks one from the input size.
-    ``resume`` finishes an interrupted run (same parameters, else ConfigError); ``overwrite``
+    ``workers`` None uses every core; ``chunk_size`` None picks one from the input size (on
+    ``resume``, the interrupted run's). ``resume`` finishes an interrupted run (same parameters, else ConfigError); ``overwrite``
     starts over. ``shard=(i, n)`` masks the i-th of n slices (0-based) and leaves its parts for
     :func:`merge_shards`. ``scheduler`` runs the chunks on a Dask cluster at that address.
     The twin is byte-identical whatever ``workers``, ``chunk_size``, sharding or resuming.
@@ -130,6 +130,9 @@ def augment_dataset(
         models_dir=str(models_dir) if models_dir is not None else None,
         shards=shard[1] if shard else None,
     )
+    if resume and chunk_size is None and job.layout.plan_path.exists():
+        # the chunks change no byte of the twin: a resume keeps the run's own, unless given
+        plan = dataclasses.replace(plan, chunk_size=job.layout.read_plan().chunk_size)
     job = dataclasses.replace(job, plan=plan)
     masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)
     check_masker(masker)  # spec, model file, templates: fail here, before anything is written

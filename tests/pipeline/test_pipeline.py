@@ -322,7 +322,9 @@ def test_folder_chunks_write_in_place_and_a_failed_run_resumes(
     monkeypatch.undo()
     with pytest.raises(OutputError, match="--resume"):
         run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3)
-    report = run_augment(photo_folder, tmp_path, spec, workers=2, chunk_size=3, resume=True)
+    with pytest.raises(ConfigError, match="chunk_size: 3 there, 2 now"):
+        run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=2, resume=True)
+    report = run_augment(photo_folder, tmp_path, spec, workers=2, resume=True)  # its own chunks
     assert report.complete and 0 < report.processed < report.counts.items
     assert read_tree(tmp_path) == reference
 
