@@ -112,10 +112,11 @@ def augment_dataset(
 
     ``face_mode`` None takes the format's default (aligned for .rec/.bin, auto for folders);
     ``workers`` None uses every core; ``chunk_size`` None picks one from the input size (on
-    ``resume``, the interrupted run's). ``resume`` finishes an interrupted run (same parameters, else ConfigError); ``overwrite``
-    starts over. ``shard=(i, n)`` masks the i-th of n slices (0-based) and leaves its parts for
-    :func:`merge_shards`. ``scheduler`` runs the chunks on a Dask cluster at that address.
-    The twin is byte-identical whatever ``workers``, ``chunk_size``, sharding or resuming.
+    ``resume``, the interrupted run's). ``resume`` finishes an interrupted run (same
+    parameters, else ConfigError); ``overwrite`` starts over. ``shard=(i, n)`` masks the i-th
+    of n slices (0-based) and leaves its parts for :func:`merge_shards`. ``scheduler`` runs
+    the chunks on a Dask cluster at that address. The twin is byte-identical whatever
+    ``workers``, ``chunk_size``, sharding or resuming.
     """
     started = time.perf_counter()
     _check_options(workers, chunk_size, jpeg_quality, face_mode, resume, overwrite, shard)
