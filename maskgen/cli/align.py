@@ -24,10 +24,11 @@ from maskgen.cli import options
     default=None,
     help="LFW-style pairs file: build a verification .bin.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT.rec / OUT.bin.")
 @options.workers
 @options.models_dir
 @options.quiet
-def align(photo_dir, output, pairs, workers, models_dir, quiet):
+def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
     """Detect each photo's face and warp it onto the ArcFace 112x112 template, writing
     insightface's layouts: a RecordIO set (header, images, identity records, property) from
     PHOTO_DIR/<identity>/*.jpg, or a verification .bin from a pairs file.
@@ -46,6 +47,10 @@ def align(photo_dir, output, pairs, workers, models_dir, quiet):
     if pairs is None and suffix != ".rec":
         raise click.BadParameter(
             "the output must be a .rec (or a .bin with --pairs)", param_hint="'-o'"
+        )
+    if output.exists() and not overwrite:
+        raise click.BadParameter(
+            f"{output} exists; pass --overwrite to replace it", param_hint="'-o'"
         )
     workers = workers or os.cpu_count() or 1
     with tqdm(unit="photo", disable=quiet or None, desc="align") as bar:

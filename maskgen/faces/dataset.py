@@ -41,11 +41,19 @@ class AlignReport:
     detected: int = 0
     centre_fallback: int = 0
     skipped: list[str] = field(default_factory=list)
+    outside_identities: int = 0
+    """Photos directly in the photo folder, in no identity sub-folder: not in the .rec."""
 
     def summary(self) -> str:
+        ignored = (
+            f"; {self.outside_identities} photos outside the identity sub-folders ignored"
+            if self.outside_identities
+            else ""
+        )
         return (
             f"{self.output}: {self.photos} photos, {self.detected} aligned on a detected face, "
             f"{self.centre_fallback} on the centre fallback, {len(self.skipped)} skipped"
+            f"{ignored}"
         )
 
 
@@ -148,7 +156,8 @@ def align_folder_to_rec(
     from maskgen.formats.recordio import write_insightface_rec
 
     identities = identity_folders(Path(photo_dir))
-    report = AlignReport(output=Path(out_rec))
+    loose = [p for p in Path(photo_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    report = AlignReport(output=Path(out_rec), outside_identities=len(loose))
     all_paths = [p for _, photos in identities for p in photos]
     owner = [i for i, (_, photos) in enumerate(identities) for _ in photos]
     aligned = _align_many(all_paths, workers, models_dir, progress)

@@ -56,6 +56,22 @@ def test_align_folder_to_insightface_rec(tmp_path, lfw_dir):
     crop = decode(first.data)
     assert crop.shape == (112, 112, 3)
     assert eyes_on_template(crop)
+    before = out.read_bytes()
+    again = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out), "-q"])
+    assert again.exit_code == 2 and "exists; pass --overwrite" in again.output
+    assert out.read_bytes() == before
+
+
+def test_photos_outside_identity_folders_are_counted_as_ignored(tmp_path, lfw_dir):
+    photos = tmp_path / "photos"
+    (photos / "Aaron_Peirsol").mkdir(parents=True)
+    first, second = sorted((lfw_dir / "Aaron_Peirsol").glob("*.jpg"))[:2]
+    (photos / "Aaron_Peirsol" / first.name).symlink_to(first)
+    (photos / second.name).symlink_to(second)  # no identity folder: cannot be labelled
+    result = CliRunner().invoke(cli, ["align", str(photos), "-o", str(tmp_path / "t.rec")])
+    assert result.exit_code == 0, result.output
+    assert "1 photos, " in result.output
+    assert "1 photos outside the identity sub-folders ignored" in result.output
 
 
 def test_align_pairs_to_bin(tmp_path, lfw_dir, lfw_pairs):
