@@ -85,7 +85,10 @@ def _load_pickle(path: Path) -> Any:
         raise DatasetFormatError(f"{path}: no such file") from None
     except _PICKLE_DAMAGE as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DatasetFormatError(f"{path}: not a readable pickle ({message})") from None
+        raise DatasetFormatError(
+            f"{path}: not an insightface verification .bin (a pickle of images and issame "
+            f"flags): {message}"
+        ) from None
 
 
 def _as_image_bytes(item: Any, path: Path, index: int) -> bytes:
