@@ -218,6 +218,14 @@ def _scan_record_offsets(rec_path: Path) -> Iterator[int]:
 
 
 def _missing_index_error(rec_path: Path, idx_path: Path) -> DatasetFormatError:
+    """No ``.idx``: rebuild it, where the file starts like RecordIO; else it is not one."""
+    try:
+        with open(rec_path, "rb") as handle:
+            starts_like_recordio = handle.read(4) == _MAGIC_BYTES
+    except OSError:
+        starts_like_recordio = False
+    if not starts_like_recordio:
+        return DatasetFormatError(f"{rec_path}: not a RecordIO file (no record at its start)")
     return DatasetFormatError(
         f"{rec_path}: index {idx_path} not found; run `maskgen index {rec_path}` to rebuild it"
     )
