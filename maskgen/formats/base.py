@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from maskgen.errors import DatasetFormatError
+from maskgen.images import format_of_name
 from maskgen.types import Key, Sample
 
 
@@ -115,7 +116,10 @@ def find_format(path: str | Path) -> Format:
         if fmt.sniff(path):
             return fmt
     tried = ", ".join(FORMATS)
-    raise DatasetFormatError(f"{path}: not a dataset maskgen can read (tried: {tried})")
+    hint = ""
+    if path.is_file() and format_of_name(path.name) is not None:
+        hint = "; a single photo is masked by `maskgen mask`"
+    raise DatasetFormatError(f"{path}: not a dataset maskgen can read (tried: {tried}){hint}")
 
 
 def open_reader(path: str | Path) -> Reader:

@@ -70,6 +70,12 @@ def test_format_registry_and_pickling(tree: Path, tmp_path: Path) -> None:
     assert FOLDER.output_path(reader, tmp_path / "out") == tmp_path / "out"
     clone = pickle.loads(pickle.dumps(reader))
     assert clone.read("c/y.webp").data == reader.read("c/y.webp").data
+    photo = next(p for p in tree.rglob("*.webp"))  # one photo is not a dataset
+    with pytest.raises(DatasetFormatError, match="a single photo is masked by `maskgen mask`"):
+        find_format(photo)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetFormatError, match=r"tried: [a-z, ]+\)$"):
+        find_format(tmp_path / "notes.txt")
 
 
 def test_refuses_keys_outside_the_root(tree: Path) -> None:
