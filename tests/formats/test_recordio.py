@@ -356,7 +356,7 @@ def test_missing_index_says_how_to_rebuild(rec_dir: Path, tmp_path: Path) -> Non
     assert len(RecordIOReader(rec)) == 294
     renamed = tmp_path / "photo.rec"  # a JPEG renamed: no index to rebuild, not RecordIO
     renamed.write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
-    with pytest.raises(DatasetFormatError, match="photo.rec: not a RecordIO file"):
+    with pytest.raises(DatasetFormatError, match=r"photo\.rec: not a RecordIO file"):
         RecordIOReader(renamed)
 
 
