@@ -312,6 +312,10 @@ def mtarcface_flags(args: argparse.Namespace) -> dict[str, Any]:
     flags: dict[str, Any] = {"masked_prob": args.masked_prob}
     if args.mask_weight != 1.0:
         flags["mask_weight"] = args.mask_weight
+    if args.mask_smoothing != 0.0:
+        flags["mask_smoothing"] = args.mask_smoothing
+    if args.online_mask:
+        flags["online_mask"] = True
     return flags
 
 
@@ -326,12 +330,16 @@ def run_arm(
 
     flags = train_flags(args, seed)
     if arm == "mtarcface":
-        flags.update(mtarcface_flags(args), masked=sets["train_masked"])
+        flags.update(mtarcface_flags(args))
+        if not args.online_mask:
+            flags["masked"] = sets["train_masked"]
     config_file = schedule_file(args)
     key = {**flags, "data": sets["train"], "schedule": config_file.read_text()}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = args.work / "runs" / f"{arm}-{args.network}-{args.augment}-s{seed}-{digest}"
-    shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items())
+    shown = " ".join(
+        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in flags.items()
+    )
     log.lines.append(
         f"maskgen train --data {sets['train']} {shown} --config {config_file} -o {run_dir}"
     )
@@ -583,6 +591,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--mask-weight", type=float, default=1.0, help="MTArcFace: weight of the mask loss"
     )
+    parser.add_argument(
+        "--mask-smoothing",
+        type=float,
+        default=None,
+        help="MTArcFace: label smoothing of the mask loss (default: maskgen train's)",
+    )
+    parser.add_argument(
+        "--online-mask",
+        action="store_true",
+        help="MTArcFace: mask the training faces while loading (a new mask each epoch) "
+        "instead of reading the twin",
+    )
     parser.add_argument("--tag", default="", help="suffix of the default --out name")
     parser.add_argument("--workers", type=int, default=1, help="training loader processes")
     parser.add_argument(
@@ -605,6 +625,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.arms = [a.strip() for a in args.arms.split(",")]
     if any(a not in ("arcface", "mtarcface") for a in args.arms):
         parser.error("--arms: arcface and/or mtarcface")
+    if args.mask_smoothing is None:
+        from maskgen.train.config import TrainConfig
+
+        args.mask_smoothing = TrainConfig().mask_smoothing
     if args.out is None:
         args.out = RESULTS / f"paper_miniature_{args.augment}{args.tag}"
     return args
@@ -661,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
             "augment": args.augment,
             "masked_prob": args.masked_prob,
             "mask_weight": args.mask_weight,
+            "mask_smoothing": args.mask_smoothing,
+            "online_mask": args.online_mask,
             "seeds": args.seeds,
             "workers": args.workers,
             "threads": args.threads,

@@ -37,6 +37,8 @@ def test_arcface_preset_clips_the_gradient_norm_at_5() -> None:
         ("clip_grad_norm", 0, "clip_grad_norm: must be positive"),
         ("augment", "blur", "augment: 'blur' is not one of none, realism"),
         ("mask_weight", -1, "mask_weight: must not be negative"),
+        ("mask_smoothing", 1.0, r"mask_smoothing: must be in \[0, 1\)"),
+        ("mask_smoothing", -0.1, r"mask_smoothing: must be in \[0, 1\)"),
         ("threads", 0, "threads: must be at least 1"),
     ):
         with pytest.raises(ConfigError, match=message):
