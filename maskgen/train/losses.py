@@ -3,10 +3,10 @@
 ``loss = CE(s * cos(theta_y + m), y) + w * log(CE(mask_logits, mask_label) + 1)``, ``w`` the
 mask weight (1 in the paper); weight decay is the optimizer's. The mask CE may use label
 smoothing ``eps`` (Szegedy et al. 2016, "Rethinking the Inception Architecture", sec. 7;
-torch's ``label_smoothing``): targets ``1 - eps + eps / K`` and ``eps / K``; 0 is the paper's. The margin is applied with
-autograd through it (no ``no_grad`` trick), in the numerically safe form: ``cos(theta + m)``
-is expanded as ``cos*cos(m) - sin*sin(m)`` with ``sin`` clamped away from 0, and where
-``theta + m`` would pass pi (``cos <= cos(pi - m)``) the logit falls back to
+torch's ``label_smoothing``): targets ``1 - eps + eps / K`` and ``eps / K``; 0 is the paper's.
+The margin is applied with autograd through it (no ``no_grad`` trick), in the numerically safe
+form: ``cos(theta + m)`` is expanded as ``cos*cos(m) - sin*sin(m)`` with ``sin`` clamped away
+from 0, and where ``theta + m`` would pass pi (``cos <= cos(pi - m)``) the logit falls back to
 ``cos - m*sin(m)`` so it keeps decreasing with theta.
 
 For very many identities the class centres can be sharded across ranks: ``gather_rows``

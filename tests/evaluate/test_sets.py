@@ -30,9 +30,9 @@ def test_rec_mask_accuracy_follows_the_labels(tiny_checkpoint: Path, rec_dir: Pa
     samples = [reader.read(key) for key in reader.image_keys()]
     assert all(s.label[1] == 0.0 for s in samples)
     faces = embedder.embed_encoded([s.data for s in samples], flip=False).mask_prob
+    decoded = [decode_face(s.data, "rec", i) for i, s in enumerate(samples)]
     mirrors = embedder.embed_images(
-        [np.ascontiguousarray(decode_face(s.data, "rec", i)[:, ::-1]) for i, s in enumerate(samples)],
-        flip=False,
+        [np.ascontiguousarray(face[:, ::-1]) for face in decoded], flip=False
     ).mask_prob
     probs = (faces + mirrors) / 2
     assert result.images == len(samples) == 294
