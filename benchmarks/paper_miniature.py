@@ -252,11 +252,15 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, 
             ["align", str(photos), "-o", str(sets["train"]), "--workers", workers, "-q"],
             sets["train"],
         )
+    if args.twin_wear:
+        slug = args.twin_wear.replace("=", "").replace(",", "-").replace("_uncovered", "")
+        sets["train_masked"] = work / f"train-{tag}-masked-{slug}" / "train.rec"
     with clock.phase("augment (twins) (this call)"):
         for source, twin in (("train", "train_masked"), ("lfw", "lfw_masked")):
+            wear = ["--wear", args.twin_wear] if args.twin_wear and twin == "train_masked" else []
             log.run(
                 ["augment", str(sets[source]), "-o", str(sets[twin].parent),
-                 "--seed", "0", "--workers", workers, "-q"],
+                 "--seed", "0", *wear, "--workers", workers, "-q"],
                 sets[twin],
             )  # fmt: skip
     with clock.phase("real-mask sets (this call)"):
@@ -603,6 +607,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="MTArcFace: mask the training faces while loading (a new mask each epoch) "
         "instead of reading the twin",
     )
+    parser.add_argument(
+        "--twin-wear",
+        default=None,
+        help="MTArcFace: make the training twin with `maskgen augment --wear` this mix "
+        "(e.g. correct=0.8,nose_uncovered=0.1,...; every placement still labelled masked)",
+    )
     parser.add_argument("--tag", default="", help="suffix of the default --out name")
     parser.add_argument("--workers", type=int, default=1, help="training loader processes")
     parser.add_argument(
@@ -687,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
             "mask_weight": args.mask_weight,
             "mask_smoothing": args.mask_smoothing,
             "online_mask": args.online_mask,
+            "twin_wear": args.twin_wear,
             "seeds": args.seeds,
             "workers": args.workers,
             "threads": args.threads,

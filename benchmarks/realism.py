@@ -536,6 +536,8 @@ def part_b(
 ) -> dict[str, Any]:
     """Train MTArcFace with ``maskgen train`` (paper_miniature's run, cached by its settings),
     then ``maskgen eval --rec`` on the real sets: the mask head's accuracy per set and over all."""
+    from maskgen.train.config import TrainConfig
+
     run_args = argparse.Namespace(
         work=args.work,
         network=args.network,
@@ -548,6 +550,8 @@ def part_b(
         augment=args.train_augment,
         masked_prob=0.5,  # maskgen train's defaults
         mask_weight=1.0,
+        mask_smoothing=TrainConfig().mask_smoothing,
+        online_mask=False,
     )
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
     with clock.phase("(b) maskgen train"):
