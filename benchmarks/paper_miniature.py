@@ -22,8 +22,11 @@ Sets (identities of training and evaluation are disjoint):
 Intermediate artefacts are cached under ``--work`` (aligned sets, twins, real-set .recs, runs,
 evaluations): a rerun redoes only what is missing. ``--augment`` is ``maskgen train
 --augment`` (``none`` or ``realism``: ``maskgen.train.augment``), applied alike to both arms;
-``--masked-prob`` and ``--mask-weight`` change the MTArcFace arm only (ArcFace has no twin and
-no mask head), so ArcFace runs are shared between candidates that differ only there.
+``--masked-prob``, ``--mask-weight``, ``--mask-smoothing``, ``--twin-wear`` (the training
+twin's ``maskgen augment --wear``) and ``--online-mask`` change the MTArcFace arm only (ArcFace
+has no twin and no mask head), so ArcFace runs are shared between candidates that differ only
+there. Mask usage is read as ``maskgen eval`` reads it: the mean probability of a face and its
+mirror image, above 0.5.
 
 Timings are CPU seconds (this process and its reaped children, ``getrusage``) beside wall
 seconds; on a shared machine only the CPU figures mean much.
@@ -436,7 +439,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Paper in miniature ({meta['network']}, {meta['steps']} steps x batch "
         f"{meta['batch_size']}, lr {meta['lr']} poly, augment {meta['augment']}, "
-        f"seeds {', '.join(map(str, meta['seeds']))})",
+        f"{_mtarcface_setup(meta)}seeds {', '.join(map(str, meta['seeds']))})",
         "",
         f"Training: {result['data']['training_faces']} aligned LFW faces of "
         f"{result['data']['training_identities']} people who are in none of the evaluated pairs; "
@@ -467,7 +470,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| LFW | {PAPER_ORIGINAL['LFW'][0]} | {PAPER_ORIGINAL['LFW'][1]} | {cell(mt.get('lfw'))} "
         f"| {cell(arc.get('lfw'))} | {_signed(gain.get('lfw'))} |",
         "",
-        "## Table III: mask-usage accuracy (%) of MTArcFace (threshold 0.5)",
+        "## Table III: mask-usage accuracy (%) of MTArcFace (threshold 0.5, on the mean "
+        "probability of face and mirror image)",
         "| set | paper | ours |",
         "|---|---|---|",
         f"| LFW (real, unmasked) | {PAPER_MASK_USAGE['LFW']} | {cell(mt.get('mask_lfw'))} |",
@@ -498,6 +502,22 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", f"Machine: {result['machine']}", "", "Commands:", "```"]
     lines += result["commands"] + ["```", ""]
     return "\n".join(lines)
+
+
+def _mtarcface_setup(meta: dict[str, Any]) -> str:
+    """The MTArcFace arm's settings where they differ from the first tables' (for the title)."""
+    parts = []
+    if meta.get("twin_wear"):
+        parts.append(f"twin --wear {meta['twin_wear']}")
+    if meta.get("online_mask"):
+        parts.append("online masks")
+    if meta.get("mask_smoothing"):
+        parts.append(f"mask smoothing {meta['mask_smoothing']}")
+    if meta.get("masked_prob", 0.5) != 0.5:
+        parts.append(f"masked-prob {meta['masked_prob']}")
+    if meta.get("mask_weight", 1.0) != 1.0:
+        parts.append(f"mask weight {meta['mask_weight']}")
+    return "".join(f"{part}, " for part in parts)
 
 
 def _signed(value: float | None) -> str:
@@ -609,9 +629,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--twin-wear",
-        default=None,
+        default="training",
         help="MTArcFace: make the training twin with `maskgen augment --wear` this mix "
-        "(e.g. correct=0.8,nose_uncovered=0.1,...; every placement still labelled masked)",
+        "(default: training, the mix for mask-head twins; e.g. correct=0.8,nose_uncovered=0.2;"
+        " every placement labelled masked); '' for the plain twin (every mask correct)",
     )
     parser.add_argument("--tag", default="", help="suffix of the default --out name")
     parser.add_argument("--workers", type=int, default=1, help="training loader processes")
