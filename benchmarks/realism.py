@@ -657,6 +657,14 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, float | None, str, str
     return rows
 
 
+def _b_twin_note(result: dict[str, Any]) -> str:
+    """Where (b) trained on a twin of its own (``--b-wear``), which one."""
+    twin = result.get("b", {}).get("twin")
+    if not twin or twin == result["data"]["twin"]:
+        return ""
+    return f"; (b) trains on `{twin}` (`maskgen augment --wear {result['b']['b_wear']}`)"
+
+
 def markdown(result: dict[str, Any]) -> str:
     data = result["data"]
     lines = [
@@ -664,7 +672,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Training: {data['originals']} aligned LFW crops of {data['people']} people and "
         f"{data['twins']} masked twins (`{data['twin']}`, renderer {data['twin_tag']}, "
-        f"checkout {result['git']}). Real photos: never trained on.",
+        f"checkout {result['git']}){_b_twin_note(result)}. Real photos: never trained on.",
         "",
         "| figure | measured | target | met |",
         "|---|---|---|---|",
