@@ -314,16 +314,25 @@ def train_flags(args: argparse.Namespace, seed: int) -> dict[str, Any]:
 
 
 def mtarcface_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The MTArcFace arm's own settings (left out at their defaults, so that runs made before
-    they existed keep their cache keys)."""
+    """The MTArcFace arm's own settings, every one passed to ``maskgen train`` (its default
+    mask smoothing is 0.1, so a 0 must be said)."""
     flags: dict[str, Any] = {"masked_prob": args.masked_prob}
     if args.mask_weight != 1.0:
         flags["mask_weight"] = args.mask_weight
-    if args.mask_smoothing != 0.0:
-        flags["mask_smoothing"] = args.mask_smoothing
+    flags["mask_smoothing"] = args.mask_smoothing
     if args.online_mask:
         flags["online_mask"] = True
     return flags
+
+
+KEYED_ONLY_IF: dict[str, Any] = {"mask_smoothing": 0.0}
+"""Settings left out of a run's cache key at these values: what runs made before the setting
+existed trained with, so that they keep their cache keys."""
+
+
+def cache_key(flags: dict[str, Any]) -> dict[str, Any]:
+    """``flags`` less those at their :data:`KEYED_ONLY_IF` values."""
+    return {k: v for k, v in flags.items() if k not in KEYED_ONLY_IF or v != KEYED_ONLY_IF[k]}
 
 
 def run_arm(
@@ -341,7 +350,7 @@ def run_arm(
         if not args.online_mask:
             flags["masked"] = sets["train_masked"]
     config_file = schedule_file(args)
-    key = {**flags, "data": sets["train"], "schedule": config_file.read_text()}
+    key = {**cache_key(flags), "data": sets["train"], "schedule": config_file.read_text()}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = args.work / "runs" / f"{arm}-{args.network}-{args.augment}-s{seed}-{digest}"
     shown = " ".join(
