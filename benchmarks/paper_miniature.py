@@ -22,8 +22,11 @@ Sets (identities of training and evaluation are disjoint):
 Intermediate artefacts are cached under ``--work`` (aligned sets, twins, real-set .recs, runs,
 evaluations): a rerun redoes only what is missing. ``--augment`` is ``maskgen train
 --augment`` (``none`` or ``realism``: ``maskgen.train.augment``), applied alike to both arms;
-``--masked-prob`` and ``--mask-weight`` change the MTArcFace arm only (ArcFace has no twin and
-no mask head), so ArcFace runs are shared between candidates that differ only there.
+``--masked-prob``, ``--mask-weight``, ``--mask-smoothing``, ``--twin-wear`` (the training
+twin's ``maskgen augment --wear``) and ``--online-mask`` change the MTArcFace arm only (ArcFace
+has no twin and no mask head), so ArcFace runs are shared between candidates that differ only
+there. Mask usage is read as ``maskgen eval`` reads it: the mean probability of a face and its
+mirror image, above 0.5.
 
 Timings are CPU seconds (this process and its reaped children, ``getrusage``) beside wall
 seconds; on a shared machine only the CPU figures mean much.
@@ -252,11 +255,15 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, 
             ["align", str(photos), "-o", str(sets["train"]), "--workers", workers, "-q"],
             sets["train"],
         )
+    if args.twin_wear:
+        slug = args.twin_wear.replace("=", "").replace(",", "-").replace("_uncovered", "")
+        sets["train_masked"] = work / f"train-{tag}-masked-{slug}" / "train.rec"
     with clock.phase("augment (twins) (this call)"):
         for source, twin in (("train", "train_masked"), ("lfw", "lfw_masked")):
+            wear = ["--wear", args.twin_wear] if args.twin_wear and twin == "train_masked" else []
             log.run(
                 ["augment", str(sets[source]), "-o", str(sets[twin].parent),
-                 "--seed", "0", "--workers", workers, "-q"],
+                 "--seed", "0", *wear, "--workers", workers, "-q"],
                 sets[twin],
             )  # fmt: skip
     with clock.phase("real-mask sets (this call)"):
@@ -307,12 +314,25 @@ def train_flags(args: argparse.Namespace, seed: int) -> dict[str, Any]:
 
 
 def mtarcface_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The MTArcFace arm's own settings (left out at their defaults, so that runs made before
-    they existed keep their cache keys)."""
+    """The MTArcFace arm's own settings, every one passed to ``maskgen train`` (its default
+    mask smoothing is 0.1, so a 0 must be said)."""
     flags: dict[str, Any] = {"masked_prob": args.masked_prob}
     if args.mask_weight != 1.0:
         flags["mask_weight"] = args.mask_weight
+    flags["mask_smoothing"] = args.mask_smoothing
+    if args.online_mask:
+        flags["online_mask"] = True
     return flags
+
+
+KEYED_ONLY_IF: dict[str, Any] = {"mask_smoothing": 0.0}
+"""Settings left out of a run's cache key at these values: what runs made before the setting
+existed trained with, so that they keep their cache keys."""
+
+
+def cache_key(flags: dict[str, Any]) -> dict[str, Any]:
+    """``flags`` less those at their :data:`KEYED_ONLY_IF` values."""
+    return {k: v for k, v in flags.items() if k not in KEYED_ONLY_IF or v != KEYED_ONLY_IF[k]}
 
 
 def run_arm(
@@ -326,12 +346,16 @@ def run_arm(
 
     flags = train_flags(args, seed)
     if arm == "mtarcface":
-        flags.update(mtarcface_flags(args), masked=sets["train_masked"])
+        flags.update(mtarcface_flags(args))
+        if not args.online_mask:
+            flags["masked"] = sets["train_masked"]
     config_file = schedule_file(args)
-    key = {**flags, "data": sets["train"], "schedule": config_file.read_text()}
+    key = {**cache_key(flags), "data": sets["train"], "schedule": config_file.read_text()}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = args.work / "runs" / f"{arm}-{args.network}-{args.augment}-s{seed}-{digest}"
-    shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items())
+    shown = " ".join(
+        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in flags.items()
+    )
     log.lines.append(
         f"maskgen train --data {sets['train']} {shown} --config {config_file} -o {run_dir}"
     )
@@ -424,7 +448,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Paper in miniature ({meta['network']}, {meta['steps']} steps x batch "
         f"{meta['batch_size']}, lr {meta['lr']} poly, augment {meta['augment']}, "
-        f"seeds {', '.join(map(str, meta['seeds']))})",
+        f"{_mtarcface_setup(meta)}seeds {', '.join(map(str, meta['seeds']))})",
         "",
         f"Training: {result['data']['training_faces']} aligned LFW faces of "
         f"{result['data']['training_identities']} people who are in none of the evaluated pairs; "
@@ -455,7 +479,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| LFW | {PAPER_ORIGINAL['LFW'][0]} | {PAPER_ORIGINAL['LFW'][1]} | {cell(mt.get('lfw'))} "
         f"| {cell(arc.get('lfw'))} | {_signed(gain.get('lfw'))} |",
         "",
-        "## Table III: mask-usage accuracy (%) of MTArcFace (threshold 0.5)",
+        "## Table III: mask-usage accuracy (%) of MTArcFace (threshold 0.5, on the mean "
+        "probability of face and mirror image)",
         "| set | paper | ours |",
         "|---|---|---|",
         f"| LFW (real, unmasked) | {PAPER_MASK_USAGE['LFW']} | {cell(mt.get('mask_lfw'))} |",
@@ -486,6 +511,22 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", f"Machine: {result['machine']}", "", "Commands:", "```"]
     lines += result["commands"] + ["```", ""]
     return "\n".join(lines)
+
+
+def _mtarcface_setup(meta: dict[str, Any]) -> str:
+    """The MTArcFace arm's settings where they differ from the first tables' (for the title)."""
+    parts = []
+    if meta.get("twin_wear"):
+        parts.append(f"twin --wear {meta['twin_wear']}")
+    if meta.get("online_mask"):
+        parts.append("online masks")
+    if meta.get("mask_smoothing"):
+        parts.append(f"mask smoothing {meta['mask_smoothing']}")
+    if meta.get("masked_prob", 0.5) != 0.5:
+        parts.append(f"masked-prob {meta['masked_prob']}")
+    if meta.get("mask_weight", 1.0) != 1.0:
+        parts.append(f"mask weight {meta['mask_weight']}")
+    return "".join(f"{part}, " for part in parts)
 
 
 def _signed(value: float | None) -> str:
@@ -583,6 +624,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--mask-weight", type=float, default=1.0, help="MTArcFace: weight of the mask loss"
     )
+    parser.add_argument(
+        "--mask-smoothing",
+        type=float,
+        default=None,
+        help="MTArcFace: label smoothing of the mask loss (default: maskgen train's)",
+    )
+    parser.add_argument(
+        "--online-mask",
+        action="store_true",
+        help="MTArcFace: mask the training faces while loading (a new mask each epoch) "
+        "instead of reading the twin",
+    )
+    parser.add_argument(
+        "--twin-wear",
+        default="training",
+        help="MTArcFace: make the training twin with `maskgen augment --wear` this mix "
+        "(default: training, the mix for mask-head twins; e.g. correct=0.8,nose_uncovered=0.2;"
+        " every placement labelled masked); '' for the plain twin (every mask correct)",
+    )
     parser.add_argument("--tag", default="", help="suffix of the default --out name")
     parser.add_argument("--workers", type=int, default=1, help="training loader processes")
     parser.add_argument(
@@ -605,6 +665,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.arms = [a.strip() for a in args.arms.split(",")]
     if any(a not in ("arcface", "mtarcface") for a in args.arms):
         parser.error("--arms: arcface and/or mtarcface")
+    if args.mask_smoothing is None:
+        from maskgen.train.config import TrainConfig
+
+        args.mask_smoothing = TrainConfig().mask_smoothing
     if args.out is None:
         args.out = RESULTS / f"paper_miniature_{args.augment}{args.tag}"
     return args
@@ -661,6 +725,9 @@ def main(argv: list[str] | None = None) -> int:
             "augment": args.augment,
             "masked_prob": args.masked_prob,
             "mask_weight": args.mask_weight,
+            "mask_smoothing": args.mask_smoothing,
+            "online_mask": args.online_mask,
+            "twin_wear": args.twin_wear,
             "seeds": args.seeds,
             "workers": args.workers,
             "threads": args.threads,

@@ -193,9 +193,10 @@ wear = click.option(
     callback=_parse_wear,
     help="How masks are worn: the probability of each placement (correct, nose_uncovered, "
     "mouth_uncovered, chin_uncovered), summing to 1, e.g. correct=0.7,nose_uncovered=0.1,"
-    "mouth_uncovered=0.1,chin_uncovered=0.1; a bare name means all. Unless all are correct, "
-    ".rec twin labels gain the wear class: [identity, masked, wear class].  "
-    "[default: correct=1]",
+    "mouth_uncovered=0.1,chin_uncovered=0.1; a bare name means all; 'training' is the mix "
+    "for a twin that trains a mask head (correct=0.8,nose_uncovered=0.15,chin_uncovered=0.05). "
+    "Unless all are correct, .rec twin labels gain the wear class: [identity, masked, wear "
+    "class].  [default: correct=1]",
 )
 
 face_checks = click.option(

@@ -152,6 +152,15 @@ def _resume_hint(run: Path) -> Any:
     help=_help("Weight of the mask-usage term of the loss.", "mask_weight"),
 )
 @click.option(
+    "--mask-smoothing",
+    type=float,
+    help=_help(
+        "Label smoothing of the mask-usage cross-entropy: keeps the mask head from growing "
+        "certain on the twin's own look.",
+        "mask_smoothing",
+    ),
+)
+@click.option(
     "--clip-grad-norm",
     type=float,
     help="Clip the network's gradient norm at this before each step.  [default: none; 5 "

@@ -128,10 +128,11 @@ def _evaluate_rec(embedder: Embedder, path: str, progress: Progress | None) -> S
             wear.append(_wear_label(sample.label, expected[-1], path, int(key)))
             yield sample.data
 
-    # Only the mask head matters here: no flipped copy, and embeddings are not kept.
+    # Only the mask head matters here (embeddings are not kept); its probability is the mean
+    # of the face's and its mirror image's, as on the verification sets.
     parts = list(
         embedder.iter_encoded(
-            payloads(), source=path, flip=False, progress=_reporter(progress, path, len(keys))
+            payloads(), source=path, flip=True, progress=_reporter(progress, path, len(keys))
         )
     )
     probs = [part.mask_prob for part in parts]

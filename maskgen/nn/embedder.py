@@ -6,8 +6,9 @@ torch needed), anything else is loaded as a maskgen checkpoint or an arcface_tor
 ``backbone.pth``; ``Embedder.from_network(network)`` wraps a network being trained. Both backends
 take the same input (aligned 112x112 RGB faces, :mod:`maskgen.nn.preprocess`) and give
 ``embedding`` (not normalised) and ``mask_prob``; the Embedder adds insightface's flip trick
-(embedding of the face plus that of its mirror image, L2-normalised) and feeds the network in
-batches while a thread pool decodes the next JPEGs.
+(embedding of the face plus that of its mirror image, L2-normalised; the mask and wear
+probabilities are the mean of the two) and feeds the network in batches while a thread pool
+decodes the next JPEGs.
 
 torch and onnxruntime are imported only when a backend is built.
 """
@@ -101,6 +102,13 @@ class Backend(Protocol):
         """(N, 112, 112, 3) uint8 RGB faces -> embedding (N, E) float32 (not normalised),
         mask_prob (N,) float32 or None, wear_prob (N, 5) float32 or None."""
         ...
+
+
+def _flip_mean(values: np.ndarray, n: int) -> np.ndarray:
+    """The mean of the first ``n`` rows (the faces) and the next ``n`` (their mirror images):
+    mask and wear probabilities averaged over the flip, as test-time augmentation averages a
+    classifier's softmax. A face and its mirror image then get the same probability."""
+    return ((values[:n].astype(np.float32) + values[n:]) * np.float32(0.5)).astype(np.float32)
 
 
 def _decode_batch(payloads: Sequence[bytes], source: str, start: int) -> np.ndarray:
@@ -216,8 +224,8 @@ class Embedder:
         )
         if flip:
             embedding = embedding[:n] + embedding[n:]
-            mask_prob = None if mask_prob is None else mask_prob[:n]
-            wear_prob = None if wear_prob is None else wear_prob[:n]
+            mask_prob = None if mask_prob is None else _flip_mean(mask_prob, n)
+            wear_prob = None if wear_prob is None else _flip_mean(wear_prob, n)
         return Embeddings(normalise_rows(embedding), mask_prob, wear_prob)
 
     def iter_encoded(

@@ -61,8 +61,12 @@ class TrainConfig:
     ``augment`` degrades every training image alike (original, twin or masked online) as
     photos in the wild are: ``realism`` (``maskgen.train.augment.RealismAugment``: scale/shift
     jitter, low resolution or blur, colour jitter, JPEG recompression) or ``none``.
-    ``mask_weight`` multiplies the loss's mask term; ``clip_grad_norm`` clips the network's
-    gradient norm before each step (``--preset arcface``: 5, as arcface_torch).
+    ``mask_weight`` multiplies the loss's mask term; ``mask_smoothing`` is the label smoothing
+    of the mask cross-entropy (0.1; 0: none, the paper's and ``--preset paper``'s: a head
+    trained without it grows certain on the twin's own look, and the README's
+    paper-in-miniature tables measure what it changes on real photos); ``clip_grad_norm``
+    clips the network's gradient norm before each step (``--preset arcface``: 5, as
+    arcface_torch).
 
     ``batch_size``, ``workers`` and ``threads`` (torch's CPU threads) left None are chosen by
     the run for its data and machine (``maskgen.train.auto``).
@@ -97,6 +101,7 @@ class TrainConfig:
     wear: str | None = None
     augment: str = "realism"
     mask_weight: float = 1.0
+    mask_smoothing: float = 0.1
     clip_grad_norm: float | None = None
     seed: int = 0
     device: str = "auto"
@@ -152,6 +157,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "steps": 300_000,
         "warmup_steps": 0,
         "augment": "none",
+        "mask_smoothing": 0.0,  # the paper's loss: a plain mask cross-entropy
     },
     # arcface_torch's MS1MV2 r50 recipe: lr 0.1 at total batch 1024 (scaled linearly),
     # weight decay 5e-4, polynomial decay of power 2 over 20 epochs, no warm-up, and the
@@ -299,9 +305,10 @@ def read_run_config(path: str | Path) -> TrainConfig:
     return TrainConfig(**_absolute_paths(values))
 
 
-_BEFORE_THE_FIELD: dict[str, Any] = {"augment": "none"}
+_BEFORE_THE_FIELD: dict[str, Any] = {"augment": "none", "mask_smoothing": 0.0}
 """What a run whose config.json predates a setting did: such runs trained without training
-augmentation (its default is now ``realism``), so resuming one goes on without it."""
+augmentation (its default is now ``realism``) and without label smoothing of the mask loss,
+so resuming one goes on without them."""
 
 
 def _refuse_change(path: Path, key: str, old: Any, new: Any, given: str) -> None:
@@ -472,6 +479,8 @@ def _check_values(c: TrainConfig) -> None:
         raise ConfigError(f"clip_grad_norm: must be positive, got {c.clip_grad_norm}")
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"dropout: must be in [0, 1), got {c.dropout}")
+    if not 0.0 <= c.mask_smoothing < 1.0:
+        raise ConfigError(f"mask_smoothing: must be in [0, 1), got {c.mask_smoothing}")
     for name in ("masked_prob", "color_prob", "texture_prob"):
         if not 0.0 <= getattr(c, name) <= 1.0:
             raise ConfigError(f"{name}: must be in [0, 1], got {getattr(c, name)}")

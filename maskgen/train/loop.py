@@ -71,6 +71,7 @@ _RESUME_FIXED = (
     "wear",
     "augment",
     "mask_weight",
+    "mask_smoothing",
     "clip_grad_norm",
     "lr",
     "lr_reference_batch",

@@ -1,10 +1,12 @@
 """Multi-Task ArcFace loss: ArcFace on identities plus a damped cross-entropy on mask usage.
 
 ``loss = CE(s * cos(theta_y + m), y) + w * log(CE(mask_logits, mask_label) + 1)``, ``w`` the
-mask weight (1 in the paper); weight decay is the optimizer's. The margin is applied with
-autograd through it (no ``no_grad`` trick), in the numerically safe form: ``cos(theta + m)``
-is expanded as ``cos*cos(m) - sin*sin(m)`` with ``sin`` clamped away from 0, and where
-``theta + m`` would pass pi (``cos <= cos(pi - m)``) the logit falls back to
+mask weight (1 in the paper); weight decay is the optimizer's. The mask CE may use label
+smoothing ``eps`` (Szegedy et al. 2016, "Rethinking the Inception Architecture", sec. 7;
+torch's ``label_smoothing``): targets ``1 - eps + eps / K`` and ``eps / K``; 0 is the paper's.
+The margin is applied with autograd through it (no ``no_grad`` trick), in the numerically safe
+form: ``cos(theta + m)`` is expanded as ``cos*cos(m) - sin*sin(m)`` with ``sin`` clamped away
+from 0, and where ``theta + m`` would pass pi (``cos <= cos(pi - m)``) the logit falls back to
 ``cos - m*sin(m)`` so it keeps decreasing with theta.
 
 For very many identities the class centres can be sharded across ranks: ``gather_rows``
@@ -58,11 +60,13 @@ def multitask_loss(
     mask_labels: torch.Tensor | None,
     *,
     mask_weight: float = 1.0,
+    mask_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(total, arcface CE, mask CE)``; without mask logits the mask CE is 0 and not trained.
-    ``mask_weight`` multiplies the damped mask term (1: the paper's loss)."""
+    ``mask_weight`` multiplies the damped mask term (1: the paper's loss); ``mask_smoothing``
+    is the mask CE's label smoothing (0: none, the paper's)."""
     arc = F.cross_entropy(arcface_logits.float(), identities)
-    return _combine(arc, mask_logits, mask_labels, mask_weight)
+    return _combine(arc, mask_logits, mask_labels, mask_weight, mask_smoothing)
 
 
 def _combine(
@@ -70,11 +74,12 @@ def _combine(
     mask_logits: torch.Tensor | None,
     mask_labels: torch.Tensor | None,
     mask_weight: float = 1.0,
+    mask_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if mask_logits is None or mask_labels is None:
         zero = torch.zeros((), device=arc.device)
         return arc, arc.detach(), zero
-    mask = F.cross_entropy(mask_logits.float(), mask_labels)
+    mask = F.cross_entropy(mask_logits.float(), mask_labels, label_smoothing=mask_smoothing)
     return arc + mask_weight * mask_loss_term(mask), arc.detach(), mask.detach()
 
 
@@ -86,11 +91,12 @@ def sharded_multitask_loss(
     group: Any = None,
     *,
     mask_weight: float = 1.0,
+    mask_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``multitask_loss`` where ``local_logits (N_all, C_rank)`` are this rank's columns of the
     logits of every rank's embeddings and ``local_labels`` index them (-1: another rank's)."""
     arc = sharded_cross_entropy(local_logits, local_labels, group)
-    return _combine(arc, mask_logits, mask_labels, mask_weight)
+    return _combine(arc, mask_logits, mask_labels, mask_weight, mask_smoothing)
 
 
 class _ShardedCrossEntropy(torch.autograd.Function):

@@ -186,7 +186,12 @@ class Trainer:
         if not self.sharded:
             logits = apply_margin(self.head_module(embeddings), ids, margin=margin, scale=scale)
             return multitask_loss(
-                logits, ids, mask_logits, mask_labels, mask_weight=self.config.mask_weight
+                logits,
+                ids,
+                mask_logits,
+                mask_labels,
+                mask_weight=self.config.mask_weight,
+                mask_smoothing=self.config.mask_smoothing,
             )
         group = self.ctx.classifier_group
         every = gather_rows(embeddings.float(), group, grad_scale=float(self.ctx.world_size))
@@ -196,7 +201,13 @@ class Trainer:
         local = torch.where(owned, every_ids - start, torch.full_like(every_ids, -1))
         logits = apply_margin(self.head(every), local, margin=margin, scale=scale)
         return sharded_multitask_loss(
-            logits, local, mask_logits, mask_labels, group, mask_weight=self.config.mask_weight
+            logits,
+            local,
+            mask_logits,
+            mask_labels,
+            group,
+            mask_weight=self.config.mask_weight,
+            mask_smoothing=self.config.mask_smoothing,
         )
 
     def parameters_finite(self) -> bool:

@@ -156,3 +156,23 @@ def test_help_documents_wear() -> None:
         result = _run(command, "--help")
         assert result.exit_code == 0 and "--wear NAME=P,..." in result.stdout, command
         assert "chin_uncovered" in result.stdout
+
+
+def test_wear_training_mix_labels_the_twin_in_its_shares(tmp_path: Path, mini: Path) -> None:
+    """--wear training: masks correct, under the nose or off the chin (never pulled onto the
+    chin), all labelled masked, in roughly the mix's 0.8 / 0.15 / 0.05 shares."""
+    out = tmp_path / "training"
+    result = _run("augment", mini, "-o", out, "-q", "--wear", "training")
+    assert result.exit_code == 0, result.output
+    twin = RecordIOReader(out / "train.rec")
+    labels = [tuple(twin.read(k).label[1:]) for k in twin.image_keys()]
+    masked = [wear for flag, wear in labels if flag == 1.0]
+    assert set(masked) == {1.0, 2.0, 4.0}  # correct, nose_uncovered, chin_uncovered
+    assert set(labels) - {(1.0, 1.0), (1.0, 2.0), (1.0, 4.0)} <= {(0.0, 0.0)}
+    shares = [masked.count(wear) / len(masked) for wear in (1.0, 2.0, 4.0)]
+    # 280-odd draws: binomial standard errors of about 0.024, 0.021 and 0.013
+    assert abs(shares[0] - 0.8) < 0.08 and abs(shares[1] - 0.15) < 0.07
+    assert 0.0 < shares[2] < 0.11
+    info = json.loads((out / "maskgen.json").read_text())
+    wanted = {"correct": 0.8, "nose_uncovered": 0.15, "chin_uncovered": 0.05}
+    assert info["parameters"]["mask_spec"]["wear"] == pytest.approx(wanted)

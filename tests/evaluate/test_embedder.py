@@ -54,14 +54,22 @@ def test_flip_sum_and_batching(tiny_checkpoint: Path, fold1_faces: np.ndarray) -
     result = embedder.embed_images(list(fold1_faces))
     # by hand: raw embeddings of the faces and of their mirror images, summed, normalised
     raw, prob, _ = embedder.backend.run(fold1_faces)
-    raw_flipped, _, _ = embedder.backend.run(np.ascontiguousarray(fold1_faces[:, :, ::-1]))
+    raw_flipped, prob_flipped, _ = embedder.backend.run(
+        np.ascontiguousarray(fold1_faces[:, :, ::-1])
+    )
     by_hand = raw + raw_flipped
     by_hand /= np.linalg.norm(by_hand, axis=1, keepdims=True)
     assert np.allclose(result.embeddings, by_hand, atol=1e-5)
-    assert np.allclose(result.mask_prob, prob, atol=1e-6)  # the unflipped face's probability
-    # mirrored faces give the same flip-summed embedding; the batch size changes nothing
+    # the mask probability is the mean of the face's and its mirror image's
+    assert np.allclose(result.mask_prob, (prob + prob_flipped) / 2, atol=1e-6)
+    assert not np.allclose(result.mask_prob, prob, atol=1e-6)  # the mirror image counts
+    unflipped = embedder.embed_images(list(fold1_faces), flip=False)
+    assert np.allclose(unflipped.mask_prob, prob, atol=1e-6)
+    # mirrored faces give the same flip-summed embedding and mask probability; the batch size
+    # changes nothing
     mirrored = embedder.embed_images(list(fold1_faces[:, :, ::-1]))
     assert np.allclose(mirrored.embeddings, result.embeddings, atol=1e-5)
+    assert np.allclose(mirrored.mask_prob, result.mask_prob, atol=1e-6)
     small_batches = Embedder(embedder.backend, embedder.info, batch_size=7)
     assert np.allclose(small_batches.embed_images(list(fold1_faces)).embeddings,
                        result.embeddings, atol=1e-5)  # fmt: skip

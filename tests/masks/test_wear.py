@@ -163,6 +163,11 @@ def test_parse_wear_reads_the_command_line_form():
     )
     assert parse_wear("nose_uncovered") == (("nose_uncovered", 1.0),)
     assert parse_wear("correct=1,chin_uncovered=0") == (("correct", 1.0),)
+    # the named mix for training twins, in any case
+    training = (("correct", 0.8), ("nose_uncovered", 0.15), ("chin_uncovered", 0.05))
+    assert parse_wear(" Training ") == parse_wear("training") == training
+    assert parse_wear("correct=0.8,nose_uncovered=0.15,chin_uncovered=0.05") == training
+    assert MaskSpec(wear=dict(training)).wear_given
     known = "correct, nose_uncovered, mouth_uncovered, chin_uncovered"
     bad = [
         ("", "expected NAME=PROBABILITY pairs separated by commas"),
@@ -170,6 +175,7 @@ def test_parse_wear_reads_the_command_line_form():
         ("correct=", "'correct=': expected NAME=PROBABILITY"),
         ("=0.5,correct=0.5", "'=0.5': expected"),
         ("correct:1", f"unknown placement 'correct:1'; known: {known}"),
+        ("training=1", f"unknown placement 'training'; known: {known}"),
         ("correct=0.7;nose_uncovered=0.3", "'0.7;nose_uncovered=0.3' is not a number"),
         ("correct=half", "'half' is not a number"),
         ("correct=0.5,CORRECT=0.5", "placement 'correct' given twice"),

@@ -25,8 +25,11 @@ def test_defaults_are_the_paper_recipe_with_augmentation_and_automatic_sizes() -
     assert c.lr_milestones == (120_000, 200_000, 280_000, 300_000)
     assert (c.batch_size, c.workers, c.threads) == (None, None, None)  # chosen by the run
     assert (c.augment, c.mask_weight, c.clip_grad_norm) == ("realism", 1.0, None)
+    assert c.mask_smoothing == 0.1
     paper = resolve_config(preset="paper")
-    assert paper == TrainConfig(preset="paper", batch_size=512, augment="none")
+    assert paper == TrainConfig(
+        preset="paper", batch_size=512, augment="none", mask_smoothing=0.0
+    )  # the paper's loss: no label smoothing
 
 
 def test_arcface_preset_clips_the_gradient_norm_at_5() -> None:
@@ -37,6 +40,8 @@ def test_arcface_preset_clips_the_gradient_norm_at_5() -> None:
         ("clip_grad_norm", 0, "clip_grad_norm: must be positive"),
         ("augment", "blur", "augment: 'blur' is not one of none, realism"),
         ("mask_weight", -1, "mask_weight: must not be negative"),
+        ("mask_smoothing", 1.0, r"mask_smoothing: must be in \[0, 1\)"),
+        ("mask_smoothing", -0.1, r"mask_smoothing: must be in \[0, 1\)"),
         ("threads", 0, "threads: must be at least 1"),
     ):
         with pytest.raises(ConfigError, match=message):
@@ -45,9 +50,11 @@ def test_arcface_preset_clips_the_gradient_norm_at_5() -> None:
 
 def test_a_run_stored_before_augmentation_resumes_without_it(tmp_path: Path) -> None:
     c = resolve_config(overrides={"data": str(tmp_path / "d.rec"), "batch_size": 64})
-    stored = {k: v for k, v in c.to_dict().items() if k not in ("augment",)}
+    stored = {k: v for k, v in c.to_dict().items() if k not in ("augment", "mask_smoothing")}
     (tmp_path / "config.json").write_text(json.dumps({"config": stored}))
-    assert resolve_resume_config(tmp_path).augment == "none"
+    resumed = resolve_resume_config(tmp_path)
+    assert (resumed.augment, resumed.mask_smoothing) == ("none", 0.0)
+    assert c.mask_smoothing == 0.1  # a new run smooths; one stored before the field did not
     write_config_json(c, tmp_path / "config.json")
     assert resolve_resume_config(tmp_path).augment == "realism"
 

@@ -57,6 +57,30 @@ def test_multitask_loss_is_arcface_plus_log_mask() -> None:
     assert heavier.item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_mask_smoothing_softens_the_mask_targets() -> None:
+    g = torch.Generator().manual_seed(3)
+    logits, ids = torch.randn(8, 5, generator=g), torch.randint(0, 5, (8,), generator=g)
+    masks = torch.randint(0, 2, (8,), generator=g)
+    # a confident, right mask head: plain CE is near 0, smoothed CE is not
+    sure = torch.where(masks[:, None] == torch.arange(2), 12.0, -12.0)
+    _, _, plain = multitask_loss(logits, ids, sure, masks)
+    _, _, smooth = multitask_loss(logits, ids, sure, masks, mask_smoothing=0.1)
+    # by hand: targets 0.95 / 0.05, so CE = -(0.95 log p + 0.05 log(1 - p))
+    log_p = F.log_softmax(sure, dim=1)
+    target = torch.where(masks[:, None] == torch.arange(2), 0.95, 0.05)
+    assert smooth.item() == pytest.approx(-(target * log_p).sum(1).mean().item(), rel=1e-6)
+    assert plain.item() < 1e-9 < 0.5 < smooth.item()
+    # its minimum over a logit gap d sits at d = log(0.95 / 0.05), not at infinity
+    gaps = torch.linspace(0.0, 12.0, 241)
+    losses = [
+        multitask_loss(logits, ids, torch.tensor([[0.0, float(d)]]), torch.tensor([1]),
+                       mask_smoothing=0.1)[2].item()
+        for d in gaps
+    ]  # fmt: skip
+    best = gaps[int(torch.tensor(losses).argmin())].item()
+    assert best == pytest.approx(math.log(0.95 / 0.05), abs=0.05)
+
+
 def test_sharded_cross_entropy_equals_cross_entropy_on_one_rank() -> None:
     dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())
     try:

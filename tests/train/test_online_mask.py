@@ -236,9 +236,13 @@ def test_tiny_network_learns_the_mask_task_online(
     lfw_mini: Path, tmp_path: Path, one_torch_thread: None
 ) -> None:
     """300 steps on lfw-mini alone, half of the samples masked while loading: the training mask
-    accuracy ends far above the 0.5 of chance, and the ArcFace loss falls."""
+    accuracy ends far above the 0.5 of chance, and the ArcFace loss falls. With the paper's
+    plain mask loss (``mask_smoothing=0``): smoothing slows the head's first few hundred steps
+    (0.88 here), which test_losses and the paper-in-miniature benchmark cover."""
     run = tmp_path / "run"
-    train_config = _config(lfw_mini, run, steps=300, log_every=50, save_every=300)
+    train_config = _config(
+        lfw_mini, run, steps=300, log_every=50, save_every=300, mask_smoothing=0.0
+    )
     from maskgen.train.loop import train
 
     train(train_config)

@@ -1,0 +1,54 @@
+"""benchmarks/paper_miniature.py's MTArcFace settings: what reaches `maskgen train`, and the
+cache names of runs made before a setting existed."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def miniature() -> ModuleType:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "paper_miniature_under_test", REPO / "benchmarks" / "paper_miniature.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mask_smoothing_reaches_training_and_zero_keeps_the_old_cache_name(
+    miniature: ModuleType, tmp_path: Path
+) -> None:
+    from maskgen.train.config import TrainConfig, resolve_config
+
+    default = miniature.parse_args(["--work", str(tmp_path)])
+    plain = miniature.parse_args(["--work", str(tmp_path), "--mask-smoothing", "0"])
+    assert default.mask_smoothing == TrainConfig().mask_smoothing == 0.1
+    assert default.twin_wear == "training"
+    for args, wanted in ((default, 0.1), (plain, 0.0)):
+        flags = miniature.mtarcface_flags(args)
+        # what run_arm hands to maskgen.train: a 0 must reach it, not fall back to the default
+        assert resolve_config(overrides=flags).mask_smoothing == wanted
+    # a run made before the setting existed (no mask_smoothing in its key) keeps its name
+    before = {"masked_prob": 0.5}
+    assert miniature.cache_key(miniature.mtarcface_flags(plain)) == before
+    assert miniature.cache_key(miniature.mtarcface_flags(default)) == {
+        "masked_prob": 0.5,
+        "mask_smoothing": 0.1,
+    }
+
+    def digest(flags: dict) -> str:
+        return hashlib.sha1(json.dumps(flags, sort_keys=True).encode()).hexdigest()[:8]
+
+    assert digest(miniature.cache_key(miniature.mtarcface_flags(default))) != digest(before)
