@@ -215,7 +215,8 @@ def test_init_from_an_arcface_torch_backbone(lfw_mini: Path, tmp_path: Path) -> 
 
 
 _STOPPABLE = """
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's, even under nohup
 from maskgen.cli.main import cli
 from maskgen.train import trainer
 
