@@ -18,6 +18,7 @@ the device with ``maskgen.nn.preprocess.preprocess``, as evaluation does.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -415,8 +416,8 @@ def training_loader(
     """The DataLoader of a training run: ``sampler``'s tickets in batches of its local batch,
     decoded (and masked) by ``workers`` persistent processes (0: in this process). Its
     batches depend only on the sampler's position, not on ``workers``. The workers ignore
-    SIGINT and SIGTERM (a terminal's Ctrl-C reaches every process of its group): the training
-    process decides how to stop, and it may still need the batch under way."""
+    Ctrl-C (a terminal's reaches every process of its group) and end quietly on SIGTERM: the
+    training process decides how to stop, with the batch it already has."""
     return DataLoader(
         dataset,
         batch_size=sampler.local_batch,
@@ -427,14 +428,22 @@ def training_loader(
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed),
-        worker_init_fn=_ignore_stop_signals if workers > 0 else None,
+        worker_init_fn=_leave_stopping_to_the_trainer if workers > 0 else None,
     )
 
 
-def _ignore_stop_signals(worker_id: int) -> None:
+def _leave_stopping_to_the_trainer(worker_id: int) -> None:
+    """In a loader worker: Ctrl-C is ignored (the trainer finishes its step and saves), and
+    SIGTERM ends the worker at once with status 0, which torch does not report as a crash
+    (a worker that ignored SIGTERM would hang the exit of the process that started it)."""
     del worker_id
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    del signum, frame
+    os._exit(0)
 
 
 @contextmanager
