@@ -7,10 +7,12 @@ the umask (``tempfile.mkstemp`` would leave every output readable by its owner o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from maskgen.errors import OutputError
 
@@ -27,17 +29,26 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     path = Path(path)
     tmp = temp_path_beside(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as handle:
+        with _create(tmp) as handle:
             handle.write(data)
         os.replace(tmp, path)
-    except OutputError:
+    except BaseException as exc:  # an interrupt too: no temporary file is left behind
+        with contextlib.suppress(OSError):  # e.g. no such folder: none was made
+            tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
         raise
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
+
+
+def _create(tmp: Path) -> BinaryIO:
+    """``tmp`` opened for writing, new (``"xb"``), its folders made where they are missing:
+    only then, since a mkdir per file costs as much as writing a small image."""
+    try:
+        return open(tmp, "xb")
+    except FileNotFoundError:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        return open(tmp, "xb")
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
