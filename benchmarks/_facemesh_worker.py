@@ -1,9 +1,12 @@
 """Runs inside the MediaPipe benchmark environment (see facemesh.py), never imports maskgen.
 
-    python _facemesh_worker.py IN.npz OUT.npz
+    python _facemesh_worker.py IN.npz OUT.npz             # FaceMesh landmarks
+    python _facemesh_worker.py IN.npz OUT.npz --person    # person / background segmentation
 
-IN holds ``image_0``, ``image_1``, ... (H, W, 3) uint8 RGB; OUT gets ``landmarks`` (N, 478, 2)
-float32 pixel coordinates (pixel centres at integers), NaN where no face was found.
+IN holds ``image_0``, ``image_1``, ... (H, W, 3) uint8 RGB. OUT gets ``landmarks`` (N, 478, 2)
+float32 pixel coordinates (pixel centres at integers), NaN where no face was found; with
+``--person``, ``person_0``, ``person_1``, ... (H, W) uint8: MediaPipe's selfie segmentation
+(the general 256x256 model), the probability that a pixel shows the person, times 255.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sys
 import numpy as np
 
 
-def main(source: str, target: str) -> None:
+def landmarks(source: str, target: str) -> None:
     from mediapipe.python.solutions import face_mesh  # legacy API: models ship in the wheel
 
     images = np.load(source)
@@ -30,5 +33,18 @@ def main(source: str, target: str) -> None:
     np.savez(target, landmarks=out)
 
 
+def person(source: str, target: str) -> None:
+    from mediapipe.python.solutions import selfie_segmentation  # ships in the wheel too
+
+    images = np.load(source)
+    out = {}
+    with selfie_segmentation.SelfieSegmentation(model_selection=0) as segmenter:
+        for index in range(len(images.files)):
+            rgb = np.ascontiguousarray(images[f"image_{index}"])
+            probability = segmenter.process(rgb).segmentation_mask
+            out[f"person_{index}"] = np.round(np.clip(probability, 0.0, 1.0) * 255).astype(np.uint8)
+    np.savez(target, **out)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    (person if "--person" in sys.argv[3:] else landmarks)(sys.argv[1], sys.argv[2])

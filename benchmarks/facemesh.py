@@ -8,20 +8,23 @@ inside (nothing is downloaded when it runs) and works with numpy 2, but it pins
 ``protobuf<5`` (the project's environment has a newer one for onnx). So it lives in its own
 environment, created on first use under ``~/.cache/maskgen-bench/`` (or
 ``$MASKGEN_BENCH_ENV``), and runs there as a subprocess (``_facemesh_worker.py``); images
-and landmarks travel as .npz files. Only the legacy ``mp.solutions.face_mesh`` API is used
-(static images, refined landmarks), whose models are inside the wheel.
+and landmarks travel as .npz files. Only the legacy ``mp.solutions`` API is used (FaceMesh on
+static images with refined landmarks, and the general selfie segmentation model for
+:func:`person_probability`), whose models are inside the wheel.
 
 Point groups below are FaceMesh indices (the canonical face mesh's numbering).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,23 +111,37 @@ def facemesh_landmarks(images: Sequence[np.ndarray], pad: int = 0) -> np.ndarray
     around each image first (tight aligned crops give the detector some context) and taken
     off the coordinates again.
     """
+    padded = [_padded(np.ascontiguousarray(image), pad) for image in images]
+    with _run_worker(padded) as found:
+        return found["landmarks"] - np.float32(pad)
+
+
+def person_probability(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """For each (H, W, 3) uint8 RGB image, (H, W) float32 in [0, 1]: how likely each pixel
+    shows the person rather than the background, by MediaPipe's selfie segmentation (its
+    general model, shipped in the same wheel; a model of whole people, trained apart from
+    FaceMesh and from dlib), quantised to 1/255."""
+    with _run_worker([np.ascontiguousarray(image) for image in images], "--person") as found:
+        return [found[f"person_{i}"].astype(np.float32) / 255.0 for i in range(len(images))]
+
+
+@contextlib.contextmanager
+def _run_worker(images: list[np.ndarray], *options: str) -> Iterator[Any]:
+    """The worker's output .npz (open) for ``images``; RuntimeError if the worker fails."""
     python = env_python()
     with tempfile.TemporaryDirectory(prefix="maskgen-facemesh-") as tmp:
         source, target = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        padded = {
-            f"image_{i}": _padded(np.ascontiguousarray(image), pad)
-            for i, image in enumerate(images)
-        }
-        np.savez(source, **padded)
+        np.savez(source, **{f"image_{i}": image for i, image in enumerate(images)})
         done = subprocess.run(
-            [str(python), str(WORKER), str(source), str(target)],
+            [str(python), str(WORKER), str(source), str(target), *options],
             capture_output=True,
             text=True,
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"FaceMesh worker failed:\n{done.stderr[-2000:]}")
-        return np.load(target)["landmarks"] - np.float32(pad)
+            raise RuntimeError(f"MediaPipe worker failed:\n{done.stderr[-2000:]}")
+        with np.load(target) as found:
+            yield found
 
 
 def _padded(image: np.ndarray, pad: int) -> np.ndarray:

@@ -19,6 +19,16 @@ included (does the mask reach under the chin?); and on three-quarter views wheth
 cheek is covered. Points outside the image are not judged (a face cut by the frame can neither
 show nor hide them).
 
+Whether the mask stays inside the face's outline is judged by a third model: MediaPipe's
+selfie segmentation (person against background, same wheel, see ``facemesh.py``). A mask that
+reaches past the cheek or the chin into the background puts coverage on pixels the segmenter
+calls background (probability of person under 0.5): the share of the correct placement's
+coverage there is the mask's *spill*, read on photos and on the crops made from them, split
+into frontal and three-quarter views. A control renders the same masks with dlib's landmarks
+moved sideways by :data:`CONTROL_SHIFT` of the face's width, a fit that does leave the face,
+to show what the measure sees. (The segmenter's edge is soft, about a pixel or two at 250x250,
+and hair, neck and shoulders count as person: spill onto them is not seen.)
+
 Sources, each image with one draw of the default policy (type, colour, texture, jitter) rendered
 in every placement:
 
@@ -63,8 +73,8 @@ from maskgen.faces import ARCFACE_TEMPLATE_112, Face
 from maskgen.faces.align import estimate_similarity
 from maskgen.formats import open_reader
 from maskgen.images import decode_rgb
-from maskgen.masks import Masker, MaskSpec
-from maskgen.masks.policy import sample_mask_params
+from maskgen.masks import Masker, MaskSpec, fit
+from maskgen.masks.policy import MaskParams, sample_mask_params
 from maskgen.masks.wear import WEAR_PLACEMENTS
 from maskgen.seeding import item_rng
 
@@ -133,6 +143,33 @@ class Item:
     rgb: np.ndarray
     face: Face | None
     mesh: np.ndarray
+    person: np.ndarray | None = None
+    """(H, W) float32: the selfie segmenter's probability of person (None: not judged)."""
+
+
+SPILL_LIMITS = (0.02, 0.05)
+"""Spill shares counted: a mask with more of its coverage than this on background."""
+CONTROL_SHIFT = 0.1
+"""The control's sideways move of the landmarks, in face widths (landmark 0 to 16)."""
+
+
+def spill(coverage: np.ndarray, person: np.ndarray) -> float:
+    """Share of the mask's coverage (H, W, [0, 1]) on pixels ``person`` (H, W probability)
+    calls background (< 0.5); 0 for an empty mask."""
+    total = float(coverage.sum())
+    return float(coverage[person < 0.5].sum()) / total if total > 0 else 0.0
+
+
+def shifted_sideways(landmarks: np.ndarray, fraction: float) -> np.ndarray:
+    """The control's landmarks: moved by ``fraction`` of the face's width (landmark 0 to 16)
+    along that line, toward the side the nose tip (30) points to (a turned face's far side)."""
+    across = landmarks[16] - landmarks[0]
+    toward = (
+        1.0
+        if float(np.dot(landmarks[30] - (landmarks[0] + landmarks[16]) / 2, across)) >= 0
+        else -1.0
+    )
+    return landmarks + toward * fraction * across
 
 
 TURNED = 0.3
@@ -223,9 +260,10 @@ def photo_chunks(paths: list[Path], masker: Masker, cache: FaceCache) -> Iterato
             for i, mesh in zip(todo, meshes, strict=True):
                 cache.put(keys[i], faces[i], mesh)
             cache.save()
+        people = facemesh.person_probability(rgbs)
         yield [
-            Item(path.stem, rgb, *_unpack(cache.get(key)))
-            for path, rgb, key in zip(chunk, rgbs, keys, strict=True)
+            Item(path.stem, rgb, *_unpack(cache.get(key)), person=person)
+            for path, rgb, key, person in zip(chunk, rgbs, keys, people, strict=True)
         ]
 
 
@@ -285,7 +323,7 @@ def other_aligner_crops(photos: list[Item], masker: Masker) -> list[Item]:
     """112x112 crops of the photos aligned by FaceMesh's five points (another aligner than
     maskgen's and insightface's), found by maskgen in its aligned mode; the photo's FaceMesh
     landmarks carried into the crop judge them. Photos without a FaceMesh face are left out."""
-    crops, meshes, keys = [], [], []
+    crops, meshes, keys, people = [], [], [], []
     for item in photos:
         if not np.all(np.isfinite(item.mesh)):
             continue
@@ -293,10 +331,15 @@ def other_aligner_crops(photos: list[Item], masker: Masker) -> list[Item]:
         crops.append(cv2.warpAffine(item.rgb, matrix, (112, 112), borderValue=0))
         meshes.append(item.mesh @ matrix[:, :2].T + matrix[:, 2])
         keys.append(f"{item.key}_fm")
+        people.append(  # beyond the photo: not background anyone saw, so not judged
+            None
+            if item.person is None
+            else cv2.warpAffine(item.person, matrix, (112, 112), borderValue=1.0)
+        )
     faces = masker.finder.find_faces_batch(crops, "aligned") if crops else []
     return [
-        Item(key, rgb, found[0] if found else None, mesh.astype(np.float32))
-        for key, rgb, found, mesh in zip(keys, crops, faces, meshes, strict=True)
+        Item(key, rgb, found[0] if found else None, mesh.astype(np.float32), person)
+        for key, rgb, found, mesh, person in zip(keys, crops, faces, meshes, people, strict=True)
     ]
 
 
@@ -329,6 +372,7 @@ class Tally:
         self.by_type: dict[str, Counter] = {}
         self.parts = Counter()
         self.pose = Counter()
+        self.spills: dict[str, list[float]] = {}
         self.skipped = Counter()
         self.failed: dict[str, list[str]] = {}
 
@@ -352,7 +396,9 @@ class Tally:
                 if wear == "correct":
                     self.parts.update(failures(item.mesh, coverage, PARTS))
                     self.parts["judged"] += 1
-                    self._count_pose(pose_check(item.mesh, coverage))
+                    pose = pose_check(item.mesh, coverage)
+                    self._count_pose(pose)
+                    self._count_spill(item, params, masker, coverage, pose)
                 rules = [(wear, RULES[wear])] + (
                     [("fit_independent", FIT_RULE)] if wear == "correct" else []
                 )
@@ -363,6 +409,26 @@ class Tally:
                         _save_failure(
                             failures_dir, f"{source}_{name}_{item.key}", image, item.mesh, broken
                         )
+
+    def _count_spill(
+        self,
+        item: Item,
+        params: MaskParams,
+        masker: Masker,
+        coverage: np.ndarray,
+        pose: tuple[bool, bool] | None,
+    ) -> None:
+        """The correct placement's spill past the face, and the control's (the same mask on
+        landmarks moved sideways), by view; faces cut by the frame are not judged."""
+        if item.person is None or pose is None:
+            return
+        view = "three_quarter" if pose[0] else "frontal"
+        assert item.face is not None
+        _, moved = masker.render(
+            item.rgb, shifted_sideways(item.face.landmarks, CONTROL_SHIFT), params
+        )
+        self.spills.setdefault(view, []).append(spill(coverage, item.person))
+        self.spills.setdefault(f"{view}_control", []).append(spill(moved, item.person))
 
     def _count_pose(self, pose: tuple[bool, bool] | None) -> None:
         if pose is not None and pose[0]:
@@ -398,9 +464,25 @@ class Tally:
                 "judged": self.pose["turned"],
                 "far_cheek_covered_pct": _pct(self.pose["far_cheek_covered"], self.pose["turned"]),
             },
+            "spill_past_the_face": {name: _spill_summary(v) for name, v in self.spills.items()},
             "by_mask_type": {name: _summary(count) for name, count in sorted(self.by_type.items())},
             "failed": {name: keys[:300] for name, keys in self.failed.items()},
         }
+
+
+def _spill_summary(spills: list[float]) -> dict:
+    """How many masks were judged, the spill's median and 95th percentile (% of the mask's
+    coverage) and the share of masks spilling more than each of :data:`SPILL_LIMITS`."""
+    values = np.array(spills)
+    return {
+        "judged": len(values),
+        "median_pct": round(100.0 * float(np.median(values)), 2),
+        "p95_pct": round(100.0 * float(np.percentile(values, 95)), 2),
+        **{
+            f"over_{round(100 * limit)}pct_share": round(100.0 * float(np.mean(values > limit)), 2)
+            for limit in SPILL_LIMITS
+        },
+    }
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -449,11 +531,20 @@ def main() -> None:
     )
     parser.add_argument("--no-cache", action="store_true", help="find every face again")
     parser.add_argument(
+        "--wrap-margin",
+        type=float,
+        default=None,
+        help="what if: render with maskgen.masks.fit.WRAP_MARGIN set to this (the far cheek's "
+        f"wrap, default {fit.WRAP_MARGIN})",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "wear_coverage.json"
     )
     args = parser.parse_args()
     if args.failures:
         args.failures.mkdir(parents=True, exist_ok=True)
+    if args.wrap_margin is not None:
+        fit.WRAP_MARGIN = args.wrap_margin  # a what-if for this process only, read per render
     start, cpu = time.perf_counter(), time.process_time()
     photo_masker = Masker(MaskSpec(), face_mode="detect")
     crop_masker = Masker(MaskSpec(), face_mode="aligned")
@@ -475,6 +566,7 @@ def main() -> None:
         "machine": _machine(),
         "landmarks": f"MediaPipe FaceMesh ({facemesh.MEDIAPIPE}, refined, static images)",
         "other_aligner_jitter": CROP_JITTER,
+        "wrap_margin": fit.WRAP_MARGIN,
         "target_pct": {"placements": 95.0, "fit_independent": 99.5},
         "wall_s": round(time.perf_counter() - start, 1),
         "cpu_s_main_process": round(time.process_time() - cpu, 1),
@@ -509,6 +601,8 @@ def _print_table(results: dict) -> None:
                 f"{pct if pct is not None else float('nan'):8.2f}  {faults}"
             )
         print(f"{source:14s} three-quarter views: {result['three_quarter_views']}")
+        for view, figures in result["spill_past_the_face"].items():
+            print(f"{source:14s} spill past the face, {view}: {figures}")
         parts = result["correct_fit_parts"]["missed_pct"]
         print(
             f"{source:14s} correct fit misses %: " + ", ".join(f"{k} {v}" for k, v in parts.items())

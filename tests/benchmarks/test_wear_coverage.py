@@ -56,3 +56,34 @@ def test_face_cache_keeps_faces_and_meshes_between_runs(tmp_path: Path):
     assert none is None and np.isnan(empty).all()
     assert again.get("c/c_0001.jpg") is None
     assert wear_coverage.FaceCache(None).get("a/a_0001.jpg") is None
+
+
+def test_spill_is_the_share_of_coverage_on_background():
+    coverage = np.zeros((10, 10), np.float32)
+    coverage[2:6, 2:6] = 1.0  # 16 covered pixels
+    coverage[2:6, 6] = 0.5  # 4 half-covered pixels: 18 in all
+    person = np.zeros((10, 10), np.float32)
+    person[:, :5] = 0.9  # the person fills the left half
+    assert wear_coverage.spill(coverage, person) == (4 * 1.0 + 4 * 0.5) / 18.0
+    assert wear_coverage.spill(coverage, np.ones((10, 10), np.float32)) == 0.0
+    assert wear_coverage.spill(np.zeros((10, 10), np.float32), person) == 0.0
+
+
+def test_control_moves_landmarks_toward_the_side_the_nose_points(lfw_dir: Path):
+    from maskgen.faces import load_face_finder
+    from maskgen.images import decode_rgb
+
+    photo = decode_rgb((lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg").read_bytes())
+    landmarks = load_face_finder().find_faces(photo, "detect")[0].landmarks.astype(np.float64)
+    width = landmarks[16] - landmarks[0]
+    moved = wear_coverage.shifted_sideways(landmarks, 0.1)
+    assert np.allclose(moved - landmarks, (moved - landmarks)[0])  # one rigid move
+    assert np.isclose(np.hypot(*(moved[0] - landmarks[0])), 0.1 * np.hypot(*width))
+    # the same face mirrored turns the other way: its control moves the other way too
+    mirrored = landmarks.copy()
+    mirrored[:, 0] = photo.shape[1] - 1 - mirrored[:, 0]
+    mirrored[:17] = mirrored[16::-1]  # dlib's jaw runs from the face's right to its left
+    back = wear_coverage.shifted_sideways(mirrored, 0.1)
+    nose_side = np.sign((landmarks[30] - (landmarks[0] + landmarks[16]) / 2) @ width)
+    assert np.sign((moved - landmarks)[0] @ width) == (nose_side or 1.0)
+    assert np.sign((back - mirrored)[0, 0]) == -np.sign((moved - landmarks)[0, 0]) or nose_side == 0
