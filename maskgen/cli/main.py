@@ -211,3 +211,7 @@ def cli(verbose: int) -> None:
 
 def main() -> None:  # pragma: no cover - console entry point
     cli()
+
+
+if __name__ == "__main__":  # python -m maskgen.cli.main: the same as python -m maskgen
+    cli()

@@ -58,3 +58,18 @@ def test_running_threads_get_a_normal_exit(tmp_path: Path) -> None:
     assert done.returncode == 0 and "cloth" in done.stdout
     assert (tmp_path / "marker.txt.thread").read_text() == "finished"
     assert (tmp_path / "marker.txt").is_file()
+
+
+def test_python_dash_m_runs_the_same_program(tmp_path: Path) -> None:
+    """``python -m maskgen`` (a scripts folder off the PATH) is the ``maskgen`` command."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for module in ("maskgen", "maskgen.cli.main"):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "types"], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        assert "mask types:" in done.stdout and "cloth" in done.stdout
+    usage = subprocess.run(
+        [sys.executable, "-m", "maskgen", "augment"], capture_output=True, text=True, env=env
+    )
+    assert usage.returncode == 2 and "python -m maskgen augment" in usage.stderr
