@@ -1,16 +1,19 @@
 """How many faces the face checks leave unmasked (``occluded``, ``too_turned``,
-``out_of_frame``), on LFW photos and on the aligned crops of ``lfw-fold1.bin``: what the twin
-loses to them.
+``out_of_frame``), on LFW photos, on the aligned crops of ``lfw-fold1.bin`` and on all of LFW
+aligned: what the twin loses to them.
 
 A fixed random sample of LFW photos (``-n``, seed 0; more than 13,233 takes them all) goes
 through :class:`maskgen.masks.Masker` as ``maskgen augment`` would; ``--sheet DIR`` writes
 contact sheets of the flagged faces and of as many unflagged ones, to judge precision and
-recall by eye. ``speed`` times the checks (CPU time, one OpenCV thread) on lfw-mini's aligned
-crops (batches of 128) and on 300 LFW photos (one at a time): ``Masker.mask_images`` per image
-with and without them, and the checks alone. Results are merged into
-``benchmarks/results/occlusion.json``.
+recall by eye. ``crops`` aligns every LFW photo's first face as ``maskgen align`` does and
+counts the crops left ``occluded`` in aligned mode, with the crops' rule that crossing edges
+reach into the face (``JAW_CROSSING_INSIDE_MIN_ALIGNED``) and without it; ``--sheet`` adds the
+crops the rule passes, to check by eye that none has anything in front of its face. ``speed``
+times the checks (CPU time, one OpenCV thread) on lfw-mini's aligned crops (batches of 128) and
+on 300 LFW photos (one at a time): ``Masker.mask_images`` per image with and without them, and
+the checks alone. Results are merged into ``benchmarks/results/occlusion.json``.
 
-    python benchmarks/occlusion.py [-n 2000] [--sheet DIR] [--parts photos,bin,speed]
+    python benchmarks/occlusion.py [-n 2000] [--sheet DIR] [--parts photos,bin,crops,speed]
 """
 
 from __future__ import annotations
@@ -76,6 +79,47 @@ def bin_rates() -> dict:
         for outcome in masker.mask_images(batch, rngs):
             counts["crops"] += 1
             counts[outcome.reason or "masked"] += 1
+    return dict(counts)
+
+
+def crop_rates(sheet: Path | None) -> dict:
+    """Aligned crops of every LFW photo's first detected face, in aligned mode: how many are
+    left ``occluded`` with the inside rule and without it (the bound set below any share)."""
+    from maskgen.faces import align_face, five_points, visibility
+
+    photos = sorted((DATA / "lfw" / "lfw-deepfunneled").glob("*/*.jpg"))
+    finder = Masker(MaskSpec()).finder
+    masker = Masker(MaskSpec(), face_mode="aligned")
+    bound = visibility.JAW_CROSSING_INSIDE_MIN_ALIGNED
+    counts: Counter[str] = Counter()
+    passed: list[tuple[str, np.ndarray]] = []
+    started = time.process_time()
+    for start in range(0, len(photos), masker.batch_size):
+        paths = photos[start : start + masker.batch_size]
+        images = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in paths]
+        found = finder.find_faces_batch(images, "detect")
+        named = [
+            (path.stem, align_face(rgb, five_points(faces[0].landmarks)))
+            for path, rgb, faces in zip(paths, images, found, strict=True)
+            if faces
+        ]
+        crops = [crop for _, crop in named]
+        faces = masker.finder.find_faces_batch(crops, "aligned")
+        try:
+            visibility.JAW_CROSSING_INSIDE_MIN_ALIGNED = -1.0
+            without = masker.face_problems(crops, faces)
+        finally:
+            visibility.JAW_CROSSING_INSIDE_MIN_ALIGNED = bound
+        with_rule = masker.face_problems(crops, faces)
+        for (name, crop), old, new in zip(named, without, with_rule, strict=True):
+            counts["crops"] += 1
+            counts["occluded"] += new[:1] == ["occluded"]
+            counts["occluded_without_inside_rule"] += old[:1] == ["occluded"]
+            if old != new:
+                passed.append((name, crop))
+    counts["cpu_seconds"] = round(time.process_time() - started)
+    if sheet is not None:
+        _write_sheet(sheet / "crops_the_inside_rule_passes.png", passed)
     return dict(counts)
 
 
@@ -155,7 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=2000, help="LFW photos in the sample")
     parser.add_argument("--sheet", type=Path, help="write contact sheets here")
-    parser.add_argument("--parts", default="photos,bin,speed", help="which measures to run")
+    parser.add_argument("--parts", default="photos,bin,crops,speed", help="measures to run")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     out = REPO / "benchmarks" / "results" / "occlusion.json"
@@ -164,6 +208,8 @@ def main() -> None:
         result["lfw_photos"] = photo_rates(args.n, args.sheet)
     if "bin" in parts:
         result["lfw_fold1_bin"] = bin_rates()
+    if "crops" in parts:
+        result["lfw_aligned_crops"] = crop_rates(args.sheet)
     if "speed" in parts:
         result.pop("aligned_speed", None)
         result["check_speed"] = check_speed()

@@ -24,7 +24,7 @@ from maskgen.cli import options
     default=None,
     help="LFW-style pairs file: build a verification .bin.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing OUT.rec / OUT.bin.")
+@options.overwrite_file
 @options.workers
 @options.models_dir
 @options.quiet
@@ -48,10 +48,7 @@ def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
         raise click.BadParameter(
             "the output must be a .rec (or a .bin with --pairs)", param_hint="'-o'"
         )
-    if output.exists() and not overwrite:
-        raise click.BadParameter(
-            f"{output} exists; pass --overwrite to replace it", param_hint="'-o'"
-        )
+    options.refuse_existing(output, overwrite=overwrite)
     workers = workers or os.cpu_count() or 1
     with tqdm(unit="photo", disable=quiet or None, desc="align") as bar:
         if pairs is not None:

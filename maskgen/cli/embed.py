@@ -26,6 +26,7 @@ _PHOTO = click.Path(dir_okay=False, path_type=Path)
 @options.batch_size
 @options.device
 @options.models_dir
+@options.overwrite_file
 @options.quiet
 def embed(
     photos: tuple[Path, ...],
@@ -34,19 +35,22 @@ def embed(
     batch_size: int,
     device: str,
     models_dir: Path | None,
+    overwrite: bool,
     quiet: bool,
 ) -> None:
     """Find the largest face in each photo, align it to the ArcFace template and embed it
     (face plus mirror image, L2-normalised). A small square image without a detection is
     taken for an already aligned crop where the detector sees a face on its aligned face box.
     Photos without a face (or under 32 px) are reported and skipped; the exit status is
-    non-zero only if no photo gave a face.
+    non-zero only if no photo gave a face. An existing OUTPUT is replaced only with
+    --overwrite.
 
     Example: maskgen embed photos/*.jpg --model model.onnx -o embeddings.npz
     """
     from maskgen.evaluate import Embedder
     from maskgen.evaluate.photos import describe_skip
 
+    options.refuse_existing(output_path, overwrite=overwrite)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     result = embedder.embed_faces(photos, models_dir=models_dir)
     for path, reason in result.skipped.items():

@@ -76,6 +76,7 @@ class _ProgressBars:
 )
 @options.batch_size
 @options.device
+@options.overwrite_file
 @options.quiet
 def eval_command(
     model_path: Path,
@@ -86,13 +87,15 @@ def eval_command(
     markdown_path: Path | None,
     batch_size: int,
     device: str,
+    overwrite: bool,
     quiet: bool,
 ) -> None:
     """Evaluate a model the way the paper does: on each .bin, insightface's 10-fold
     verification accuracy (mean ± std, faces plus mirror images, squared-L2 thresholds
     0-4) and TAR at FAR=1e-3 where there are at least 1000 impostor pairs; on every set, the
     mask-usage accuracy (mask probability > 0.5), expecting --bin faces unmasked,
-    --masked-bin faces masked and --rec faces as their label says. The table goes to stdout.
+    --masked-bin faces masked and --rec faces as their label says. The table goes to stdout;
+    an existing --json or --markdown file is replaced only with --overwrite.
 
     Example: maskgen eval --model run/last.pt --bin lfw.bin --masked-bin lfw_masked/lfw.bin
     --json results.json
@@ -106,6 +109,7 @@ def eval_command(
         raise click.UsageError(
             "nothing to evaluate: give at least one --bin, --masked-bin or --rec"
         )
+    options.refuse_existing(json_path, markdown_path, overwrite=overwrite)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     if not quiet:
         info = embedder.info

@@ -28,19 +28,22 @@ DEFAULT_OPSET = 18  # the lowest opset torch's exporter writes natively (see eva
     show_default=True,
     help="ONNX opset version.",
 )
+@options.overwrite_file
 @options.quiet
-def export(model_path: Path, output_path: Path, opset: int, quiet: bool) -> None:
+def export(model_path: Path, output_path: Path, opset: int, overwrite: bool, quiet: bool) -> None:
     """Write the network of a checkpoint as ONNX: input `input` (float32 N x 3 x 112 x 112,
     RGB, (pixel - 127.5) / 127.5, any N), outputs `embedding` (N x E, not normalised) and
     `mask_prob` (N, probability that a mask is worn); a --wear-classes model also `wear_prob`
     (N x 5: no mask, correct, nose/mouth/chin uncovered). The verification threshold, network
     name and maskgen version are stored as metadata. The file is kept only if onnxruntime
-    matches PyTorch within 1e-3 on a random batch.
+    matches PyTorch within 1e-3 on a random batch. An existing OUTPUT is replaced only with
+    --overwrite.
 
     Example: maskgen export --model run/last.pt -o model.onnx
     """
     from maskgen.evaluate.export import export_onnx
 
+    options.refuse_existing(output_path, overwrite=overwrite, inputs=(model_path,))
     report = export_onnx(model_path, output_path, opset=opset)
     if not quiet:
         click.echo(report.summary(), err=True)

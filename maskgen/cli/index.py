@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from maskgen.cli import options
-from maskgen.formats.recordio import rebuild_index
+from maskgen.formats.recordio import default_index_path, rebuild_index
 
 
 @click.command(short_help="Rebuild the .idx of a .rec file.")
@@ -20,13 +20,16 @@ from maskgen.formats.recordio import rebuild_index
     default=None,
     help="Where to write the index.  [default: FILE.idx beside FILE.rec]",
 )
+@options.overwrite_file
 @options.quiet
-def index(rec_path: Path, idx_path: Path | None, quiet: bool) -> None:
+def index(rec_path: Path, idx_path: Path | None, overwrite: bool, quiet: bool) -> None:
     """Scan FILE.rec and write its index (key = record number, as insightface's files have),
-    for a .rec whose .idx is missing or damaged.
+    for a .rec whose .idx is missing, or damaged (replace it with --overwrite: an index with
+    other keys would be lost).
 
     Example: maskgen index ms1mv2/train.rec
     """
+    options.refuse_existing(idx_path or default_index_path(rec_path), overwrite=overwrite)
     written = rebuild_index(rec_path, idx_path)
     if not quiet:
         click.echo(f"wrote {written}", err=True)

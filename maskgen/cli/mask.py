@@ -31,6 +31,7 @@ from maskgen.cli import options
 @options.texture_prob
 @options.wear
 @options.face_checks
+@options.overwrite_file
 @options.quiet
 def mask(
     image,
@@ -44,9 +45,11 @@ def mask(
     texture_prob,
     wear,
     face_checks,
+    overwrite,
     quiet,
 ):
-    """Put a random mask on every face in IMAGE and write OUTPUT.
+    """Put a random mask on every face in IMAGE and write OUTPUT (an existing OUTPUT only
+    with --overwrite).
 
     Example: maskgen mask photo.jpg -o photo_masked.jpg --mask-type n95 --seed 3
     """
@@ -61,6 +64,7 @@ def mask(
         mask_types_option="--mask-type",
         face_checks=face_checks,
     )
+    options.refuse_existing(output, overwrite=overwrite, inputs=(image,))
     masker = Masker(spec, face_mode=face_mode or "auto", models_dir=models_dir)
     result = mask_file(image, output, masker=masker, seed=seed, jpeg_quality=jpeg_quality)
     if not quiet:

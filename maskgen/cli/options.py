@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from maskgen.errors import ConfigError
+from maskgen.errors import ConfigError, OutputError
 from maskgen.pipeline.plan import Shard, parse_shard, shard_from_slurm
 
 if TYPE_CHECKING:
@@ -96,6 +96,31 @@ overwrite = click.option(
     is_flag=True,
     help="Start over: remove an earlier run's twin, manifest and parts in OUTDIR.",
 )
+
+overwrite_file = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an output file that exists already (refused without it, the file kept).",
+)
+"""``--overwrite`` of a command writing files; :func:`refuse_existing` checks it."""
+
+
+def refuse_existing(*paths: Path | None, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """OutputError (one line, exit code 1) naming the first of ``paths`` that exists, unless
+    ``overwrite``: no command replaces a file silently (as rasterio's ``rio`` commands refuse
+    without ``--overwrite``). Call it before any work, so nothing is computed to be thrown
+    away. None (an output not asked for) is skipped, and so is a path that is one of
+    ``inputs``: the library refuses to write over its own input with a sharper message, with
+    --overwrite or without."""
+    if overwrite:
+        return
+    for path in paths:
+        if path is None or not (path.exists() or path.is_symlink()):
+            continue
+        if path.exists() and any(s.exists() and path.samefile(s) for s in inputs):
+            continue
+        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+
 
 scheduler = click.option(
     "--scheduler",

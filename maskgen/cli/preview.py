@@ -50,13 +50,16 @@ def _sheet_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path
     show_default=True,
     help="Quality of a .jpg sheet.",
 )
-def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_quality):
-    """Mask N items of INPUT exactly as `maskgen augment` would and lay them out on a sheet.
+@options.overwrite_file
+def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_quality, overwrite):
+    """Mask N items of INPUT exactly as `maskgen augment` would and lay them out on a sheet
+    (an existing OUTPUT is replaced only with --overwrite).
 
     Example: maskgen preview ms1mv2/train.rec -o sheet.png -n 32
     """
     from maskgen.preview import preview_dataset
 
+    options.refuse_existing(output, overwrite=overwrite)
     path = preview_dataset(
         input_path,
         output,

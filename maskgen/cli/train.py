@@ -12,7 +12,7 @@ from maskgen.cli.main import RESUME_HINT
 from maskgen.errors import ConfigError
 from maskgen.train.config import NETWORKS, TrainConfig
 
-_NOT_CONFIG = ("config_file", "preset")
+_NOT_CONFIG = ("config_file", "preset", "quiet")
 _DEFAULTS = TrainConfig()
 
 
@@ -210,6 +210,14 @@ def _resume_hint(run: Path) -> Any:
     default=None,
     help="Split the class centres across processes (very many identities).",
 )
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No metrics rows (what was chosen, steps, validations) and no closing line on "
+    "stderr; RUN/metrics.jsonl and RUN/tb are written all the same, warnings and errors "
+    "still print.",
+)
 def train(**options: Any) -> None:
     """Train Multi-Task ArcFace (ArcFace + mask-usage head) on a RecordIO dataset and its
     masked twin, or with --online-mask on the dataset alone, masking its aligned faces while
@@ -269,8 +277,8 @@ def train(**options: Any) -> None:
     def echo(row: dict[str, Any]) -> None:
         click.echo(format_row(row), err=True)
 
-    summary = run_training(config, on_log=echo)
-    if summary.last_checkpoint is not None:
+    summary = run_training(config, on_log=None if options["quiet"] else echo)
+    if summary.last_checkpoint is not None and not options["quiet"]:
         click.echo(
             f"trained to step {summary.step}; checkpoint {summary.last_checkpoint}", err=True
         )

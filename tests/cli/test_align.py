@@ -58,7 +58,8 @@ def test_align_folder_to_insightface_rec(tmp_path, lfw_dir):
     assert eyes_on_template(crop)
     before = out.read_bytes()
     again = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out), "-q"])
-    assert again.exit_code == 2 and "exists; pass --overwrite" in again.output
+    assert again.exit_code == 1
+    assert again.stderr == f"Error: {out} exists; pass --overwrite to replace it\n"
     assert out.read_bytes() == before
 
 

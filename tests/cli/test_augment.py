@@ -119,6 +119,18 @@ def test_index_rebuilds_a_missing_idx(tmp_path: Path, mini: Path) -> None:
     assert (tmp_path / "other.idx").read_bytes() == mini.with_suffix(".idx").read_bytes()
 
 
+def test_index_replaces_an_existing_idx_only_with_overwrite(tmp_path: Path, mini: Path) -> None:
+    rec = tmp_path / "train.rec"
+    shutil.copyfile(mini, rec)
+    damaged = rec.with_suffix(".idx")
+    damaged.write_bytes(b"0\t0\n1\t99\n")
+    refused = _run("index", rec)
+    assert refused.exit_code == 1 and "pass --overwrite" in _one_error_line(refused)
+    assert damaged.read_bytes() == b"0\t0\n1\t99\n"
+    assert _run("index", rec, "--overwrite").exit_code == 0
+    assert damaged.read_bytes() == mini.with_suffix(".idx").read_bytes()
+
+
 def test_help_says_shards_are_zero_based() -> None:
     result = _run("augment", "--help")
     assert result.exit_code == 0

@@ -229,6 +229,14 @@ def test_export_embed_and_verify(checkpoint: Path, lfw_dir: Path, tmp_path: Path
     with np.load(npz) as data:
         assert data["paths"].tolist() == [str(p) for p in bush]
         embeddings = data["embeddings"]
+    before = npz.read_bytes()
+    refused = _run("embed", bush[0], "--model", onnx_path, "-o", npz)
+    assert refused.exit_code == 1 and npz.read_bytes() == before
+    assert refused.stderr == f"Error: {npz} exists; pass --overwrite to replace it\n"
+    replaced = _run("embed", bush[0], "--model", onnx_path, "-o", npz, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    with np.load(npz) as data:
+        assert data["paths"].tolist() == [str(bush[0])]
 
     result = _run("verify", bush[0], bush[1], "--model", onnx_path)
     assert result.exit_code == 0, result.output

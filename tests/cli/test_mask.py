@@ -45,6 +45,19 @@ def test_mask_one_photo_in_the_format_its_suffix_names(photo, tmp_path):
 
 
 @pytest.mark.shared
+def test_mask_replaces_an_existing_output_only_with_overwrite(photo, tmp_path):
+    out = tmp_path / "masked.png"
+    out.write_bytes(b"an earlier result")
+    refused = invoke("mask", photo, "-o", out, "--seed", "3")
+    assert refused.exit_code == 1
+    assert refused.stderr == f"Error: {out} exists; pass --overwrite to replace it\n"
+    assert out.read_bytes() == b"an earlier result"
+    replaced = invoke("mask", photo, "-o", out, "--seed", "3", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert cv2.imread(str(out)).shape == cv2.imread(str(photo)).shape
+
+
+@pytest.mark.shared
 def test_mask_without_a_face_writes_the_photo_unchanged(tmp_path):
     blank = tmp_path / "wall.jpg"
     cv2.imwrite(str(blank), np.full((300, 400, 3), 200, np.uint8))
@@ -59,8 +72,9 @@ def test_mask_without_a_face_writes_the_photo_unchanged(tmp_path):
 def test_mask_bad_invocations(photo, tmp_path):
     result = invoke("mask", photo, "-o", tmp_path / "x.jpg", "--mask-type", "bandana")
     assert result.exit_code == 2 and "unknown mask type 'bandana'" in result.output
-    result = invoke("mask", photo, "-o", photo)
-    assert result.exit_code == 1 and "overwrite the input" in result.output
+    for overwrite in ((), ("--overwrite",)):  # the input is never replaced
+        result = invoke("mask", photo, "-o", photo, *overwrite)
+        assert result.exit_code == 1 and "overwrite the input" in result.output
     result = invoke("mask", photo, "-o", tmp_path / "x.txt")
     assert result.exit_code == 1 and result.output.count("\n") == 1
     result = invoke("mask", photo, "-o", tmp_path / "x.jpg", "--color-prob", "1.5")

@@ -3,6 +3,7 @@ alone, and which key differs in a wrong twin."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -126,3 +127,28 @@ def test_a_wrong_twin_names_the_first_key_that_differs(rec_dir: Path, tmp_path: 
         f"Error: masked: {twin} is not the twin of {original}: image key {dropped} is here "
         f"but not there; 1 key is in only one of them (293 image keys there, 294 here)"
     ]
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_quiet_prints_no_rows_but_writes_the_logs(rec_dir: Path, tmp_path: Path) -> None:
+    """-q silences the rows and the closing line on stderr, as every long command's -q does;
+    metrics.jsonl and TensorBoard's events are written as without it, errors still print."""
+    pytest.importorskip("torch")
+    data = rec_dir / "lfw-mini" / "train.rec"
+    args = ("--data", data, *TINY, "--steps", "2", "--log-every", "1", "--workers", "0")
+    loud = _invoke(*args, "-o", tmp_path / "loud")
+    quiet = _invoke(*args, "-o", tmp_path / "quiet", "-q")
+    assert loud.exit_code == 0 and quiet.exit_code == 0, (loud.output, quiet.output)
+    assert [line.split()[0] for line in loud.stderr.splitlines()] == [
+        "chose", "step", "step", "trained"
+    ]  # fmt: skip
+    assert quiet.stderr == ""
+    for run in (tmp_path / "loud", tmp_path / "quiet"):
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [(row["kind"], row["step"]) for row in rows] == [("train", 1), ("train", 2)]
+        assert list((run / "tb").glob("events.out.tfevents.*"))
+        assert (run / "last.pt").is_file()
+    failed = _invoke("--data", tmp_path / "missing.rec", *TINY, "-o", tmp_path / "x", "-q")
+    assert failed.exit_code == 1 and failed.stderr.startswith("Error: ")
+    assert "-q, --quiet" in _invoke("--help").output
