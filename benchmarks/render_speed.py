@@ -8,15 +8,18 @@ each round renders every face once, in sequence (different images, not one image
 each with its own colour / texture drawn from the policy, so the figures include recolouring
 and texturing at their usual rates. Prints the machine (CPU model, cores, caches, load), then
 the best of several rounds, as wall-clock and as CPU time (the latter is steadier on a busy
-machine).
+machine). The warp map runs as numba's kernel (``--kernels numba``, the default: what a run of
+more than a few hundred faces uses, see ``maskgen/compiled.py``) or in numpy (``--kernels
+numpy``: a small run's).
 
     python benchmarks/render_speed.py [--lfw ../shared/data/lfw/lfw-deepfunneled] [-n 100]
-        [--compare-match]
+        [--compare-match] [--kernels numba|numpy]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import cv2
 import numpy as np
 from augment_speed import machine
 
+from maskgen import compiled
 from maskgen.faces import align_face, five_points, load_face_finder
 from maskgen.masks import MaskSpec, apply_mask, load_templates, load_textures, sample_mask_params
 from maskgen.masks.photometry import NO_MATCH
@@ -85,9 +89,17 @@ def main() -> None:
     parser.add_argument(
         "--compare-match", action="store_true", help="also time renders without the match"
     )
+    parser.add_argument(
+        "--kernels",
+        choices=("numba", "numpy"),
+        default="numba",
+        help="the warp map's form (default numba: a long run's)",
+    )
     args = parser.parse_args()
+    os.environ[compiled.KERNELS_ENV] = args.kernels  # fixes the choice for this process
     cv2.setNumThreads(1)
     print(machine())
+    print(f"kernels: {args.kernels}")
     photos, crops = _faces(args.lfw, args.n)
     prepare_render()  # numba's start is not a render's cost
     print(f"{len(crops)} faces; ms per render, best of {args.repeats} rounds (wall / CPU)")

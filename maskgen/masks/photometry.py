@@ -86,6 +86,8 @@ _DCT = np.array(
 """The orthonormal 8-point DCT-II matrix: ``D @ block @ D.T`` is JPEG's forward DCT."""
 _JPEG_POSITIONS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))
 """The DCT coefficients (row, column) whose quantisation step is estimated."""
+_POSITION_ROWS = [u for u, _ in _JPEG_POSITIONS]
+_POSITION_COLUMNS = [v for _, v in _JPEG_POSITIONS]
 _IJG_LUMA = {(0, 1): 11.0, (1, 0): 12.0, (1, 1): 12.0, (0, 2): 10.0, (2, 0): 14.0}
 """Those positions' entries in the standard luminance quantisation table (T.81 Annex K)."""
 _PERIODIC = 0.6
@@ -140,12 +142,16 @@ def measure_jpeg_quality(luma: np.ndarray) -> int | None:
         return None
     rows = _DCT @ luma.reshape(height // 8, 8, width)  # each block's columns transformed
     blocks = rows.reshape(height // 8, 8, width // 8, 8) @ _DCT.T  # and its rows
+    # every position's magnitudes at once, each row sorted: (positions, blocks)
+    magnitudes = np.abs(blocks[:, _POSITION_ROWS, :, _POSITION_COLUMNS])
+    ordered = np.sort(magnitudes.reshape(len(_JPEG_POSITIONS), -1), axis=-1)
     scales = []
-    for u, v in _JPEG_POSITIONS:
-        magnitude = np.abs(blocks[:, u, :, v]).ravel()
-        step = _quantisation_step(magnitude[magnitude > 2.5])
+    for index, (position, row) in enumerate(zip(_JPEG_POSITIONS, ordered, strict=True)):
+        if len(scales) + len(_JPEG_POSITIONS) - index < 3:
+            return None  # too few positions left to find three steps
+        step = _quantisation_step(row[int(row.searchsorted(2.5, side="right")) :])  # > 2.5
         if step is not None:
-            scales.append(step / _IJG_LUMA[(u, v)])
+            scales.append(step / _IJG_LUMA[position])
     if len(scales) < 3:
         return None
     scale = 100.0 * float(np.median(scales))
@@ -153,14 +159,14 @@ def measure_jpeg_quality(luma: np.ndarray) -> int | None:
     return min(max(round(quality), 1), 100)
 
 
-def _quantisation_step(values: np.ndarray) -> float | None:
-    """The step the (n,) positive ``values`` are multiples of, or None: the middle value of
-    the first cluster (values under 1.5 times their 20th percentile), checked for periodicity.
-    (One sort serves every order statistic: these arrays hold tens of values, where numpy's
-    per-call cost is what counts.)"""
+def _quantisation_step(ordered: np.ndarray) -> float | None:
+    """The step the (n,) positive ``ordered`` values (sorted, ascending) are multiples of, or
+    None: the middle value of the first cluster (values under 1.5 times their 20th
+    percentile), checked for periodicity. (One sort serves every order statistic: these arrays
+    hold tens of values, where numpy's per-call cost is what counts.)"""
+    values = ordered
     if values.size < 8:
         return None
-    ordered = np.sort(values)
     low = float(ordered[values.size // 5])
     end = int(ordered.searchsorted(1.5 * low))
     step = float(ordered[end // 2])
