@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import math
+import statistics
 from dataclasses import dataclass
 
 import cv2
@@ -154,7 +155,7 @@ def measure_jpeg_quality(luma: np.ndarray) -> int | None:
             scales.append(step / _IJG_LUMA[position])
     if len(scales) < 3:
         return None
-    scale = 100.0 * float(np.median(scales))
+    scale = 100.0 * statistics.median(scales)  # np.median's value; it would load numpy.ma
     quality = 5000.0 / scale if scale > 100.0 else (200.0 - scale) / 2.0
     return min(max(round(quality), 1), 100)
 
