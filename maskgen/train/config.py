@@ -40,7 +40,7 @@ miniature: chosen on real masked and unmasked photos, issue #9)."""
 
 WEAR_MASK_SMOOTHING = 0.0
 """Label smoothing of the 5-way wear-class head's cross-entropy when none is given: none, since
-0.1 cost ``mouth_uncovered`` 3-6 held-out points in each of three paired runs (README, wear
+0.1 cost ``mouth_uncovered`` 2.7-6.1 held-out points in each of three paired runs (README, wear
 classes; ``benchmarks/wear_classes.py``)."""
 
 
@@ -75,7 +75,7 @@ class TrainConfig:
     :data:`MASK_SMOOTHING` (0.1) for the 2-way head, where a head trained without it grows
     certain on the twin's own look (the README's paper-in-miniature tables measure what it
     changes on real photos), and :data:`WEAR_MASK_SMOOTHING` (0) with ``wear_classes``, where
-    it cost the held-out ``mouth_uncovered`` class 3-6 points in each of three paired runs
+    it cost the held-out ``mouth_uncovered`` class 2.7-6.1 points in each of three paired runs
     (README, wear classes); the value chosen is the one stored. ``clip_grad_norm``
     clips the network's gradient norm before each step (``--preset arcface``: 5, as
     arcface_torch).
