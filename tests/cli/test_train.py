@@ -53,7 +53,7 @@ def test_help_shows_the_defaults() -> None:
         "--threads": "the cores the automatic --workers leave, at least 1",
         "--augment": "realism",
         "--mask-weight": "1.0",
-        "--mask-smoothing": "0.1",
+        "--mask-smoothing": "0.1; 0 with --wear-classes",
         "--clip-grad-norm": "none; 5 with --preset arcface",
         "--masked-prob": "0.5",
         "--val-every": "2000",

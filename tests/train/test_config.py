@@ -59,6 +59,36 @@ def test_a_run_stored_before_augmentation_resumes_without_it(tmp_path: Path) -> 
     assert resolve_resume_config(tmp_path).augment == "realism"
 
 
+def test_mask_smoothing_defaults_to_0_1_for_the_2_way_head_and_0_for_wear_classes(
+    tmp_path: Path,
+) -> None:
+    twin = str(tmp_path / "twin.rec")
+    assert resolve_config(overrides={"masked": twin}).mask_smoothing == 0.1
+    wear = resolve_config(overrides={"masked": twin, "wear_classes": True})
+    assert wear.mask_smoothing == 0.0
+    online = resolve_config(
+        overrides={"online_mask": True, "wear_classes": True, "wear": "correct=0.5,"
+                   "mouth_uncovered=0.5"}
+    )  # fmt: skip
+    assert online.mask_smoothing == 0.0
+    # given anywhere (flag, file, preset), it stands for either head
+    given = {"masked": twin, "wear_classes": True, "mask_smoothing": 0.1}
+    assert resolve_config(overrides=given).mask_smoothing == 0.1
+    path = tmp_path / "smooth.toml"
+    path.write_text("mask_smoothing = 0.05\n")
+    from_file = resolve_config(config_file=path, overrides={"masked": twin, "wear_classes": True})
+    assert from_file.mask_smoothing == 0.05
+    assert resolve_config(preset="paper", overrides={"masked": twin}).mask_smoothing == 0.0
+    # the value chosen is stored, so a wear-class run resumes with it (and one stored with 0.1
+    # before this default keeps 0.1)
+    write_config_json(wear, tmp_path / "config.json")
+    stored = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert stored["mask_smoothing"] == 0.0
+    assert resolve_resume_config(tmp_path).mask_smoothing == 0.0
+    write_config_json(dataclasses.replace(wear, mask_smoothing=0.1), tmp_path / "config.json")
+    assert resolve_resume_config(tmp_path).mask_smoothing == 0.1
+
+
 def test_precedence_defaults_preset_file_flags(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     toml = tmp_path / "run.toml"

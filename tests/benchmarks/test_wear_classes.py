@@ -1,0 +1,73 @@
+"""benchmarks/wear_classes.py: the schedule that reaches `maskgen train`, and a prepared work
+folder reused without aligning or masking again."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "wear_classes_under_test", REPO / "benchmarks" / "wear_classes.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _args(**values: object) -> argparse.Namespace:
+    defaults = {"schedule": "poly", "warmup": 100, "min_images": 4, "per_person": 15}
+    return argparse.Namespace(**{**defaults, "people_train": 300, "workers": 1, **values})
+
+
+def test_poly_schedule_reaches_training_and_decays_to_zero(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    from maskgen.train.config import resolve_config
+    from maskgen.train.trainer import lr_factor
+
+    options = bench.schedule_options(tmp_path, _args())
+    assert options[0] == "--config"
+    config = resolve_config(config_file=options[1], overrides={"lr": 0.1, "steps": 4000})
+    assert (config.schedule, config.warmup_steps, config.poly_power) == ("poly", 100, 2.0)
+    factor = lr_factor(config, 4000)
+    assert factor(0) == pytest.approx(0.01)
+    assert factor(100) == pytest.approx(1.0)
+    assert factor(3999) < 1e-6
+    # constant: no file, so train's step milestones (far past the run) leave lr at 0.1
+    assert bench.schedule_options(tmp_path, _args(schedule="constant")) == []
+    constant = resolve_config(overrides={"lr": 0.1, "steps": 4000})
+    assert lr_factor(constant, 4000)(3999) == 1.0
+
+
+def test_prepared_work_folder_is_reused(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError(f"maskgen called again: {args}")
+
+    monkeypatch.setattr(bench, "maskgen", refuse)
+    for name in ("train", "held"):
+        (tmp_path / f"{name}-wear").mkdir()
+        (tmp_path / f"{name}.rec").write_bytes(b"")
+        (tmp_path / f"{name}-wear" / f"{name}.rec").write_bytes(b"")
+    sets, reused = bench.prepare(tmp_path, _args())
+    assert reused
+    assert sets["held"] == (tmp_path / "held.rec", tmp_path / "held-wear" / "held.rec")
+    # one file missing: the sets are made again (here: the refusing stub is reached)
+    (tmp_path / "held-wear" / "held.rec").unlink()
+    monkeypatch.setattr(bench, "LFW", tmp_path / "no-lfw")
+    (tmp_path / "no-lfw").mkdir()
+    with pytest.raises(AssertionError, match="maskgen called again"):
+        bench.prepare(tmp_path, _args())
