@@ -361,7 +361,17 @@ class _Run:
             sampler.set_position(self.epoch, self.batch_in_epoch)
             batches = iter(loader)
             while self.step < total:
-                batch = _next_batch(batches)
+                try:
+                    batch = _next_batch(batches)
+                except RuntimeError:
+                    if stop.signum is None:
+                        raise
+                    # the signal reached the loader's workers too (SIGTERM to the process
+                    # group, as batch systems send it), which ended before this batch came:
+                    # the last step is finished, so save it and stop as asked
+                    self._save(trainer, sampler, numbered=False)
+                    logger.info("stopped after step %d, saved to %s", self.step, self.output)
+                    return
                 if batch is None:
                     break
                 images, identities, mask_labels = batch

@@ -230,6 +230,46 @@ cli(sys.argv[2:])
 """
 
 
+_SLOW_LOADER = """
+import sys, time
+from maskgen.train import data
+
+real_item = data.FaceDataset.__getitem__
+def item(self, index):  # a slow loader: the main process mostly waits for its next batch
+    time.sleep(0.03)
+    return real_item(self, index)
+data.FaceDataset.__getitem__ = item
+"""
+
+
+def test_sigterm_while_waiting_for_a_batch_still_saves_the_last_step(
+    lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path
+) -> None:
+    """SIGTERM to the process group (as a batch system sends it) ends the loader's worker at
+    once; the main process, waiting for that worker's next batch, saves the last finished
+    step and stops with 143 instead of failing on the worker's exit."""
+    run, marks = tmp_path / "run", tmp_path / "steps"
+    args = [
+        *("train", "--data", str(lfw_mini), "--masked", str(lfw_mini_twin), "-o", str(run)),
+        *("--network", "tiny", "--device", "cpu", "--batch-size", "8", "--steps", "100000"),
+        *("--workers", "1", "--threads", "1", "--log-every", "1000"),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_LOADER + _STOPPABLE, str(marks), *args],
+        cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not marks.exists() or len(marks.read_text()) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, "training never started"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert f"maskgen train -o {run} --resume" in stderr.strip().splitlines()[-1]
+    saved = read_checkpoint(run / "last.pt")["step"]
+    assert 3 <= saved <= len(marks.read_text())
+
+
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_a_stopped_run_saves_its_last_step_and_resumes(
     lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path, signum: str
