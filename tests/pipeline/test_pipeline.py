@@ -232,6 +232,19 @@ def test_shards_then_merge_equal_an_unsharded_run(
     assert read_tree(tmp_path) == read_tree(mini_reference)
 
 
+def test_folder_shards_then_merge_equal_an_unsharded_run(
+    tmp_path: Path, photo_folder: Path, photo_reference: Path, spec, run_augment, read_tree
+) -> None:
+    """A folder twin's shards write their files into OUTDIR as they go: the second shard
+    must not take the first one's files for a finished run's output."""
+    run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3, shard=(0, 2))
+    assert any(not p.name.startswith(".") for p in tmp_path.iterdir())
+    run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3, shard=(1, 2))
+    merged = merge_shards(tmp_path)
+    assert merged.complete and merged.merged_shards == 2
+    assert read_tree(tmp_path) == read_tree(photo_reference)
+
+
 # --- verification .bin and image folders -------------------------------------------------------
 
 
