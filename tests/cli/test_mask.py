@@ -163,3 +163,12 @@ def test_occluded_face_is_written_unchanged_unless_checks_are_off(tmp_path, lfw_
     result = invoke("mask", source, "-o", forced, "--no-face-checks")
     assert result.exit_code == 0 and "1 face(s) masked" in result.output
     assert not np.array_equal(cv2.imread(str(forced)), original)
+
+
+def test_mask_help_gives_its_own_face_mode_default():
+    """`mask` takes one photo, which it masks in auto mode: its help must not promise the
+    dataset formats' defaults (aligned for .rec/.bin)."""
+    text = " ".join(invoke("mask", "--help").output.split())
+    assert "[default: auto]" in text and ".rec/.bin" not in text
+    augment = " ".join(invoke("augment", "--help").output.split())
+    assert "[default: aligned for .rec/.bin, auto for folders]" in augment
