@@ -33,7 +33,13 @@ from typing import Any
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.formats.base import Reader, register_format
-from maskgen.images import IMAGE_SUFFIXES, can_write, format_of_name, writable_formats
+from maskgen.images import (
+    IMAGE_SUFFIXES,
+    can_write,
+    format_of_name,
+    sniff_image_format,
+    writable_formats,
+)
 from maskgen.types import Key, Sample
 
 __all__ = [
@@ -46,6 +52,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+SNIFF_BYTES = 64
+"""Leading bytes read to tell an image without an image suffix (every signature
+:func:`maskgen.images.sniff_image_format` knows lies within them)."""
 
 
 def image_format_of(key_or_path: str | Path) -> str:
@@ -108,16 +118,34 @@ def _safe_key(key: Key, where: Path) -> str:
     return text
 
 
+def _holds_an_image(root: Path, keys: Sequence[str]) -> bool:
+    """Whether any file has an image suffix or, where none has, image bytes: the masking step
+    goes by the bytes, so photos without a suffix (hashed names, ``.dat``) are images too."""
+    if any(format_of_name(key) for key in keys):
+        return True
+    return any(_sniffs_as_image(root / key) for key in keys)
+
+
+def _sniffs_as_image(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError:
+        return False
+    return sniff_image_format(head) is not None
+
+
 class FolderReader:
     """Every file under ``root`` (see the module docstring); keys are relative POSIX paths,
-    sorted. DatasetFormatError where no file has an image suffix (a wrong folder)."""
+    sorted. DatasetFormatError where no file has an image suffix or image bytes (a wrong
+    folder)."""
 
     def __init__(self, root: str | Path) -> None:
         self.path = Path(root)
         if not self.path.is_dir():
             raise DatasetFormatError(f"{self.path}: not a folder")
         keys, hidden = _list_files(self.path)
-        if not any(format_of_name(key) for key in keys):
+        if not _holds_an_image(self.path, keys):
             raise DatasetFormatError(f"{self.path}: no image files ({_hint(self.path)})")
         if hidden:
             _warn_hidden(str(self.path.resolve()), tuple(hidden))
@@ -174,7 +202,10 @@ def _hint(root: Path) -> str:
     others = sorted(p.name for p in root.iterdir() if p.suffix.lower() in (".rec", ".bin"))
     if others:
         return f"looked for {suffixes}; pass one of {', '.join(others[:3])} directly"
-    return f"looked for {suffixes}, any letter case, in every subfolder"
+    return (
+        f"looked for {suffixes}, any letter case, in every subfolder, and for image bytes "
+        "in the other files"
+    )
 
 
 def staging_dir(part_path: Path) -> Path:

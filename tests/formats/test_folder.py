@@ -93,6 +93,21 @@ def test_empty_folder_is_an_error_with_a_hint(tmp_path: Path) -> None:
         FolderReader(tmp_path)
 
 
+def test_images_without_image_suffixes_are_found_by_their_bytes(tmp_path: Path) -> None:
+    """A folder whose photos have no image suffix (hashed names, ``.dat``) is a folder of
+    images: the masking step recognises them by their bytes, so the reader must not refuse it
+    as holding no image files."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "3f9a0c").write_bytes(_encoded(".jpg", 40))
+    (tmp_path / "photo.dat").write_bytes(_encoded(".png", 90))
+    (tmp_path / "notes.txt").write_text("hello\n")
+    assert list(FolderReader(tmp_path).keys()) == ["notes.txt", "photo.dat", "sub/3f9a0c"]
+    (tmp_path / "photo.dat").unlink()
+    (tmp_path / "sub" / "3f9a0c").write_bytes(b"\x00" * 64)
+    with pytest.raises(DatasetFormatError, match="no image files"):
+        FolderReader(tmp_path)
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
