@@ -198,9 +198,22 @@ def demo_portrait() -> np.ndarray:
     return data.astronaut()
 
 
+DEMO_VARIANTS = {"plain": (0.0, 0.0), "color": (1.0, 0.0), "texture": (0.0, 1.0)}
+"""The demo's variants: (color_prob, texture_prob) of each."""
+
+
+def demo_outputs(out_dir: Path) -> list[Path]:
+    """The files :func:`run_demo` writes into ``out_dir``, in order, the sheet last."""
+    from maskgen.masks import available_mask_types
+
+    names = [f"{t}_{v}.png" for t in available_mask_types() for v in DEMO_VARIANTS]
+    return [Path(out_dir) / name for name in [*names, "demo_sheet.png"]]
+
+
 def run_demo(out_dir: Path, *, seed: int = 0, models_dir: str | None = None) -> list[Path]:
     """Mask the bundled portrait with every mask type, plain, coloured and textured; write each
-    result and a contact sheet ``out_dir/demo_sheet.png``. Needs no download."""
+    result and a contact sheet ``out_dir/demo_sheet.png`` (:func:`demo_outputs`, replaced if
+    they exist). Needs no download."""
     from maskgen.masks import Masker, MaskSpec, available_mask_types
 
     out_dir = Path(out_dir)
@@ -208,9 +221,8 @@ def run_demo(out_dir: Path, *, seed: int = 0, models_dir: str | None = None) -> 
     tiles = [Tile(portrait, "original")]
     written: list[Path] = []
     crop = (slice(None), slice(None))
-    variants = {"plain": (0.0, 0.0), "color": (1.0, 0.0), "texture": (0.0, 1.0)}
     for mask_type in available_mask_types():
-        for variant, (color_prob, texture_prob) in variants.items():
+        for variant, (color_prob, texture_prob) in DEMO_VARIANTS.items():
             spec = MaskSpec(
                 mask_types=(mask_type,), color_prob=color_prob, texture_prob=texture_prob
             )

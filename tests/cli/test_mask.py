@@ -104,6 +104,19 @@ def test_demo_masks_the_bundled_portrait_with_every_type(tmp_path):
     assert not np.array_equal(plain, textured)
 
 
+def test_demo_keeps_earlier_images_without_overwrite(tmp_path):
+    """Like every other command, `demo` replaces no file without --overwrite."""
+    mine = tmp_path / "demo_sheet.png"
+    mine.write_bytes(b"my own sheet")
+    result = invoke("demo", "-o", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {mine} exists; pass --overwrite to replace it"
+    assert mine.read_bytes() == b"my own sheet" and sorted(tmp_path.iterdir()) == [mine]
+    again = invoke("demo", "-o", tmp_path, "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert cv2.imread(str(mine)) is not None
+
+
 def test_types_lists_masks_and_textures():
     result = invoke("types")
     assert result.exit_code == 0
