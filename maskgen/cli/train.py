@@ -22,6 +22,24 @@ def _help(text: str, name: str) -> str:
     return f"{text}  [default: {getattr(_DEFAULTS, name)}]"
 
 
+ONLINE_MASK_OPTIONS = ("mask_types", "color_prob", "texture_prob")
+"""Flags that say how --online-mask draws its masks, and nothing else."""
+
+
+def _refuse_online_options_without_online_mask(
+    overrides: dict[str, Any], online_mask: bool
+) -> None:
+    """ConfigError for a flag of :data:`ONLINE_MASK_OPTIONS` given to a run that masks
+    nothing while loading: it would change nothing, silently."""
+    given = [name for name in ONLINE_MASK_OPTIONS if name in overrides]
+    if given and not online_mask:
+        flag = "--" + given[0].replace("_", "-")
+        raise ConfigError(
+            f"{given[0]}: {flag} says how --online-mask draws its masks; a twin's were drawn "
+            f"by maskgen augment (give {flag} there), so give it only with --online-mask"
+        )
+
+
 def _resume_hint(run: Path) -> Any:
     """What to tell a user who stopped the run (asked when it stops: a checkpoint may exist
     by then)."""
@@ -265,6 +283,7 @@ def train(**options: Any) -> None:
         config = resolve_config(
             preset=options["preset"], config_file=options["config_file"], overrides=overrides
         )
+    _refuse_online_options_without_online_mask(overrides, config.online_mask)
     try:
         from maskgen.train.loop import format_row
         from maskgen.train.loop import train as run_training
