@@ -3,6 +3,7 @@ loading, ``--online-mask``)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import click
 from maskgen.cli.main import RESUME_HINT
 from maskgen.errors import ConfigError
 from maskgen.train.config import NETWORKS, TrainConfig
+
+logger = logging.getLogger(__name__)
 
 _NOT_CONFIG = ("config_file", "preset", "quiet")
 _DEFAULTS = TrainConfig()
@@ -37,6 +40,24 @@ def _refuse_online_options_without_online_mask(
         raise ConfigError(
             f"{given[0]}: {flag} says how --online-mask draws its masks; a twin's were drawn "
             f"by maskgen augment (give {flag} there), so give it only with --online-mask"
+        )
+
+
+MASK_HEAD_OPTIONS = ("masked_prob", "mask_weight", "mask_smoothing")
+"""Flags that say how masked samples are drawn and the mask head is trained."""
+
+
+def _warn_mask_options_without_masks(overrides: dict[str, Any], with_masks: bool) -> None:
+    """A warning for flags of :data:`MASK_HEAD_OPTIONS` given to a run without masked
+    samples (no --masked, no --online-mask), which trains no mask head: they change nothing.
+    Not an error: the ArcFace arm of ``benchmarks/paper_miniature.py`` lists its commands
+    with the MTArcFace arm's ``--masked-prob``, and those commands must still run."""
+    given = ["--" + name.replace("_", "-") for name in MASK_HEAD_OPTIONS if name in overrides]
+    if given and not with_masks:
+        logger.warning(
+            "%s: no effect without masked samples (--masked or --online-mask): no mask head "
+            "is trained",
+            ", ".join(given),
         )
 
 
@@ -284,6 +305,7 @@ def train(**options: Any) -> None:
             preset=options["preset"], config_file=options["config_file"], overrides=overrides
         )
     _refuse_online_options_without_online_mask(overrides, config.online_mask)
+    _warn_mask_options_without_masks(overrides, bool(config.masked) or config.online_mask)
     try:
         from maskgen.train.loop import format_row
         from maskgen.train.loop import train as run_training

@@ -176,3 +176,22 @@ def test_online_mask_options_without_online_mask_are_refused(rec_dir: Path, tmp_
         assert not run.exists()
     online = _invoke(*base, "--online-mask", "--mask-types", "n95", "-o", tmp_path / "ok", "-q")
     assert online.exit_code == 0, online.output
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_mask_head_options_without_masked_samples_are_named_in_a_warning(
+    rec_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without --masked or --online-mask no mask head is trained: --masked-prob, --mask-weight
+    and --mask-smoothing used to be accepted and do nothing, without a word."""
+    pytest.importorskip("torch")
+    data = rec_dir / "lfw-mini" / "train.rec"
+    args = ("--data", data, *TINY, "--steps", "1", "--workers", "0", "--threads", "1", "-q")
+    result = _invoke(*args, "--masked-prob", "0.9", "--mask-weight", "3", "-o", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    warnings = [r.getMessage() for r in caplog.records if r.name == "maskgen.cli.train"]
+    assert warnings == [
+        "--masked-prob, --mask-weight: no effect without masked samples (--masked or "
+        "--online-mask): no mask head is trained"
+    ]
