@@ -78,6 +78,13 @@ def test_format_registry_and_pickling(tree: Path, tmp_path: Path) -> None:
         find_format(tmp_path / "notes.txt")
 
 
+def test_an_idx_given_for_its_rec_says_to_give_the_rec(tmp_path: Path) -> None:
+    (tmp_path / "train.rec").write_bytes(b"")
+    (tmp_path / "train.idx").write_text("0\t0\n")
+    with pytest.raises(DatasetFormatError, match=r"give the \.rec, .*train\.rec \(its \.idx"):
+        find_format(tmp_path / "train.idx")
+
+
 def test_refuses_keys_outside_the_root(tree: Path) -> None:
     reader = FolderReader(tree)
     for key in ["../in/a.png", "/etc/passwd"]:
