@@ -75,13 +75,15 @@ def image_format_of(key_or_path: str | Path) -> str:
     return image_format
 
 
-def _list_files(root: Path) -> tuple[list[str], list[str]]:
-    """POSIX relative paths of every file under ``root``, sorted, hidden files included; and
-    the hidden folders not entered (relative paths, sorted). As ``os.walk`` (symlinked folders
-    are not entered, unreadable ones skipped) but from ``os.scandir``'s entries, which know
-    their type without a ``stat`` per file: 0.06 s for LFW's 13,233 photos instead of 0.22 s."""
+def _list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
+    """POSIX relative paths of every file under ``root``, sorted, hidden files included; the
+    hidden folders not entered; and the links not followed: to folders, and broken ones (each
+    relative paths, sorted). As ``os.walk`` (symlinked folders are not entered, unreadable ones
+    skipped) but from ``os.scandir``'s entries, which know their type without a ``stat`` per
+    file: 0.06 s for LFW's 13,233 photos instead of 0.22 s."""
     keys: list[str] = []
     hidden: list[str] = []
+    links: list[str] = []
     pending = [(str(root), "")]
     while pending:
         folder, relative = pending.pop()
@@ -95,11 +97,15 @@ def _list_files(root: Path) -> tuple[list[str], list[str]]:
             if _is_dir(entry):
                 if entry.name.startswith("."):
                     hidden.append(key)
-                elif not entry.is_symlink():
+                elif entry.is_symlink():
+                    links.append(key)
+                else:
                     pending.append((entry.path, key))
             elif entry.is_file():
                 keys.append(key)
-    return sorted(keys), sorted(hidden)
+            elif entry.is_symlink():
+                links.append(key)  # a broken link
+    return sorted(keys), sorted(hidden), sorted(links)
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -144,11 +150,13 @@ class FolderReader:
         self.path = Path(root)
         if not self.path.is_dir():
             raise DatasetFormatError(f"{self.path}: not a folder")
-        keys, hidden = _list_files(self.path)
+        keys, hidden, links = _list_files(self.path)
         if not _holds_an_image(self.path, keys):
             raise DatasetFormatError(f"{self.path}: no image files ({_hint(self.path)})")
         if hidden:
             _warn_hidden(str(self.path.resolve()), tuple(hidden))
+        if links:
+            _warn_links(str(self.path.resolve()), tuple(links))
         self._keys = tuple(keys)
 
     def __len__(self) -> int:
@@ -195,6 +203,20 @@ def _warn_hidden(root: str, hidden: tuple[str, ...]) -> None:
     were not read."""
     names = ", ".join(hidden[:5]) + (", ..." if len(hidden) > 5 else "")
     logger.warning("%s: %d hidden folder(s) not read: %s", root, len(hidden), names)
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_links(root: str, links: tuple[str, ...]) -> None:
+    """Say once per process which links were not followed (to folders: no loops, nothing read
+    twice; broken ones), so that a folder of linked identity folders is not skipped silently."""
+    names = ", ".join(links[:5]) + (", ..." if len(links) > 5 else "")
+    logger.warning(
+        "%s: %d link(s) to folders, or broken, not followed: %s (give the folder itself, or "
+        "copy it in)",
+        root,
+        len(links),
+        names,
+    )
 
 
 def _hint(root: Path) -> str:

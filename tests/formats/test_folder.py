@@ -220,6 +220,22 @@ def test_a_subset_reader_reads_its_keys_without_listing_the_folder(
         reader.subset([keys[0], "nope.png"])
 
 
+def test_links_not_followed_are_named_in_a_warning(
+    tree: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A linked folder (say one identity folder linked from elsewhere) and a broken link are
+    not read: a warning names them, where they used to vanish from the twin without a word."""
+    (tmp_path / "elsewhere").mkdir()
+    (tree / "Alan").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tree / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+    with caplog.at_level("WARNING", logger="maskgen.formats.folder"):
+        reader = FolderReader(tree)
+    keys = list(reader.keys())
+    assert "Alan" not in keys and "gone.jpg" not in keys
+    (warning,) = [r.getMessage() for r in caplog.records if "not followed" in r.getMessage()]
+    assert "2 link(s) to folders, or broken, not followed: Alan, gone.jpg" in warning
+
+
 def test_listing_follows_file_links_not_folder_links(tree: Path, tmp_path: Path) -> None:
     """As ``os.walk`` lists: a link to a file is an item, a linked folder is not entered (no
     loops, nothing read twice), a hidden folder is named, not entered."""
