@@ -119,7 +119,8 @@ def _safe_key(key: Key, where: Path) -> str:
     """A relative POSIX path that stays inside its root (no absolute paths, no ``..``)."""
     text = str(key)
     parts = PurePosixPath(text).parts
-    if not parts or text.startswith("/") or ".." in parts or "\\" in text:
+    separator = "\\" in (os.sep, os.altsep)  # on POSIX a backslash is a name's character
+    if not parts or text.startswith("/") or ".." in parts or (separator and "\\" in text):
         raise DatasetFormatError(f"{where}: key {text!r} is not a relative path inside the folder")
     return text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -83,6 +84,20 @@ def test_an_idx_given_for_its_rec_says_to_give_the_rec(tmp_path: Path) -> None:
     (tmp_path / "train.idx").write_text("0\t0\n")
     with pytest.raises(DatasetFormatError, match=r"give the \.rec, .*train\.rec \(its \.idx"):
         find_format(tmp_path / "train.idx")
+
+
+@pytest.mark.skipif(os.sep == "\\", reason="a backslash separates folders on Windows")
+def test_a_backslash_in_a_file_name_is_a_name_character(tree: Path, tmp_path: Path) -> None:
+    """On POSIX 'a\\b.png' is one file in the root, not a path: it is listed, read and written
+    back like any other (it used to stop a whole augment run: 'not a relative path')."""
+    name = "back\\slash.png"
+    (tree / name).write_bytes((tree / "a.png").read_bytes())
+    reader = FolderReader(tree)
+    assert name in list(reader.keys()) and reader.read(name).data == (tree / "a.png").read_bytes()
+    out = tmp_path / "out"
+    with FOLDER.open_part_writer(reader, tmp_path / "p.part", out_dir=out) as writer:
+        writer.write(reader.read(name))
+    assert (out / name).read_bytes() == (tree / "a.png").read_bytes()
 
 
 def test_refuses_keys_outside_the_root(tree: Path) -> None:
