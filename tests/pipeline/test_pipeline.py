@@ -265,6 +265,25 @@ def test_bin_twin_is_identical_for_any_workers_and_loads_with_pickle(
     assert changed == one.counts.masked > 220
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system taking any bytes")
+def test_a_file_name_that_is_not_utf8_is_masked_and_kept(
+    tmp_path: Path, lfw_dir: Path, spec, run_augment
+) -> None:
+    """A name in Latin-1 ('caf\\xe9.jpg' from an old archive) used to end the run in a
+    UnicodeEncodeError traceback (the item's seed hashed the name as UTF-8)."""
+    source = tmp_path / "in"
+    source.mkdir()
+    photo = spread_photos(lfw_dir, 1)[0].read_bytes()
+    name = os.fsdecode(b"caf\xe9.jpg")
+    (source / name).write_bytes(photo)
+    (source / "plain.jpg").write_bytes(photo)
+    report = run_augment(source, tmp_path / "out", spec, workers=1)
+    assert report.counts.images == 2 and report.counts.masked == 2
+    assert os.fsencode(name) in os.listdir(os.fsencode(tmp_path / "out"))
+    twin = (tmp_path / "out" / name).read_bytes()
+    assert twin != photo and twin != (tmp_path / "out" / "plain.jpg").read_bytes()
+
+
 def test_folder_twin_mirrors_the_tree_and_passes_odd_files_through(
     tmp_path: Path, photo_folder: Path, photo_reference: Path, spec, run_augment, read_tree
 ) -> None:
