@@ -55,12 +55,18 @@ def _text_width(text: str) -> int:
     return cv2.getTextSize(text, FONT, FONT_SCALE, 1)[0][0]
 
 
+def _drawable(text: str) -> str:
+    """``text`` with each byte of a name that is not UTF-8 (Python's surrogate escapes) as
+    ``\\xNN``, as ``ls -b`` shows it: OpenCV's text functions crash the process on them."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def wrap_caption(text: str, width: int) -> list[str]:
     """``text`` cut into lines no wider than ``width`` pixels in the sheet's font, nothing left
     out. Lines break after a space, "/", "_", "-" or "." where one fits (file names and keys
     have few spaces), else between characters. Returns [] for an empty caption."""
     lines: list[str] = []
-    rest = text.strip()
+    rest = _drawable(text).strip()
     while rest:
         cut = len(rest)
         while cut > 1 and _text_width(rest[:cut]) > width:
