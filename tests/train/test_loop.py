@@ -143,6 +143,9 @@ def test_bad_inputs_are_one_line_errors(
     cases = {
         "no such file": ("--data", str(tmp_path / "absent.rec")),
         "larger than the dataset (294 images)": ("--data", str(lfw_mini), "--batch-size", "512"),
+        "1 image a step; batch normalisation needs at least 2": (
+            *("--data", str(lfw_mini), "--batch-size", "1"),
+        ),
         "1 identity; ArcFace needs at least 2": (
             *("--data", str(one_identity), "--batch-size", "4"),
         ),
