@@ -125,6 +125,16 @@ def test_types_lists_masks_and_textures():
     assert "plaid:" in result.output
 
 
+def test_types_with_a_bad_texture_folder_prints_one_error_and_no_listing(tmp_path):
+    """A texture that cannot be read stops `types` before it prints: one error line, not the
+    mask types followed by the error."""
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    result = invoke("types", "--textures", tmp_path)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ") and "bad.jpg" in result.stderr
+
+
 @pytest.mark.shared
 def test_mask_types_match_in_any_case_and_errors_name_the_flag_typed(photo, tmp_path):
     lower, upper = tmp_path / "lower.png", tmp_path / "upper.png"
