@@ -19,13 +19,9 @@ from joblib import Parallel, delayed
 from maskgen.errors import DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.landmarks import load_face_finder
-from maskgen.images import format_of_name, read_rgb, sniff_image_format
+from maskgen.images import is_image_file, read_rgb
 
 logger = logging.getLogger(__name__)
-
-SNIFF_BYTES = 64
-"""Leading bytes read to tell a photo without an image suffix (every signature
-:func:`maskgen.images.sniff_image_format` knows lies within them)."""
 
 CENTRE_FACE_FRACTION = 0.42
 """Fallback for a photo with no detected face: assume the face box is this central fraction of
@@ -131,28 +127,13 @@ def _tally(report: AlignReport, photo: AlignedPhoto) -> bool:
     return True
 
 
-def is_photo(path: Path) -> bool:
-    """Whether ``path`` is a file maskgen reads as an image: named with an image suffix (any
-    format maskgen reads, TIFF and GIF included), or, without one, with an image's bytes (as
-    ``maskgen augment`` tells images in a folder)."""
-    if not path.is_file():
-        return False
-    if format_of_name(path) is not None:
-        return True
-    try:
-        with open(path, "rb") as handle:
-            return sniff_image_format(handle.read(SNIFF_BYTES)) is not None
-    except OSError:
-        return False
-
-
 def identity_folders(photo_dir: Path) -> list[tuple[str, list[Path]]]:
     """(identity name, sorted photo paths) for every sub-folder holding photos, sorted by name."""
     if not photo_dir.is_dir():
         raise DatasetFormatError(f"{photo_dir}: not a folder of identity sub-folders")
     identities = []
     for folder in sorted(p for p in photo_dir.iterdir() if p.is_dir()):
-        photos = sorted(p for p in folder.iterdir() if is_photo(p))
+        photos = sorted(p for p in folder.iterdir() if is_image_file(p))
         if photos:
             identities.append((folder.name, photos))
     if not identities:
@@ -173,7 +154,7 @@ def align_folder_to_rec(
     from maskgen.formats.recordio import write_insightface_rec
 
     identities = identity_folders(Path(photo_dir))
-    loose = [p for p in Path(photo_dir).iterdir() if is_photo(p)]
+    loose = [p for p in Path(photo_dir).iterdir() if is_image_file(p)]
     report = AlignReport(output=Path(out_rec), outside_identities=len(loose))
     all_paths = [p for _, photos in identities for p in photos]
     owner = [i for i, (_, photos) in enumerate(identities) for _ in photos]

@@ -37,7 +37,7 @@ from maskgen.images import (
     IMAGE_SUFFIXES,
     can_write,
     format_of_name,
-    sniff_image_format,
+    is_image_file,
     writable_formats,
 )
 from maskgen.types import Key, Sample
@@ -52,10 +52,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-SNIFF_BYTES = 64
-"""Leading bytes read to tell an image without an image suffix (every signature
-:func:`maskgen.images.sniff_image_format` knows lies within them)."""
 
 
 def image_format_of(key_or_path: str | Path) -> str:
@@ -130,16 +126,7 @@ def _holds_an_image(root: Path, keys: Sequence[str]) -> bool:
     goes by the bytes, so photos without a suffix (hashed names, ``.dat``) are images too."""
     if any(format_of_name(key) for key in keys):
         return True
-    return any(_sniffs_as_image(root / key) for key in keys)
-
-
-def _sniffs_as_image(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(SNIFF_BYTES)
-    except OSError:
-        return False
-    return sniff_image_format(head) is not None
+    return any(is_image_file(root / key) for key in keys)
 
 
 class FolderReader:
