@@ -107,6 +107,25 @@ def sniff_image_format(data: bytes) -> str | None:
     return None
 
 
+SNIFF_BYTES = 64
+"""Leading bytes that hold every signature :func:`sniff_image_format` knows."""
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether the file at ``path`` is named as an image (any suffix of :data:`IMAGE_SUFFIXES`)
+    or, whatever its name, begins as one: photos without a suffix (hashed names, ``.dat``)
+    are images too. False for a folder or a file that cannot be read."""
+    if not path.is_file():
+        return False
+    if format_of_name(path) is not None:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return sniff_image_format(handle.read(SNIFF_BYTES)) is not None
+    except OSError:
+        return False
+
+
 def format_of_name(name: str | Path | None) -> str | None:
     """The format a file name's suffix (any case) names, or None."""
     if name is None:

@@ -55,12 +55,18 @@ def _text_width(text: str) -> int:
     return cv2.getTextSize(text, FONT, FONT_SCALE, 1)[0][0]
 
 
+def _drawable(text: str) -> str:
+    """``text`` with each byte of a name that is not UTF-8 (Python's surrogate escapes) as
+    ``\\xNN``, as ``ls -b`` shows it: OpenCV's text functions crash the process on them."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def wrap_caption(text: str, width: int) -> list[str]:
     """``text`` cut into lines no wider than ``width`` pixels in the sheet's font, nothing left
     out. Lines break after a space, "/", "_", "-" or "." where one fits (file names and keys
     have few spaces), else between characters. Returns [] for an empty caption."""
     lines: list[str] = []
-    rest = text.strip()
+    rest = _drawable(text).strip()
     while rest:
         cut = len(rest)
         while cut > 1 and _text_width(rest[:cut]) > width:
@@ -198,9 +204,22 @@ def demo_portrait() -> np.ndarray:
     return data.astronaut()
 
 
+DEMO_VARIANTS = {"plain": (0.0, 0.0), "color": (1.0, 0.0), "texture": (0.0, 1.0)}
+"""The demo's variants: (color_prob, texture_prob) of each."""
+
+
+def demo_outputs(out_dir: Path) -> list[Path]:
+    """The files :func:`run_demo` writes into ``out_dir``, in order, the sheet last."""
+    from maskgen.masks import available_mask_types
+
+    names = [f"{t}_{v}.png" for t in available_mask_types() for v in DEMO_VARIANTS]
+    return [Path(out_dir) / name for name in [*names, "demo_sheet.png"]]
+
+
 def run_demo(out_dir: Path, *, seed: int = 0, models_dir: str | None = None) -> list[Path]:
     """Mask the bundled portrait with every mask type, plain, coloured and textured; write each
-    result and a contact sheet ``out_dir/demo_sheet.png``. Needs no download."""
+    result and a contact sheet ``out_dir/demo_sheet.png`` (:func:`demo_outputs`, replaced if
+    they exist). Needs no download."""
     from maskgen.masks import Masker, MaskSpec, available_mask_types
 
     out_dir = Path(out_dir)
@@ -208,9 +227,8 @@ def run_demo(out_dir: Path, *, seed: int = 0, models_dir: str | None = None) -> 
     tiles = [Tile(portrait, "original")]
     written: list[Path] = []
     crop = (slice(None), slice(None))
-    variants = {"plain": (0.0, 0.0), "color": (1.0, 0.0), "texture": (0.0, 1.0)}
     for mask_type in available_mask_types():
-        for variant, (color_prob, texture_prob) in variants.items():
+        for variant, (color_prob, texture_prob) in DEMO_VARIANTS.items():
             spec = MaskSpec(
                 mask_types=(mask_type,), color_prob=color_prob, texture_prob=texture_prob
             )

@@ -31,7 +31,8 @@ from maskgen.cli import options
 def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
     """Detect each photo's face and warp it onto the ArcFace 112x112 template, writing
     insightface's layouts: a RecordIO set (header, images, identity records, property) from
-    PHOTO_DIR/<identity>/*.jpg, or a verification .bin from a pairs file.
+    the photos in PHOTO_DIR/<identity>/ (any image format, told by suffix or bytes), or a
+    verification .bin from a pairs file.
 
     Example: maskgen align lfw/ --pairs pairs.txt -o lfw.bin
     """

@@ -21,13 +21,16 @@ from maskgen.cli import options
 )
 @options.seed
 @options.models_dir
-def demo(output_dir, seed, models_dir):
+@options.overwrite_file
+def demo(output_dir, seed, models_dir, overwrite):
     """Mask scikit-image's public-domain astronaut portrait with every mask type (plain,
-    coloured, textured) and write the results and a contact sheet, demo_sheet.png.
+    coloured, textured) and write the results and a contact sheet, demo_sheet.png (files of
+    an earlier demo there are replaced only with --overwrite).
 
     Example: maskgen demo -o demo/
     """
-    from maskgen.preview import run_demo
+    from maskgen.preview import demo_outputs, run_demo
 
+    options.refuse_existing(*demo_outputs(output_dir), overwrite=overwrite)
     written = run_demo(output_dir, seed=seed, models_dir=models_dir)
     click.echo(f"wrote {len(written)} images to {output_dir}/ (see demo_sheet.png)", err=True)

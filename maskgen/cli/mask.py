@@ -24,7 +24,7 @@ from maskgen.cli import options
     help="One mask type, in any case (default: a random one; `maskgen types` lists them).",
 )
 @options.seed
-@options.face_mode
+@options.face_mode_photo
 @options.models_dir
 @options.jpeg_quality
 @options.color_prob

@@ -152,6 +152,15 @@ shard = click.option(
 def face_mode(command: F) -> F:
     """--face-mode auto|detect|aligned and its shortcut --aligned, passed as ``face_mode``
     (None when neither is given: the input format's default)."""
+    return _face_mode(command, "aligned for .rec/.bin, auto for folders")
+
+
+def face_mode_photo(command: F) -> F:
+    """:func:`face_mode` for a command that takes one photo (None: ``auto``)."""
+    return _face_mode(command, "auto")
+
+
+def _face_mode(command: F, default: str) -> F:
     command = click.option(
         "--aligned",
         "face_mode",
@@ -166,7 +175,7 @@ def face_mode(command: F) -> F:
         help="detect: find faces; aligned: inputs are ArcFace-aligned crops, no detection; "
         "auto: detect, and treat small square crops without a detection as aligned where "
         "the detector sees a face on the aligned face box.  "
-        "[default: aligned for .rec/.bin, auto for folders]",
+        f"[default: {default}]",
     )(command)
 
 

@@ -3,6 +3,7 @@ loading, ``--online-mask``)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from maskgen.cli.main import RESUME_HINT
 from maskgen.errors import ConfigError
 from maskgen.train.config import NETWORKS, TrainConfig
 
+logger = logging.getLogger(__name__)
+
 _NOT_CONFIG = ("config_file", "preset", "quiet")
 _DEFAULTS = TrainConfig()
 
@@ -20,6 +23,42 @@ def _help(text: str, name: str) -> str:
     """``text`` and the setting's default, as click shows defaults. The flags themselves default
     to None, so that a preset, a config file or a resumed run's config.json can supply them."""
     return f"{text}  [default: {getattr(_DEFAULTS, name)}]"
+
+
+ONLINE_MASK_OPTIONS = ("mask_types", "color_prob", "texture_prob")
+"""Flags that say how --online-mask draws its masks, and nothing else."""
+
+
+def _refuse_online_options_without_online_mask(
+    overrides: dict[str, Any], online_mask: bool
+) -> None:
+    """ConfigError for a flag of :data:`ONLINE_MASK_OPTIONS` given to a run that masks
+    nothing while loading: it would change nothing, silently."""
+    given = [name for name in ONLINE_MASK_OPTIONS if name in overrides]
+    if given and not online_mask:
+        flag = "--" + given[0].replace("_", "-")
+        raise ConfigError(
+            f"{given[0]}: {flag} says how --online-mask draws its masks; a twin's were drawn "
+            f"by maskgen augment (give {flag} there), so give it only with --online-mask"
+        )
+
+
+MASK_HEAD_OPTIONS = ("masked_prob", "mask_weight", "mask_smoothing")
+"""Flags that say how masked samples are drawn and the mask head is trained."""
+
+
+def _warn_mask_options_without_masks(overrides: dict[str, Any], with_masks: bool) -> None:
+    """A warning for flags of :data:`MASK_HEAD_OPTIONS` given to a run without masked
+    samples (no --masked, no --online-mask), which trains no mask head: they change nothing.
+    Not an error: the ArcFace arm of ``benchmarks/paper_miniature.py`` lists its commands
+    with the MTArcFace arm's ``--masked-prob``, and those commands must still run."""
+    given = ["--" + name.replace("_", "-") for name in MASK_HEAD_OPTIONS if name in overrides]
+    if given and not with_masks:
+        logger.warning(
+            "%s: no effect without masked samples (--masked or --online-mask): no mask head "
+            "is trained",
+            ", ".join(given),
+        )
 
 
 def _resume_hint(run: Path) -> Any:
@@ -262,6 +301,8 @@ def train(**options: Any) -> None:
         config = resolve_config(
             preset=options["preset"], config_file=options["config_file"], overrides=overrides
         )
+    _refuse_online_options_without_online_mask(overrides, config.online_mask)
+    _warn_mask_options_without_masks(overrides, bool(config.masked) or config.online_mask)
     try:
         from maskgen.train.loop import format_row
         from maskgen.train.loop import train as run_training

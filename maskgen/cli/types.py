@@ -30,12 +30,15 @@ def types(texture_dirs, templates):
     """
     from maskgen.masks import load_templates, load_textures
 
-    click.echo("mask types:")
-    for name in sorted(load_templates(templates)):
-        click.echo(f"  {name}")
+    # both loaded before anything is printed: a bad folder is one error line, not a listing
+    # cut short by it
+    names = sorted(load_templates(templates))
     families: dict[str, list[str]] = {}
     for texture in load_textures(tuple(texture_dirs)).values():
         families.setdefault(texture.family, []).append(texture.name)
+    click.echo("mask types:")
+    for name in names:
+        click.echo(f"  {name}")
     total = sum(len(names) for names in families.values())
     click.echo(f"textures ({total}):")
     for family in sorted(families):

@@ -54,13 +54,38 @@ class EvalSet:
 def evaluate_model(
     embedder: Embedder, sets: Sequence[EvalSet], *, progress: Progress | None = None
 ) -> EvalReport:
-    """Every set's figures for one model. Each path is checked before any inference starts, so
-    a mistyped last set fails at once rather than after the first sets' work."""
+    """Every set's figures for one model. Each set is checked (its path, its format, a
+    RecordIO set's first label) before any inference starts, so a mistyped or wrong last set
+    fails at once rather than after the first sets' work."""
     for eval_set in sets:
-        if not Path(eval_set.path).is_file():
-            raise DatasetFormatError(f"{eval_set.path}: no such file")
+        _check_set(eval_set, mask_head=embedder.info.mask_head)
     results = tuple(evaluate_set(embedder, s, progress=progress) for s in sets)
     return EvalReport(results=results, model=embedder.info.to_json())
+
+
+def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
+    """DatasetFormatError for a set that cannot be evaluated as its kind says: missing, not a
+    verification ``.bin`` of at least N_FOLDS pairs, or a RecordIO set whose first image has no
+    mask flag (needed only by a model with a mask head)."""
+    path = eval_set.path
+    if not Path(path).is_file():
+        raise DatasetFormatError(f"{path}: no such file")
+    if eval_set.kind == "rec":
+        from maskgen.formats.recordio import RecordIOReader
+
+        reader = RecordIOReader(path)
+        keys = reader.image_keys()
+        if mask_head and len(keys):
+            _mask_flag(reader.read(keys[0]).label, path, int(keys[0]))
+        return
+    from maskgen.formats.verification import read_verification_bin
+
+    _check_pairs(path, len(read_verification_bin(path)[1]))
+
+
+def _check_pairs(path: str, pairs: int) -> None:
+    if pairs < N_FOLDS:
+        raise DatasetFormatError(f"{path}: {pairs} pairs, fewer than the {N_FOLDS} folds")
 
 
 def evaluate_set(
@@ -84,8 +109,7 @@ def _evaluate_bin(
     from maskgen.formats.verification import read_verification_bin
 
     images, issame = read_verification_bin(path)
-    if len(issame) < N_FOLDS:
-        raise DatasetFormatError(f"{path}: {len(issame)} pairs, fewer than the {N_FOLDS} folds")
+    _check_pairs(path, len(issame))
     result = embedder.embed_encoded(
         images, source=path, flip=True, progress=_reporter(progress, path, len(images))
     )

@@ -19,11 +19,9 @@ from joblib import Parallel, delayed
 from maskgen.errors import DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.landmarks import load_face_finder
-from maskgen.images import read_rgb
+from maskgen.images import is_image_file, read_rgb
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 CENTRE_FACE_FRACTION = 0.42
 """Fallback for a photo with no detected face: assume the face box is this central fraction of
@@ -135,7 +133,7 @@ def identity_folders(photo_dir: Path) -> list[tuple[str, list[Path]]]:
         raise DatasetFormatError(f"{photo_dir}: not a folder of identity sub-folders")
     identities = []
     for folder in sorted(p for p in photo_dir.iterdir() if p.is_dir()):
-        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        photos = sorted(p for p in folder.iterdir() if is_image_file(p))
         if photos:
             identities.append((folder.name, photos))
     if not identities:
@@ -156,7 +154,7 @@ def align_folder_to_rec(
     from maskgen.formats.recordio import write_insightface_rec
 
     identities = identity_folders(Path(photo_dir))
-    loose = [p for p in Path(photo_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    loose = [p for p in Path(photo_dir).iterdir() if is_image_file(p)]
     report = AlignReport(output=Path(out_rec), outside_identities=len(loose))
     all_paths = [p for _, photos in identities for p in photos]
     owner = [i for i, (_, photos) in enumerate(identities) for _ in photos]

@@ -119,6 +119,8 @@ def find_format(path: str | Path) -> Format:
     hint = ""
     if path.is_file() and format_of_name(path.name) is not None:
         hint = "; a single photo is masked by `maskgen mask`"
+    elif path.suffix.lower() == ".idx" and path.with_suffix(".rec").is_file():
+        hint = f"; give the .rec, {path.with_suffix('.rec')} (its .idx is read beside it)"
     raise DatasetFormatError(f"{path}: not a dataset maskgen can read (tried: {tried}){hint}")
 
 

@@ -136,13 +136,29 @@ ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, size) -> bytes`` (shorter only at end of file)."""
 
 
-def _read_record(read_at: ReadAt, offset: int, path: Path) -> tuple[bytes, int]:
+class _BadMagic(DatasetFormatError):
+    """No RecordIO part header where one was expected."""
+
+
+def _read_record(
+    read_at: ReadAt, offset: int, path: Path, index: Path | None = None
+) -> tuple[bytes, int]:
     """The whole payload of the record starting at ``offset`` (parts joined, magic restored)
-    and the offset just past it. Damage raises ``DatasetFormatError`` naming file and offset."""
+    and the offset just past it. Damage raises ``DatasetFormatError`` naming file and offset;
+    where ``offset`` came from the ``index`` file and holds no record, the message says the
+    index may be what is damaged (a truncated line, another file's index)."""
     pieces: list[bytes] = []
     pos = offset
     while True:
-        flag, length = _read_part_head(read_at, pos, path)
+        try:
+            flag, length = _read_part_head(read_at, pos, path)
+        except _BadMagic as error:
+            if pieces or index is None:
+                raise
+            raise DatasetFormatError(
+                f"{error}; or {index} is damaged or not this file's index (rebuild it with "
+                f"`maskgen index {path} --overwrite`)"
+            ) from None
         expected = (_WHOLE, _START) if not pieces else (_MIDDLE, _END)
         if flag not in expected:
             raise DatasetFormatError(
@@ -173,7 +189,7 @@ def _read_part_head(read_at: ReadAt, pos: int, path: Path) -> tuple[int, int]:
         )
     magic, lrecord = _PART_HEAD.unpack(head)
     if magic != MAGIC:
-        raise DatasetFormatError(
+        raise _BadMagic(
             f"{path}: bad magic number 0x{magic:08x} at byte offset {pos} "
             f"(expected 0x{MAGIC:08x}; not a RecordIO file, or damaged)"
         )
@@ -520,14 +536,14 @@ class RecordIOReader:
 
     def read_raw(self, key: Key) -> bytes:
         """The record's whole payload, split parts joined (header included)."""
-        payload, _ = _read_record(self._read_at, self.offset(key), self.path)
+        payload, _ = _read_record(self._read_at, self.offset(key), self.path, self.idx_path)
         return payload
 
     def read(self, key: Key) -> Sample:
         """The record as a Sample: image bytes and float32 label for image records; for header
         and identity records ``is_image=False`` and ``data`` is the whole raw payload."""
         offset = self.offset(key)
-        payload, _ = _read_record(self._read_at, offset, self.path)
+        payload, _ = _read_record(self._read_at, offset, self.path, self.idx_path)
         return self._to_sample(int(key), payload, offset)
 
     def identity(self, index: int) -> range:
@@ -577,7 +593,7 @@ class RecordIOReader:
                 keys = list(index.keys[start : start + 65536])
                 offsets = index.offsets[start : start + 65536].tolist()
                 for key, offset in zip(keys, offsets, strict=True):
-                    payload, _ = _read_record(read_at, offset, self.path)
+                    payload, _ = _read_record(read_at, offset, self.path, self.idx_path)
                     yield key, offset, payload
 
     def _to_sample(self, key: int, payload: bytes, offset: int) -> Sample:
@@ -602,7 +618,10 @@ class RecordIOReader:
             return None
         with open(self.path, "rb") as handle:
             payload, _ = _read_record(
-                _sequential_read_at(handle), int(self._index.offsets[position]), self.path
+                _sequential_read_at(handle),
+                int(self._index.offsets[position]),
+                self.path,
+                self.idx_path,
             )
         return _detect_layout(payload)
 

@@ -6,6 +6,7 @@ system every worker sees under the same path. Needs the ``dask`` extra; imported
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 
 import joblib
@@ -28,9 +29,29 @@ def run_jobs_on_dask(
         raise ConfigError(
             "--scheduler needs Dask distributed: pip install 'maskgen[dask]'"
         ) from None
+    _check_address(address)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
         raise ConfigError(f"--scheduler {address}: cannot connect ({error})") from None
     with client, joblib.parallel_config(backend="dask", client=client):
         yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
+
+
+def _check_address(address: str) -> None:
+    """ConfigError for an address dask cannot parse, before a Client is made: a Client whose
+    constructor fails on one is left half made, and closing it at exit takes 40 s and prints
+    a traceback."""
+    from distributed.comm import parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        backend = get_backend(scheme)  # ValueError naming the known schemes
+        with contextlib.suppress(NotImplementedError):  # inproc: no host and port to check
+            backend.get_address_host_port(location)
+    except ValueError as error:
+        raise ConfigError(
+            f"--scheduler {address}: not a Dask scheduler address ({error}; "
+            "expected e.g. tcp://head:8786)"
+        ) from None

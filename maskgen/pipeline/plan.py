@@ -227,6 +227,12 @@ class PartsLayout:
         if not self.plan_path.exists():
             return
         differences = plan.differences(self.read_plan())
+        changed = [d for d in differences if d.split(":", 1)[0] in INPUT_FIELDS]
+        if changed:
+            raise ConfigError(
+                f"{self.root.parent} holds parts of a run whose input has changed since "
+                f"({'; '.join(changed)}); restore the input, or start over with --overwrite"
+            )
         if differences:
             raise ConfigError(
                 f"{self.root.parent} holds parts made with other parameters "
@@ -240,6 +246,10 @@ class PartsLayout:
 
     def missing_shards(self, count: int) -> list[int]:
         return [i for i in range(count) if not self.shard_marker(i, count).is_file()]
+
+
+INPUT_FIELDS = frozenset({"input", "format", "items"})
+"""Plan fields the input decides, not the options: a difference there is a changed input."""
 
 
 def input_stamp(path: Path) -> tuple[int, int]:

@@ -275,10 +275,13 @@ def spec_to_json(spec: MaskSpec) -> dict[str, Any]:
     return dict(spec.to_json())
 
 
-def _holds_output(out_dir: Path, twin: Path) -> list[Path]:
+def _holds_output(out_dir: Path, twin: Path, *, twin_files: bool = True) -> list[Path]:
     """Files of a finished run already in ``out_dir`` (for a folder twin, which is ``out_dir``
-    itself: any visible entry)."""
+    itself: any visible entry). ``twin_files`` False looks for the manifest and run record
+    alone: a shard joining others' parts finds their folder twin's files written already."""
     found = [p for p in (out_dir / MANIFEST_NAME, out_dir / RUN_INFO_NAME) if p.exists()]
+    if not twin_files:
+        return found
     if twin.resolve() == out_dir.resolve():
         if out_dir.is_dir():
             found += [p for p in sorted(out_dir.iterdir()) if not p.name.startswith(".")][:1]
@@ -311,13 +314,14 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
             f"{out_dir} holds parts of an interrupted run; add --resume to finish it "
             "(or --overwrite to start over)"
         )
-    if layout.root.exists() and shard is not None:
+    joining = layout.root.exists() and shard is not None
+    if joining:
         mine = shard_chunks(len(job.plan.chunks), shard)
         if layout.shard_marker(*shard).exists() or layout.has_any_part(mine):
             raise OutputError(
                 f"{out_dir} already holds parts of shard {shard[0]}/{shard[1]}; add --resume"
             )
-    previous = _holds_output(out_dir, job.twin)
+    previous = _holds_output(out_dir, job.twin, twin_files=not joining)
     if previous:
         raise OutputError(
             f"{out_dir} already holds output ({previous[0].name}); use another -o, "

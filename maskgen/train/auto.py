@@ -34,6 +34,10 @@ PAPER_BATCH = 512
 MIN_BATCHES_PER_EPOCH = 4
 """An automatic batch leaves at least this many batches per epoch."""
 
+MIN_LOCAL_BATCH = 2
+"""Images per process and step at least: the embedding head's batch normalisation cannot
+normalise one sample (PyTorch's BatchNorm1d refuses a batch of one while training)."""
+
 MAX_WORKERS = 8
 """The most loader processes chosen automatically per training process."""
 
@@ -96,17 +100,18 @@ def resolve_auto(
 
 def auto_batch_size(num_samples: int, world_size: int = 1) -> int:
     """:data:`PAPER_BATCH`, halved while an epoch of ``num_samples`` would hold fewer than
-    :data:`MIN_BATCHES_PER_EPOCH` batches, never below ``world_size`` (one sample a process);
-    TrainingError where even that does not fit."""
-    if num_samples < world_size:
+    :data:`MIN_BATCHES_PER_EPOCH` batches, never below :data:`MIN_LOCAL_BATCH` samples a
+    process; TrainingError where even that does not fit."""
+    smallest = MIN_LOCAL_BATCH * world_size
+    if num_samples < smallest:
         raise TrainingError(
-            f"{num_samples} images cannot fill a batch of one image for each of the "
-            f"{world_size} processes"
+            f"{num_samples} images cannot fill a batch of {MIN_LOCAL_BATCH} images for each of "
+            f"the {world_size} processes (batch normalisation needs {MIN_LOCAL_BATCH})"
         )
     batch = PAPER_BATCH
-    while batch > world_size and num_samples < MIN_BATCHES_PER_EPOCH * batch:
+    while batch > smallest and num_samples < MIN_BATCHES_PER_EPOCH * batch:
         batch //= 2
-    batch = max(batch, world_size)
+    batch = max(batch, smallest)
     return batch - batch % world_size
 
 

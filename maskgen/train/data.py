@@ -37,6 +37,7 @@ from maskgen.masks import MaskAugment
 from maskgen.masks.wear import WEAR_CLASSES, wear_class
 from maskgen.nn.preprocess import decode_face
 from maskgen.train.augment import RealismAugment, augment_rng
+from maskgen.train.auto import MIN_LOCAL_BATCH
 from maskgen.types import Key
 
 logger = logging.getLogger(__name__)
@@ -367,6 +368,12 @@ class EpochSampler(Sampler[Ticket]):
         if num_samples < batch_size:
             raise TrainingError(
                 f"batch_size {batch_size} is larger than the dataset ({num_samples} images)"
+            )
+        if batch_size // world_size < MIN_LOCAL_BATCH:
+            raise TrainingError(
+                f"batch_size {batch_size} gives each of the {world_size} processes "
+                f"{batch_size // world_size} image a step; batch normalisation needs at least "
+                f"{MIN_LOCAL_BATCH} (--batch-size {MIN_LOCAL_BATCH * world_size} or more)"
             )
         self.num_samples = num_samples
         self.batch_size = batch_size

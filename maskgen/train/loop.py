@@ -52,7 +52,7 @@ from maskgen.train.distributed import (
 )
 from maskgen.train.heads import ArcFaceHead
 from maskgen.train.trainer import Trainer
-from maskgen.train.validation import validate_bin
+from maskgen.train.validation import check_val_sets, validate_bin
 
 logger = logging.getLogger(__name__)
 
@@ -272,6 +272,10 @@ class _Run:
             for path in paths:
                 if not Path(path).is_file():
                     raise ConfigError(f"{option}: {path}: no such file")
+        try:
+            check_val_sets(config.val, config.val_masked)
+        except ValueError as exc:
+            raise ConfigError(f"val: {exc}") from exc
         if config.init_from and not config.resume and not Path(config.init_from).is_file():
             raise CheckpointError(f"init_from: {config.init_from}: no such file")
         self.ctx.barrier()

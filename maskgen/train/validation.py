@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from maskgen.errors import DatasetFormatError
+from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.formats.verification import read_verification_bin
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.mask_usage import mask_accuracy
@@ -47,8 +47,7 @@ def validate_bin(
     if masked_path is None:
         return row
     twin_images, twin_issame = read_verification_bin(masked_path)
-    if len(twin_images) != len(images) or list(twin_issame) != list(issame):
-        raise DatasetFormatError(f"{masked_path}: not the masked twin of {bin_path} (pairs differ)")
+    _check_twin(bin_path, masked_path, (images, issame), (twin_images, twin_issame))
     twin = embedder.embed_encoded(twin_images, source=str(masked_path))
     masked = evaluate_verification(twin.embeddings, issame, N_FOLDS)
     mixed = evaluate_verification(mixed_pairs(plain.embeddings, twin.embeddings), issame, N_FOLDS)
@@ -65,6 +64,37 @@ def validate_bin(
             np.concatenate([np.zeros(len(images), dtype=bool), was_masked]),
         )
     return row
+
+
+def check_val_sets(val: list[str], val_masked: list[str]) -> None:
+    """Read every validation set and its twin before training starts: a file that is no
+    ``.bin``, a twin of other pairs or a set of fewer pairs than folds would otherwise stop
+    the run at its first validation, ``--val-every`` steps (or the whole run) later.
+
+    ``val_masked`` is empty or one twin per ``val`` set. Raises DatasetFormatError (a
+    ValueError) naming the file, or ConfigError for too few pairs.
+    """
+    twins: list[str | None] = list(val_masked) or [None] * len(val)
+    for bin_path, masked_path in zip(val, twins, strict=True):
+        images, issame = read_verification_bin(bin_path)
+        if len(issame) < N_FOLDS:
+            raise ConfigError(
+                f"{bin_path}: {len(issame)} pairs, fewer than the {N_FOLDS} folds of the "
+                "verification protocol"
+            )
+        if masked_path is not None:
+            twin = read_verification_bin(masked_path)
+            _check_twin(bin_path, masked_path, (images, issame), twin)
+
+
+def _check_twin(
+    bin_path: str | Path,
+    masked_path: str | Path,
+    plain: tuple[list[bytes], list[bool]],
+    twin: tuple[list[bytes], list[bool]],
+) -> None:
+    if len(twin[0]) != len(plain[0]) or list(twin[1]) != list(plain[1]):
+        raise DatasetFormatError(f"{masked_path}: not the masked twin of {bin_path} (pairs differ)")
 
 
 def mixed_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:

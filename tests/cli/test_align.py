@@ -75,6 +75,26 @@ def test_photos_outside_identity_folders_are_counted_as_ignored(tmp_path, lfw_di
     assert "1 photos outside the identity sub-folders ignored" in result.output
 
 
+def test_identities_whose_photos_are_tiff_or_have_no_suffix_are_kept(tmp_path, lfw_dir):
+    """Photos are what the rest of maskgen reads as images: a TIFF or a suffix-less JPEG in an
+    identity folder used to be skipped without a word, its identity missing from the .rec."""
+    photos = tmp_path / "photos"
+    first, second = sorted((lfw_dir / "Aaron_Peirsol").glob("*.jpg"))[:2]
+    (photos / "A").mkdir(parents=True)
+    cv2.imwrite(str(photos / "A" / "one.tif"), cv2.imread(str(first)))
+    (photos / "A" / "two").write_bytes(second.read_bytes())
+    (photos / "A" / "notes.txt").write_text("not a photo\n")
+    (photos / "B").mkdir()
+    (photos / "B" / "three.jpg").symlink_to(sorted((lfw_dir / "Al_Gore").glob("*.jpg"))[0])
+    out = tmp_path / "t.rec"
+    result = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "3 photos, 3 aligned on a detected face" in result.output
+    reader = RecordIOReader(out)
+    assert reader.num_classes == 2
+    assert [len(reader.identity(i)) for i in range(2)] == [2, 1]
+
+
 def test_align_pairs_to_bin(tmp_path, lfw_dir, lfw_pairs):
     lines = lfw_pairs.read_text().splitlines()
     pairs = tmp_path / "pairs.txt"

@@ -188,3 +188,31 @@ def test_wear_training_mix_labels_the_twin_in_its_shares(tmp_path: Path, mini: P
     info = json.loads((out / "maskgen.json").read_text())
     wanted = {"correct": 0.8, "nose_uncovered": 0.15, "chin_uncovered": 0.05}
     assert info["parameters"]["mask_spec"]["wear"] == pytest.approx(wanted)
+
+
+def test_reproducing_md_twins_every_evaluation_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/reproducing.md's loop over the evaluation .bin files, run as written: every set
+    gets its twin, at the paths its training and eval commands then read (all four used to be
+    written into one OUTDIR, which refuses the second set)."""
+    import re
+
+    import cv2
+    import numpy as np
+
+    from maskgen.formats.verification import write_verification_bin
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "reproducing.md").read_text()
+    loop = re.search(r"for set in ([\w ]+); do\n\s*(maskgen augment [^\n]+)\ndone", text)
+    assert loop is not None
+    grey = cv2.imencode(".jpg", np.full((112, 112, 3), 128, np.uint8))[1].tobytes()
+    monkeypatch.chdir(tmp_path)
+    for name in loop.group(1).split():
+        write_verification_bin(Path("faces_emore") / f"{name}.bin", [grey] * 20, [True] * 10)
+        args = loop.group(2).replace("$set", name).split()[1:]
+        result = _run(*args, "--workers", "1", "-q")
+        assert result.exit_code == 0, (name, result.output)
+    read = set(re.findall(r"masked_bins/[\w/]+\.bin", text))
+    assert len(read) == 4 and all(Path(path).is_file() for path in read), read

@@ -6,7 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
 
 from tests.conftest import REPO
 
@@ -73,3 +78,23 @@ def test_python_dash_m_runs_the_same_program(tmp_path: Path) -> None:
         [sys.executable, "-m", "maskgen", "augment"], capture_output=True, text=True, env=env
     )
     assert usage.returncode == 2 and "python -m maskgen augment" in usage.stderr
+
+
+@pytest.mark.dask
+def test_a_malformed_scheduler_address_is_one_line_at_once(tmp_path: Path) -> None:
+    """``--scheduler bogus`` (no port): dask's half-made Client used to spend 40 s closing
+    itself at exit and print its traceback after the error line."""
+    pytest.importorskip("distributed")
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "grey.png"), np.full((64, 64, 3), 128, np.uint8))
+    started = time.monotonic()
+    done = _maskgen(
+        tmp_path, "augment", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--scheduler", "bogus"
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Error: --scheduler bogus: not a Dask scheduler address (missing port number in "
+        "address 'bogus'; expected e.g. tcp://head:8786)"
+    ]
+    assert time.monotonic() - started < 20
+    assert not (tmp_path / "o").exists()

@@ -104,12 +104,35 @@ def test_demo_masks_the_bundled_portrait_with_every_type(tmp_path):
     assert not np.array_equal(plain, textured)
 
 
+def test_demo_keeps_earlier_images_without_overwrite(tmp_path):
+    """Like every other command, `demo` replaces no file without --overwrite."""
+    mine = tmp_path / "demo_sheet.png"
+    mine.write_bytes(b"my own sheet")
+    result = invoke("demo", "-o", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {mine} exists; pass --overwrite to replace it"
+    assert mine.read_bytes() == b"my own sheet" and sorted(tmp_path.iterdir()) == [mine]
+    again = invoke("demo", "-o", tmp_path, "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert cv2.imread(str(mine)) is not None
+
+
 def test_types_lists_masks_and_textures():
     result = invoke("types")
     assert result.exit_code == 0
     for mask_type in ("surgical", "surgical_green", "surgical_blue", "n95", "kn95", "cloth"):
         assert f"  {mask_type}\n" in result.output
     assert "plaid:" in result.output
+
+
+def test_types_with_a_bad_texture_folder_prints_one_error_and_no_listing(tmp_path):
+    """A texture that cannot be read stops `types` before it prints: one error line, not the
+    mask types followed by the error."""
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    result = invoke("types", "--textures", tmp_path)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ") and "bad.jpg" in result.stderr
 
 
 @pytest.mark.shared
@@ -163,3 +186,12 @@ def test_occluded_face_is_written_unchanged_unless_checks_are_off(tmp_path, lfw_
     result = invoke("mask", source, "-o", forced, "--no-face-checks")
     assert result.exit_code == 0 and "1 face(s) masked" in result.output
     assert not np.array_equal(cv2.imread(str(forced)), original)
+
+
+def test_mask_help_gives_its_own_face_mode_default():
+    """`mask` takes one photo, which it masks in auto mode: its help must not promise the
+    dataset formats' defaults (aligned for .rec/.bin)."""
+    text = " ".join(invoke("mask", "--help").output.split())
+    assert "[default: auto]" in text and ".rec/.bin" not in text
+    augment = " ".join(invoke("augment", "--help").output.split())
+    assert "[default: aligned for .rec/.bin, auto for folders]" in augment

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -11,6 +14,7 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from maskgen.preview import TILE, Tile, render_sheet, wrap_caption
+from tests.conftest import REPO
 
 LONG_NAME = "a_very_long_file_name_of_a_holiday_photo_taken_in_2019_by_grandma.jpg"
 SIGNATURES = {".jpg": b"\xff\xd8\xff", ".png": b"\x89PNG", ".bmp": b"BM", ".webp": b"RIFF"}
@@ -97,3 +101,20 @@ def test_captions_name_the_placement_where_it_is_not_correct(rec_dir):
         captions[wear] = caption_for(masker.mask_image(rgb, np.random.default_rng(4)))
     assert captions["mouth_uncovered"] == captions["correct"] + " mouth_uncovered"
     assert "correct" not in captions["correct"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system taking any bytes")
+def test_a_file_name_that_is_not_utf8_is_captioned_with_its_bytes(tmp_path):
+    """OpenCV's text functions crash the process (SIGSEGV) on Python's surrogate escapes, which
+    is how a Latin-1 file name reaches a caption: the caption shows the byte instead."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    grey = np.full((64, 64, 3), 128, np.uint8)
+    (folder / os.fsdecode(b"caf\xe9.png")).write_bytes(cv2.imencode(".png", grey)[1].tobytes())
+    out = tmp_path / "sheet.png"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "maskgen", "preview", str(folder), "-o", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert cv2.imread(str(out)) is not None
+    assert wrap_caption(os.fsdecode(b"caf\xe9.png"), TILE) == ["caf\\xe9.png"]

@@ -152,3 +152,46 @@ def test_quiet_prints_no_rows_but_writes_the_logs(rec_dir: Path, tmp_path: Path)
     failed = _invoke("--data", tmp_path / "missing.rec", *TINY, "-o", tmp_path / "x", "-q")
     assert failed.exit_code == 1 and failed.stderr.startswith("Error: ")
     assert "-q, --quiet" in _invoke("--help").output
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_online_mask_options_without_online_mask_are_refused(rec_dir: Path, tmp_path: Path) -> None:
+    """--mask-types, --color-prob and --texture-prob say how --online-mask draws its masks;
+    without it they did nothing, silently (a twin's masks were drawn by maskgen augment)."""
+    pytest.importorskip("torch")
+    data = rec_dir / "lfw-mini" / "train.rec"
+    base = ("--data", data, *TINY, "--steps", "1", "--workers", "0")
+    for index, (flag, value) in enumerate(
+        [("--mask-types", "n95"), ("--color-prob", "0.2"), ("--texture-prob", "1")]
+    ):
+        run = tmp_path / f"run{index}"
+        result = _invoke(*base, flag, value, "-o", run)
+        assert result.exit_code == 1, result.output
+        name = flag[2:].replace("-", "_")
+        assert result.stderr.splitlines() == [
+            f"Error: {name}: {flag} says how --online-mask draws its masks; a twin's were "
+            f"drawn by maskgen augment (give {flag} there), so give it only with --online-mask"
+        ]
+        assert not run.exists()
+    online = _invoke(*base, "--online-mask", "--mask-types", "n95", "-o", tmp_path / "ok", "-q")
+    assert online.exit_code == 0, online.output
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_mask_head_options_without_masked_samples_are_named_in_a_warning(
+    rec_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without --masked or --online-mask no mask head is trained: --masked-prob, --mask-weight
+    and --mask-smoothing used to be accepted and do nothing, without a word."""
+    pytest.importorskip("torch")
+    data = rec_dir / "lfw-mini" / "train.rec"
+    args = ("--data", data, *TINY, "--steps", "1", "--workers", "0", "--threads", "1", "-q")
+    result = _invoke(*args, "--masked-prob", "0.9", "--mask-weight", "3", "-o", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    warnings = [r.getMessage() for r in caplog.records if r.name == "maskgen.cli.train"]
+    assert warnings == [
+        "--masked-prob, --mask-weight: no effect without masked samples (--masked or "
+        "--online-mask): no mask head is trained"
+    ]

@@ -71,6 +71,32 @@ def test_every_path_is_checked_before_any_work(
     assert calls == []
 
 
+def test_every_set_format_is_checked_before_any_work(
+    tiny_checkpoint: Path, lfw_fold1_bin: Path, rec_dir: Path, tmp_path: Path
+) -> None:
+    """A .rec given as --bin, a .rec without mask flags or a .bin of too few pairs after a good
+    set fails at once, not after the good set's inference."""
+    from maskgen.formats.verification import read_verification_bin, write_verification_bin
+
+    images, issame = read_verification_bin(lfw_fold1_bin)
+    few = write_verification_bin(tmp_path / "few.bin", images[:10], issame[:5])
+    rec = str(rec_dir / "lfw-mini" / "train.rec")
+    embedder = Embedder.from_path(tiny_checkpoint)
+    good = EvalSet(str(rec_dir / "lfw-mini-flat" / "train.rec"), "rec")
+    cases = [
+        (EvalSet(rec, "bin"), "not an insightface verification .bin"),
+        (EvalSet(rec, "rec"), r"expected \[identity, mask flag\]"),
+        (EvalSet(str(few), "masked-bin"), "5 pairs, fewer than the 10 folds"),
+    ]
+    calls: list[str] = []
+    for bad, message in cases:
+        with pytest.raises(DatasetFormatError, match=message):
+            evaluate_model(
+                embedder, [good, bad], progress=lambda name, done, total: calls.append(name)
+            )
+    assert calls == []
+
+
 def test_not_a_verification_pickle(tiny_checkpoint: Path, tmp_path: Path) -> None:
     path = tmp_path / "weights.bin"
     path.write_bytes(pickle.dumps({"a": 1}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -78,6 +79,27 @@ def test_format_registry_and_pickling(tree: Path, tmp_path: Path) -> None:
         find_format(tmp_path / "notes.txt")
 
 
+def test_an_idx_given_for_its_rec_says_to_give_the_rec(tmp_path: Path) -> None:
+    (tmp_path / "train.rec").write_bytes(b"")
+    (tmp_path / "train.idx").write_text("0\t0\n")
+    with pytest.raises(DatasetFormatError, match=r"give the \.rec, .*train\.rec \(its \.idx"):
+        find_format(tmp_path / "train.idx")
+
+
+@pytest.mark.skipif(os.sep == "\\", reason="a backslash separates folders on Windows")
+def test_a_backslash_in_a_file_name_is_a_name_character(tree: Path, tmp_path: Path) -> None:
+    """On POSIX 'a\\b.png' is one file in the root, not a path: it is listed, read and written
+    back like any other (it used to stop a whole augment run: 'not a relative path')."""
+    name = "back\\slash.png"
+    (tree / name).write_bytes((tree / "a.png").read_bytes())
+    reader = FolderReader(tree)
+    assert name in list(reader.keys()) and reader.read(name).data == (tree / "a.png").read_bytes()
+    out = tmp_path / "out"
+    with FOLDER.open_part_writer(reader, tmp_path / "p.part", out_dir=out) as writer:
+        writer.write(reader.read(name))
+    assert (out / name).read_bytes() == (tree / "a.png").read_bytes()
+
+
 def test_refuses_keys_outside_the_root(tree: Path) -> None:
     reader = FolderReader(tree)
     for key in ["../in/a.png", "/etc/passwd"]:
@@ -90,6 +112,21 @@ def test_refuses_keys_outside_the_root(tree: Path) -> None:
 def test_empty_folder_is_an_error_with_a_hint(tmp_path: Path) -> None:
     (tmp_path / "train.rec").write_bytes(b"")
     with pytest.raises(DatasetFormatError, match=r"no image files .*train\.rec"):
+        FolderReader(tmp_path)
+
+
+def test_images_without_image_suffixes_are_found_by_their_bytes(tmp_path: Path) -> None:
+    """A folder whose photos have no image suffix (hashed names, ``.dat``) is a folder of
+    images: the masking step recognises them by their bytes, so the reader must not refuse it
+    as holding no image files."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "3f9a0c").write_bytes(_encoded(".jpg", 40))
+    (tmp_path / "photo.dat").write_bytes(_encoded(".png", 90))
+    (tmp_path / "notes.txt").write_text("hello\n")
+    assert list(FolderReader(tmp_path).keys()) == ["notes.txt", "photo.dat", "sub/3f9a0c"]
+    (tmp_path / "photo.dat").unlink()
+    (tmp_path / "sub" / "3f9a0c").write_bytes(b"\x00" * 64)
+    with pytest.raises(DatasetFormatError, match="no image files"):
         FolderReader(tmp_path)
 
 
@@ -196,6 +233,22 @@ def test_a_subset_reader_reads_its_keys_without_listing_the_folder(
     part.close()
     with pytest.raises(KeyError, match="nope"):
         reader.subset([keys[0], "nope.png"])
+
+
+def test_links_not_followed_are_named_in_a_warning(
+    tree: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A linked folder (say one identity folder linked from elsewhere) and a broken link are
+    not read: a warning names them, where they used to vanish from the twin without a word."""
+    (tmp_path / "elsewhere").mkdir()
+    (tree / "Alan").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tree / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+    with caplog.at_level("WARNING", logger="maskgen.formats.folder"):
+        reader = FolderReader(tree)
+    keys = list(reader.keys())
+    assert "Alan" not in keys and "gone.jpg" not in keys
+    (warning,) = [r.getMessage() for r in caplog.records if "not followed" in r.getMessage()]
+    assert "2 link(s) to folders, or broken, not followed: Alan, gone.jpg" in warning
 
 
 def test_listing_follows_file_links_not_folder_links(tree: Path, tmp_path: Path) -> None:

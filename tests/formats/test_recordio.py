@@ -319,6 +319,25 @@ def test_wrong_magic(rec_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.shared
+def test_an_index_pointing_where_no_record_starts_is_named(rec_dir: Path, tmp_path: Path) -> None:
+    """A truncated .idx line ('5\t14316' cut from '5\t143161') points into a record: the
+    error must not blame the .rec alone, or a user replaces a good 100 GB file."""
+    rec = _copy_fixture(rec_dir, "lfw-mini", tmp_path)
+    idx = rec.with_suffix(".idx")
+    offset = RecordIOReader(rec).offset(5)
+    lines = idx.read_text().splitlines()
+    lines = [f"5\t{offset + 4}" if line.split("\t")[0] == "5" else line for line in lines]
+    idx.write_text("\n".join(lines) + "\n")
+    reader = RecordIOReader(rec)
+    with pytest.raises(
+        DatasetFormatError, match=rf"bad magic .* at byte offset {offset + 4}"
+    ) as info:
+        reader.read(5)
+    assert str(idx) in str(info.value)
+    assert f"`maskgen index {rec} --overwrite`" in str(info.value)
+
+
+@pytest.mark.shared
 def test_index_past_the_end(rec_dir: Path, tmp_path: Path) -> None:
     rec = _copy_fixture(rec_dir, "split-record", tmp_path)
     rec.with_suffix(".idx").write_text("0\t0\n1\t4924\n2\t1000000000\n")

@@ -89,6 +89,22 @@ def test_init_from_keeps_a_fresh_mask_head(tmp_path: Path) -> None:
         load_backbone_weights(create_model("r34"), path)
 
 
+def test_init_from_a_tiny_maskgen_checkpoint(tmp_path: Path) -> None:
+    """`maskgen train --network tiny --init-from RUN/last.pt` of a tiny run: the iresnet shape
+    rule for arcface_torch files refused it ('fc.weight has shape (512, 3136)')."""
+    from tests.nn.helpers import write_network_checkpoint
+
+    torch.manual_seed(1)
+    trained = create_model("tiny")
+    path = write_network_checkpoint(tmp_path / "last.pt", trained)
+    torch.manual_seed(2)
+    net = create_model("tiny")
+    assert load_backbone_weights(net, path) == []
+    assert all(torch.equal(v, trained.state_dict()[k]) for k, v in net.state_dict().items())
+    with pytest.raises(CheckpointError, match="missing"):
+        load_backbone_weights(create_model("r18"), path)
+
+
 def test_load_model_rejects_anything_else(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("not a checkpoint\n")

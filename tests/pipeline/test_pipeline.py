@@ -232,6 +232,19 @@ def test_shards_then_merge_equal_an_unsharded_run(
     assert read_tree(tmp_path) == read_tree(mini_reference)
 
 
+def test_folder_shards_then_merge_equal_an_unsharded_run(
+    tmp_path: Path, photo_folder: Path, photo_reference: Path, spec, run_augment, read_tree
+) -> None:
+    """A folder twin's shards write their files into OUTDIR as they go: the second shard
+    must not take the first one's files for a finished run's output."""
+    run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3, shard=(0, 2))
+    assert any(not p.name.startswith(".") for p in tmp_path.iterdir())
+    run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3, shard=(1, 2))
+    merged = merge_shards(tmp_path)
+    assert merged.complete and merged.merged_shards == 2
+    assert read_tree(tmp_path) == read_tree(photo_reference)
+
+
 # --- verification .bin and image folders -------------------------------------------------------
 
 
@@ -250,6 +263,25 @@ def test_bin_twin_is_identical_for_any_workers_and_loads_with_pickle(
     assert len(twin_images) == 240 and list(twin_issame) == issame
     changed = sum(a != b for a, b in zip(twin_images, images, strict=True))
     assert changed == one.counts.masked > 220
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system taking any bytes")
+def test_a_file_name_that_is_not_utf8_is_masked_and_kept(
+    tmp_path: Path, lfw_dir: Path, spec, run_augment
+) -> None:
+    """A name in Latin-1 ('caf\\xe9.jpg' from an old archive) used to end the run in a
+    UnicodeEncodeError traceback (the item's seed hashed the name as UTF-8)."""
+    source = tmp_path / "in"
+    source.mkdir()
+    photo = spread_photos(lfw_dir, 1)[0].read_bytes()
+    name = os.fsdecode(b"caf\xe9.jpg")
+    (source / name).write_bytes(photo)
+    (source / "plain.jpg").write_bytes(photo)
+    report = run_augment(source, tmp_path / "out", spec, workers=1)
+    assert report.counts.images == 2 and report.counts.masked == 2
+    assert os.fsencode(name) in os.listdir(os.fsencode(tmp_path / "out"))
+    twin = (tmp_path / "out" / name).read_bytes()
+    assert twin != photo and twin != (tmp_path / "out" / "plain.jpg").read_bytes()
 
 
 def test_folder_twin_mirrors_the_tree_and_passes_odd_files_through(

@@ -98,6 +98,16 @@ def test_claim_accepts_the_same_plan_and_names_what_differs(tmp_path: Path) -> N
     assert len(_plan().chunks) == 21
 
 
+def test_a_changed_input_is_named_as_such(tmp_path: Path) -> None:
+    """A file added to the input folder after an interruption changes the item count: that is
+    the input's doing, and rerunning 'with the same options' cannot help."""
+    layout = PartsLayout.in_output(tmp_path)
+    layout.claim(_plan())
+    message = r"whose input has changed since \(items: 335 there, 336 now\); restore the input"
+    with pytest.raises(ConfigError, match=message):
+        layout.claim(_plan(items=336, seed=7))
+
+
 def test_shard_markers_name_the_missing_shards(tmp_path: Path) -> None:
     layout = PartsLayout.in_output(tmp_path)
     layout.claim(_plan(shards=4))

@@ -16,11 +16,14 @@ def test_batch_is_the_papers_unless_the_set_is_small() -> None:
     assert auto_batch_size(2048) == 512
     assert auto_batch_size(2047) == 256
     assert auto_batch_size(294) == 64  # lfw-mini: 4 batches an epoch, not a refusal
-    assert auto_batch_size(5) == 1
+    assert auto_batch_size(5) == 2  # batch normalisation needs 2 samples, not 1
+    assert auto_batch_size(3) == 2
     assert auto_batch_size(294, world_size=3) == 63  # a multiple of the process count
-    assert auto_batch_size(20, world_size=8) == 8
-    with pytest.raises(TrainingError, match="3 images cannot fill a batch"):
-        auto_batch_size(3, world_size=4)
+    assert auto_batch_size(20, world_size=8) == 16
+    with pytest.raises(TrainingError, match="3 images cannot fill a batch of 2 images"):
+        auto_batch_size(3, world_size=2)
+    with pytest.raises(TrainingError, match="1 images cannot fill a batch"):
+        auto_batch_size(1)
 
 
 def test_workers_and_threads_share_the_cores() -> None:

@@ -84,3 +84,5 @@ def test_sampler_order_is_shared_by_ranks_and_resumes() -> None:
         EpochSampler(10, 16, seed=0, masked_prob=0.5)
     with pytest.raises(TrainingError, match="not divisible"):
         EpochSampler(100, 9, seed=0, masked_prob=0.5, world_size=2)
+    with pytest.raises(TrainingError, match=r"1 image a step.*--batch-size 4 or more"):
+        EpochSampler(100, 2, seed=0, masked_prob=0.5, world_size=2)

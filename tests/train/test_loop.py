@@ -143,6 +143,9 @@ def test_bad_inputs_are_one_line_errors(
     cases = {
         "no such file": ("--data", str(tmp_path / "absent.rec")),
         "larger than the dataset (294 images)": ("--data", str(lfw_mini), "--batch-size", "512"),
+        "1 image a step; batch normalisation needs at least 2": (
+            *("--data", str(lfw_mini), "--batch-size", "1"),
+        ),
         "1 identity; ArcFace needs at least 2": (
             *("--data", str(one_identity), "--batch-size", "4"),
         ),
@@ -168,6 +171,32 @@ def test_bad_inputs_are_one_line_errors(
     assert again.exit_code == 1 and "already holds a run" in again.stderr
     changed = _invoke(*args, "--resume", "--steps", "2", "--lr", "0.5")
     assert changed.exit_code == 1 and "resume: lr is 0.0015" in changed.stderr
+
+
+def test_bad_validation_sets_are_refused_before_training(
+    lfw_mini: Path, lfw_fold1_bin: Path, tmp_path: Path
+) -> None:
+    """A --val that is no .bin, a --val-masked of other pairs or a set of fewer pairs than
+    folds used to stop the run at its first validation, after --val-every steps."""
+    from maskgen.formats.verification import read_verification_bin, write_verification_bin
+
+    images, issame = read_verification_bin(lfw_fold1_bin)
+    other = write_verification_bin(tmp_path / "other.bin", images[:40], issame[:20])
+    few = write_verification_bin(tmp_path / "few.bin", images[:10], issame[:5])
+    base = ("--network", "tiny", "--device", "cpu", "--steps", "2", "--workers", "0")
+    base += ("--data", str(lfw_mini), "--batch-size", "4", "--threads", "1")
+    cases = {
+        "not an insightface verification .bin": ("--val", str(lfw_mini)),
+        "not the masked twin of": ("--val", str(lfw_fold1_bin), "--val-masked", str(other)),
+        "5 pairs, fewer than the 10 folds": ("--val", str(few)),
+    }
+    for index, (message, args) in enumerate(cases.items()):
+        run = tmp_path / f"run{index}"
+        result = _invoke(*base, "-o", str(run), *args)
+        assert result.exit_code == 1, (message, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: val: ") and message in lines[0]
+        assert not run.exists()
 
 
 def test_worker_errors_come_back_as_one_line(lfw_mini: Path, tmp_path: Path) -> None:

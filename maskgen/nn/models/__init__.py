@@ -137,8 +137,9 @@ def load_backbone_weights(network: FaceNet, path: str | Path) -> list[str]:
     names left at their fresh initialisation (the mask head's, if the file has none or one of
     another size: a 2-way head does not initialise a 5-way one)."""
     obj = load_torch_file(path)
-    source = check_checkpoint(obj, path)["model"] if is_maskgen_checkpoint(obj) else obj
-    state = _as_state_dict(source, path)
+    ours = is_maskgen_checkpoint(obj)
+    source = check_checkpoint(obj, path)["model"] if ours else obj
+    state = _as_state_dict(source, path, iresnet=not ours)  # ours may be the tiny network
     own = network.state_dict()
     if network.mask_fc is None:  # a multi-task checkpoint into a network without mask head
         state = {k: v for k, v in state.items() if not k.startswith("mask_fc.")}
@@ -179,8 +180,10 @@ def iresnet_name_for(state: Mapping[str, torch.Tensor], path: str | Path = "stat
     )
 
 
-def _as_state_dict(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
-    """A plain ``{name: tensor}`` dict (a DistributedDataParallel ``module.`` prefix removed)."""
+def _as_state_dict(obj: Any, path: str | Path, *, iresnet: bool = True) -> dict[str, torch.Tensor]:
+    """A plain ``{name: tensor}`` dict (a DistributedDataParallel ``module.`` prefix removed).
+    ``iresnet``: also check the embedding layer's input is an iresnet's (arcface_torch files;
+    a maskgen checkpoint may hold the tiny network, and is checked against its own)."""
     if not isinstance(obj, Mapping) or not obj:
         raise CheckpointError(f"{path}: neither a maskgen checkpoint nor a network state dict")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
@@ -191,7 +194,7 @@ def _as_state_dict(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
     if absent:
         raise CheckpointError(f"{path}: state dict lacks {', '.join(absent)}: not a face network")
     flat = STAGE_CHANNELS[-1] * FEATURE_SIZE * FEATURE_SIZE
-    if state["fc.weight"].ndim != 2 or state["fc.weight"].shape[1] != flat:
+    if iresnet and (state["fc.weight"].ndim != 2 or state["fc.weight"].shape[1] != flat):
         raise CheckpointError(
             f"{path}: fc.weight has shape {tuple(state['fc.weight'].shape)}, an iresnet needs "
             f"(E, {flat})"
