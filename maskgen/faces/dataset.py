@@ -44,15 +44,21 @@ class AlignReport:
 
     def summary(self) -> str:
         ignored = (
-            f"; {self.outside_identities} photos outside the identity sub-folders ignored"
+            f"; {_count(self.outside_identities, 'photo')} outside the identity sub-folders ignored"
             if self.outside_identities
             else ""
         )
         return (
-            f"{self.output}: {self.photos} photos, {self.detected} aligned on a detected face, "
+            f"{self.output}: {_count(self.photos, 'photo')}, {self.detected} aligned on a "
+            "detected face, "
             f"{self.centre_fallback} on the centre fallback, {len(self.skipped)} skipped"
             f"{ignored}"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 photo"``, ``"2 photos"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @dataclass(frozen=True)

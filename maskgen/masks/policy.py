@@ -274,7 +274,8 @@ def parse_wear(text: str) -> tuple[tuple[str, float], ...]:
         if not name or (sep and not value):
             raise ConfigError(f"{item!r}: {form}")
         if name not in WEAR_PLACEMENTS:
-            raise ConfigError(f"unknown placement {name!r}; known: {known}")
+            mixes = ", ".join(WEAR_MIXES)
+            raise ConfigError(f"unknown placement {name!r}; known: {known} (or a mix: {mixes})")
         if name in pairs:
             raise ConfigError(f"placement {name!r} given twice")
         try:

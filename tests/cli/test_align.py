@@ -71,8 +71,8 @@ def test_photos_outside_identity_folders_are_counted_as_ignored(tmp_path, lfw_di
     (photos / second.name).symlink_to(second)  # no identity folder: cannot be labelled
     result = CliRunner().invoke(cli, ["align", str(photos), "-o", str(tmp_path / "t.rec")])
     assert result.exit_code == 0, result.output
-    assert "1 photos, " in result.output
-    assert "1 photos outside the identity sub-folders ignored" in result.output
+    assert ": 1 photo, " in result.output
+    assert "1 photo outside the identity sub-folders ignored" in result.output
 
 
 def test_identities_whose_photos_are_tiff_or_have_no_suffix_are_kept(tmp_path, lfw_dir):

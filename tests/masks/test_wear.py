@@ -174,7 +174,7 @@ def test_parse_wear_reads_the_command_line_form():
         (" , ", f"NAME one of {known}"),
         ("correct=", "'correct=': expected NAME=PROBABILITY"),
         ("=0.5,correct=0.5", "'=0.5': expected"),
-        ("correct:1", f"unknown placement 'correct:1'; known: {known}"),
+        ("correct:1", f"unknown placement 'correct:1'; known: {known} (or a mix: training)"),
         ("training=1", f"unknown placement 'training'; known: {known}"),
         ("correct=0.7;nose_uncovered=0.3", "'0.7;nose_uncovered=0.3' is not a number"),
         ("correct=half", "'half' is not a number"),
