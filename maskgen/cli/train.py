@@ -301,8 +301,13 @@ def train(**options: Any) -> None:
         config = resolve_config(
             preset=options["preset"], config_file=options["config_file"], overrides=overrides
         )
-    _refuse_online_options_without_online_mask(overrides, config.online_mask)
-    _warn_mask_options_without_masks(overrides, bool(config.masked) or config.online_mask)
+    given = dict(overrides)
+    if options["config_file"] is not None and not options["resume"]:
+        from maskgen.train.config import read_config_file
+
+        given = {**read_config_file(options["config_file"]), **overrides}  # a file's keys too
+    _refuse_online_options_without_online_mask(given, config.online_mask)
+    _warn_mask_options_without_masks(given, bool(config.masked) or config.online_mask)
     try:
         from maskgen.train.loop import format_row
         from maskgen.train.loop import train as run_training

@@ -176,6 +176,16 @@ def test_online_mask_options_without_online_mask_are_refused(rec_dir: Path, tmp_
         assert not run.exists()
     online = _invoke(*base, "--online-mask", "--mask-types", "n95", "-o", tmp_path / "ok", "-q")
     assert online.exit_code == 0, online.output
+    # the same in a config file: refused too (it was stored in config.json and ignored)
+    config = tmp_path / "c.toml"
+    config.write_text('mask_types = "n95"\ncolor_prob = 0.1\n')
+    from_file = _invoke(*base, "--config", config, "-o", tmp_path / "file")
+    assert from_file.exit_code == 1, from_file.output
+    assert "mask_types: --mask-types says how --online-mask draws" in from_file.stderr
+    assert not (tmp_path / "file").exists()
+    config.write_text('online_mask = true\nmask_types = "n95"\n')
+    online_file = _invoke(*base, "--config", config, "-o", tmp_path / "file_ok", "-q")
+    assert online_file.exit_code == 0, online_file.output
 
 
 @pytest.mark.torch
