@@ -271,12 +271,11 @@ data.FaceDataset.__getitem__ = item
 """
 
 
-def test_sigterm_while_waiting_for_a_batch_still_saves_the_last_step(
-    lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path
-) -> None:
-    """SIGTERM to the process group (as a batch system sends it) ends the loader's worker at
-    once; the main process, waiting for that worker's next batch, saves the last finished
-    step and stops with 143 instead of failing on the worker's exit."""
+def _train_then_signal(
+    lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path, signum: str, preamble: str = ""
+) -> tuple[Path, Path, int, str]:
+    """A tiny training in a process group of its own (``preamble`` run first), sent
+    ``signum`` once it has done 3 steps: (run folder, step marks file, exit code, stderr)."""
     run, marks = tmp_path / "run", tmp_path / "steps"
     args = [
         *("train", "--data", str(lfw_mini), "--masked", str(lfw_mini_twin), "-o", str(run)),
@@ -284,16 +283,28 @@ def test_sigterm_while_waiting_for_a_batch_still_saves_the_last_step(
         *("--workers", "1", "--threads", "1", "--log-every", "1000"),
     ]
     process = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_LOADER + _STOPPABLE, str(marks), *args],
+        [sys.executable, "-c", preamble + _STOPPABLE, str(marks), *args],
         cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not marks.exists() or len(marks.read_text()) < 3:
         assert process.poll() is None and time.monotonic() < deadline, "training never started"
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGTERM)
+    os.killpg(process.pid, getattr(signal, signum))
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
+    return run, marks, process.returncode, stderr
+
+
+def test_sigterm_while_waiting_for_a_batch_still_saves_the_last_step(
+    lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path
+) -> None:
+    """SIGTERM to the process group (as a batch system sends it) ends the loader's worker at
+    once; the main process, waiting for that worker's next batch, saves the last finished
+    step and stops with 143 instead of failing on the worker's exit."""
+    run, marks, code, stderr = _train_then_signal(
+        lfw_mini, lfw_mini_twin, tmp_path, "SIGTERM", preamble=_SLOW_LOADER
+    )
+    assert code == 143, stderr
     assert f"maskgen train -o {run} --resume" in stderr.strip().splitlines()[-1]
     saved = read_checkpoint(run / "last.pt")["step"]
     assert 3 <= saved <= len(marks.read_text())
@@ -306,23 +317,8 @@ def test_a_stopped_run_saves_its_last_step_and_resumes(
     """Ctrl-C or SIGTERM long before the first scheduled checkpoint: the step under way
     finishes, last.pt holds it, the command stops as the signal asks (130 / 143) and tells
     how to resume; --resume then runs to the end from there."""
-    run, marks = tmp_path / "run", tmp_path / "steps"
-    args = [
-        *("train", "--data", str(lfw_mini), "--masked", str(lfw_mini_twin), "-o", str(run)),
-        *("--network", "tiny", "--device", "cpu", "--batch-size", "8", "--steps", "100000"),
-        *("--workers", "1", "--threads", "1", "--log-every", "1000"),
-    ]
-    process = subprocess.Popen(
-        [sys.executable, "-c", _STOPPABLE, str(marks), *args],
-        cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not marks.exists() or len(marks.read_text()) < 3:
-        assert process.poll() is None and time.monotonic() < deadline, "training never started"
-        time.sleep(0.02)
-    os.killpg(process.pid, getattr(signal, signum))
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == {"SIGINT": 130, "SIGTERM": 143}[signum], stderr
+    run, marks, code, stderr = _train_then_signal(lfw_mini, lfw_mini_twin, tmp_path, signum)
+    assert code == {"SIGINT": 130, "SIGTERM": 143}[signum], stderr
     assert f"maskgen train -o {run} --resume" in stderr.strip().splitlines()[-1]
     saved = read_checkpoint(run / "last.pt")["step"]
     assert 3 <= saved <= len(marks.read_text())
