@@ -120,6 +120,13 @@ def read_verification_bin(path: str | Path) -> tuple[list[bytes], list[bool]]:
     Raises ``DatasetFormatError`` naming the file for anything but a ``(list, list)`` pickle with
     an even image count and one flag per pair.
     """
+    images, issame, _ = _read_bin(path)
+    return images, issame
+
+
+def _read_bin(path: str | Path) -> tuple[list[bytes], list[bool], bool]:
+    """:func:`read_verification_bin`, and whether the file holds its images as 1-D uint8
+    numpy arrays (every one of them) rather than bytes."""
     path = Path(path)
     content = _load_pickle(path)
     if not isinstance(content, tuple | list) or len(content) != 2:
@@ -133,7 +140,8 @@ def read_verification_bin(path: str | Path) -> tuple[list[bytes], list[bool]]:
     images = [_as_image_bytes(item, path, i) for i, item in enumerate(raw_images)]
     issame = _as_issame(raw_issame, path)
     _check_counts(path, len(images), len(issame))
-    return images, issame
+    arrays = bool(raw_images) and all(isinstance(item, np.ndarray) for item in raw_images)
+    return images, issame, arrays
 
 
 def _check_counts(path: Path, n_images: int, n_pairs: int) -> None:
@@ -146,15 +154,19 @@ def _check_counts(path: Path, n_images: int, n_pairs: int) -> None:
 
 
 def write_verification_bin(
-    path: str | Path, images: Sequence[bytes], issame: Sequence[bool]
+    path: str | Path, images: Sequence[bytes], issame: Sequence[bool], *, arrays: bool = False
 ) -> Path:
     """Write a ``.bin`` that insightface (and plain ``pickle.load(f, encoding="bytes")``)
-    reads, under a temporary name renamed into place."""
+    reads, under a temporary name renamed into place; ``arrays`` stores each image as a 1-D
+    uint8 numpy array, as some published files do (a twin keeps its source's layout)."""
     path = Path(path)
-    images = [bytes(image) for image in images]
+    encoded = [bytes(image) for image in images]
     flags = [bool(flag) for flag in issame]
-    _check_counts(path, len(images), len(flags))
-    _dump_atomic(path, (images, flags))
+    _check_counts(path, len(encoded), len(flags))
+    stored: list[Any] = (
+        [np.frombuffer(image, dtype=np.uint8) for image in encoded] if arrays else encoded
+    )
+    _dump_atomic(path, (stored, flags))
     return path
 
 
@@ -171,7 +183,8 @@ class VerificationReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        images, self.issame = read_verification_bin(self.path)
+        # arrays: the file holds its images as numpy arrays, not bytes (its twin will too)
+        images, self.issame, self.arrays = _read_bin(self.path)
         self._count = len(images)
         self._images: list[bytes] | None = images
 
@@ -272,7 +285,12 @@ class VerificationFormat(SingleFileFormat):
         issame = getattr(reader, "issame", None)
         if issame is None:
             raise OutputError(f"{reader.path}: reader has no issame flags to join with")
-        out = write_verification_bin(self.output_path(reader, out_dir), images, issame)
+        out = write_verification_bin(
+            self.output_path(reader, out_dir),
+            images,
+            issame,
+            arrays=bool(getattr(reader, "arrays", False)),  # the source's layout
+        )
         logger.info("joined %d parts into %s", len(part_paths), out)
         return out
 
