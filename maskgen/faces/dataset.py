@@ -186,14 +186,18 @@ def read_pairs(pairs_txt: Path, photo_dir: Path) -> tuple[list[Path], list[bool]
     """Parse an LFW-style pairs file into the photo list (pair i = photos 2i, 2i+1) and issame.
 
     Lines are ``name i j`` (same person) or ``name1 i name2 j``; an optional first line gives
-    ``folds size``. Photos are ``photo_dir/name/name_NNNN.jpg``.
+    ``folds size`` (``pairs.txt``: each fold ``size`` matched and ``size`` mismatched pairs) or
+    ``size`` (``pairsDevTrain.txt``: one such fold); a file holding another number of pairs (a
+    subset that kept its header) gets a warning. Photos are ``photo_dir/name/name_NNNN.jpg``.
+    DatasetFormatError names the file and line.
     """
     paths: list[Path] = []
     issame: list[bool] = []
     lines = Path(pairs_txt).read_text().splitlines()
+    promised = _promised_pairs(lines[0].split()) if lines else None
     for number, line in enumerate(lines, start=1):
         fields = line.split()
-        if not fields or (number == 1 and len(fields) == 2):
+        if not fields or (number == 1 and promised is not None):
             continue
         if len(fields) == 3:
             (a, i), (b, j), same = (fields[0], fields[1]), (fields[0], fields[2]), True
@@ -211,7 +215,21 @@ def read_pairs(pairs_txt: Path, photo_dir: Path) -> tuple[list[Path], list[bool]
         issame.append(same)
     if not issame:
         raise DatasetFormatError(f"{pairs_txt}: no pairs in it")
+    if promised is not None and len(issame) != promised:  # a subset kept its header: say so
+        logger.warning(
+            "%s: its first line promises %d pairs, the file holds %d", pairs_txt, promised,
+            len(issame),
+        )  # fmt: skip
     return paths, issame
+
+
+def _promised_pairs(header: list[str]) -> int | None:
+    """The pair count a pairs file's first line gives (``folds size``: 2 x folds x size;
+    ``size``: 2 x size), None where the first line is a pair."""
+    if not header or len(header) > 2 or not all(field.isdigit() for field in header):
+        return None
+    folds, size = (int(header[0]), int(header[1])) if len(header) == 2 else (1, int(header[0]))
+    return 2 * folds * size
 
 
 def align_pairs_to_bin(

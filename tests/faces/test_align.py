@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -63,3 +65,22 @@ def test_pairs_errors(tmp_path):
     (tmp_path / "pairs.txt").write_text("1 1\nA 1 B\n")
     with pytest.raises(DatasetFormatError, match="bad image number"):
         read_pairs(tmp_path / "pairs.txt", tmp_path)
+
+
+@pytest.mark.shared
+def test_pairs_headers_of_both_lfw_forms_and_a_subset_warned(lfw_dir, lfw_pairs, tmp_path, caplog):
+    """``pairs.txt`` opens with ``folds size``, ``pairsDevTrain.txt`` with ``size`` alone (it
+    was refused as a pair of one field); a subset that kept its header gets a warning."""
+    lines = lfw_pairs.read_text().splitlines()
+    same, different = lines[1:3], lines[301:303]
+    dev = tmp_path / "pairsDevTrain.txt"
+    dev.write_text("\n".join(["2", *same, *different]) + "\n")
+    with caplog.at_level(logging.WARNING):
+        _, issame = read_pairs(dev, lfw_dir)
+    assert issame == [True, True, False, False] and not caplog.records
+    subset = tmp_path / "pairs.txt"
+    subset.write_text("\n".join([lines[0], *same, *different]) + "\n")
+    with caplog.at_level(logging.WARNING):
+        _, issame = read_pairs(subset, lfw_dir)
+    assert issame == [True, True, False, False]
+    assert "first line promises 6000 pairs, the file holds 4" in caplog.text
