@@ -166,7 +166,9 @@ def merge_shards(output_dir: str | Path) -> RunReport:
     out_dir = Path(output_dir)
     layout = PartsLayout.in_output(out_dir)
     if not layout.plan_path.exists() and (out_dir / RUN_INFO_NAME).exists():
-        raise OutputError(f"{out_dir}: already merged ({out_dir / RUN_INFO_NAME} exists)")
+        raise OutputError(  # merged already, or a run that was never sharded
+            f"{out_dir}: a finished twin, nothing to merge ({out_dir / RUN_INFO_NAME} exists)"
+        )
     plan = layout.read_plan()
     _check_all_done(layout, plan)
     fmt = find_format(plan.input)

@@ -105,7 +105,7 @@ def test_slurm_array_shards_then_merge(tmp_path: Path, mini: Path) -> None:
     assert merged.exit_code == 0 and "merged 2 shards" in merged.stderr
     assert len(RecordIOReader(tmp_path / "train.rec")) == 335
     twice = _run("merge", tmp_path)
-    assert twice.exit_code == 1 and "already merged" in _one_error_line(twice)
+    assert twice.exit_code == 1 and "a finished twin, nothing to merge" in _one_error_line(twice)
 
 
 def test_index_rebuilds_a_missing_idx(tmp_path: Path, mini: Path) -> None:
