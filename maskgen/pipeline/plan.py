@@ -233,6 +233,12 @@ class PartsLayout:
                 f"{self.root.parent} holds parts of a run whose input has changed since "
                 f"({'; '.join(changed)}); restore the input, or start over with --overwrite"
             )
+        if any(d.startswith("shards:") for d in differences):
+            raise ConfigError(  # --overwrite is refused with --shard: name what works
+                f"{self.root.parent} holds parts of a run cut into other shards "
+                f"({'; '.join(differences)}); finish it with its own --shard options (none for "
+                "an unsharded run), or start over with --overwrite and no --shard"
+            )
         if differences:
             raise ConfigError(
                 f"{self.root.parent} holds parts made with other parameters "

@@ -203,6 +203,10 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(
         run_augment(lfw_mini, out, spec, chunk_size=4)
     with pytest.raises(ConfigError, match="seed: 0 there, 1 now"):
         run_augment(lfw_mini, out, spec, chunk_size=4, seed=1, resume=True)
+    # an unsharded run resumed as a shard: the hint names what works (--overwrite is refused
+    # with --shard, and the message used to offer it)
+    with pytest.raises(ConfigError, match=r"finish it with its own --shard options \(none for"):
+        run_augment(lfw_mini, out, spec, chunk_size=4, shard=(0, 2), resume=True)
     report = run_augment(lfw_mini, out, spec, chunk_size=4, workers=2, resume=True)
     assert 0 < report.processed < 294 and report.counts.images == 294
     assert read_tree(out) == read_tree(mini_reference)
