@@ -3,7 +3,10 @@ loaded models (Linux), else joblib's loky processes."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -69,10 +72,22 @@ def _can_fork() -> bool:
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _leave_ctrl_c_to_the_parent() -> None:
-    """Workers ignore Ctrl-C: the parent stops the pool, and the user sees one line, not one
-    traceback per worker."""
+_PR_SET_PDEATHSIG = 1
+"""Linux's ``prctl`` option: a signal for this process when the thread that forked it ends."""
+
+
+def _start_worker(parent: int) -> None:
+    """A forked worker's set-up. It ignores Ctrl-C: the parent stops the pool, and the user
+    sees one line, not one traceback per worker. And it ends with its parent (``parent``, a
+    pid), however the parent ends (a signal's fast exit, SIGKILL): the pool replaces workers
+    that a SIGTERM to the process group ended, and a replacement forked just before the
+    parent exits would otherwise wait on the task queue forever (its own copy of the queue's
+    write end keeps it open), holding the terminal's or a pipe's stderr."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):  # Linux (glibc or musl) only
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent ended before the line above took effect
+        os._exit(0)
 
 
 def _run_forked(
@@ -82,7 +97,7 @@ def _run_forked(
         compiled.prefer_compiled()  # enough work to repay loading numba, once, in this process
     prepare_masker(preload)  # before the fork, so every worker inherits it (and numba)
     context = multiprocessing.get_context("fork")
-    pool = context.Pool(processes, initializer=_leave_ctrl_c_to_the_parent)
+    pool = context.Pool(processes, initializer=_start_worker, initargs=(os.getpid(),))
     finished = False
     try:
         # the pool's feeder blocks once its pipe is full, so jobs are still made lazily

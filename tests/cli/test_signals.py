@@ -3,6 +3,7 @@ resume, where a command can), exit code 130 or 143, no traceback, nothing half-w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -197,3 +198,35 @@ def test_augment_with_workers_stops_cleanly_and_resumes(tmp_path: Path, rec_dir:
     result = CliRunner().invoke(main.cli, [*args, "--resume", "-q"])
     assert result.exit_code == 0, result.output
     assert (out / "train.rec").is_file()
+
+
+@pytest.mark.shared
+def test_no_worker_outlives_its_parent(tmp_path: Path, rec_dir: Path) -> None:
+    """The parent killed outright (SIGKILL, or a signal's fast exit while the pool replaces a
+    worker): its forked workers end too, instead of waiting on the task queue for ever and
+    holding the terminal's or a pipe's stderr (which once hung a CI run's SIGTERM test)."""
+    import psutil
+
+    from maskgen.pipeline.plan import PARTS_DIR_NAME
+
+    out = tmp_path / "out"
+    args = ["augment", str(rec_dir / "lfw-mini" / "train.rec"), "-o", str(out)]
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLI, *args, "--workers", "2", "--chunk-size", "8", "-q"],
+        start_new_session=True, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    parts = out / PARTS_DIR_NAME
+    deadline = time.monotonic() + 120
+    try:
+        while not (parts.is_dir() and len(list(parts.glob("chunk-*.jsonl"))) >= 2):
+            assert process.poll() is None and time.monotonic() < deadline, "never started"
+            time.sleep(0.01)
+        workers = psutil.Process(process.pid).children()
+        assert len(workers) == 2
+        process.kill()  # the parent alone
+        process.wait()
+        _, alive = psutil.wait_procs(workers, timeout=20)
+        assert not alive, f"workers outlived their parent: {[p.pid for p in alive]}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

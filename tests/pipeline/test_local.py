@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 
 import pytest
 
@@ -27,3 +30,33 @@ def test_workers_start_only_for_two_chunks_each(recording_jobs, n_jobs: int, for
     assert sorted(results) == list(range(n_jobs))
     in_this_process = {pid == os.getpid() for pid in results.values()}
     assert in_this_process == {not forked}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_a_forked_worker_is_set_to_end_with_its_parent() -> None:
+    """A worker asks the kernel for SIGTERM when the process that forked it ends (a pool
+    worker forked just before a SIGTERM'd parent's fast exit could otherwise block on the
+    task queue's lock for ever); one whose parent is already gone ends at once."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker's set-up, then what the kernel holds for it
+        status = 1
+        try:
+            local._start_worker(os.getppid())
+            got = ctypes.c_int(0)
+            ctypes.CDLL(None).prctl(2, ctypes.byref(got), 0, 0, 0)  # PR_GET_PDEATHSIG
+            os.write(write, str(got.value).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert int(os.read(read, 16)) == signal.SIGTERM
+    orphan = os.fork()
+    if orphan == 0:
+        try:
+            local._start_worker(os.getppid() + 10**6)  # "the parent" is some other process
+        finally:
+            os._exit(3)  # not reached when _start_worker ends the process
+    _, status = os.waitpid(orphan, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
