@@ -27,7 +27,7 @@ from maskgen.evaluate.report import EvalReport, SetResult
 from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.mask_usage import mask_accuracy, wear_class_accuracy, wear_confusion
-from maskgen.nn.verification import evaluate_verification
+from maskgen.nn.verification import N_FOLDS, check_enough_pairs, evaluate_verification
 
 __all__ = ["EvalSet", "Progress", "SetKind", "evaluate_model", "evaluate_set"]
 
@@ -38,7 +38,6 @@ SetKind = Literal["bin", "masked-bin", "rec"]
 Progress = Callable[[str, int, int], None]
 """``progress(set name, images just done, images in the set)``."""
 
-N_FOLDS = 10
 MASK_LABEL_INDEX = 1
 WEAR_LABEL_INDEX = 2
 
@@ -80,12 +79,7 @@ def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
         return
     from maskgen.formats.verification import read_verification_bin
 
-    _check_pairs(path, len(read_verification_bin(path)[1]))
-
-
-def _check_pairs(path: str, pairs: int) -> None:
-    if pairs < N_FOLDS:
-        raise DatasetFormatError(f"{path}: {pairs} pairs, fewer than the {N_FOLDS} folds")
+    check_enough_pairs(path, len(read_verification_bin(path)[1]))
 
 
 def evaluate_set(
@@ -109,7 +103,7 @@ def _evaluate_bin(
     from maskgen.formats.verification import read_verification_bin
 
     images, issame = read_verification_bin(path)
-    _check_pairs(path, len(issame))
+    check_enough_pairs(path, len(issame))
     result = embedder.embed_encoded(
         images, source=path, flip=True, progress=_reporter(progress, path, len(images))
     )

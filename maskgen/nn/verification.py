@@ -20,14 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maskgen.errors import ConfigError
+from maskgen.errors import ConfigError, DatasetFormatError
 
 __all__ = [
     "DEFAULT_FAR_TARGETS",
     "DEFAULT_THRESHOLDS",
     "MIN_IMPOSTOR_PAIRS",
+    "N_FOLDS",
     "VerificationResult",
     "accuracy_at_thresholds",
+    "check_enough_pairs",
     "evaluate_verification",
     "fold_indices",
     "normalise_rows",
@@ -37,6 +39,17 @@ __all__ = [
 
 DEFAULT_THRESHOLDS = np.arange(0.0, 4.0, 0.01)
 """Candidate squared-L2 thresholds: 0.00 to 3.99 in steps of 0.01 (insightface's grid)."""
+
+N_FOLDS = 10
+"""Folds of the protocol (insightface's)."""
+
+
+def check_enough_pairs(path: object, pairs: int) -> None:
+    """DatasetFormatError naming ``path`` for a set of fewer pairs than :data:`N_FOLDS`: every
+    fold needs at least one pair."""
+    if pairs < N_FOLDS:
+        raise DatasetFormatError(f"{path}: {pairs} pairs, fewer than the {N_FOLDS} folds")
+
 
 DEFAULT_FAR_TARGETS = (1e-3,)
 """False-accept rates at which the true-accept rate is reported."""

@@ -15,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from maskgen.errors import ConfigError, DatasetFormatError
+from maskgen.errors import DatasetFormatError
 from maskgen.formats.verification import read_verification_bin
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.mask_usage import mask_accuracy
-from maskgen.nn.verification import evaluate_verification
-
-N_FOLDS = 10
+from maskgen.nn.verification import N_FOLDS, check_enough_pairs, evaluate_verification
 
 
 def validate_bin(
@@ -72,16 +70,12 @@ def check_val_sets(val: list[str], val_masked: list[str]) -> None:
     the run at its first validation, ``--val-every`` steps (or the whole run) later.
 
     ``val_masked`` is empty or one twin per ``val`` set. Raises DatasetFormatError (a
-    ValueError) naming the file, or ConfigError for too few pairs.
+    ValueError) naming the file.
     """
     twins: list[str | None] = list(val_masked) or [None] * len(val)
     for bin_path, masked_path in zip(val, twins, strict=True):
         images, issame = read_verification_bin(bin_path)
-        if len(issame) < N_FOLDS:
-            raise ConfigError(
-                f"{bin_path}: {len(issame)} pairs, fewer than the {N_FOLDS} folds of the "
-                "verification protocol"
-            )
+        check_enough_pairs(bin_path, len(issame))
         if masked_path is not None:
             twin = read_verification_bin(masked_path)
             _check_twin(bin_path, masked_path, (images, issame), twin)
