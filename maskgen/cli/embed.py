@@ -54,12 +54,14 @@ def embed(
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     result = embedder.embed_faces(photos, models_dir=models_dir)
     for path, reason in result.skipped.items():
-        click.echo(f"skipped {path}: {describe_skip(reason)}", err=True)
+        click.echo(f"skipped {click.format_filename(path)}: {describe_skip(reason)}", err=True)
     if not result.paths:
         raise click.ClickException(f"no face found in any of the {len(photos)} photos")
     result.write_npz(output_path)
     if not quiet:
-        click.echo(f"wrote {output_path}: {len(result.paths)} faces", err=True)
+        click.echo(
+            f"wrote {click.format_filename(output_path)}: {len(result.paths)} faces", err=True
+        )
 
 
 @click.command(short_help="Say whether two photos show the same person.")

@@ -68,19 +68,20 @@ def mask(
     masker = Masker(spec, face_mode=face_mode or "auto", models_dir=models_dir)
     result = mask_file(image, output, masker=masker, seed=seed, jpeg_quality=jpeg_quality)
     if not quiet:
+        shown = click.format_filename(output)  # a non-UTF-8 name shows U+FFFD, not an escape
         if result.masked:
             what = result.texture or result.color or "plain"
             worn = "" if result.wear == "correct" else f", {result.wear}"
             click.echo(
-                f"{output}: {result.faces} face(s) masked ({result.mask_type}, {what}{worn})",
+                f"{shown}: {result.faces} face(s) masked ({result.mask_type}, {what}{worn})",
                 err=True,
             )
         else:
-            click.echo(f"{output}: not masked ({result.reason}), written unchanged", err=True)
+            click.echo(f"{shown}: not masked ({result.reason}), written unchanged", err=True)
         if result.masked and result.faces_not_masked:
             left = ", ".join(face["reason"] for face in result.faces_not_masked)
             click.echo(
-                f"{output}: {len(result.faces_not_masked)} face(s) left unmasked ({left})", err=True
+                f"{shown}: {len(result.faces_not_masked)} face(s) left unmasked ({left})", err=True
             )
         if result.format_change:
-            click.echo(f"{output}: written as {result.format_change}", err=True)
+            click.echo(f"{shown}: written as {result.format_change}", err=True)

@@ -70,4 +70,4 @@ def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_q
         models_dir=models_dir,
         jpeg_quality=jpeg_quality,
     )
-    click.echo(f"wrote {path}", err=True)
+    click.echo(f"wrote {click.format_filename(path)}", err=True)

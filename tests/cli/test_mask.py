@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import cv2
@@ -42,6 +43,16 @@ def test_mask_one_photo_in_the_format_its_suffix_names(photo, tmp_path):
     again = tmp_path / "again.png"
     invoke("mask", photo, "-o", again, "--mask-type", "surgical_blue", "--seed", "3")
     assert again.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.shared
+def test_mask_reports_an_output_name_that_is_not_utf8_readably(photo, tmp_path):
+    out = tmp_path / os.fsdecode(b"masked_\xff.jpg")  # a Latin-1 name on a UTF-8 system
+    result = invoke("mask", photo, "-o", out, "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert os.path.exists(os.fsencode(out))
+    assert "masked_\ufffd.jpg: 1 face(s) masked" in result.stderr
+    assert "\\udcff" not in result.stderr and "\udcff" not in result.stderr
 
 
 @pytest.mark.shared
