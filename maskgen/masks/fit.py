@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from maskgen import compiled
+
 NOSE_BOTTOM = (33,)
 MOUTH = tuple(range(48, 68))
 EYES = tuple(range(36, 48))
@@ -91,23 +93,42 @@ def fit_landmarks(landmarks: np.ndarray) -> np.ndarray:
 
     ``landmarks``: (68, 2) float, dlib order, image pixels. Returns (68, 2) float32 (a new
     array). Heights and widths are measured along and across the line from landmark 27 (top of
-    the nose bridge) to 8 (chin).
+    the nose bridge) to 8 (chin). Computed by a compiled kernel
+    (:mod:`maskgen.masks._fit_kernels`) where the process uses numba
+    (:func:`maskgen.compiled.use_compiled`), else by :func:`fit_landmarks_numpy`: the same
+    points to the bit.
     """
-    points = np.asarray(landmarks, dtype=np.float64)
-    axis = points[8] - points[27]
-    size = float(np.hypot(*axis))
+    points = np.array(landmarks, dtype=np.float64)  # a copy: both forms work in place
+    if not compiled.use_compiled():
+        return fit_landmarks_numpy(points)
+    from maskgen.masks import _fit_kernels as kernels
+
+    fitted = kernels.fit_landmarks(
+        points, _JAW, _SIDE, _FEATURES, _CHIN, _CHIN_W[:, 0], WRAP_BAND, WRAP_MARGIN
+    )
+    return fitted.astype(np.float32)
+
+
+def fit_landmarks_numpy(points: np.ndarray) -> np.ndarray:
+    """:func:`fit_landmarks` of (68, 2) float64 ``points`` (changed in place) in numpy: the
+    reference the kernel repeats, each product and sum written out in its order (no matrix
+    products, whose order and fusing belong to the BLAS). Returns (68, 2) float32."""
+    ax = points[8, 0] - points[27, 0]
+    ay = points[8, 1] - points[27, 1]
+    size = np.hypot(ax, ay)
     if size < 1e-6:
         return points.astype(np.float32)
-    down = axis / size
-    across = np.array([-down[1], down[0]])
-    level = (points - points[27]) @ down / size
-    lateral = (points - points[27]) @ across / size
-    sides = _SIDE  # jaw 0-7 lie on the +across side of an upright face, 9-16 on the other
+    dx, dy = ax / size, ay / size  # down the face; across it is (-dy, dx)
+    rx = points[:, 0] - points[27, 0]
+    ry = points[:, 1] - points[27, 1]
+    level = (rx * dx + ry * dy) / size
+    lateral = (rx * -dy + ry * dx) / size
     near = np.abs(level[_FEATURES][None, :] - level[_JAW][:, None]) <= WRAP_BAND  # (16, 18)
-    outward = np.where(near, sides[:, None] * lateral[_FEATURES][None, :], -np.inf)
+    outward = np.where(near, _SIDE[:, None] * lateral[_FEATURES][None, :], -np.inf)
     reach = outward.max(axis=1) + WRAP_MARGIN  # -inf where no feature is near
-    moved = np.zeros_like(lateral)
-    moved[_JAW] = sides * np.maximum(reach - sides * lateral[_JAW], 0.0)
-    fitted = points + moved[:, None] * size * across[None, :]
-    fitted[_CHIN] += _CHIN_W * (fitted[_CHIN] - points[30])
-    return fitted.astype(np.float32)
+    moved = _SIDE * np.maximum(reach - _SIDE * lateral[_JAW], 0.0)
+    moved *= size
+    points[_JAW, 0] += moved * -dy
+    points[_JAW, 1] += moved * dx
+    points[_CHIN] += _CHIN_W * (points[_CHIN] - points[30])
+    return points.astype(np.float32)

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from maskgen import compiled
+
 REBLUR_SIGMA = 1.0
 """Re-blur width (pixels) of the edge-spread measure."""
 EDGE_FRACTION = 0.03
@@ -87,8 +89,9 @@ _DCT = np.array(
 """The orthonormal 8-point DCT-II matrix: ``D @ block @ D.T`` is JPEG's forward DCT."""
 _JPEG_POSITIONS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))
 """The DCT coefficients (row, column) whose quantisation step is estimated."""
-_POSITION_ROWS = [u for u, _ in _JPEG_POSITIONS]
-_POSITION_COLUMNS = [v for _, v in _JPEG_POSITIONS]
+_POSITION_BASES = np.stack([np.outer(_DCT[u], _DCT[v]).ravel() for u, v in _JPEG_POSITIONS], axis=1)
+"""(64, positions) float32: coefficient (u, v) of an 8x8 block is its 64 pixels (row by row)
+dotted with ``outer(D[u], D[v])`` (``D @ block @ D.T`` for those positions alone)."""
 _IJG_LUMA = {(0, 1): 11.0, (1, 0): 12.0, (1, 1): 12.0, (0, 2): 10.0, (2, 0): 14.0}
 """Those positions' entries in the standard luminance quantisation table (T.81 Annex K)."""
 _PERIODIC = 0.6
@@ -141,11 +144,10 @@ def measure_jpeg_quality(luma: np.ndarray) -> int | None:
     height, width = luma.shape
     if height < 16 or width < 16 or height % 8 or width % 8:
         return None
-    rows = _DCT @ luma.reshape(height // 8, 8, width)  # each block's columns transformed
-    blocks = rows.reshape(height // 8, 8, width // 8, 8) @ _DCT.T  # and its rows
-    # every position's magnitudes at once, each row sorted: (positions, blocks)
-    magnitudes = np.abs(blocks[:, _POSITION_ROWS, :, _POSITION_COLUMNS])
-    ordered = np.sort(magnitudes.reshape(len(_JPEG_POSITIONS), -1), axis=-1)
+    # each 8x8 block as a row of 64, times the DCT basis of each position: (blocks, positions)
+    blocks = luma.reshape(height // 8, 8, width // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    coefficients = blocks @ _POSITION_BASES
+    ordered = np.sort(np.abs(coefficients.T), axis=-1)  # each position's magnitudes, sorted
     scales = []
     for index, (position, row) in enumerate(zip(_JPEG_POSITIONS, ordered, strict=True)):
         if len(scales) + len(_JPEG_POSITIONS) - index < 3:
@@ -178,22 +180,65 @@ def _quantisation_step(ordered: np.ndarray) -> float | None:
 
 
 def measure_edge_spread(luma: np.ndarray) -> float:
-    """Edge spread (pixels) of an (h, w) uint8 or float32 image by re-blurring (see the module
+    """Edge spread (pixels) of an (h, w) uint8 image by re-blurring (see the module
     docstring): ``REBLUR_SIGMA / sqrt(R - 1)`` with ``R`` the ratio of Sobel gradient energy
     before and after a Gaussian re-blur of :data:`REBLUR_SIGMA`, summed over the
-    :data:`EDGE_FRACTION` strongest pixels; at most :data:`_SPREAD_MAX`. Sharp LFW faces read
-    about 1.0-1.1 px, ones blurred by 2 px about 2.0 (both measured on 60 LFW photos)."""
-    image = luma.astype(np.float32, copy=False)
-    sharp = _gradient_energy(image)
-    soft = _gradient_energy(cv2.GaussianBlur(image, (0, 0), REBLUR_SIGMA))
-    flat = sharp.ravel()
-    k = int((1.0 - EDGE_FRACTION) * (flat.size - 1))
-    threshold = float(np.partition(flat, k)[k])
-    edges = sharp >= threshold
-    ratio = float(sharp[edges].sum()) / max(float(soft[edges].sum()), 1e-6)
+    :data:`EDGE_FRACTION` strongest pixels (:func:`edge_energy_sums`); at most
+    :data:`_SPREAD_MAX`. Sharp LFW faces read about 1.0-1.1 px, ones blurred by 2 px about 2.0
+    (both measured on 60 LFW photos)."""
+    sharp, soft = edge_energy_sums(luma)
+    ratio = sharp / max(soft, 1e-6)
     if ratio <= 1.0 + (REBLUR_SIGMA / _SPREAD_MAX) ** 2:
         return _SPREAD_MAX
     return REBLUR_SIGMA / math.sqrt(ratio - 1.0)
+
+
+def edge_energy_sums(luma: np.ndarray) -> tuple[float, float]:
+    """(sharp, soft): the squared Sobel gradient of ``luma`` ((h, w) uint8, sides >= 2) and of
+    its Gaussian re-blur by :data:`REBLUR_SIGMA`, each summed over the pixels whose sharp
+    energy is at least the :data:`EDGE_FRACTION` quantile. Computed by a compiled kernel
+    (:mod:`maskgen.masks._photometry_kernels`) where the process uses numba
+    (:func:`maskgen.compiled.use_compiled`), else by :func:`edge_energy_sums_numpy`: the same
+    two numbers to the bit. ValueError for another dtype or shape."""
+    luma = np.ascontiguousarray(luma)
+    if luma.dtype != np.uint8 or luma.ndim != 2 or min(luma.shape) < 2:
+        raise ValueError(
+            f"luma must be (h, w) uint8 with sides >= 2, got {luma.dtype} {luma.shape}"
+        )
+    kth = int((1.0 - EDGE_FRACTION) * (luma.size - 1))
+    blurred = cv2.GaussianBlur(luma.astype(np.float32), (0, 0), REBLUR_SIGMA)
+    if not compiled.use_compiled():
+        return edge_energy_sums_numpy(luma, blurred, kth)
+    from maskgen.masks import _photometry_kernels as kernels
+
+    sharp, soft = kernels.edge_energy_sums(luma, blurred, kth)
+    return float(sharp), soft
+
+
+def edge_energy_sums_numpy(luma: np.ndarray, blurred: np.ndarray, kth: int) -> tuple[float, float]:
+    """:func:`edge_energy_sums` in numpy, given the re-blur ``blurred`` ((h, w) float32) and the
+    threshold's rank ``kth``: the reference the kernel repeats. The sharp energies are
+    integers (exact); the soft gradient is taken at the edge pixels only, from a 3x3
+    neighbourhood of the re-blur in float32, each sum written out in a fixed order, and the
+    soft energies are added one after another in raster order (``np.cumsum``), so the kernel's
+    loop gives the same float to the bit. Borders reflect as OpenCV's Sobel reads them
+    (BORDER_REFLECT_101)."""
+    dx, dy = cv2.spatialGradient(luma)  # Sobel 3x3, BORDER_REFLECT_101, int16
+    dx, dy = dx.astype(np.int64).ravel(), dy.astype(np.int64).ravel()
+    energy = dx * dx + dy * dy
+    threshold = np.partition(energy, kth)[kth]
+    edges = np.flatnonzero(energy >= threshold)
+    width = luma.shape[1]
+    padded = cv2.copyMakeBorder(blurred, 1, 1, 1, 1, cv2.BORDER_REFLECT_101).ravel()
+    corner = edges // width * (width + 2) + edges % width  # padded: each 3x3's top left
+    stride = width + 2
+    # g[:, 3 r + c]: the re-blur at row y - 1 + r, column x - 1 + c of each edge pixel (x, y)
+    g = padded[corner[:, None] + np.array([r * stride + c for r in range(3) for c in range(3)])]
+    two = np.float32(2.0)
+    sx = ((g[:, 2] - g[:, 0]) + (g[:, 8] - g[:, 6])) + two * (g[:, 5] - g[:, 3])
+    sy = ((g[:, 6] - g[:, 0]) + (g[:, 8] - g[:, 2])) + two * (g[:, 7] - g[:, 1])
+    soft = np.cumsum(sx * sx + sy * sy, dtype=np.float64)
+    return float(energy[edges].sum()), float(soft[-1])
 
 
 def measure_noise(luma: np.ndarray) -> float:
@@ -201,7 +246,13 @@ def measure_noise(luma: np.ndarray) -> float:
     median absolute response / (6 * 0.6745), the median interpolated within its integer bin
     (responses of 8-bit pixels are integers, so a plain median moves in steps of 0.25 levels).
     Gaussian noise of 2, 5 and 10 levels added to LFW faces reads 2.2, 5.2 and 9.9."""
-    response = cv2.filter2D(luma, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
+    if luma.dtype == np.uint8 and compiled.use_compiled():  # from a histogram: the same median
+        from maskgen.masks import _photometry_kernels as kernels
+
+        size, value, below, inside = kernels.noise_median_counts(np.ascontiguousarray(luma))
+        median = _interpolated_median(size / 2.0, float(value), below, inside)
+        return median / (6.0 * _MAD_GAUSS)
+    response = cv2.filter2D(luma, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]  # integers, exactly
     magnitude = np.abs(response).ravel()
     return _binned_median(magnitude) / (6.0 * _MAD_GAUSS)
 
@@ -267,6 +318,12 @@ def _binned_median(values: np.ndarray) -> float:
     median = float(np.partition(values, k)[k])
     below = np.count_nonzero(values < median - 0.5)
     inside = np.count_nonzero(values < median + 0.5) - below
+    return _interpolated_median(half, median, below, inside)
+
+
+def _interpolated_median(half: float, median: float, below: int, inside: int) -> float:
+    """The grouped-data median: ``median``'s unit bin holds ``inside`` values and ``below``
+    lie under it, ``half`` is half their number."""
     if inside == 0:
         return median
     return max(median - 0.5 + (half - below) / inside, 0.0)

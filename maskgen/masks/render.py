@@ -41,6 +41,7 @@ import numpy as np
 from maskgen.errors import ConfigError
 from maskgen.masks.fit import fit_landmarks
 from maskgen.masks.photometry import (
+    MIN_BOX,
     NO_MATCH,
     PhotoMatch,
     measure_photo,
@@ -235,10 +236,13 @@ def _compress_blocks(
 
 
 def prepare_render() -> None:
-    """Load the compiled warp kernel now (numba, once per process), so that workers forked
-    afterwards inherit it instead of each loading it."""
+    """Load the compiled kernels a render runs (the warp map, the landmark fit, the photo's
+    measures) now, where this process uses numba (:func:`maskgen.compiled.use_compiled`), so
+    that workers forked afterwards inherit them instead of each loading them."""
     corners = closed_corners(np.array([[[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]]]))
     dense_map_from_corners(corners, source_mesh(np.zeros((1, 3, 2))), 2, 2)
+    fit_landmarks(np.zeros((68, 2), np.float32))
+    measure_photo(np.zeros((MIN_BOX, MIN_BOX), np.uint8))
 
 
 def _kept_skin(alpha: np.ndarray, jaw: float) -> np.ndarray:

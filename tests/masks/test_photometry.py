@@ -120,6 +120,62 @@ def test_noise_reads_added_noise_on_a_shaded_image():
     assert measure_noise(np.clip(shaded, 0, 255).astype(np.uint8)) < photometry.NOISE_FLOOR
 
 
+def _luma_views(rgbs: list[np.ndarray]) -> list[np.ndarray]:
+    """Boxes of every size from 8 to ~100 px cut at random from real faces' luma, and flat,
+    ramped and saturated ones (ties and borders are where a kernel could part from numpy)."""
+    rng = np.random.default_rng(11)
+    views = [np.full((8, 9), 77, np.uint8), np.tile(np.arange(40, dtype=np.uint8), (12, 1))]
+    views.append(np.where(np.indices((20, 20)).sum(axis=0) % 2, 255, 0).astype(np.uint8))
+    for rgb in rgbs:
+        luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        for _ in range(6):
+            h, w = rng.integers(8, min(luma.shape) // 1.2, 2)
+            y, x = rng.integers(0, luma.shape[0] - h + 1), rng.integers(0, luma.shape[1] - w + 1)
+            views.append(luma[y : y + h, x : x + w])
+    return views
+
+
+@pytest.mark.shared
+def test_compiled_measures_equal_the_numpy_references_bit_for_bit(photos, crops, monkeypatch):
+    """The edge-spread and noise kernels give the numpy references' numbers to the bit on
+    real faces' boxes of many sizes and on flat, ramped and checkered ones, so a run's twin
+    does not depend on whether its process had loaded numba."""
+    views = _luma_views([rgb for rgb, _ in photos + crops])
+    found = {}
+    for kernels in ("numpy", "numba"):
+        monkeypatch.setenv("MASKGEN_KERNELS", kernels)
+        found[kernels] = [
+            (photometry.edge_energy_sums(v), measure_noise(v), measure_edge_spread(v))
+            for v in views
+        ]
+    assert found["numba"] == found["numpy"]
+    spreads = [spread for _, _, spread in found["numpy"]]
+    assert len(set(spreads)) > len(views) // 2  # real, varied measures, not a constant
+
+
+def test_edge_energy_sums_are_the_sobel_energies_over_the_strongest_pixels():
+    """The sums against OpenCV's own Sobel on the image and on its re-blur, on a blurred
+    disc: the sharp sum exactly (integers), the soft one to float32 rounding."""
+    disc = np.zeros((64, 64), np.uint8)
+    cv2.circle(disc, (32, 32), 20, 180, -1, lineType=cv2.LINE_AA)
+    disc = cv2.GaussianBlur(disc, (0, 0), 1.5)
+
+    def energy(image: np.ndarray) -> np.ndarray:
+        gx = cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=3)
+        gy = cv2.Sobel(image, cv2.CV_64F, 0, 1, ksize=3)
+        return gx * gx + gy * gy
+
+    sharp = energy(disc.astype(np.float64))
+    soft = energy(cv2.GaussianBlur(disc.astype(np.float32), (0, 0), 1.0).astype(np.float64))
+    k = int((1.0 - photometry.EDGE_FRACTION) * (disc.size - 1))
+    edges = sharp >= np.partition(sharp.ravel(), k)[k]
+    found_sharp, found_soft = photometry.edge_energy_sums(disc)
+    assert found_sharp == sharp[edges].sum()
+    assert found_soft == pytest.approx(soft[edges].sum(), rel=1e-5)
+    with pytest.raises(ValueError, match="uint8"):
+        photometry.edge_energy_sums(disc.astype(np.float32))
+
+
 def test_grain_windows_are_fixed_and_unit_normal():
     first = sample_grain(123_456, 80, 90)
     assert np.array_equal(first, sample_grain(123_456, 80, 90))
