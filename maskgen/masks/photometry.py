@@ -303,13 +303,6 @@ def _grain_field() -> np.ndarray:
     return field
 
 
-def _gradient_energy(image: np.ndarray) -> np.ndarray:
-    """(h, w) float32 squared Sobel gradient magnitude."""
-    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-    return cv2.add(cv2.multiply(gx, gx), cv2.multiply(gy, gy))
-
-
 def _binned_median(values: np.ndarray) -> float:
     """Median of non-negative integer-valued ``values``, interpolated within its unit bin
     (the grouped-data median): continuous in the data, unlike the integer median."""
