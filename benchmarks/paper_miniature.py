@@ -397,8 +397,11 @@ def evaluate_run(
 
 
 def figures(report: dict[str, Any], sets: dict[str, str]) -> dict[str, float | None]:
-    """The figures the tables use (percent) from one ``maskgen eval`` JSON."""
-    by_name = report["results"]
+    """The figures the tables use (percent) from one ``maskgen eval`` JSON. Sets are matched
+    by their resolved paths: a cached evaluation may name a set through a link (another
+    checkout's ``../shared``)."""
+    by_name = {str(Path(name).resolve()): result for name, result in report["results"].items()}
+    sets = {key: str(Path(path).resolve()) for key, path in sets.items()}
 
     def acc(key: str) -> float | None:
         value = by_name[sets[key]]["accuracy"]
