@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from maskgen import compiled
 from maskgen.errors import ConfigError
 from maskgen.masks.fit import fit_landmarks
 from maskgen.masks.photometry import (
@@ -237,12 +238,16 @@ def _compress_blocks(
 
 def prepare_render() -> None:
     """Load the compiled kernels a render runs (the warp map, the landmark fit, the photo's
-    measures) now, where this process uses numba (:func:`maskgen.compiled.use_compiled`), so
-    that workers forked afterwards inherit them instead of each loading them."""
+    measures, the light's) now, where this process uses numba
+    (:func:`maskgen.compiled.use_compiled`), so that workers forked afterwards inherit them
+    instead of each loading them."""
     corners = closed_corners(np.array([[[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]]]))
     dense_map_from_corners(corners, source_mesh(np.zeros((1, 3, 2))), 2, 2)
     fit_landmarks(np.zeros((68, 2), np.float32))
     measure_photo(np.zeros((MIN_BOX, MIN_BOX), np.uint8))
+    grid = np.zeros((_LIGHT_GRID, _LIGHT_GRID, 3), np.float32)
+    photo = np.zeros((4, 4, 3), np.uint8)[::2, ::2]  # a strided view, as the photo's samples
+    light_summary(grid, photo, _SKIN_POINTS[:, :2], (0, 0, 2, 2), 2)
 
 
 def _kept_skin(alpha: np.ndarray, jaw: float) -> np.ndarray:
@@ -637,22 +642,72 @@ def _light_stats(image: np.ndarray, landmarks: np.ndarray) -> _LightStats | None
     small = small.astype(np.float32)
     small *= np.float32(1 / 255)
     points = _SKIN_POINTS @ landmarks
-    # the grid cell under each point, in Python: 13 points cost less than numpy's calls
-    step_x, step_y = grid / (x1 - x0), grid / (y1 - y0)
-    top = grid - 1
-    cells = [
-        min(max(int((y - y0) * step_y), 0), top) * grid + min(max(int((x - x0) * step_x), 0), top)
-        for x, y in points.tolist()
-    ]
     stride = max(1, min(height, width) // 24)
-    coarse = image[::stride, ::stride]
+    cells, face_high, photo_high, surround = light_summary(
+        small, image[::stride, ::stride], points, (x0, y0, x1, y1), stride
+    )
     return _LightStats(
         samples=small.reshape(-1, 3)[cells],
         points=points,
-        face_high=_percentile95(small @ _LUMA),
-        image_high=_percentile95(coarse @ _LUMA) / 255.0,
-        surround=_surround_mean(coarse, stride, (x0, y0, x1, y1)),
+        face_high=face_high,
+        image_high=photo_high / 255.0,
+        surround=surround,
     )
+
+
+def light_summary(
+    small: np.ndarray,
+    coarse: np.ndarray,
+    points: np.ndarray,
+    box: tuple[int, int, int, int],
+    stride: int,
+) -> tuple[np.ndarray, float, float, tuple[float, float, float] | None]:
+    """What the light is read from: the cell of the (g, g, 3) float32 grid ``small`` (the face
+    box, 0-1) under each of the (K, 2) skin ``points`` ((K,) int, row-major), the 95th
+    percentile of the grid's luma and of the photo's samples ``coarse`` ((rows, columns, 3)
+    uint8, every ``stride``-th pixel; luma 0-255), and the mean RGB of the samples outside the
+    face ``box`` (x0, y0, x1, y1; :func:`_surround_mean`, None where too few lie outside).
+    Computed by a compiled kernel (:mod:`maskgen.masks._light_kernels`) where the process uses
+    numba, else by :func:`light_summary_numpy`: the same numbers to the bit."""
+    points = points.astype(np.float64)
+    if not compiled.use_compiled():
+        return light_summary_numpy(small, coarse, points, box, stride)
+    from maskgen.masks import _light_kernels as kernels
+
+    cells, face_high, photo_high, outside, *mean = kernels.light_summary(
+        small, coarse, points, box, stride, _SURROUND_MIN, _LUMA
+    )
+    return cells, float(face_high), float(photo_high), tuple(mean) if outside else None
+
+
+def light_summary_numpy(
+    small: np.ndarray,
+    coarse: np.ndarray,
+    points: np.ndarray,
+    box: tuple[int, int, int, int],
+    stride: int,
+) -> tuple[np.ndarray, float, float, tuple[float, float, float] | None]:
+    """:func:`light_summary` in numpy (``points`` float64): the reference the kernel repeats.
+    Luma is ``(r * 0.299 + g * 0.587) + b * 0.114`` in float32, written out (a matrix product's
+    order belongs to the BLAS); the cells are found in Python (13 points cost less than
+    numpy's calls)."""
+    grid = small.shape[0]
+    x0, y0, x1, y1 = box
+    step_x, step_y = grid / (x1 - x0), grid / (y1 - y0)
+    top = grid - 1
+    cells = np.array(
+        [
+            min(max(int((y - y0) * step_y), 0), top) * grid
+            + min(max(int((x - x0) * step_x), 0), top)
+            for x, y in points.tolist()
+        ],
+        dtype=np.int64,
+    )
+    red, green, blue = _LUMA
+    face = (small[..., 0] * red + small[..., 1] * green) + small[..., 2] * blue
+    channels = coarse.astype(np.float32)
+    photo = (channels[..., 0] * red + channels[..., 1] * green) + channels[..., 2] * blue
+    return cells, _percentile95(face), _percentile95(photo), _surround_mean(coarse, stride, box)
 
 
 def _surround_mean(
@@ -667,8 +722,8 @@ def _surround_mean(
     outside = rows * columns - inside.shape[0] * inside.shape[1]
     if outside < _SURROUND_MIN:
         return None
-    total = cv2.sumElems(coarse)[:3]
-    within = cv2.sumElems(inside)[:3] if inside.size else (0.0, 0.0, 0.0)
+    total = coarse.sum(axis=(0, 1), dtype=np.int64).tolist()  # integers: exact, any order
+    within = inside.sum(axis=(0, 1), dtype=np.int64).tolist()
     return tuple((a - b) / outside for a, b in zip(total, within, strict=True))
 
 

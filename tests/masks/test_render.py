@@ -308,6 +308,31 @@ def test_compiled_dense_map_equals_the_numpy_reference_bit_for_bit(monkeypatch):
 
 
 @pytest.mark.shared
+def test_compiled_light_summary_equals_the_numpy_reference(lfw_faces, monkeypatch):
+    """The light kernel reads the same cells, percentiles and surround as its numpy
+    reference, to the bit, on LFW photos, their aligned crops and faces pushed half out of
+    the frame (where the surround and the clipped boxes change)."""
+    finder = load_face_finder()
+    faces = []
+    for rgb, landmarks in lfw_faces:
+        crop = align_face(rgb, five_points(landmarks))
+        faces += [(rgb, landmarks), (rgb, landmarks + np.float32([-90, 60]))]
+        faces += [(crop, found.landmarks) for found in finder.find_faces(crop, "aligned")]
+    found = {}
+    for kernels in ("numpy", "numba"):
+        monkeypatch.setenv("MASKGEN_KERNELS", kernels)
+        found[kernels] = []
+        for rgb, landmarks in faces:
+            stats = render._light_stats(rgb, landmarks)
+            assert stats is not None
+            found[kernels].append(
+                (stats.samples.tobytes(), stats.face_high, stats.image_high, stats.surround)
+            )
+    assert found["numba"] == found["numpy"]
+    assert sum(row[3] is None for row in found["numpy"]) < len(faces)  # surrounds were read
+
+
+@pytest.mark.shared
 def test_renders_equal_with_levels_evicted_and_rebuilt(lfw_faces, templates, monkeypatch):
     """Prepared levels live in a bounded cache: with room for one level only, every render
     rebuilds what it needs, and the images are the same bytes as with every level kept."""
