@@ -4,10 +4,10 @@ the same numbers to the bit as its numpy reference
 light is read from a 12x12 grid and a few hundred coarse samples of the photo, where numpy's
 calls cost more than their arithmetic).
 
-Equal to the bit because it repeats the reference's arithmetic in the same types and order:
-luma ``(r * 0.299 + g * 0.587) + b * 0.114`` in float32, the 95th percentiles as the k-th
-smallest value (a selection, exact whatever the algorithm), the surround's sums as integers,
-the grid cells with float64 products truncated as Python's ``int`` truncates.
+Equal to the bit because its arithmetic is exact or the reference's own: luma and the
+surround's sums in integers, the 95th percentiles as the k-th smallest value (a selection,
+exact whatever the algorithm), the grid cells with the same float64 products, truncated as
+Python's ``int`` truncates.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ def light_summary(
     stride: int,
     surround_min: int,
     weights: np.ndarray,
-) -> tuple[np.ndarray, float, float, bool, float, float, float]:
-    """``render.light_summary_numpy`` to the bit: ``small`` (g, g, 3) float32, ``coarse``
-    (rows, columns, 3) uint8 (a strided view is fine), ``points`` (K, 2) float64, ``box`` the
-    face's (x0, y0, x1, y1) in image pixels, ``weights`` (3,) float32 luma weights."""
+) -> tuple[np.ndarray, int, int, bool, float, float, float]:
+    """``render.light_summary_numpy`` to the bit (its lumas in thousandths, integers):
+    ``small`` (g, g, 3) uint8, ``coarse`` (rows, columns, 3) uint8 (a strided view is fine),
+    ``points`` (K, 2) float64, ``box`` the face's (x0, y0, x1, y1) in image pixels,
+    ``weights`` (3,) int luma weights in thousandths."""
     grid = small.shape[0]
     x0, y0, x1, y1 = box
     step_x, step_y = grid / (x1 - x0), grid / (y1 - y0)
@@ -39,22 +40,19 @@ def light_summary(
         row = min(max(int((points[i, 1] - y0) * step_y), 0), top)
         column = min(max(int((points[i, 0] - x0) * step_x), 0), top)
         cells[i] = row * grid + column
-    red, green, blue = weights[0], weights[1], weights[2]
-    face = np.empty(grid * grid, np.float32)
+    red, green, blue = np.int64(weights[0]), np.int64(weights[1]), np.int64(weights[2])
+    face = np.empty(grid * grid, np.int64)
     for r in range(grid):
         for c in range(grid):
-            face[r * grid + c] = (small[r, c, 0] * red + small[r, c, 1] * green) + small[
-                r, c, 2
-            ] * blue
+            cell = small[r, c]
+            face[r * grid + c] = cell[0] * red + cell[1] * green + cell[2] * blue
     rows, columns = coarse.shape[0], coarse.shape[1]
-    photo = np.empty(rows * columns, np.float32)
+    photo = np.empty(rows * columns, np.int64)
     totals = np.zeros(3, np.int64)
     for r in range(rows):
         for c in range(columns):
             pixel = coarse[r, c]
-            photo[r * columns + c] = (
-                np.float32(pixel[0]) * red + np.float32(pixel[1]) * green
-            ) + np.float32(pixel[2]) * blue
+            photo[r * columns + c] = pixel[0] * red + pixel[1] * green + pixel[2] * blue
             for k in range(3):
                 totals[k] += pixel[k]
     face_high = np.partition(face, int(0.95 * (face.size - 1)))[int(0.95 * (face.size - 1))]

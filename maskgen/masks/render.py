@@ -55,6 +55,8 @@ from maskgen.masks.wear import place_points
 from maskgen.types import MaskParams
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int32)
+"""ITU-R BT.601 luma weights in thousandths: integer luma, exact in any order of summing."""
 _LIGHT_GRID = 12
 
 _SKIN_POINTS = np.zeros((13, 68), dtype=np.float32)
@@ -245,7 +247,7 @@ def prepare_render() -> None:
     dense_map_from_corners(corners, source_mesh(np.zeros((1, 3, 2))), 2, 2)
     fit_landmarks(np.zeros((68, 2), np.float32))
     measure_photo(np.zeros((MIN_BOX, MIN_BOX), np.uint8))
-    grid = np.zeros((_LIGHT_GRID, _LIGHT_GRID, 3), np.float32)
+    grid = np.zeros((_LIGHT_GRID, _LIGHT_GRID, 3), np.uint8)
     photo = np.zeros((4, 4, 3), np.uint8)[::2, ::2]  # a strided view, as the photo's samples
     light_summary(grid, photo, _SKIN_POINTS[:, :2], (0, 0, 2, 2), 2)
 
@@ -636,20 +638,20 @@ def _light_stats(image: np.ndarray, landmarks: np.ndarray) -> _LightStats | None
     grid = _LIGHT_GRID
     cell = max(1, min(y1 - y0, x1 - x0) // grid) | 1
     # box blur + point sampling: the same cell means as an area resize, several times faster
-    small = cv2.resize(
+    small8 = cv2.resize(
         cv2.blur(image[y0:y1, x0:x1], (cell, cell)), (grid, grid), interpolation=cv2.INTER_LINEAR
     )
-    small = small.astype(np.float32)
-    small *= np.float32(1 / 255)
     points = _SKIN_POINTS @ landmarks
     stride = max(1, min(height, width) // 24)
     cells, face_high, photo_high, surround = light_summary(
-        small, image[::stride, ::stride], points, (x0, y0, x1, y1), stride
+        small8, image[::stride, ::stride], points, (x0, y0, x1, y1), stride
     )
+    small = small8.reshape(-1, 3)[cells].astype(np.float32)
+    small *= np.float32(1 / 255)
     return _LightStats(
-        samples=small.reshape(-1, 3)[cells],
+        samples=small,
         points=points,
-        face_high=face_high,
+        face_high=face_high / 255.0,
         image_high=photo_high / 255.0,
         surround=surround,
     )
@@ -662,22 +664,24 @@ def light_summary(
     box: tuple[int, int, int, int],
     stride: int,
 ) -> tuple[np.ndarray, float, float, tuple[float, float, float] | None]:
-    """What the light is read from: the cell of the (g, g, 3) float32 grid ``small`` (the face
-    box, 0-1) under each of the (K, 2) skin ``points`` ((K,) int, row-major), the 95th
+    """What the light is read from: the cell of the (g, g, 3) uint8 grid ``small`` (the face
+    box, reduced) under each of the (K, 2) skin ``points`` ((K,) int, row-major), the 95th
     percentile of the grid's luma and of the photo's samples ``coarse`` ((rows, columns, 3)
-    uint8, every ``stride``-th pixel; luma 0-255), and the mean RGB of the samples outside the
+    uint8, every ``stride``-th pixel), luma 0-255, and the mean RGB of the samples outside the
     face ``box`` (x0, y0, x1, y1; :func:`_surround_mean`, None where too few lie outside).
-    Computed by a compiled kernel (:mod:`maskgen.masks._light_kernels`) where the process uses
-    numba, else by :func:`light_summary_numpy`: the same numbers to the bit."""
+    Luma is ``(299 R + 587 G + 114 B) / 1000`` (ITU-R BT.601), taken in integers, so it is
+    exact in any order. Computed by a compiled kernel (:mod:`maskgen.masks._light_kernels`)
+    where the process uses numba, else by :func:`light_summary_numpy`: the same numbers to the
+    bit."""
     points = points.astype(np.float64)
     if not compiled.use_compiled():
         return light_summary_numpy(small, coarse, points, box, stride)
     from maskgen.masks import _light_kernels as kernels
 
     cells, face_high, photo_high, outside, *mean = kernels.light_summary(
-        small, coarse, points, box, stride, _SURROUND_MIN, _LUMA
+        small, coarse, points, box, stride, _SURROUND_MIN, _LUMA_PER_MILLE
     )
-    return cells, float(face_high), float(photo_high), tuple(mean) if outside else None
+    return cells, face_high / 1000, photo_high / 1000, tuple(mean) if outside else None
 
 
 def light_summary_numpy(
@@ -687,27 +691,19 @@ def light_summary_numpy(
     box: tuple[int, int, int, int],
     stride: int,
 ) -> tuple[np.ndarray, float, float, tuple[float, float, float] | None]:
-    """:func:`light_summary` in numpy (``points`` float64): the reference the kernel repeats.
-    Luma is ``(r * 0.299 + g * 0.587) + b * 0.114`` in float32, written out (a matrix product's
-    order belongs to the BLAS); the cells are found in Python (13 points cost less than
-    numpy's calls)."""
+    """:func:`light_summary` in numpy (``points`` float64): the reference the kernel repeats
+    (the cells in Python: 13 points cost less than numpy's calls)."""
     grid = small.shape[0]
     x0, y0, x1, y1 = box
     step_x, step_y = grid / (x1 - x0), grid / (y1 - y0)
     top = grid - 1
-    cells = np.array(
-        [
-            min(max(int((y - y0) * step_y), 0), top) * grid
-            + min(max(int((x - x0) * step_x), 0), top)
-            for x, y in points.tolist()
-        ],
-        dtype=np.int64,
-    )
-    red, green, blue = _LUMA
-    face = (small[..., 0] * red + small[..., 1] * green) + small[..., 2] * blue
-    channels = coarse.astype(np.float32)
-    photo = (channels[..., 0] * red + channels[..., 1] * green) + channels[..., 2] * blue
-    return cells, _percentile95(face), _percentile95(photo), _surround_mean(coarse, stride, box)
+    cells = [
+        min(max(int((y - y0) * step_y), 0), top) * grid + min(max(int((x - x0) * step_x), 0), top)
+        for x, y in points.tolist()
+    ]
+    face_high = _percentile95(small @ _LUMA_PER_MILLE) / 1000
+    photo_high = _percentile95(coarse @ _LUMA_PER_MILLE) / 1000
+    return np.array(cells), face_high, photo_high, _surround_mean(coarse, stride, box)
 
 
 def _surround_mean(
@@ -722,8 +718,8 @@ def _surround_mean(
     outside = rows * columns - inside.shape[0] * inside.shape[1]
     if outside < _SURROUND_MIN:
         return None
-    total = coarse.sum(axis=(0, 1), dtype=np.int64).tolist()  # integers: exact, any order
-    within = inside.sum(axis=(0, 1), dtype=np.int64).tolist()
+    total = cv2.sumElems(coarse)[:3]  # float64 sums of 8-bit values: exact integers
+    within = cv2.sumElems(inside)[:3] if inside.size else (0.0, 0.0, 0.0)
     return tuple((a - b) / outside for a, b in zip(total, within, strict=True))
 
 
