@@ -85,6 +85,8 @@ def _load_pickle(path: Path) -> Any:
         raise DatasetFormatError(f"{path}: no such file") from None
     except _PICKLE_DAMAGE as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, EOFError):  # pickle says "Ran out of input"
+            message = "an empty file" if path.stat().st_size == 0 else "the file ends early"
         raise DatasetFormatError(
             f"{path}: not an insightface verification .bin (a pickle of images and issame "
             f"flags): {message}"

@@ -78,6 +78,20 @@ def test_refuses_garbage(tmp_path: Path) -> None:
         read_verification_bin(path)
 
 
+def test_an_empty_or_cut_short_bin_says_so(tmp_path: Path) -> None:
+    """An empty .bin (a failed download) said only pickle's "Ran out of input"; one cut short
+    says it is truncated."""
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    with pytest.raises(DatasetFormatError, match=r"empty\.bin: .*: an empty file$"):
+        read_verification_bin(empty)
+    whole = pickle.dumps(([b"\xff\xd8jpeg"] * 4, [True, False]), protocol=4)
+    short = tmp_path / "short.bin"
+    short.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetFormatError, match=r"short\.bin: .*(truncated|ends early)"):
+        read_verification_bin(short)
+
+
 class _Exploit:
     def __init__(self, target: Path) -> None:
         self.target = target
