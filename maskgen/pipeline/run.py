@@ -142,8 +142,10 @@ def augment_dataset(
         models_dir=str(models_dir) if models_dir is not None else None,
         shards=shard[1] if shard else None,
     )
-    if resume and chunk_size is None and job.layout.plan_path.exists():
+    if not overwrite and chunk_size is None and job.layout.plan_path.exists():
         # the chunks change no byte of the twin: a resume keeps the run's own, unless given
+        # (and so does a rerun without --resume, which is then told to add it, not that its
+        # chunk size, which it never chose, differs)
         plan = dataclasses.replace(plan, chunk_size=job.layout.read_plan().chunk_size)
     job = dataclasses.replace(job, plan=plan)
     masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)

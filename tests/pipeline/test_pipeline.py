@@ -373,6 +373,10 @@ def test_folder_chunks_write_in_place_and_a_failed_run_resumes(
     monkeypatch.undo()
     with pytest.raises(OutputError, match="--resume"):
         run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3)
+    # the command again without its chunk size (and without --resume) was told its chunk
+    # size (chosen for it) differed, and to "rerun with the same options"
+    with pytest.raises(OutputError, match="interrupted run; add --resume"):
+        run_augment(photo_folder, tmp_path, spec, workers=1)
     with pytest.raises(ConfigError, match="chunk_size: 3 there, 2 now"):
         run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=2, resume=True)
     report = run_augment(photo_folder, tmp_path, spec, workers=2, resume=True)  # its own chunks
