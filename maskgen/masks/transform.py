@@ -59,7 +59,7 @@ class MaskAugment:
         seed: int in [0, 2**32): the run's seed; with ``key``, the same as ``maskgen augment
             --seed``.
         texture_dirs, templates_dir, models_dir: as ``--textures``, ``--templates`` and
-            ``--models-dir``.
+            ``--models-dir``; ``texture_dirs`` one folder or several.
         wear: how masks are worn: placements (:data:`~maskgen.masks.wear.WEAR_PLACEMENTS`)
             mapped to probabilities summing to 1, e.g. ``{"correct": 0.7, "nose_uncovered":
             0.1, "mouth_uncovered": 0.1, "chin_uncovered": 0.1}``, or ``--wear``'s string
@@ -97,7 +97,7 @@ class MaskAugment:
         face_mode: str = "aligned",
         seed: int = 0,
         *,
-        texture_dirs: Iterable[str | Path] = (),
+        texture_dirs: str | Path | Iterable[str | Path] = (),
         templates_dir: str | Path | None = None,
         models_dir: str | Path | None = None,
         params_key: str = "params",
@@ -113,7 +113,7 @@ class MaskAugment:
             mask_types=_mask_types(mask_types, available),
             color_prob=color_prob,
             texture_prob=texture_prob,
-            texture_dirs=tuple(Path(d) for d in texture_dirs),
+            texture_dirs=texture_dirs,  # MaskSpec takes one folder or several
             templates_dir=Path(templates_dir) if templates_dir is not None else None,
             wear=_wear(wear),
             face_checks=face_checks,
