@@ -260,7 +260,13 @@ class Embedder:
         return self._joined(parts)
 
     def embed_images(self, images: Sequence[np.ndarray], *, flip: bool = True) -> Embeddings:
-        """Embed aligned faces, each (112, 112, 3) uint8 RGB (DatasetFormatError otherwise)."""
+        """Embed aligned faces, each (112, 112, 3) uint8 RGB (DatasetFormatError otherwise):
+        a sequence of them or an (N, 112, 112, 3) array; one face alone is ``[face]``."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:  # was "image 0 is (112, 3)"
+            raise DatasetFormatError(
+                f"images: one array of shape {images.shape} given; pass a list of faces, or "
+                "an (N, 112, 112, 3) array ([face] for one)"
+            )
         for index, image in enumerate(images):
             check_face_shape(np.asarray(image), "images", index)
         parts = [
