@@ -759,6 +759,14 @@ def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> P
     idx_path = Path(idx_path) if idx_path is not None else default_index_path(rec_path)
     if not rec_path.is_file():
         raise DatasetFormatError(f"{rec_path}: no such RecordIO file")
+    if idx_path == rec_path or (idx_path.exists() and idx_path.samefile(rec_path)):
+        # ``maskgen index train.idx`` was told "train.idx exists; pass --overwrite"
+        hint = (
+            f"; give the .rec, {rec_path.with_suffix('.rec')}" if rec_path.suffix == ".idx" else ""
+        )
+        raise DatasetFormatError(
+            f"{rec_path}: the index would be written over the file it indexes{hint}"
+        )
     tmp = temp_path_beside(idx_path)
     try:
         with open(tmp, "xb", buffering=_COPY_BUFFER) as out:

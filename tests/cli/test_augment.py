@@ -131,6 +131,24 @@ def test_index_replaces_an_existing_idx_only_with_overwrite(tmp_path: Path, mini
     assert damaged.read_bytes() == mini.with_suffix(".idx").read_bytes()
 
 
+def test_index_given_the_idx_names_the_rec(tmp_path: Path, mini: Path) -> None:
+    """``maskgen index train.idx`` (the index itself) was told "train.idx exists; pass
+    --overwrite", which then failed on a bad magic number; it now says to give the .rec, with
+    --overwrite or without, and leaves the .idx alone."""
+    rec, idx = tmp_path / "train.rec", tmp_path / "train.idx"
+    shutil.copyfile(mini, rec)
+    shutil.copyfile(mini.with_suffix(".idx"), idx)
+    for extra in ((), ("--overwrite",)):
+        result = _run("index", idx, *extra)
+        assert result.exit_code == 1
+        assert f"give the .rec, {rec}" in _one_error_line(result)
+    assert idx.read_bytes() == mini.with_suffix(".idx").read_bytes()
+    for extra in ((), ("--overwrite",)):  # with it, the .rec itself was replaced by its index
+        same = _run("index", rec, "-o", rec, *extra)
+        assert same.exit_code == 1 and "written over the file it indexes" in _one_error_line(same)
+        assert rec.read_bytes() == mini.read_bytes()
+
+
 def test_help_says_shards_are_zero_based() -> None:
     result = _run("augment", "--help")
     assert result.exit_code == 0
