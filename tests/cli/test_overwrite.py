@@ -118,6 +118,14 @@ def test_an_output_naming_an_input_is_refused_even_with_overwrite(
             == f"Error: {target}: the output would overwrite an input; choose another\n"
         )
         assert target.read_bytes() == before
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    inside = folder / "a.png"
+    inside.write_bytes(photo.read_bytes())
+    result = _run("preview", folder, "-o", inside, *overwrite)  # the sheet over a photo
+    assert result.exit_code == 1
+    assert "would overwrite a file of the input folder" in result.stderr
+    assert inside.read_bytes() == photo.read_bytes()
     both = tmp_path / "r.out"
     result = _run("eval", "--model", model, "--bin", data, "--json", both, "--markdown", both)
     assert result.exit_code == 1 and "named for two outputs" in result.stderr
