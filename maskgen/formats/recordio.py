@@ -701,7 +701,11 @@ class RecordIOWriter:
         if not sample.is_image:
             self.write_raw(sample.key, sample.data)
             return
-        self.write_raw(sample.key, pack_record(_header_for(sample), sample.data))
+        try:
+            payload = pack_record(_header_for(sample), sample.data)
+        except DatasetFormatError as error:
+            raise DatasetFormatError(f"{self.path}: key {sample.key}: {error}") from None
+        self.write_raw(sample.key, payload)
 
     def _files(self) -> tuple[BinaryIO, BinaryIO]:
         if self._rec is None or self._idx is None:
@@ -798,7 +802,11 @@ def write_insightface_rec(
             for image in images:
                 _check_float32_exact(rec_path, key)
                 header = RecordHeader(flag=0, label=[float(index)], id=key, id2=0)
-                writer.write_raw(key, pack_record(header, image))
+                try:
+                    payload = pack_record(header, image)
+                except DatasetFormatError as error:
+                    raise DatasetFormatError(f"{rec_path}: key {key}: {error}") from None
+                writer.write_raw(key, payload)
                 key += 1
             if key == first:
                 raise DatasetFormatError(f"{rec_path}: identity {index} has no images")
