@@ -442,8 +442,14 @@ def _detect_layout(payload: bytes) -> _Layout | None:
 class RecordIOReader:
     """Random access to a ``.rec`` by key through its ``.idx``.
 
-    The file is opened lazily, once per process (reopened after a fork), and reads use
-    positional I/O, so one reader serves threads and pickles into worker processes.
+    ``idx_path`` None reads the ``.idx`` beside the ``.rec``. The file is opened lazily, once
+    per process (reopened after a fork), and reads use positional I/O, so one reader serves
+    threads and pickles into worker processes. ``read(key)`` gives a :class:`Sample` (image
+    bytes as stored, float32 label), KeyError for a key the index lacks.
+
+    Raises DatasetFormatError (a ValueError) naming the file for a missing ``.rec``, a
+    missing ``.idx`` (saying how to rebuild it: ``maskgen index``), a malformed one, or one
+    pointing past the end of the ``.rec`` (a truncated copy).
     """
 
     def __init__(self, rec_path: str | Path, idx_path: str | Path | None = None) -> None:

@@ -167,7 +167,12 @@ class Embedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
     ) -> Embedder:
-        """An Embedder for a checkpoint (``last.pt``, ``backbone.pth``) or an ``.onnx`` export."""
+        """An Embedder for a checkpoint (``last.pt``, ``backbone.pth``) or an ``.onnx`` export
+        (by its suffix; onnxruntime runs it). ``device``: "auto", "cpu" or "cuda".
+
+        Raises CheckpointError for a missing, unreadable or foreign checkpoint, or an ``.onnx``
+        that is not a maskgen export (input ``input``, output ``embedding``); ConfigError for
+        another ``device``, or "cuda" where there is none. All are ValueErrors."""
         path = Path(path)
         if device not in DEVICES:
             raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
