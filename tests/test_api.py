@@ -37,6 +37,17 @@ def test_mask_image_from_python(lfw_dir):
     np.testing.assert_array_equal(rgb, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # input untouched
 
 
+def test_dir_lists_the_public_api_without_importing_it():
+    """``dir(maskgen)`` (what tab completion reads) listed none of the lazy exports."""
+    probe = (
+        "import sys, maskgen; names = dir(maskgen);"
+        "assert set(maskgen.__all__) <= set(names), names;"
+        "print(sorted({'dlib', 'torch', 'maskgen.masks'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_unknown_attribute():
     with pytest.raises(AttributeError):
         maskgen.no_such_thing  # noqa: B018

@@ -50,6 +50,7 @@ def embed(
     from maskgen.evaluate import Embedder
     from maskgen.evaluate.photos import describe_skip
 
+    options.refuse_inputs_as_outputs(output_path, inputs=(model_path, *photos))
     options.refuse_existing(output_path, overwrite=overwrite)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     result = embedder.embed_faces(photos, models_dir=models_dir)

@@ -109,6 +109,8 @@ def eval_command(
         raise click.UsageError(
             "nothing to evaluate: give at least one --bin, --masked-bin or --rec"
         )
+    inputs = (model_path, *bins, *masked_bins, *recs)
+    options.refuse_inputs_as_outputs(json_path, markdown_path, inputs=tuple(map(Path, inputs)))
     options.refuse_existing(json_path, markdown_path, overwrite=overwrite)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     if not quiet:

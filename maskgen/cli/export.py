@@ -33,7 +33,8 @@ DEFAULT_OPSET = 18  # the lowest opset torch's exporter writes natively (see eva
 def export(model_path: Path, output_path: Path, opset: int, overwrite: bool, quiet: bool) -> None:
     """Write the network of a checkpoint as ONNX: input `input` (float32 N x 3 x 112 x 112,
     RGB, (pixel - 127.5) / 127.5, any N), outputs `embedding` (N x E, not normalised) and
-    `mask_prob` (N, probability that a mask is worn); a --wear-classes model also `wear_prob`
+    `mask_prob` (N, probability that a mask is worn; absent for a model without a mask head,
+    such as a backbone.pth or a run without a twin); a --wear-classes model also `wear_prob`
     (N x 5: no mask, correct, nose/mouth/chin uncovered). The verification threshold, network
     name and maskgen version are stored as metadata. The file is kept only if onnxruntime
     matches PyTorch within 1e-3 on a random batch. An existing OUTPUT is replaced only with

@@ -29,7 +29,9 @@ def index(rec_path: Path, idx_path: Path | None, overwrite: bool, quiet: bool) -
 
     Example: maskgen index ms1mv2/train.rec
     """
-    options.refuse_existing(idx_path or default_index_path(rec_path), overwrite=overwrite)
+    options.refuse_existing(
+        idx_path or default_index_path(rec_path), overwrite=overwrite, inputs=(rec_path,)
+    )
     written = rebuild_index(rec_path, idx_path)
     if not quiet:
         click.echo(f"wrote {written}", err=True)

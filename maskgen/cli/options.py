@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -120,6 +120,33 @@ def refuse_existing(*paths: Path | None, overwrite: bool, inputs: tuple[Path, ..
         if path.exists() and any(s.exists() and path.samefile(s) for s in inputs):
             continue
         raise OutputError(f"{path} exists; pass --overwrite to replace it")
+
+
+def refuse_inputs_as_outputs(*outputs: Path | None, inputs: Sequence[Path]) -> None:
+    """OutputError (one line, exit code 1) for an output that is one of the command's inputs,
+    or named twice, with --overwrite or without: ``embed a.jpg b.jpg -o b.jpg --overwrite``
+    replaced the photo with the .npz, ``eval --bin lfw.bin --json lfw.bin --overwrite`` the
+    set with the JSON, ``preview photos/ -o photos/a.jpg --overwrite`` a photo with the sheet.
+    --overwrite replaces what an earlier run wrote, never what this one reads (as ``mask``
+    and ``augment`` refuse in the library)."""
+    given = [path for path in outputs if path is not None]
+    for index, path in enumerate(given):
+        if any(_same_file(path, other) for other in given[:index]):
+            raise OutputError(f"{path}: named for two outputs; give each its own file")
+        if any(_same_file(path, source) for source in inputs):
+            raise OutputError(f"{path}: the output would overwrite an input; choose another")
+        if path.is_file() and any(_inside(path, source) for source in inputs):
+            raise OutputError(f"{path}: the output would overwrite a file of the input folder")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder.is_dir() and path.resolve().is_relative_to(folder.resolve())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return a.samefile(b)
+    return a.absolute() == b.absolute()
 
 
 scheduler = click.option(

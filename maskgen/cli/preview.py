@@ -59,6 +59,7 @@ def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_q
     """
     from maskgen.preview import preview_dataset
 
+    options.refuse_inputs_as_outputs(output, inputs=(Path(input_path),))
     options.refuse_existing(output, overwrite=overwrite)
     path = preview_dataset(
         input_path,

@@ -48,12 +48,18 @@ class Embedder(nn_embedder.Embedder):
     """:class:`maskgen.nn.embedder.Embedder` that also embeds faces found in photos."""
 
     def embed_faces(
-        self, photo_paths: Sequence[str | Path], *, models_dir: str | Path | None = None
+        self,
+        photo_paths: str | Path | Sequence[str | Path],
+        *,
+        models_dir: str | Path | None = None,
     ) -> PhotoEmbeddings:
-        """Detect, align and embed the largest face of each photo; photos without a face are
-        skipped and listed in ``skipped``."""
+        """Detect, align and embed the largest face of each photo (one path, or several);
+        photos without a face, or not readable as an image, are skipped and listed in
+        ``skipped``. DatasetFormatError for a path that does not exist."""
         from maskgen.evaluate.photos import align_photos
 
+        if isinstance(photo_paths, str | Path):  # one photo, not its letters
+            photo_paths = [photo_paths]
         aligned = align_photos(photo_paths, models_dir=models_dir)
         result = self.embed_images(list(aligned.faces))
         return PhotoEmbeddings(

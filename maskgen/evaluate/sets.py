@@ -64,8 +64,8 @@ def evaluate_model(
 
 def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
     """DatasetFormatError for a set that cannot be evaluated as its kind says: missing, not a
-    verification ``.bin`` of at least N_FOLDS pairs, or a RecordIO set whose first image has no
-    mask flag (needed only by a model with a mask head)."""
+    verification ``.bin`` of at least N_FOLDS pairs, a RecordIO set without image records or
+    whose first image has no mask flag (needed only by a model with a mask head)."""
     path = eval_set.path
     if not Path(path).is_file():
         raise DatasetFormatError(f"{path}: no such file")
@@ -74,7 +74,9 @@ def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
 
         reader = RecordIOReader(path)
         keys = reader.image_keys()
-        if mask_head and len(keys):
+        if not len(keys):  # a table row of 0 images, exit 0, said nothing was wrong
+            raise DatasetFormatError(f"{path}: no image records, nothing to evaluate")
+        if mask_head:
             _mask_flag(reader.read(keys[0]).label, path, int(keys[0]))
         return
     from maskgen.formats.verification import read_verification_bin

@@ -182,6 +182,7 @@ class FaceFinder:
         """Face boxes in full-image pixels. Large photos are searched on a reduced copy; small
         ones, where a first pass finds nothing, once more at twice the size (dlib's HOG window
         is 80 px, so faces much smaller than that need the upsampling)."""
+        rgb = _contiguous(rgb)
         height, width = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
         small = (
@@ -208,7 +209,7 @@ class FaceFinder:
             return []
         return [
             (float(r.left()), float(r.top()), float(r.right()), float(r.bottom()))
-            for r in self._detector(rgb, 0)
+            for r in self._detector(_contiguous(rgb), 0)
         ]
 
     def fit_landmarks(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -231,6 +232,7 @@ class FaceFinder:
         the first step finds (the aligned box, or the detector's boxes) fitted in one batch:
         several times cheaper per face than one fit each (see
         :mod:`maskgen.faces.shape_predictor`)."""
+        images = [_contiguous(rgb) for rgb in images]
         boxes = [self._first_boxes(rgb, mode) for rgb in images]
         pairs = [(i, box) for i, found in enumerate(boxes) for box in found]
         landmarks = (
@@ -248,6 +250,14 @@ class FaceFinder:
 
     def _fit(self, rgb: np.ndarray, box: tuple[float, float, float, float], detected: bool) -> Face:
         return Face(box=box, landmarks=self.fit_landmarks(rgb, box), detected=detected)
+
+
+def _contiguous(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` as a C-contiguous array (itself where it is one). dlib's detector reads the
+    buffer as if it were one, ignoring the strides: on a view such as ``photo[y0:y1, x0:x1]``
+    or ``bgr[..., ::-1]`` it searched other pixels and found no face, or another box (dlib
+    20.0.1)."""
+    return np.ascontiguousarray(rgb)
 
 
 def _retry_views(rgb: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -125,5 +125,12 @@ def find_format(path: str | Path) -> Format:
 
 
 def open_reader(path: str | Path) -> Reader:
-    """Open any supported dataset: an image folder, a ``.rec`` (+``.idx``) or a ``.bin``."""
+    """Open any supported dataset: an image folder, a ``.rec`` (+``.idx``) or a ``.bin``.
+
+    Returns a :class:`Reader` (``FolderReader``, ``RecordIOReader``, ``VerificationReader``):
+    ``keys()`` in stored order, ``read(key)`` a :class:`~maskgen.types.Sample` (the encoded
+    bytes as stored; a ``.rec`` image's float32 label, identity first). Raises
+    DatasetFormatError (a ValueError) naming the path where it is missing, of no format
+    maskgen reads, or damaged (a ``.rec`` without its ``.idx``, a truncated record, a ``.bin``
+    that is not insightface's pickle)."""
     return find_format(path).open_reader(Path(path))

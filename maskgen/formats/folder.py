@@ -140,7 +140,7 @@ class FolderReader:
             raise DatasetFormatError(f"{self.path}: not a folder")
         keys, hidden, links = _list_files(self.path)
         if not _holds_an_image(self.path, keys):
-            raise DatasetFormatError(f"{self.path}: no image files ({_hint(self.path)})")
+            raise DatasetFormatError(f"{self.path}: no image files ({_hint(self.path, links)})")
         if hidden:
             _warn_hidden(str(self.path.resolve()), tuple(hidden))
         if links:
@@ -207,7 +207,16 @@ def _warn_links(root: str, links: tuple[str, ...]) -> None:
     )
 
 
-def _hint(root: Path) -> str:
+def _hint(root: Path, links: Sequence[str] = ()) -> str:
+    """What a folder without images was searched for; first the links not followed, where
+    there are any: a folder of linked identity folders is the likely mistake, and the long
+    list of suffixes alone hid it (the warning naming them came only after a good read)."""
+    if links:
+        names = ", ".join(links[:5]) + (", ..." if len(links) > 5 else "")
+        return (
+            f"{len(links)} link(s) to folders, or broken, are not followed: {names}; give a "
+            "linked folder itself, or copy it in"
+        )
     suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
     others = sorted(p.name for p in root.iterdir() if p.suffix.lower() in (".rec", ".bin"))
     if others:

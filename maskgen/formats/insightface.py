@@ -70,10 +70,22 @@ def header_flag_for(label: np.ndarray | None, flag_hint: Any = 0) -> int:
 
 
 def pack_record(header: RecordHeader, image: bytes) -> bytes:
-    """A record payload: header, then (for ``flag > 0``) the float32 label, then ``image``.
+    """A record payload: header, then (for ``flag > 0``) the float32 label, then ``image``
+    (the encoded file: bytes, or a 1-D uint8 array of them).
 
-    Raises ``DatasetFormatError`` when ``flag`` and the label's length disagree.
+    Raises ``DatasetFormatError`` when ``flag`` and the label's length disagree, or for an
+    ``image`` that is not encoded bytes: a decoded (H, W, 3) array was stored as its raw
+    pixels, which no reader (insightface's ``mx.image.imdecode`` included) decodes.
     """
+    if isinstance(image, np.ndarray) and image.ndim > 1:
+        raise DatasetFormatError(
+            f"record image is a decoded {image.shape} array; give its encoded bytes "
+            "(e.g. cv2.imencode('.jpg', bgr)[1].tobytes())"
+        )
+    if not isinstance(image, bytes | bytearray | memoryview | np.ndarray):
+        raise DatasetFormatError(
+            f"record image is {type(image).__name__}, expected encoded bytes (JPEG/PNG)"
+        )
     label = header.label.astype(_F32, copy=False)
     if header.flag == 0:
         if label.size != 1:

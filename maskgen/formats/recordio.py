@@ -442,8 +442,14 @@ def _detect_layout(payload: bytes) -> _Layout | None:
 class RecordIOReader:
     """Random access to a ``.rec`` by key through its ``.idx``.
 
-    The file is opened lazily, once per process (reopened after a fork), and reads use
-    positional I/O, so one reader serves threads and pickles into worker processes.
+    ``idx_path`` None reads the ``.idx`` beside the ``.rec``. The file is opened lazily, once
+    per process (reopened after a fork), and reads use positional I/O, so one reader serves
+    threads and pickles into worker processes. ``read(key)`` gives a :class:`Sample` (image
+    bytes as stored, float32 label), KeyError for a key the index lacks.
+
+    Raises DatasetFormatError (a ValueError) naming the file for a missing ``.rec``, a
+    missing ``.idx`` (saying how to rebuild it: ``maskgen index``), a malformed one, or one
+    pointing past the end of the ``.rec`` (a truncated copy).
     """
 
     def __init__(self, rec_path: str | Path, idx_path: str | Path | None = None) -> None:
@@ -701,7 +707,11 @@ class RecordIOWriter:
         if not sample.is_image:
             self.write_raw(sample.key, sample.data)
             return
-        self.write_raw(sample.key, pack_record(_header_for(sample), sample.data))
+        try:
+            payload = pack_record(_header_for(sample), sample.data)
+        except DatasetFormatError as error:
+            raise DatasetFormatError(f"{self.path}: key {sample.key}: {error}") from None
+        self.write_raw(sample.key, payload)
 
     def _files(self) -> tuple[BinaryIO, BinaryIO]:
         if self._rec is None or self._idx is None:
@@ -759,6 +769,14 @@ def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> P
     idx_path = Path(idx_path) if idx_path is not None else default_index_path(rec_path)
     if not rec_path.is_file():
         raise DatasetFormatError(f"{rec_path}: no such RecordIO file")
+    if idx_path == rec_path or (idx_path.exists() and idx_path.samefile(rec_path)):
+        # ``maskgen index train.idx`` was told "train.idx exists; pass --overwrite"
+        hint = (
+            f"; give the .rec, {rec_path.with_suffix('.rec')}" if rec_path.suffix == ".idx" else ""
+        )
+        raise DatasetFormatError(
+            f"{rec_path}: the index would be written over the file it indexes{hint}"
+        )
     tmp = temp_path_beside(idx_path)
     try:
         with open(tmp, "xb", buffering=_COPY_BUFFER) as out:
@@ -790,7 +808,11 @@ def write_insightface_rec(
             for image in images:
                 _check_float32_exact(rec_path, key)
                 header = RecordHeader(flag=0, label=[float(index)], id=key, id2=0)
-                writer.write_raw(key, pack_record(header, image))
+                try:
+                    payload = pack_record(header, image)
+                except DatasetFormatError as error:
+                    raise DatasetFormatError(f"{rec_path}: key {key}: {error}") from None
+                writer.write_raw(key, payload)
                 key += 1
             if key == first:
                 raise DatasetFormatError(f"{rec_path}: identity {index} has no images")

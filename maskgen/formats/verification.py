@@ -85,6 +85,8 @@ def _load_pickle(path: Path) -> Any:
         raise DatasetFormatError(f"{path}: no such file") from None
     except _PICKLE_DAMAGE as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, EOFError):  # pickle says "Ran out of input"
+            message = "an empty file" if path.stat().st_size == 0 else "the file ends early"
         raise DatasetFormatError(
             f"{path}: not an insightface verification .bin (a pickle of images and issame "
             f"flags): {message}"
@@ -158,16 +160,32 @@ def write_verification_bin(
 ) -> Path:
     """Write a ``.bin`` that insightface (and plain ``pickle.load(f, encoding="bytes")``)
     reads, under a temporary name renamed into place; ``arrays`` stores each image as a 1-D
-    uint8 numpy array, as some published files do (a twin keeps its source's layout)."""
+    uint8 numpy array, as some published files do (a twin keeps its source's layout).
+
+    ``images`` are encoded files (JPEG/PNG bytes, or 1-D uint8 arrays of them), ``issame``
+    booleans (or 0/1), one per pair. DatasetFormatError for anything else, before writing: a
+    decoded (H, W, 3) array was stored as its raw pixels, which no reader decodes, and a
+    flag of 1.5 as True."""
     path = Path(path)
-    encoded = [bytes(image) for image in images]
-    flags = [bool(flag) for flag in issame]
+    encoded = [_encoded_image(image, path, index) for index, image in enumerate(images)]
+    flags = _as_issame(list(issame), path)
     _check_counts(path, len(encoded), len(flags))
     stored: list[Any] = (
         [np.frombuffer(image, dtype=np.uint8) for image in encoded] if arrays else encoded
     )
     _dump_atomic(path, (stored, flags))
     return path
+
+
+def _encoded_image(image: Any, path: Path, index: int) -> bytes:
+    if isinstance(image, np.ndarray) and image.ndim > 1:
+        raise DatasetFormatError(
+            f"{path}: image {index} is a decoded {image.shape} array; give its encoded bytes "
+            "(e.g. cv2.imencode('.jpg', bgr)[1].tobytes())"
+        )
+    if isinstance(image, memoryview):
+        image = image.tobytes()
+    return _as_image_bytes(image, path, index)
 
 
 def _dump_atomic(path: Path, obj: Any) -> None:

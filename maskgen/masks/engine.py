@@ -112,7 +112,10 @@ class Masker:
         prepare_render()
 
     def mask_image(self, rgb: np.ndarray, rng: np.random.Generator) -> MaskOutcome:
-        """Find every face in an (H, W, 3) uint8 RGB image and mask each with its own draw."""
+        """Find every face in an (H, W, 3) uint8 RGB image and mask each with its own draw.
+        Any view (a crop, ``bgr[..., ::-1]``) gives what its contiguous copy gives; ``rgb``
+        is never modified. ValueError, naming what it got, for anything but an (H, W, 3)
+        uint8 numpy array."""
         return self.mask_images([rgb], [rng])[0]
 
     @property
@@ -128,6 +131,7 @@ class Masker:
     ) -> list[MaskOutcome]:
         """:meth:`mask_image` for each (image, rng) pair, the same outcomes, with the faces of
         all the images found in one call (aligned crops: one batched landmark fit)."""
+        images = [checked_rgb(image) for image in images]
         faces = self.finder.find_faces_batch(images, self.face_mode)
         problems = self.face_problems(images, faces)
         return [
@@ -209,6 +213,21 @@ class Masker:
         return apply_mask(rgb, landmarks, self.templates[params.mask_type], params, texture)
 
 
+def checked_rgb(image: Any) -> np.ndarray:
+    """``image`` as a C-contiguous array (itself where it is one), after checking that it is
+    an (H, W, 3) uint8 RGB numpy array; ValueError saying what it got otherwise (a grey,
+    RGBA or float image reached OpenCV or dlib and failed there with their own messages)."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(
+            f"image must be an (H, W, 3) uint8 RGB numpy array, got {type(image).__name__}"
+        )
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (H, W, 3) RGB, got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
 def _too_small(rgb: np.ndarray) -> MaskOutcome:
     """The outcome for an image with a side too small to hold a face: unchanged."""
     return MaskOutcome(image=np.array(rgb, copy=True), applied=(), reason="too_small")
@@ -234,6 +253,10 @@ def mask_image(
     ``rng`` (else a Generator seeded with ``seed``) drives the draws; ``mask_type`` restricts
     the draw to one type (overriding ``spec.mask_types``). The Masker behind it is built once
     per process for each (spec, face_mode, models_dir).
+
+    Returns a :class:`MaskOutcome` (its ``image`` a new (H, W, 3) uint8 array; ``rgb`` is
+    never modified). ValueError for anything but an (H, W, 3) uint8 numpy array; ConfigError
+    (a ValueError) for an unknown ``mask_type`` or ``face_mode``.
 
     >>> outcome = mask_image(photo, seed=1, mask_type="kn95")  # doctest: +SKIP
     """

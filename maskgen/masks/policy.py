@@ -18,6 +18,7 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,16 +83,18 @@ WEAR_MIXES: dict[str, tuple[tuple[str, float], ...]] = {"training": TRAINING_WEA
 
 @dataclass(frozen=True)
 class MaskSpec:
-    """What masks a run may draw. ``mask_types`` None = every template; probabilities in
-    [0, 1]; ``texture_dirs`` add the user's fabric images to the built-in textures;
-    ``templates_dir`` None = the built-in templates.
+    """What masks a run may draw. ``mask_types`` None = every template, else names in any case:
+    a sequence or one string, comma-separated as ``--mask-types`` takes it (``"surgical,n95"``);
+    probabilities in [0, 1]; ``texture_dirs`` (folders, or one folder) add the user's fabric
+    images to the built-in textures; ``templates_dir`` None = the built-in templates.
 
     ``wear`` maps placements (:data:`~maskgen.masks.wear.WEAR_PLACEMENTS`) to probabilities,
     e.g. ``{"correct": 0.7, "nose_uncovered": 0.1, "mouth_uncovered": 0.1,
     "chin_uncovered": 0.1}``; missing placements get 0. The probabilities must be finite, at
     least 0 and sum to 1 (within :data:`WEAR_SUM_TOLERANCE`); they are kept normalised as
     ``(name, probability)`` pairs in ``WEAR_PLACEMENTS`` order, zeros left out, so the spec
-    stays hashable. Anything else raises ConfigError.
+    stays hashable. A string is ``--wear``'s form (``"correct=0.7,nose_uncovered=0.3"``,
+    ``"training"``: :func:`parse_wear`). Anything else raises ConfigError.
 
     ``face_checks`` (default True): see the field; anything but a bool raises ConfigError.
     """
@@ -109,10 +112,18 @@ class MaskSpec:
     :mod:`maskgen.faces.visibility`. False masks every face found."""
 
     def __post_init__(self) -> None:
-        # accept lists (from a CLI or a config file) while staying hashable and frozen
-        if self.mask_types is not None:
+        # accept lists (from a CLI or a config file) while staying hashable and frozen; a
+        # string is a comma-separated list (tuple("n95") would be its letters)
+        if isinstance(self.mask_types, str):
+            names = (name.strip() for name in self.mask_types.split(","))
+            object.__setattr__(self, "mask_types", tuple(name for name in names if name))
+        elif self.mask_types is not None:
             object.__setattr__(self, "mask_types", tuple(self.mask_types))
-        object.__setattr__(self, "texture_dirs", tuple(Path(d) for d in self.texture_dirs))
+        if isinstance(self.wear, str):
+            object.__setattr__(self, "wear", parse_wear(self.wear))
+        dirs = self.texture_dirs
+        dirs = (dirs,) if isinstance(dirs, str | os.PathLike) else dirs  # one folder, not letters
+        object.__setattr__(self, "texture_dirs", tuple(Path(d) for d in dirs))
         if self.templates_dir is not None:
             object.__setattr__(self, "templates_dir", Path(self.templates_dir))
         object.__setattr__(self, "wear", _normalised_wear(self.wear))

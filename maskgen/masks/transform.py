@@ -33,7 +33,7 @@ import numpy as np
 
 from maskgen.errors import ConfigError
 from maskgen.faces import FaceMode, find_model_file
-from maskgen.masks.engine import Masker, MaskOutcome, _shared_masker
+from maskgen.masks.engine import Masker, MaskOutcome, _shared_masker, checked_rgb
 from maskgen.masks.policy import DEFAULT_WEAR, MaskSpec, parse_wear
 from maskgen.masks.templates import load_templates
 from maskgen.masks.textures import load_textures
@@ -59,7 +59,7 @@ class MaskAugment:
         seed: int in [0, 2**32): the run's seed; with ``key``, the same as ``maskgen augment
             --seed``.
         texture_dirs, templates_dir, models_dir: as ``--textures``, ``--templates`` and
-            ``--models-dir``.
+            ``--models-dir``; ``texture_dirs`` one folder or several.
         wear: how masks are worn: placements (:data:`~maskgen.masks.wear.WEAR_PLACEMENTS`)
             mapped to probabilities summing to 1, e.g. ``{"correct": 0.7, "nose_uncovered":
             0.1, "mouth_uncovered": 0.1, "chin_uncovered": 0.1}``, or ``--wear``'s string
@@ -97,7 +97,7 @@ class MaskAugment:
         face_mode: str = "aligned",
         seed: int = 0,
         *,
-        texture_dirs: Iterable[str | Path] = (),
+        texture_dirs: str | Path | Iterable[str | Path] = (),
         templates_dir: str | Path | None = None,
         models_dir: str | Path | None = None,
         params_key: str = "params",
@@ -113,7 +113,7 @@ class MaskAugment:
             mask_types=_mask_types(mask_types, available),
             color_prob=color_prob,
             texture_prob=texture_prob,
-            texture_dirs=tuple(Path(d) for d in texture_dirs),
+            texture_dirs=texture_dirs,  # MaskSpec takes one folder or several
             templates_dir=Path(templates_dir) if templates_dir is not None else None,
             wear=_wear(wear),
             face_checks=face_checks,
@@ -189,7 +189,7 @@ class MaskAugment:
             ValueError: ``image`` is not an (H, W, 3) uint8 array. TypeError: ``key`` is
             neither an int nor a str.
         """
-        rgb = _checked_image(image)
+        rgb = checked_rgb(image)
         item_key = None if key is None else _checked_key(key)
         if key is not None:
             targets["key"] = key  # passed on, like any other target
@@ -376,19 +376,6 @@ def _mask_types(value: Any, available: tuple[str, ...]) -> tuple[str, ...] | Non
         what = f"unknown mask type(s) {', '.join(map(repr, unknown))}" if unknown else "no type"
         raise ConfigError(f"mask_types: {what}; available: {', '.join(sorted(available))}")
     return tuple(dict.fromkeys(by_lower[name.lower()] for name in wanted))
-
-
-def _checked_image(image: Any) -> np.ndarray:
-    """``image`` as a C-contiguous array (dlib needs one), after checking it is RGB uint8."""
-    if not isinstance(image, np.ndarray):
-        raise ValueError(
-            f"image must be an (H, W, 3) uint8 RGB numpy array, got {type(image).__name__}"
-        )
-    if image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8 (H, W, 3) RGB, got dtype {image.dtype}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
-    return np.ascontiguousarray(image)
 
 
 def _checked_key(key: Any) -> Key:

@@ -167,7 +167,12 @@ class Embedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
     ) -> Embedder:
-        """An Embedder for a checkpoint (``last.pt``, ``backbone.pth``) or an ``.onnx`` export."""
+        """An Embedder for a checkpoint (``last.pt``, ``backbone.pth``) or an ``.onnx`` export
+        (by its suffix; onnxruntime runs it). ``device``: "auto", "cpu" or "cuda".
+
+        Raises CheckpointError for a missing, unreadable or foreign checkpoint, or an ``.onnx``
+        that is not a maskgen export (input ``input``, output ``embedding``); ConfigError for
+        another ``device``, or "cuda" where there is none. All are ValueErrors."""
         path = Path(path)
         if device not in DEVICES:
             raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
@@ -260,7 +265,13 @@ class Embedder:
         return self._joined(parts)
 
     def embed_images(self, images: Sequence[np.ndarray], *, flip: bool = True) -> Embeddings:
-        """Embed aligned faces, each (112, 112, 3) uint8 RGB (DatasetFormatError otherwise)."""
+        """Embed aligned faces, each (112, 112, 3) uint8 RGB (DatasetFormatError otherwise):
+        a sequence of them or an (N, 112, 112, 3) array; one face alone is ``[face]``."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:  # was "image 0 is (112, 3)"
+            raise DatasetFormatError(
+                f"images: one array of shape {images.shape} given; pass a list of faces, or "
+                "an (N, 112, 112, 3) array ([face] for one)"
+            )
         for index, image in enumerate(images):
             check_face_shape(np.asarray(image), "images", index)
         parts = [

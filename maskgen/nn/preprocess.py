@@ -54,12 +54,22 @@ def decode_face(data: bytes, source: str, index: int) -> np.ndarray:
 
 
 def check_face_shape(image: np.ndarray, source: str, index: int) -> None:
-    """DatasetFormatError naming ``source`` and ``index`` unless ``image`` is (112, 112, 3)."""
+    """DatasetFormatError naming ``source`` and ``index`` unless ``image`` is (112, 112, 3)
+    uint8. A float image was taken as it was: one scaled to [0, 1] (a tensor's layout) gave
+    other embeddings without a word."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise DatasetFormatError(
+            f"{source}: image {index} has shape {image.shape}, expected (112, 112, 3) RGB"
+        )
     if image.shape != FACE_SHAPE:
-        size = "x".join(str(s) for s in image.shape[1::-1]) if image.ndim >= 2 else "?"
+        size = "x".join(str(s) for s in image.shape[1::-1])
         raise DatasetFormatError(
             f"{source}: image {index} is {size} (shape {image.shape}), expected aligned "
             "112x112 RGB faces (align them first, e.g. with maskgen align)"
+        )
+    if image.dtype != np.uint8:
+        raise DatasetFormatError(
+            f"{source}: image {index} is {image.dtype}, expected uint8 RGB pixel values 0-255"
         )
 
 

@@ -95,7 +95,7 @@ def augment_dataset(
     input_path: str | Path,
     output_dir: str | Path,
     *,
-    spec: MaskSpec,
+    spec: MaskSpec | None = None,
     face_mode: str | None = None,
     seed: int = 0,
     workers: int | None = None,
@@ -110,14 +110,25 @@ def augment_dataset(
 ) -> RunReport:
     """Write the masked twin of a dataset (.rec, .bin or image folder) into ``output_dir``.
 
-    ``face_mode`` None takes the format's default (aligned for .rec/.bin, auto for folders);
-    ``workers`` None uses every core; ``chunk_size`` None picks one from the input size (on
-    ``resume``, the interrupted run's). ``resume`` finishes an interrupted run (same
-    parameters, else ConfigError); ``overwrite`` starts over. ``shard=(i, n)`` masks the i-th
+    ``spec`` None draws as ``maskgen augment`` does without mask options (``MaskSpec()``:
+    every type, the paper's colour and texture odds). ``face_mode`` None takes the format's
+    default (aligned for .rec/.bin, auto for folders); ``workers`` None uses every core;
+    ``chunk_size`` None picks one from the input size (on ``resume``, the interrupted run's).
+    ``resume`` finishes an interrupted run (same parameters, else ConfigError);
+    ``overwrite`` starts over. ``shard=(i, n)`` masks the i-th
     of n slices (0-based) and leaves its parts for :func:`merge_shards`. ``scheduler`` runs
     the chunks on a Dask cluster at that address. The twin is byte-identical whatever
     ``workers``, ``chunk_size``, sharding or resuming.
+
+    Returns the run's :class:`RunReport` (``summary()`` is the command's last line). Raises
+    DatasetFormatError for an input it cannot read, ConfigError for a bad option, OutputError
+    for an ``output_dir`` it must not write (a finished run without ``overwrite``, the input
+    itself); all are MaskgenError.
     """
+    if spec is None:
+        from maskgen.masks import MaskSpec  # here: importing the pipeline stays light
+
+        spec = MaskSpec()
     started = time.perf_counter()
     _check_options(workers, chunk_size, jpeg_quality, face_mode, resume, overwrite, shard)
     job = _open_job(input_path, output_dir)
@@ -131,8 +142,10 @@ def augment_dataset(
         models_dir=str(models_dir) if models_dir is not None else None,
         shards=shard[1] if shard else None,
     )
-    if resume and chunk_size is None and job.layout.plan_path.exists():
+    if not overwrite and chunk_size is None and job.layout.plan_path.exists():
         # the chunks change no byte of the twin: a resume keeps the run's own, unless given
+        # (and so does a rerun without --resume, which is then told to add it, not that its
+        # chunk size, which it never chose, differs)
         plan = dataclasses.replace(plan, chunk_size=job.layout.read_plan().chunk_size)
     job = dataclasses.replace(job, plan=plan)
     masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)

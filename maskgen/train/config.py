@@ -133,6 +133,11 @@ class TrainConfig:
     preset: str | None = None
 
     def __post_init__(self) -> None:
+        # built directly (``train(TrainConfig(val="lfw.bin"))``), values get the conversions a
+        # config file's get: a string for a list was its letters ("val: /: no such file")
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in _coerce_layer(values, "TrainConfig").items():
+            object.__setattr__(self, name, value)
         if self.mask_smoothing is None:  # frozen: fill in the head's default once, here
             chosen = WEAR_MASK_SMOOTHING if self.wear_classes else MASK_SMOOTHING
             object.__setattr__(self, "mask_smoothing", chosen)

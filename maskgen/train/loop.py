@@ -95,7 +95,8 @@ _STATS = ("loss", "loss_arcface", "loss_mask", "mask_correct", "nonfinite", "mas
 @dataclass
 class RunSummary:
     """What a finished run produced. ``model`` is the trained network (unwrapped, in train
-    mode) and ``arcface`` this rank's class centres."""
+    mode) and ``arcface`` this rank's class centres; both are left out of the repr, which
+    printed every layer of the network after the figures."""
 
     output: Path
     step: int
@@ -103,8 +104,8 @@ class RunSummary:
     last_checkpoint: Path | None
     metrics: dict[str, Any] | None
     validation: list[dict[str, Any]] = field(default_factory=list)
-    model: FaceNet | None = None
-    arcface: ArcFaceHead | None = None
+    model: FaceNet | None = field(default=None, repr=False)
+    arcface: ArcFaceHead | None = field(default=None, repr=False)
 
 
 def train(

@@ -90,3 +90,43 @@ def test_a_dangling_link_counts_as_existing(tmp_path: Path) -> None:
     result = _run("mask", _image(tmp_path), "-o", link)
     assert result.exit_code == 1 and "exists; pass --overwrite" in result.stderr
     assert link.is_symlink() and not (tmp_path / "gone.jpg").exists()
+
+
+@pytest.mark.parametrize("overwrite", [(), ("--overwrite",)])
+def test_an_output_naming_an_input_is_refused_even_with_overwrite(
+    overwrite: tuple[str, ...], tmp_path: Path
+) -> None:
+    """``embed a.jpg b.jpg -o b.jpg --overwrite`` replaced the photo with the .npz, and
+    ``eval --bin x.bin --json x.bin --overwrite`` the set with the JSON (or the model, the
+    same way); ``--json`` and ``--markdown`` naming one file kept only the Markdown."""
+    photo = _image(tmp_path)
+    model, data = tmp_path / "m.pt", tmp_path / "x.bin"
+    model.write_bytes(KEPT)
+    data.write_bytes(KEPT)
+    cases = [
+        (photo, ["embed", photo, "--model", model, "-o", photo]),
+        (model, ["embed", photo, "--model", model, "-o", model]),
+        (data, ["eval", "--model", model, "--bin", data, "--json", data]),
+        (model, ["eval", "--model", model, "--bin", data, "--markdown", model]),
+    ]
+    for target, args in cases:
+        before = target.read_bytes()
+        result = _run(*args, *overwrite)
+        assert result.exit_code == 1, (args, result.output)
+        assert (
+            result.stderr
+            == f"Error: {target}: the output would overwrite an input; choose another\n"
+        )
+        assert target.read_bytes() == before
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    inside = folder / "a.png"
+    inside.write_bytes(photo.read_bytes())
+    result = _run("preview", folder, "-o", inside, *overwrite)  # the sheet over a photo
+    assert result.exit_code == 1
+    assert "would overwrite a file of the input folder" in result.stderr
+    assert inside.read_bytes() == photo.read_bytes()
+    both = tmp_path / "r.out"
+    result = _run("eval", "--model", model, "--bin", data, "--json", both, "--markdown", both)
+    assert result.exit_code == 1 and "named for two outputs" in result.stderr
+    assert not both.exists()

@@ -88,6 +88,32 @@ def test_faces_must_be_aligned_112(tiny_checkpoint: Path, lfw_dir: Path) -> None
         embedder.embed_images([np.zeros((100, 100, 3), np.uint8)])
 
 
+def test_faces_that_are_not_uint8_rgb_are_refused(tiny_checkpoint: Path, fold1_faces) -> None:
+    """A float face (say one scaled to [0, 1], as a tensor is) was embedded as it was, into
+    other embeddings without a word; a grey face's error said '112x112, expected 112x112'."""
+    embedder = Embedder.from_path(tiny_checkpoint)
+    face = fold1_faces[0]
+    for bad in (face.astype(np.float32) / 255, face.astype(np.float64)):
+        with pytest.raises(DatasetFormatError, match=r"image 1 is float.*expected uint8"):
+            embedder.embed_images([face, bad])
+    with pytest.raises(DatasetFormatError, match=r"image 0 has shape \(112, 112\), expected"):
+        embedder.embed_images([face[..., 0]])
+    assert embedder.embed_images([face]).embeddings.shape == (1, 512)
+
+
+def test_one_face_or_one_photo_given_alone(tiny_checkpoint: Path, fold1_faces, lfw_dir) -> None:
+    """``embed_faces("a.jpg")`` read the path letter by letter ("/: no such file"); one
+    (112, 112, 3) face given to ``embed_images`` was refused as "image 0 has shape (112, 3)"."""
+    embedder = Embedder.from_path(tiny_checkpoint)
+    photo = lfw_dir / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
+    for given in (photo, str(photo)):
+        one = embedder.embed_faces(given)
+        assert list(one.paths) == [str(given)] and one.embeddings.shape == (1, 512)
+        assert np.array_equal(one.embeddings, embedder.embed_faces([given]).embeddings)
+    with pytest.raises(DatasetFormatError, match=r"one array of shape \(112, 112, 3\).*\[face\]"):
+        embedder.embed_images(fold1_faces[0])
+
+
 def test_bin_of_unaligned_photos_is_refused(tiny_checkpoint: Path, tmp_path: Path) -> None:
     ok, big = cv2.imencode(".jpg", np.zeros((250, 250, 3), np.uint8))
     assert ok

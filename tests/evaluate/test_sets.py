@@ -47,6 +47,23 @@ def test_rec_without_mask_flags_is_refused(tiny_checkpoint: Path, rec_dir: Path)
         evaluate_model(embedder, [EvalSet(str(rec), "rec")])
 
 
+def test_rec_without_image_records_is_refused(
+    tiny_checkpoint: Path, tiny_checkpoint_no_mask: Path, tmp_path: Path
+) -> None:
+    """An empty .rec (as an interrupted copy leaves one) gave a row of 0 images and exit
+    code 0, as if it had been evaluated."""
+    from maskgen.formats.recordio import RecordIOWriter
+
+    rec = tmp_path / "train.rec"
+    with RecordIOWriter(rec):
+        pass
+    assert rec.is_file() and rec.stat().st_size == 0
+    for model in (tiny_checkpoint, tiny_checkpoint_no_mask):
+        embedder = Embedder.from_path(model)
+        with pytest.raises(DatasetFormatError, match=r"train\.rec: no image records"):
+            evaluate_model(embedder, [EvalSet(str(rec), "rec")])
+
+
 def test_model_without_mask_head_reports_no_mask_accuracy(
     tiny_checkpoint_no_mask: Path, lfw_fold1_bin: Path, rec_dir: Path
 ) -> None:

@@ -168,3 +168,18 @@ def test_a_batch_of_photos_finds_what_dlib_finds_photo_by_photo(finder, lfw_dir)
     assert len(found[5]) == 1 and found[5][0].detected  # found by the second search
     assert len(found[6]) == 1  # a 112x112 crop: found on the upsampled second pass
     assert found[7] == [] and found[8] == []
+
+
+def test_views_of_a_photo_are_searched_as_their_copies(finder, lfw_dir):
+    """A crop view and a channel-flipped view (``bgr[..., ::-1]``, the usual BGR-to-RGB step)
+    give the faces of their contiguous copies: dlib's detector ignores strides, and on the
+    views it found no face at first (then another box in a later search step)."""
+    bgr = cv2.imread(str(lfw_dir / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"))
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    for view in (bgr[..., ::-1], rgb[20:240, 10:245]):
+        assert not view.flags.c_contiguous
+        copy = np.ascontiguousarray(view)
+        assert finder.detect(view) == finder.detect(copy) != []
+        found, expected = finder.find_faces(view), finder.find_faces(copy)
+        assert [f.box for f in found] == [f.box for f in expected]
+        assert np.array_equal(found[0].landmarks, expected[0].landmarks)

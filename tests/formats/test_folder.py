@@ -251,6 +251,22 @@ def test_links_not_followed_are_named_in_a_warning(
     assert "2 link(s) to folders, or broken, not followed: Alan, gone.jpg" in warning
 
 
+def test_a_folder_of_linked_folders_says_they_are_links(tree: Path, tmp_path: Path) -> None:
+    """A folder whose identity folders are all links (a common way to gather a dataset) was
+    refused as 'no image files' followed by the list of image suffixes, never naming the
+    links; the error now says they were not followed and what to do."""
+    people = tmp_path / "people"
+    people.mkdir()
+    for name in ("Alan", "Beth"):
+        (people / name).symlink_to(tree / "b", target_is_directory=True)
+    with pytest.raises(DatasetFormatError) as error:
+        FolderReader(people)
+    message = str(error.value)
+    assert "no image files" in message and "\n" not in message
+    assert "2 link(s) to folders, or broken, are not followed: Alan, Beth" in message
+    assert "give a linked folder itself, or copy it in" in message
+
+
 def test_listing_follows_file_links_not_folder_links(tree: Path, tmp_path: Path) -> None:
     """As ``os.walk`` lists: a link to a file is an item, a linked folder is not entered (no
     loops, nothing read twice), a hidden folder is named, not entered."""

@@ -519,3 +519,25 @@ def test_repeated_key_in_index(tmp_path: Path) -> None:
     (tmp_path / "t.idx").write_text("0\t0\n1\t20\n1\t40\n")
     with pytest.raises(DatasetFormatError, match=r"t\.idx: key 1 appears more than once"):
         RecordIOReader(tmp_path / "t.rec")
+
+
+def test_writing_a_decoded_image_is_refused(tmp_path: Path) -> None:
+    """A decoded (112, 112, 3) array given as a record's image was stored as its 37,632 raw
+    pixel bytes, a .rec no reader decodes; a str failed with "string argument without an
+    encoding". Both are now one DatasetFormatError naming the file and key, nothing written."""
+    face = np.zeros((112, 112, 3), np.uint8)
+    rec = tmp_path / "mine.rec"
+    label = np.array([3.0], np.float32)
+    for data, message in ((face, r"decoded \(112, 112, 3\)"), ("face.jpg", "record image is str")):
+        writer = RecordIOWriter(rec)
+        with pytest.raises(DatasetFormatError, match=rf"mine\.rec: key 1: .*{message}"), writer:
+            writer.write(Sample(key=1, data=data, label=label))
+    assert not rec.exists()
+    with pytest.raises(DatasetFormatError, match=r"train\.rec: key 1: .*decoded"):
+        write_insightface_rec(tmp_path / "set" / "train.rec", [[face]])
+    assert not (tmp_path / "set" / "train.rec").exists()
+    with RecordIOWriter(rec) as writer:  # encoded bytes, as bytes or a 1-D array, still go in
+        writer.write(Sample(key=1, data=b"\xff\xd8jpeg", label=np.array([3.0], np.float32)))
+        writer.write(Sample(key=2, data=np.frombuffer(b"\xff\xd8x", np.uint8)))
+    assert RecordIOReader(rec).read(1).data == b"\xff\xd8jpeg"
+    assert RecordIOReader(rec).read(2).data == b"\xff\xd8x"

@@ -78,6 +78,43 @@ def test_refuses_garbage(tmp_path: Path) -> None:
         read_verification_bin(path)
 
 
+def test_an_empty_or_cut_short_bin_says_so(tmp_path: Path) -> None:
+    """An empty .bin (a failed download) said only pickle's "Ran out of input"; one cut short
+    says it is truncated."""
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    with pytest.raises(DatasetFormatError, match=r"empty\.bin: .*: an empty file$"):
+        read_verification_bin(empty)
+    whole = pickle.dumps(([b"\xff\xd8jpeg"] * 4, [True, False]), protocol=4)
+    short = tmp_path / "short.bin"
+    short.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetFormatError, match=r"short\.bin: .*(truncated|ends early)"):
+        read_verification_bin(short)
+
+
+def test_writing_decoded_images_or_odd_flags_is_refused(tmp_path: Path) -> None:
+    """Decoded (112, 112, 3) arrays were written as their raw pixels (a .bin no reader can
+    decode), a str failed with "string argument without an encoding", a flag of 1.5 became
+    True; each is now one DatasetFormatError, and no file is written."""
+    path = tmp_path / "mine.bin"
+    face = np.zeros((112, 112, 3), np.uint8)
+    cases = [
+        (([face, face], [True]), r"image 0 is a decoded \(112, 112, 3\) array.*imencode"),
+        ((["a.jpg", "b.jpg"], [True]), "image 0 is str, expected bytes"),
+        (([b"\xff\xd8a", b"\xff\xd8b"], [1.5]), r"issame\[0\] is 1.5, expected a boolean"),
+    ]
+    for (images, issame), message in cases:
+        with pytest.raises(DatasetFormatError, match=message):
+            write_verification_bin(path, images, issame)
+        assert not path.exists()
+    encoded = [b"\xff\xd8a", bytearray(b"\xff\xd8b"), np.frombuffer(b"\xff\xd8c", np.uint8)]
+    write_verification_bin(path, [*encoded, memoryview(b"\xff\xd8d")], [np.True_, 0])
+    assert read_verification_bin(path) == (
+        [b"\xff\xd8a", b"\xff\xd8b", b"\xff\xd8c", b"\xff\xd8d"],
+        [True, False],
+    )
+
+
 class _Exploit:
     def __init__(self, target: Path) -> None:
         self.target = target

@@ -194,3 +194,35 @@ def test_faces_in_a_large_photo_are_each_masked(lfw_dir: Path, masker: Masker):
         mouth = (slice(lm[33, 1], lm[8, 1]), slice(lm[48, 0], lm[54, 0]))
         assert not np.array_equal(outcome.image[mouth], canvas[mouth])
     assert np.array_equal(outcome.image[untouched], canvas[untouched])
+
+
+def test_a_view_is_masked_as_its_copy(lfw_dir: Path):
+    """``mask_image`` on a crop or channel-flipped view gives what its copy gives, byte for
+    byte, and leaves the view's pixels alone."""
+    bgr = cv2.imread(str(lfw_dir / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"))
+    for view in (bgr[..., ::-1], bgr[..., ::-1][20:240, 10:245]):
+        before = view.copy()
+        outcome = mask_image(view, seed=2)
+        expected = mask_image(np.ascontiguousarray(view), seed=2)
+        assert outcome.masked and outcome.image.tobytes() == expected.image.tobytes()
+        assert np.array_equal(view, before)
+
+
+@pytest.mark.parametrize(
+    ("image", "says"),
+    [
+        (np.zeros((64, 64), np.uint8), "shape (64, 64)"),
+        (np.zeros((64, 64, 4), np.uint8), "shape (64, 64, 4)"),
+        (np.zeros((64, 64, 3), np.float32), "dtype float32"),
+        (np.zeros((0, 64, 3), np.uint8), "shape (0, 64, 3)"),
+        ("photo.jpg", "got str"),
+    ],
+)
+def test_not_an_rgb_array_is_a_value_error_saying_what_it_got(image, says, masker: Masker):
+    """Grey, RGBA, float or a path: one ValueError naming the problem (they failed inside
+    OpenCV or dlib with those libraries' messages, or an AttributeError)."""
+    with pytest.raises(ValueError, match="image must be") as error:
+        mask_image(image)
+    assert says in str(error.value)
+    with pytest.raises(ValueError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        masker.mask_image(image, np.random.default_rng(0))

@@ -152,6 +152,33 @@ def test_spec_accepts_lists_and_stays_hashable():
     )
 
 
+def test_spec_takes_strings_as_the_command_line_does(templates, textures):
+    """``MaskSpec(mask_types="n95")`` was the letters ('n', '9', '5') and failed later as
+    unknown types; one texture folder as a string was one folder per letter; a ``wear``
+    string was refused. They now mean what ``--mask-types``, ``--textures`` and ``--wear``
+    (and MaskAugment) mean."""
+    assert MaskSpec(mask_types="n95").validate(templates) == ("n95",)
+    spec = MaskSpec(mask_types=" surgical, N95 ,")
+    assert spec.validate(templates) == ("surgical", "n95")
+    draws = {
+        sample_mask_params(np.random.default_rng(i), spec, templates, textures).mask_type
+        for i in range(40)
+    }
+    assert draws == {"surgical", "n95"}
+    with pytest.raises(ConfigError, match="empty"):
+        MaskSpec(mask_types=" , ").validate(templates)
+    assert MaskSpec(texture_dirs="my textures").texture_dirs == (Path("my textures"),)
+    assert MaskSpec(texture_dirs=Path("t")).texture_dirs == (Path("t"),)
+    assert MaskSpec(wear="training") == MaskSpec(
+        wear={"correct": 0.8, "nose_uncovered": 0.15, "chin_uncovered": 0.05}
+    )
+    assert MaskSpec(wear="correct=0.5,nose_uncovered=0.5").wear_probabilities[
+        "nose_uncovered"
+    ] == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="unknown placement"):
+        MaskSpec(wear="sideways")
+
+
 def test_draws_are_what_generator_choice_draws():
     """The palette pick consumes the stream exactly as ``Generator.choice`` would, so the
     same seed still draws the same colours as before the pick was sped up."""

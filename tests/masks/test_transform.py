@@ -123,6 +123,20 @@ def test_bad_arguments_fail_at_construction(options, match):
         MaskAugment(**options)
 
 
+def test_one_texture_folder_given_as_a_string(tmp_path: Path):
+    """``texture_dirs="my_textures"`` was taken letter by letter and refused as
+    "/: texture folder holds no images"; one folder, as ``--textures DIR``, is meant."""
+    folder = tmp_path / "my textures"
+    folder.mkdir()
+    stripes = np.zeros((64, 64, 3), np.uint8)
+    stripes[:, ::8] = (200, 40, 40)
+    assert cv2.imwrite(str(folder / "red_stripes.png"), stripes)
+    for given in (str(folder), folder):
+        aug = MaskAugment(texture_dirs=given)
+        assert aug.spec.texture_dirs == (folder,)
+        assert "user/red_stripes" in aug.preload()._masker().textures
+
+
 def test_face_mode_accepts_any_case():
     assert MaskAugment(face_mode="Detect").face_mode == "detect"
 

@@ -127,7 +127,8 @@ def test_wear_spec_validation_and_form():
         ({"correct": "1"}, "correct must be a number"),
         ({"correct": True}, "correct must be a number"),
         ({}, "must sum to 1, got 0"),
-        ("correct", "wear must map placements"),
+        (3, "wear must map placements"),
+        ("sideways", "unknown placement 'sideways'"),  # a string is --wear's form
     ]
     for wear, message in bad:
         with pytest.raises(ConfigError, match=message):

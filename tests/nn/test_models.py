@@ -73,6 +73,31 @@ def test_load_model_recognises_r50_by_its_blocks(tmp_path: Path) -> None:
     assert info["network"] == "r50"
 
 
+def test_an_arcface_torch_training_checkpoint_reads_as_its_backbone(tmp_path: Path) -> None:
+    """arcface_torch's ``checkpoint_gpu_0.pt`` (epoch, step, optimizer, the class centres and
+    ``state_dict_backbone``) was refused as "neither a maskgen checkpoint nor a network state
+    dict" by eval, export and --init-from."""
+    state = synthetic_backbone(LAYERS["r18"], seed=5)
+    path = tmp_path / "checkpoint_gpu_0.pt"
+    torch.save(
+        {
+            "epoch": 3,
+            "global_step": 1200,
+            "state_dict_backbone": state,
+            "state_dict_softmax_fc": {"weight_activated": torch.zeros(4, 512)},
+            "state_optimizer": {"state": {}, "param_groups": []},
+            "state_lr_scheduler": {"last_epoch": 1200},
+        },
+        path,
+    )
+    net, info = load_model(path)
+    assert info["network"] == "r18" and info["source"] == "arcface_torch"
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
+    fresh = create_model("r18")
+    assert load_backbone_weights(fresh, path) == ["mask_fc.weight", "mask_fc.bias"]
+    assert torch.equal(fresh.fc.weight, state["fc.weight"])
+
+
 def test_init_from_keeps_a_fresh_mask_head(tmp_path: Path) -> None:
     state = synthetic_backbone(LAYERS["r18"], seed=3)
     path = tmp_path / "backbone.pth"

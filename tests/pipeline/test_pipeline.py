@@ -269,6 +269,21 @@ def test_bin_twin_is_identical_for_any_workers_and_loads_with_pickle(
     assert changed == one.counts.masked > 220
 
 
+def test_augment_dataset_without_a_spec_is_augment_without_mask_options(
+    tmp_path: Path, lfw_fold1_bin: Path, spec, run_augment
+) -> None:
+    """``maskgen.augment_dataset(input, out)``, as a script calls it, was a TypeError (``spec``
+    was required); without one it draws what ``MaskSpec()`` (``maskgen augment``) draws."""
+    import maskgen
+
+    images, issame = read_verification_bin(lfw_fold1_bin)
+    source = write_verification_bin(tmp_path / "in" / "lfw.bin", images[:16], issame[:8])
+    report = maskgen.augment_dataset(source, tmp_path / "plain", workers=1, progress=False)
+    reference = run_augment(source, tmp_path / "ref", spec, workers=1)
+    assert report.counts.masked > 10
+    assert report.output.read_bytes() == reference.output.read_bytes()
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="needs a file system taking any bytes")
 def test_a_file_name_that_is_not_utf8_is_masked_and_kept(
     tmp_path: Path, lfw_dir: Path, spec, run_augment
@@ -358,6 +373,10 @@ def test_folder_chunks_write_in_place_and_a_failed_run_resumes(
     monkeypatch.undo()
     with pytest.raises(OutputError, match="--resume"):
         run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3)
+    # the command again without its chunk size (and without --resume) was told its chunk
+    # size (chosen for it) differed, and to "rerun with the same options"
+    with pytest.raises(OutputError, match="interrupted run; add --resume"):
+        run_augment(photo_folder, tmp_path, spec, workers=1)
     with pytest.raises(ConfigError, match="chunk_size: 3 there, 2 now"):
         run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=2, resume=True)
     report = run_augment(photo_folder, tmp_path, spec, workers=2, resume=True)  # its own chunks

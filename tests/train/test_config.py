@@ -137,6 +137,26 @@ def test_unknown_keys_and_bad_values_are_errors(tmp_path: Path) -> None:
         resolve_config(config_file=tmp_path / "absent.toml")
 
 
+def test_a_config_built_in_python_takes_what_a_config_file_takes() -> None:
+    """``train(TrainConfig(val="lfw.bin", ...))``, as a script builds one, failed at the
+    start of training with "val: /: no such file" (the string taken letter by letter);
+    mask_types kept their case and commas. Values now get a config file's conversions, and
+    the same one-line errors."""
+    config = TrainConfig(
+        data=Path("data/train.rec"),
+        output="run",
+        val="lfw.bin",
+        val_masked=Path("lfw_masked/lfw.bin"),
+        online_mask=True,
+        mask_types="Surgical, n95",
+    )
+    assert config.data == "data/train.rec" and config.val == ("lfw.bin",)
+    assert config.val_masked == ("lfw_masked/lfw.bin",)
+    assert config.mask_types == ("surgical", "n95")
+    with pytest.raises(ConfigError, match="TrainConfig: steps: expected an integer"):
+        TrainConfig(data="a.rec", output="run", steps="many")
+
+
 def test_config_json_round_trips(tmp_path: Path) -> None:
     c = resolve_config(preset="arcface", overrides={"val": ["x.bin"], "data": "d.rec"})
     write_config_json(c, tmp_path / "config.json")

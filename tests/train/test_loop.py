@@ -86,6 +86,16 @@ def test_tiny_network_learns_the_mask_task(
     assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
 
 
+def test_a_summary_prints_its_figures_not_the_network(lfw_mini: Path, tmp_path: Path) -> None:
+    """``print(train(config))`` in a script printed every layer of the network after the
+    figures; the model is still there, out of the repr."""
+    summary = train(_config(lfw_mini, tmp_path / "run", steps=2, log_every=1, workers=0))
+    text = repr(summary)
+    assert summary.model is not None and summary.arcface is not None
+    assert "step=2" in text and "last.pt" in text
+    assert "Conv2d" not in text and "BatchNorm" not in text and len(text.splitlines()) == 1
+
+
 def test_resume_continues_exactly(lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path) -> None:
     """12 steps straight equal 6 steps + resume + 6 steps (crossing an epoch of 9 batches,
     a learning-rate milestone and dropout)."""

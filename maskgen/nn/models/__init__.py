@@ -84,7 +84,8 @@ def load_model(
     (written before wear classes existed) has a 2-way mask head.
 
     ``path`` is a maskgen training checkpoint or a plain arcface_torch ``backbone.pth`` state
-    dict (r18/r34/r50/r100, recognised by counting its blocks; loaded without a mask head).
+    dict (r18/r34/r50/r100, recognised by counting its blocks; loaded without a mask head), or
+    arcface_torch's training checkpoint ``checkpoint_gpu_N.pt`` (its backbone).
     Anything else raises CheckpointError.
     """
     obj = load_torch_file(path, map_location)
@@ -181,9 +182,14 @@ def iresnet_name_for(state: Mapping[str, torch.Tensor], path: str | Path = "stat
 
 
 def _as_state_dict(obj: Any, path: str | Path, *, iresnet: bool = True) -> dict[str, torch.Tensor]:
-    """A plain ``{name: tensor}`` dict (a DistributedDataParallel ``module.`` prefix removed).
-    ``iresnet``: also check the embedding layer's input is an iresnet's (arcface_torch files;
-    a maskgen checkpoint may hold the tiny network, and is checked against its own)."""
+    """A plain ``{name: tensor}`` dict (a DistributedDataParallel ``module.`` prefix removed),
+    or the backbone's of an arcface_torch training checkpoint (``checkpoint_gpu_N.pt``: epoch,
+    step, optimizer and ``state_dict_backbone``, as its ``train_v2.py`` saves it; it was
+    refused as "neither a maskgen checkpoint nor a network state dict"). ``iresnet``: also
+    check the embedding layer's input is an iresnet's (arcface_torch files; a maskgen
+    checkpoint may hold the tiny network, and is checked against its own)."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict_backbone"), Mapping):
+        obj = obj["state_dict_backbone"]
     if not isinstance(obj, Mapping) or not obj:
         raise CheckpointError(f"{path}: neither a maskgen checkpoint nor a network state dict")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
