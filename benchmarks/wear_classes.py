@@ -23,8 +23,9 @@ Target (issue #13): >= 95 % per class.
 
 ``--work DIR`` that already holds the prepared sets (``train.rec``, ``train-wear/train.rec``,
 ``held.rec``, ``held-wear/held.rec``) is reused: only training (into ``DIR/run-s<seed>``, or
-``--run NAME``) and evaluation run again. ``--trajectory N`` also judges the checkpoints saved
-every N steps (is the last one typical of the run, or one swing of it?).
+``--run NAME``) and evaluation run again; one holding only the aligned sets (``train.rec``,
+``held.rec``) masks them again (after a change to the masks). ``--trajectory N`` also judges
+the checkpoints saved every N steps (is the last one typical of the run, or one swing of it?).
 
 Results go to ``--out`` (default ``benchmarks/results/wear_classes_seed<seed>.json``); times are
 CPU seconds (``time.process_time`` of this process and its children), the wall clock is noisy
@@ -135,11 +136,15 @@ def prepare(work: Path, args: argparse.Namespace) -> tuple[dict, bool]:
         LFW, args.min_images, args.per_person, args.people_train
     )
     for name, people, seed in (("train", train_people, 0), ("held", held_people, 1)):
-        photos = link_set(people, work / f"{name}-photos", args.per_person)
         rec, twin = sets[name]
-        maskgen("align", photos, "-o", rec, "--workers", args.workers, "-q")
-        maskgen("augment", rec, "-o", twin.parent, "--wear", WEAR, "--seed", seed,
-                "--workers", args.workers, "-q")  # fmt: skip
+        if rec.exists():
+            print(f"reusing the aligned {rec}", flush=True)
+        else:
+            photos = link_set(people, work / f"{name}-photos", args.per_person)
+            maskgen("align", photos, "-o", rec, "--workers", args.workers, "-q")
+        if not twin.exists():
+            maskgen("augment", rec, "-o", twin.parent, "--wear", WEAR, "--seed", seed,
+                    "--workers", args.workers, "-q")  # fmt: skip
     return sets, False
 
 

@@ -74,6 +74,7 @@ from maskgen.faces.align import estimate_similarity
 from maskgen.formats import open_reader
 from maskgen.images import decode_rgb
 from maskgen.masks import Masker, MaskSpec, fit
+from maskgen.masks import wear as wear_module
 from maskgen.masks.policy import MaskParams, sample_mask_params
 from maskgen.masks.wear import WEAR_PLACEMENTS
 from maskgen.seeding import item_rng
@@ -538,6 +539,14 @@ def main() -> None:
         f"wrap, default {fit.WRAP_MARGIN})",
     )
     parser.add_argument(
+        "--chin-top",
+        type=float,
+        default=None,
+        help="what if: render with maskgen.masks.wear.CHIN_TOP set to this (where "
+        "mouth_uncovered's top edge sits between the lower lip and the chin, default "
+        f"{wear_module.CHIN_TOP})",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "wear_coverage.json"
     )
     args = parser.parse_args()
@@ -545,6 +554,8 @@ def main() -> None:
         args.failures.mkdir(parents=True, exist_ok=True)
     if args.wrap_margin is not None:
         fit.WRAP_MARGIN = args.wrap_margin  # a what-if for this process only, read per render
+    if args.chin_top is not None:
+        wear_module.CHIN_TOP = args.chin_top  # likewise
     start, cpu = time.perf_counter(), time.process_time()
     photo_masker = Masker(MaskSpec(), face_mode="detect")
     crop_masker = Masker(MaskSpec(), face_mode="aligned")
@@ -567,6 +578,7 @@ def main() -> None:
         "landmarks": f"MediaPipe FaceMesh ({facemesh.MEDIAPIPE}, refined, static images)",
         "other_aligner_jitter": CROP_JITTER,
         "wrap_margin": fit.WRAP_MARGIN,
+        "chin_top": wear_module.CHIN_TOP,
         "target_pct": {"placements": 95.0, "fit_independent": 99.5},
         "wall_s": round(time.perf_counter() - start, 1),
         "cpu_s_main_process": round(time.process_time() - cpu, 1),

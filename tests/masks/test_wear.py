@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from maskgen.errors import ConfigError
-from maskgen.faces import find_model_file, load_face_finder
+from maskgen.faces import ARCFACE_TEMPLATE_112, find_model_file, load_face_finder
 from maskgen.formats import open_reader
 from maskgen.images import decode_rgb
 from maskgen.masks import (
@@ -29,6 +29,7 @@ from maskgen.masks import (
     load_textures,
     sample_mask_params,
 )
+from maskgen.masks import wear as wear_module
 from maskgen.masks.policy import _ANGLES, COLOR_JITTER, FIT_JITTER_STD, parse_wear
 from maskgen.masks.render import face_points
 from maskgen.masks.wear import wear_class
@@ -317,10 +318,40 @@ def test_placements_on_aligned_crops(aligned_faces, templates):
 
 
 @pytest.mark.shared
-def test_placements_deform_without_folding_and_keep_loops_at_the_ears(lfw_faces, templates):
+def test_mouth_uncovered_keeps_a_band_of_mask_inside_aligned_crops(
+    aligned_faces, templates, monkeypatch
+):
+    """A mask pulled onto the chin falls mostly below a 112x112 crop; its top corners, pulled
+    up toward the ears beside the mouth, keep a band of it inside. The crops were aligned by
+    insightface (not by maskgen), so the ArcFace template's mouth corners are where the mouth
+    is, independently of the dlib landmarks the mask is warped onto."""
+    mouth_corners = ARCFACE_TEMPLATE_112[3:5]
+    beside_mouth = (np.arange(112) < mouth_corners[0, 0]) | (np.arange(112) > mouth_corners[1, 0])
+    for index, (rgb, landmarks) in enumerate(aligned_faces):
+        for name, template in templates.items():
+            params = MaskParams(name, wear="mouth_uncovered")
+            _, risen = apply_mask(rgb, landmarks, template, params)
+            with monkeypatch.context() as patch:
+                patch.setattr(wear_module, "CORNER_RISE", 0.0)  # the corners left down
+                _, flat = apply_mask(rgb, landmarks, template, params)
+            risen, flat = risen > 0.5, flat > 0.5
+            assert not covered(risen.astype(np.float32), mouth_corners).any(), (index, name)
+            assert risen.mean() >= 0.02, (index, name)  # 250 of 12,544 pixels at least
+            assert risen.sum() >= 1.1 * flat.sum(), (index, name)
+            added = risen & ~flat  # what the rise adds lies beside the mouth, not under it
+            assert added[:, beside_mouth].sum() >= 0.8 * added.sum(), (index, name)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("mask_type", ["surgical", "kn95", "n95", "cloth"])
+def test_placements_deform_without_folding_and_keep_loops_at_the_ears(
+    lfw_faces, templates, mask_type
+):
     """Every triangle that draws the mask keeps its orientation (no fold-over), and the fit
-    points at the ears do not move, so loops stretch from the ears to the moved mask."""
-    template = templates["surgical"]
+    points at the ears do not move, so loops stretch from the ears to the moved mask. (The
+    turned faces among these folded cloth and KN95 masks while the jaw's width was read on
+    the wrong side of the face.)"""
+    template = templates[mask_type]
     ears = [template.point_names.index(n) for n in ("lm00", "lm16", "out00", "out16")]
     corners = template.active_corners
 
