@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "types": 0,
     "atomic": 1,
+    "cache": 1,
     "images": 1,
     "seeding": 1,
     "compiled": 1,

@@ -7,90 +7,33 @@ Parsing ``shape_predictor_68_face_landmarks.dat`` takes about 0.2 s; its arrays 
 ``.npy`` files load memory-mapped in about a millisecond (the OS's page cache then holds one
 copy for every process reading them).
 
-The cache lives in ``$MASKGEN_CACHE_DIR`` if set (empty: no cache), else
-``$XDG_CACHE_HOME/maskgen``, else ``~/.cache/maskgen``. Entries are keyed on what they were
-made from (the model file's path, size and modification time; dlib's version and library
-file), written under a temporary name and renamed into place, so a reader sees a whole entry
-or none. Where the folder cannot be written, or an entry cannot be read, the model is built as
-without a cache, silently: the cache only ever saves time.
+The cache is :mod:`maskgen.cache`'s; these entries are keyed on the model file's path, size
+and modification time, and on dlib's version and library file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-import shutil
 import sys
 import uuid
-from collections.abc import Mapping
-from pathlib import Path
 
 import dlib
-import numpy as np
+
+from maskgen.cache import (
+    CACHE_DIR_ENV,
+    CACHE_FORMAT,
+    cache_dir,
+    file_key,
+    read_arrays,
+    write_arrays,
+)
+
+__all__ = ["CACHE_DIR_ENV", "CACHE_FORMAT", "cache_dir", "file_key", "read_arrays", "write_arrays"]
+__all__ += ["load_frontal_face_detector"]
 
 logger = logging.getLogger(__name__)
-
-CACHE_DIR_ENV = "MASKGEN_CACHE_DIR"
-CACHE_FORMAT = 1
-"""Bumped whenever what an entry holds changes, so older entries are never read."""
-
-
-def cache_dir() -> Path | None:
-    """Where cached models live (see the module doc); None where caching is switched off."""
-    chosen = os.environ.get(CACHE_DIR_ENV)
-    if chosen is not None:
-        return Path(chosen) if chosen else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "maskgen"
-
-
-def file_key(*paths: str | Path, extra: str = "") -> str:
-    """A short hex key for files as they are now: each one's resolved path, size and
-    modification time (ns), plus ``extra`` and :data:`CACHE_FORMAT`."""
-    parts = [f"format {CACHE_FORMAT}", extra]
-    for path in paths:
-        stat = os.stat(path)
-        parts.append(f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:20]
-
-
-def read_arrays(name: str, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
-    """The arrays of entry ``name`` (a folder of ``<array>.npy``), memory-mapped copy-on-write
-    (writable, so compiled code sees the same array types as freshly built ones; nothing
-    writes them); None if the entry is missing or unreadable."""
-    root = cache_dir()
-    if root is None:
-        return None
-    folder = root / name
-    try:
-        return {
-            key: np.asarray(np.load(folder / f"{key}.npy", mmap_mode="c", allow_pickle=False))
-            for key in names
-        }
-    except (OSError, ValueError):
-        return None
-
-
-def write_arrays(name: str, arrays: Mapping[str, np.ndarray]) -> None:
-    """Store ``arrays`` as entry ``name``: written into a temporary folder that is then renamed
-    into place (another process that got there first wins). Does nothing where it cannot."""
-    root = cache_dir()
-    if root is None:
-        return
-    target = root / name
-    tmp = root / f".{name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        tmp.mkdir(parents=True)
-        for key, array in arrays.items():
-            np.save(tmp / f"{key}.npy", np.ascontiguousarray(array), allow_pickle=False)
-        os.rename(tmp, target)
-    except OSError as exc:
-        if not target.is_dir():
-            logger.debug("model cache: cannot store %s (%s)", target, exc)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_frontal_face_detector() -> dlib.fhog_object_detector:

@@ -34,11 +34,13 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from maskgen import compiled
+from maskgen.cache import file_key, read_arrays, write_arrays
 from maskgen.errors import ConfigError
 from maskgen.masks.fit import fit_landmarks
 from maskgen.masks.photometry import (
@@ -468,7 +470,40 @@ def _level_assets(template: MaskTemplate, index: int) -> _LevelAssets:
     return _LEVELS.get(template, index)
 
 
+_LEVEL_ARRAYS = ("premultiplied", "shaded", "alpha", "mesh", "meta")
+_CACHED_LEVEL_BYTES = 2 * 2**20
+"""Levels up to this size (faces up to about 250 px wide) are stored in the user's cache; the
+few larger ones a run needs are built (their faces' photos cost far more than the build), so
+the cache stays small: about 0.5 MB a level for LFW-sized faces."""
+_LEVEL_CODE = tuple(Path(__file__).with_name(f"{m}.py") for m in ("render", "templates", "warp"))
+"""The modules whose code makes a level: a cached level is keyed on them too."""
+
+
 def _prepare_level(template: MaskTemplate, index: int) -> _LevelAssets:
+    """Level ``index`` of ``template`` ready to render: read from the user's cache
+    (:mod:`maskgen.cache`, keyed on the template's files and the code that makes levels) where
+    an earlier run stored it, else built (:func:`_build_level`, about 5 ms; a worker of a
+    photo run needs a dozen or more) and stored there."""
+    try:
+        files = (template.source, template.source.with_suffix(".png"), *_LEVEL_CODE)
+        key = f"level-{template.name}-{index}-{file_key(*files, extra='template level')}"
+    except (OSError, TypeError):  # a template not read from files: nothing to key it on
+        return _build_level(template, index)
+    stored = read_arrays(key, _LEVEL_ARRAYS)
+    if stored is not None:
+        scale, centre_x, centre_y = stored.pop("meta").tolist()
+        for array in stored.values():
+            array.setflags(write=False)
+        return _LevelAssets(scale, **stored, centre=(int(centre_x), int(centre_y)))
+    assets = _build_level(template, index)
+    if assets.nbytes <= _CACHED_LEVEL_BYTES:
+        meta = np.array([assets.scale, *assets.centre], dtype=np.float64)
+        arrays = {name: getattr(assets, name) for name in _LEVEL_ARRAYS[:-1]}
+        write_arrays(key, arrays | {"meta": meta})
+    return assets
+
+
+def _build_level(template: MaskTemplate, index: int) -> _LevelAssets:
     """Build level ``index`` and crop it to its mask: the level's :class:`_LevelAssets`."""
     level = template.level(index)
     alpha = level.alpha

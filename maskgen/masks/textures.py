@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 import maskgen
+from maskgen.cache import file_key, read_arrays, write_arrays
 from maskgen.errors import ConfigError, TemplateError
 from maskgen.images import decode_rgb
 
@@ -317,9 +318,27 @@ class _BuiltinTexture(Texture):
         """The tile, decoded on first access (TemplateError naming the file if unreadable)."""
         image = self.__dict__.get("_image")
         if image is None:
-            image = _read_rgb(self.__dict__["_path"])
+            image = _read_rgb_cached(self.__dict__["_path"])
             object.__setattr__(self, "_image", image)
         return image
+
+
+def _read_rgb_cached(path: Path) -> np.ndarray:
+    """:func:`_read_rgb`, decoded once into the user's cache (:mod:`maskgen.cache`, keyed on
+    the file) and read from there memory-mapped afterwards: about 0.1 ms against about 1 ms to
+    decode, and a photo run's worker draws most of the 61 built-ins."""
+    try:
+        key = f"texture-{path.stem}-{file_key(path, extra='texture rgb')}"
+    except OSError:
+        return _read_rgb(path)  # it says what is wrong with the file
+    stored = read_arrays(key, ("rgb",))
+    if stored is not None:
+        rgb = stored["rgb"]
+        rgb.flags.writeable = False
+        return rgb
+    rgb = _read_rgb(path)
+    write_arrays(key, {"rgb": rgb})
+    return rgb
 
 
 def _read_user_dir(folder: Path) -> list[tuple[Path, Texture]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from maskgen.errors import ConfigError
 from maskgen.faces import align_face, five_points, load_face_finder
 from maskgen.masks import apply_mask, load_templates, load_textures, render
+from maskgen.masks import textures as texture_files
 from maskgen.masks.fit import fit_failures
 from maskgen.masks.policy import FIT_JITTER_MAX
 from maskgen.masks.render import _SHADOW_STRENGTH
@@ -346,6 +349,51 @@ def test_renders_equal_with_levels_evicted_and_rebuilt(lfw_faces, templates, mon
         out, _ = apply_mask(rgb, lm, templates[name], MaskParams(name))
         assert out.tobytes() == expected.tobytes(), name
         assert len(tiny._entries) == 1  # the budget holds one level: older ones went
+
+
+@pytest.mark.shared
+def test_levels_and_textures_read_from_the_user_cache_render_the_same_bytes(
+    lfw_faces, templates, tmp_path, monkeypatch
+):
+    """A level or texture read back from the user's cache (a later run's start) renders the
+    very bytes a freshly built one does; a changed template file is a new entry, not a stale
+    one; with the cache off nothing is stored."""
+    monkeypatch.setenv("MASKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    textures = load_textures()
+    rgb, landmarks = lfw_faces[0]
+    params = [MaskParams(name) for name in templates]
+    params.append(MaskParams("cloth", texture=sorted(textures)[3], texture_scale=1.0))
+
+    def renders() -> list[bytes]:
+        render._LEVELS.clear()  # as a new process: levels come from the cache or are built
+        out = []
+        for p in params:
+            texture = textures[p.texture] if p.texture else None
+            out.append(apply_mask(rgb, landmarks, templates[p.mask_type], p, texture)[0].tobytes())
+        return out
+
+    built = renders()
+    entries = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert any(name.startswith("level-") for name in entries)
+    assert any(name.startswith("texture-") for name in entries)
+    path = textures[params[-1].texture].__dict__["_path"]  # a built-in, decoded when drawn
+    again = texture_files._read_rgb_cached(path)  # as a new process reads it: from the cache
+    assert isinstance(again.base, np.memmap) or isinstance(again, np.memmap)
+    assert again.tobytes() == texture_files._read_rgb(path).tobytes()
+    assert renders() == built  # levels read back from the cache
+
+    copy = tmp_path / "templates"
+    shutil.copytree(templates["surgical"].source.parent, copy)
+    moved = load_templates(copy)["surgical"]
+    render._prepare_level(moved, 3)
+    before = set(os.listdir(tmp_path / "cache"))
+    os.utime(moved.source.with_suffix(".png"), ns=(1, 1))  # the image "changed"
+    render._prepare_level(moved, 3)
+    added = set(os.listdir(tmp_path / "cache")) - before
+    assert len(added) == 1 and next(iter(added)).startswith("level-surgical-3-")
+
+    monkeypatch.setenv("MASKGEN_CACHE_DIR", "")  # switched off: built, the same bytes
+    assert renders() == built
 
 
 @pytest.mark.shared
