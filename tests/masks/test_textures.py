@@ -332,6 +332,7 @@ def test_builtins_decode_on_first_use_only(monkeypatch: pytest.MonkeyPatch) -> N
     is decoded at load (above: its bad image fails then)."""
     from maskgen.masks import textures as module
 
+    monkeypatch.setenv("MASKGEN_CACHE_DIR", "")  # no user cache: every process decodes
     decoded = []
     real = module._read_rgb
     monkeypatch.setattr(module, "_read_rgb", lambda path: decoded.append(path.name) or real(path))
