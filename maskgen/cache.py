@@ -53,7 +53,9 @@ def file_key(*paths: str | Path, extra: str = "") -> str:
 def read_arrays(name: str, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
     """The arrays of entry ``name`` (a folder of ``<array>.npy``), memory-mapped copy-on-write
     (writable, so compiled code sees the same array types as freshly built ones; nothing
-    writes them); None if the entry is missing or unreadable."""
+    writes them); None if the entry is missing or unreadable. An unreadable entry (a file
+    emptied or cut short, as a crash can leave one) is removed, so the caller's next write
+    stores a whole one."""
     root = cache_dir()
     if root is None:
         return None
@@ -63,7 +65,11 @@ def read_arrays(name: str, names: tuple[str, ...]) -> dict[str, np.ndarray] | No
             key: np.asarray(np.load(folder / f"{key}.npy", mmap_mode="c", allow_pickle=False))
             for key in names
         }
-    except (OSError, ValueError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError) as exc:
+        logger.debug("cache: %s unreadable (%s); removed", folder, exc)
+        shutil.rmtree(folder, ignore_errors=True)
         return None
 
 

@@ -245,7 +245,10 @@ def measure_noise(luma: np.ndarray) -> float:
     """Noise standard deviation (8-bit levels) of an (h, w) uint8 image: Immerkær's filter,
     median absolute response / (6 * 0.6745), the median interpolated within its integer bin
     (responses of 8-bit pixels are integers, so a plain median moves in steps of 0.25 levels).
-    Gaussian noise of 2, 5 and 10 levels added to LFW faces reads 2.2, 5.2 and 9.9."""
+    Gaussian noise of 2, 5 and 10 levels added to LFW faces reads 2.2, 5.2 and 9.9.
+    ValueError for a side under 3 (no interior pixel)."""
+    if luma.ndim != 2 or min(luma.shape) < 3:
+        raise ValueError(f"luma must be (h, w) with sides >= 3, got {luma.shape}")
     if luma.dtype == np.uint8 and compiled.use_compiled():  # from a histogram: the same median
         from maskgen.masks import _photometry_kernels as kernels
 

@@ -481,14 +481,18 @@ _LEVEL_CODE = tuple(Path(__file__).with_name(f"{m}.py") for m in ("render", "tem
 
 def _prepare_level(template: MaskTemplate, index: int) -> _LevelAssets:
     """Level ``index`` of ``template`` ready to render: read from the user's cache
-    (:mod:`maskgen.cache`, keyed on the template's files and the code that makes levels) where
-    an earlier run stored it, else built (:func:`_build_level`, about 5 ms; a worker of a
-    photo run needs a dozen or more) and stored there."""
-    try:
-        files = (template.source, template.source.with_suffix(".png"), *_LEVEL_CODE)
-        key = f"level-{template.name}-{index}-{file_key(*files, extra='template level')}"
-    except (OSError, TypeError):  # a template not read from files: nothing to key it on
+    (:mod:`maskgen.cache`, keyed on the template's files as they were read, the code that makes
+    levels and the OpenCV and numpy versions) where an earlier run stored it, else built
+    (:func:`_build_level`, about 5 ms; a worker of a photo run needs a dozen or more) and
+    stored there. A template made or changed in code (no ``files_key``) is always built."""
+    read_as = template.__dict__.get("files_key")  # None: made or changed in code, not cached
+    if read_as is None:
         return _build_level(template, index)
+    try:
+        code = file_key(*_LEVEL_CODE, extra=f"cv2 {cv2.__version__} numpy {np.__version__}")
+    except OSError:
+        return _build_level(template, index)
+    key = f"level-{template.name}-{index}-{read_as}-{code}"
     stored = read_arrays(key, _LEVEL_ARRAYS)
     if stored is not None:
         scale, centre_x, centre_y = stored.pop("meta").tolist()

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 import maskgen
+from maskgen.cache import file_key
 from maskgen.errors import TemplateError
 
 logger = logging.getLogger(__name__)
@@ -338,6 +339,10 @@ def _load_templates_cached(root: Path) -> tuple[tuple[str, MaskTemplate], ...]:
 def read_template(json_path: Path) -> MaskTemplate:
     """Read and validate one template from its JSON file and the PNG beside it."""
     json_path = Path(json_path)
+    try:  # taken before the files are read: a file changed since gets another key
+        files_key: str | None = file_key(json_path, json_path.with_suffix(".png"))
+    except OSError:
+        files_key = None
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -355,7 +360,7 @@ def read_template(json_path: Path) -> MaskTemplate:
         )
     names, points = _read_fit_points(meta["fit_points"], json_path, width, height)
     surface, step = _read_surface(meta.get("surface"), json_path, width, height)
-    return MaskTemplate(
+    template = MaskTemplate(
         name=json_path.stem,
         display_name=str(meta.get("display_name", json_path.stem)),
         family=str(meta.get("family", json_path.stem)),
@@ -369,6 +374,10 @@ def read_template(json_path: Path) -> MaskTemplate:
         surface=surface,
         surface_step=step,
     )
+    # what the files were when read: the key of this template's cached levels (a template
+    # made with dataclasses.replace has none, so it is never served another's levels)
+    object.__setattr__(template, "files_key", files_key)
+    return template
 
 
 def _check_meta(meta: dict[str, Any], json_path: Path) -> None:

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import PIL
 
 import maskgen
+from maskgen import images as images_module
 from maskgen.cache import file_key, read_arrays, write_arrays
 from maskgen.errors import ConfigError, TemplateError
 from maskgen.images import decode_rgb
@@ -323,12 +325,17 @@ class _BuiltinTexture(Texture):
         return image
 
 
+_DECODER_CODE = Path(images_module.__file__)
+"""The module that decodes texture files: a cached decode is keyed on it too."""
+
+
 def _read_rgb_cached(path: Path) -> np.ndarray:
     """:func:`_read_rgb`, decoded once into the user's cache (:mod:`maskgen.cache`, keyed on
     the file) and read from there memory-mapped afterwards: about 0.1 ms against about 1 ms to
     decode, and a photo run's worker draws most of the 61 built-ins."""
     try:
-        key = f"texture-{path.stem}-{file_key(path, extra='texture rgb')}"
+        decoder = f"texture rgb, cv2 {cv2.__version__}, Pillow {PIL.__version__}"
+        key = f"texture-{path.stem}-{file_key(path, _DECODER_CODE, extra=decoder)}"
     except OSError:
         return _read_rgb(path)  # it says what is wrong with the file
     stored = read_arrays(key, ("rgb",))

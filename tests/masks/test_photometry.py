@@ -148,6 +148,8 @@ def test_compiled_measures_equal_the_numpy_references_bit_for_bit(photos, crops,
             (photometry.edge_energy_sums(v), measure_noise(v), measure_edge_spread(v))
             for v in views
         ]
+        with pytest.raises(ValueError, match="sides >= 3"):  # no interior pixel: both refuse
+            measure_noise(np.zeros((2, 20), np.uint8))
     assert found["numba"] == found["numpy"]
     spreads = [spread for _, _, spread in found["numpy"]]
     assert len(set(spreads)) > len(views) // 2  # real, varied measures, not a constant

@@ -18,6 +18,7 @@ from maskgen.masks import textures as texture_files
 from maskgen.masks.fit import fit_failures
 from maskgen.masks.policy import FIT_JITTER_MAX
 from maskgen.masks.render import _SHADOW_STRENGTH
+from maskgen.masks.templates import read_template
 from maskgen.masks.warp import (
     OUTSIDE,
     closed_corners,
@@ -385,13 +386,25 @@ def test_levels_and_textures_read_from_the_user_cache_render_the_same_bytes(
 
     copy = tmp_path / "templates"
     shutil.copytree(templates["surgical"].source.parent, copy)
-    moved = load_templates(copy)["surgical"]
+    moved = read_template(copy / "surgical.json")
     render._prepare_level(moved, 3)
     before = set(os.listdir(tmp_path / "cache"))
     os.utime(moved.source.with_suffix(".png"), ns=(1, 1))  # the image "changed"
-    render._prepare_level(moved, 3)
+    render._prepare_level(read_template(copy / "surgical.json"), 3)  # read again: a new key
     added = set(os.listdir(tmp_path / "cache")) - before
     assert len(added) == 1 and next(iter(added)).startswith("level-surgical-3-")
+
+    flipped = replace(moved, rgba=np.ascontiguousarray(moved.rgba[:, ::-1]))  # made in code
+    own = render._prepare_level(flipped, 3)
+    assert own.premultiplied.tobytes() == render._build_level(flipped, 3).premultiplied.tobytes()
+    assert own.premultiplied.tobytes() != render._prepare_level(moved, 3).premultiplied.tobytes()
+
+    again = read_template(copy / "surgical.json")
+    entry = tmp_path / "cache" / next(iter(added))  # this file state's entry
+    (entry / "alpha.npy").write_bytes(b"")  # emptied, as a crash can leave a file
+    rebuilt = render._prepare_level(again, 3)  # built again, not an error
+    assert rebuilt.alpha.tobytes() == render._build_level(again, 3).alpha.tobytes()
+    assert (entry / "alpha.npy").stat().st_size > 0  # and stored whole again
 
     monkeypatch.setenv("MASKGEN_CACHE_DIR", "")  # switched off: built, the same bytes
     assert renders() == built
