@@ -65,11 +65,10 @@ def read_arrays(name: str, names: tuple[str, ...]) -> dict[str, np.ndarray] | No
             key: np.asarray(np.load(folder / f"{key}.npy", mmap_mode="c", allow_pickle=False))
             for key in names
         }
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, EOFError) as exc:
-        logger.debug("cache: %s unreadable (%s); removed", folder, exc)
-        shutil.rmtree(folder, ignore_errors=True)
+    except (OSError, ValueError, EOFError) as exc:  # missing, or emptied / cut / tampered with
+        if folder.exists():  # an entry that cannot be read: gone, so a whole one can replace it
+            logger.debug("cache: %s unreadable (%s); removed", folder, exc)
+            shutil.rmtree(folder, ignore_errors=True)
         return None
 
 

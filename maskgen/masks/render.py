@@ -251,7 +251,7 @@ def prepare_render() -> None:
     measure_photo(np.zeros((MIN_BOX, MIN_BOX), np.uint8))
     grid = np.zeros((_LIGHT_GRID, _LIGHT_GRID, 3), np.uint8)
     photo = np.zeros((4, 4, 3), np.uint8)[::2, ::2]  # a strided view, as the photo's samples
-    light_summary(grid, photo, _SKIN_POINTS[:, :2], (0, 0, 2, 2), 2)
+    light_summary(grid, photo, np.zeros((len(_SKIN_POINTS), 2)), (0, 0, 2, 2), 2)
 
 
 def _kept_skin(alpha: np.ndarray, jaw: float) -> np.ndarray:
@@ -486,11 +486,8 @@ def _prepare_level(template: MaskTemplate, index: int) -> _LevelAssets:
     (:func:`_build_level`, about 5 ms; a worker of a photo run needs a dozen or more) and
     stored there. A template made or changed in code (no ``files_key``) is always built."""
     read_as = template.__dict__.get("files_key")  # None: made or changed in code, not cached
-    if read_as is None:
-        return _build_level(template, index)
-    try:
-        code = file_key(*_LEVEL_CODE, extra=f"cv2 {cv2.__version__} numpy {np.__version__}")
-    except OSError:
+    code = _level_code_key()
+    if read_as is None or code is None:
         return _build_level(template, index)
     key = f"level-{template.name}-{index}-{read_as}-{code}"
     stored = read_arrays(key, _LEVEL_ARRAYS)
@@ -505,6 +502,16 @@ def _prepare_level(template: MaskTemplate, index: int) -> _LevelAssets:
         arrays = {name: getattr(assets, name) for name in _LEVEL_ARRAYS[:-1]}
         write_arrays(key, arrays | {"meta": meta})
     return assets
+
+
+@functools.lru_cache(maxsize=1)
+def _level_code_key() -> str | None:
+    """The part of a cached level's key that the code and libraries make (once a process);
+    None where the modules' files cannot be read (nothing is cached then)."""
+    try:
+        return file_key(*_LEVEL_CODE, extra=f"cv2 {cv2.__version__} numpy {np.__version__}")
+    except OSError:
+        return None
 
 
 def _build_level(template: MaskTemplate, index: int) -> _LevelAssets:

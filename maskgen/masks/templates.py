@@ -115,7 +115,9 @@ class TemplateLevel:
 class MaskTemplate:
     """A loaded, validated template. ``points`` (N, 2) float32 template pixels, named by
     ``point_names``; ``triangles`` (T, 3) int32 indices into them (Delaunay); ``rgba``
-    (H, W, 4) uint8 RGBA."""
+    (H, W, 4) uint8 RGBA. One read from files (:func:`read_template`) also carries
+    ``files_key``, the key of its files as read, which its cached levels are stored under; a
+    copy made with ``dataclasses.replace`` has none, so it is never served the original's."""
 
     name: str
     display_name: str
