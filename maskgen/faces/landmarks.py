@@ -22,6 +22,7 @@ import dlib
 import numpy as np
 
 from maskgen.errors import ModelNotFoundError
+from maskgen.faces._shape_predictor_numpy import grey_levels
 from maskgen.faces.crops import ALIGNED_BOX_112 as ALIGNED_BOX_112  # its old home, re-exported
 from maskgen.faces.crops import (
     Box,
@@ -181,7 +182,14 @@ class FaceFinder:
     def detect(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Face boxes in full-image pixels. Large photos are searched on a reduced copy; small
         ones, where a first pass finds nothing, once more at twice the size (dlib's HOG window
-        is 80 px, so faces much smaller than that need the upsampling)."""
+        is 80 px, so faces much smaller than that need the upsampling).
+
+        The search runs on the grey image first (dlib's grey level, :func:`grey_image`) and on
+        the colour image only where that finds nothing. Grey HOG features cost about a quarter
+        less than colour ones (one channel's gradients instead of three); on LFW's 13,233
+        photos colour alone finds a face in 13,174, grey then colour in 13,179, grey finds the
+        same boxes in 88 % of photos and elsewhere boxes whose landmarks an independent model
+        (MediaPipe FaceMesh) judges as good (``benchmarks/grey_detection.py``)."""
         rgb = _contiguous(rgb)
         height, width = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
@@ -192,13 +200,19 @@ class FaceFinder:
                 rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
             )
         )
-        rects = self._detector(small, 0)
-        if len(rects) == 0 and max(small.shape[:2]) <= DETECT_MAX_SIDE // 2:
-            rects = self._detector(small, 1)
+        rects = self._scan(grey_image(small)) or self._scan(small)
         return [
             (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale)
             for r in rects
         ]
+
+    def _scan(self, image: np.ndarray) -> list[dlib.rectangle]:
+        """The detector's boxes in ``image`` (grey or RGB), searched again at twice the size
+        where a small image holds none at its own."""
+        rects = self._detector(image, 0)
+        if len(rects) == 0 and max(image.shape[:2]) <= DETECT_MAX_SIDE // 2:
+            rects = self._detector(image, 1)
+        return list(rects)
 
     def detect_in_detail(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Face boxes of a photo larger than ``DETECT_MAX_SIDE``, searched at full resolution
@@ -250,6 +264,13 @@ class FaceFinder:
 
     def _fit(self, rgb: np.ndarray, box: tuple[float, float, float, float], detected: bool) -> Face:
         return Face(box=box, landmarks=self.fit_landmarks(rgb, box), detected=detected)
+
+
+def grey_image(rgb: np.ndarray) -> np.ndarray:
+    """dlib's grey level ``(r + g + b) // 3`` of an (H, W, 3) uint8 RGB image, (H, W) uint8:
+    what dlib itself converts a colour pixel to (``assign_pixel``), and what the landmark fit
+    reads."""
+    return grey_levels(_contiguous(rgb)).reshape(rgb.shape[:2])
 
 
 def _contiguous(rgb: np.ndarray) -> np.ndarray:

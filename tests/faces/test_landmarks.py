@@ -183,3 +183,49 @@ def test_views_of_a_photo_are_searched_as_their_copies(finder, lfw_dir):
         found, expected = finder.find_faces(view), finder.find_faces(copy)
         assert [f.box for f in found] == [f.box for f in expected]
         assert np.array_equal(found[0].landmarks, expected[0].landmarks)
+
+
+def test_grey_image_is_dlibs_own_grey_level(photo):
+    """``grey_image`` is what dlib converts a colour image to (``dlib.as_grayscale``), on a
+    real photo and on a view of it."""
+    import dlib
+
+    from maskgen.faces.landmarks import grey_image
+
+    assert np.array_equal(grey_image(photo), dlib.as_grayscale(photo))
+    view = photo[10:200, 5:240]
+    assert np.array_equal(grey_image(view), dlib.as_grayscale(np.ascontiguousarray(view)))
+
+
+def test_detection_searches_the_grey_image_first(finder, lfw_dir):
+    """A photo's boxes are the detector's on its grey image where that holds a face."""
+    from maskgen.faces.landmarks import grey_image
+    from maskgen.faces.model_cache import load_frontal_face_detector
+
+    detector = load_frontal_face_detector()
+    compared = 0
+    for path in lfw_sample_paths(lfw_dir, 12):
+        rgb = read_rgb(path)
+        on_grey = [(r.left(), r.top(), r.right(), r.bottom()) for r in detector(grey_image(rgb), 0)]
+        if on_grey:
+            assert finder.detect(rgb) == [tuple(float(v) for v in box) for box in on_grey]
+            compared += 1
+    assert compared >= 10
+
+
+def test_a_face_seen_only_in_colour_is_still_found(finder, lfw_dir):
+    """Where the grey image holds no face, the colour image is searched: a face drawn in
+    colour alone (every pixel's grey level the same) is found, and fitted."""
+    from maskgen.faces.landmarks import grey_image
+
+    photo = read_rgb(lfw_dir / "Gina_Torres" / "Gina_Torres_0001.jpg")
+
+    grey = grey_image(photo).astype(np.int32)
+    colour_only = np.stack([grey // 2 + 64, np.full_like(grey, 128), 192 - grey // 2], axis=-1)
+    colour_only = colour_only.astype(np.uint8)
+    assert np.ptp(grey_image(colour_only)) == 0
+    boxes = finder.detect(colour_only)
+    assert len(boxes) == 1
+    (x0, y0, x1, y1), (px0, py0, px1, py1) = boxes[0], finder.detect(photo)[0]
+    assert abs((x0 + x1) - (px0 + px1)) < 40 and abs((y0 + y1) - (py0 + py1)) < 40
+    assert len(finder.find_faces(colour_only, "detect")) == 1
