@@ -230,3 +230,31 @@ def test_eval_of_a_foreign_model_on_a_bin(
     got = data["results"][str(lfw_fold1_bin)]
     assert got["accuracy"] == pytest.approx(expected.accuracy)
     assert got["mask_accuracy"] is None and got["images"] == 1200
+
+
+@pytest.mark.shared
+def test_embed_and_verify_photos_with_a_foreign_model(
+    plain_onnx: Path, lfw_dir: Path, tmp_path: Path
+) -> None:
+    """No threshold comes with another model: verify says to pass --threshold."""
+    photos = [str(p) for p in sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[:2]]
+    npz = tmp_path / "e.npz"
+    result = CliRunner().invoke(cli, ["embed", *photos, "--model", str(plain_onnx), "-o", str(npz)])
+    assert result.exit_code == 0, result.output
+    with np.load(npz) as data:
+        assert data["embeddings"].shape == (2, EMBEDDING) and "mask_prob" not in data
+        cosine = float(data["embeddings"][0] @ data["embeddings"][1])
+    verify = ["verify", *photos, "--model", str(plain_onnx)]
+    refused = CliRunner().invoke(cli, verify)
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        f"Error: {plain_onnx}: no verification threshold stored with this model; pass "
+        "--threshold T (squared L2, 0-4: the 'threshold' that `maskgen eval --bin X.bin "
+        "--json R.json` reports for a set)"
+    ]
+    given = CliRunner().invoke(cli, [*verify, "--threshold", "1.2"])
+    assert given.exit_code == 0, given.output
+    lines = given.stdout.splitlines()
+    assert float(lines[0].split(":")[1]) == pytest.approx(cosine, abs=1e-4)
+    assert lines[2] == f"verdict: {'same person' if cosine > 0.4 else 'different people'}"
+    assert len(lines) == 3  # no mask probabilities without a mask head
