@@ -53,7 +53,8 @@ def augment(
     every file is kept: images masked in their own format, other files copied. RecordIO labels
     become [identity, 1.0 if masked else 0.0]; with --wear, [identity, masked, wear class]
     (0 no mask, 1 correct, 2 nose_uncovered, 3 mouth_uncovered, 4 chin_uncovered). The output
-    is byte-identical whatever the number of workers, chunks, shards or resumes.
+    is byte-identical whatever the number of workers, chunks, shards or resumes. An INPUT
+    with no image in it is refused before anything is written.
 
     Example: maskgen augment ms1mv2/train.rec -o ms1mv2_masked/ --workers 32
     """

@@ -73,7 +73,8 @@ def embed(
     "--threshold",
     type=click.FloatRange(0.0, 4.0),
     default=None,
-    help="Squared-L2 threshold to use instead of the one stored with the model.",
+    help="Squared-L2 threshold to use instead of the one stored with the model (needed where "
+    "the model has none).",
 )
 @options.device
 @options.models_dir
@@ -87,19 +88,20 @@ def verify(
 ) -> None:
     """Print the cosine similarity of the faces in two photos, whether they are the same
     person at the model's verification threshold (squared L2 t, i.e. cosine 1 - t/2), and
-    each face's mask probability.
+    each face's mask probability. A model without a stored threshold (trained without --val,
+    or another ONNX model) needs --threshold; `maskgen eval --json` reports one per .bin set.
 
     Example: maskgen verify a.jpg b.jpg --model run/last.pt
     """
     from maskgen.evaluate import Embedder
-    from maskgen.evaluate.photos import compare_photos
+    from maskgen.evaluate.photos import compare_photos, verification_threshold
 
     embedder = Embedder.from_path(model_path, device=device)
     comparison = compare_photos(
         embedder,
         photo_a,
         photo_b,
-        threshold=threshold,
+        threshold=verification_threshold(embedder, threshold),
         models_dir=models_dir,
     )
     click.echo(comparison.format())

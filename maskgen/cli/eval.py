@@ -115,7 +115,9 @@ def eval_command(
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     if not quiet:
         info = embedder.info
-        click.echo(f"model {model_path}: {info.network} on {embedder.device}", err=True)
+        click.echo(
+            f"model {model_path}: {info.network} on {embedder.device}, fed {info.input}", err=True
+        )
     bars = _ProgressBars(quiet)
     try:
         report = evaluate_model(embedder, sets, progress=bars)

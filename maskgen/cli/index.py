@@ -25,7 +25,7 @@ from maskgen.formats.recordio import default_index_path, rebuild_index
 def index(rec_path: Path, idx_path: Path | None, overwrite: bool, quiet: bool) -> None:
     """Scan FILE.rec and write its index (key = record number, as insightface's files have),
     for a .rec whose .idx is missing, or damaged (replace it with --overwrite: an index with
-    other keys would be lost).
+    other keys would be lost). An empty FILE.rec is refused, no index written.
 
     Example: maskgen index ms1mv2/train.rec
     """

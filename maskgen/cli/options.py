@@ -400,8 +400,9 @@ model = click.option(
     "model_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A training checkpoint (run/last.pt), an arcface_torch backbone.pth, or an exported "
-    "model.onnx (runs on onnxruntime).",
+    help="A training checkpoint (run/last.pt), an arcface_torch backbone.pth, or a model.onnx "
+    "(runs on onnxruntime): maskgen's export, or a recognition model such as insightface's "
+    "w600k_r50.onnx (one (N, 3, 112, 112) input, a 2-D embedding output; no mask head).",
 )
 
 

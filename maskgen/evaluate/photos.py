@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from maskgen.errors import DatasetFormatError
+from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.faces import (
     MIN_IMAGE_SIDE,
     FaceFinder,
@@ -38,6 +38,7 @@ __all__ = [
     "compare_photos",
     "describe_skip",
     "read_photo",
+    "verification_threshold",
 ]
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,21 @@ class PhotoComparison:
                 masked = "masked" if prob > MASK_THRESHOLD else "unmasked"
                 lines.append(f"mask probability: {prob:.4f} ({masked}) {path}")
         return "\n".join(lines)
+
+
+def verification_threshold(embedder: Embedder, threshold: float | None = None) -> float:
+    """The squared-L2 threshold to decide same/different with: ``threshold`` where given, else
+    the one stored with the model (training's validation found it). ConfigError naming the
+    fix for a model that has none (trained without validation, or another ONNX model)."""
+    if threshold is not None:
+        return float(threshold)
+    if embedder.info.threshold is None:
+        raise ConfigError(
+            f"{embedder.info.path}: no verification threshold stored with this model; pass "
+            "--threshold T (squared L2, 0-4: the 'threshold' that `maskgen eval --bin X.bin "
+            "--json R.json` reports for a set)"
+        )
+    return float(embedder.info.threshold)
 
 
 def compare_photos(

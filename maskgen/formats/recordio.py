@@ -764,7 +764,8 @@ def _header_for(sample: Sample) -> RecordHeader:
 
 def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> Path:
     """Scan a ``.rec`` and write its ``.idx`` with keys = record ordinal (as insightface's
-    files have), under a temporary name renamed into place. Backs ``maskgen index``."""
+    files have), under a temporary name renamed into place. Backs ``maskgen index``.
+    DatasetFormatError for a missing or empty ``.rec`` (nothing is written)."""
     rec_path = Path(rec_path)
     idx_path = Path(idx_path) if idx_path is not None else default_index_path(rec_path)
     if not rec_path.is_file():
@@ -777,6 +778,8 @@ def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> P
         raise DatasetFormatError(
             f"{rec_path}: the index would be written over the file it indexes{hint}"
         )
+    if rec_path.stat().st_size == 0:  # an empty index, exit 0, said all was well
+        raise DatasetFormatError(f"{rec_path}: no records in it (an empty file), nothing to index")
     tmp = temp_path_beside(idx_path)
     try:
         with open(tmp, "xb", buffering=_COPY_BUFFER) as out:

@@ -2,7 +2,9 @@
 eval``, ``embed`` and ``verify`` all go through :class:`Embedder`, so they agree.
 
 ``Embedder.from_path(path)`` picks the backend from the file: ``*.onnx`` runs on onnxruntime (no
-torch needed), anything else is loaded as a maskgen checkpoint or an arcface_torch
+torch needed): maskgen's export, or another recognition model such as insightface's
+(``w600k_r50.onnx``, ``glintr100.onnx``, arcface_torch exports), fed as insightface feeds it
+(:func:`pixel_normalisation`); anything else is loaded as a maskgen checkpoint or an arcface_torch
 ``backbone.pth``; ``Embedder.from_network(network)`` wraps a network being trained. Both backends
 take the same input (aligned 112x112 RGB faces, :mod:`maskgen.nn.preprocess`) and give
 ``embedding`` (not normalised) and ``mask_prob``; the Embedder adds insightface's flip trick
@@ -29,10 +31,26 @@ import numpy as np
 
 from maskgen import __version__
 from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError
-from maskgen.nn.preprocess import FACE_SHAPE, check_face_shape, decode_face, preprocess_faces
+from maskgen.nn.preprocess import (
+    FACE_SHAPE,
+    PIXEL_CENTRE,
+    PIXEL_SCALE,
+    check_face_shape,
+    decode_face,
+    preprocess_faces,
+)
 from maskgen.nn.verification import normalise_rows
 
-__all__ = ["Backend", "Device", "Embedder", "Embeddings", "ModelInfo"]
+__all__ = [
+    "Backend",
+    "Device",
+    "Embedder",
+    "Embeddings",
+    "ModelInfo",
+    "OnnxSignature",
+    "graph_normalises_input",
+    "pixel_normalisation",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +82,8 @@ class ModelInfo:
     step: int | None = None
     mask_classes: int = 2
     """Logits of the mask head: 2, or 5 for a wear-class model (``wear_prob`` given)."""
+    input: str = f"RGB, (x - {PIXEL_CENTRE:g}) / {PIXEL_SCALE:g}"
+    """How faces are fed to the network (another ONNX model may normalise in its graph)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +95,7 @@ class ModelInfo:
             "mask_classes": self.mask_classes if self.mask_head else None,
             "threshold": self.threshold,
             "step": self.step,
+            "input": self.input,
         }
 
 
@@ -167,12 +188,17 @@ class Embedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
     ) -> Embedder:
-        """An Embedder for a checkpoint (``last.pt``, ``backbone.pth``) or an ``.onnx`` export
+        """An Embedder for a checkpoint (``last.pt``, ``backbone.pth``) or an ``.onnx`` model
         (by its suffix; onnxruntime runs it). ``device``: "auto", "cpu" or "cuda".
 
+        An ``.onnx`` other than maskgen's export (input ``input``, output ``embedding``) is
+        taken for a recognition model such as insightface's: one float32 input (N, 3, 112, 112)
+        of any name, the first 2-D output (N, E) as the embedding, RGB faces normalised by
+        insightface's rule (:func:`pixel_normalisation`); it has no mask head and no threshold.
+
         Raises CheckpointError for a missing, unreadable or foreign checkpoint, or an ``.onnx``
-        that is not a maskgen export (input ``input``, output ``embedding``); ConfigError for
-        another ``device``, or "cuda" where there is none. All are ValueErrors."""
+        with another input or no 2-D output; ConfigError for another ``device``, or "cuda"
+        where there is none. All are ValueErrors."""
         path = Path(path)
         if device not in DEVICES:
             raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
@@ -362,32 +388,71 @@ def _load_checkpoint(path: Path, device: str) -> tuple[TorchBackend, ModelInfo]:
 
 # --- ONNX backend ---------------------------------------------------------------------------
 
+INSIGHTFACE_HEAD_NODES = 8
+INSIGHTFACE_SUB_PREFIXES = ("Sub", "_minus")
+INSIGHTFACE_MUL_PREFIXES = ("Mul", "_mul")
+"""insightface's test for a graph that normalises its own input; see
+:func:`graph_normalises_input`."""
+
+_FOREIGN_NEEDS = "one float32 image input (N, 3, 112, 112) and a 2-D embedding output (N, E)"
+
+
+@dataclass(frozen=True)
+class OnnxSignature:
+    """How an ONNX model is fed and read: its image input, the outputs asked for (embedding
+    first, then ``mask_prob`` and ``wear_prob`` of a maskgen export), the pixel normalisation
+    ``(pixel - mean) / std``, and the input's fixed batch size (None where it is dynamic)."""
+
+    input_name: str
+    outputs: tuple[str, ...]
+    mean: float = PIXEL_CENTRE
+    std: float = PIXEL_SCALE
+    batch: int | None = None
+    foreign: bool = False
+
+    def describe_input(self) -> str:
+        """The input as ``ModelInfo.input`` records it."""
+        if self.mean == 0.0 and self.std == 1.0:
+            return "RGB 0-255, not normalised (the graph normalises itself)"
+        return f"RGB, (x - {self.mean:g}) / {self.std:g}"
+
 
 class OnnxBackend:
-    """An exported model on onnxruntime (CUDA where the installed onnxruntime has it)."""
+    """An ONNX model on onnxruntime (CUDA where the installed onnxruntime has it): a maskgen
+    export, or another face recognition model fed as :class:`OnnxSignature` says."""
 
-    def __init__(self, session: Any, device: str) -> None:
+    def __init__(self, session: Any, device: str, signature: OnnxSignature | None = None) -> None:
         self.session = session
         self.device = device
-        outputs = [o.name for o in session.get_outputs()]
-        self._outputs = [ONNX_EMBEDDING] + ([ONNX_MASK_PROB] if ONNX_MASK_PROB in outputs else [])
-        if ONNX_MASK_PROB in outputs and ONNX_WEAR_PROB in outputs:
-            self._outputs.append(ONNX_WEAR_PROB)
+        self.signature = signature or _maskgen_signature(session)
 
     @property
     def mask_head(self) -> bool:
-        return ONNX_MASK_PROB in self._outputs
+        return ONNX_MASK_PROB in self.signature.outputs
 
     @property
     def mask_classes(self) -> int:
-        return 5 if ONNX_WEAR_PROB in self._outputs else 2
+        return 5 if ONNX_WEAR_PROB in self.signature.outputs else 2
 
     def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        results = self.session.run(self._outputs, {ONNX_INPUT: preprocess_faces(faces)})
+        sig = self.signature
+        x = preprocess_faces(faces, mean=sig.mean, std=sig.std)
+        step = sig.batch or max(1, len(x))
+        parts = [self._run_fixed(x[i : i + step]) for i in range(0, len(x), step)]
+        results = [np.concatenate([p[k] for p in parts]) for k in range(len(sig.outputs))]
         embedding = np.asarray(results[0], dtype=np.float32)
         mask_prob = np.asarray(results[1], dtype=np.float32) if len(results) > 1 else None
         wear_prob = np.asarray(results[2], dtype=np.float32) if len(results) > 2 else None
         return embedding, mask_prob, wear_prob
+
+    def _run_fixed(self, x: np.ndarray) -> list[np.ndarray]:
+        """One session run; a model with a fixed batch gets its last slice padded with zeros
+        and the padding's outputs dropped."""
+        n, batch = len(x), self.signature.batch
+        if batch is not None and n < batch:
+            x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), dtype=x.dtype)])
+        outputs = self.session.run(list(self.signature.outputs), {self.signature.input_name: x})
+        return [np.asarray(o)[:n] for o in outputs]
 
 
 def _onnx_providers(device: str) -> tuple[list[str], str]:
@@ -427,39 +492,129 @@ def _load_onnx(path: Path, device: str) -> tuple[OnnxBackend, ModelInfo]:
     except ort_errors as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a loadable ONNX model ({reason})") from exc
-    _check_onnx_signature(session, path)
-    backend = OnnxBackend(session, resolved)
+    if _is_maskgen_export(session):
+        _check_onnx_signature(session, path)
+        signature = _maskgen_signature(session)
+    else:
+        signature = _foreign_signature(session, path)
+    backend = OnnxBackend(session, resolved, signature)
     meta = session.get_modelmeta().custom_metadata_map
-    embedding_size = session.get_outputs()[0].shape[1]
+    embedding_size = _output_shape(session, signature.outputs[0])[1]
     info = ModelInfo(
         path=str(path),
         format="onnx",
         network=meta.get("network", "unknown"),
         embedding_size=int(embedding_size) if isinstance(embedding_size, int) else 0,
         mask_head=backend.mask_head,
-        threshold=_float_or_none(meta.get("threshold")),
-        step=_int_or_none(meta.get("step")),
+        threshold=None if signature.foreign else _float_or_none(meta.get("threshold")),
+        step=None if signature.foreign else _int_or_none(meta.get("step")),
         mask_classes=backend.mask_classes,
+        input=signature.describe_input(),
     )
     if meta.get("maskgen_version") not in (None, __version__):
         logger.info("%s was exported by maskgen %s", path, meta.get("maskgen_version"))
     return backend, info
 
 
+def _output_shape(session: Any, name: str) -> list[Any]:
+    return next(list(o.shape) for o in session.get_outputs() if o.name == name)
+
+
+def _is_maskgen_export(session: Any) -> bool:
+    """maskgen's own export: input ``input``, output ``embedding``."""
+    inputs = session.get_inputs()
+    names = {o.name for o in session.get_outputs()}
+    return [i.name for i in inputs] == [ONNX_INPUT] and ONNX_EMBEDDING in names
+
+
+def _maskgen_signature(session: Any) -> OnnxSignature:
+    """A maskgen export's outputs: ``embedding`` [, ``mask_prob`` [, ``wear_prob``]]."""
+    names = {o.name for o in session.get_outputs()}
+    outputs = [ONNX_EMBEDDING]
+    if ONNX_MASK_PROB in names:
+        outputs.append(ONNX_MASK_PROB)
+        if ONNX_WEAR_PROB in names:
+            outputs.append(ONNX_WEAR_PROB)
+    return OnnxSignature(ONNX_INPUT, tuple(outputs))
+
+
 def _check_onnx_signature(session: Any, path: Path) -> None:
     """A maskgen export has one input ``input`` (N, 3, 112, 112) and outputs ``embedding``
-    (N, E) [and ``mask_prob`` (N,)]; anything else is another model."""
-    inputs = session.get_inputs()
-    outputs = {o.name: o for o in session.get_outputs()}
+    (N, E) [and ``mask_prob`` (N,)]."""
     expected = f"input '{ONNX_INPUT}' (N, 3, 112, 112) and output '{ONNX_EMBEDDING}' (N, E)"
-    if len(inputs) != 1 or inputs[0].name != ONNX_INPUT or ONNX_EMBEDDING not in outputs:
-        got = ", ".join(i.name for i in inputs) + " -> " + ", ".join(outputs)
-        raise CheckpointError(f"{path}: not a maskgen face model (has {got}; needs {expected})")
-    shape = list(inputs[0].shape)
+    shape = list(session.get_inputs()[0].shape)
     if len(shape) != 4 or shape[1:] != [3, 112, 112]:
         raise CheckpointError(f"{path}: input has shape {shape}; needs {expected}")
-    if len(outputs[ONNX_EMBEDDING].shape) != 2:
+    if len(_output_shape(session, ONNX_EMBEDDING)) != 2:
         raise CheckpointError(f"{path}: embedding is not (N, E); needs {expected}")
+
+
+def _foreign_signature(session: Any, path: Path) -> OnnxSignature:
+    """How insightface's ``model_zoo/arcface_onnx.py`` (``ArcFaceONNX``) feeds a recognition
+    model: its one input, (N, 3, 112, 112) float32 RGB, the first 2-D output as the embedding,
+    pixels normalised as :func:`pixel_normalisation` says. CheckpointError (one line, saying
+    what was found and what is needed) for any other model."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        got = ", ".join(f"'{i.name}' {list(i.shape)}" for i in inputs) or "none"
+        raise CheckpointError(
+            f"{path}: not a face recognition model: inputs {got}; needs {_FOREIGN_NEEDS}"
+        )
+    image = inputs[0]
+    shape = list(image.shape)
+    if len(shape) != 4 or shape[1:] != [3, 112, 112] or image.type != "tensor(float)":
+        raise CheckpointError(
+            f"{path}: not a face recognition model: input '{image.name}' is {shape} "
+            f"{image.type}; needs {_FOREIGN_NEEDS}"
+        )
+    outputs = session.get_outputs()
+    embedding = next((o for o in outputs if len(o.shape) == 2), None)
+    if embedding is None:
+        got = ", ".join(f"'{o.name}' {list(o.shape)}" for o in outputs)
+        raise CheckpointError(
+            f"{path}: not a face recognition model: no 2-D output (has {got}); "
+            f"needs {_FOREIGN_NEEDS}"
+        )
+    mean, std = pixel_normalisation(_head_node_names(path))
+    batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    return OnnxSignature(image.name, (embedding.name,), mean, std, batch, foreign=True)
+
+
+def graph_normalises_input(node_names: Sequence[str]) -> bool:
+    """Whether an ONNX recognition model subtracts and scales its input itself, by
+    insightface's rule (``python-package/insightface/model_zoo/arcface_onnx.py``,
+    ``ArcFaceONNX.__init__``): among the graph's first 8 nodes, one whose *name* starts with
+    ``Sub`` or ``_minus`` and one whose name starts with ``Mul`` or ``_mul`` (MXNet's converted
+    arcface models begin ``_minusscalar0``, ``_mulscalar0``). The names, not the operator
+    types, and both of them, as insightface tests them, so maskgen feeds a file the way
+    insightface does."""
+    head = list(node_names)[:INSIGHTFACE_HEAD_NODES]
+    has_sub = any(name.startswith(INSIGHTFACE_SUB_PREFIXES) for name in head)
+    has_mul = any(name.startswith(INSIGHTFACE_MUL_PREFIXES) for name in head)
+    return has_sub and has_mul
+
+
+def pixel_normalisation(node_names: Sequence[str]) -> tuple[float, float]:
+    """``(mean, std)`` of ``(pixel - mean) / std`` for a foreign recognition model, as
+    insightface's ``ArcFaceONNX`` sets ``input_mean``/``input_std``: (0.0, 1.0) where
+    :func:`graph_normalises_input`, else (127.5, 127.5)."""
+    if graph_normalises_input(node_names):
+        return 0.0, 1.0
+    return PIXEL_CENTRE, PIXEL_SCALE
+
+
+def _head_node_names(path: Path) -> list[str]:
+    """Names of the first graph nodes (onnxruntime does not expose them; the onnx package
+    reads them, without external weight files)."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ConfigError(
+            f"{path}: a model not exported by maskgen needs the onnx package to read its "
+            "graph (pip install 'maskgen[export]')"
+        ) from exc
+    model = onnx.load(str(path), load_external_data=False)
+    return [node.name for node in model.graph.node[:INSIGHTFACE_HEAD_NODES]]
 
 
 def _float_or_none(value: str | None) -> float | None:

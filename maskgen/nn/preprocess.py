@@ -73,10 +73,14 @@ def check_face_shape(image: np.ndarray, source: str, index: int) -> None:
         )
 
 
-def preprocess_faces(faces: np.ndarray) -> np.ndarray:
-    """(N, 112, 112, 3) uint8 RGB -> (N, 3, 112, 112) float32, the network input (numpy)."""
+def preprocess_faces(
+    faces: np.ndarray, *, mean: float = PIXEL_CENTRE, std: float = PIXEL_SCALE
+) -> np.ndarray:
+    """(N, 112, 112, 3) uint8 RGB -> (N, 3, 112, 112) float32, the network input (numpy):
+    ``(pixel - mean) / std``. The defaults are maskgen's (and arcface_torch's); another
+    ``mean``/``std`` serves an ONNX model that normalises inside its graph (mean 0, std 1)."""
     x = np.ascontiguousarray(np.asarray(faces).transpose(0, 3, 1, 2), dtype=np.float32)
-    return (x - np.float32(PIXEL_CENTRE)) / np.float32(PIXEL_SCALE)
+    return (x - np.float32(mean)) / np.float32(std)
 
 
 def preprocess(

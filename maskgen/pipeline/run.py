@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maskgen import __version__
-from maskgen.errors import ConfigError, MaskgenError, OutputError
+from maskgen.errors import ConfigError, DatasetFormatError, MaskgenError, OutputError
 from maskgen.formats.base import Format, Reader, find_format
 from maskgen.formats.folder import FolderFormat
+from maskgen.formats.recordio import RecordIOReader
 from maskgen.pipeline.local import default_workers, run_jobs
 from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
 from maskgen.pipeline.plan import (
@@ -265,6 +266,7 @@ def _open_job(input_path: str | Path, output_dir: str | Path) -> _Job:
     decides (format, size, default face mode and chunk size); the caller fills in the rest."""
     fmt = find_format(input_path)
     reader = fmt.open_reader(Path(input_path))
+    _check_not_empty(reader)
     out_dir = Path(output_dir)
     twin = fmt.output_path(reader, out_dir)
     _check_not_overlapping(reader.path, out_dir, twin)
@@ -283,6 +285,23 @@ def _open_job(input_path: str | Path, output_dir: str | Path) -> _Job:
         maskgen=__version__,
     )
     return _Job(fmt, reader, out_dir, twin, plan)
+
+
+def _check_not_empty(reader: Reader) -> None:
+    """DatasetFormatError for an input without one image to mask (an empty .bin, a .rec with
+    no records or only insightface's header and identity records): its twin would be an empty
+    copy that looks finished. A folder without images is refused by its reader already."""
+    if isinstance(reader, RecordIOReader):
+        if not len(reader) and reader.path.stat().st_size:
+            raise DatasetFormatError(
+                f"{reader.idx_path}: lists no records of {reader.path}, which holds data; "
+                f"rebuild it with `maskgen index --overwrite {reader.path}`"
+            )
+        if not len(reader.image_keys()):
+            what = "no records" if not len(reader) else "no image records, only header records"
+            raise DatasetFormatError(f"{reader.path}: {what} in it, nothing to mask")
+    elif not len(reader):
+        raise DatasetFormatError(f"{reader.path}: no images in it, nothing to mask")
 
 
 def spec_to_json(spec: MaskSpec) -> dict[str, Any]:

@@ -261,3 +261,26 @@ def test_embed_fails_only_if_no_photo_has_a_face(checkpoint: Path, tmp_path: Pat
     assert result.exit_code == 1
     assert "no face found in any of the 1 photos" in result.stderr
     assert not (tmp_path / "e.npz").exists()
+
+
+@pytest.mark.shared
+def test_verify_without_a_threshold_says_how_to_give_one(
+    tiny_state: dict, lfw_dir: Path, tmp_path: Path
+) -> None:
+    """A model with no stored threshold printed "verdict: unknown" and exited 0."""
+    from maskgen.nn.models import create_model
+    from tests.nn.helpers import write_network_checkpoint
+
+    network = create_model("tiny")
+    network.load_state_dict(tiny_state)
+    model = write_network_checkpoint(tmp_path / "last.pt", network, threshold=None)
+    bush = sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[:2]
+    refused = _run("verify", bush[0], bush[1], "--model", model, "--device", "cpu")
+    _one_line_error(refused, "last.pt", "no verification threshold", "--threshold T")
+    assert refused.stdout == "" and "verdict" not in refused.output
+    given = _run("verify", bush[0], bush[1], "--model", model, "--device", "cpu",
+                 "--threshold", "4")  # fmt: skip
+    assert given.exit_code == 0, given.output
+    lines = given.stdout.splitlines()
+    assert lines[1] == "threshold: -1.0000 cosine (squared L2 4.0000)"
+    assert lines[2] == "verdict: same person"  # every cosine is above -1

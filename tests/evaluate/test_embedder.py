@@ -149,7 +149,7 @@ def test_onnx_of_another_model_is_refused(tmp_path: Path) -> None:
     model.ir_version = 8
     path = tmp_path / "other.onnx"
     onnx.save(model, str(path))
-    with pytest.raises(CheckpointError, match="not a maskgen face model"):
+    with pytest.raises(CheckpointError, match=r"not a face recognition model: input 'x' is"):
         Embedder.from_path(path)
 
 
