@@ -185,11 +185,13 @@ class FaceFinder:
         is 80 px, so faces much smaller than that need the upsampling).
 
         The search runs on the grey image first (dlib's grey level, :func:`grey_image`) and on
-        the colour image only where that finds nothing. Grey HOG features cost about a quarter
-        less than colour ones (one channel's gradients instead of three); on LFW's 13,233
-        photos colour alone finds a face in 13,174, grey then colour in 13,179, grey finds the
-        same boxes in 88 % of photos and elsewhere boxes whose landmarks an independent model
-        (MediaPipe FaceMesh) judges as good (``benchmarks/grey_detection.py``)."""
+        the colour image only where that finds nothing: grey HOG features cost less (one
+        channel's gradients instead of three), 3.2 ms of CPU a 250x250 LFW photo against 3.9.
+        On LFW's 13,233 photos (``benchmarks/grey_detection.py``) colour alone finds a face in
+        13,197, grey first in 13,200, with the same largest box in 88 %. Where the boxes
+        differ (1,581 photos), the landmarks fitted in them are about as close to an
+        independent model's (MediaPipe FaceMesh): median 0.0335 against 0.0337 eye-corner
+        distances, 95th percentile 0.067 against 0.064, 36 gross misses against 32."""
         rgb = _contiguous(rgb)
         height, width = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
