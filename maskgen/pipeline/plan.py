@@ -29,6 +29,14 @@ TARGET_CHUNKS = 64
 """Small inputs get chunks of ``items / 64`` (at least 16) so they still spread over workers.
 The default depends on the input size only, so a resumed run finds the same chunks."""
 
+SPLIT_TAIL_FROM = 4
+"""Runs of fewer chunks keep them whole (they run in one process or two, see
+:data:`maskgen.pipeline.local.MIN_CHUNKS_PER_WORKER`)."""
+TAIL_CHUNKS = 4
+"""The last two chunks' items are cut into this many (:func:`chunk_ranges`)..."""
+MIN_TAIL_CHUNK_SIZE = 8
+"""... of at least this many items (a chunk costs a few ms of its own: parts, manifest)."""
+
 Shard = tuple[int, int]
 """``(index, count)``: 0-based shard ``index`` of ``count``."""
 
@@ -38,11 +46,26 @@ def default_chunk_size(n_items: int) -> int:
     return max(MIN_CHUNK_SIZE, min(DEFAULT_CHUNK_SIZE, math.ceil(n_items / TARGET_CHUNKS)))
 
 
-def chunk_ranges(n_items: int, chunk_size: int) -> list[range]:
-    """Positions ``[start, stop)`` into the reader's keys, one range per chunk, in key order."""
-    return [
+def chunk_ranges(n_items: int, chunk_size: int, split_tail: bool = False) -> list[range]:
+    """Positions ``[start, stop)`` into the reader's keys, one range per chunk, in key order.
+
+    ``split_tail``: in a run of at least :data:`SPLIT_TAIL_FROM` chunks, the last two to
+    three chunks' worth of items are cut into :data:`TAIL_CHUNKS` smaller chunks (of at least
+    :data:`MIN_TAIL_CHUNK_SIZE` items; else they stay whole). Workers take chunks in order,
+    so a run ends on small chunks: a worker that runs out waits for the others' last small
+    chunk, not a whole one (on 400 photos in chunks of 16 with two workers, one of them
+    otherwise masks the 25th chunk alone, ~0.12 s)."""
+    ranges = [
         range(start, min(start + chunk_size, n_items)) for start in range(0, n_items, chunk_size)
     ]
+    if not split_tail or len(ranges) < SPLIT_TAIL_FROM:
+        return ranges
+    whole = (n_items - 2 * chunk_size) // chunk_size
+    start = whole * chunk_size
+    size = math.ceil((n_items - start) / TAIL_CHUNKS)
+    if size < MIN_TAIL_CHUNK_SIZE:
+        return ranges
+    return ranges[:whole] + [range(s, min(s + size, n_items)) for s in range(start, n_items, size)]
 
 
 def shard_chunks(n_chunks: int, shard: Shard | None) -> range:
@@ -122,10 +145,13 @@ class Plan:
     models_dir: str | None
     shards: int | None
     maskgen: str
+    split_tail: bool = False
+    """The last chunks are smaller (:func:`chunk_ranges`); False in plans recorded before
+    maskgen split them, which resume with the chunks they were planned with."""
 
     @property
     def chunks(self) -> list[range]:
-        return chunk_ranges(self.items, self.chunk_size)
+        return chunk_ranges(self.items, self.chunk_size, self.split_tail)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

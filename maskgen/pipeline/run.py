@@ -147,7 +147,10 @@ def augment_dataset(
         # the chunks change no byte of the twin: a resume keeps the run's own, unless given
         # (and so does a rerun without --resume, which is then told to add it, not that its
         # chunk size, which it never chose, differs)
-        plan = dataclasses.replace(plan, chunk_size=job.layout.read_plan().chunk_size)
+        recorded = job.layout.read_plan()
+        plan = dataclasses.replace(
+            plan, chunk_size=recorded.chunk_size, split_tail=recorded.split_tail
+        )
     job = dataclasses.replace(job, plan=plan)
     masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)
     check_masker(masker)  # spec, model file, templates: fail here, before anything is written
@@ -283,6 +286,7 @@ def _open_job(input_path: str | Path, output_dir: str | Path) -> _Job:
         models_dir=None,
         shards=None,
         maskgen=__version__,
+        split_tail=True,
     )
     return _Job(fmt, reader, out_dir, twin, plan)
 

@@ -33,6 +33,31 @@ def test_chunks_cover_every_item_once_in_order(n_items: int, size: int) -> None:
     assert all(0 < len(chunk) <= size for chunk in chunks)
 
 
+@pytest.mark.parametrize(("n_items", "size"), [(64, 16), (400, 16), (401, 16), (5_000, 79)])
+def test_a_split_tail_ends_on_smaller_chunks(n_items: int, size: int) -> None:
+    whole = chunk_ranges(n_items, size)
+    chunks = chunk_ranges(n_items, size, split_tail=True)
+    assert [i for chunk in chunks for i in chunk] == list(range(n_items))
+    head, tail = chunks[:-4], chunks[-4:]
+    assert head == whole[: len(head)] and len(head) >= len(whole) - 3
+    assert all(0 < len(chunk) <= size * 3 // 4 + 1 for chunk in tail)
+
+
+@pytest.mark.parametrize(("n_items", "size"), [(0, 16), (10, 16), (17, 16), (48, 16), (7, 2)])
+def test_few_or_small_chunks_stay_whole(n_items: int, size: int) -> None:
+    assert chunk_ranges(n_items, size, split_tail=True) == chunk_ranges(n_items, size)
+
+
+def test_a_plan_recorded_before_split_tails_keeps_whole_chunks(tmp_path: Path) -> None:
+    """A run planned by an earlier maskgen resumes with the chunks its parts were written in."""
+    recorded = _plan(items=400).to_json()
+    del recorded["split_tail"]
+    plan = Plan.from_json(recorded, tmp_path / "plan.json")
+    assert not plan.split_tail
+    assert plan.chunks == chunk_ranges(400, 16)
+    assert _plan(items=400, split_tail=True).chunks == chunk_ranges(400, 16, split_tail=True)
+
+
 @pytest.mark.parametrize(("n_chunks", "n_shards"), [(21, 1), (21, 3), (21, 4), (3, 5), (0, 2)])
 def test_shards_split_the_chunks_into_contiguous_slices(n_chunks: int, n_shards: int) -> None:
     slices = [shard_chunks(n_chunks, (i, n_shards)) for i in range(n_shards)]
