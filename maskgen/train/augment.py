@@ -9,10 +9,9 @@ aligned ``(112, 112, 3)`` uint8 RGB face, in this order:
 - scale / shift jitter of the alignment (p 0.5): scale 0.9-1.1, shift up to 5 px each way;
 - loss of resolution (p 0.5): two times in three a down-and-up resize to 35-100 % of the side
   (INTER_AREA down, bilinear up), else a Gaussian blur of sigma 0.5-1.5 px; where it is not
-  drawn, in ``realism-sharp`` only, sharpening: an unsharp mask of sigma 0.5-1.5 px and amount
-  0.5-3.0. Half of MFR2-dev's bare faces are sharper than 471 (the Laplacian's variance of
-  the lower face, rows 60-112, columns 20-92), LFW's median face 154; after ``realism`` 0.3 %
-  of LFW's training faces reach 471, after ``realism-sharp`` 23 %;
+  drawn, in ``realism-sharp`` only, sharpening (p 0.5): an unsharp mask of sigma 0.5-1.5 px and
+  amount 0.3-1.5 (real photos of bare faces are often sharper than LFW's: the README's
+  realism section measures it);
 - colour jitter (p 0.5): saturation, contrast and brightness each times 0.75-1.25;
 - JPEG recompression (p 0.8) at a quality drawn from 30-95 (OpenCV / libjpeg's IJG scale).
 
@@ -60,7 +59,7 @@ class RealismAugment:
     blur_sigma: tuple[float, float] = (0.5, 1.5)
     sharpen_p: float = 0.0
     sharpen_sigma: tuple[float, float] = (0.5, 1.5)
-    sharpen_amount: tuple[float, float] = (0.5, 3.0)
+    sharpen_amount: tuple[float, float] = (0.3, 1.5)
     colour_p: float = 0.5
     colour: float = 0.25
     jpeg_p: float = 0.8
@@ -128,5 +127,5 @@ def build_augment(name: str) -> RealismAugment | None:
     if name == "realism":
         return RealismAugment()
     if name == "realism-sharp":
-        return RealismAugment(sharpen_p=1.0)
+        return RealismAugment(sharpen_p=0.5)
     raise ValueError(f"augment: {name!r} is not one of {', '.join(AUGMENTS)}")

@@ -78,7 +78,7 @@ def test_recompression_degrades_with_falling_quality() -> None:
 def test_build_augment_names() -> None:
     assert build_augment("none") is None
     assert isinstance(build_augment("realism"), RealismAugment)
-    assert build_augment("realism-sharp").sharpen_p == 1.0
+    assert build_augment("realism-sharp").sharpen_p == 0.5
     with pytest.raises(ValueError, match="augment: 'blur' is not one of none, realism"):
         build_augment("blur")
 
