@@ -655,10 +655,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--arms", default="arcface,mtarcface")
     parser.add_argument(
-        "--augment",
-        default="realism",
-        choices=("none", "realism", "realism-sharp"),
-        help="maskgen train --augment",
+        "--augment", default="realism", choices=("none", "realism"), help="maskgen train --augment"
     )
     parser.add_argument(
         "--masked-prob", type=float, default=0.5, help="MTArcFace: chance of a twin sample"

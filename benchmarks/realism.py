@@ -774,7 +774,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--train-augment",
         default="realism",
-        choices=("none", "realism", "realism-sharp"),
+        choices=("none", "realism"),
         help="(b): maskgen train --augment (its default, realism)",
     )
     parser.add_argument(

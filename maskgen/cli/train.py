@@ -11,7 +11,7 @@ import click
 
 from maskgen.cli.main import RESUME_HINT
 from maskgen.errors import ConfigError
-from maskgen.train.config import AUGMENTS, NETWORKS, TrainConfig
+from maskgen.train.config import NETWORKS, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -177,12 +177,11 @@ def _resume_hint(run: Path) -> Any:
 )
 @click.option(
     "--augment",
-    type=click.Choice(list(AUGMENTS)),
+    type=click.Choice(["none", "realism"]),
     help=_help(
         "Degrade every training image alike, original or masked, as photos in the wild are: "
         "scale/shift jitter, low resolution or blur, colour jitter, JPEG recompression "
-        "(realism; realism-sharp also sharpens some, as many real photos are sharper than a "
-        "curated set), or not (none).",
+        "(realism), or not (none).",
         "augment",
     ),
 )

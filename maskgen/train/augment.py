@@ -8,10 +8,7 @@ aligned ``(112, 112, 3)`` uint8 RGB face, in this order:
 
 - scale / shift jitter of the alignment (p 0.5): scale 0.9-1.1, shift up to 5 px each way;
 - loss of resolution (p 0.5): two times in three a down-and-up resize to 35-100 % of the side
-  (INTER_AREA down, bilinear up), else a Gaussian blur of sigma 0.5-1.5 px; where it is not
-  drawn, in ``realism-sharp`` only, sharpening (p 0.5): an unsharp mask of sigma 0.5-1.5 px and
-  amount 0.3-1.5 (real photos of bare faces are often sharper than LFW's: the README's
-  realism section measures it);
+  (INTER_AREA down, bilinear up), else a Gaussian blur of sigma 0.5-1.5 px;
 - colour jitter (p 0.5): saturation, contrast and brightness each times 0.75-1.25;
 - JPEG recompression (p 0.8) at a quality drawn from 30-95 (OpenCV / libjpeg's IJG scale).
 
@@ -57,9 +54,6 @@ class RealismAugment:
     resize_share: float = 2 / 3
     min_resize: float = 0.35
     blur_sigma: tuple[float, float] = (0.5, 1.5)
-    sharpen_p: float = 0.0
-    sharpen_sigma: tuple[float, float] = (0.5, 1.5)
-    sharpen_amount: tuple[float, float] = (0.3, 1.5)
     colour_p: float = 0.5
     colour: float = 0.25
     jpeg_p: float = 0.8
@@ -71,8 +65,6 @@ class RealismAugment:
             out = self._geometry(out, rng)
         if rng.random() < self.resolution_p:
             out = self._resolution(out, rng)
-        elif self.sharpen_p and rng.random() < self.sharpen_p:  # no draw where it is off
-            out = self._sharpen(out, rng)
         if rng.random() < self.colour_p:
             out = self._colour(out, rng)
         if rng.random() < self.jpeg_p:
@@ -93,12 +85,6 @@ class RealismAugment:
             return cv2.resize(down, (size, size), interpolation=cv2.INTER_LINEAR)
         sigma = rng.uniform(*self.blur_sigma)
         return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)
-
-    def _sharpen(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Unsharp masking: ``image + amount * (image - blurred)``, rounded and clipped."""
-        sigma, amount = rng.uniform(*self.sharpen_sigma), rng.uniform(*self.sharpen_amount)
-        blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)
-        return cv2.addWeighted(image, 1.0 + amount, blurred, -amount, 0.0)
 
     def _colour(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         low, high = 1.0 - self.colour, 1.0 + self.colour
@@ -126,6 +112,4 @@ def build_augment(name: str) -> RealismAugment | None:
         return None
     if name == "realism":
         return RealismAugment()
-    if name == "realism-sharp":
-        return RealismAugment(sharpen_p=0.5)
     raise ValueError(f"augment: {name!r} is not one of {', '.join(AUGMENTS)}")

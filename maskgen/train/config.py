@@ -31,7 +31,7 @@ NETWORKS = ("r18", "r34", "r50", "r100", "tiny")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("step", "poly")
-AUGMENTS = ("none", "realism", "realism-sharp")
+AUGMENTS = ("none", "realism")
 """Values of ``augment`` (``maskgen.train.augment`` implements them; kept here, torch-free)."""
 
 MASK_SMOOTHING = 0.1

@@ -46,29 +46,6 @@ def test_each_step_runs_alone_and_changes_the_image() -> None:
         assert all(changed), step
 
 
-def test_realism_sharp_sharpens_some_images_and_realism_draws_as_before() -> None:
-    """``realism-sharp`` sharpens where the resolution step is not drawn (the Laplacian's
-    variance rises, the mean level stays); ``realism`` draws no sharpening at all, so its
-    images are what they were before the option existed."""
-    image = _face()
-
-    def detail(x: np.ndarray) -> float:
-        return float(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
-
-    off = {"geometry_p": 0.0, "resolution_p": 0.0, "colour_p": 0.0, "jpeg_p": 0.0}
-    sharp = RealismAugment(**off, sharpen_p=1.0)(image, augment_rng(0, 0, 0))
-    assert detail(sharp) > 1.5 * detail(image)
-    assert abs(float(sharp.mean()) - float(image.mean())) < 2.0
-    sharpened = build_augment("realism-sharp")
-    plain = build_augment("realism")
-    assert plain.sharpen_p == 0.0 and sharpened.sharpen_p > 0.0
-    outcomes = [
-        np.array_equal(sharpened(image, augment_rng(1, 0, k)), plain(image, augment_rng(1, 0, k)))
-        for k in range(40)
-    ]
-    assert 0 < sum(outcomes) < 40  # the same draws where the resolution step was drawn
-
-
 def test_recompression_degrades_with_falling_quality() -> None:
     image = _face()
     errors = [np.abs(recompress(image, q).astype(int) - image).mean() for q in (95, 60, 30, 5)]
@@ -78,7 +55,6 @@ def test_recompression_degrades_with_falling_quality() -> None:
 def test_build_augment_names() -> None:
     assert build_augment("none") is None
     assert isinstance(build_augment("realism"), RealismAugment)
-    assert build_augment("realism-sharp").sharpen_p == 0.5
     with pytest.raises(ValueError, match="augment: 'blur' is not one of none, realism"):
         build_augment("blur")
 
