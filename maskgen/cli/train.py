@@ -145,7 +145,8 @@ def _resume_hint(run: Path) -> Any:
     default=None,
     help="Continue the run in -o RUN exactly, with the settings in RUN/config.json; flags "
     "given again must agree, except those saying how long it runs and how it logs, saves, "
-    "validates and loads data (--steps/--epochs, --*-every, --val*, --workers, --device).",
+    "validates and loads data (--steps/--epochs, --*-every, --val*, --workers, --threads, "
+    "--device).",
 )
 @click.option(
     "--init-from",
