@@ -360,6 +360,14 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
                 f"{out_dir} already holds parts of shard {shard[0]}/{shard[1]}; add --resume"
             )
     previous = _holds_output(out_dir, job.twin, twin_files=not joining)
+    folder_twin = job.twin.resolve() == out_dir.resolve()
+    if previous and previous[0].name not in (MANIFEST_NAME, RUN_INFO_NAME) and folder_twin:
+        # a folder twin's OUTDIR holding other files, the user's own: not "output"
+        raise OutputError(
+            f"{out_dir} is not empty ({previous[0].name}); a folder's twin is written into an "
+            "empty folder: use another -o, or --overwrite to write into it (files of the "
+            "input's names are replaced, other files kept)"
+        )
     if previous:
         raise OutputError(
             f"{out_dir} already holds output ({previous[0].name}); use another -o, "

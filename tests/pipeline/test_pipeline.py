@@ -468,6 +468,24 @@ def test_output_inside_the_input_folder_is_refused(photo_folder: Path, spec, run
     assert not (photo_folder / "masked").exists()
 
 
+def test_a_folder_twin_into_a_folder_of_other_files(
+    photo_folder: Path, tmp_path: Path, spec, run_augment
+) -> None:
+    """An OUTDIR holding a file of the user's (notes.txt) was refused as "already holds output
+    (notes.txt)", as if an earlier run had written it; it is named as what it is, and
+    --overwrite writes the twin beside it, keeping it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    with pytest.raises(OutputError, match=r"out is not empty \(notes.txt\); a folder's twin"):
+        run_augment(photo_folder, out, spec)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    report = run_augment(photo_folder, out, spec, overwrite=True)
+    assert report.complete and (out / "notes.txt").read_text() == "mine\n"
+    with pytest.raises(OutputError, match=r"already holds output \(manifest.jsonl\)"):
+        run_augment(photo_folder, out, spec)
+
+
 # --- Dask -----------------------------------------------------------------------------------------
 
 
