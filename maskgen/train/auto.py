@@ -86,7 +86,8 @@ def resolve_auto(
     if config.workers is None:
         changes["workers"] = auto_workers
         notes.append(
-            f"workers {auto_workers} ({per_process} cores for this process, one kept for training)"
+            f"workers {auto_workers} ({_count(per_process, 'core')} for this process, one kept "
+            "for training)"
         )
     if config.threads is None and device_type == "cpu":
         threads = max(1, per_process - auto_workers)
@@ -126,5 +127,5 @@ def passive_openmp() -> bool:
 
 
 def _count(n: int, noun: str) -> str:
-    """``"1 image"``, ``"3 images"``: the notes said "1 automatic workers", "1 images"."""
+    """``"1 image"``, ``"3 images"``: the notes said "1 cores", "1 automatic workers"."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

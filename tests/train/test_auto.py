@@ -35,6 +35,7 @@ def test_workers_and_threads_share_the_cores() -> None:
     assert two.notes[2].endswith("the cores beside 1 automatic worker)")  # not "1 ... workers"
     one = resolve_auto(config, num_samples=294, cores=1)
     assert (one.config.workers, one.config.threads) == (0, 1)
+    assert "workers 0 (1 core for this process" in one.notes[1]  # it said "1 cores"
     big = resolve_auto(config, num_samples=10**6, cores=64, local_world_size=4)
     assert (big.config.batch_size, big.config.workers, big.config.threads) == (512, 8, 8)
     given = resolve_auto(TrainConfig(data="d.rec", workers=0), num_samples=294, cores=2)
