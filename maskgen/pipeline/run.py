@@ -373,6 +373,26 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
             f"{out_dir} already holds output ({previous[0].name}); use another -o, "
             "or --overwrite to replace it"
         )
+    if not joining:
+        _refuse_another_property(job)
+
+
+def _refuse_another_property(job: _Job) -> None:
+    """A .rec twin's folder gets the input's ``property`` (insightface's class count, which
+    readers take for every .rec in that folder): one already there with other contents, another
+    set's, was replaced without a word. Refused, as an output, unless --overwrite."""
+    if job.fmt.name != "recordio":
+        return
+    theirs = job.out_dir / "property"
+    if not theirs.is_file():
+        return
+    ours = Path(job.reader.path).parent / "property"
+    if ours.is_file() and ours.read_bytes() == theirs.read_bytes():
+        return
+    raise OutputError(
+        f"{theirs} exists (the class count of another .rec in that folder); write the twin to "
+        "a folder of its own, or pass --overwrite to replace it"
+    )
 
 
 def _remove_previous(job: _Job) -> None:

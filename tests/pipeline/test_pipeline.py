@@ -486,6 +486,22 @@ def test_a_folder_twin_into_a_folder_of_other_files(
         run_augment(photo_folder, out, spec)
 
 
+def test_a_rec_twin_keeps_another_sets_property(
+    tmp_path: Path, lfw_mini: Path, spec, run_augment
+) -> None:
+    """`augment train.rec -o data/` beside data/other.rec replaced data/property (other.rec's
+    class count, 14) with lfw-mini's (40) without a word; an identical one is no conflict."""
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "property").write_text("14,112,112")
+    with pytest.raises(OutputError, match=r"data/property exists \(the class count of another"):
+        run_augment(lfw_mini, out, spec)
+    assert (out / "property").read_text() == "14,112,112"
+    assert sorted(p.name for p in out.iterdir()) == ["property"]
+    shutil.copyfile(lfw_mini.parent / "property", out / "property")
+    assert run_augment(lfw_mini, out, spec).complete
+
+
 # --- Dask -----------------------------------------------------------------------------------------
 
 
