@@ -32,7 +32,8 @@ def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
     """Detect each photo's face and warp it onto the ArcFace 112x112 template, writing
     insightface's layouts: a RecordIO set (header, images, identity records, property) from
     the photos in PHOTO_DIR/<identity>/ (any image format, told by suffix or bytes), or a
-    verification .bin from a pairs file.
+    verification .bin from a pairs file. A photo with no face found is aligned as if its face
+    filled the photo's centre (the summary's "centre fallback"; `maskgen -v align` names them).
 
     Example: maskgen align lfw/ --pairs pairs.txt -o lfw.bin
     """
