@@ -423,11 +423,29 @@ def _already_complete(job: _Job) -> RunReport:
     counts = counts_from_run_info(record)
     expected = run_info(job.plan, counts, job.twin, job.out_dir)
     if json.dumps(record, sort_keys=True) != json.dumps(expected, sort_keys=True):
+        differences = "; ".join(_record_differences(record, expected)) or "its record differs"
         raise ConfigError(
-            f"{job.out_dir / RUN_INFO_NAME}: the finished run there used other parameters; "
-            "use another -o, or --overwrite"
+            f"{job.out_dir / RUN_INFO_NAME}: the finished run there used other parameters "
+            f"({differences}); use another -o, or --overwrite"
         )
     return job.report(counts, output=job.twin)
+
+
+def _record_differences(there: dict, now: dict, prefix: str = "") -> list[str]:
+    """``"parameters.seed: 0 there, 1 now"`` for each field of two ``maskgen.json`` records
+    that differs (``parameters`` and its ``mask_spec`` field by field): --resume on a finished
+    run said only "used other parameters", where an interrupted run's names the field."""
+    found = []
+    for name in dict.fromkeys([*there, *now]):
+        then, current = there.get(name), now.get(name)
+        if json.dumps(then, sort_keys=True) == json.dumps(current, sort_keys=True):
+            continue
+        nested = isinstance(then, dict) and isinstance(current, dict)
+        if nested and name in ("parameters", "mask_spec"):
+            found += _record_differences(then, current, f"{prefix}{name}.")
+        else:
+            found.append(f"{prefix}{name}: {then!r} there, {current!r} now")
+    return found
 
 
 # --- masking and joining -------------------------------------------------------------------------
