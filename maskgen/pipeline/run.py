@@ -444,8 +444,14 @@ def _record_differences(there: dict, now: dict, prefix: str = "") -> list[str]:
         if nested and name in ("parameters", "mask_spec"):
             found += _record_differences(then, current, f"{prefix}{name}.")
         else:
-            found.append(f"{prefix}{name}: {then!r} there, {current!r} now")
+            found.append(f"{prefix}{name}: {_shown(then)} there, {_shown(current)} now")
     return found
+
+
+def _shown(value: Any) -> str:
+    """A recorded value as the message shows it: null (a field left at its default) as
+    ``default``, as an interrupted run's refusal reads."""
+    return "default" if value is None else repr(value)
 
 
 # --- masking and joining -------------------------------------------------------------------------
