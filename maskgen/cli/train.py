@@ -137,7 +137,8 @@ def _resume_hint(run: Path) -> Any:
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML or YAML file of settings (flags override it).",
+    help="TOML or YAML file of settings (flags override it; relative paths in it are taken "
+    "from the working directory).",
 )
 @click.option(
     "--resume",
