@@ -21,10 +21,11 @@ Target (issue #13): >= 95 % per class.
         [--seed 0] [--work DIR] [--out FILE] [--train-args "--augment none"] [--trajectory 500]
         [--schedule poly|constant]
 
-``--work DIR`` that already holds the prepared sets (``train.rec``, ``train-wear/train.rec``,
-``held.rec``, ``held-wear/held.rec``) is reused: only training (into ``DIR/run-s<seed>``, or
-``--run NAME``) and evaluation run again; one holding only the aligned sets (``train.rec``,
-``held.rec``) masks them again (after a change to the masks). ``--trajectory N`` also judges
+``--work DIR`` that already holds the prepared sets (``train/train.rec``,
+``train-wear/train.rec``, ``held/held.rec``, ``held-wear/held.rec``; an earlier run's
+``train.rec`` and ``held.rec`` directly in ``DIR`` are taken too) is reused: only training (into
+``DIR/run-s<seed>``, or ``--run NAME``) and evaluation run again; one holding only the aligned
+sets masks them again (after a change to the masks). ``--trajectory N`` also judges
 the checkpoints saved every N steps (is the last one typical of the run, or one swing of it?).
 
 Results go to ``--out`` (default ``benchmarks/results/wear_classes_seed<seed>.json``); times are
@@ -124,10 +125,18 @@ def people_count(rec: Path) -> int:
     return len({float(reader.read(k).label[0]) for k in reader.image_keys()})
 
 
+def _aligned_path(work: Path, name: str) -> Path:
+    """``DIR/<name>/<name>.rec``: each aligned set in a folder of its own, since a .rec's
+    folder holds its ``property`` (``maskgen align`` refuses another set's); an earlier run's
+    ``DIR/<name>.rec`` is reused where it is."""
+    earlier = work / f"{name}.rec"
+    return earlier if earlier.exists() else work / name / f"{name}.rec"
+
+
 def prepare(work: Path, args: argparse.Namespace) -> tuple[dict, bool]:
     """The (original .rec, twin .rec) of the train and held-out sets in ``work``, and whether
     they were already there (then nothing is aligned or masked again)."""
-    sets = {name: (work / f"{name}.rec", work / f"{name}-wear" / f"{name}.rec")
+    sets = {name: (_aligned_path(work, name), work / f"{name}-wear" / f"{name}.rec")
             for name in ("train", "held")}  # fmt: skip
     if all(path.exists() for pair in sets.values() for path in pair):
         print(f"reusing the prepared sets in {work}", flush=True)
@@ -141,6 +150,7 @@ def prepare(work: Path, args: argparse.Namespace) -> tuple[dict, bool]:
             print(f"reusing the aligned {rec}", flush=True)
         else:
             photos = link_set(people, work / f"{name}-photos", args.per_person)
+            rec.parent.mkdir(parents=True, exist_ok=True)
             maskgen("align", photos, "-o", rec, "--workers", args.workers, "-q")
         if not twin.exists():
             maskgen("augment", rec, "-o", twin.parent, "--wear", WEAR, "--seed", seed,

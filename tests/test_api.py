@@ -51,3 +51,20 @@ def test_dir_lists_the_public_api_without_importing_it():
 def test_unknown_attribute():
     with pytest.raises(AttributeError):
         maskgen.no_such_thing  # noqa: B018
+
+
+def test_subpackages_named_in_the_readme_work_after_a_bare_import():
+    """README: "`maskgen.pipeline.augment_dataset(...)`, `maskgen.formats.open_reader(path)`,
+    `maskgen.train.train(config)` and `maskgen.evaluate` expose the rest". After a bare
+    ``import maskgen`` the subpackages were AttributeErrors ("module 'maskgen' has no
+    attribute 'train'") unless something else had imported them."""
+    probe = (
+        "import sys, maskgen;"
+        "names = [maskgen.pipeline.augment_dataset.__name__, maskgen.formats.open_reader.__name__,"
+        " maskgen.train.TrainConfig.__name__, maskgen.evaluate.__name__, maskgen.nn.__name__];"
+        "print(names, 'maskgen.masks' in dir(maskgen), 'train' in dir(maskgen))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    expected = "['augment_dataset', 'open_reader', 'TrainConfig', 'maskgen.evaluate', 'maskgen.nn']"
+    assert out.stdout.strip() == f"{expected} False True"

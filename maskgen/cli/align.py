@@ -32,7 +32,8 @@ def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
     """Detect each photo's face and warp it onto the ArcFace 112x112 template, writing
     insightface's layouts: a RecordIO set (header, images, identity records, property) from
     the photos in PHOTO_DIR/<identity>/ (any image format, told by suffix or bytes), or a
-    verification .bin from a pairs file.
+    verification .bin from a pairs file. A photo with no face found is aligned as if its face
+    filled the photo's centre (the summary's "centre fallback"; `maskgen -v align` names them).
 
     Example: maskgen align lfw/ --pairs pairs.txt -o lfw.bin
     """
@@ -50,6 +51,8 @@ def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
             "the output must be a .rec (or a .bin with --pairs)", param_hint="'-o'"
         )
     options.refuse_existing(output, overwrite=overwrite)
+    if pairs is None:
+        _refuse_companions(output, overwrite=overwrite)
     workers = workers or os.cpu_count() or 1
     with tqdm(unit="photo", disable=quiet or None, desc="align") as bar:
         if pairs is not None:
@@ -67,3 +70,18 @@ def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
             )
     if not quiet:
         click.echo(report.summary(), err=True)
+
+
+def _refuse_companions(rec: Path, *, overwrite: bool) -> None:
+    """A .rec is written with its .idx and its folder's ``property`` (insightface's layout):
+    another set's, left there (``other.rec`` in the same folder), was replaced without a word,
+    its class count with this set's. Refused like the .rec itself, unless --overwrite."""
+    from maskgen.errors import OutputError
+
+    options.refuse_existing(rec.with_suffix(".idx"), overwrite=overwrite)
+    prop = rec.parent / "property"
+    if not overwrite and (prop.exists() or prop.is_symlink()):
+        raise OutputError(
+            f"{prop} exists (the class count of another .rec in that folder); write the .rec "
+            "to a folder of its own, or pass --overwrite to replace it"
+        )

@@ -57,11 +57,14 @@ def embed(
     for path, reason in result.skipped.items():
         click.echo(f"skipped {click.format_filename(path)}: {describe_skip(reason)}", err=True)
     if not result.paths:
-        raise click.ClickException(f"no face found in any of the {len(photos)} photos")
+        where = "the photo" if len(photos) == 1 else f"any of the {len(photos)} photos"
+        raise click.ClickException(f"no face found in {where}")
     result.write_npz(output_path)
     if not quiet:
         click.echo(
-            f"wrote {click.format_filename(output_path)}: {len(result.paths)} faces", err=True
+            f"wrote {click.format_filename(output_path)}: {len(result.paths)} "
+            f"face{'' if len(result.paths) == 1 else 's'}",
+            err=True,
         )
 
 

@@ -49,7 +49,9 @@ def mask(
     quiet,
 ):
     """Put a random mask on every face in IMAGE and write OUTPUT (an existing OUTPUT only
-    with --overwrite).
+    with --overwrite). The draw depends on --seed and IMAGE's file name (the item's key), so
+    a copy under another name gets another mask; `maskgen augment` gives a file at the top
+    of a folder the same one.
 
     Example: maskgen mask photo.jpg -o photo_masked.jpg --mask-type n95 --seed 3
     """

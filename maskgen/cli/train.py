@@ -137,7 +137,8 @@ def _resume_hint(run: Path) -> Any:
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML or YAML file of settings (flags override it).",
+    help="TOML or YAML file of settings (flags override it; relative paths in it are taken "
+    "from the working directory).",
 )
 @click.option(
     "--resume",
@@ -145,7 +146,8 @@ def _resume_hint(run: Path) -> Any:
     default=None,
     help="Continue the run in -o RUN exactly, with the settings in RUN/config.json; flags "
     "given again must agree, except those saying how long it runs and how it logs, saves, "
-    "validates and loads data (--steps/--epochs, --*-every, --val*, --workers, --device).",
+    "validates and loads data (--steps/--epochs, --*-every, --val*, --workers, --threads, "
+    "--device).",
 )
 @click.option(
     "--init-from",

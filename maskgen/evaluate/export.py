@@ -114,6 +114,24 @@ class ExportReport:
         )
 
 
+EXPORT_PACKAGES = ("torch", "onnx", "onnxscript", "onnxruntime")
+"""What an export imports: PyTorch to read and trace the network, onnx and onnxscript for
+torch's exporter, onnxruntime for the parity check."""
+
+
+def _require_packages() -> None:
+    """ConfigError naming the extras where a package an export needs is not installed: with
+    ``pip install -e .`` alone, ``maskgen export`` ended in a ModuleNotFoundError traceback."""
+    import importlib.util
+
+    missing = [name for name in EXPORT_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"export needs PyTorch and ONNX ({', '.join(missing)} not installed): "
+            "pip install 'maskgen[train,export]'"
+        )
+
+
 def _check_output(model_path: Path, out_path: Path) -> None:
     """Refuse an output that would replace the checkpoint or that is not named ``.onnx`` (a
     checkpoint's name, ``last.pt``, would hide an ONNX file where training looks for one)."""
@@ -133,6 +151,7 @@ def export_onnx(
 ) -> ExportReport:
     """Export the checkpoint at ``model_path`` to ``out_path`` and check it (see the module
     docstring). ``rng`` draws the check batch (default: seeded 0, so runs are repeatable)."""
+    _require_packages()
     from maskgen.nn.inference_model import InferenceModel
     from maskgen.nn.models import load_model
 

@@ -462,6 +462,7 @@ class RecordIOReader:
         self._index = _RecordIndex(keys, offsets, self.idx_path)
         self._handle: IO[bytes] | None = None
         self._pid: int | None = None
+        self._check_index_reaches_the_end()
         self._layout = self._read_layout()
 
     # pickling: the handle stays behind; the next read in the new process reopens the file
@@ -617,6 +618,32 @@ class RecordIOReader:
             return os.pread(self._handle.fileno(), size, offset)
         self._handle.seek(offset)
         return self._handle.read(size)
+
+    def _check_index_reaches_the_end(self) -> None:
+        """DatasetFormatError where the ``.rec`` goes on past the last record the ``.idx``
+        reaches: a truncated or stale index (an interrupted copy) made ``augment`` write a
+        twin of the indexed records alone, exit 0, and ``train`` fail with a KeyError. One
+        record's header is read (a record's parts are padded to 4 bytes, so a whole file
+        ends where its last record does)."""
+        if len(self._index) == 0:
+            return
+        try:
+            with open(self.path, "rb") as handle:
+                _, end = _read_record(
+                    _sequential_read_at(handle),
+                    int(self._index.offsets.max()),
+                    self.path,
+                    self.idx_path,
+                )
+        except DatasetFormatError:
+            return  # a damaged last record is reported where it is read, the others stay readable
+        if end < self._size:
+            raise DatasetFormatError(
+                f"{self.idx_path}: its {len(self._index)} records end at byte {end} of "
+                f"{self.path}, which goes on to byte {self._size}: the index misses the records "
+                f"after (truncated, or another file's); rebuild it with "
+                f"`maskgen index {self.path} --overwrite`"
+            )
 
     def _read_layout(self) -> _Layout | None:
         position = self._index.position(0)

@@ -360,11 +360,39 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
                 f"{out_dir} already holds parts of shard {shard[0]}/{shard[1]}; add --resume"
             )
     previous = _holds_output(out_dir, job.twin, twin_files=not joining)
+    folder_twin = job.twin.resolve() == out_dir.resolve()
+    if previous and previous[0].name not in (MANIFEST_NAME, RUN_INFO_NAME) and folder_twin:
+        # a folder twin's OUTDIR holding other files, the user's own: not "output"
+        raise OutputError(
+            f"{out_dir} is not empty ({previous[0].name}); a folder's twin is written into an "
+            "empty folder: use another -o, or --overwrite to write into it (files of the "
+            "input's names are replaced, other files kept)"
+        )
     if previous:
         raise OutputError(
             f"{out_dir} already holds output ({previous[0].name}); use another -o, "
             "or --overwrite to replace it"
         )
+    if not joining:
+        _refuse_another_property(job)
+
+
+def _refuse_another_property(job: _Job) -> None:
+    """A .rec twin's folder gets the input's ``property`` (insightface's class count, which
+    readers take for every .rec in that folder): one already there with other contents, another
+    set's, was replaced without a word. Refused, as an output, unless --overwrite."""
+    if job.fmt.name != "recordio":
+        return
+    theirs = job.out_dir / "property"
+    if not theirs.is_file():
+        return
+    ours = Path(job.reader.path).parent / "property"
+    if ours.is_file() and ours.read_bytes() == theirs.read_bytes():
+        return
+    raise OutputError(
+        f"{theirs} exists (the class count of another .rec in that folder); write the twin to "
+        "a folder of its own, or pass --overwrite to replace it"
+    )
 
 
 def _remove_previous(job: _Job) -> None:
@@ -395,11 +423,35 @@ def _already_complete(job: _Job) -> RunReport:
     counts = counts_from_run_info(record)
     expected = run_info(job.plan, counts, job.twin, job.out_dir)
     if json.dumps(record, sort_keys=True) != json.dumps(expected, sort_keys=True):
+        differences = "; ".join(_record_differences(record, expected)) or "its record differs"
         raise ConfigError(
-            f"{job.out_dir / RUN_INFO_NAME}: the finished run there used other parameters; "
-            "use another -o, or --overwrite"
+            f"{job.out_dir / RUN_INFO_NAME}: the finished run there used other parameters "
+            f"({differences}); use another -o, or --overwrite"
         )
     return job.report(counts, output=job.twin)
+
+
+def _record_differences(there: dict, now: dict, prefix: str = "") -> list[str]:
+    """``"parameters.seed: 0 there, 1 now"`` for each field of two ``maskgen.json`` records
+    that differs (``parameters`` and its ``mask_spec`` field by field): --resume on a finished
+    run said only "used other parameters", where an interrupted run's names the field."""
+    found = []
+    for name in dict.fromkeys([*there, *now]):
+        then, current = there.get(name), now.get(name)
+        if json.dumps(then, sort_keys=True) == json.dumps(current, sort_keys=True):
+            continue
+        nested = isinstance(then, dict) and isinstance(current, dict)
+        if nested and name in ("parameters", "mask_spec"):
+            found += _record_differences(then, current, f"{prefix}{name}.")
+        else:
+            found.append(f"{prefix}{name}: {_shown(then)} there, {_shown(current)} now")
+    return found
+
+
+def _shown(value: Any) -> str:
+    """A recorded value as the message shows it: null (a field left at its default) as
+    ``default``, as an interrupted run's refusal reads."""
+    return "default" if value is None else repr(value)
 
 
 # --- masking and joining -------------------------------------------------------------------------

@@ -86,14 +86,15 @@ def resolve_auto(
     if config.workers is None:
         changes["workers"] = auto_workers
         notes.append(
-            f"workers {auto_workers} ({per_process} cores for this process, one kept for training)"
+            f"workers {auto_workers} ({_count(per_process, 'core')} for this process, one kept "
+            "for training)"
         )
     if config.threads is None and device_type == "cpu":
         threads = max(1, per_process - auto_workers)
         changes["threads"] = threads
         notes.append(
-            f"threads {threads} (torch intra-op threads: the cores beside {auto_workers} "
-            "automatic workers)"
+            f"threads {threads} (torch intra-op threads: the cores beside "
+            f"{_count(auto_workers, 'automatic worker')})"
         )
     return AutoChoice(dataclasses.replace(config, **changes), tuple(notes))
 
@@ -104,9 +105,10 @@ def auto_batch_size(num_samples: int, world_size: int = 1) -> int:
     process; TrainingError where even that does not fit."""
     smallest = MIN_LOCAL_BATCH * world_size
     if num_samples < smallest:
+        each = "" if world_size == 1 else f" for each of the {world_size} processes"
         raise TrainingError(
-            f"{num_samples} images cannot fill a batch of {MIN_LOCAL_BATCH} images for each of "
-            f"the {world_size} processes (batch normalisation needs {MIN_LOCAL_BATCH})"
+            f"{_count(num_samples, 'image')} cannot fill a batch of {MIN_LOCAL_BATCH} "
+            f"images{each} (batch normalisation needs {MIN_LOCAL_BATCH})"
         )
     batch = PAPER_BATCH
     while batch > smallest and num_samples < MIN_BATCHES_PER_EPOCH * batch:
@@ -122,3 +124,8 @@ def passive_openmp() -> bool:
         return False
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     return True
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 image"``, ``"3 images"``: the notes said "1 cores", "1 automatic workers"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -145,6 +145,12 @@ def _identity_ranges(reader: RecordIOReader) -> list[tuple[int, int]] | None:
     first, end = int(header.label[0]), int(header.label[1])
     ranges = []
     for key in range(first, end):
+        if key not in all_keys:  # a KeyError traceback before
+            raise TrainingError(
+                f"{reader.idx_path}: identity record {key} (of {first}..{end - 1}, as record 0 "
+                f"says) is not in the index; rebuild it with `maskgen index {reader.path} "
+                "--overwrite`"
+            )
         label = reader.read(key).label
         if label is None or label.size < 2:
             raise TrainingError(f"{reader.path}: identity record {key} has no key range")

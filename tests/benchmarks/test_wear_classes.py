@@ -62,3 +62,11 @@ def test_prepared_work_folder_is_reused(
     (tmp_path / "no-lfw").mkdir()
     with pytest.raises(AssertionError, match="maskgen called again"):
         bench.prepare(tmp_path, _args())
+
+
+def test_new_aligned_sets_get_folders_of_their_own(bench: ModuleType, tmp_path: Path) -> None:
+    """train.rec and held.rec were aligned side by side in DIR, so held's `maskgen align`
+    replaced train's `property` (align now refuses that): new sets go to DIR/<name>/."""
+    assert bench._aligned_path(tmp_path, "held") == tmp_path / "held" / "held.rec"
+    (tmp_path / "held.rec").write_bytes(b"")
+    assert bench._aligned_path(tmp_path, "held") == tmp_path / "held.rec"  # an earlier run's

@@ -116,3 +116,32 @@ def test_align_refuses_wrong_output_suffix(tmp_path, lfw_dir):
     assert result.exit_code == 2
     assert "must be a .rec" in result.output
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_align_refuses_the_property_and_idx_of_another_set(tmp_path, lfw_dir):
+    """`align ids2/ -o other.rec` beside an earlier `train.rec` replaced that folder's
+    `property` (insightface's class count, read by every trainer) with its own, without a
+    word: train.rec then claimed 1 identity instead of 2. Both companions are outputs too."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in PEOPLE[:2]:
+        (photos / name).symlink_to(lfw_dir / name)
+    out = tmp_path / "sets"
+    first = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out / "train.rec"), "-q"])
+    assert first.exit_code == 0, first.output
+    (photos / PEOPLE[1]).unlink()
+    second = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out / "other.rec"), "-q"])
+    assert second.exit_code == 1
+    assert second.stderr.startswith(f"Error: {out / 'property'} exists")
+    assert second.stderr.count("\n") == 1
+    assert (out / "property").read_text().strip() == "2,112,112"
+    assert not (out / "other.rec").exists()
+    (out / "lone.idx").write_text("0\t0\n")
+    lone = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out / "lone.rec"), "-q"])
+    assert lone.exit_code == 1
+    assert lone.stderr == f"Error: {out / 'lone.idx'} exists; pass --overwrite to replace it\n"
+    forced = CliRunner().invoke(
+        cli, ["align", str(photos), "-o", str(out / "other.rec"), "-q", "--overwrite"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert (out / "property").read_text().strip() == "1,112,112"

@@ -259,7 +259,7 @@ def test_embed_fails_only_if_no_photo_has_a_face(checkpoint: Path, tmp_path: Pat
     assert cv2.imwrite(str(blank), np.zeros((100, 150, 3), np.uint8))
     result = _run("embed", blank, "--model", checkpoint, "-o", tmp_path / "e.npz")
     assert result.exit_code == 1
-    assert "no face found in any of the 1 photos" in result.stderr
+    assert "Error: no face found in the photo\n" in result.stderr
     assert not (tmp_path / "e.npz").exists()
 
 

@@ -87,6 +87,7 @@ def test_embed_skips_non_faces_by_name_with_the_reason(checkpoint, non_faces, lf
     assert f"skipped {non_faces['px1.png']}: too small to hold a face" in result.stderr
     assert f"skipped {non_faces['flat16.png']}: too small to hold a face" in result.stderr
     assert f"skipped {non_faces['ramp160.png']}: no face found" in result.stderr
+    assert result.stderr.endswith(f"wrote {npz}: 1 face\n")  # it said "1 faces"
     with np.load(npz) as data:
         assert data["paths"].tolist() == [str(photo)]
 
@@ -95,3 +96,8 @@ def test_embed_skips_non_faces_by_name_with_the_reason(checkpoint, non_faces, lf
     assert result.exit_code == 1
     assert "no face found in any of the 2 photos" in result.stderr
     assert not (tmp_path / "none.npz").exists()
+    result = _run(
+        "embed", non_faces["ramp160.png"], "--model", checkpoint, "-o", tmp_path / "1.npz"
+    )
+    assert result.exit_code == 1
+    assert result.stderr.endswith("Error: no face found in the photo\n")  # "any of the 1 photos"

@@ -205,3 +205,24 @@ def test_mask_head_options_without_masked_samples_are_named_in_a_warning(
         "--masked-prob, --mask-weight: no effect without masked samples (--masked or "
         "--online-mask): no mask head is trained"
     ]
+
+
+def test_resume_help_names_every_flag_a_resumed_run_may_change() -> None:
+    """--resume's help lists the flags that may differ on a resumed run; --threads, which
+    the code (and the README) let differ, was missing, so a user read it as fixed."""
+    from fnmatch import fnmatch
+
+    from maskgen.cli.train import train
+    from maskgen.train.config import RESUME_MAY_CHANGE
+
+    entry = _option_help(_invoke("--help").output)["--resume"]
+    listed = entry.split("(", 1)[1].split(")", 1)[0]
+    patterns = [word.strip(",.") for part in listed.split() for word in part.split("/")]
+    flags = {
+        param.name: next(opt for opt in param.opts if opt.startswith("--"))
+        for param in train.params
+        if param.name in RESUME_MAY_CHANGE - {"output", "resume"}
+    }
+    assert "threads" in flags
+    unnamed = [f for f in flags.values() if not any(fnmatch(f, p) for p in patterns)]
+    assert unnamed == []

@@ -82,3 +82,29 @@ def test_model_without_mask_head(tiny_checkpoint_no_mask: Path, tmp_path: Path) 
     session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["embedding"]
     assert session.get_modelmeta().custom_metadata_map["threshold"] == "none"
+
+
+@pytest.mark.parametrize("package", ["torch", "onnx", "onnxruntime"])
+def test_a_missing_package_is_one_line_naming_the_extras(
+    package: str, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """`maskgen export` after `pip install -e .` (no [train]/[export] extras) ended in a
+    ModuleNotFoundError traceback ("No module named 'torch'"); it now says what to install,
+    before any work and without leaving a file. A package is hidden by a None in sys.modules,
+    which makes importing it fail as if it were not installed."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "model.onnx"
+    argv = ["maskgen", "export", "--model", str(tiny_checkpoint), "-o", str(out)]
+    probe = (
+        f"import sys; sys.modules[{package!r}] = None;"
+        f"from maskgen.cli.main import cli; sys.argv = {argv!r}; cli()"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"Error: export needs PyTorch and ONNX ({package} not installed): "
+        "pip install 'maskgen[train,export]'\n"
+    )
+    assert list(tmp_path.iterdir()) == []

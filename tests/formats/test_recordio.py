@@ -347,6 +347,22 @@ def test_index_past_the_end(rec_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.shared
+def test_a_truncated_index_is_named_not_read_as_a_smaller_set(
+    rec_dir: Path, tmp_path: Path
+) -> None:
+    """An .idx cut after 100 lines (an interrupted copy): augment wrote a twin of the 99
+    indexed images and exited 0, train ended in `KeyError: 295` (an identity record)."""
+    rec = _copy_fixture(rec_dir, "lfw-mini", tmp_path)
+    idx = rec.with_suffix(".idx")
+    idx.write_text("".join(idx.read_text().splitlines(keepends=True)[:100]))
+    with pytest.raises(DatasetFormatError, match=r"its 100 records end at byte \d+ of") as info:
+        RecordIOReader(rec)
+    assert f"`maskgen index {rec} --overwrite`" in str(info.value)
+    rebuild_index(rec, idx)
+    assert len(RecordIOReader(rec)) == 335
+
+
+@pytest.mark.shared
 def test_index_into_the_middle_of_a_record(rec_dir: Path, tmp_path: Path) -> None:
     rec = _copy_fixture(rec_dir, "split-record", tmp_path)
     rec.with_suffix(".idx").write_text("0\t0\n1\t4964\n")  # a middle part of record 1

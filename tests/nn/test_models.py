@@ -110,8 +110,12 @@ def test_init_from_keeps_a_fresh_mask_head(tmp_path: Path) -> None:
     assert torch.equal(net.mask_fc.weight, fresh_mask)
     with pytest.raises(CheckpointError, match="shape"):
         load_backbone_weights(create_model("r18", embedding_size=256), path)
-    with pytest.raises(CheckpointError, match="missing"):
+    with pytest.raises(CheckpointError, match="missing") as error:
         load_backbone_weights(create_model("r34"), path)
+    # the file's network is named, not only its keys (the default r50 run said "missing keys")
+    assert str(error.value).endswith("; the file holds an r18, the network is r34 (--network r18)")
+    with pytest.raises(CheckpointError, match=r"holds an r18, the network is tiny \(--network r18"):
+        load_backbone_weights(create_model("tiny"), path)
 
 
 def test_init_from_a_tiny_maskgen_checkpoint(tmp_path: Path) -> None:
@@ -126,7 +130,7 @@ def test_init_from_a_tiny_maskgen_checkpoint(tmp_path: Path) -> None:
     net = create_model("tiny")
     assert load_backbone_weights(net, path) == []
     assert all(torch.equal(v, trained.state_dict()[k]) for k, v in net.state_dict().items())
-    with pytest.raises(CheckpointError, match="missing"):
+    with pytest.raises(CheckpointError, match=r"holds a tiny, the network is r18 \(--network tiny"):
         load_backbone_weights(create_model("r18"), path)
 
 

@@ -468,6 +468,40 @@ def test_output_inside_the_input_folder_is_refused(photo_folder: Path, spec, run
     assert not (photo_folder / "masked").exists()
 
 
+def test_a_folder_twin_into_a_folder_of_other_files(
+    photo_folder: Path, tmp_path: Path, spec, run_augment
+) -> None:
+    """An OUTDIR holding a file of the user's (notes.txt) was refused as "already holds output
+    (notes.txt)", as if an earlier run had written it; it is named as what it is, and
+    --overwrite writes the twin beside it, keeping it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    with pytest.raises(OutputError, match=r"out is not empty \(notes.txt\); a folder's twin"):
+        run_augment(photo_folder, out, spec)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    report = run_augment(photo_folder, out, spec, overwrite=True)
+    assert report.complete and (out / "notes.txt").read_text() == "mine\n"
+    with pytest.raises(OutputError, match=r"already holds output \(manifest.jsonl\)"):
+        run_augment(photo_folder, out, spec)
+
+
+def test_a_rec_twin_keeps_another_sets_property(
+    tmp_path: Path, lfw_mini: Path, spec, run_augment
+) -> None:
+    """`augment train.rec -o data/` beside data/other.rec replaced data/property (other.rec's
+    class count, 14) with lfw-mini's (40) without a word; an identical one is no conflict."""
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "property").write_text("14,112,112")
+    with pytest.raises(OutputError, match=r"data/property exists \(the class count of another"):
+        run_augment(lfw_mini, out, spec)
+    assert (out / "property").read_text() == "14,112,112"
+    assert sorted(p.name for p in out.iterdir()) == ["property"]
+    shutil.copyfile(lfw_mini.parent / "property", out / "property")
+    assert run_augment(lfw_mini, out, spec).complete
+
+
 # --- Dask -----------------------------------------------------------------------------------------
 
 

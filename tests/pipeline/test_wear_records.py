@@ -134,8 +134,14 @@ def test_resume_with_another_wear_is_refused(
         run_augment(lfw_mini, tmp_path, other, workers=1, resume=True, shard=(1, 2))
     with pytest.raises(ConfigError, match=r"mask_spec\.wear: \{.*\} there, default now"):
         run_augment(lfw_mini, tmp_path, MaskSpec(), workers=1, resume=True, shard=(1, 2))
-    with pytest.raises(ConfigError, match="finished run there used other parameters"):
+    # a finished run named no field ("used other parameters; use another -o")
+    with pytest.raises(
+        ConfigError,
+        match=r"other parameters \(parameters\.mask_spec\.wear: \{.*'nose_uncovered': 0\.5\} now\)",
+    ):
         run_augment(lfw_mini, wear_twin, other, workers=1, resume=True)
+    with pytest.raises(ConfigError, match=r"\(parameters\.seed: 0 there, 3 now\); use another"):
+        run_augment(lfw_mini, wear_twin, MaskSpec(wear=WEAR), seed=3, workers=1, resume=True)
     done = run_augment(lfw_mini, wear_twin, MaskSpec(wear=WEAR), workers=1, resume=True)
     assert done.complete and done.processed == 0
 

@@ -22,8 +22,8 @@ def test_batch_is_the_papers_unless_the_set_is_small() -> None:
     assert auto_batch_size(20, world_size=8) == 16
     with pytest.raises(TrainingError, match="3 images cannot fill a batch of 2 images"):
         auto_batch_size(3, world_size=2)
-    with pytest.raises(TrainingError, match="1 images cannot fill a batch"):
-        auto_batch_size(1)
+    with pytest.raises(TrainingError, match=r"^1 image cannot fill a batch of 2 images \("):
+        auto_batch_size(1)  # it said "1 images ... for each of the 1 processes"
 
 
 def test_workers_and_threads_share_the_cores() -> None:
@@ -32,8 +32,10 @@ def test_workers_and_threads_share_the_cores() -> None:
     assert (two.config.batch_size, two.config.workers, two.config.threads) == (64, 1, 1)
     assert any("batch_size 64" in note and "294 images" in note for note in two.notes)
     assert len(two.notes) == 3
+    assert two.notes[2].endswith("the cores beside 1 automatic worker)")  # not "1 ... workers"
     one = resolve_auto(config, num_samples=294, cores=1)
     assert (one.config.workers, one.config.threads) == (0, 1)
+    assert "workers 0 (1 core for this process" in one.notes[1]  # it said "1 cores"
     big = resolve_auto(config, num_samples=10**6, cores=64, local_world_size=4)
     assert (big.config.batch_size, big.config.workers, big.config.threads) == (512, 8, 8)
     given = resolve_auto(TrainConfig(data="d.rec", workers=0), num_samples=294, cores=2)

@@ -25,6 +25,19 @@ def test_identities_from_identity_records_and_flat_labels(lfw_mini: Path, rec_di
     assert labels == data.identities[::37].tolist()
 
 
+def test_an_index_without_an_identity_record_is_named(lfw_mini: Path, tmp_path: Path) -> None:
+    """An .idx that lost identity record 300's line (the .rec intact) ended in `KeyError:
+    300` from the reader, a traceback; it is now a one-line TrainingError saying the fix."""
+    import shutil
+
+    for name in ("train.rec", "property"):
+        shutil.copyfile(lfw_mini.parent / name, tmp_path / name)
+    lines = (lfw_mini.parent / "train.idx").read_text().splitlines(keepends=True)
+    (tmp_path / "train.idx").write_text("".join(line for line in lines if line[:4] != "300\t"))
+    with pytest.raises(TrainingError, match=r"identity record 300 \(of 295\.\.334, as record 0"):
+        open_train_data(tmp_path / "train.rec")
+
+
 def test_twin_samples_carry_mask_labels(lfw_mini: Path, lfw_mini_twin: Path) -> None:
     data = open_train_data(lfw_mini, lfw_mini_twin)
     dataset = FaceDataset(data)

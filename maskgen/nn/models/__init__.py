@@ -153,7 +153,10 @@ def load_backbone_weights(network: FaceNet, path: str | Path) -> list[str]:
     missing = [k for k in own if k not in state and k not in fresh]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
-        raise CheckpointError(_mismatch_message(path, missing, unexpected))
+        held = str(obj.get("network")) if ours else _iresnet_or_none(state)
+        raise CheckpointError(
+            _mismatch_message(path, missing, unexpected) + _other_network(held, network)
+        )
     for key, value in state.items():
         if tuple(value.shape) != tuple(own[key].shape):
             raise CheckpointError(
@@ -220,6 +223,24 @@ def _load_state(network: nn.Module, state: Mapping[str, torch.Tensor], path: str
         first = str(exc).strip().splitlines()
         detail = first[1].strip() if len(first) > 1 else first[0]
         raise CheckpointError(f"{path}: weights do not fit the network ({detail})") from exc
+
+
+def _iresnet_or_none(state: Mapping[str, torch.Tensor]) -> str | None:
+    try:
+        return iresnet_name_for(state)
+    except CheckpointError:
+        return None
+
+
+def _other_network(held: str | None, network: FaceNet) -> str:
+    """``"; the file holds an r18, the network is r50 (--network r18)"`` where the file's network
+    is known and another: an r18 backbone.pth given to the default r50 run said only "missing
+    48 keys (e.g. layer1.bn1.weight)"."""
+    own = "tiny" if isinstance(network, TinyNet) else _iresnet_or_none(network.state_dict())
+    if held is None or own is None or held == own:
+        return ""
+    article = "an" if held[0] in "r" else "a"
+    return f"; the file holds {article} {held}, the network is {own} (--network {held})"
 
 
 def _mismatch_message(path: str | Path, missing: list[str], unexpected: list[str]) -> str:
