@@ -3,6 +3,7 @@ a SIGKILL, shards + merge, damaged and odd inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -214,6 +215,63 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(
     assert again.processed == 0 and again.complete
     with pytest.raises(OutputError, match="already holds output"):
         run_augment(lfw_mini, out, spec)
+
+
+def _plan_before_split_tails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plan runs as maskgen did before it split a run's last chunks (``Plan.split_tail``)."""
+    import maskgen.pipeline.run as run
+
+    open_job = run._open_job
+
+    def whole_chunks(*args):
+        job = open_job(*args)
+        return dataclasses.replace(job, plan=dataclasses.replace(job.plan, split_tail=False))
+
+    monkeypatch.setattr(run, "_open_job", whole_chunks)
+
+
+def _forget_split_tail(out: Path) -> None:
+    """Rewrite plan.json as maskgen wrote it before ``split_tail`` existed."""
+    path = out / PARTS_DIR_NAME / "plan.json"
+    record = json.loads(path.read_text())
+    assert record.pop("split_tail") is False
+    path.write_text(json.dumps(record, indent=1))
+
+
+def test_a_run_planned_before_split_tails_resumes_with_its_chunk_size_given(
+    tmp_path: Path,
+    lfw_mini: Path,
+    spec,
+    mini_reference: Path,
+    run_augment,
+    read_tree,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parts of a run (or shard) planned by an earlier maskgen, resumed or joined with the same
+    --chunk-size it was given: its whole chunks are kept, no option names split_tail."""
+    import maskgen.pipeline.local as local
+
+    with monkeypatch.context() as patch:
+        _plan_before_split_tails(patch)
+        mask_chunk = local.mask_chunk
+
+        def stop_at_19(job):
+            if job.index >= 19:  # of 21 whole chunks of 16; split, the last 4 would differ
+                raise KeyboardInterrupt
+            return mask_chunk(job)
+
+        patch.setattr(local, "mask_chunk", stop_at_19)
+        with pytest.raises(KeyboardInterrupt):
+            run_augment(lfw_mini, tmp_path / "run", spec, workers=1, chunk_size=16)
+        run_augment(lfw_mini, tmp_path / "shards", spec, workers=1, chunk_size=16, shard=(0, 2))
+    for out in (tmp_path / "run", tmp_path / "shards"):
+        _forget_split_tail(out)
+    assert len(list((tmp_path / "run" / PARTS_DIR_NAME).glob("chunk-*.jsonl"))) == 19
+    run_augment(lfw_mini, tmp_path / "run", spec, chunk_size=16, workers=1, resume=True)
+    assert read_tree(tmp_path / "run") == read_tree(mini_reference)
+    run_augment(lfw_mini, tmp_path / "shards", spec, chunk_size=16, workers=1, shard=(1, 2))
+    merge_shards(tmp_path / "shards")
+    assert read_tree(tmp_path / "shards") == read_tree(mini_reference)
 
 
 # --- shards ---------------------------------------------------------------------------------
