@@ -238,6 +238,41 @@ def _forget_split_tail(out: Path) -> None:
     path.write_text(json.dumps(record, indent=1))
 
 
+def _interrupt_at(monkeypatch: pytest.MonkeyPatch, index: int) -> None:
+    """Chunk ``index`` and later ones stop the run as Ctrl-C would (one worker: in-process)."""
+    import maskgen.pipeline.local as local
+
+    mask_chunk = local.mask_chunk
+
+    def interrupted(job):
+        if job.index >= index:
+            raise KeyboardInterrupt
+        return mask_chunk(job)
+
+    monkeypatch.setattr(local, "mask_chunk", interrupted)
+
+
+def test_a_run_interrupted_in_its_split_tail_resumes_to_the_same_twin(
+    tmp_path: Path,
+    lfw_mini: Path,
+    spec,
+    mini_reference: Path,
+    run_augment,
+    read_tree,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """335 items in chunks of 50: 4 whole ones, then 4 of 34 or 33 (200-234, ..., 302-335);
+    stopped after the first tail chunk, resumed with two workers."""
+    with monkeypatch.context() as patch:
+        _interrupt_at(patch, 5)
+        with pytest.raises(KeyboardInterrupt):
+            run_augment(lfw_mini, tmp_path, spec, workers=1, chunk_size=50)
+    assert len(list((tmp_path / PARTS_DIR_NAME).glob("chunk-*.jsonl"))) == 5
+    report = run_augment(lfw_mini, tmp_path, spec, workers=2, resume=True)
+    assert 0 < report.processed < 294
+    assert read_tree(tmp_path) == read_tree(mini_reference)
+
+
 def test_a_run_planned_before_split_tails_resumes_with_its_chunk_size_given(
     tmp_path: Path,
     lfw_mini: Path,
@@ -249,18 +284,9 @@ def test_a_run_planned_before_split_tails_resumes_with_its_chunk_size_given(
 ) -> None:
     """Parts of a run (or shard) planned by an earlier maskgen, resumed or joined with the same
     --chunk-size it was given: its whole chunks are kept, no option names split_tail."""
-    import maskgen.pipeline.local as local
-
     with monkeypatch.context() as patch:
         _plan_before_split_tails(patch)
-        mask_chunk = local.mask_chunk
-
-        def stop_at_19(job):
-            if job.index >= 19:  # of 21 whole chunks of 16; split, the last 4 would differ
-                raise KeyboardInterrupt
-            return mask_chunk(job)
-
-        patch.setattr(local, "mask_chunk", stop_at_19)
+        _interrupt_at(patch, 19)  # of 21 whole chunks of 16; split, chunks 18- would differ
         with pytest.raises(KeyboardInterrupt):
             run_augment(lfw_mini, tmp_path / "run", spec, workers=1, chunk_size=16)
         run_augment(lfw_mini, tmp_path / "shards", spec, workers=1, chunk_size=16, shard=(0, 2))
