@@ -320,6 +320,31 @@ def test_shards_then_merge_equal_an_unsharded_run(
     assert read_tree(tmp_path) == read_tree(mini_reference)
 
 
+def test_folder_twin_with_a_split_tail_equals_whole_chunks(
+    tmp_path: Path, lfw_fold1_bin: Path, spec, run_augment, read_tree
+) -> None:
+    """64 aligned crops as files: default chunks (two of 16, then four of 8), a run stopped
+    inside that tail and resumed with two workers, and chunks of 7 (none split) give the
+    same folder twin."""
+    images, _ = read_verification_bin(lfw_fold1_bin)
+    source = tmp_path / "in"
+    for i, data in enumerate(images[:64]):
+        (source / f"p{i // 8}").mkdir(parents=True, exist_ok=True)
+        (source / f"p{i // 8}" / f"{i:03d}.jpg").write_bytes(data)
+    options = {"face_mode": "aligned"}
+    run_augment(source, tmp_path / "split", spec, workers=1, **options)
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_at(patch, 3)
+        with pytest.raises(KeyboardInterrupt):
+            run_augment(source, tmp_path / "resumed", spec, workers=1, **options)
+    assert len(list((tmp_path / "resumed" / PARTS_DIR_NAME).glob("chunk-*.jsonl"))) == 3
+    run_augment(source, tmp_path / "resumed", spec, workers=2, resume=True, **options)
+    run_augment(source, tmp_path / "sevens", spec, workers=2, chunk_size=7, **options)
+    assert read_tree(tmp_path / "split") == read_tree(tmp_path / "resumed")
+    assert read_tree(tmp_path / "split") == read_tree(tmp_path / "sevens")
+    assert len(list((tmp_path / "split").rglob("*.jpg"))) == 64
+
+
 def test_folder_shards_then_merge_equal_an_unsharded_run(
     tmp_path: Path, photo_folder: Path, photo_reference: Path, spec, run_augment, read_tree
 ) -> None:
