@@ -438,7 +438,8 @@ class OnnxBackend:
         sig = self.signature
         x = preprocess_faces(faces, mean=sig.mean, std=sig.std)
         step = sig.batch or max(1, len(x))
-        parts = [self._run_fixed(x[i : i + step]) for i in range(0, len(x), step)]
+        # one run at least: a batch of no faces gives (0, E) outputs, as before slicing
+        parts = [self._run_fixed(x[i : i + step]) for i in range(0, max(1, len(x)), step)]
         results = [np.concatenate([p[k] for p in parts]) for k in range(len(sig.outputs))]
         embedding = np.asarray(results[0], dtype=np.float32)
         mask_prob = np.asarray(results[1], dtype=np.float32) if len(results) > 1 else None

@@ -143,13 +143,14 @@ def augment_dataset(
         models_dir=str(models_dir) if models_dir is not None else None,
         shards=shard[1] if shard else None,
     )
-    if not overwrite and chunk_size is None and job.layout.plan_path.exists():
-        # the chunks change no byte of the twin: a resume keeps the run's own, unless given
-        # (and so does a rerun without --resume, which is then told to add it, not that its
-        # chunk size, which it never chose, differs)
+    if not overwrite and job.layout.plan_path.exists():
+        # the chunks change no byte of the twin: a resume keeps the run's own, its size unless
+        # given (and so does a rerun without --resume, which is then told to add it, not that
+        # its chunk size, which it never chose, differs); its tail always, which no option
+        # sets (whole in a plan recorded before maskgen split tails)
         recorded = job.layout.read_plan()
         plan = dataclasses.replace(
-            plan, chunk_size=recorded.chunk_size, split_tail=recorded.split_tail
+            plan, chunk_size=chunk_size or recorded.chunk_size, split_tail=recorded.split_tail
         )
     job = dataclasses.replace(job, plan=plan)
     masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)

@@ -258,3 +258,21 @@ def test_embed_and_verify_photos_with_a_foreign_model(
     assert float(lines[0].split(":")[1]) == pytest.approx(cosine, abs=1e-4)
     assert lines[2] == f"verdict: {'same person' if cosine > 0.4 else 'different people'}"
     assert len(lines) == 3  # no mask probabilities without a mask head
+
+
+def test_an_empty_batch_gives_empty_results(
+    tiny_onnx: Path, plain_onnx: Path, tmp_path: Path
+) -> None:
+    """``embed_batch`` takes any N, none included: (0, E) embeddings, as onnxruntime gives a
+    dynamic batch of none (maskgen's export: (0,) mask probabilities), and a fixed-batch
+    model its padding's outputs, all dropped."""
+    fixed = _export(_TinyRecognition(), tmp_path / "b4.onnx", outputs=["e"], batch=4)
+    none = np.zeros((0, 112, 112, 3), dtype=np.uint8)
+    for path, size in ((tiny_onnx, 512), (plain_onnx, EMBEDDING), (fixed, EMBEDDING)):
+        embedder = Embedder.from_path(path, device="cpu")
+        result = embedder.embed_batch(none)
+        assert result.embeddings.shape == (0, size) and result.embeddings.dtype == np.float32
+        if embedder.info.mask_head:
+            assert result.mask_prob is not None and result.mask_prob.shape == (0,)
+        else:
+            assert result.mask_prob is None

@@ -3,6 +3,7 @@ a SIGKILL, shards + merge, damaged and odd inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -216,6 +217,89 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(
         run_augment(lfw_mini, out, spec)
 
 
+def _plan_before_split_tails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plan runs as maskgen did before it split a run's last chunks (``Plan.split_tail``)."""
+    import maskgen.pipeline.run as run
+
+    open_job = run._open_job
+
+    def whole_chunks(*args):
+        job = open_job(*args)
+        return dataclasses.replace(job, plan=dataclasses.replace(job.plan, split_tail=False))
+
+    monkeypatch.setattr(run, "_open_job", whole_chunks)
+
+
+def _forget_split_tail(out: Path) -> None:
+    """Rewrite plan.json as maskgen wrote it before ``split_tail`` existed."""
+    path = out / PARTS_DIR_NAME / "plan.json"
+    record = json.loads(path.read_text())
+    assert record.pop("split_tail") is False
+    path.write_text(json.dumps(record, indent=1))
+
+
+def _interrupt_at(monkeypatch: pytest.MonkeyPatch, index: int) -> None:
+    """Chunk ``index`` and later ones stop the run as Ctrl-C would (one worker: in-process)."""
+    import maskgen.pipeline.local as local
+
+    mask_chunk = local.mask_chunk
+
+    def interrupted(job):
+        if job.index >= index:
+            raise KeyboardInterrupt
+        return mask_chunk(job)
+
+    monkeypatch.setattr(local, "mask_chunk", interrupted)
+
+
+def test_a_run_interrupted_in_its_split_tail_resumes_to_the_same_twin(
+    tmp_path: Path,
+    lfw_mini: Path,
+    spec,
+    mini_reference: Path,
+    run_augment,
+    read_tree,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """335 items in chunks of 50: 4 whole ones, then 4 of 34 or 33 (200-234, ..., 302-335);
+    stopped after the first tail chunk, resumed with two workers."""
+    with monkeypatch.context() as patch:
+        _interrupt_at(patch, 5)
+        with pytest.raises(KeyboardInterrupt):
+            run_augment(lfw_mini, tmp_path, spec, workers=1, chunk_size=50)
+    assert len(list((tmp_path / PARTS_DIR_NAME).glob("chunk-*.jsonl"))) == 5
+    report = run_augment(lfw_mini, tmp_path, spec, workers=2, resume=True)
+    assert 0 < report.processed < 294
+    assert read_tree(tmp_path) == read_tree(mini_reference)
+
+
+def test_a_run_planned_before_split_tails_resumes_with_its_chunk_size_given(
+    tmp_path: Path,
+    lfw_mini: Path,
+    spec,
+    mini_reference: Path,
+    run_augment,
+    read_tree,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parts of a run (or shard) planned by an earlier maskgen, resumed or joined with the same
+    --chunk-size it was given: its whole chunks are kept, no option names split_tail."""
+    with monkeypatch.context() as patch:
+        _plan_before_split_tails(patch)
+        _interrupt_at(patch, 19)  # of 21 whole chunks of 16; split, chunks 18- would differ
+        with pytest.raises(KeyboardInterrupt):
+            run_augment(lfw_mini, tmp_path / "run", spec, workers=1, chunk_size=16)
+        run_augment(lfw_mini, tmp_path / "shards", spec, workers=1, chunk_size=16, shard=(0, 2))
+    for out in (tmp_path / "run", tmp_path / "shards"):
+        _forget_split_tail(out)
+    assert len(list((tmp_path / "run" / PARTS_DIR_NAME).glob("chunk-*.jsonl"))) == 19
+    run_augment(lfw_mini, tmp_path / "run", spec, chunk_size=16, workers=1, resume=True)
+    assert read_tree(tmp_path / "run") == read_tree(mini_reference)
+    run_augment(lfw_mini, tmp_path / "shards", spec, chunk_size=16, workers=1, shard=(1, 2))
+    merge_shards(tmp_path / "shards")
+    assert read_tree(tmp_path / "shards") == read_tree(mini_reference)
+
+
 # --- shards ---------------------------------------------------------------------------------
 
 
@@ -234,6 +318,31 @@ def test_shards_then_merge_equal_an_unsharded_run(
     merged = merge_shards(tmp_path)
     assert merged.complete and merged.counts.images == 294 and merged.merged_shards == 3
     assert read_tree(tmp_path) == read_tree(mini_reference)
+
+
+def test_folder_twin_with_a_split_tail_equals_whole_chunks(
+    tmp_path: Path, lfw_fold1_bin: Path, spec, run_augment, read_tree
+) -> None:
+    """64 aligned crops as files: default chunks (two of 16, then four of 8), a run stopped
+    inside that tail and resumed with two workers, and chunks of 7 (none split) give the
+    same folder twin."""
+    images, _ = read_verification_bin(lfw_fold1_bin)
+    source = tmp_path / "in"
+    for i, data in enumerate(images[:64]):
+        (source / f"p{i // 8}").mkdir(parents=True, exist_ok=True)
+        (source / f"p{i // 8}" / f"{i:03d}.jpg").write_bytes(data)
+    options = {"face_mode": "aligned"}
+    run_augment(source, tmp_path / "split", spec, workers=1, **options)
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_at(patch, 3)
+        with pytest.raises(KeyboardInterrupt):
+            run_augment(source, tmp_path / "resumed", spec, workers=1, **options)
+    assert len(list((tmp_path / "resumed" / PARTS_DIR_NAME).glob("chunk-*.jsonl"))) == 3
+    run_augment(source, tmp_path / "resumed", spec, workers=2, resume=True, **options)
+    run_augment(source, tmp_path / "sevens", spec, workers=2, chunk_size=7, **options)
+    assert read_tree(tmp_path / "split") == read_tree(tmp_path / "resumed")
+    assert read_tree(tmp_path / "split") == read_tree(tmp_path / "sevens")
+    assert len(list((tmp_path / "split").rglob("*.jpg"))) == 64
 
 
 def test_folder_shards_then_merge_equal_an_unsharded_run(

@@ -1,0 +1,59 @@
+"""benchmarks/realism.py and paper_miniature.py with RMFD's labels checked: the figures without
+the crops that show no masked face, and which cached evaluations are made again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.benchmarks.conftest import load_benchmark
+
+
+@pytest.fixture(scope="module")
+def realism() -> ModuleType:
+    return load_benchmark("realism")
+
+
+def test_checked_figures_from_wrong_crops_and_from_eval_agree(realism: ModuleType) -> None:
+    """10 masked (1 wrong), 5 unmasked (2 wrong), 8 RMFD crops (3, 5, 7 wrong) of which 3
+    and 4 show no masked face: RMFD checked 4 of 6 right, all real 16 of 21."""
+    data = {
+        "real_faces": {"mfr2_masked": 10, "mfr2_unmasked": 5, "rwmfd": 8},
+        "rwmfd_not_masked_positions": [3, 4],
+    }
+    wrong = {"mfr2_masked": [1], "mfr2_unmasked": [0, 2], "rwmfd": [3, 5, 7]}
+    from_a = realism.checked_figures({"real_faces": 23, "wrong": wrong}, data)
+    assert from_a["rwmfd_checked"] == (pytest.approx(4 / 6), 6)
+    assert from_a["real_all_checked"] == (pytest.approx(16 / 21), 21)
+    # (b): part_b's arithmetic from eval's per-set accuracies (the checked set evaluated)
+    right = 9 + 3 + 5
+    right_checked = right - (5 / 8) * 8 + (4 / 6) * 6
+    from_b = {"real_faces": 23, "rwmfd_checked": 4 / 6, "real_all_checked": right_checked / 21}
+    assert realism.checked_figures(from_b, data) == {
+        key: (pytest.approx(value), count) for key, (value, count) in from_a.items()
+    }
+    unchecked = {"real_faces": data["real_faces"]}  # a result made before the checked labels
+    assert realism.checked_figures({"real_faces": 23, "wrong": wrong}, unchecked) is None
+
+
+@pytest.mark.shared
+def test_the_checked_crops_are_found_by_name(realism: ModuleType, shared_data: Path) -> None:
+    names = realism.rwmfd_not_masked()
+    positions = realism.rwmfd_not_masked_positions(shared_data)
+    assert len(positions) == len(names) == 5
+    crops = sorted((shared_data / "real-masks" / "rwmfd-aligned").glob("*.jpg"))
+    assert [crops[i].name for i in positions] == sorted(names)
+
+
+def test_a_cached_evaluation_without_a_set_is_made_again(tmp_path: Path) -> None:
+    miniature = load_benchmark("paper_miniature")
+    sets = {name: str(tmp_path / f"{name}.rec") for name in miniature.EVAL_SETS}
+    report = tmp_path / "eval.json"
+    held = {path: {} for name, path in sets.items() if name != "rwmfd_checked"}
+    report.write_text(json.dumps({"results": held}))
+    assert not miniature._covers(report, list(sets.values()))
+    report.write_text(json.dumps({"results": {**held, sets["rwmfd_checked"]: {}}}))
+    assert miniature._covers(report, list(sets.values()))
