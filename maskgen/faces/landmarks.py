@@ -202,7 +202,10 @@ class FaceFinder:
                 rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
             )
         )
-        rects = self._scan(grey_image(small)) or self._scan(small)
+        if small.ndim == 2:  # a grey image (H, W) uint8 given directly: searched as it is
+            rects = self._scan(small)
+        else:
+            rects = self._scan(grey_image(small)) or self._scan(small)
         return [
             (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale)
             for r in rects

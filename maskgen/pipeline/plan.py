@@ -50,11 +50,11 @@ def chunk_ranges(n_items: int, chunk_size: int, split_tail: bool = False) -> lis
     """Positions ``[start, stop)`` into the reader's keys, one range per chunk, in key order.
 
     ``split_tail``: in a run of at least :data:`SPLIT_TAIL_FROM` chunks, the last two to
-    three chunks' worth of items are cut into :data:`TAIL_CHUNKS` smaller chunks (of at least
-    :data:`MIN_TAIL_CHUNK_SIZE` items; else they stay whole). Workers take chunks in order,
-    so a run ends on small chunks: a worker that runs out waits for the others' last small
-    chunk, not a whole one (on 400 photos in chunks of 16 with two workers, one of them
-    otherwise masks the 25th chunk alone, ~0.12 s)."""
+    three chunks' worth of items are cut into :data:`TAIL_CHUNKS` smaller chunks (where each
+    but the last holds at least :data:`MIN_TAIL_CHUNK_SIZE` items; else they stay whole).
+    Workers take chunks in order, so a run ends on small chunks: a worker that runs out waits
+    for the others' last small chunk, not a whole one (on 400 photos in chunks of 16 with two
+    workers, one of them otherwise masks the 25th chunk alone, ~0.12 s)."""
     ranges = [
         range(start, min(start + chunk_size, n_items)) for start in range(0, n_items, chunk_size)
     ]

@@ -229,3 +229,10 @@ def test_a_face_seen_only_in_colour_is_still_found(finder, lfw_dir):
     (x0, y0, x1, y1), (px0, py0, px1, py1) = boxes[0], finder.detect(photo)[0]
     assert abs((x0 + x1) - (px0 + px1)) < 40 and abs((y0 + y1) - (py0 + py1)) < 40
     assert len(finder.find_faces(colour_only, "detect")) == 1
+
+
+def test_a_grey_image_is_searched_as_it_is(finder, photo):
+    """``detect`` of an (H, W) grey image gives the boxes of the colour photo's grey search."""
+    from maskgen.faces.landmarks import grey_image
+
+    assert finder.detect(grey_image(photo)) == finder.detect(photo) != []
