@@ -48,7 +48,7 @@ def test_another_format_says_what_it_could_not_keep(deep_png: Path, tmp_path: Pa
     out = tmp_path / "masked.jpg"
     result = CliRunner().invoke(cli, ["mask", str(deep_png), "-o", str(out), "--seed", "2"])
     assert result.exit_code == 0, result.output
-    assert "1 face(s) masked" in result.output
+    assert "1 face masked" in result.output
     assert f"{out}: written as rgb+alpha 16-bit -> rgb 8-bit" in result.output
     assert read_stored(out.read_bytes()).layout == "rgb 8-bit"
 

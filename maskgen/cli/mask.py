@@ -75,7 +75,7 @@ def mask(
             what = result.texture or result.color or "plain"
             worn = "" if result.wear == "correct" else f", {result.wear}"
             click.echo(
-                f"{shown}: {result.faces} face(s) masked ({result.mask_type}, {what}{worn})",
+                f"{shown}: {_faces(result.faces)} masked ({result.mask_type}, {what}{worn})",
                 err=True,
             )
         else:
@@ -83,7 +83,12 @@ def mask(
         if result.masked and result.faces_not_masked:
             left = ", ".join(face["reason"] for face in result.faces_not_masked)
             click.echo(
-                f"{shown}: {len(result.faces_not_masked)} face(s) left unmasked ({left})", err=True
+                f"{shown}: {_faces(len(result.faces_not_masked))} left unmasked ({left})", err=True
             )
         if result.format_change:
             click.echo(f"{shown}: written as {result.format_change}", err=True)
+
+
+def _faces(n: int) -> str:
+    """``"1 face"``, ``"2 faces"`` (the line said "1 face(s) masked")."""
+    return "1 face" if n == 1 else f"{n} faces"

@@ -92,18 +92,24 @@ class Counts:
         ``", 4 faces left unmasked (occluded 3, too_turned 1)"`` where the face checks left any,
         ``", 3 other files, not images (not_an_image 2, apple_double 1)"`` for a folder's
         other files, ``", 41 other records copied"`` for RecordIO's header and identities."""
-        text = f"{self.images} images: {self.masked} masked, {self.not_masked} not masked"
+        text = f"{_count(self.images, 'image')}: {self.masked} masked, {self.not_masked} not masked"
         if self.reasons:
             text += f" ({_by_reason(self.reasons)})"
         if self.faces_not_masked:
-            left = sum(self.faces_not_masked.values())
-            text += f", {left} faces left unmasked ({_by_reason(self.faces_not_masked)})"
+            left = _count(sum(self.faces_not_masked.values()), "face")
+            text += f", {left} left unmasked ({_by_reason(self.faces_not_masked)})"
         if self.skipped:
-            text += f", {self.other_files} other files, not images ({_by_reason(self.skipped)})"
+            other = _count(self.other_files, "other file")
+            text += f", {other}, not images ({_by_reason(self.skipped)})"
         others = self.items - self.images - self.other_files
         if others:
-            text += f", {others} other records copied"
+            text += f", {_count(others, 'other record')} copied"
         return text
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 image"``, ``"3 images"``: a run of one image said "1 images", one face "1 faces"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _by_reason(counts: Mapping[str, int]) -> str:
@@ -155,12 +161,12 @@ class RunReport:
         if self.shard is not None:
             index, count = self.shard
             parts.insert(0, f"shard {index}/{count}")
+            after = f"once all {count} shards are done" if count > 1 else "to finish the twin"
             parts.append(
-                f"parts in {self.output_dir}; run `maskgen merge {self.output_dir}` "
-                f"once all {count} shards are done"
+                f"parts in {self.output_dir}; run `maskgen merge {self.output_dir}` {after}"
             )
         elif self.merged_shards is not None:
-            parts.insert(0, f"merged {self.merged_shards} shards")
+            parts.insert(0, f"merged {_count(self.merged_shards, 'shard')}")
         if self.output is not None:
             parts.append(f"wrote {self.output}")
         return "; ".join(parts)

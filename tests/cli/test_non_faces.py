@@ -3,6 +3,7 @@ unchanged with the reason, `verify` refuses them in one line, `embed` skips them
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -44,7 +45,7 @@ def test_mask_writes_a_non_face_unchanged(non_faces, tmp_path, name, reason, mod
     result = _run("mask", non_faces[name], "-o", out, "--face-mode", mode)
     assert result.exit_code == 0, result.output
     assert f"not masked ({reason}), written unchanged" in result.stderr
-    assert "face(s) masked" not in result.stderr
+    assert not re.search(r"faces? masked", result.stderr)
     assert out.read_bytes() == non_faces[name].read_bytes()
 
 

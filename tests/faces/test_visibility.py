@@ -121,7 +121,7 @@ def test_one_face_skipped_the_other_masked_and_both_in_the_manifest(lfw_dir, tmp
     written = read_rgb(out / "two.png")
     np.testing.assert_array_equal(written[:, :250], occluded)  # his hand untouched
     assert report.counts.masked == 1 and report.counts.faces_not_masked == {OCCLUDED: 1}
-    assert "1 faces left unmasked (occluded 1)" in report.summary()
+    assert "1 face left unmasked (occluded 1)" in report.summary()
     counts = json.loads((out / "maskgen.json").read_text())["counts"]
     assert counts["faces_not_masked"] == {OCCLUDED: 1}
 

@@ -1,0 +1,49 @@
+"""The run summary's counts read as English: one of a thing is singular, others plural."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maskgen.pipeline.report import Counts, RunReport
+
+
+def _report(counts: Counts, **fields) -> RunReport:
+    return RunReport(Path("in"), Path("out"), "folder", counts, **fields)
+
+
+def test_a_count_of_one_is_singular():
+    """A run of one image said "1 images", one face left unmasked "1 faces"."""
+    counts = Counts(
+        items=4,
+        images=1,
+        masked=1,
+        skipped={"not_an_image": 1},
+        faces_not_masked={"occluded": 1},
+    )
+    text = _report(counts, output=Path("out"), merged_shards=1).summary()
+    assert text.startswith("merged 1 shard; 1 image: 1 masked, 0 not masked, ")
+    assert "1 face left unmasked (occluded 1)" in text
+    assert "1 other file, not images (not_an_image 1)" in text
+    assert "2 other records copied" in text
+    assert " 1 images" not in text and " 1 faces" not in text and " 1 shards" not in text
+
+
+def test_counts_above_one_are_plural():
+    counts = Counts(
+        items=6,
+        images=3,
+        masked=2,
+        reasons={"no_face": 1},
+        skipped={"not_an_image": 2},
+        faces_not_masked={"occluded": 2},
+    )
+    text = _report(counts, shard=(0, 2)).summary()
+    assert "3 images: 2 masked, 1 not masked (no_face 1)" in text
+    assert "2 faces left unmasked" in text and "2 other files, not images" in text
+    assert "1 other record copied" in text
+    assert text.endswith("once all 2 shards are done")
+
+
+def test_a_single_shard_run_is_not_told_to_wait_for_all_1_shards():
+    text = _report(Counts(items=1, images=1, masked=1), shard=(0, 1)).summary()
+    assert "all 1 shards" not in text and text.endswith("to finish the twin")
