@@ -36,13 +36,16 @@ def mask_file(
         raise OutputError(f"{output_path}: the output would overwrite the input")
     out_format = image_format_of(output_path)
     data = input_path.read_bytes()
-    if read_stored(data, input_path.name) is None:
+    # Decoded once: libjpeg prints a damaged JPEG's warning on stderr at each decode.
+    stored = read_stored(data, input_path.name)
+    if stored is None:
         raise DatasetFormatError(f"{input_path}: not an image OpenCV or Pillow can read")
     sample = Sample(key=input_path.name, data=data, name=input_path.name)
-    twin, result = mask_sample(sample, masker, seed=seed, jpeg_quality=jpeg_quality)
+    twin, result = mask_sample(sample, masker, seed=seed, jpeg_quality=jpeg_quality, stored=stored)
     assert result is not None  # images always get a row
-    stored = read_stored(twin.data, input_path.name)
-    assert stored is not None  # decoded above, or encoded by us
+    if result.masked:  # the twin is our own encoding: read back for its layout
+        stored = read_stored(twin.data, input_path.name)
+        assert stored is not None  # encoded by us
     payload, change = twin.data, result.format_change
     if stored.format != out_format:
         if not stored.maskable:

@@ -61,3 +61,40 @@ def test_tiff_and_gif_outputs(deep_png: Path, tmp_path: Path, masker) -> None:
         assert written.layout == layout
         expected = None if name.endswith("tif") else "rgb+alpha 16-bit -> rgb+alpha 8-bit"
         assert result.format_change == expected
+
+
+def _damaged_jpeg(data: bytes) -> bytes:
+    """A JPEG with a stray restart marker half-way through its scan: libjpeg decodes it,
+    printing "Corrupt JPEG data: premature end of data segment" on stderr."""
+    middle = len(data) // 2
+    return data[:middle] + b"\xff\xd0" + data[middle + 2 :]
+
+
+def _warnings_of_one_decode(data: bytes, capfd) -> str:
+    capfd.readouterr()
+    cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return capfd.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["face", "no_face"])
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_damaged_jpeg_warns_once(
+    lfw_dir: Path, tmp_path: Path, masker, capfd, source: str, suffix: str
+) -> None:
+    """`maskgen mask` printed libjpeg's warning twice (three times for a photo without a face
+    written as another format): the photo was decoded to check it, again to mask it, and
+    again to convert it. It is decoded once; libjpeg's own line is kept, as it tells the user
+    the file is damaged."""
+    if source == "face":
+        data = (lfw_dir / "Sandy_Smith" / "Sandy_Smith_0001.jpg").read_bytes()
+    else:  # a smooth ramp: no face in it
+        ramp = np.tile(np.linspace(0, 255, 200, dtype=np.uint8), (160, 1))
+        data = cv2.imencode(".jpg", cv2.merge([ramp, ramp[::-1], ramp]))[1].tobytes()
+    damaged = _damaged_jpeg(data)
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(damaged)
+    once = _warnings_of_one_decode(damaged, capfd)
+    assert "Corrupt JPEG data" in once
+    result = mask_file(path, tmp_path / f"out{suffix}", masker=masker, seed=0)
+    assert result.masked is (source == "face")
+    assert capfd.readouterr().err == once

@@ -94,6 +94,7 @@ def mask_sample(
     seed: int,
     jpeg_quality: int,
     wear_labels: bool = False,
+    stored: StoredImage | None = None,
 ) -> tuple[Sample, ItemResult | None]:
     """The twin of one item and its manifest row.
 
@@ -105,9 +106,18 @@ def mask_sample(
     bytes exactly, with the reason in the row. Masked images are re-encoded in their original
     format and layout: alpha, grey and 16 bits kept (see :func:`maskgen.images.restore_layout`),
     or the change stated in the row's ``format_change`` where the format cannot hold it.
+
+    ``stored``: the sample's image as :func:`maskgen.images.read_stored` gave it, where the
+    caller has decoded it already (decoding again repeats libjpeg's warnings on stderr for a
+    damaged JPEG).
     """
     (twin,) = mask_samples(
-        [sample], masker, seed=seed, jpeg_quality=jpeg_quality, wear_labels=wear_labels
+        [sample],
+        masker,
+        seed=seed,
+        jpeg_quality=jpeg_quality,
+        wear_labels=wear_labels,
+        stored=[stored],
     )
     return twin
 
@@ -119,11 +129,16 @@ def mask_samples(
     seed: int,
     jpeg_quality: int,
     wear_labels: bool = False,
+    stored: Sequence[StoredImage | None] | None = None,
 ) -> list[tuple[Sample, ItemResult | None]]:
     """:func:`mask_sample` for each sample, the same twins and rows, with the faces of all
     their images found in one masker call (a batch of aligned crops is fitted at once). Each
-    image still draws from its own ``item_rng(seed, key)`` only."""
-    decoded = [_decode(sample, wear_labels) for sample in samples]
+    image still draws from its own ``item_rng(seed, key)`` only. ``stored``, where given, holds
+    each sample's image decoded already (None: decode it here)."""
+    given = [None] * len(samples) if stored is None else list(stored)
+    decoded = [
+        _decode(sample, wear_labels, image) for sample, image in zip(samples, given, strict=True)
+    ]
     images = [item for item in decoded if isinstance(item, _Decoded)]
     rngs = [item_rng(seed, item.sample.key) for item in images]
     outcomes = iter(masker.mask_images([item.rgb for item in images], rngs))
@@ -147,11 +162,15 @@ class _Decoded:
         return self.stored.rgb
 
 
-def _decode(sample: Sample, wear_labels: bool) -> _Decoded | tuple[Sample, ItemResult | None]:
-    """The sample's image to mask, or its twin and row where there is none to mask."""
+def _decode(
+    sample: Sample, wear_labels: bool, stored: StoredImage | None = None
+) -> _Decoded | tuple[Sample, ItemResult | None]:
+    """The sample's image to mask (``stored``: decoded already), or its twin and row where
+    there is none to mask."""
     if not sample.is_image:
         return sample, None
-    stored = read_stored(sample.data, sample.name)
+    if stored is None:
+        stored = read_stored(sample.data, sample.name)
     if stored is None:
         return _unchanged(sample, _undecoded_reason(sample), wear_labels)
     if stored.multi_frame:
