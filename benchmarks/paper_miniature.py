@@ -276,10 +276,11 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands) -> dict[str, 
         if not sets["train"].is_file():
             link_photo_tree(people, photos)
             sets["train"].parent.mkdir(parents=True, exist_ok=True)
-        log.run(
-            ["align", str(photos), "-o", str(sets["train"]), "--workers", workers, "-q"],
+        log.run(  # --no-face centre: the published runs' sets (the default before it skipped)
+            ["align", str(photos), "-o", str(sets["train"]), "--no-face", "centre",
+             "--workers", workers, "-q"],
             sets["train"],
-        )
+        )  # fmt: skip
     if args.twin_wear:
         slug = args.twin_wear.replace("=", "").replace(",", "-").replace("_uncovered", "")
         sets["train_masked"] = work / f"train-{tag}-masked-{slug}" / "train.rec"

@@ -238,10 +238,11 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -
             people = training_people(lfw, set(), mfr2_names, args.min_photos, args.max_photos)
             link_photo_tree(people, work / f"photos-{tag}")
             train.parent.mkdir(parents=True, exist_ok=True)
-        log.run(
-            ["align", str(work / f"photos-{tag}"), "-o", str(train), "--workers", workers, "-q"],
+        log.run(  # --no-face centre: the published runs' sets (the default before it skipped)
+            ["align", str(work / f"photos-{tag}"), "-o", str(train), "--no-face", "centre",
+             "--workers", workers, "-q"],
             train,
-        )
+        )  # fmt: skip
     keep_time(train, made_now, "align training set", clock, made)
     if args.twin_dir is not None:
         twin = args.twin_dir / "train.rec" if args.twin_dir.is_dir() else args.twin_dir

@@ -151,7 +151,10 @@ def prepare(work: Path, args: argparse.Namespace) -> tuple[dict, bool]:
         else:
             photos = link_set(people, work / f"{name}-photos", args.per_person)
             rec.parent.mkdir(parents=True, exist_ok=True)
-            maskgen("align", photos, "-o", rec, "--workers", args.workers, "-q")
+            # --no-face centre: the published runs' sets (the default before it skipped)
+            maskgen(
+                "align", photos, "-o", rec, "--no-face", "centre", "--workers", args.workers, "-q"
+            )
         if not twin.exists():
             maskgen("augment", rec, "-o", twin.parent, "--wear", WEAR, "--seed", seed,
                     "--workers", args.workers, "-q")  # fmt: skip

@@ -24,16 +24,25 @@ from maskgen.cli import options
     default=None,
     help="LFW-style pairs file: build a verification .bin.",
 )
+@click.option(
+    "--no-face",
+    type=click.Choice(["skip", "centre"]),
+    default=None,
+    help="A photo with no face found: left out of the .rec (skip, the default) or aligned "
+    "as if its face filled the photo's centre (centre; always so for a .bin).",
+)
 @options.overwrite_file
 @options.workers
 @options.models_dir
 @options.quiet
-def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
+def align(photo_dir, output, pairs, no_face, workers, models_dir, quiet, overwrite):
     """Detect each photo's face and warp it onto the ArcFace 112x112 template, writing
     insightface's layouts: a RecordIO set (header, images, identity records, property) from
     the photos in PHOTO_DIR/<identity>/ (any image format, told by suffix or bytes), or a
-    verification .bin from a pairs file. A photo with no face found is aligned as if its face
-    filled the photo's centre (the summary's "centre fallback"; `maskgen -v align` names them).
+    verification .bin from a pairs file. A photo in which no face is found is left out of a
+    .rec (counted as no_face in the summary; `maskgen -v align` names each one), unless
+    --no-face centre; in a .bin, whose pairs need every photo, it is aligned as if its face
+    filled the photo's centre (the summary's "centre fallback").
 
     Example: maskgen align lfw/ --pairs pairs.txt -o lfw.bin
     """
@@ -49,6 +58,12 @@ def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
     if pairs is None and suffix != ".rec":
         raise click.BadParameter(
             "the output must be a .rec (or a .bin with --pairs)", param_hint="'-o'"
+        )
+    if pairs is not None and no_face == "skip":
+        raise click.BadParameter(
+            "a .bin keeps every photo of its pairs: a photo with no face found is aligned on "
+            "the centre fallback (leave the pair out of the pairs file instead)",
+            param_hint="'--no-face'",
         )
     options.refuse_existing(output, overwrite=overwrite)
     if pairs is None:
@@ -66,7 +81,12 @@ def align(photo_dir, output, pairs, workers, models_dir, quiet, overwrite):
             )
         else:
             report = align_folder_to_rec(
-                photo_dir, output, workers=workers, models_dir=models_dir, progress=bar.update
+                photo_dir,
+                output,
+                workers=workers,
+                models_dir=models_dir,
+                progress=bar.update,
+                no_face=no_face or "skip",
             )
     if not quiet:
         click.echo(report.summary(), err=True)

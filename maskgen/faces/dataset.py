@@ -7,7 +7,9 @@ identity) for training, or a verification ``.bin`` from an LFW-style pairs file 
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ import cv2
 import numpy as np
 from joblib import Parallel, delayed
 
-from maskgen.errors import DatasetFormatError
+from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.landmarks import load_face_finder
 from maskgen.images import is_image_file, read_rgb
@@ -30,30 +32,52 @@ the photo's shorter side (true of roughly centred sets such as LFW's deep-funnel
 ProgressFn = Callable[[int], None]
 
 
+NO_FACE_CHOICES = ("skip", "centre")
+"""What ``align`` does with a photo in which no face is found: ``skip`` leaves it out of a
+training set with the reason ``no_face`` (a crop of background labelled as that person is a
+wrong training sample), ``centre`` aligns it on :func:`centre_points` (a pairs file needs every
+photo, so a ``.bin`` always does)."""
+
+
 @dataclass
 class AlignReport:
-    """What an align run did: photos read, aligned by detection, by the centre fallback, skipped."""
+    """What an align run did: photos read, aligned by detection, by the centre fallback, and
+    left out (``skipped``: photo path -> reason, ``no_face`` or ``unreadable``)."""
 
     output: Path
     photos: int = 0
     detected: int = 0
     centre_fallback: int = 0
-    skipped: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
     outside_identities: int = 0
     """Photos directly in the photo folder, in no identity sub-folder: not in the .rec."""
+    empty_identities: list[str] = field(default_factory=list)
+    """Identity sub-folders none of whose photos was aligned: no class in the .rec."""
 
     def summary(self) -> str:
-        ignored = (
-            f"; {_count(self.outside_identities, 'photo')} outside the identity sub-folders ignored"
-            if self.outside_identities
-            else ""
-        )
-        return (
-            f"{self.output}: {_count(self.photos, 'photo')}, {self.detected} aligned on a "
-            "detected face, "
-            f"{self.centre_fallback} on the centre fallback, {len(self.skipped)} skipped"
-            f"{ignored}"
-        )
+        """``"train.rec: 12 photos, 10 aligned on a detected face, 2 left out (no_face 1,
+        unreadable 1)"``, with the centre fallback's count where it was used, the identities
+        left with no photo and the photos outside the identity sub-folders where there are."""
+        photos = _count(self.photos, "photo")
+        parts = [f"{self.output}: {photos}, {self.detected} aligned on a detected face"]
+        if self.centre_fallback:
+            parts.append(f"{self.centre_fallback} on the centre fallback")
+        by_reason = _describe_reasons(self.skipped)
+        parts.append(f"{len(self.skipped)} left out" + (f" ({by_reason})" if by_reason else ""))
+        text = ", ".join(parts)
+        if self.empty_identities:
+            names = ", ".join(self.empty_identities[:3])
+            more = ", ..." if len(self.empty_identities) > 3 else ""
+            text += (
+                f"; {_count(len(self.empty_identities), 'identity folder')} with no photo "
+                f"aligned, not in the .rec ({names}{more})"
+            )
+        if self.outside_identities:
+            text += (
+                f"; {_count(self.outside_identities, 'photo')} outside the identity "
+                "sub-folders ignored"
+            )
+        return text
 
 
 def _count(n: int, noun: str) -> str:
@@ -63,12 +87,14 @@ def _count(n: int, noun: str) -> str:
 
 @dataclass(frozen=True)
 class AlignedPhoto:
-    """One photo's 112x112 crop as encoded bytes, and how it was aligned ("detected",
-    "centre" or None when the photo could not be read)."""
+    """One photo's 112x112 crop as encoded bytes and how it was aligned (``how``: "detected"
+    or "centre"), or no crop (``jpeg`` and ``how`` None) and the ``reason``: "unreadable" or
+    "no_face"."""
 
     path: Path
     jpeg: bytes | None
     how: str | None
+    reason: str | None = None
 
 
 def centre_points(height: int, width: int) -> np.ndarray:
@@ -81,17 +107,26 @@ def centre_points(height: int, width: int) -> np.ndarray:
 
 
 def align_photo(
-    path: Path, *, size: int = 112, jpeg_quality: int = 95, models_dir: str | None = None
+    path: Path,
+    *,
+    size: int = 112,
+    jpeg_quality: int = 95,
+    models_dir: str | None = None,
+    no_face: str = "skip",
 ) -> AlignedPhoto:
-    """Detect the largest face in a photo and return its aligned crop as JPEG bytes."""
+    """Detect the largest face in a photo and return its aligned crop as JPEG bytes; a photo
+    with no face found is left out (``no_face="skip"``) or aligned on :func:`centre_points`
+    (``"centre"``)."""
     rgb = read_rgb(path)
     if rgb is None:
-        return AlignedPhoto(path, None, None)
+        return AlignedPhoto(path, None, None, "unreadable")
     faces = load_face_finder(models_dir).find_faces(rgb, "detect")
     if faces:
         points, how = five_points(faces[0].landmarks), "detected"
-    else:
+    elif no_face == "centre":
         points, how = centre_points(*rgb.shape[:2]), "centre"
+    else:
+        return AlignedPhoto(path, None, None, "no_face")
     crop = align_face(rgb, points, size)
     ok, buf = cv2.imencode(
         ".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
@@ -102,28 +137,36 @@ def align_photo(
 
 
 def _align_many(
-    paths: Sequence[Path], workers: int, models_dir: str | None, progress: ProgressFn | None
+    paths: Sequence[Path],
+    workers: int,
+    models_dir: str | None,
+    progress: ProgressFn | None,
+    no_face: str,
 ) -> Iterator[AlignedPhoto]:
     """Align photos across worker processes, yielding results in input order."""
     batch = 64
     batches = [paths[i : i + batch] for i in range(0, len(paths), batch)]
     parallel = Parallel(n_jobs=workers, return_as="generator")
-    jobs = (delayed(_align_batch)(b, models_dir) for b in batches)
+    jobs = (delayed(_align_batch)(b, models_dir, no_face) for b in batches)
     for results in parallel(jobs):
         yield from results
         if progress is not None:
             progress(len(results))
 
 
-def _align_batch(paths: Sequence[Path], models_dir: str | None) -> list[AlignedPhoto]:
-    return [align_photo(p, models_dir=models_dir) for p in paths]
+def _align_batch(paths: Sequence[Path], models_dir: str | None, no_face: str) -> list[AlignedPhoto]:
+    return [align_photo(p, models_dir=models_dir, no_face=no_face) for p in paths]
 
 
 def _tally(report: AlignReport, photo: AlignedPhoto) -> bool:
     report.photos += 1
     if photo.jpeg is None:
-        report.skipped.append(str(photo.path))
-        logger.warning("%s: unreadable, skipped", photo.path)
+        reason = photo.reason or "unreadable"
+        report.skipped[str(photo.path)] = reason
+        if reason == "no_face":
+            logger.info("%s: no face found, left out (no_face)", photo.path)
+        else:
+            logger.warning("%s: %s, left out", photo.path, reason)
         return False
     if photo.how == "detected":
         report.detected += 1
@@ -154,32 +197,59 @@ def align_folder_to_rec(
     workers: int = 1,
     models_dir: str | None = None,
     progress: ProgressFn | None = None,
+    no_face: str = "skip",
 ) -> AlignReport:
     """Build an insightface RecordIO set (header, images, identity records, ``property``) from a
-    folder with one sub-folder of photos per identity. Identities are numbered in sorted order."""
+    folder with one sub-folder of photos per identity.
+
+    A photo in which no face is found is left out and recorded in the report's ``skipped``
+    with the reason ``no_face`` (``no_face="centre"``: aligned on :func:`centre_points`
+    instead), as is an unreadable one (``unreadable``). The identities that keep a photo are
+    numbered 0.. in sorted order; one left with none is no class (``empty_identities``).
+    DatasetFormatError where no photo at all is aligned (nothing is written then);
+    ConfigError for a ``no_face`` other than those of :data:`NO_FACE_CHOICES`.
+    """
     from maskgen.formats.recordio import write_insightface_rec
 
+    _check_no_face(no_face)
     identities = identity_folders(Path(photo_dir))
     loose = [p for p in Path(photo_dir).iterdir() if is_image_file(p)]
     report = AlignReport(output=Path(out_rec), outside_identities=len(loose))
     all_paths = [p for _, photos in identities for p in photos]
-    owner = [i for i, (_, photos) in enumerate(identities) for _ in photos]
-    aligned = _align_many(all_paths, workers, models_dir, progress)
+    aligned = iter(_align_many(all_paths, workers, models_dir, progress, no_face))
 
     def groups() -> Iterator[list[bytes]]:
-        current, images = 0, []
-        for ident, photo in zip(owner, aligned, strict=True):
-            if ident != current:
-                if images:
-                    yield images
-                current, images = ident, []
-            if _tally(report, photo):
-                images.append(photo.jpeg)
-        if images:
-            yield images
+        kept = 0
+        for name, photos in identities:
+            images = [
+                photo.jpeg
+                for photo in itertools.islice(aligned, len(photos))
+                if _tally(report, photo)
+            ]
+            if images:
+                kept += 1
+                yield images
+            else:
+                report.empty_identities.append(name)
+        if not kept:  # raised inside the writer: no .rec that looks finished is left
+            raise DatasetFormatError(
+                f"{photo_dir}: no photo of its {len(all_paths)} aligned "
+                f"({_describe_reasons(report.skipped)}), nothing to write"
+            )
 
     write_insightface_rec(Path(out_rec), groups())
     return report
+
+
+def _check_no_face(no_face: str) -> None:
+    if no_face not in NO_FACE_CHOICES:
+        raise ConfigError(f"no_face: {no_face!r}, expected one of {', '.join(NO_FACE_CHOICES)}")
+
+
+def _describe_reasons(skipped: dict[str, str]) -> str:
+    """``"no_face 3, unreadable 1"``."""
+    counts = Counter(skipped.values())
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
 
 
 def read_pairs(pairs_txt: Path, photo_dir: Path) -> tuple[list[Path], list[bool]]:
@@ -248,7 +318,7 @@ def align_pairs_to_bin(
     paths, issame = read_pairs(Path(pairs_txt), Path(photo_dir))
     report = AlignReport(output=Path(out_bin))
     images: list[bytes] = []
-    for photo in _align_many(paths, workers, models_dir, progress):
+    for photo in _align_many(paths, workers, models_dir, progress, no_face="centre"):
         if not _tally(report, photo):
             raise DatasetFormatError(f"{photo.path}: unreadable photo in a pair")
         images.append(photo.jpeg)

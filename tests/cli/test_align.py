@@ -145,3 +145,87 @@ def test_align_refuses_the_property_and_idx_of_another_set(tmp_path, lfw_dir):
     )
     assert forced.exit_code == 0, forced.output
     assert (out / "property").read_text().strip() == "1,112,112"
+
+
+def _background(photo, path) -> None:
+    """A real photo's left and right margins side by side: background, no face."""
+    bgr = cv2.imread(str(photo))
+    assert cv2.imwrite(str(path), np.concatenate([bgr[:, :60], bgr[:, -60:]], axis=1))
+
+
+@pytest.fixture
+def photos_without_faces(tmp_path, lfw_dir):
+    """A/ two faces and a background, B/ only a background, C/ one face."""
+    photos = tmp_path / "photos"
+    gore = sorted((lfw_dir / "Al_Gore").glob("*.jpg"))
+    for name in "ABC":
+        (photos / name).mkdir(parents=True)
+    (photos / "A" / "1.jpg").symlink_to(gore[0])
+    (photos / "A" / "2.jpg").symlink_to(gore[1])
+    _background(gore[2], photos / "A" / "3.jpg")
+    _background(gore[3], photos / "B" / "1.jpg")
+    (photos / "C" / "1.jpg").symlink_to(sorted((lfw_dir / "Alec_Baldwin").glob("*.jpg"))[0])
+    return photos
+
+
+def test_a_photo_with_no_face_is_left_out_of_a_rec(tmp_path, photos_without_faces):
+    """A background crop labelled as that person went into the training .rec (the centre
+    fallback); it is left out with the reason no_face, and a folder left with no photo is
+    no class."""
+    out = tmp_path / "t.rec"
+    result = CliRunner().invoke(cli, ["align", str(photos_without_faces), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{out}: 5 photos, 3 aligned on a detected face, 2 left out (no_face 2); "
+        "1 identity folder with no photo aligned, not in the .rec (B)"
+    ) in result.stderr
+    reader = RecordIOReader(out)
+    assert reader.num_classes == 2
+    assert [len(reader.identity(i)) for i in range(2)] == [2, 1]
+    assert (out.parent / "property").read_text().strip() == "2,112,112"
+
+
+def test_no_face_centre_keeps_the_centre_fallback(tmp_path, photos_without_faces):
+    out = tmp_path / "t.rec"
+    result = CliRunner().invoke(
+        cli, ["align", str(photos_without_faces), "-o", str(out), "--no-face", "centre"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "5 photos, 3 aligned on a detected face, 2 on the centre fallback, 0 left out" in (
+        result.stderr
+    )
+    reader = RecordIOReader(out)
+    assert [len(reader.identity(i)) for i in range(3)] == [3, 1, 1]
+
+
+def test_a_folder_with_no_face_at_all_writes_nothing(tmp_path, lfw_dir):
+    photos = tmp_path / "photos"
+    (photos / "A").mkdir(parents=True)
+    _background(sorted((lfw_dir / "Al_Gore").glob("*.jpg"))[0], photos / "A" / "1.jpg")
+    out = tmp_path / "out" / "t.rec"
+    result = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out), "-q"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {photos}: no photo of its 1 aligned (no_face 1), nothing to write\n"
+    )
+    assert not out.exists() and not out.with_suffix(".idx").exists()
+    assert not (out.parent / "property").exists()
+
+
+def test_a_bin_cannot_skip_a_photo_of_a_pair(tmp_path, lfw_dir, lfw_pairs):
+    out = tmp_path / "x.bin"
+    result = CliRunner().invoke(
+        cli,
+        ["align", str(lfw_dir), "--pairs", str(lfw_pairs), "-o", str(out), "--no-face", "skip"],
+    )
+    assert result.exit_code == 2
+    assert "a .bin keeps every photo of its pairs" in result.output
+    assert not out.exists()
+
+
+def test_the_library_refuses_an_unknown_no_face(tmp_path, photos_without_faces):
+    from maskgen.errors import ConfigError
+    from maskgen.faces.dataset import align_folder_to_rec
+
+    with pytest.raises(ConfigError, match="no_face: 'crop', expected one of skip, centre"):
+        align_folder_to_rec(photos_without_faces, tmp_path / "t.rec", no_face="crop")
