@@ -648,15 +648,79 @@ class RecordIOReader:
     def _read_layout(self) -> _Layout | None:
         position = self._index.position(0)
         if position is None:
+            self._refuse_unlisted_header()
             return None
+        return _detect_layout(self._payload_at(int(self._index.offsets[position])))
+
+    def _payload_at(self, offset: int) -> bytes:
         with open(self.path, "rb") as handle:
-            payload, _ = _read_record(
-                _sequential_read_at(handle),
-                int(self._index.offsets[position]),
-                self.path,
-                self.idx_path,
+            payload, _ = _read_record(_sequential_read_at(handle), offset, self.path, self.idx_path)
+        return payload
+
+    def _refuse_unlisted_header(self) -> None:
+        """DatasetFormatError where the ``.idx`` leaves out the insightface header record the
+        ``.rec`` starts with (a line dropped by hand): its identity records were then read as
+        images, with their ``[first, end)`` ranges taken for identity labels, and a twin
+        rewrote those labels."""
+        if not len(self._index) or self._size < _PART_HEAD.size:
+            return
+        if bool(np.any(self._index.offsets == 0)):  # the first record is listed, as another key
+            return
+        try:
+            layout = _detect_layout(self._payload_at(0))
+        except DatasetFormatError:
+            return  # not a record there: reported where the listed records are read
+        if layout is not None:
+            raise DatasetFormatError(
+                f"{self.idx_path}: leaves out key 0, the insightface header record at the start "
+                f"of {self.path}, so its identity records would be read as images; put its line "
+                "'0<TAB>0' back, or rebuild the index with "
+                f"`maskgen index {self.path} --overwrite`"
             )
-        return _detect_layout(payload)
+
+    def unlisted_keys(self) -> np.ndarray:
+        """Keys the insightface header names (images ``1..first-1``, identity records
+        ``first..end-1``) that the ``.idx`` does not list, sorted int64; empty for a flat file,
+        whose ``.idx`` is the only list of its records.
+
+        The ``.idx`` is the list of records (MXNet's ``MXIndexedRecordIO.keys``), so maskgen
+        reads only those it lists, and a twin's ``.idx`` lists the same keys; but insightface's
+        trainer takes the image keys from the header (``range(1, first)``) and stops at the
+        first one missing. Free for an index whose keys run contiguously (insightface's)."""
+        if self._layout is None:
+            return np.empty(0, dtype=np.int64)
+        keys, end = self.keys(), self._layout.end
+        if isinstance(keys, range) and keys.start <= 0 and keys.stop >= end:
+            return np.empty(0, dtype=np.int64)
+        return np.setdiff1d(np.arange(end, dtype=np.int64), _key_values(keys))
+
+    def describe_unlisted(self) -> str | None:
+        """One line on the records :meth:`unlisted_keys` finds (None where there are none):
+        how many of the images and identity records the header names the ``.idx`` leaves
+        out, the first few keys, and what follows from it."""
+        missing = self.unlisted_keys()
+        if not len(missing) or self._layout is None:
+            return None
+        first, end = self._layout.first, self._layout.end
+        identities = int(np.count_nonzero(missing >= first))
+        images = len(missing) - identities
+        return (
+            f"{self.idx_path}: leaves out {images} of the {first - 1} image records and "
+            f"{identities} of the {end - first} identity records the header of {self.path} "
+            f"names (keys {_key_runs(missing)}): only the records it lists are read, and a "
+            "twin's .idx lists the same; insightface's own trainer, which reads the image keys "
+            f"1..{first - 1} the header names, stops at the first one missing"
+        )
+
+
+def _key_runs(keys: np.ndarray, shown: int = 3) -> str:
+    """``"10-19, 25, 40-41, ..."``: the first ``shown`` runs of sorted int64 ``keys``."""
+    breaks = np.flatnonzero(np.diff(keys) != 1) + 1
+    runs = np.split(keys, breaks)
+    text = ", ".join(
+        str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs[:shown]
+    )
+    return text + (", ..." if len(runs) > shown else "")
 
 
 def read_property(path: Path) -> tuple[int, int, int] | None:

@@ -271,6 +271,8 @@ def _open_job(input_path: str | Path, output_dir: str | Path) -> _Job:
     fmt = find_format(input_path)
     reader = fmt.open_reader(Path(input_path))
     _check_not_empty(reader)
+    if isinstance(reader, RecordIOReader) and (unlisted := reader.describe_unlisted()):
+        logger.warning("%s", unlisted)  # a .idx filtered by hand: read as it lists, but said
     out_dir = Path(output_dir)
     twin = fmt.output_path(reader, out_dir)
     _check_not_overlapping(reader.path, out_dir, twin)

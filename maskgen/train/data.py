@@ -104,9 +104,13 @@ def _open_reader(path: str | Path, option: str) -> RecordIOReader:
     if path.suffix.lower() != ".rec":
         raise TrainingError(f"{option}: {path}: training reads RecordIO .rec files")
     try:
-        return RecordIOReader(path)
+        reader = RecordIOReader(path)
     except DatasetFormatError as exc:
         raise TrainingError(f"{option}: {exc}") from exc
+    unlisted = reader.describe_unlisted()
+    if unlisted:  # a .idx filtered by hand: legitimate, but said
+        logger.warning("%s: %s", option, unlisted)
+    return reader
 
 
 def _read_identities(reader: RecordIOReader, keys: np.ndarray) -> np.ndarray:

@@ -557,3 +557,51 @@ def test_writing_a_decoded_image_is_refused(tmp_path: Path) -> None:
         writer.write(Sample(key=2, data=np.frombuffer(b"\xff\xd8x", np.uint8)))
     assert RecordIOReader(rec).read(1).data == b"\xff\xd8jpeg"
     assert RecordIOReader(rec).read(2).data == b"\xff\xd8x"
+
+
+def _drop_index_lines(rec: Path, dropped: range) -> None:
+    """Filter the .idx by hand, as a user leaving records out does; the .rec keeps them."""
+    idx = rec.with_suffix(".idx")
+    lines = idx.read_text().splitlines(keepends=True)
+    idx.write_text("".join(line for line in lines if int(line.split("\t")[0]) not in dropped))
+
+
+@pytest.mark.shared
+def test_an_index_without_the_header_line_is_refused(rec_dir: Path, tmp_path: Path) -> None:
+    """lfw-mini's .idx without its line for key 0: the file read as a flat one, its 40
+    identity records as images labelled with their [first, end) ranges (a twin rewrote those
+    labels as [first, 0.0])."""
+    rec = _copy_fixture(rec_dir, "lfw-mini", tmp_path)
+    _drop_index_lines(rec, range(0, 1))
+    with pytest.raises(DatasetFormatError) as info:
+        RecordIOReader(rec)
+    assert str(info.value) == (
+        f"{rec.with_suffix('.idx')}: leaves out key 0, the insightface header record at the "
+        f"start of {rec}, so its identity records would be read as images; put its line "
+        f"'0<TAB>0' back, or rebuild the index with `maskgen index {rec} --overwrite`"
+    )
+
+
+@pytest.mark.shared
+def test_an_index_filtered_by_hand_is_read_as_it_lists_and_said(
+    rec_dir: Path, tmp_path: Path
+) -> None:
+    """Records dropped from the middle of the .idx (the .rec still holds them) are not read,
+    as MXNet's reader does; where the insightface header names them, unlisted_keys says so."""
+    rec = _copy_fixture(rec_dir, "lfw-mini", tmp_path)
+    full = RecordIOReader(rec_dir / "lfw-mini" / "train.rec")
+    _drop_index_lines(rec, range(10, 20))
+    reader = RecordIOReader(rec)
+    assert list(reader.image_keys()) == [k for k in full.image_keys() if not 10 <= k < 20]
+    assert reader.num_classes == 40 and reader.identity(1) == full.identity(1)
+    assert all(reader.read(k).data == full.read(k).data for k in (9, 20, 294, 295))
+    assert reader.unlisted_keys().tolist() == list(range(10, 20))
+    assert reader.describe_unlisted().startswith(
+        f"{rec.with_suffix('.idx')}: leaves out 10 of the 294 image records and 0 of the 40 "
+        f"identity records the header of {rec} names (keys 10-19)"
+    )
+    assert full.describe_unlisted() is None
+    flat = _copy_fixture(rec_dir, "lfw-mini-flat", tmp_path)
+    _drop_index_lines(flat, range(10, 20))
+    assert len(RecordIOReader(flat)) == 284
+    assert RecordIOReader(flat).describe_unlisted() is None  # its .idx is the only list

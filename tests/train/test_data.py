@@ -99,3 +99,24 @@ def test_sampler_order_is_shared_by_ranks_and_resumes() -> None:
         EpochSampler(100, 9, seed=0, masked_prob=0.5, world_size=2)
     with pytest.raises(TrainingError, match=r"1 image a step.*--batch-size 4 or more"):
         EpochSampler(100, 2, seed=0, masked_prob=0.5, world_size=2)
+
+
+@pytest.mark.shared
+def test_a_hand_filtered_index_trains_on_what_it_lists_and_says_so(
+    rec_dir: Path, tmp_path: Path, caplog
+) -> None:
+    """Records dropped from lfw-mini's .idx (the .rec still holds them) are not trained on;
+    the run says which ones the header names and the .idx leaves out."""
+    import logging
+    import shutil
+
+    for name in ("train.rec", "property"):
+        shutil.copyfile(rec_dir / "lfw-mini" / name, tmp_path / name)
+    lines = (rec_dir / "lfw-mini" / "train.idx").read_text().splitlines(keepends=True)
+    (tmp_path / "train.idx").write_text("".join(lines[:10] + lines[20:]))  # keys 10-19
+    with caplog.at_level(logging.WARNING, logger="maskgen"):
+        data = open_train_data(tmp_path / "train.rec")
+    assert len(data.keys) == 284 and not set(range(10, 20)) & set(data.keys.tolist())
+    assert data.num_classes == 40
+    (said,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said.startswith(f"data: {tmp_path / 'train.idx'}: leaves out 10 of the 294 image")
