@@ -6,9 +6,21 @@ users can catch either.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class MaskgenError(Exception):
-    """Root of every error maskgen raises on purpose (bad input, bad invocation)."""
+    """Root of every error maskgen raises on purpose (bad input, bad invocation).
+
+    A message names a Python parameter as a caller passes it (``"resume=True and
+    overwrite=True contradict each other"``); ``parameters`` maps the words naming one in the
+    message to the parameter's name (``{"resume=True": "resume", "another output_dir":
+    "output_dir"}``), so the CLI can put its own option there (``--resume``, ``another -o``)
+    and its messages stay in its own terms."""
+
+    def __init__(self, *args: object, parameters: Mapping[str, str] | None = None) -> None:
+        super().__init__(*args)
+        self.parameters: dict[str, str] = dict(parameters or {})
 
 
 class DatasetFormatError(MaskgenError, ValueError):

@@ -168,12 +168,44 @@ class LazyGroup(click.Group):
                 if stop.received is not None:
                     signum = stop.received  # a library turned the interrupt into another error
                 elif isinstance(exc, MaskgenError):
-                    click.echo(f"Error: {exc}", err=True)
+                    click.echo(f"Error: {_in_option_words(exc, ctx)}", err=True)
                     ctx.exit(1)
                 else:
                     raise
         click.echo(_stop_message(ctx, signum), err=True)
         ctx.exit(128 + signum)
+
+
+def _in_option_words(exc: MaskgenError, ctx: click.Context) -> str:
+    """The error's message with each Python parameter it names (``exc.parameters``) in the
+    words of the command's own option: ``resume=True`` -> ``--resume``, ``another
+    output_dir`` -> ``another --output``, ``scheduler='tcp://x'`` -> ``--scheduler tcp://x``.
+    A parameter the command has no option for keeps the library's words."""
+    message = str(exc)
+    name = ctx.invoked_subcommand
+    command = ctx.command.get_command(ctx, name) if name and exc.parameters else None
+    if command is None:
+        return message
+    options = {p.name: p for p in command.params if isinstance(p, click.Option) and p.opts}
+    for words, parameter in exc.parameters.items():
+        option = options.get(parameter)
+        if option is not None:
+            message = message.replace(words, _option_words(option, parameter, words))
+    return message
+
+
+def _option_words(option: click.Option, parameter: str, words: str) -> str:
+    """``words`` with the parameter in them as the option: ``name=True`` (or ``name`` alone)
+    becomes ``--flag``, ``name='VALUE'`` ``--option VALUE``."""
+    flag = max(option.opts, key=len)  # the long form: --output, not -o
+    before, equals, value = words.partition(f"{parameter}=")
+    if not equals:
+        return words.replace(parameter, flag, 1)
+    if option.is_flag:
+        return before + flag
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return f"{before}{flag} {value}"
 
 
 def _exit_now(code: int | str | None) -> None:

@@ -31,6 +31,8 @@ the photo's shorter side (true of roughly centred sets such as LFW's deep-funnel
 
 ProgressFn = Callable[[int], None]
 
+_CENTRE_HINT = "; no_face='centre' aligns a photo with no face found on the centre fallback"
+
 
 NO_FACE_CHOICES = ("skip", "centre")
 """What ``align`` does with a photo in which no face is found: ``skip`` leaves it out of a
@@ -232,9 +234,11 @@ def align_folder_to_rec(
             else:
                 report.empty_identities.append(name)
         if not kept:  # raised inside the writer: no .rec that looks finished is left
+            hint = _CENTRE_HINT if "no_face" in report.skipped.values() else ""
             raise DatasetFormatError(
                 f"{photo_dir}: no photo of its {len(all_paths)} aligned "
-                f"({_describe_reasons(report.skipped)}), nothing to write"
+                f"({_describe_reasons(report.skipped)}), nothing to write{hint}",
+                parameters={"no_face='centre'": "no_face"} if hint else None,
             )
 
     write_insightface_rec(Path(out_rec), groups())

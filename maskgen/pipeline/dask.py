@@ -27,13 +27,17 @@ def run_jobs_on_dask(
         from distributed import Client
     except ImportError:
         raise ConfigError(
-            "--scheduler needs Dask distributed: pip install 'maskgen[dask]'"
+            f"scheduler={address!r} needs Dask distributed: pip install 'maskgen[dask]'",
+            parameters={f"scheduler={address!r}": "scheduler"},
         ) from None
     _check_address(address)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
-        raise ConfigError(f"--scheduler {address}: cannot connect ({error})") from None
+        raise ConfigError(
+            f"scheduler={address!r}: cannot connect ({error})",
+            parameters={f"scheduler={address!r}": "scheduler"},
+        ) from None
     with client, joblib.parallel_config(backend="dask", client=client):
         yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
 
@@ -52,6 +56,7 @@ def _check_address(address: str) -> None:
             backend.get_address_host_port(location)
     except ValueError as error:
         raise ConfigError(
-            f"--scheduler {address}: not a Dask scheduler address ({error}; "
-            "expected e.g. tcp://head:8786)"
+            f"scheduler={address!r}: not a Dask scheduler address ({error}; "
+            "expected e.g. tcp://head:8786)",
+            parameters={f"scheduler={address!r}": "scheduler"},
         ) from None

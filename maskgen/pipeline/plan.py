@@ -257,18 +257,27 @@ class PartsLayout:
         if changed:
             raise ConfigError(
                 f"{self.root.parent} holds parts of a run whose input has changed since "
-                f"({'; '.join(changed)}); restore the input, or start over with --overwrite"
+                f"({'; '.join(changed)}); restore the input, or start over with "
+                "overwrite=True",
+                parameters={"overwrite=True": "overwrite"},
             )
         if any(d.startswith("shards:") for d in differences):
-            raise ConfigError(  # --overwrite is refused with --shard: name what works
+            raise ConfigError(  # overwrite is refused with a shard: name what works
                 f"{self.root.parent} holds parts of a run cut into other shards "
-                f"({'; '.join(differences)}); finish it with its own --shard options (none for "
-                "an unsharded run), or start over with --overwrite and no --shard"
+                f"({'; '.join(differences)}); finish it with its own shard (none for an "
+                "unsharded run), or start over with overwrite=True and no shard",
+                parameters={
+                    "own shard": "shard",
+                    "no shard": "shard",
+                    "overwrite=True": "overwrite",
+                },
             )
         if differences:
             raise ConfigError(
                 f"{self.root.parent} holds parts made with other parameters "
-                f"({'; '.join(differences)}); rerun with the same options, or --overwrite"
+                f"({'; '.join(differences)}); rerun with the same parameters, or "
+                "overwrite=True",
+                parameters={"overwrite=True": "overwrite"},
             )
 
     def mark_shard_done(self, shard: Shard, chunks: range) -> None:

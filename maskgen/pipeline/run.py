@@ -60,6 +60,10 @@ logger = logging.getLogger(__name__)
 
 FACE_MODES = ("auto", "detect", "aligned")
 
+_RESUME_OR_OVERWRITE = {"resume=True": "resume", "overwrite=True": "overwrite"}
+_ANOTHER_OUTPUT_OR_OVERWRITE = {"another output_dir": "output_dir", "overwrite=True": "overwrite"}
+"""How messages name :func:`augment_dataset`'s parameters (``MaskgenError.parameters``)."""
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -242,11 +246,15 @@ def _check_options(
     if face_mode is not None and face_mode not in FACE_MODES:
         raise ConfigError(f"face_mode: {face_mode!r}, expected one of {', '.join(FACE_MODES)}")
     if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other; pick one")
+        raise ConfigError(
+            "resume=True and overwrite=True contradict each other; pick one",
+            parameters=_RESUME_OR_OVERWRITE,
+        )
     if overwrite and shard is not None:
         raise ConfigError(
-            "--overwrite with --shard would delete the other shards' parts; "
-            "remove OUTDIR by hand, or use --resume"
+            "overwrite=True with shard given would delete the other shards' parts; remove the "
+            "output folder by hand, or use resume=True",
+            parameters={**_RESUME_OR_OVERWRITE, "shard given": "shard"},
         )
     if shard is not None:
         check_shard(shard)
@@ -352,15 +360,17 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
     layout, out_dir = job.layout, job.out_dir
     if layout.root.exists() and shard is None:
         raise OutputError(
-            f"{out_dir} holds parts of an interrupted run; add --resume to finish it "
-            "(or --overwrite to start over)"
+            f"{out_dir} holds parts of an interrupted run; add resume=True to finish it "
+            "(or overwrite=True to start over)",
+            parameters=_RESUME_OR_OVERWRITE,
         )
     joining = layout.root.exists() and shard is not None
     if joining:
         mine = shard_chunks(len(job.plan.chunks), shard)
         if layout.shard_marker(*shard).exists() or layout.has_any_part(mine):
             raise OutputError(
-                f"{out_dir} already holds parts of shard {shard[0]}/{shard[1]}; add --resume"
+                f"{out_dir} already holds parts of shard {shard[0]}/{shard[1]}; add resume=True",
+                parameters=_RESUME_OR_OVERWRITE,
             )
     previous = _holds_output(out_dir, job.twin, twin_files=not joining)
     folder_twin = job.twin.resolve() == out_dir.resolve()
@@ -368,13 +378,15 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
         # a folder twin's OUTDIR holding other files, the user's own: not "output"
         raise OutputError(
             f"{out_dir} is not empty ({previous[0].name}); a folder's twin is written into an "
-            "empty folder: use another -o, or --overwrite to write into it (files of the "
-            "input's names are replaced, other files kept)"
+            "empty folder: use another output_dir, or overwrite=True to write into it (files "
+            "of the input's names are replaced, other files kept)",
+            parameters=_ANOTHER_OUTPUT_OR_OVERWRITE,
         )
     if previous:
         raise OutputError(
-            f"{out_dir} already holds output ({previous[0].name}); use another -o, "
-            "or --overwrite to replace it"
+            f"{out_dir} already holds output ({previous[0].name}); use another output_dir, "
+            "or overwrite=True to replace it",
+            parameters=_ANOTHER_OUTPUT_OR_OVERWRITE,
         )
     if not joining:
         _refuse_another_property(job)
@@ -394,7 +406,8 @@ def _refuse_another_property(job: _Job) -> None:
         return
     raise OutputError(
         f"{theirs} exists (the class count of another .rec in that folder); write the twin to "
-        "a folder of its own, or pass --overwrite to replace it"
+        "a folder of its own, or pass overwrite=True to replace it",
+        parameters={"overwrite=True": "overwrite"},
     )
 
 
@@ -429,7 +442,8 @@ def _already_complete(job: _Job) -> RunReport:
         differences = "; ".join(_record_differences(record, expected)) or "its record differs"
         raise ConfigError(
             f"{job.out_dir / RUN_INFO_NAME}: the finished run there used other parameters "
-            f"({differences}); use another -o, or --overwrite"
+            f"({differences}); use another output_dir, or overwrite=True",
+            parameters=_ANOTHER_OUTPUT_OR_OVERWRITE,
         )
     return job.report(counts, output=job.twin)
 

@@ -256,16 +256,17 @@ class _Run:
     def _check_output(self) -> None:
         config = self.config
         if not config.data:
-            raise ConfigError("data: no training .rec given (--data)")
+            raise ConfigError("data: no training .rec given", parameters={"data:": "data"})
         if not config.output:
-            raise ConfigError("output: no run folder given (--output)")
+            raise ConfigError("output: no run folder given", parameters={"output:": "output"})
         last = self.output / "last.pt"
         if config.resume and not last.is_file():
             raise CheckpointError(f"{last}: nothing to resume (no checkpoint in {self.output})")
         if not config.resume and last.exists():
             raise OutputError(
-                f"{self.output}: already holds a run (last.pt); pass --resume to continue it "
-                "or choose another --output"
+                f"{self.output}: already holds a run (last.pt); pass resume=True to continue it "
+                "or choose another output",
+                parameters={"resume=True": "resume", "another output": "output"},
             )
         if self.output.exists() and not self.output.is_dir():
             raise OutputError(f"{self.output}: exists and is not a folder")
@@ -288,7 +289,8 @@ class _Run:
             if name in old and old[name] != new[name]:
                 raise ConfigError(
                     f"resume: {name} is {old[name]!r} in {path} but {new[name]!r} now; keep it "
-                    "or start a new --output"
+                    "or start a new output",
+                    parameters={"new output": "output"},
                 )
         position = ckpt["data_position"]
         if position.get("num_samples") != len(data):
@@ -420,7 +422,8 @@ class _Run:
             )
             raise TrainingError(
                 f"loss became NaN or infinite at step {int(bad.item())}; stopped, {kept} "
-                "(try a lower --lr, --precision bf16/fp32 or check the data)"
+                "(try a lower lr, precision bf16 or fp32, or check the data)",
+                parameters={"lower lr": "lr", "precision bf16": "precision"},
             )
 
     def _log_train(
@@ -490,7 +493,8 @@ class _Run:
         if not trainer.parameters_finite():
             raise TrainingError(
                 f"weights became NaN or infinite by step {self.step}; stopped without saving "
-                "(try a lower --lr)"
+                "(try a lower lr)",
+                parameters={"lower lr": "lr"},
             )
         state = trainer.state_for_checkpoint()
         rng = {

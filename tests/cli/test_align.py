@@ -206,7 +206,8 @@ def test_a_folder_with_no_face_at_all_writes_nothing(tmp_path, lfw_dir):
     result = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out), "-q"])
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: {photos}: no photo of its 1 aligned (no_face 1), nothing to write\n"
+        f"Error: {photos}: no photo of its 1 aligned (no_face 1), nothing to write; "
+        "--no-face centre aligns a photo with no face found on the centre fallback\n"
     )
     assert not out.exists() and not out.with_suffix(".idx").exists()
     assert not (out.parent / "property").exists()

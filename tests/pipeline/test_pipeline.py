@@ -200,13 +200,13 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(
     command += [str(lfw_mini), "-o", str(out), "--workers", "1", "--chunk-size", "4", "--quiet"]
     _kill_after_parts(command, out / PARTS_DIR_NAME, 5)
     assert not (out / "train.rec").exists() and not (out / "maskgen.json").exists()
-    with pytest.raises(OutputError, match="--resume"):
+    with pytest.raises(OutputError, match="resume=True"):
         run_augment(lfw_mini, out, spec, chunk_size=4)
     with pytest.raises(ConfigError, match="seed: 0 there, 1 now"):
         run_augment(lfw_mini, out, spec, chunk_size=4, seed=1, resume=True)
     # an unsharded run resumed as a shard: the hint names what works (--overwrite is refused
     # with --shard, and the message used to offer it)
-    with pytest.raises(ConfigError, match=r"finish it with its own --shard options \(none for"):
+    with pytest.raises(ConfigError, match=r"finish it with its own shard \(none for"):
         run_augment(lfw_mini, out, spec, chunk_size=4, shard=(0, 2), resume=True)
     report = run_augment(lfw_mini, out, spec, chunk_size=4, workers=2, resume=True)
     assert 0 < report.processed < 294 and report.counts.images == 294
@@ -310,7 +310,7 @@ def test_shards_then_merge_equal_an_unsharded_run(
     assert not any(report.complete for report in reports)
     with pytest.raises(OutputError, match=r"shard 1 of 3 not done"):
         merge_shards(tmp_path)
-    with pytest.raises(OutputError, match=r"shard 0/3.*--resume"):
+    with pytest.raises(OutputError, match=r"shard 0/3.*resume=True"):
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 3))
     with pytest.raises(ConfigError, match="shards: 3 there, 4 now"):
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(1, 4))
@@ -480,11 +480,11 @@ def test_folder_chunks_write_in_place_and_a_failed_run_resumes(
     reference = read_tree(photo_reference)
     assert 3 <= len(written) <= 6 and all(reference[k] == v for k, v in written.items())
     monkeypatch.undo()
-    with pytest.raises(OutputError, match="--resume"):
+    with pytest.raises(OutputError, match="resume=True"):
         run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=3)
     # the command again without its chunk size (and without --resume) was told its chunk
     # size (chosen for it) differed, and to "rerun with the same options"
-    with pytest.raises(OutputError, match="interrupted run; add --resume"):
+    with pytest.raises(OutputError, match="interrupted run; add resume=True"):
         run_augment(photo_folder, tmp_path, spec, workers=1)
     with pytest.raises(ConfigError, match="chunk_size: 3 there, 2 now"):
         run_augment(photo_folder, tmp_path, spec, workers=1, chunk_size=2, resume=True)

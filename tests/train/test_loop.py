@@ -335,3 +335,24 @@ def test_a_stopped_run_saves_its_last_step_and_resumes(
     resumed = _invoke("-o", str(run), "--resume", "--steps", str(saved + 2))
     assert resumed.exit_code == 0, resumed.output
     assert read_checkpoint(run / "last.pt")["step"] == saved + 2
+
+
+def test_an_existing_run_is_refused_in_the_callers_terms(lfw_mini: Path, tmp_path: Path) -> None:
+    """train(config) on a folder holding a run was told to "pass --resume" and "choose another
+    --output": options a Python caller has not got. The CLI still says so."""
+    from maskgen.errors import OutputError
+    from maskgen.train.config import TrainConfig
+
+    (tmp_path / "last.pt").write_bytes(b"")
+    config = TrainConfig(data=str(lfw_mini), output=str(tmp_path))
+    with pytest.raises(OutputError) as info:
+        train(config)
+    assert str(info.value).endswith(
+        "already holds a run (last.pt); pass resume=True to continue it or choose another output"
+    )
+    result = _invoke("--data", str(lfw_mini), "-o", str(tmp_path), "--steps", "1")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {tmp_path}: already holds a run (last.pt); pass --resume to continue it or "
+        "choose another --output\n"
+    )

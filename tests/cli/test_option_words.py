@@ -1,0 +1,67 @@
+"""Library errors name the Python parameters a caller passed (``overwrite=True``); the CLI
+puts its own options in their place (``--overwrite``), so each reads in its caller's terms."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from maskgen.cli.main import cli
+from maskgen.errors import ConfigError, OutputError
+from maskgen.pipeline import augment_dataset
+
+pytestmark = pytest.mark.shared
+
+
+@pytest.fixture
+def one_photo(tmp_path: Path, lfw_dir: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg", folder / "gore.jpg")
+    return folder
+
+
+def _cli(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_contradicting_flags(one_photo: Path, tmp_path: Path) -> None:
+    """augment_dataset(resume=True, overwrite=True) was told "--resume and --overwrite"."""
+    with pytest.raises(ConfigError) as info:
+        augment_dataset(one_photo, tmp_path / "out", resume=True, overwrite=True)
+    assert str(info.value) == "resume=True and overwrite=True contradict each other; pick one"
+    result = _cli("augment", one_photo, "-o", tmp_path / "out", "--resume", "--overwrite")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: --resume and --overwrite contradict each other; pick one\n"
+
+
+def test_an_output_folder_holding_other_files(one_photo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    with pytest.raises(OutputError) as info:
+        augment_dataset(one_photo, out, progress=False)
+    message = str(info.value)
+    assert "use another output_dir, or overwrite=True to write into it" in message
+    assert "--" not in message
+    result = _cli("augment", one_photo, "-o", out, "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out} is not empty (notes.txt); a folder's twin is written into an empty "
+        "folder: use another --output, or --overwrite to write into it (files of the input's "
+        "names are replaced, other files kept)\n"
+    )
+
+
+def test_overwrite_with_a_shard(one_photo: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^overwrite=True with shard given would delete"):
+        augment_dataset(one_photo, tmp_path / "out", overwrite=True, shard=(0, 2))
+    result = _cli("augment", one_photo, "-o", tmp_path / "out", "--overwrite", "--shard", "0/2")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: --overwrite with --shard given would delete the other shards' parts; remove "
+        "the output folder by hand, or use --resume\n"
+    )
