@@ -15,7 +15,7 @@ class MaskgenError(Exception):
     A message names a Python parameter as a caller passes it (``"resume=True and
     overwrite=True contradict each other"``); ``parameters`` maps the words naming one in the
     message to the parameter's name (``{"resume=True": "resume", "another output_dir":
-    "output_dir"}``), so the CLI can put its own option there (``--resume``, ``another -o``)
+    "output_dir"}``), so the CLI can put its own option there (``--resume``, ``another --output``)
     and its messages stay in its own terms."""
 
     def __init__(self, *args: object, parameters: Mapping[str, str] | None = None) -> None:

@@ -266,10 +266,15 @@ def _check_not_overlapping(input_path: Path, out_dir: Path, twin: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: exists and is not a folder")
     if source == target:
-        raise OutputError(f"{twin}: the output would overwrite the input; choose another -o")
+        raise OutputError(
+            f"{twin}: the output would overwrite the input; choose another output_dir",
+            parameters={"another output_dir": "output_dir"},
+        )
     if source.is_dir() and (target.is_relative_to(source) or source.is_relative_to(target)):
         raise OutputError(
-            f"{out_dir}: output and input folder {input_path} overlap; choose an -o outside it"
+            f"{out_dir}: output and input folder {input_path} overlap; choose an output_dir "
+            "outside it",
+            parameters={"an output_dir": "output_dir"},
         )
 
 

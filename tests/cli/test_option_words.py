@@ -65,3 +65,14 @@ def test_overwrite_with_a_shard(one_photo: Path, tmp_path: Path) -> None:
         "Error: --overwrite with --shard given would delete the other shards' parts; remove "
         "the output folder by hand, or use --resume\n"
     )
+
+
+def test_an_output_inside_the_input(one_photo: Path) -> None:
+    with pytest.raises(OutputError, match=r"overlap; choose an output_dir outside it$"):
+        augment_dataset(one_photo, one_photo / "sub")
+    result = _cli("augment", one_photo, "-o", one_photo / "sub")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {one_photo / 'sub'}: output and input folder {one_photo} overlap; choose an "
+        "--output outside it\n"
+    )
