@@ -53,6 +53,9 @@ class AlignReport:
     skipped: dict[str, str] = field(default_factory=dict)
     outside_identities: int = 0
     """Photos directly in the photo folder, in no identity sub-folder: not in the .rec."""
+    below_identities: int = 0
+    """Photos in folders inside an identity sub-folder (``person/session1/x.jpg``): not in the
+    .rec, as a folder there may as well be another person's (``A/Aaron_Eckhart/``)."""
     empty_identities: list[str] = field(default_factory=list)
     """Identity sub-folders none of whose photos was aligned: no class in the .rec."""
 
@@ -77,6 +80,11 @@ class AlignReport:
         if self.outside_identities:
             text += (
                 f"; {_count(self.outside_identities, 'photo')} outside the identity "
+                "sub-folders ignored"
+            )
+        if self.below_identities:
+            text += (
+                f"; {_count(self.below_identities, 'photo')} in folders inside the identity "
                 "sub-folders ignored"
             )
         return text
@@ -192,6 +200,17 @@ def identity_folders(photo_dir: Path) -> list[tuple[str, list[Path]]]:
     return identities
 
 
+def _photos_below(identity: Path) -> int:
+    """Photos in the folders inside an identity folder, at any depth."""
+    return sum(
+        1
+        for folder in identity.iterdir()
+        if folder.is_dir()
+        for path in folder.rglob("*")
+        if is_image_file(path)
+    )
+
+
 def align_folder_to_rec(
     photo_dir: Path,
     out_rec: Path,
@@ -216,7 +235,10 @@ def align_folder_to_rec(
     _check_no_face(no_face)
     identities = identity_folders(Path(photo_dir))
     loose = [p for p in Path(photo_dir).iterdir() if is_image_file(p)]
-    report = AlignReport(output=Path(out_rec), outside_identities=len(loose))
+    below = sum(_photos_below(folder) for folder in Path(photo_dir).iterdir() if folder.is_dir())
+    report = AlignReport(
+        output=Path(out_rec), outside_identities=len(loose), below_identities=below
+    )
     all_paths = [p for _, photos in identities for p in photos]
     aligned = iter(_align_many(all_paths, workers, models_dir, progress, no_face))
 

@@ -230,3 +230,24 @@ def test_the_library_refuses_an_unknown_no_face(tmp_path, photos_without_faces):
 
     with pytest.raises(ConfigError, match="no_face: 'crop', expected one of skip, centre"):
         align_folder_to_rec(photos_without_faces, tmp_path / "t.rec", no_face="crop")
+
+
+def test_photos_in_folders_inside_an_identity_folder_are_counted_as_ignored(tmp_path, lfw_dir):
+    """person/session1/x.jpg was left out without a word (only photos directly in an identity
+    folder are read: a folder inside may as well be another person's)."""
+    photos = tmp_path / "photos"
+    (photos / "A" / "session1" / "deeper").mkdir(parents=True)
+    (photos / "B" / "only_nested").mkdir(parents=True)
+    gore = sorted((lfw_dir / "Al_Gore").glob("*.jpg"))
+    (photos / "A" / "1.jpg").symlink_to(gore[0])
+    (photos / "A" / "session1" / "2.jpg").symlink_to(gore[1])
+    (photos / "A" / "session1" / "deeper" / "3.jpg").symlink_to(gore[2])
+    (photos / "B" / "only_nested" / "4.jpg").symlink_to(gore[3])
+    out = tmp_path / "t.rec"
+    result = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.endswith(
+        "1 photo, 1 aligned on a detected face, 0 left out; 3 photos in folders inside the "
+        "identity sub-folders ignored\n"
+    )
+    assert RecordIOReader(out).num_classes == 1
