@@ -162,8 +162,9 @@ def verification_threshold(embedder: Embedder, threshold: float | None = None) -
     if embedder.info.threshold is None:
         raise ConfigError(
             f"{embedder.info.path}: no verification threshold stored with this model; pass "
-            "--threshold T (squared L2, 0-4: the 'threshold' that `maskgen eval --bin X.bin "
-            "--json R.json` reports for a set)"
+            "threshold=T (squared L2, 0-4: the 'threshold' that `maskgen eval --bin X.bin "
+            "--json R.json` reports for a set)",
+            parameters={"threshold=T": "threshold"},
         )
     return float(embedder.info.threshold)
 

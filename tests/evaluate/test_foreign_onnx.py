@@ -252,6 +252,11 @@ def test_embed_and_verify_photos_with_a_foreign_model(
         "--threshold T (squared L2, 0-4: the 'threshold' that `maskgen eval --bin X.bin "
         "--json R.json` reports for a set)"
     ]
+    from maskgen.errors import ConfigError
+    from maskgen.evaluate.photos import verification_threshold
+
+    with pytest.raises(ConfigError, match=r"no verification threshold .*; pass threshold=T \("):
+        verification_threshold(Embedder.from_path(plain_onnx, device="cpu"))  # the library's
     given = CliRunner().invoke(cli, [*verify, "--threshold", "1.2"])
     assert given.exit_code == 0, given.output
     lines = given.stdout.splitlines()
