@@ -48,10 +48,24 @@ DETECT_MAX_SIDE = 640
 80 px x max side / 640 are found) and, where it holds none, again at full resolution (faces of
 at least ~80 px, dlib's HOG window); landmarks are always fitted at full size."""
 
+PYRAMID_STEP = 6 / 5
+"""dlib's frontal face detector scans an image pyramid whose levels shrink by 5/6
+(``pyramid_down<6>``, ``dlib/image_transforms/image_pyramid.h``); a point p of one level is
+``p * 6 / 5 + 0.3`` in the level above (``point_up``)."""
+_PYRAMID_OFFSET = 0.3
+FINEST_BOX_HEIGHT = 72
+"""The height, in pixels, of the boxes dlib's frontal face detector reports for faces found on
+its pyramid's finest level (the image itself): 72 px, then 87, 104, 124, ... on the levels
+below (measured on LFW). A box's height gives the level it was found on."""
+
 RETRY_ANGLES = (10.0, -10.0, 20.0, -20.0, 30.0, -30.0)
 """Where the HOG detector finds nothing, the photo is searched again with its contrast
 equalised (CLAHE), then turned by each of these angles (degrees): low contrast and a strongly
 tilted head are the commonest misses. These retries cost time only on misses."""
+
+HOG_WINDOW = 80
+"""The side, in pixels, of the window dlib's frontal face detector slides over each level of
+its image pyramid: no face is found in an image smaller than this."""
 
 SMALL_CROP_SIDE = 192
 """In ``auto`` mode, a square image this small with no detection may be an aligned crop."""
@@ -187,11 +201,17 @@ class FaceFinder:
         The search runs on the grey image first (dlib's grey level, :func:`grey_image`) and on
         the colour image only where that finds nothing: grey HOG features cost less (one
         channel's gradients instead of three), 3.2 ms of CPU a 250x250 LFW photo against 3.9.
-        On LFW's 13,233 photos (``benchmarks/grey_detection.py``) colour alone finds a face in
-        13,197, grey first in 13,200, with the same largest box in 88 %. Where the boxes
-        differ (1,581 photos), the landmarks fitted in them are about as close to an
-        independent model's (MediaPipe FaceMesh): median 0.0335 against 0.0337 eye-corner
-        distances, 95th percentile 0.067 against 0.064, 36 gross misses against 32."""
+        On LFW's 13,233 photos (``benchmarks/detection_search.py --reference colour
+        --candidate grey-full``) colour alone finds a face in 13,197, grey first in 13,200,
+        with the same largest box in 88 %. Where the boxes differ (1,581 photos), the
+        landmarks fitted in them are about as close to an independent model's (MediaPipe
+        FaceMesh): median 0.0335 against 0.0337 eye-corner distances, 95th percentile 0.067
+        against 0.064, 36 gross misses against 32.
+
+        Each image is searched first without its pyramid's finest level
+        (:meth:`_scan_coarse`), which gives dlib's own boxes for faces of ~87 px and more at
+        two thirds of the cost; see ``benchmarks/detection_search.py --reference grey-full
+        --candidate maskgen`` for what it changes on LFW."""
         rgb = _contiguous(rgb)
         height, width = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
@@ -203,21 +223,37 @@ class FaceFinder:
             )
         )
         if small.ndim == 2:  # a grey image (H, W) uint8 given directly: searched as it is
-            rects = self._scan(small)
+            boxes = self._scan(small)
         else:
-            rects = self._scan(grey_image(small)) or self._scan(small)
-        return [
-            (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale)
-            for r in rects
-        ]
+            boxes = self._scan(grey_image(small)) or self._scan(small)
+        return [(x0 / scale, y0 / scale, x1 / scale, y1 / scale) for x0, y0, x1, y1 in boxes]
 
-    def _scan(self, image: np.ndarray) -> list[dlib.rectangle]:
-        """The detector's boxes in ``image`` (grey or RGB), searched again at twice the size
-        where a small image holds none at its own."""
+    def _scan(self, image: np.ndarray) -> list[Box]:
+        """The detector's boxes in ``image`` (grey or RGB), in its pixels: first on its
+        pyramid without the finest level (:meth:`_scan_coarse`), else on the image itself,
+        else (a small image) at twice its size. The first search that finds a face decides."""
+        boxes = self._scan_coarse(image)
+        if boxes:
+            return boxes
         rects = self._detector(image, 0)
         if len(rects) == 0 and max(image.shape[:2]) <= DETECT_MAX_SIDE // 2:
             rects = self._detector(image, 1)
-        return list(rects)
+        return [_box_of(r) for r in rects]
+
+    def _scan_coarse(self, image: np.ndarray) -> list[Box]:
+        """The detector's boxes on every level of its image pyramid but the finest: it
+        searches the pyramid's second level, made as dlib makes it (``dlib.resize_image`` to
+        5/6 of the size, rounded down), and each box is carried up one level as dlib carries
+        it (:func:`_one_level_up`). So every face the full search finds on its other levels,
+        ~87 px and larger, gets dlib's own box, and the finest level, a third of the work,
+        is searched only where no face is found here. Faces of ~72-86 px seen beside a
+        larger one are missed."""
+        rows, cols = image.shape[:2]
+        coarse_rows, coarse_cols = 5 * rows // 6, 5 * cols // 6  # dlib's integer arithmetic
+        if min(coarse_rows, coarse_cols) < HOG_WINDOW:
+            return []
+        coarse = dlib.resize_image(image, coarse_rows, coarse_cols)
+        return [_one_level_up(r) for r in self._detector(coarse, 0)]
 
     def detect_in_detail(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Face boxes of a photo larger than ``DETECT_MAX_SIDE``, searched at full resolution
@@ -226,10 +262,7 @@ class FaceFinder:
         0.06 s of CPU per megapixel, so it runs only where the reduced copy found nothing."""
         if max(rgb.shape[:2]) <= DETECT_MAX_SIDE:
             return []
-        return [
-            (float(r.left()), float(r.top()), float(r.right()), float(r.bottom()))
-            for r in self._detector(_contiguous(rgb), 0)
-        ]
+        return [_box_of(r) for r in self._detector(_contiguous(rgb), 0)]
 
     def fit_landmarks(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         """68 landmarks, (68, 2) float32, fitted at full resolution inside ``box``."""
@@ -269,6 +302,38 @@ class FaceFinder:
 
     def _fit(self, rgb: np.ndarray, box: tuple[float, float, float, float], detected: bool) -> Face:
         return Face(box=box, landmarks=self.fit_landmarks(rgb, box), detected=detected)
+
+
+def _box_of(rect: dlib.rectangle) -> Box:
+    """A dlib rectangle as (left, top, right, bottom) float pixels."""
+    return (float(rect.left()), float(rect.top()), float(rect.right()), float(rect.bottom()))
+
+
+def _one_level_up(rect: dlib.rectangle) -> Box:
+    """A box the detector found on the pyramid's second level, as the full search reports it.
+
+    dlib maps a window found k levels down to the image with ``point_up`` k times and rounds
+    once, at the end (``floor(v + 0.5)``). On the second level the window came k - 1 levels
+    down and was rounded there; its unrounded corners are recovered (the window's corners on
+    its own level are whole pixels, and rounding moved them by under half a pixel, less than
+    a pixel on that level), then carried up k levels and rounded as dlib rounds. The level
+    comes from the box's height (:data:`FINEST_BOX_HEIGHT`)."""
+    sides = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float64)
+    height = max(float(rect.bottom() - rect.top()), 1.0)
+    below = max(0, round(np.log(height / FINEST_BOX_HEIGHT) / np.log(PYRAMID_STEP)))
+    window = np.round(_up_inverse(sides, below))  # whole pixels on the window's own level
+    return _box_of(dlib.rectangle(*(int(v) for v in np.floor(_up(window, below + 1) + 0.5))))
+
+
+def _up(points: np.ndarray, levels: int) -> np.ndarray:
+    """``point_up`` applied ``levels`` times: p * s**k + 0.3 * (s**k - 1) / (s - 1)."""
+    scale = PYRAMID_STEP**levels
+    return points * scale + _PYRAMID_OFFSET * (scale - 1) / (PYRAMID_STEP - 1)
+
+
+def _up_inverse(points: np.ndarray, levels: int) -> np.ndarray:
+    scale = PYRAMID_STEP**levels
+    return (points - _PYRAMID_OFFSET * (scale - 1) / (PYRAMID_STEP - 1)) / scale
 
 
 def grey_image(rgb: np.ndarray) -> np.ndarray:

@@ -78,12 +78,13 @@ def test_a_medium_photo_is_searched_again_at_full_size(finder, photos):
 
 
 def test_common_path_searches_only_the_reduced_copy(finder, photos, monkeypatch):
-    """Where the 640 px copy holds a face, the full-resolution photo is never searched."""
+    """Where the 640 px copy holds a face, the full-resolution photo is never searched (nor
+    the 640 px copy's finest pyramid level: its second level, 533 px, holds the face)."""
     big = cv2.resize(read_rgb(photos[0]), (2400, 2400), interpolation=cv2.INTER_CUBIC)
     spy = DetectorSpy(finder._detector)
     monkeypatch.setattr(finder, "_detector", spy)
     (face,) = finder.find_faces(big, "auto")
-    assert spy.sides == [DETECT_MAX_SIDE]
+    assert spy.sides == [5 * DETECT_MAX_SIDE // 6]
     assert 600 < face.box[2] - face.box[0] < 1400  # ~100 px in 250, x 9.6
 
 

@@ -391,8 +391,10 @@ def test_levels_and_textures_read_from_the_user_cache_render_the_same_bytes(
     before = set(os.listdir(tmp_path / "cache"))
     os.utime(moved.source.with_suffix(".png"), ns=(1, 1))  # the image "changed"
     render._prepare_level(read_template(copy / "surgical.json"), 3)  # read again: a new key
-    added = set(os.listdir(tmp_path / "cache")) - before
-    assert len(added) == 1 and next(iter(added)).startswith("level-surgical-3-")
+    added = set(os.listdir(tmp_path / "cache")) - before  # the level, and the template's image
+    assert {name.split("-")[0] for name in added} == {"level", "template"}
+    (level,) = [name for name in added if name.startswith("level-")]
+    assert level.startswith("level-surgical-3-")
 
     flipped = replace(moved, rgba=np.ascontiguousarray(moved.rgba[:, ::-1]))  # made in code
     own = render._prepare_level(flipped, 3)
@@ -400,7 +402,7 @@ def test_levels_and_textures_read_from_the_user_cache_render_the_same_bytes(
     assert own.premultiplied.tobytes() != render._prepare_level(moved, 3).premultiplied.tobytes()
 
     again = read_template(copy / "surgical.json")
-    entry = tmp_path / "cache" / next(iter(added))  # this file state's entry
+    entry = tmp_path / "cache" / level  # this file state's entry
     (entry / "alpha.npy").write_bytes(b"")  # emptied, as a crash can leave a file
     rebuilt = render._prepare_level(again, 3)  # built again, not an error
     assert rebuilt.alpha.tobytes() == render._build_level(again, 3).alpha.tobytes()

@@ -163,3 +163,37 @@ def test_broken_templates_raise_naming_the_file(one_template: Path, breakage, me
 def test_missing_folder(tmp_path: Path):
     with pytest.raises(TemplateError, match="does not exist"):
         load_templates(tmp_path / "nowhere")
+
+
+def test_template_images_are_read_back_from_the_user_cache(tmp_path: Path, monkeypatch) -> None:
+    """A template's image is decoded once into the user's cache and later reads (a new run's
+    start) come from there with the same pixels; a changed PNG gets a new entry, an emptied
+    entry is decoded and stored again, and with the cache off nothing is stored."""
+    import os
+
+    monkeypatch.setenv("MASKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "templates"
+    shutil.copytree(default_templates_dir(), folder)
+    json_path = folder / "surgical.json"
+    png = cv2.imread(str(json_path.with_suffix(".png")), cv2.IMREAD_UNCHANGED)
+    decoded = cv2.cvtColor(png, cv2.COLOR_BGRA2RGBA)
+
+    first = read_template(json_path)
+    entries = [name for name in os.listdir(tmp_path / "cache") if name.startswith("template-")]
+    assert len(entries) == 1
+    again = read_template(json_path)
+    assert isinstance(again.rgba.base, np.memmap) or isinstance(again.rgba, np.memmap)
+    assert np.array_equal(again.rgba, decoded) and np.array_equal(first.rgba, decoded)
+    assert not again.rgba.flags.writeable
+
+    (tmp_path / "cache" / entries[0] / "rgba.npy").write_bytes(b"")  # as a crash leaves it
+    assert np.array_equal(read_template(json_path).rgba, decoded)
+    assert (tmp_path / "cache" / entries[0] / "rgba.npy").stat().st_size > 0
+
+    os.utime(json_path.with_suffix(".png"), ns=(1, 1))  # the image "changed"
+    read_template(json_path)
+    now = [name for name in os.listdir(tmp_path / "cache") if name.startswith("template-")]
+    assert len(now) == 2
+
+    monkeypatch.setenv("MASKGEN_CACHE_DIR", "")
+    assert np.array_equal(read_template(json_path).rgba, decoded)
