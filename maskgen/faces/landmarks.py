@@ -171,11 +171,17 @@ class FaceFinder:
         height, width = rgb.shape[:2]
         return is_small_square_crop(height, width) and holds_aligned_face(self._detector, rgb)
 
-    def _detect_turned(self, rgb: np.ndarray) -> list[Face]:
+    def _detect_turned(self, rgb: np.ndarray, upsample: bool = False) -> list[Face]:
         """Faces found in a contrast-equalised or turned view of the photo (the first view
-        that finds any), with boxes and landmarks carried back into the photo."""
+        that finds any), with boxes and landmarks carried back into the photo. The views are
+        searched at their own size only (``upsample``: at twice their size too where that
+        finds nothing): small faces were looked for on the photo itself at twice its size,
+        and the views are for faces missed for contrast or tilt. On LFW's 33
+        photos that the first search misses, searching the views at twice their size too
+        finds a face in one more (25 against 24; the same face in the other 24), and costs a
+        photo with no face 277 ms of CPU instead of 81 (``benchmarks/retry_views.py``)."""
         for view, back in _retry_views(rgb):
-            boxes = self.detect(view)
+            boxes = self.detect(view, upsample)
             if boxes:
                 return [self._carry_back(view, box, back) for box in boxes]
         return []
@@ -193,10 +199,13 @@ class FaceFinder:
             detected=True,
         )
 
-    def detect(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+    def detect(
+        self, rgb: np.ndarray, upsample: bool = True
+    ) -> list[tuple[float, float, float, float]]:
         """Face boxes in full-image pixels. Large photos are searched on a reduced copy; small
-        ones, where a first pass finds nothing, once more at twice the size (dlib's HOG window
-        is 80 px, so faces much smaller than that need the upsampling).
+        ones, where a first pass finds nothing and ``upsample`` is set, once more at twice the
+        size (dlib's HOG window is 80 px, so faces much smaller than that need the
+        upsampling).
 
         The search runs on the grey image first (dlib's grey level, :func:`grey_image`) and on
         the colour image only where that finds nothing: grey HOG features cost less (one
@@ -223,20 +232,21 @@ class FaceFinder:
             )
         )
         if small.ndim == 2:  # a grey image (H, W) uint8 given directly: searched as it is
-            boxes = self._scan(small)
+            boxes = self._scan(small, upsample)
         else:
-            boxes = self._scan(grey_image(small)) or self._scan(small)
+            boxes = self._scan(grey_image(small), upsample) or self._scan(small, upsample)
         return [(x0 / scale, y0 / scale, x1 / scale, y1 / scale) for x0, y0, x1, y1 in boxes]
 
-    def _scan(self, image: np.ndarray) -> list[Box]:
+    def _scan(self, image: np.ndarray, upsample: bool = True) -> list[Box]:
         """The detector's boxes in ``image`` (grey or RGB), in its pixels: first on its
         pyramid without the finest level (:meth:`_scan_coarse`), else on the image itself,
-        else (a small image) at twice its size. The first search that finds a face decides."""
+        else (a small image, where ``upsample``) at twice its size. The first search that
+        finds a face decides."""
         boxes = self._scan_coarse(image)
         if boxes:
             return boxes
         rects = self._detector(image, 0)
-        if len(rects) == 0 and max(image.shape[:2]) <= DETECT_MAX_SIDE // 2:
+        if upsample and len(rects) == 0 and max(image.shape[:2]) <= DETECT_MAX_SIDE // 2:
             rects = self._detector(image, 1)
         return [_box_of(r) for r in rects]
 

@@ -252,3 +252,23 @@ def test_a_grey_image_is_searched_as_it_is(finder, photo):
     from maskgen.faces.landmarks import grey_image
 
     assert finder.detect(grey_image(photo)) == finder.detect(photo) != []
+
+
+def test_retry_views_are_searched_at_their_own_size(finder, monkeypatch):
+    """A photo with no face is searched at twice its size once per image kind (grey, then
+    colour), and its contrast-equalised and turned views at their own size only."""
+    from maskgen.faces.landmarks import RETRY_ANGLES
+
+    calls: list[int] = []
+    detector = finder._detector
+
+    def spy(image, upsample):
+        calls.append(upsample)
+        return detector(image, upsample)
+
+    monkeypatch.setattr(finder, "_detector", spy)
+    noise = np.random.default_rng(0).integers(0, 256, (250, 250, 3), dtype=np.uint8)
+    assert finder.find_faces(noise, "detect") == []
+    views = 1 + len(RETRY_ANGLES)
+    assert calls.count(1) == 2  # the photo's grey and colour images, at twice their size
+    assert calls.count(0) == 2 * 2 * (1 + views)  # coarse and own size, grey and colour
