@@ -7,9 +7,10 @@ an array's slow axis numpy's sum adds term after term (along the fast axis it ad
 different rounding, so those sums are ``np.cumsum``'s last element instead); float32 stays float32
 (numpy, like numba without ``fastmath``, neither widens nor fuses float32 operations). The 500
 trees of a cascade read the same feature pixels, so they are walked together, one array
-operation per level; their leaves are then added tree after tree. A face costs about 3 ms
-alone, under 1 ms in a batch of 16 or more (this project's 2-core AMD EPYC VM): slower than the
-kernel, so it serves small runs only. Tests compare it with the kernel on real faces.
+operation per level, comparing only the split each face reaches; their leaves are then added
+tree after tree. A face costs about 3 ms alone, about 1.0 ms in a batch of 16 (1.15 ms when
+every split was compared; this project's 2-core AMD EPYC VM): slower than the kernel, so it
+serves small runs only. Tests compare it with the kernel on real faces.
 """
 
 from __future__ import annotations
@@ -63,13 +64,7 @@ def fit_shapes(
     for c in range(n_cascades):
         values = _feature_pixels(grey, offsets, heights, widths, boxes, shapes, initial,
                                  anchors[c], deltas[c])  # fmt: skip
-        first = values[:, splits[c, :, :, 0]]  # (N, T, S)
-        first -= values[:, splits[c, :, :, 1]]
-        goes_left = first > thresholds[c]
-        node = np.zeros((n_faces, n_trees), np.int64)
-        for _ in range(depth):
-            test = np.take_along_axis(goes_left, node[:, :, None], axis=2)[:, :, 0]
-            node = 2 * node + 2 - test
+        node = _walk(values, splits[c], thresholds[c], depth)
         flat_leaves = leaves[c].reshape(n_trees * n_leaves, initial.size)
         reached = first_leaf + node  # (N, T): each tree's leaf, as a row of flat_leaves
         for start in range(0, n_trees, run):
@@ -80,6 +75,26 @@ def fit_shapes(
             # along a slow axis numpy adds in order, in float32
             np.add.reduce(terms[:, : stop - start + 1], axis=1, out=shapes)
     return np.ascontiguousarray(shapes)
+
+
+def _walk(values: np.ndarray, splits: np.ndarray, thresholds: np.ndarray, depth: int) -> np.ndarray:
+    """Every face's path down every tree of a cascade: (N, T) int64, the split-node index
+    (0 at the root, ``2 * node + 1`` to the left) where each path ends, as the kernel's
+    ``_leaf``. Only the split each face reaches is compared, level by level (4 of a tree's 15)."""
+    n_faces, n_trees = values.shape[0], splits.shape[0]
+    n_splits = splits.shape[1]
+    tree_base = np.arange(n_trees, dtype=np.int64) * n_splits  # (T,)
+    face_base = np.arange(n_faces, dtype=np.int64)[:, None] * values.shape[1]  # (N, 1)
+    flat_values = values.reshape(-1)
+    left_pixel, right_pixel = splits[..., 0].reshape(-1), splits[..., 1].reshape(-1)
+    flat_thresholds = thresholds.reshape(-1)
+    node = np.zeros((n_faces, n_trees), np.int64)
+    for _ in range(depth):
+        at = tree_base + node  # (N, T): this level's split of each tree, flat
+        difference = flat_values[face_base + left_pixel[at]]
+        difference -= flat_values[face_base + right_pixel[at]]
+        node = 2 * node + 2 - (difference > flat_thresholds[at])
+    return node
 
 
 def _in_order_sum(values: np.ndarray) -> np.ndarray:
