@@ -310,3 +310,18 @@ def test_retry_views_are_searched_at_their_own_size(finder, monkeypatch):
     views = 1 + len(RETRY_ANGLES)
     assert calls.count(1) == 2  # the photo's grey and colour images, at twice their size
     assert calls.count(0) == 2 * 2 * (1 + views)  # coarse and own size, grey and colour
+
+
+@pytest.mark.parametrize("name", ["Adrien_Brody_0006", "Bill_Simon_0012"])
+def test_a_small_photos_views_are_searched_at_twice_their_size(finder, lfw_dir, name):
+    """A face too small for the HOG window and too tilted for the first search (an LFW photo
+    shrunk to 112 px and turned by 40 degrees) is found in a turned view at twice its size:
+    a photo under twice the window's side keeps the views' upsampling."""
+    photo = read_rgb(lfw_dir / name.rsplit("_", 1)[0] / f"{name}.jpg")
+    small = cv2.resize(photo, (112, 112), interpolation=cv2.INTER_AREA)
+    turn = cv2.getRotationMatrix2D((56, 56), 40, 1.0)
+    tilted = cv2.warpAffine(small, turn, (112, 112), borderMode=cv2.BORDER_REPLICATE)
+    assert finder.detect(tilted) == []
+    (face,) = finder.find_faces(tilted, "detect")
+    x0, y0, x1, y1 = face.box
+    assert 40 < x1 - x0 < 90 and abs((x0 + x1) / 2 - 56) < 20 and abs((y0 + y1) / 2 - 56) < 25
