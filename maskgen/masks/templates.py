@@ -353,8 +353,8 @@ def read_template(json_path: Path) -> MaskTemplate:
         raise TemplateError(f"{json_path}: expected a JSON object")
     _check_meta(meta, json_path)
     png_path = json_path.with_suffix(".png")
-    rgba = _read_rgba_cached(png_path, files_key)
     width, height = meta["image_size"]
+    rgba = _read_rgba_cached(png_path, files_key, (height, width))
     if rgba.shape[:2] != (height, width):
         raise TemplateError(
             f"{png_path}: image is {rgba.shape[1]}x{rgba.shape[0]}, "
@@ -409,16 +409,18 @@ def _check_meta(meta: dict[str, Any], json_path: Path) -> None:
         raise TemplateError(f"{json_path}: image_size must be [width, height], got {size!r}")
 
 
-def _read_rgba_cached(png_path: Path, files_key: str | None) -> np.ndarray:
+def _read_rgba_cached(png_path: Path, files_key: str | None, size: tuple[int, int]) -> np.ndarray:
     """:func:`_read_rgba`, decoded once into the user's cache (:mod:`maskgen.cache`, keyed on
     the template's files as read, ``files_key``) and read from there memory-mapped afterwards:
     every run checks the templates before it starts, and decoding the six built-in PNGs took
-    about 35 ms of it (this project's 2-core AMD EPYC VM), against about 1 ms read back."""
+    about 35 ms of it (this project's 2-core AMD EPYC VM), against about 1 ms read back. An
+    entry that is not an RGBA image of the JSON's ``size`` (height, width) is not used: the
+    PNG is decoded (and checked against ``size``) as without a cache."""
     if files_key is None:
         return _read_rgba(png_path)
     key = f"template-rgba-{png_path.stem}-{files_key}"
     stored = read_arrays(key, ("rgba",))
-    if stored is not None and _is_rgba(stored["rgba"]):
+    if stored is not None and _is_rgba(stored["rgba"]) and stored["rgba"].shape[:2] == size:
         rgba = stored["rgba"]
     else:
         rgba = _read_rgba(png_path)

@@ -229,6 +229,44 @@ def test_a_face_seen_only_on_the_finest_pyramid_level_is_found(finder, lfw_dir):
     assert finder.detect(small) == [tuple(float(v) for v in box) for box in on_grey]
 
 
+def dlib_boxes(detector, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+    return [
+        (float(r.left()), float(r.top()), float(r.right()), float(r.bottom()))
+        for r in detector(image, 0)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "side", "raised"),
+    [
+        ("Aaron_Peirsol", 320, 0),  # a corner at 106.5 three levels up: 107, not 106
+        ("George_W_Bush", 326, 0),
+        ("John_Velazquez", 250, 0),  # a face over the left edge: a corner at -22.5 is -23
+        ("John_Velazquez", 368, 0),
+        ("Aaron_Peirsol", 300, 110),  # faces over the top edge: their boxes start above it
+        ("Aaron_Peirsol", 360, 140),
+        ("Aaron_Peirsol", 420, 150),
+    ],
+)
+def test_coarse_first_search_gives_dlibs_boxes(finder, lfw_dir, name, side, raised):
+    """Every face dlib's full search finds on a level below its finest (boxes over 86 px)
+    gets dlib's own box from the search without the finest level, in photos of other sizes
+    than LFW's and with faces over the photo's edges: its corners mapped up and rounded as
+    dlib does it, and its pyramid level told right where the box starts above the photo."""
+    from maskgen.faces.landmarks import grey_image
+    from maskgen.faces.model_cache import load_frontal_face_detector
+
+    detector = load_frontal_face_detector()
+    photo = read_rgb(lfw_dir / name / f"{name}_0001.jpg")
+    photo = cv2.resize(photo, (side, side), interpolation=cv2.INTER_CUBIC)
+    shifted = np.zeros_like(photo)
+    shifted[: side - raised] = photo[raised:]
+    for image in (grey_image(shifted), shifted):
+        full = [box for box in dlib_boxes(detector, image) if box[3] - box[1] > 86]
+        assert full
+        assert set(full) <= set(finder._scan_coarse(image))
+
+
 def test_a_face_seen_only_in_colour_is_still_found(finder, lfw_dir):
     """Where the grey image holds no face, the colour image is searched: a face drawn in
     colour alone (every pixel's grey level the same) is found, and fitted."""
@@ -272,3 +310,18 @@ def test_retry_views_are_searched_at_their_own_size(finder, monkeypatch):
     views = 1 + len(RETRY_ANGLES)
     assert calls.count(1) == 2  # the photo's grey and colour images, at twice their size
     assert calls.count(0) == 2 * 2 * (1 + views)  # coarse and own size, grey and colour
+
+
+@pytest.mark.parametrize("name", ["Adrien_Brody_0006", "Bill_Simon_0012"])
+def test_a_small_photos_views_are_searched_at_twice_their_size(finder, lfw_dir, name):
+    """A face too small for the HOG window and too tilted for the first search (an LFW photo
+    shrunk to 112 px and turned by 40 degrees) is found in a turned view at twice its size:
+    a photo under twice the window's side keeps the views' upsampling."""
+    photo = read_rgb(lfw_dir / name.rsplit("_", 1)[0] / f"{name}.jpg")
+    small = cv2.resize(photo, (112, 112), interpolation=cv2.INTER_AREA)
+    turn = cv2.getRotationMatrix2D((56, 56), 40, 1.0)
+    tilted = cv2.warpAffine(small, turn, (112, 112), borderMode=cv2.BORDER_REPLICATE)
+    assert finder.detect(tilted) == []
+    (face,) = finder.find_faces(tilted, "detect")
+    x0, y0, x1, y1 = face.box
+    assert 40 < x1 - x0 < 90 and abs((x0 + x1) / 2 - 56) < 20 and abs((y0 + y1) / 2 - 56) < 25

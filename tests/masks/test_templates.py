@@ -197,3 +197,17 @@ def test_template_images_are_read_back_from_the_user_cache(tmp_path: Path, monke
 
     monkeypatch.setenv("MASKGEN_CACHE_DIR", "")
     assert np.array_equal(read_template(json_path).rgba, decoded)
+
+
+def test_a_cached_template_image_of_another_size_is_not_used(tmp_path: Path, monkeypatch) -> None:
+    """An entry holding an RGBA image of other dimensions than the JSON's (one written by
+    hand, or by another maskgen) is passed over: the PNG is decoded, not refused as a
+    template whose image has the wrong size."""
+    import os
+
+    monkeypatch.setenv("MASKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    json_path = default_templates_dir() / "surgical.json"
+    decoded = read_template(json_path).rgba.copy()
+    (entry,) = [name for name in os.listdir(tmp_path / "cache") if name.startswith("template-")]
+    np.save(tmp_path / "cache" / entry / "rgba.npy", np.zeros((10, 10, 4), np.uint8))
+    assert np.array_equal(read_template(json_path).rgba, decoded)
