@@ -342,7 +342,6 @@ A_AUGMENTS = ("none", "photometric", "alignment", "photometric+alignment")
 """(a)'s training augmentations (``--a-augment``); see :class:`ClassifierAugment`."""
 
 
-@dataclass(frozen=True)
 class ClassifierAugment:
     """Class-symmetric training augmentation for (a)'s classifiers: each training image,
     original or twin alike, drawn independently, so that no photographic property that both
@@ -360,8 +359,8 @@ class ClassifierAugment:
     The ranges were fixed before any augmented classifier was scored on the real photos.
     """
 
-    photometric: bool
-    alignment: bool
+    def __init__(self, photometric: bool, alignment: bool) -> None:
+        self.photometric, self.alignment = photometric, alignment
 
     @staticmethod
     def named(name: str) -> ClassifierAugment | None:
