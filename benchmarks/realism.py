@@ -20,6 +20,8 @@ and 48 unmasked crops and RMFD's 243 masked crops (``../shared/data/real-masks``
     two diagnostics, 5-fold cross-validated HOG discriminators: "twin vs real masked" (near 0.5
     means the twin's masks cannot be told from real ones by these features) beside "LFW original
     vs real unmasked" (the gap between the photo collections with no synthetic mask involved).
+    ``--a-augment`` trains them on augmented originals and twins alike (:class:`ClassifierAugment`:
+    photometric, alignment jitter or both; default none, as before).
 (b) ``maskgen train`` (tiny network, Multi-Task ArcFace, originals + twin 50/50; the twin made
     with ``--wear training``, the placement mix for a twin that trains a mask head, unless
     ``--b-wear`` says otherwise), then its mask head's accuracy on the same real photos through
@@ -336,14 +338,112 @@ class LogisticModel:
         return (((x - self.mean) / self.scale) @ self.w + self.b > 0).astype(np.int64)
 
 
+A_AUGMENTS = ("none", "photometric", "alignment", "photometric+alignment")
+"""(a)'s training augmentations (``--a-augment``); see :class:`ClassifierAugment`."""
+
+
+class ClassifierAugment:
+    """Class-symmetric training augmentation for (a)'s classifiers: each training image,
+    original or twin alike, drawn independently, so that no photographic property that both
+    classes share in LFW can separate the photo collections instead of the masks.
+
+    ``alignment``: a horizontal flip (p 0.5) and a similarity jitter about the crop's centre
+    (rotation +-10 degrees, scale 0.9-1.1, shift +-5 px each way, reflected border), the
+    residual error of other aligners (the scale and shift ranges are
+    :class:`maskgen.train.augment.RealismAugment`'s; MFR2-dev's crops come from one fixed
+    transform of MFR2's own 160x160 alignment). ``photometric``: a flip (p 0.5); colour (p 0.5:
+    saturation, contrast and brightness x0.75-1.25 each, gamma 0.7-1.4); sharpness both ways
+    (a third each: Gaussian blur of sigma 0.3-1.5 px, unsharp masking of sigma 1 px and amount
+    0.3-1.5, untouched), so LFW's soft photos and sharper ones are both seen; JPEG
+    recompression (p 0.8) at quality 30-95 (IJG scale). Both: alignment, then photometric.
+    The ranges were fixed before any augmented classifier was scored on the real photos.
+    """
+
+    def __init__(self, photometric: bool, alignment: bool) -> None:
+        self.photometric, self.alignment = photometric, alignment
+
+    @staticmethod
+    def named(name: str) -> ClassifierAugment | None:
+        """The augmentation ``name`` (one of :data:`A_AUGMENTS`); None for ``none``."""
+        if name not in A_AUGMENTS:
+            raise ValueError(f"--a-augment: {name!r} is not one of {', '.join(A_AUGMENTS)}")
+        if name == "none":
+            return None
+        return ClassifierAugment("photometric" in name, "alignment" in name)
+
+    def batch(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``images`` (N, H, W, 3) uint8 RGB, each augmented with its own draws from ``rng``:
+        a new (N, H, W, 3) uint8 array."""
+        return np.stack([self(image, rng) for image in images])
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = image[:, ::-1] if rng.random() < 0.5 else image
+        if self.alignment:
+            out = self._similarity(out, rng)
+        if self.photometric:
+            if rng.random() < 0.5:
+                out = self._colour(out, rng)
+            out = self._sharpness(out, rng)
+            if rng.random() < 0.8:
+                from maskgen.train.augment import recompress
+
+                out = recompress(out, int(rng.integers(30, 96)))
+        return np.ascontiguousarray(out)
+
+    @staticmethod
+    def _similarity(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        import cv2
+
+        size = image.shape[0]
+        angle, scale = rng.uniform(-10.0, 10.0), rng.uniform(0.9, 1.1)
+        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+        matrix[:, 2] += rng.uniform(-5.0, 5.0, size=2)
+        return cv2.warpAffine(
+            np.ascontiguousarray(image), matrix, (size, size), borderMode=cv2.BORDER_REFLECT_101
+        )
+
+    @staticmethod
+    def _colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        x = image.astype(np.float32)
+        grey = x.mean(axis=2, keepdims=True)
+        x = grey + (x - grey) * rng.uniform(0.75, 1.25)  # saturation
+        mean = x.mean()
+        x = (x - mean) * rng.uniform(0.75, 1.25) + mean  # contrast
+        x = np.clip(x * rng.uniform(0.75, 1.25), 0, 255)  # brightness
+        x = 255.0 * (x / 255.0) ** rng.uniform(0.7, 1.4)  # gamma
+        return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+    @staticmethod
+    def _sharpness(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        import cv2
+
+        pick = rng.random()
+        if pick < 1 / 3:
+            return cv2.GaussianBlur(image, (0, 0), sigmaX=rng.uniform(0.3, 1.5))
+        if pick < 2 / 3:
+            x = image.astype(np.float32)
+            soft = cv2.GaussianBlur(x, (0, 0), sigmaX=1.0)
+            x = x + rng.uniform(0.3, 1.5) * (x - soft)  # unsharp masking
+            return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+        return image
+
+
 class HogClassifier:
-    """Logistic regression on HOG features: a standard, non-deep mask/no-mask classifier."""
+    """Logistic regression on HOG features: a standard, non-deep mask/no-mask classifier.
+    With ``augment``, it trains on ``copies`` augmented draws of every training image."""
 
     name = "HOG + logistic regression"
 
+    def __init__(self, augment: ClassifierAugment | None = None, copies: int = 3) -> None:
+        self.augment, self.copies = augment, copies
+
     def fit(self, faces: Faces, seed: int) -> HogClassifier:
-        del seed  # L-BFGS from zeros is deterministic
-        self.model = LogisticModel().fit(hog_features(faces.images), faces.masked)
+        images, labels = faces.images, faces.masked
+        if self.augment is not None:  # L-BFGS from zeros is deterministic; the draws are not
+            rng = np.random.default_rng([seed, 0x686F67])
+            images = np.concatenate([self.augment.batch(images, rng) for _ in range(self.copies)])
+            labels = np.tile(labels, self.copies)
+        self.model = LogisticModel().fit(hog_features(images), labels)
         return self
 
     def predict(self, images: np.ndarray) -> np.ndarray:
@@ -369,18 +469,22 @@ def tiny_cnn() -> Any:
 
 class CnnClassifier:
     """A tiny CNN trained from scratch with Adam, horizontal flips and brightness/contrast
-    jitter (+-20 %) so that neither side's exposure can be the cue."""
+    jitter (+-20 %) so that neither side's exposure can be the cue; with ``augment``, each
+    batch's images are augmented first (their own draws)."""
 
     name = "tiny CNN"
 
-    def __init__(self, epochs: int = 8, batch_size: int = 64) -> None:
-        self.epochs, self.batch_size = epochs, batch_size
+    def __init__(
+        self, epochs: int = 8, batch_size: int = 64, augment: ClassifierAugment | None = None
+    ) -> None:
+        self.epochs, self.batch_size, self.augment = epochs, batch_size, augment
 
     def fit(self, faces: Faces, seed: int) -> CnnClassifier:
         import torch
 
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
+        augment_rng = np.random.default_rng([seed, 0x636E6E])  # apart: same batches as none
         self.model = tiny_cnn()
         optimizer = torch.optim.Adam(self.model.parameters(), lr=2e-3)
         labels = torch.from_numpy(faces.masked)
@@ -389,7 +493,10 @@ class CnnClassifier:
             order = rng.permutation(len(faces))
             for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
                 index = order[start : start + self.batch_size]
-                x = self._tensor(faces.images[index])
+                images = faces.images[index]
+                if self.augment is not None:
+                    images = self.augment.batch(images, augment_rng)
+                x = self._tensor(images)
                 if rng.random() < 0.5:
                     x = x.flip(3)
                 gain = torch.from_numpy(rng.uniform(0.8, 1.2, (len(index), 1, 1, 1)))
@@ -420,8 +527,10 @@ class CnnClassifier:
 
 
 CLASSIFIERS: dict[str, Callable[[argparse.Namespace], Any]] = {
-    "hog": lambda args: HogClassifier(),
-    "cnn": lambda args: CnnClassifier(epochs=args.cnn_epochs),
+    "hog": lambda args: HogClassifier(augment=ClassifierAugment.named(args.a_augment)),
+    "cnn": lambda args: CnnClassifier(
+        epochs=args.cnn_epochs, augment=ClassifierAugment.named(args.a_augment)
+    ),
 }
 
 
@@ -499,6 +608,8 @@ def part_a(
         key = f"{name}-{sets['train'].parent.name}-{sets['twin_tag']}-s{args.seed}"
         if name == "cnn":
             key += f"-e{args.cnn_epochs}"
+        if args.a_augment != "none":  # none keeps the keys of the runs made before the option
+            key += f"-{args.a_augment}"
         path = cache / f"{key}.json"
         phase = f"(a) {name} classifier"
         if not path.is_file():
@@ -506,6 +617,7 @@ def part_a(
                 classifier = CLASSIFIERS[name](args)
                 result = score_classifier(classifier, *pairs(), real, args.seed)
                 result["name"] = classifier.name
+                result["augment"] = args.a_augment
             result["time"] = clock.phases[phase]
             path.write_text(json.dumps(result, indent=2) + "\n")
         out[name] = json.loads(path.read_text())
@@ -661,7 +773,9 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, float | None, str, str
 
     for name, figures in result.get("a", {}).items():
         if name != "diagnostics":
-            add(f"(a) {figures['name']}", figures, TARGET_A)
+            augment = figures.get("augment", "none")
+            shown = "" if augment == "none" else f", {augment} augmentation"
+            add(f"(a) {figures['name']}{shown}", figures, TARGET_A)
     diag = result.get("a", {}).get("diagnostics")
     if diag:
         rows.append((f"diagnostic: twin vs real masked, HOG discriminator, 5-fold "
@@ -764,6 +878,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=8,
         help="where its accuracy on held-out LFW people levels off: 0.949/0.962 after 4 epochs, "
         "0.993/0.992 after 8, 0.992/0.992 after 16 (seeds 0/1)",
+    )
+    parser.add_argument(
+        "--a-augment",
+        default="none",
+        choices=A_AUGMENTS,
+        help="(a): training augmentation of originals and twins alike (default: %(default)s; "
+        "photometric: blur/sharpen, JPEG, colour, flip; alignment: rotation, scale, shift, flip)",
     )
     parser.add_argument("--seed", type=int, default=0, help="classifiers and training")
     parser.add_argument("--twin-seed", type=int, default=0, help="maskgen augment --seed")

@@ -198,3 +198,57 @@ def test_a_given_twin_is_keyed_by_its_content(realism: ModuleType, tmp_path: Pat
     assert realism.link_given_twin(copy, tmp_path / "work")[0] == tag
     write_label_rec(given, [(jpeg(worn[1]), 0, 1.0)])
     assert realism.link_given_twin(given, tmp_path / "work")[0] != tag
+
+
+def _eyes_on_grain() -> np.ndarray:
+    """A (112, 112, 3) uint8 test image: fine grain (something to blur or sharpen) on mid grey
+    and two black 6x6 squares, off the vertical centre line, where eyes sit."""
+    rng = np.random.default_rng(0)
+    image = np.clip(150 + rng.normal(0, 8, (112, 112, 1)), 0, 255).repeat(3, axis=2)
+    image[47:53, 30:36] = image[47:53, 60:66] = 0
+    return image.astype(np.uint8)
+
+
+def _laplacian_variance(image: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+def _dark_centroid(image: np.ndarray) -> np.ndarray:
+    """(x, y) mean of the pixels darker than half-way from the darkest to the median: the two
+    dark squares of :func:`_eyes_on_grain`."""
+    grey = image.mean(axis=2)
+    ys, xs = np.nonzero(grey < (grey.min() + np.median(grey)) / 2)
+    return np.array([xs.mean(), ys.mean()])
+
+
+def test_classifier_augment_draws_sharper_and_softer_photos_and_jitters_alignment(
+    realism: ModuleType,
+) -> None:
+    """--a-augment: photometric draws reach both blurrier and sharper than the photo (LFW's
+    soft photos and sharp web photos) without moving the face; alignment moves it by a few
+    pixels (the eyes' mean stays within the declared +-5 px, 0.9-1.1, +-10 degrees) and keeps
+    the look; the same generator gives the same images."""
+    assert realism.ClassifierAugment.named("none") is None
+    with pytest.raises(ValueError, match="not one of"):
+        realism.ClassifierAugment.named("sharpen")
+    face = _eyes_on_grain()
+    eyes = _dark_centroid(face)
+    photometric = realism.ClassifierAugment.named("photometric")
+    drawn = photometric.batch(np.repeat(face[None], 60, axis=0), np.random.default_rng(0))
+    assert drawn.shape == (60, 112, 112, 3) and drawn.dtype == np.uint8
+    sharpness = [_laplacian_variance(image) for image in drawn]
+    original = _laplacian_variance(face)
+    assert min(sharpness) < 0.5 * original and max(sharpness) > 2 * original
+    mirrored = np.array([111 - eyes[0], eyes[1]])
+    for image in drawn:  # unmoved, or mirrored about the vertical centre line
+        centre = _dark_centroid(image)
+        assert min(np.abs(centre - eyes).max(), np.abs(centre - mirrored).max()) < 1.5
+    alignment = realism.ClassifierAugment.named("alignment")
+    moved = alignment.batch(np.repeat(face[None], 30, axis=0), np.random.default_rng(0))
+    shifts = [
+        min(np.abs(_dark_centroid(image) - p).max() for p in (eyes, mirrored)) for image in moved
+    ]
+    assert 1.0 < max(shifts) < 5 + 0.1 * 56 + 56 * np.sin(np.radians(10))
+    assert abs(float(moved.mean()) - float(face.mean())) < 5  # geometry only
+    again = alignment.batch(np.repeat(face[None], 30, axis=0), np.random.default_rng(0))
+    assert np.array_equal(moved, again)
