@@ -152,8 +152,9 @@ def _identity_ranges(reader: RecordIOReader) -> list[tuple[int, int]] | None:
         if key not in all_keys:  # a KeyError traceback before
             raise TrainingError(
                 f"{reader.idx_path}: identity record {key} (of {first}..{end - 1}, as record 0 "
-                f"says) is not in the index; rebuild it with `maskgen index {reader.path} "
-                "--overwrite`"
+                f"says) is not in the index, and training takes identities from them; rebuild "
+                f"it with `maskgen index {reader.path} --overwrite` (an .idx filtered by hand "
+                f"keeps the lines of keys 0 and {first}..{end - 1}: put those back instead)"
             )
         label = reader.read(key).label
         if label is None or label.size < 2:
