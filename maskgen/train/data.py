@@ -99,14 +99,17 @@ def open_train_data(
 
 def _open_reader(path: str | Path, option: str) -> RecordIOReader:
     path = Path(path)
+    named = {f"{option}:": option}  # the CLI: --data, --masked
     if not path.is_file():
-        raise TrainingError(f"{option}: {path}: no such file")
+        raise TrainingError(f"{option}: {path}: no such file", parameters=named)
     if path.suffix.lower() != ".rec":
-        raise TrainingError(f"{option}: {path}: training reads RecordIO .rec files")
+        raise TrainingError(
+            f"{option}: {path}: training reads RecordIO .rec files", parameters=named
+        )
     try:
         reader = RecordIOReader(path)
     except DatasetFormatError as exc:
-        raise TrainingError(f"{option}: {exc}") from exc
+        raise TrainingError(f"{option}: {exc}", parameters=named) from exc
     unlisted = reader.describe_unlisted()
     if unlisted:  # a .idx filtered by hand: legitimate, but said
         logger.warning("%s: %s", option, unlisted)

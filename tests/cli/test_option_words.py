@@ -99,3 +99,19 @@ def test_a_models_dir_without_the_model(tmp_path: Path, lfw_dir: Path) -> None:
         f"Error: model shape_predictor_68_face_landmarks.dat not found in {empty} "
         "(from --models-dir)\n"
     )
+
+
+@pytest.mark.torch
+def test_a_training_set_that_is_not_there(tmp_path: Path) -> None:
+    """train named a missing --data 'data:' (its config field) where a missing one reads
+    '--data:'; the CLI now puts its option there, the library keeps the field's name."""
+    from maskgen.errors import TrainingError
+    from maskgen.train.data import open_train_data
+
+    missing = tmp_path / "data" / "train.rec"
+    with pytest.raises(TrainingError) as info:
+        open_train_data(missing)
+    assert str(info.value) == f"data: {missing}: no such file"
+    result = _cli("train", "--data", missing, "-o", tmp_path / "run", "--network", "tiny")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: --data: {missing}: no such file\n"
