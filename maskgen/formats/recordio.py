@@ -638,12 +638,34 @@ class RecordIOReader:
         except DatasetFormatError:
             return  # a damaged last record is reported where it is read, the others stay readable
         if end < self._size:
+            filtered = self._unlisted_identity_records()
             raise DatasetFormatError(
                 f"{self.idx_path}: its {len(self._index)} records end at byte {end} of "
                 f"{self.path}, which goes on to byte {self._size}: the index misses the records "
                 f"after (truncated, or another file's); rebuild it with "
                 f"`maskgen index {self.path} --overwrite`"
+                + (
+                    f" (an .idx filtered by hand keeps the lines of the identity records, keys "
+                    f"{filtered}, at the end of the .rec: put those back instead)"
+                    if filtered
+                    else ""
+                )
             )
+
+    def _unlisted_identity_records(self) -> str | None:
+        """``"first..end-1"`` where the ``.idx`` lists the insightface header but not its last
+        identity record (a hand filter that dropped the identity records' lines, which lie at
+        the end of the ``.rec``), else None."""
+        position = self._index.position(0)
+        if position is None:
+            return None
+        try:
+            layout = _detect_layout(self._payload_at(int(self._index.offsets[position])))
+        except DatasetFormatError:
+            return None
+        if layout is None or self._index.position(layout.end - 1) is not None:
+            return None
+        return f"{layout.first}..{layout.end - 1}"
 
     def _read_layout(self) -> _Layout | None:
         position = self._index.position(0)

@@ -30,8 +30,10 @@ from maskgen.formats.folder import FolderFormat
 from maskgen.images import (
     StoredImage,
     can_write,
+    describe_layout,
     encode_stored,
     format_of_name,
+    indexed_change,
     is_apple_double,
     read_stored,
     restore_layout,
@@ -215,7 +217,8 @@ def _encode_twin_image(
     ``jpeg_quality`` only where those cannot be read or written (and for other formats, which
     are encoded as they came)."""
     if image_format != "jpeg":
-        return encode_stored(pixels, image_format, jpeg_quality, sample.key)
+        data, change = encode_stored(pixels, image_format, jpeg_quality, sample.key)
+        return data, indexed_change(sample.data, data, change, describe_layout(pixels))
     source = read_source_jpeg(sample.data)
     data = encode_like_source(pixels, source) if source is not None else None
     if data is not None:

@@ -99,14 +99,17 @@ def open_train_data(
 
 def _open_reader(path: str | Path, option: str) -> RecordIOReader:
     path = Path(path)
+    named = {f"{option}:": option}  # the CLI: --data, --masked
     if not path.is_file():
-        raise TrainingError(f"{option}: {path}: no such file")
+        raise TrainingError(f"{option}: {path}: no such file", parameters=named)
     if path.suffix.lower() != ".rec":
-        raise TrainingError(f"{option}: {path}: training reads RecordIO .rec files")
+        raise TrainingError(
+            f"{option}: {path}: training reads RecordIO .rec files", parameters=named
+        )
     try:
         reader = RecordIOReader(path)
     except DatasetFormatError as exc:
-        raise TrainingError(f"{option}: {exc}") from exc
+        raise TrainingError(f"{option}: {exc}", parameters=named) from exc
     unlisted = reader.describe_unlisted()
     if unlisted:  # a .idx filtered by hand: legitimate, but said
         logger.warning("%s: %s", option, unlisted)
@@ -152,8 +155,9 @@ def _identity_ranges(reader: RecordIOReader) -> list[tuple[int, int]] | None:
         if key not in all_keys:  # a KeyError traceback before
             raise TrainingError(
                 f"{reader.idx_path}: identity record {key} (of {first}..{end - 1}, as record 0 "
-                f"says) is not in the index; rebuild it with `maskgen index {reader.path} "
-                "--overwrite`"
+                f"says) is not in the index, and training takes identities from them; rebuild "
+                f"it with `maskgen index {reader.path} --overwrite` (an .idx filtered by hand "
+                f"keeps the lines of keys 0 and {first}..{end - 1}: put those back instead)"
             )
         label = reader.read(key).label
         if label is None or label.size < 2:

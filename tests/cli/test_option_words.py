@@ -76,3 +76,42 @@ def test_an_output_inside_the_input(one_photo: Path) -> None:
         f"Error: {one_photo / 'sub'}: output and input folder {one_photo} overlap; choose an "
         "--output outside it\n"
     )
+
+
+def test_a_models_dir_without_the_model(tmp_path: Path, lfw_dir: Path) -> None:
+    """Masker(models_dir=...) and MaskAugment(models_dir=...) callers were told "(from
+    --models-dir)", an option they never passed. The CLI's words replace the library's, not
+    a folder of that name."""
+    from maskgen.errors import ModelNotFoundError
+    from maskgen.faces import find_model_file
+
+    empty = tmp_path / "models_dir"
+    empty.mkdir()
+    with pytest.raises(ModelNotFoundError) as info:
+        find_model_file(models_dir=empty)
+    assert str(info.value) == (
+        f"model shape_predictor_68_face_landmarks.dat not found in {empty} (from models_dir)"
+    )
+    photo = lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg"
+    result = _cli("mask", photo, "-o", tmp_path / "out.jpg", "--models-dir", empty)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: model shape_predictor_68_face_landmarks.dat not found in {empty} "
+        "(from --models-dir)\n"
+    )
+
+
+@pytest.mark.torch
+def test_a_training_set_that_is_not_there(tmp_path: Path) -> None:
+    """train named a missing --data 'data:' (its config field) where a missing one reads
+    '--data:'; the CLI now puts its option there, the library keeps the field's name."""
+    from maskgen.errors import TrainingError
+    from maskgen.train.data import open_train_data
+
+    missing = tmp_path / "data" / "train.rec"
+    with pytest.raises(TrainingError) as info:
+        open_train_data(missing)
+    assert str(info.value) == f"data: {missing}: no such file"
+    result = _cli("train", "--data", missing, "-o", tmp_path / "run", "--network", "tiny")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: --data: {missing}: no such file\n"

@@ -85,7 +85,7 @@ def test_model_lookup(tmp_path, monkeypatch):
     monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
     packaged = find_model_file()
     assert packaged.name == LANDMARK_MODEL and packaged.is_file()
-    with pytest.raises(ModelNotFoundError, match="--models-dir"):
+    with pytest.raises(ModelNotFoundError, match=r"\(from models_dir\)$"):
         find_model_file(models_dir=tmp_path)
     monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path))
     with pytest.raises(ModelNotFoundError, match=MODELS_DIR_ENV):

@@ -261,6 +261,22 @@ def test_a_cmyk_jpeg_twin_is_rgb_and_the_row_says_so(lfw_face: np.ndarray, auto_
     assert out.format == "jpeg" and out.pixels.shape[2] == 3
 
 
+def test_a_palette_png_twin_is_rgb_and_the_row_says_so(lfw_face: np.ndarray, auto_masker) -> None:
+    """A palette (or 1-bit) PNG, BMP or TIFF decodes to RGB and its twin was written as RGB
+    with ``format_change`` null: the layout changed without a word. A GIF, written with a
+    palette again, keeps null."""
+    from PIL import Image
+
+    palette, gif = io.BytesIO(), io.BytesIO()
+    Image.fromarray(lfw_face).convert("P").save(palette, "PNG")
+    Image.fromarray(lfw_face).save(gif, "GIF")
+    _, result, out = _mask(auto_masker, "face.png", palette.getvalue())
+    assert result.masked and result.format_change == "palette -> rgb 8-bit"
+    assert out.format == "png" and out.layout == "rgb 8-bit"
+    _, result, _ = _mask(auto_masker, "face.gif", gif.getvalue())
+    assert result.masked and result.format_change is None
+
+
 def test_gif_and_tiff_faces_are_masked_in_their_own_format(
     lfw_face: np.ndarray, auto_masker
 ) -> None:

@@ -38,6 +38,25 @@ def test_an_index_without_an_identity_record_is_named(lfw_mini: Path, tmp_path: 
         open_train_data(tmp_path / "train.rec")
 
 
+def test_a_hand_filtered_index_without_identity_records_says_to_keep_them(
+    lfw_mini: Path, tmp_path: Path
+) -> None:
+    """augment takes an .idx filtered by hand, and warns that only its records are read; train
+    then refused one that dropped identity records' lines with rebuilding the index (which
+    undoes the filter) as the only fix. It now says which lines a filtered .idx keeps."""
+    import shutil
+
+    for name in ("train.rec", "property"):
+        shutil.copyfile(lfw_mini.parent / name, tmp_path / name)
+    lines = (lfw_mini.parent / "train.idx").read_text().splitlines(keepends=True)
+    (tmp_path / "train.idx").write_text("".join(lines[::2]))  # keeps key 0 and the last, 334
+    with pytest.raises(TrainingError) as caught:
+        open_train_data(tmp_path / "train.rec")
+    assert str(caught.value).endswith(
+        "(an .idx filtered by hand keeps the lines of keys 0 and 295..334: put those back instead)"
+    )
+
+
 def test_twin_samples_carry_mask_labels(lfw_mini: Path, lfw_mini_twin: Path) -> None:
     data = open_train_data(lfw_mini, lfw_mini_twin)
     dataset = FaceDataset(data)
