@@ -20,6 +20,7 @@ from joblib import Parallel, delayed
 
 from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
+from maskgen.faces.crops import is_too_small
 from maskgen.faces.landmarks import load_face_finder
 from maskgen.images import is_image_file, read_rgb
 
@@ -98,8 +99,8 @@ def _count(n: int, noun: str) -> str:
 @dataclass(frozen=True)
 class AlignedPhoto:
     """One photo's 112x112 crop as encoded bytes and how it was aligned (``how``: "detected"
-    or "centre"), or no crop (``jpeg`` and ``how`` None) and the ``reason``: "unreadable" or
-    "no_face"."""
+    or "centre"), or no crop (``jpeg`` and ``how`` None) and the ``reason``: "unreadable",
+    "no_face" or "too_small" (a side under ``faces.crops.MIN_IMAGE_SIDE`` px)."""
 
     path: Path
     jpeg: bytes | None
@@ -130,6 +131,8 @@ def align_photo(
     rgb = read_rgb(path)
     if rgb is None:
         return AlignedPhoto(path, None, None, "unreadable")
+    if no_face == "skip" and is_too_small(*rgb.shape[:2]):
+        return AlignedPhoto(path, None, None, "too_small")  # as augment says of such images
     faces = load_face_finder(models_dir).find_faces(rgb, "detect")
     if faces:
         points, how = five_points(faces[0].landmarks), "detected"
@@ -175,6 +178,8 @@ def _tally(report: AlignReport, photo: AlignedPhoto) -> bool:
         report.skipped[str(photo.path)] = reason
         if reason == "no_face":
             logger.info("%s: no face found, left out (no_face)", photo.path)
+        elif reason == "too_small":
+            logger.info("%s: too small to hold a face, left out (too_small)", photo.path)
         else:
             logger.warning("%s: %s, left out", photo.path, reason)
         return False

@@ -251,3 +251,25 @@ def test_photos_in_folders_inside_an_identity_folder_are_counted_as_ignored(tmp_
         "identity sub-folders ignored\n"
     )
     assert RecordIOReader(out).num_classes == 1
+
+
+def test_a_photo_too_small_for_a_face_is_left_out_as_too_small(tmp_path, lfw_dir):
+    """A 24 px photo was left out as ``no_face``; it is ``too_small``, as augment says of it
+    (a side under 32 px), and with ``--no-face centre`` it is still aligned."""
+    photos = tmp_path / "photos" / "A"
+    photos.mkdir(parents=True)
+    gore = sorted((lfw_dir / "Al_Gore").glob("*.jpg"))
+    (photos / "1.jpg").symlink_to(gore[0])
+    tiny = cv2.resize(cv2.imread(str(gore[1])), (24, 24), interpolation=cv2.INTER_AREA)
+    assert cv2.imwrite(str(photos / "2.jpg"), tiny)
+    out = tmp_path / "t.rec"
+    result = CliRunner().invoke(cli, ["align", str(photos.parent), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 photos, 1 aligned on a detected face, 1 left out (too_small 1)" in result.stderr
+    centre = tmp_path / "centre" / "c.rec"
+    centre.parent.mkdir()
+    result = CliRunner().invoke(
+        cli, ["align", str(photos.parent), "-o", str(centre), "--no-face", "centre"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 on the centre fallback, 0 left out" in result.stderr
