@@ -370,6 +370,9 @@ def _dlib_round(values: np.ndarray) -> np.ndarray:
 
 
 def _up_inverse(points: np.ndarray, levels: int) -> np.ndarray:
+    """:func:`_up` undone, in closed form: its result is only rounded to whole pixels on the
+    window's own level, where the last-bit difference from dlib's step-by-step form cannot
+    move it."""
     scale = PYRAMID_STEP**levels
     return (points - _PYRAMID_OFFSET * (scale - 1) / (PYRAMID_STEP - 1)) / scale
 
