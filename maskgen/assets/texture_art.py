@@ -3,8 +3,11 @@
 A classifier trained on a masked twin is scored on real photos, so the built-in textures imitate
 real mask fabrics at a real scale: woven checks and tartans, denim, linen, jersey knit and plain
 cotton are woven thread by thread (the weave produces the check, the houndstooth or the twill
-line); stripes, dots, florals, paisley, camouflage and motifs are printed onto a plain-weave
-ground. Everything is drawn by :func:`generate_textures` from a seed with numpy and OpenCV only,
+line); stripes, dots, florals, paisley, camouflage, motifs, flag and animal prints are printed
+onto a plain-weave ground, and tie-dye is dyed into a knit. The last eight designs add the
+families and grounds that the patterned masks of ``../shared/data/real-masks`` show and the
+first 61 lacked (tie-dye, stars and stripes, leopard and fawn prints, pink-ground florals and
+dots). Everything is drawn by :func:`generate_textures` from a seed with numpy and OpenCV only,
 so the shipped ``textures/`` folder regenerates byte for byte (``python -m maskgen.assets``).
 ``maskgen.masks.textures`` loads and tiles them; its module docstring gives the scale convention
 (``scale_hint = tile_cm / 16``).
@@ -13,6 +16,7 @@ so the shipped ``textures/`` folder regenerates byte for byte (``python -m maskg
 from __future__ import annotations
 
 import argparse
+import colorsys
 import functools
 import json
 import logging
@@ -656,6 +660,81 @@ def _windowpane(rng: np.random.Generator, background: str, line: str, period: in
     )
 
 
+def _tie_dye(
+    rng: np.random.Generator, hues: Sequence[float], saturation: float, blob_px: float
+) -> np.ndarray:
+    """Tie-dye: bands of dye that bleed into each other, following the crumpled folds.
+
+    The hue runs through ``hues`` (0-1, in order, wrapping round) along a smooth periodic
+    field; a finer field wrinkles the band edges and pales the folds the dye missed.
+    """
+    field = _periodic_noise(rng, (_TILE, _TILE), (blob_px, blob_px))
+    wrinkle = _periodic_noise(rng, (_TILE, _TILE), (blob_px / 5, blob_px / 5))
+    position = ((field + 0.35 * wrinkle) * 0.9 * len(hues)) % len(hues)
+    lower = np.floor(position).astype(int)
+    blend = (position - lower)[..., None] ** 2 * (3 - 2 * (position - lower)[..., None])
+    colours = np.array([colorsys.hsv_to_rgb(h % 1.0, saturation, 0.92) for h in hues], np.float32)
+    image = colours[lower] * (1 - blend) + colours[(lower + 1) % len(hues)] * blend
+    missed = np.clip(0.8 * wrinkle - 1.2, 0.0, 0.6)[..., None]  # folds the dye did not reach
+    image = image * (1 - missed) + missed * np.float32(0.95)
+    # on a knit, not a weave: a ground's 4-px texture would double the PNG
+    return _to_uint8(image).astype(np.float32) / 255.0
+
+
+def _flag(rng: np.random.Generator, red: str, white: str, blue: str, stripes: int) -> np.ndarray:
+    """Stars and stripes: red and white stripes, with a star-spangled blue block in one corner
+    of each half of the tile (a flag print repeated along the cloth)."""
+    sketch = _Sketch(white)
+    step = _TILE / stripes
+    for k in range(0, stripes, 2):
+        y = k * step
+        sketch.polygon(np.array([[0, y], [_TILE, y], [_TILE, y + step], [0, y + step]]), red)
+    for x0, y0 in ((0.0, 0.0), (_TILE / 2, _TILE / 2)):
+        w, h = 0.42 * _TILE, 7 * step / 2 if stripes >= 8 else _TILE / 4
+        sketch.polygon(np.array([[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h]]), blue)
+        for row in range(4):
+            for col in range(5 + row % 2 - 1):
+                cx = x0 + (col + 0.5 + 0.5 * (row % 2 == 0)) * w / 5.5
+                cy = y0 + (row + 0.5) * h / 4
+                sketch.polygon(_star(0.17 * h) + np.array([cx, cy]), white)
+    return _printed(sketch)
+
+
+def _animal(
+    rng: np.random.Generator,
+    background: str,
+    spot: str,
+    centre: str | None,
+    cells: int,
+    size: float,
+) -> np.ndarray:
+    """An animal print: leopard rosettes (broken rings of ``spot`` round a ``centre`` that is
+    darker than the ground) or, with ``centre`` None, irregular solid spots (giraffe, fawn)."""
+    sketch = _Sketch(background)
+    for x, y in _jittered_grid(rng, cells, 0.35, half_drop=True):
+        r = size * rng.uniform(0.75, 1.2)
+        if centre is None:
+            angles = np.linspace(0, 2 * np.pi, 14, endpoint=False)
+            radii = r * (0.55 + 0.45 * rng.uniform(0.6, 1.0, angles.size))
+            squash = rng.uniform(0.6, 1.0)
+            points = np.stack([radii * np.cos(angles), squash * radii * np.sin(angles)], 1)
+            sketch.polygon(points + np.array([x, y]), spot)
+            continue
+        sketch.ellipse(x, y, (0.62 * r, 0.5 * r), rng.uniform(0, 180), centre)
+        start = rng.uniform(0, 360)
+        count = int(rng.integers(3, 6))
+        for k in range(count):
+            a = math.radians(start + 360.0 * k / count + rng.uniform(-15, 15))
+            sketch.ellipse(
+                x + 0.8 * r * math.cos(a),
+                y + 0.7 * r * math.sin(a),
+                (0.36 * r, 0.16 * r),
+                math.degrees(a) + 90,
+                spot,
+            )
+    return _printed(sketch)
+
+
 # --------------------------------------------------------------------------------------------
 # The catalogue
 # --------------------------------------------------------------------------------------------
@@ -791,6 +870,22 @@ _PRINTED = (
        colours=["#f0eee8", "#e2c25c"], cells=8, size=14.0, tilt=30.0),
     _d("motif", 10.0, _motifs, background="#f3efe6", shapes=["heart", "star"],
        colours=["#e58e9c", "#7fb0d4", "#e8c167"], cells=10, size=12.0, tilt=30.0),
+    # families and grounds the real masks' prints show that the ones above do not
+    _d("tiedye", 20.0, _tie_dye, hues=[0.95, 0.08, 0.15, 0.33, 0.55, 0.75], saturation=0.7,
+       blob_px=26.0),  # rainbow
+    _d("tiedye", 20.0, _tie_dye, hues=[0.55, 0.62, 0.75, 0.85], saturation=0.55,
+       blob_px=22.0),  # blues and purples
+    _d("flag", 24.0, _flag, red="#b22234", white="#eeeae4", blue="#3c3b6e", stripes=12),
+    _d("animal", 14.0, _animal, background="#d8b27a", spot="#2a1c12", centre="#b98a4e",
+       cells=6, size=14.0),  # leopard
+    _d("animal", 16.0, _animal, background="#7a5534", spot="#efe6d6", centre=None, cells=7,
+       size=9.0),  # fawn spots
+    _d("floral", 12.0, _floral, background="#f4b8c4", petals=["#fbeef0", "#e0475e", "#f7d6dc"],
+       centre="#f2c94c", leaves=["#7bab6e"], cells=7, radius=9.0, leaf_count=1),  # pink ground
+    _d("floral", 8.0, _floral, background="#f6f1ee", petals=["#ef8fa3", "#e35d78", "#f6b6c3"],
+       centre="#f6d36b", leaves=["#86b27c"], cells=9, radius=5.5, leaf_count=1),  # pink ditsy
+    _d("dots", 10.0, _dots, background="#f7a8b8", colours=["#fff7f5", "#c2405a"], cells=14,
+       radius=2.4, jitter=0.3, size_jitter=0.3),
 )
 # fmt: on
 

@@ -98,7 +98,7 @@ def test_index_matches_files_and_scale(builtins: dict[str, Texture]) -> None:
         assert entry["scale_hint"] == pytest.approx(entry["tile_cm"] / index["mask_width_cm"])
         assert builtins[entry["name"]].scale_hint == entry["scale_hint"]
     total = sum(p.stat().st_size for p in folder.iterdir())
-    assert total < 3 * 1024 * 1024
+    assert total < 3.5 * 1024 * 1024  # 69 designs, ~47 KB each
 
 
 def test_default_dir_prefers_installed_copy(
