@@ -121,7 +121,7 @@ def write_image(path: Path, rgb: np.ndarray, *, jpeg_quality: int = 95) -> Path:
 
 
 def caption_for(outcome) -> str:
-    """A short description of what was applied to the largest face ("no_face" if nothing):
+    """A short description of what was applied to the main face ("no_face" if nothing):
     type, texture or colour, and the placement where it is not ``correct``."""
     if not outcome.applied:
         return outcome.reason or "not masked"

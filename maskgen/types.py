@@ -108,7 +108,7 @@ class ItemResult:
     ``not_an_image``, ... ``faces`` counts the masked faces and ``face_masks`` describes each,
     largest first: ``box`` [x0, y0, x1, y1] in pixels, ``detected`` and every field of its
     :class:`MaskParams`; ``mask_type``, ``color``, ``texture`` and ``wear`` (its placement,
-    None where not masked) repeat the largest face's, so readers of one mask per row keep
+    None where not masked) repeat the main face's, so readers of one mask per row keep
     working. ``faces_not_masked`` lists the faces found but left unmasked, largest first:
     ``box``, ``detected`` and ``reason`` (``occluded``: something in front of the lower face;
     ``too_turned``; ``out_of_frame``: largely cut off by the border), also in an image whose

@@ -38,8 +38,9 @@ def embed(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Find the largest face in each photo, align it to the ArcFace template and embed it
-    (face plus mirror image, L2-normalised). A small square image without a detection is
+    """Find the main face in each photo (the largest, weighted toward the centre, as
+    insightface picks it), align it to the ArcFace template and embed it (face plus mirror
+    image, L2-normalised). A small square image without a detection is
     taken for an already aligned crop where the detector sees a face on its aligned face box.
     Photos without a face (or under 32 px) are reported and skipped; the exit status is
     non-zero only if no photo gave a face. An existing OUTPUT is replaced only with

@@ -53,7 +53,7 @@ class Embedder(nn_embedder.Embedder):
         *,
         models_dir: str | Path | None = None,
     ) -> PhotoEmbeddings:
-        """Detect, align and embed the largest face of each photo (one path, or several);
+        """Detect, align and embed the main face of each photo (one path, or several);
         photos without a face, or not readable as an image, are skipped and listed in
         ``skipped``. DatasetFormatError for a path that does not exist."""
         from maskgen.evaluate.photos import align_photos

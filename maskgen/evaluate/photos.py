@@ -55,7 +55,7 @@ SKIP_REASONS = {
 
 @dataclass(frozen=True)
 class AlignedPhotos:
-    """``faces``: (N, 112, 112, 3) uint8 RGB, the largest face of each photo in ``paths``;
+    """``faces``: (N, 112, 112, 3) uint8 RGB, the main face of each photo in ``paths``;
     ``skipped``: photo path -> reason, for photos that gave no face."""
 
     paths: tuple[str, ...]
@@ -74,9 +74,10 @@ def read_photo(path: str | Path) -> np.ndarray | None:
 
 
 def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:
-    """The largest face of an (H, W, 3) uint8 RGB photo, aligned to (112, 112, 3) uint8, or None
-    where no face is found. An already aligned small crop is recognised as such where the
-    detector sees a face on its aligned face box (``auto``, see :mod:`maskgen.faces.crops`)."""
+    """The main face (``find_faces``' first) of an (H, W, 3) uint8 RGB photo, aligned to
+    (112, 112, 3) uint8, or None where no face is found. An already aligned small crop is
+    recognised as such where the detector sees a face on its aligned face box (``auto``, see
+    :mod:`maskgen.faces.crops`)."""
     faces = finder.find_faces(rgb, mode="auto")
     if not faces:
         return None
@@ -177,7 +178,7 @@ def compare_photos(
     threshold: float | None = None,
     models_dir: str | Path | None = None,
 ) -> PhotoComparison:
-    """Compare the largest faces of two photos with ``embedder``; ``threshold`` (squared L2)
+    """Compare the main faces of two photos with ``embedder``; ``threshold`` (squared L2)
     overrides the one stored with the model. A photo without a face raises
     DatasetFormatError."""
     result = embedder.embed_faces([path_a, path_b], models_dir=models_dir)

@@ -125,7 +125,7 @@ def align_photo(
     models_dir: str | None = None,
     no_face: str = "skip",
 ) -> AlignedPhoto:
-    """Detect the largest face in a photo and return its aligned crop as JPEG bytes; a photo
+    """Detect the main face in a photo and return its aligned crop as JPEG bytes; a photo
     with no face found is left out (``no_face="skip"``) or aligned on :func:`centre_points`
     (``"centre"``)."""
     rgb = read_rgb(path)

@@ -7,7 +7,7 @@ unchanged with ``reason="no_face"``, one too small to hold a face (a side under
 believable mask (something in front of its lower face, turned too far, or largely cut off by
 the border: :mod:`maskgen.faces.visibility`) is left as it is and listed in ``skipped`` with its
 reason (``occluded``, ``too_turned``, ``out_of_frame``); an image none of whose faces was masked
-for that reason gets the largest face's reason.
+for that reason gets the main face's reason.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ class SkippedFace:
 @dataclass(frozen=True)
 class MaskOutcome:
     """The result for one image: ``image`` (H, W, 3) uint8 RGB, the masks applied in face
-    order (largest face first), the faces left unmasked (``skipped``, same order) and
-    ``reason`` ("no_face", "too_small", or the largest skipped face's "occluded",
+    order (main face first), the faces left unmasked (``skipped``, same order) and
+    ``reason`` ("no_face", "too_small", or the first skipped face's "occluded",
     "too_turned" or "out_of_frame") when nothing was masked."""
 
     image: np.ndarray

@@ -249,7 +249,7 @@ def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:
     """The JSON-able record of a Masker outcome, with the manifest row's fields.
 
     ``mask_type``, ``color`` ("#rrggbb" or None), ``texture`` (name or None) and ``wear``
-    (its placement, :data:`~maskgen.masks.wear.WEAR_PLACEMENTS`) describe the largest face
+    (its placement, :data:`~maskgen.masks.wear.WEAR_PLACEMENTS`) describe the main face
     (None when not masked); ``reason`` is None when masked, else why not
     (``no_face``, ``occluded``, ``too_turned``, ...); ``faces_not_masked`` lists the faces
     found but left unmasked (``box``, ``detected``, ``reason``: something in front of the lower

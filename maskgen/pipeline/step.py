@@ -67,7 +67,7 @@ class ImageMasker(Protocol):
         self, images: Sequence[np.ndarray], rngs: Sequence[np.random.Generator]
     ) -> list[Any]:
         """One MaskOutcome per (image, rng): ``image`` (H, W, 3) uint8 RGB, ``applied``
-        (largest face first), ``skipped`` (faces left unmasked, each with ``to_json()``),
+        (main face first), ``skipped`` (faces left unmasked, each with ``to_json()``),
         ``reason`` (why not masked) and ``masked``."""
         ...
 
@@ -100,7 +100,7 @@ def mask_sample(
 ) -> tuple[Sample, ItemResult | None]:
     """The twin of one item and its manifest row.
 
-    A labelled item's twin label is :func:`mask_label`'s, with the largest face's wear class
+    A labelled item's twin label is :func:`mask_label`'s, with the main face's wear class
     where ``wear_labels`` (a run given placements other than the default).
 
     Non-image records (RecordIO header/identity records) pass through untouched with no row.

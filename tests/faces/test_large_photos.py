@@ -65,7 +65,40 @@ def test_faces_of_80_px_and_more_in_a_large_photo_are_found(finder, large_photo)
         assert face.detected
         width = face.box[2] - face.box[0]
         assert 0.6 * paste.face_width < width < 1.5 * paste.face_width
-    assert [f.area for f in faces] == sorted((f.area for f in faces), reverse=True)
+    assert [main_face_weight(f, *canvas.shape[:2]) for f in faces] == sorted(
+        (main_face_weight(f, *canvas.shape[:2]) for f in faces), reverse=True
+    )
+
+
+def main_face_weight(face, height: int, width: int) -> float:
+    """insightface's main-face rule: box area minus twice the squared distance (px²) of its
+    centre from the image's centre."""
+    x0, y0, x1, y1 = face.box
+    return face.area - 2 * (((x0 + x1) / 2 - width / 2) ** 2 + ((y0 + y1) / 2 - height / 2) ** 2)
+
+
+def test_the_centred_face_comes_first_not_a_larger_one_at_the_edge(finder, photos):
+    """A 100 px face in the middle of a 640x640 photo and a 130 px one near its corner: the
+    centred one is the main face (``align``, ``embed`` and ``verify`` take it), as insightface's
+    detectors choose; largest first took the bystander."""
+    canvas = background(640, 640, seed=2)
+    regions = []
+    for path, width, (cx, cy) in zip(photos[:2], [130, 100], [(130, 510), (320, 320)], strict=True):
+        rgb = read_rgb(path)
+        x0, y0, x1, y1 = finder.find_faces(rgb, "detect")[0].box
+        scale = width / (x1 - x0)
+        scaled = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        half = round(0.9 * width)  # a square 1.8 face widths wide round the face
+        fx, fy = round((x0 + x1) / 2 * scale), round((y0 + y1) / 2 * scale)
+        patch = scaled[fy - half : fy + half, fx - half : fx + half]
+        canvas[cy - half : cy + half, cx - half : cx + half] = patch
+        regions.append((cx - half, cy - half, cx + half, cy + half))
+    bystander, subject = regions
+    faces = finder.find_faces(canvas, "detect")
+    assert len(faces) == 2
+    assert inside(faces[0].landmarks, subject)
+    assert inside(faces[1].landmarks, bystander)
+    assert faces[1].area > faces[0].area
 
 
 def test_a_medium_photo_is_searched_again_at_full_size(finder, photos):
