@@ -13,7 +13,11 @@ times the checks (CPU time, one OpenCV thread) on lfw-mini's aligned crops (batc
 on 300 LFW photos (one at a time): ``Masker.mask_images`` per image with and without them, and
 the checks alone. Results are merged into ``benchmarks/results/occlusion.json``.
 
+``rotated`` (not run by default) counts the faces left ``occluded`` on LFW photos turned in
+the image plane, with and without black corners, and dlib's jaw-point error on them.
+
     python benchmarks/occlusion.py [-n 2000] [--sheet DIR] [--parts photos,bin,crops,speed]
+    python benchmarks/occlusion.py --parts rotated [--rotated-n 200] [--rotated-angles 15,35]
 """
 
 from __future__ import annotations
@@ -123,6 +127,91 @@ def crop_rates(sheet: Path | None) -> dict:
     return dict(counts)
 
 
+def rotated_rates(n: int = 200, low: float = 15.0, high: float = 35.0) -> dict:
+    """LFW photos turned in the image plane (``n`` of them, seed 0; each by an angle drawn from
+    +-[``low``, ``high``] degrees, about the centre, black corners as ``cv2.warpAffine`` leaves
+    them): faces left ``occluded`` on the photo as it is, turned, and turned with the corners
+    filled from the border (``BORDER_REPLICATE``), which tells whether the black corners
+    decide a flag; and turned, each face checked on the photo turned back upright about it
+    (its eye line made level) with its landmarks fitted there. And the median error of dlib's
+    jaw points (2-14, in inter-ocular distances) on the turned photo against the upright
+    photo's fit turned likewise, as fitted and refitted upright."""
+    from maskgen.faces import visibility
+
+    photos = sorted((DATA / "lfw" / "lfw-deepfunneled").glob("*/*.jpg"))
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.permutation(len(photos))[:n])
+    angles = rng.uniform(low, high, n) * rng.choice([-1, 1], n)
+    masker = Masker(MaskSpec())
+    finder = masker.finder
+    counts: Counter[str] = Counter({"photos": n})
+    errors: dict[str, list[float]] = {"as_fitted": [], "refitted_upright": []}
+    for index, angle in zip(chosen, angles, strict=True):
+        rgb = cv2.cvtColor(cv2.imread(str(photos[index])), cv2.COLOR_BGR2RGB)
+        size = (rgb.shape[1], rgb.shape[0])
+        turn = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), angle, 1.0)
+        views = {
+            "upright": rgb,
+            "turned": cv2.warpAffine(rgb, turn, size, borderValue=0),
+            "turned_border_replicated": cv2.warpAffine(
+                rgb, turn, size, borderMode=cv2.BORDER_REPLICATE
+            ),
+        }
+        found = {name: finder.find_faces_batch([view], "detect")[0] for name, view in views.items()}
+        for name, view in views.items():
+            problems = masker.face_problems([view], [found[name]])[0]
+            counts[f"faces_{name}"] += len(problems)
+            counts[f"occluded_{name}"] += problems.count("occluded")
+        refits = [_Refit(finder, views["turned"], face) for face in found["turned"]]
+        problems = visibility.face_problems(
+            finder, [r.view for r in refits], [(r.face.box, r.landmarks) for r in refits]
+        )
+        counts["occluded_turned_refitted_upright"] += problems.count("occluded")
+        if found["upright"] and found["turned"]:  # LFW's subject: the face nearest the centre
+            centre = np.array(size) / 2
+            subject = min(found["upright"], key=lambda f: np.hypot(*(f.landmarks.mean(0) - centre)))
+            _jaw_errors(subject, refits, turn, errors)
+    result: dict = {"angles_degrees": [low, high], **counts}
+    result["faces_compared"] = len(errors["as_fitted"])
+    for name, values in errors.items():
+        result[f"jaw_error_iod_median_{name}"] = round(float(np.median(values)), 3)
+    return result
+
+
+class _Refit:
+    """``face`` of ``rgb`` fitted again on ``view``, ``rgb`` turned about the face's box centre
+    so that its eye line is level (``level``, 2x3): ``landmarks`` (68, 2) in ``view``'s pixels,
+    ``in_photo`` the same mapped back into ``rgb``'s."""
+
+    def __init__(self, finder, rgb: np.ndarray, face) -> None:
+        dx, dy = face.landmarks[42:48].mean(0) - face.landmarks[36:42].mean(0)
+        x0, y0, x1, y1 = face.box
+        centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+        level = cv2.getRotationMatrix2D(centre, float(np.degrees(np.arctan2(dy, dx))), 1.0)
+        self.face = face
+        self.view = cv2.warpAffine(rgb, level, (rgb.shape[1], rgb.shape[0]), borderValue=0)
+        self.landmarks = finder.fit_landmarks_batch([self.view], [face.box])[0].astype(float)
+        back = cv2.invertAffineTransform(level)
+        self.in_photo = self.landmarks @ back[:, :2].T + back[:, 2]
+
+
+def _jaw_errors(upright_face, refits: list[_Refit], turn: np.ndarray, errors: dict) -> None:
+    """Append the jaw error of the turned face nearest ``upright_face`` turned likewise (the
+    reference), as fitted and refitted upright; nothing where none is within an inter-ocular
+    distance of it."""
+    from maskgen.faces.visibility import inter_ocular
+
+    reference = upright_face.landmarks @ turn[:, :2].T + turn[:, 2]
+    iod = inter_ocular(reference)
+    distance = [np.hypot(*(r.face.landmarks.mean(0) - reference.mean(0))) for r in refits]
+    if min(distance) > iod:
+        return
+    refit = refits[int(np.argmin(distance))]
+    for name, points in (("as_fitted", refit.face.landmarks), ("refitted_upright", refit.in_photo)):
+        jaw = np.sqrt(((points - reference) ** 2).sum(1))[2:15]
+        errors[name].append(float(jaw.mean() / iod))
+
+
 def check_speed(repeats: int = 3, photos: int = 300) -> dict:
     """CPU time of the checks, one OpenCV thread: ``Masker.mask_images`` per image with and
     without them (lfw-mini's aligned crops in batches of 128; LFW photos one at a time, as
@@ -200,6 +289,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=2000, help="LFW photos in the sample")
     parser.add_argument("--sheet", type=Path, help="write contact sheets here")
     parser.add_argument("--parts", default="photos,bin,crops,speed", help="measures to run")
+    parser.add_argument("--rotated-n", type=int, default=200, help="photos turned (rotated)")
+    parser.add_argument("--rotated-angles", default="15,35", help="LOW,HIGH: turned +-this")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     out = REPO / "benchmarks" / "results" / "occlusion.json"
@@ -210,6 +301,9 @@ def main() -> None:
         result["lfw_fold1_bin"] = bin_rates()
     if "crops" in parts:
         result["lfw_aligned_crops"] = crop_rates(args.sheet)
+    if "rotated" in parts:
+        low, high = map(float, args.rotated_angles.split(","))
+        result[f"lfw_photos_rotated_{low:g}_{high:g}"] = rotated_rates(args.rotated_n, low, high)
     if "speed" in parts:
         result.pop("aligned_speed", None)
         result["check_speed"] = check_speed()

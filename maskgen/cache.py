@@ -8,8 +8,10 @@ The cache lives in ``$MASKGEN_CACHE_DIR`` if set (empty: no cache), else
 made from (files' paths, sizes and modification times, plus what the caller adds), written
 under a temporary name and renamed into place, so a reader sees a whole entry or none. Where
 the folder cannot be written, or an entry cannot be read, the caller builds what it needs as
-without a cache, silently: the cache only ever saves time. Arrays are stored as ``.npy`` and
-read memory-mapped (the OS's page cache then holds one copy for every process reading them).
+without a cache, silently: the cache only ever saves time. An entry that cannot be read, or
+that its reader's check rejects, is removed, so the one built in its place is stored. Arrays
+are stored as ``.npy`` and read memory-mapped (the OS's page cache then holds one copy for
+every process reading them).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -50,26 +52,46 @@ def file_key(*paths: str | Path, extra: str = "") -> str:
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:20]
 
 
-def read_arrays(name: str, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+def read_arrays(
+    name: str,
+    names: tuple[str, ...],
+    check: Callable[[dict[str, np.ndarray]], bool] | None = None,
+) -> dict[str, np.ndarray] | None:
     """The arrays of entry ``name`` (a folder of ``<array>.npy``), memory-mapped copy-on-write
     (writable, so compiled code sees the same array types as freshly built ones; nothing
-    writes them); None if the entry is missing or unreadable. An unreadable entry (a file
-    emptied or cut short, as a crash can leave one) is removed, so the caller's next write
-    stores a whole one."""
+    writes them); None if the entry is missing, unreadable, or fails the caller's ``check``
+    (dtypes, shapes, ranges). An entry that is there but not used (a file emptied or cut
+    short, as a crash can leave one; arrays another maskgen or a hand wrote) is removed, so
+    the caller's next :func:`write_arrays` stores a whole one and later runs read it."""
     root = cache_dir()
     if root is None:
         return None
     folder = root / name
     try:
-        return {
+        arrays = {
             key: np.asarray(np.load(folder / f"{key}.npy", mmap_mode="c", allow_pickle=False))
             for key in names
         }
     except (OSError, ValueError, EOFError) as exc:  # missing, or emptied / cut / tampered with
         if folder.exists():  # an entry that cannot be read: gone, so a whole one can replace it
-            logger.debug("cache: %s unreadable (%s); removed", folder, exc)
-            shutil.rmtree(folder, ignore_errors=True)
+            _remove(folder, f"unreadable ({exc})")
         return None
+    if check is not None and not check(arrays):
+        _remove(folder, "not what its reader expects")
+        return None
+    return arrays
+
+
+def _remove(folder: Path, why: str) -> None:
+    """Take entry ``folder`` away: renamed aside first (one step), so a reader sees the whole
+    entry or none, then deleted. Does nothing where it cannot (a read-only cache)."""
+    logger.debug("cache: %s %s; removed", folder, why)
+    aside = _temp_beside(folder)
+    try:
+        os.rename(folder, aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def write_arrays(name: str, arrays: Mapping[str, np.ndarray]) -> None:
@@ -79,7 +101,7 @@ def write_arrays(name: str, arrays: Mapping[str, np.ndarray]) -> None:
     if root is None:
         return
     target = root / name
-    tmp = root / f".{name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
+    tmp = _temp_beside(target)
     try:
         tmp.mkdir(parents=True)
         for key, array in arrays.items():
@@ -90,3 +112,9 @@ def write_arrays(name: str, arrays: Mapping[str, np.ndarray]) -> None:
             logger.debug("model cache: cannot store %s (%s)", target, exc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _temp_beside(path: Path) -> Path:
+    """An unused hidden name next to ``path`` (as :func:`maskgen.atomic.temp_path_beside`,
+    which this layer may not import)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")

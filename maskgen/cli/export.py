@@ -11,6 +11,18 @@ from maskgen.cli import options
 DEFAULT_OPSET = 18  # the lowest opset torch's exporter writes natively (see evaluate.export)
 
 
+def _onnx_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A name not ending in .onnx is a usage error (exit code 2, naming the option)."""
+    from maskgen.errors import OutputError
+    from maskgen.evaluate.export import check_onnx_name
+
+    try:
+        check_onnx_name(value)
+    except OutputError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    return value
+
+
 @click.command(short_help="Export a checkpoint to ONNX (embedding + mask probability).")
 @options.checkpoint
 @click.option(
@@ -19,6 +31,7 @@ DEFAULT_OPSET = 18  # the lowest opset torch's exporter writes natively (see eva
     "output_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=_onnx_output,
     help="The .onnx file to write.",
 )
 @click.option(

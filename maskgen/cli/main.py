@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -180,7 +181,8 @@ def _in_option_words(exc: MaskgenError, ctx: click.Context) -> str:
     """The error's message with each Python parameter it names (``exc.parameters``) in the
     words of the command's own option: ``resume=True`` -> ``--resume``, ``another
     output_dir`` -> ``another --output``, ``scheduler='tcp://x'`` -> ``--scheduler tcp://x``.
-    A parameter the command has no option for keeps the library's words."""
+    A parameter the command has no option for keeps the library's words, and a path or value
+    that holds the same words keeps them (see :func:`_replace_words`)."""
     message = str(exc)
     name = ctx.invoked_subcommand
     command = ctx.command.get_command(ctx, name) if name and exc.parameters else None
@@ -190,8 +192,22 @@ def _in_option_words(exc: MaskgenError, ctx: click.Context) -> str:
     for words, parameter in exc.parameters.items():
         option = options.get(parameter)
         if option is not None:
-            message = message.replace(words, _option_words(option, parameter, words))
+            message = _replace_words(message, words, _option_words(option, parameter, words))
     return message
+
+
+def _replace_words(message: str, words: str, replacement: str) -> str:
+    """``message`` with ``words`` replaced where they stand as words of its text: after a
+    space or "(" (or first) and before a space or one of ``,;:.)`` (or last), and glued to
+    no path separator up to the next space either side. So a path a user gave that holds
+    them (``/tmp/overwrite=True/x``, ``/data/another output_dir/``) is printed as given."""
+
+    def replace(match: re.Match[str]) -> str:
+        glued = re.split(r"\s", message[: match.start()])[-1]
+        glued += re.split(r"\s", message[match.end() :])[0]
+        return match.group() if "/" in glued or os.sep in glued else replacement
+
+    return re.sub(rf"(?<![^\s(]){re.escape(words)}(?![^\s,;:.)])", replace, message)
 
 
 def _option_words(option: click.Option, parameter: str, words: str) -> str:

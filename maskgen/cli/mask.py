@@ -16,6 +16,7 @@ from maskgen.cli import options
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=options.image_output,
     help="Output image; its suffix picks the format (.jpg, .png, .tif, .gif, .bmp, .webp, ...).",
 )
 @click.option(

@@ -105,6 +105,19 @@ overwrite_file = click.option(
 """``--overwrite`` of a command writing files; :func:`refuse_existing` checks it."""
 
 
+def image_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Callback of an output image's option: a suffix naming no format maskgen writes is a
+    usage error (exit code 2, naming the option), refused before any work is done."""
+    from maskgen.errors import DatasetFormatError
+    from maskgen.formats.folder import image_format_of
+
+    try:
+        image_format_of(value)
+    except DatasetFormatError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    return value
+
+
 def refuse_existing(*paths: Path | None, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
     """OutputError (one line, exit code 1) naming the first of ``paths`` that exists, unless
     ``overwrite``: no command replaces a file silently (as rasterio's ``rio`` commands refuse

@@ -9,18 +9,6 @@ import click
 from maskgen.cli import options
 
 
-def _sheet_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """Refuse a suffix that names no image format before any masking is done."""
-    from maskgen.errors import OutputError
-    from maskgen.preview import sheet_format
-
-    try:
-        sheet_format(value)
-    except OutputError as error:
-        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
-    return value
-
-
 @click.command(short_help="Contact sheet of originals beside their masked versions.")
 @options.input_arg
 @click.option(
@@ -28,7 +16,7 @@ def _sheet_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    callback=_sheet_path,
+    callback=options.image_output,
     help="Image file to write; its suffix picks the format (.png, .jpg, .webp, .tif, ...).",
 )
 @click.option(

@@ -41,6 +41,7 @@ __all__ = [
     "ExportParityError",
     "ExportReport",
     "Parity",
+    "check_onnx_name",
     "check_parity",
     "export_onnx",
 ]
@@ -132,11 +133,16 @@ def _require_packages() -> None:
         )
 
 
-def _check_output(model_path: Path, out_path: Path) -> None:
-    """Refuse an output that would replace the checkpoint or that is not named ``.onnx`` (a
-    checkpoint's name, ``last.pt``, would hide an ONNX file where training looks for one)."""
+def check_onnx_name(out_path: Path) -> None:
+    """OutputError for an output not named ``.onnx`` (any case): a checkpoint's name,
+    ``last.pt``, would hide an ONNX file where training looks for one."""
     if out_path.suffix.lower() != ".onnx":
         raise OutputError(f"{out_path}: the ONNX model's name must end in .onnx")
+
+
+def _check_output(model_path: Path, out_path: Path) -> None:
+    """Refuse an output that would replace the checkpoint or that is not named ``.onnx``."""
+    check_onnx_name(out_path)
     if out_path.exists() and model_path.exists() and out_path.samefile(model_path):
         raise OutputError(f"{out_path}: is the checkpoint being exported; name another file")
 

@@ -161,8 +161,8 @@ def load_shape_predictor(path: str) -> ShapePredictor:
     there, memory-mapped (about 1 ms); else read with :func:`read_shape_predictor` (about
     0.2 s) and stored there for the next run (:mod:`maskgen.faces.model_cache`)."""
     key = f"shape_predictor-{model_cache.file_key(path)}"
-    arrays = model_cache.read_arrays(key, _FIELDS)
-    if arrays is not None and _consistent(arrays):
+    arrays = model_cache.read_arrays(key, _FIELDS, _consistent)  # else removed, then stored
+    if arrays is not None:
         return ShapePredictor(**arrays)
     predictor = read_shape_predictor(path)
     model_cache.write_arrays(key, {name: getattr(predictor, name) for name in _FIELDS})

@@ -415,22 +415,24 @@ def _read_rgba_cached(png_path: Path, files_key: str | None, size: tuple[int, in
     every run checks the templates before it starts, and decoding the six built-in PNGs took
     about 35 ms of it (this project's 2-core AMD EPYC VM), against about 1 ms read back. An
     entry that is not an RGBA image of the JSON's ``size`` (height, width) is not used: the
-    PNG is decoded (and checked against ``size``) as without a cache."""
+    PNG is decoded (and checked against ``size``) as without a cache, and stored in its place."""
     if files_key is None:
         return _read_rgba(png_path)
     key = f"template-rgba-{png_path.stem}-{files_key}"
-    stored = read_arrays(key, ("rgba",))
-    if stored is not None and _is_rgba(stored["rgba"]) and stored["rgba"].shape[:2] == size:
+    stored = read_arrays(key, ("rgba",), lambda a: _is_rgba(a["rgba"], size))
+    if stored is not None:
         rgba = stored["rgba"]
     else:
         rgba = _read_rgba(png_path)
-        write_arrays(key, {"rgba": rgba})
+        if _is_rgba(rgba, size):  # else refused by the caller: nothing to store
+            write_arrays(key, {"rgba": rgba})
     rgba.setflags(write=False)
     return rgba
 
 
-def _is_rgba(array: np.ndarray) -> bool:
-    return array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 4
+def _is_rgba(array: np.ndarray, size: tuple[int, int]) -> bool:
+    """Whether ``array`` is an (H, W, 4) uint8 image of ``size`` (H, W)."""
+    return array.dtype == np.uint8 and array.shape == (*size, 4)
 
 
 def _read_rgba(png_path: Path) -> np.ndarray:

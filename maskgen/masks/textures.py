@@ -332,13 +332,14 @@ _DECODER_CODE = Path(images_module.__file__)
 def _read_rgb_cached(path: Path) -> np.ndarray:
     """:func:`_read_rgb`, decoded once into the user's cache (:mod:`maskgen.cache`, keyed on
     the file) and read from there memory-mapped afterwards: about 0.1 ms against about 1 ms to
-    decode, and a photo run's worker draws most of the 61 built-ins."""
+    decode, and a photo run's worker draws most of the 61 built-ins. An entry that is not an
+    (H, W, 3) uint8 image is decoded again and stored in its place."""
     try:
         decoder = f"texture rgb, cv2 {cv2.__version__}, Pillow {PIL.__version__}"
         key = f"texture-{path.stem}-{file_key(path, _DECODER_CODE, extra=decoder)}"
     except OSError:
         return _read_rgb(path)  # it says what is wrong with the file
-    stored = read_arrays(key, ("rgb",))
+    stored = read_arrays(key, ("rgb",), _is_rgb)
     if stored is not None:
         rgb = stored["rgb"]
         rgb.flags.writeable = False
@@ -346,6 +347,11 @@ def _read_rgb_cached(path: Path) -> np.ndarray:
     rgb = _read_rgb(path)
     write_arrays(key, {"rgb": rgb})
     return rgb
+
+
+def _is_rgb(arrays: dict[str, np.ndarray]) -> bool:
+    rgb = arrays["rgb"]
+    return rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.size > 0
 
 
 def _read_user_dir(folder: Path) -> list[tuple[Path, Texture]]:

@@ -56,6 +56,20 @@ def test_an_output_folder_holding_other_files(one_photo: Path, tmp_path: Path) -
     )
 
 
+def test_an_output_folder_whose_path_holds_the_words(one_photo: Path, tmp_path: Path) -> None:
+    """The CLI's words replace the library's, not the same words in the user's own path."""
+    out = tmp_path / "overwrite=True" / "another output_dir"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine\n")
+    result = _cli("augment", one_photo, "-o", out, "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out} is not empty (notes.txt); a folder's twin is written into an empty "
+        "folder: use another --output, or --overwrite to write into it (files of the input's "
+        "names are replaced, other files kept)\n"
+    )
+
+
 def test_overwrite_with_a_shard(one_photo: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^overwrite=True with shard given would delete"):
         augment_dataset(one_photo, tmp_path / "out", overwrite=True, shard=(0, 2))
@@ -115,3 +129,8 @@ def test_a_training_set_that_is_not_there(tmp_path: Path) -> None:
     result = _cli("train", "--data", missing, "-o", tmp_path / "run", "--network", "tiny")
     assert result.exit_code == 1
     assert result.stderr == f"Error: --data: {missing}: no such file\n"
+
+    in_data = tmp_path / "data:" / "train.rec"  # a folder named as the library's field
+    result = _cli("train", "--data", in_data, "-o", tmp_path / "run", "--network", "tiny")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: --data: {in_data}: no such file\n"

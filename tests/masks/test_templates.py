@@ -202,7 +202,8 @@ def test_template_images_are_read_back_from_the_user_cache(tmp_path: Path, monke
 def test_a_cached_template_image_of_another_size_is_not_used(tmp_path: Path, monkeypatch) -> None:
     """An entry holding an RGBA image of other dimensions than the JSON's (one written by
     hand, or by another maskgen) is passed over: the PNG is decoded, not refused as a
-    template whose image has the wrong size."""
+    template whose image has the wrong size, and stored in its place, so the next run reads
+    the cache again."""
     import os
 
     monkeypatch.setenv("MASKGEN_CACHE_DIR", str(tmp_path / "cache"))
@@ -211,3 +212,5 @@ def test_a_cached_template_image_of_another_size_is_not_used(tmp_path: Path, mon
     (entry,) = [name for name in os.listdir(tmp_path / "cache") if name.startswith("template-")]
     np.save(tmp_path / "cache" / entry / "rgba.npy", np.zeros((10, 10, 4), np.uint8))
     assert np.array_equal(read_template(json_path).rgba, decoded)
+    again = read_template(json_path).rgba  # the next run: read back, not decoded
+    assert isinstance(again.base, np.memmap) and np.array_equal(again, decoded)

@@ -343,3 +343,27 @@ def test_builtins_decode_on_first_use_only(monkeypatch: pytest.MonkeyPatch) -> N
     assert first.image.shape[2] == 3 and not first.image.flags.writeable
     assert first.image is first.image and decoded == [f"{first.name}.png"]
     module._load_cached.cache_clear()
+
+
+def test_a_malformed_cache_entry_is_replaced_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached texture that loads but is no (H, W, 3) uint8 image (one another maskgen or a
+    hand wrote) is never used: the file is decoded and stored in its place, so the next run
+    reads the cache again."""
+    import os
+
+    from maskgen.masks import textures as module
+
+    monkeypatch.setenv("MASKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    path = sorted(default_textures_dir().glob("*.png"))[0]
+    decoded = module._read_rgb(path)
+    module._read_rgb_cached(path)  # decoded, then stored
+    (entry,) = os.listdir(tmp_path / "cache")
+    stored = tmp_path / "cache" / entry / "rgb.npy"
+    for malformed in (np.zeros((4, 4), np.uint8), decoded.astype(np.float32)):
+        np.save(stored, malformed)
+        assert np.array_equal(module._read_rgb_cached(path), decoded)
+        again = module._read_rgb_cached(path)  # the next run: read back, not decoded
+        assert isinstance(again.base, np.memmap) and np.array_equal(again, decoded)
+        assert os.listdir(tmp_path / "cache") == [entry]
