@@ -490,7 +490,7 @@ def _prepare_level(template: MaskTemplate, index: int) -> _LevelAssets:
     if read_as is None or code is None:
         return _build_level(template, index)
     key = f"level-{template.name}-{index}-{read_as}-{code}"
-    stored = read_arrays(key, _LEVEL_ARRAYS)
+    stored = read_arrays(key, _LEVEL_ARRAYS, _is_level)  # a malformed entry is removed
     if stored is not None:
         scale, centre_x, centre_y = stored.pop("meta").tolist()
         for array in stored.values():
@@ -502,6 +502,24 @@ def _prepare_level(template: MaskTemplate, index: int) -> _LevelAssets:
         arrays = {name: getattr(assets, name) for name in _LEVEL_ARRAYS[:-1]}
         write_arrays(key, arrays | {"meta": meta})
     return assets
+
+
+def _is_level(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether cached arrays have a level's shapes and dtypes (:class:`_LevelAssets`)."""
+    alpha, mesh, meta = arrays["alpha"], arrays["mesh"], arrays["meta"]
+    if alpha.ndim != 2 or alpha.dtype != np.float32 or meta.shape != (3,):
+        return False
+    rgba = (*alpha.shape, 4)
+    return (
+        all(
+            arrays[n].shape == rgba and arrays[n].dtype == np.float32
+            for n in ("premultiplied", "shaded")
+        )
+        and mesh.ndim == 2
+        and mesh.shape[0] == 3
+        and mesh.dtype == np.complex128
+        and meta.dtype == np.float64
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -407,6 +407,10 @@ def test_levels_and_textures_read_from_the_user_cache_render_the_same_bytes(
     rebuilt = render._prepare_level(again, 3)  # built again, not an error
     assert rebuilt.alpha.tobytes() == render._build_level(again, 3).alpha.tobytes()
     assert (entry / "alpha.npy").stat().st_size > 0  # and stored whole again
+    np.save(entry / "alpha.npy", np.zeros((3, 3), np.float64))  # loadable, but no level's
+    rebuilt = render._prepare_level(again, 3)  # not used: built again and stored again
+    assert rebuilt.alpha.tobytes() == render._build_level(again, 3).alpha.tobytes()
+    assert np.load(entry / "alpha.npy").dtype == np.float32
 
     monkeypatch.setenv("MASKGEN_CACHE_DIR", "")  # switched off: built, the same bytes
     assert renders() == built
