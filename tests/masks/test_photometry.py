@@ -87,9 +87,10 @@ def crops(lfw_fold1_bin: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(rgb, faces[0].landmarks) for rgb, faces in zip(rgbs, found, strict=True) if faces]
 
 
-def _render(rgb, landmarks, assets, index, match=None):
+def _render(rgb, landmarks, assets, index, match=None, spec=None):
     templates, textures = assets
-    params = sample_mask_params(np.random.default_rng(index), MaskSpec(), templates, textures)
+    spec = MaskSpec() if spec is None else spec
+    params = sample_mask_params(np.random.default_rng(index), spec, templates, textures)
     texture = textures[params.texture] if params.texture else None
     return apply_mask(rgb, landmarks, templates[params.mask_type], params, texture, match)
 
@@ -194,15 +195,21 @@ def test_grain_windows_are_fixed_and_unit_normal():
 @pytest.mark.parametrize("source", ["photos", "crops"])
 def test_blurred_photo_gets_a_mask_as_soft_as_its_face(source, assets, request):
     """Blurred by 2 px, the mask's edge spread follows the face's (ratio about 1, as on real
-    masked photos); without the match it stays crisp (the old behaviour, ratio ~0.8)."""
+    masked photos); without the match it stays crisp (the old behaviour, ratio ~0.8).
+
+    Plain and coloured masks: a fine print (dots or flowers a pixel or two across) reads
+    sharper than it is by this measure, whatever its blur (a feature smaller than the blur has
+    no step edge to re-blur), so ten textured draws would judge the prints, not the match;
+    ``benchmarks/photo_match.py`` measures the whole policy over 1,241 renders a mode."""
     faces = request.getfixturevalue(source)
+    untextured = MaskSpec(texture_prob=0.0)
     matched, plain, growth = [], [], []
     for index, (rgb, landmarks) in enumerate(faces):
         blurred = cv2.GaussianBlur(rgb, (0, 0), 2.0)
-        out, coverage = _render(blurred, landmarks, assets, index)
+        out, coverage = _render(blurred, landmarks, assets, index, spec=untextured)
         mask, face = _spreads(out, coverage, landmarks)
         matched.append(mask / face)
-        out, coverage = _render(blurred, landmarks, assets, index, NO_MATCH)
+        out, coverage = _render(blurred, landmarks, assets, index, NO_MATCH, untextured)
         plain_mask, _ = _spreads(out, coverage, landmarks)
         plain.append(plain_mask / face)
         growth.append(mask / plain_mask)
