@@ -115,6 +115,25 @@ def test_demo_masks_the_bundled_portrait_with_every_type(tmp_path):
     assert not np.array_equal(plain, textured)
 
 
+def test_demo_masks_the_astronauts_face_alone(tmp_path):
+    """Every demo image differs from the portrait only around her face, (179, 83)-(266, 170)
+    as dlib finds it: dlib's detector also scores the mission patch on her suit, lower down,
+    as a face, and the demo drew a mask there too and cropped its sheet on the patch."""
+    from maskgen.preview import demo_portrait
+
+    assert invoke("demo", "-o", tmp_path).exit_code == 0
+    portrait = cv2.cvtColor(demo_portrait(), cv2.COLOR_RGB2BGR)
+    for mask_type in available_mask_types():
+        for variant in ("plain", "color", "texture"):
+            masked = cv2.imread(str(tmp_path / f"{mask_type}_{variant}.png"))
+            assert masked.shape == portrait.shape
+            rows, cols = np.nonzero((masked != portrait).any(axis=2))
+            assert rows.size, f"{mask_type}_{variant}: nothing masked"
+            # the face box grown by half its size on every side holds mask, loops and all
+            assert rows.min() >= 40 and rows.max() < 215, f"{mask_type}_{variant}"
+            assert cols.min() >= 135 and cols.max() < 310, f"{mask_type}_{variant}"
+
+
 def test_demo_keeps_earlier_images_without_overwrite(tmp_path):
     """Like every other command, `demo` replaces no file without --overwrite."""
     mine = tmp_path / "demo_sheet.png"
