@@ -4,14 +4,20 @@ and nothing written on a bad invocation."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
 from maskgen.cli.main import cli
 from maskgen.formats.recordio import RecordIOReader
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.shared
 
@@ -258,3 +264,28 @@ def test_reproducing_md_masks_every_face_of_an_evaluation_set(
     result = _run(*args, "--workers", "1")
     assert result.exit_code == 0, result.output
     assert "4 images: 4 masked, 0 not masked" in result.stderr
+
+
+def test_tiffs_leave_no_decoder_log_lines_on_stderr(tmp_path: Path, lfw_dir: Path) -> None:
+    """A 16-bit RGBA TIFF as OpenCV writes it (masked) and a truncated TIFF (a cut-off
+    download: unreadable, copied). OpenCV logged "[ WARN:0@0.16] ... TIFF_Warning
+    TIFFReadDirectory: Sum of Photometric type-related color channels ..." for the first and
+    "[ERROR:0@0.27] ... imdecode_(''): can't read data" for the second, Pillow "UserWarning:
+    Corrupt EXIF data", none naming a file, on a run that ended well: they read as its errors.
+    The real program, in its own process (OpenCV logs from C++)."""
+    source = tmp_path / "in"
+    source.mkdir()
+    photo = cv2.imread(str(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg"))
+    rgba16 = np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)]).astype(np.uint16) * 257
+    assert cv2.imwrite(str(source / "rgba16.tif"), rgba16)
+    data = cv2.imencode(".tif", photo)[1].tobytes()
+    (source / "cut.tif").write_bytes(data[: len(data) * 2 // 3])
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(REPO)
+    command = [sys.executable, "-m", "maskgen", "augment", source, "-o", tmp_path / "out"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr  # the summary alone
+    assert done.stderr.startswith("2 images: 1 masked, 1 not masked (unreadable 1)")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").open()]
+    assert [row["reason"] for row in rows] == ["unreadable", None]
