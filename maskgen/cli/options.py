@@ -188,12 +188,25 @@ def face_mode_photo(command: F) -> F:
 
 
 def _face_mode(command: F, default: str) -> F:
-    command = click.option(
+    @functools.wraps(command)
+    def with_shortcut(*args: Any, aligned: bool = False, **kwargs: Any) -> Any:
+        # --aligned had --face-mode's destination: the later of the two won, so
+        # `--aligned --face-mode detect` detected, saying nothing
+        if aligned:
+            given = kwargs.get("face_mode")
+            if given not in (None, "aligned"):
+                raise click.UsageError(
+                    f"--aligned and --face-mode {given} contradict each other; give one"
+                )
+            kwargs["face_mode"] = "aligned"
+        return command(*args, **kwargs)
+
+    with_flags = click.option(
         "--aligned",
-        "face_mode",
-        flag_value="aligned",
+        "aligned",
+        is_flag=True,
         help="Shortcut for --face-mode aligned.",
-    )(command)
+    )(with_shortcut)
     return click.option(
         "--face-mode",
         "face_mode",
@@ -203,7 +216,7 @@ def _face_mode(command: F, default: str) -> F:
         "auto: detect, and treat small square crops without a detection as aligned where "
         "the detector sees a face on the aligned face box.  "
         f"[default: {default}]",
-    )(command)
+    )(with_flags)
 
 
 def _split_mask_types(

@@ -225,3 +225,21 @@ def test_mask_help_gives_its_own_face_mode_default():
     assert "[default: auto]" in text and ".rec/.bin" not in text
     augment = " ".join(invoke("augment", "--help").output.split())
     assert "[default: aligned for .rec/.bin, auto for folders]" in augment
+
+
+@pytest.mark.shared
+def test_aligned_and_another_face_mode_are_refused_together(photo, tmp_path):
+    """--aligned shared --face-mode's destination, so the later of the two won without a word:
+    `--aligned --face-mode detect` detected, `--face-mode detect --aligned` did not."""
+    for order in (("--aligned", "--face-mode", "detect"), ("--face-mode", "detect", "--aligned")):
+        result = invoke("mask", photo, "-o", tmp_path / "out.png", *order)
+        assert result.exit_code == 2
+        assert "--aligned and --face-mode detect contradict each other" in result.stderr
+        assert not (tmp_path / "out.png").exists()
+    alone = invoke("mask", photo, "-o", tmp_path / "alone.png", "--aligned")
+    both = invoke("mask", photo, "-o", tmp_path / "both.png", "--aligned", "--face-mode", "aligned")
+    detected = invoke("mask", photo, "-o", tmp_path / "detected.png")
+    assert alone.exit_code == both.exit_code == detected.exit_code == 0
+    aligned = cv2.imread(str(tmp_path / "alone.png"))
+    assert np.array_equal(aligned, cv2.imread(str(tmp_path / "both.png")))
+    assert not np.array_equal(aligned, cv2.imread(str(tmp_path / "detected.png")))
