@@ -88,7 +88,7 @@ resume = click.option(
     "--resume",
     is_flag=True,
     help="Finish an interrupted run in OUTDIR: complete chunks are kept, the rest redone. "
-    "Refused if the parameters differ.",
+    "Refused if the parameters differ, or the input (its item count, file names or sizes).",
 )
 
 overwrite = click.option(
