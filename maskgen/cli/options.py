@@ -41,7 +41,7 @@ output_dir = click.option(
 
 seed = click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(0, 2**32 - 1),
     default=0,
     show_default=True,
     help="Random seed; each item's mask depends only on the seed and the item's key.",

@@ -53,6 +53,7 @@ from maskgen.pipeline.step import (
     SplittableReader,
     check_masker,
 )
+from maskgen.seeding import check_seed
 
 if TYPE_CHECKING:
     from maskgen.masks import MaskSpec
@@ -137,6 +138,7 @@ def augment_dataset(
         spec = MaskSpec()
     started = time.perf_counter()
     _check_options(workers, chunk_size, jpeg_quality, face_mode, resume, overwrite, shard)
+    check_seed(seed)
     job = _open_job(input_path, output_dir)
     plan = dataclasses.replace(
         job.plan,
