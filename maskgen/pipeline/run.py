@@ -171,8 +171,10 @@ def augment_dataset(
     options = _RunOptions(workers, scheduler, progress)
     try:
         summaries = _mask_pending(job, masker, mine, options)
-    except MaskgenError:
-        if fresh and shard is None:
+    except MaskgenError as error:
+        # bad input: the next attempt starts clean; a failed write (a full disk) keeps the
+        # finished chunks for --resume
+        if fresh and shard is None and not isinstance(error, OutputError):
             _discard(job)
         raise
     counts = _counts(job, mine, summaries)

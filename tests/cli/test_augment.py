@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -289,3 +290,54 @@ def test_tiffs_leave_no_decoder_log_lines_on_stderr(tmp_path: Path, lfw_dir: Pat
     assert done.stderr.startswith("2 images: 1 masked, 1 not masked (unreadable 1)")
     rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").open()]
     assert [row["reason"] for row in rows] == ["unreadable", None]
+
+
+def _augment_limited(
+    args: list[object], file_size_limit: int | None
+) -> subprocess.CompletedProcess[str]:
+    """The real program with every file it writes held under ``file_size_limit`` bytes (as a
+    full disk or a quota stops a write: the OS refuses it, here with EFBIG), in one worker."""
+
+    def limit() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""}
+    command = [sys.executable, "-m", "maskgen", "augment", *args, "--workers", "1"]
+    return subprocess.run(
+        [str(a) for a in command],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=limit,
+        check=False,
+    )
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_finished_chunks(
+    tmp_path: Path, mini: Path
+) -> None:
+    """A .rec twin on a disk that fills up: the part writer's and the final join's OSError
+    reached the command line as two tracebacks (a worker's and the pool's). Now one line
+    naming the file, and the finished chunks stay for --resume (a .bin twin's were removed
+    as if its input were bad)."""
+    out = tmp_path / "out"
+    parts = out / ".maskgen-parts"
+    # chunks of 16 records: 79, 81, 81 and 87 KB of the twin; the fourth cannot be written
+    done = _augment_limited([mini, "-o", out], 84_000)
+    assert done.returncode == 1
+    expected = f"Error: {parts / 'chunk-000003.part'}: cannot write here (File too large)"
+    assert done.stderr.strip() == expected, done.stderr
+    assert sorted(p.name for p in parts.glob("chunk-*.jsonl"))[:3] == [
+        f"chunk-00000{i}.jsonl" for i in range(3)
+    ]
+    # every part fits now, but not the 1.5 MB twin they are joined into
+    done = _augment_limited([mini, "-o", out, "--resume"], 1_000_000)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"Error: {out / 'train.rec'}: cannot write here (File too large)"
+    assert not (out / "train.rec").exists() and not list(out.glob(".train.*.tmp"))
+    assert _augment_limited([mini, "-o", out, "--resume", "-q"], None).returncode == 0
+    reference = _run("augment", mini, "-o", tmp_path / "reference", "-q")
+    assert reference.exit_code == 0
+    for name in ("train.rec", "train.idx", "manifest.jsonl"):
+        assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()
