@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import torch
 
+from maskgen.atomic import os_error_in
 from maskgen.errors import CheckpointError, OutputError
 
 CHECKPOINT_FORMAT = "maskgen-mtarcface"
@@ -117,9 +118,7 @@ def _raise_write_error(error: BaseException, path: Path, tmp: Path) -> NoReturn:
     write's failure. A full disk reached the command line as a traceback ending in torch's
     ``RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 155776 vs
     155664`` and left ``last.pt.tmp`` behind."""
-    cause: BaseException | None = error
-    while cause is not None and not isinstance(cause, OSError):
-        cause = cause.__cause__ or cause.__context__
+    cause = os_error_in(error)
     if cause is None:
         raise error
     tmp.unlink(missing_ok=True)
