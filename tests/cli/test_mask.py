@@ -243,3 +243,27 @@ def test_aligned_and_another_face_mode_are_refused_together(photo, tmp_path):
     aligned = cv2.imread(str(tmp_path / "alone.png"))
     assert np.array_equal(aligned, cv2.imread(str(tmp_path / "both.png")))
     assert not np.array_equal(aligned, cv2.imread(str(tmp_path / "detected.png")))
+
+
+@pytest.mark.shared
+def test_an_animation_written_as_one_frame_is_not_called_unchanged(photo, tmp_path):
+    """An animated GIF is never masked (multi_frame). Written as a GIF it is copied; written as
+    a PNG it becomes its first frame in RGB, which the command called "written unchanged"
+    and, on the next line, "written as multi-frame -> first frame only; ..."."""
+    from PIL import Image
+
+    first = Image.open(photo).convert("RGB")
+    anim = tmp_path / "anim.gif"
+    first.save(anim, save_all=True, append_images=[first.rotate(10)])
+    copied = invoke("mask", anim, "-o", tmp_path / "copy.gif")
+    assert copied.exit_code == 0
+    assert copied.stderr.splitlines() == [
+        f"{tmp_path / 'copy.gif'}: not masked (multi_frame), written unchanged"
+    ]
+    assert (tmp_path / "copy.gif").read_bytes() == anim.read_bytes()
+    converted = invoke("mask", anim, "-o", tmp_path / "frame.png")
+    assert converted.exit_code == 0
+    lines = converted.stderr.splitlines()
+    assert lines[0] == f"{tmp_path / 'frame.png'}: not masked (multi_frame)"
+    assert lines[1].startswith(f"{tmp_path / 'frame.png'}: written as multi-frame -> first frame")
+    assert len(lines) == 2
