@@ -17,6 +17,16 @@ from typing import BinaryIO
 from maskgen.errors import OutputError
 
 
+def os_error_in(error: BaseException) -> OSError | None:
+    """The OSError ``error`` is or was raised from (its ``__cause__``/``__context__`` chain),
+    if any: libraries that write through a Python file object (torch.save, torch.onnx.export)
+    report a full disk as their own RuntimeError raised while handling the OS's error."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    return cause
+
+
 def temp_path_beside(path: Path) -> Path:
     """An unused name for a temporary file next to ``path`` (not created)."""
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")

@@ -18,6 +18,7 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -255,6 +256,30 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     log_format = "%(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, stream=sys.stderr, format=log_format)
+    _quiet_decoders(debug=verbose >= 2)
+
+
+def _quiet_decoders(debug: bool) -> None:
+    """Keep the image decoders' own complaints off stderr, unless ``-vv`` asks for them.
+    OpenCV logs every file it cannot decode (``[ERROR:0@0.27] global loadsave.cpp:1390
+    imdecode_ imdecode_(''): can't read data``) and the TIFF tags it repairs (``[ WARN:0@0.16]
+    ... TIFF_Warning TIFFReadDirectory: Sum of Photometric type-related color channels ...``,
+    on the 16-bit RGBA TIFFs OpenCV itself writes), and Pillow warns of a truncated TIFF's
+    EXIF data (``UserWarning: Corrupt EXIF data``), naming no file: on a run that recorded
+    each such file as ``unreadable`` (or masked it) and ended well, they read as its errors.
+    OpenCV's level is set in the environment before OpenCV loads (forked workers inherit
+    it), and on OpenCV itself if it is loaded already; ``OPENCV_LOG_LEVEL`` set by the user
+    is kept. libpng's and libjpeg's own lines (``libpng error: PNG input buffer is
+    incomplete``, ``Corrupt JPEG data: ...``) bypass both and still print."""
+    if debug:
+        return
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        return
+    os.environ["OPENCV_LOG_LEVEL"] = "SILENT"
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -79,6 +79,8 @@ def mask(
                 f"{shown}: {_faces(result.faces)} masked ({result.mask_type}, {what}{worn})",
                 err=True,
             )
+        elif result.format_change:  # the line below says how: not "unchanged"
+            click.echo(f"{shown}: not masked ({result.reason})", err=True)
         else:
             click.echo(f"{shown}: not masked ({result.reason}), written unchanged", err=True)
         if result.masked and result.faces_not_masked:

@@ -41,7 +41,7 @@ output_dir = click.option(
 
 seed = click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(0, 2**32 - 1),
     default=0,
     show_default=True,
     help="Random seed; each item's mask depends only on the seed and the item's key.",
@@ -88,7 +88,7 @@ resume = click.option(
     "--resume",
     is_flag=True,
     help="Finish an interrupted run in OUTDIR: complete chunks are kept, the rest redone. "
-    "Refused if the parameters differ.",
+    "Refused if the parameters differ, or the input (its item count, file names or sizes).",
 )
 
 overwrite = click.option(
@@ -201,12 +201,25 @@ def face_mode_photo(command: F) -> F:
 
 
 def _face_mode(command: F, default: str) -> F:
-    command = click.option(
+    @functools.wraps(command)
+    def with_shortcut(*args: Any, aligned: bool = False, **kwargs: Any) -> Any:
+        # --aligned had --face-mode's destination: the later of the two won, so
+        # `--aligned --face-mode detect` detected, saying nothing
+        if aligned:
+            given = kwargs.get("face_mode")
+            if given not in (None, "aligned"):
+                raise click.UsageError(
+                    f"--aligned and --face-mode {given} contradict each other; give one"
+                )
+            kwargs["face_mode"] = "aligned"
+        return command(*args, **kwargs)
+
+    with_flags = click.option(
         "--aligned",
-        "face_mode",
-        flag_value="aligned",
+        "aligned",
+        is_flag=True,
         help="Shortcut for --face-mode aligned.",
-    )(command)
+    )(with_shortcut)
     return click.option(
         "--face-mode",
         "face_mode",
@@ -216,7 +229,7 @@ def _face_mode(command: F, default: str) -> F:
         "auto: detect, and treat small square crops without a detection as aligned where "
         "the detector sees a face on the aligned face box.  "
         f"[default: {default}]",
-    )(command)
+    )(with_flags)
 
 
 def _split_mask_types(

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from maskgen import __version__
-from maskgen.atomic import temp_path_beside
+from maskgen.atomic import os_error_in, temp_path_beside
 from maskgen.errors import ConfigError, MaskgenError, OutputError
 
 __all__ = [
@@ -188,6 +188,12 @@ def export_onnx(
                 f"tolerance {tolerance:g}: the export was not kept"
             )
         os.replace(tmp, out_path)
+    except (OSError, RuntimeError) as error:
+        cause = os_error_in(error)
+        if cause is None or isinstance(error, MaskgenError):
+            raise
+        # a full disk was a traceback ending in torch's or onnx's own write error
+        raise OutputError(f"{out_path}: cannot write here ({cause.strerror or cause})") from error
     finally:
         tmp.unlink(missing_ok=True)
     return ExportReport(

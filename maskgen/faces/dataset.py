@@ -7,8 +7,10 @@ identity) for training, or a verification ``.bin`` from an LFW-style pairs file 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -149,6 +151,10 @@ def align_photo(
     return AlignedPhoto(path, buf.tobytes(), how)
 
 
+CANCELLED_TASKS_WARNING = r"\d+ tasks (which were still being processed|have been successfully)"
+"""The start of the warning joblib gives when a generator of results is closed early."""
+
+
 def _align_many(
     paths: Sequence[Path],
     workers: int,
@@ -161,10 +167,15 @@ def _align_many(
     batches = [paths[i : i + batch] for i in range(0, len(paths), batch)]
     parallel = Parallel(n_jobs=workers, return_as="generator")
     jobs = (delayed(_align_batch)(b, models_dir, no_face) for b in batches)
-    for results in parallel(jobs):
-        yield from results
-        if progress is not None:
-            progress(len(results))
+    with warnings.catch_warnings(), contextlib.closing(parallel(jobs)) as outputs:
+        # a run stopped by an error (a full disk) printed joblib's "N tasks which were still
+        # being processed by the workers have been cancelled. You could benefit from ..."
+        # under its one-line error
+        warnings.filterwarnings("ignore", CANCELLED_TASKS_WARNING, UserWarning)
+        for results in outputs:
+            yield from results
+            if progress is not None:
+                progress(len(results))
 
 
 def _align_batch(paths: Sequence[Path], models_dir: str | None, no_face: str) -> list[AlignedPhoto]:

@@ -18,6 +18,7 @@ worker a reader of just its chunk's records.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -780,8 +781,12 @@ class RecordIOWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.idx_path.parent.mkdir(parents=True, exist_ok=True)
         self._rec_tmp, self._idx_tmp = temp_path_beside(self.path), temp_path_beside(self.idx_path)
-        self._rec = open(self._rec_tmp, "xb")
-        self._idx = open(self._idx_tmp, "xb")
+        try:
+            self._rec = open(self._rec_tmp, "xb")
+            self._idx = open(self._idx_tmp, "xb")
+        except OSError as error:
+            self._discard()
+            raise _cannot_write(self.path, error) from error
         self._position = 0
         return self
 
@@ -809,8 +814,11 @@ class RecordIOWriter:
             pieces = encode_record(payload)
         except DatasetFormatError as error:
             raise DatasetFormatError(f"{self.path}: key {key}: {error}") from None
-        rec.writelines(pieces)
-        idx.write(b"%d\t%d\n" % (int(key), self._position))
+        try:
+            rec.writelines(pieces)
+            idx.write(b"%d\t%d\n" % (int(key), self._position))
+        except OSError as error:
+            raise _cannot_write(self.path, error) from error
         self._position += sum(len(piece) for piece in pieces)
 
     def write(self, sample: Sample) -> None:
@@ -844,23 +852,33 @@ class RecordIOWriter:
 
     def _commit(self) -> None:
         rec, idx = self._files()
-        for handle in (rec, idx):
-            handle.flush()
-            os.fsync(handle.fileno())  # one per file: a renamed part is really on disk
-            handle.close()
-        assert self._rec_tmp is not None and self._idx_tmp is not None
-        os.replace(self._idx_tmp, self.idx_path)
-        os.replace(self._rec_tmp, self.path)  # last: the .rec's presence marks completion
+        try:
+            for handle in (rec, idx):
+                handle.flush()
+                os.fsync(handle.fileno())  # one per file: a renamed part is really on disk
+                handle.close()
+            assert self._rec_tmp is not None and self._idx_tmp is not None
+            os.replace(self._idx_tmp, self.idx_path)
+            os.replace(self._rec_tmp, self.path)  # last: the .rec's presence marks completion
+        except OSError as error:
+            raise _cannot_write(self.path, error) from error
         self._rec = self._idx = None
 
     def _discard(self) -> None:
         for handle in (self._rec, self._idx):
             if handle is not None and not handle.closed:
-                handle.close()
+                with contextlib.suppress(OSError):  # flushing the rest fails on a full disk
+                    handle.close()
         for tmp in (self._rec_tmp, self._idx_tmp):
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
         self._rec = self._idx = None
+
+
+def _cannot_write(path: Path, error: OSError) -> OutputError:
+    """A failed write (a full disk, a read-only or lost file system) as one line naming the
+    file: the raw OSError reached the command line as a traceback."""
+    return OutputError(f"{path}: cannot write here ({error.strerror or error})")
 
 
 def _header_for(sample: Sample) -> RecordHeader:
@@ -971,6 +989,10 @@ def join_record_files(part_paths: Sequence[Path], rec_path: Path, idx_path: Path
                 base += _append_part(part, rec_out, idx, base)
         os.replace(idx_tmp, idx_path)
         os.replace(rec_tmp, rec_path)
+    except OSError as error:
+        if isinstance(error, OutputError):
+            raise
+        raise _cannot_write(rec_path, error) from error
     finally:
         rec_tmp.unlink(missing_ok=True)
         idx_tmp.unlink(missing_ok=True)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import codecs
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
-from maskgen.errors import CheckpointError
+from maskgen.atomic import os_error_in
+from maskgen.errors import CheckpointError, OutputError
 
 CHECKPOINT_FORMAT = "maskgen-mtarcface"
 CHECKPOINT_VERSION = 1
@@ -87,21 +88,42 @@ def write_checkpoint(
     }
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:  # a file object: torch then passes on write errors
+            torch.save(payload, handle)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:
+        _raise_write_error(error, path, tmp)
     return path
 
 
 def link_checkpoint(source: Path, target: Path) -> Path:
     """Make ``target`` the same file as ``source`` (hard link, else copy), replaced atomically."""
     tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-    except OSError:
-        tmp.write_bytes(source.read_bytes())
-    os.replace(tmp, target)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            tmp.write_bytes(source.read_bytes())
+        os.replace(tmp, target)
+    except OSError as error:
+        _raise_write_error(error, target, tmp)
     return target
+
+
+def _raise_write_error(error: BaseException, path: Path, tmp: Path) -> NoReturn:
+    """OutputError naming ``path`` and the OS's reason, for a write that failed (a full disk,
+    a quota, a lost file system), with ``tmp`` removed; ``error`` itself where it is no
+    write's failure. A full disk reached the command line as a traceback ending in torch's
+    ``RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 155776 vs
+    155664`` and left ``last.pt.tmp`` behind."""
+    cause = os_error_in(error)
+    if cause is None:
+        raise error
+    tmp.unlink(missing_ok=True)
+    reason = cause.strerror or str(cause)
+    raise OutputError(f"{path}: cannot write the checkpoint ({reason})") from error
 
 
 def load_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:

@@ -10,10 +10,11 @@ leaves ``shard-I-of-N.done``; ``maskgen merge`` joins once every shard's marker 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,9 @@ class Plan:
     split_tail: bool = False
     """The last chunks are smaller (:func:`chunk_ranges`); False in plans recorded before
     maskgen split them, which resume with the chunks they were planned with."""
+    input_digest: str | None = None
+    """:func:`input_digest` of the input; None in plans recorded before maskgen kept it,
+    which resume unchecked."""
 
     @property
     def chunks(self) -> list[range]:
@@ -253,7 +257,11 @@ class PartsLayout:
         if not self.plan_path.exists():
             return
         differences = plan.differences(self.read_plan())
-        changed = [d for d in differences if d.split(":", 1)[0] in INPUT_FIELDS]
+        changed = [
+            "its file names or sizes" if d.startswith("input_digest:") else d
+            for d in differences
+            if d.split(":", 1)[0] in INPUT_FIELDS
+        ]
         if changed:
             raise ConfigError(
                 f"{self.root.parent} holds parts of a run whose input has changed since "
@@ -289,8 +297,24 @@ class PartsLayout:
         return [i for i in range(count) if not self.shard_marker(i, count).is_file()]
 
 
-INPUT_FIELDS = frozenset({"input", "format", "items"})
+INPUT_FIELDS = frozenset({"input", "format", "items", "input_digest"})
 """Plan fields the input decides, not the options: a difference there is a changed input."""
+
+
+def input_digest(keys: Sequence[object], files: Sequence[Path] = ()) -> str:
+    """A short digest of an input's item keys and of the sizes of ``files`` (a .rec and its
+    .idx, a .bin): a resumed run or a shard whose input differs from the plan's is refused,
+    not joined to parts of the old one. The item count alone missed a folder in which a photo
+    was renamed, or one removed and another added (the twin kept the old name and lacked the
+    new one), and another .rec of as many records. A file rewritten at the same size, or a
+    folder's photo replaced under the same name, is not seen: that would cost a ``stat`` per
+    file, slow on network file systems."""
+    digest = hashlib.sha256()
+    for key in keys:
+        digest.update(str(key).encode("utf-8", "surrogateescape") + b"\n")
+    for path in files:
+        digest.update(f"{path.name} {os.stat(path).st_size}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16]
 
 
 def input_stamp(path: Path) -> tuple[int, int]:

@@ -31,6 +31,7 @@ from maskgen.pipeline.plan import (
     Shard,
     check_shard,
     default_chunk_size,
+    input_digest,
     input_stamp,
     shard_chunks,
 )
@@ -52,6 +53,7 @@ from maskgen.pipeline.step import (
     SplittableReader,
     check_masker,
 )
+from maskgen.seeding import check_seed
 
 if TYPE_CHECKING:
     from maskgen.masks import MaskSpec
@@ -136,6 +138,7 @@ def augment_dataset(
         spec = MaskSpec()
     started = time.perf_counter()
     _check_options(workers, chunk_size, jpeg_quality, face_mode, resume, overwrite, shard)
+    check_seed(seed)
     job = _open_job(input_path, output_dir)
     plan = dataclasses.replace(
         job.plan,
@@ -156,6 +159,8 @@ def augment_dataset(
         plan = dataclasses.replace(
             plan, chunk_size=chunk_size or recorded.chunk_size, split_tail=recorded.split_tail
         )
+        if recorded.input_digest is None:  # recorded before maskgen kept it: not checked
+            plan = dataclasses.replace(plan, input_digest=None)
     job = dataclasses.replace(job, plan=plan)
     masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)
     check_masker(masker)  # spec, model file, templates: fail here, before anything is written
@@ -166,8 +171,10 @@ def augment_dataset(
     options = _RunOptions(workers, scheduler, progress)
     try:
         summaries = _mask_pending(job, masker, mine, options)
-    except MaskgenError:
-        if fresh and shard is None:
+    except MaskgenError as error:
+        # bad input: the next attempt starts clean; a failed write (a full disk) keeps the
+        # finished chunks for --resume
+        if fresh and shard is None and not isinstance(error, OutputError):
             _discard(job)
         raise
     counts = _counts(job, mine, summaries)
@@ -200,6 +207,8 @@ def merge_shards(output_dir: str | Path) -> RunReport:
             f"{plan.input}: changed since the shards ran ({fmt.name}, {len(reader)} items; "
             f"planned {plan.format}, {plan.items} items)"
         )
+    if plan.input_digest not in (None, _input_digest(reader)):
+        raise ConfigError(f"{plan.input}: changed since the shards ran (its file names or sizes)")
     job = _Job(fmt, reader, out_dir, fmt.output_path(reader, out_dir), plan)
     counts = _counts(job, range(len(plan.chunks)), {})
     output = _join(job, counts)
@@ -303,8 +312,20 @@ def _open_job(input_path: str | Path, output_dir: str | Path) -> _Job:
         shards=None,
         maskgen=__version__,
         split_tail=True,
+        input_digest=_input_digest(reader),
     )
     return _Job(fmt, reader, out_dir, twin, plan)
+
+
+def _input_digest(reader: Reader) -> str:
+    """:func:`input_digest` of a folder's file names, or of a .rec's and its .idx's sizes
+    (hashing millions of record keys would cost a second; the .idx's size follows them), or
+    of a .bin's size."""
+    if reader.path.is_dir():
+        return input_digest(reader.keys())
+    if isinstance(reader, RecordIOReader):
+        return input_digest((), (reader.path, reader.idx_path))
+    return input_digest((), (reader.path,))
 
 
 def _check_not_empty(reader: Reader) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import resource
+import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -13,6 +18,7 @@ from maskgen.cli.main import cli
 from maskgen.faces.align import ARCFACE_TEMPLATE_112
 from maskgen.faces.landmarks import load_face_finder
 from maskgen.formats.recordio import RecordIOReader
+from tests.conftest import REPO, lfw_sample_paths
 
 pytestmark = pytest.mark.shared
 
@@ -273,3 +279,31 @@ def test_a_photo_too_small_for_a_face_is_left_out_as_too_small(tmp_path, lfw_dir
     )
     assert result.exit_code == 0, result.output
     assert "1 on the centre fallback, 0 left out" in result.stderr
+
+
+def test_align_stopped_by_a_failed_write_prints_one_line(tmp_path, lfw_dir):
+    """The .rec cannot be written past 40 KB (as a full disk or a quota stops it) while the
+    workers still align: the error line was followed by joblib's two-line "UserWarning: 4
+    tasks which were still being processed by the workers have been cancelled. You could
+    benefit from adjusting the input task iterator ...". The real program, two workers."""
+    photos = tmp_path / "photos"
+    for path in lfw_sample_paths(lfw_dir, 400):
+        (photos / path.parent.name).mkdir(parents=True)
+        shutil.copyfile(path, photos / path.parent.name / path.name)
+    out = tmp_path / "out" / "train.rec"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    command = [sys.executable, "-m", "maskgen", "align", photos, "-o", out, "--workers", "2"]
+    done = subprocess.run(
+        [str(part) for part in command],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""},
+        preexec_fn=limit,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"Error: {out}: cannot write here (File too large)", done.stderr
+    assert not out.exists()

@@ -4,14 +4,21 @@ and nothing written on a bad invocation."""
 from __future__ import annotations
 
 import json
+import os
+import resource
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
 from maskgen.cli.main import cli
 from maskgen.formats.recordio import RecordIOReader
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.shared
 
@@ -258,3 +265,79 @@ def test_reproducing_md_masks_every_face_of_an_evaluation_set(
     result = _run(*args, "--workers", "1")
     assert result.exit_code == 0, result.output
     assert "4 images: 4 masked, 0 not masked" in result.stderr
+
+
+def test_tiffs_leave_no_decoder_log_lines_on_stderr(tmp_path: Path, lfw_dir: Path) -> None:
+    """A 16-bit RGBA TIFF as OpenCV writes it (masked) and a truncated TIFF (a cut-off
+    download: unreadable, copied). OpenCV logged "[ WARN:0@0.16] ... TIFF_Warning
+    TIFFReadDirectory: Sum of Photometric type-related color channels ..." for the first and
+    "[ERROR:0@0.27] ... imdecode_(''): can't read data" for the second, Pillow "UserWarning:
+    Corrupt EXIF data", none naming a file, on a run that ended well: they read as its errors.
+    The real program, in its own process (OpenCV logs from C++)."""
+    source = tmp_path / "in"
+    source.mkdir()
+    photo = cv2.imread(str(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg"))
+    rgba16 = np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)]).astype(np.uint16) * 257
+    assert cv2.imwrite(str(source / "rgba16.tif"), rgba16)
+    data = cv2.imencode(".tif", photo)[1].tobytes()
+    (source / "cut.tif").write_bytes(data[: len(data) * 2 // 3])
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(REPO)
+    command = [sys.executable, "-m", "maskgen", "augment", source, "-o", tmp_path / "out"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr  # the summary alone
+    assert done.stderr.startswith("2 images: 1 masked, 1 not masked (unreadable 1)")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").open()]
+    assert [row["reason"] for row in rows] == ["unreadable", None]
+
+
+def _augment_limited(
+    args: list[object], file_size_limit: int | None
+) -> subprocess.CompletedProcess[str]:
+    """The real program with every file it writes held under ``file_size_limit`` bytes (as a
+    full disk or a quota stops a write: the OS refuses it, here with EFBIG), in one worker."""
+
+    def limit() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""}
+    command = [sys.executable, "-m", "maskgen", "augment", *args, "--workers", "1"]
+    return subprocess.run(
+        [str(a) for a in command],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=limit,
+        check=False,
+    )
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_finished_chunks(
+    tmp_path: Path, mini: Path
+) -> None:
+    """A .rec twin on a disk that fills up: the part writer's and the final join's OSError
+    reached the command line as two tracebacks (a worker's and the pool's). Now one line
+    naming the file, and the finished chunks stay for --resume (a .bin twin's were removed
+    as if its input were bad)."""
+    out = tmp_path / "out"
+    parts = out / ".maskgen-parts"
+    # chunks of 16 records: 79, 81, 81 and 87 KB of the twin; the fourth cannot be written
+    done = _augment_limited([mini, "-o", out], 84_000)
+    assert done.returncode == 1
+    expected = f"Error: {parts / 'chunk-000003.part'}: cannot write here (File too large)"
+    assert done.stderr.strip() == expected, done.stderr
+    assert sorted(p.name for p in parts.glob("chunk-*.jsonl"))[:3] == [
+        f"chunk-00000{i}.jsonl" for i in range(3)
+    ]
+    # every part fits now, but not the 1.5 MB twin they are joined into
+    done = _augment_limited([mini, "-o", out, "--resume"], 1_000_000)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"Error: {out / 'train.rec'}: cannot write here (File too large)"
+    assert not (out / "train.rec").exists() and not list(out.glob(".train.*.tmp"))
+    assert _augment_limited([mini, "-o", out, "--resume", "-q"], None).returncode == 0
+    reference = _run("augment", mini, "-o", tmp_path / "reference", "-q")
+    assert reference.exit_code == 0
+    for name in ("train.rec", "train.idx", "manifest.jsonl"):
+        assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()

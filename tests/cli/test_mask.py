@@ -119,6 +119,25 @@ def test_demo_masks_the_bundled_portrait_with_every_type(tmp_path):
     assert not np.array_equal(plain, textured)
 
 
+def test_demo_masks_the_astronauts_face_alone(tmp_path):
+    """Every demo image differs from the portrait only around her face, (179, 83)-(266, 170)
+    as dlib finds it: dlib's detector also scores the mission patch on her suit, lower down,
+    as a face, and the demo drew a mask there too and cropped its sheet on the patch."""
+    from maskgen.preview import demo_portrait
+
+    assert invoke("demo", "-o", tmp_path).exit_code == 0
+    portrait = cv2.cvtColor(demo_portrait(), cv2.COLOR_RGB2BGR)
+    for mask_type in available_mask_types():
+        for variant in ("plain", "color", "texture"):
+            masked = cv2.imread(str(tmp_path / f"{mask_type}_{variant}.png"))
+            assert masked.shape == portrait.shape
+            rows, cols = np.nonzero((masked != portrait).any(axis=2))
+            assert rows.size, f"{mask_type}_{variant}: nothing masked"
+            # the face box grown by half its size on every side holds mask, loops and all
+            assert rows.min() >= 40 and rows.max() < 215, f"{mask_type}_{variant}"
+            assert cols.min() >= 135 and cols.max() < 310, f"{mask_type}_{variant}"
+
+
 def test_demo_keeps_earlier_images_without_overwrite(tmp_path):
     """Like every other command, `demo` replaces no file without --overwrite."""
     mine = tmp_path / "demo_sheet.png"
@@ -210,3 +229,45 @@ def test_mask_help_gives_its_own_face_mode_default():
     assert "[default: auto]" in text and ".rec/.bin" not in text
     augment = " ".join(invoke("augment", "--help").output.split())
     assert "[default: aligned for .rec/.bin, auto for folders]" in augment
+
+
+@pytest.mark.shared
+def test_aligned_and_another_face_mode_are_refused_together(photo, tmp_path):
+    """--aligned shared --face-mode's destination, so the later of the two won without a word:
+    `--aligned --face-mode detect` detected, `--face-mode detect --aligned` did not."""
+    for order in (("--aligned", "--face-mode", "detect"), ("--face-mode", "detect", "--aligned")):
+        result = invoke("mask", photo, "-o", tmp_path / "out.png", *order)
+        assert result.exit_code == 2
+        assert "--aligned and --face-mode detect contradict each other" in result.stderr
+        assert not (tmp_path / "out.png").exists()
+    alone = invoke("mask", photo, "-o", tmp_path / "alone.png", "--aligned")
+    both = invoke("mask", photo, "-o", tmp_path / "both.png", "--aligned", "--face-mode", "aligned")
+    detected = invoke("mask", photo, "-o", tmp_path / "detected.png")
+    assert alone.exit_code == both.exit_code == detected.exit_code == 0
+    aligned = cv2.imread(str(tmp_path / "alone.png"))
+    assert np.array_equal(aligned, cv2.imread(str(tmp_path / "both.png")))
+    assert not np.array_equal(aligned, cv2.imread(str(tmp_path / "detected.png")))
+
+
+@pytest.mark.shared
+def test_an_animation_written_as_one_frame_is_not_called_unchanged(photo, tmp_path):
+    """An animated GIF is never masked (multi_frame). Written as a GIF it is copied; written as
+    a PNG it becomes its first frame in RGB, which the command called "written unchanged"
+    and, on the next line, "written as multi-frame -> first frame only; ..."."""
+    from PIL import Image
+
+    first = Image.open(photo).convert("RGB")
+    anim = tmp_path / "anim.gif"
+    first.save(anim, save_all=True, append_images=[first.rotate(10)])
+    copied = invoke("mask", anim, "-o", tmp_path / "copy.gif")
+    assert copied.exit_code == 0
+    assert copied.stderr.splitlines() == [
+        f"{tmp_path / 'copy.gif'}: not masked (multi_frame), written unchanged"
+    ]
+    assert (tmp_path / "copy.gif").read_bytes() == anim.read_bytes()
+    converted = invoke("mask", anim, "-o", tmp_path / "frame.png")
+    assert converted.exit_code == 0
+    lines = converted.stderr.splitlines()
+    assert lines[0] == f"{tmp_path / 'frame.png'}: not masked (multi_frame)"
+    assert lines[1].startswith(f"{tmp_path / 'frame.png'}: written as multi-frame -> first frame")
+    assert len(lines) == 2

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from tests.cli.test_signals import CLI, _stop_when
+from tests.conftest import REPO
 
 TINY = ("--network", "tiny", "--device", "cpu", "--batch-size", "32", "--lr", "0.01")
 
@@ -226,3 +229,32 @@ def test_resume_help_names_every_flag_a_resumed_run_may_change() -> None:
     assert "threads" in flags
     unnamed = [f for f in flags.values() if not any(fnmatch(f, p) for p in patterns)]
     assert unnamed == []
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_a_checkpoint_that_cannot_be_written_is_one_line(rec_dir: Path, tmp_path: Path) -> None:
+    """The disk fills up as the checkpoint is saved (here: the OS refuses any file over 64 KB,
+    as a quota does). torch.save's failure reached the command line as a traceback ending in
+    'RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos ...', and left
+    last.pt.tmp behind; now one line naming the file and the OS's reason, exit code 1."""
+    pytest.importorskip("torch")
+    data = rec_dir / "lfw-mini" / "train.rec"
+    run = tmp_path / "run"
+    args = ["train", "--data", data, "-o", run, *TINY, "--steps", "1", "--workers", "0", "-q"]
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+    done = subprocess.run(
+        [sys.executable, "-c", CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""},
+        preexec_fn=limit,
+        check=False,
+    )
+    assert done.returncode == 1
+    expected = f"Error: {run / 'last.pt'}: cannot write the checkpoint (File too large)"
+    assert done.stderr.strip() == expected, done.stderr
+    assert not list(run.glob("*.pt*"))

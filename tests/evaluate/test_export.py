@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from maskgen.errors import ConfigError
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.torch
 
@@ -108,3 +113,32 @@ def test_a_missing_package_is_one_line_naming_the_extras(
         "pip install 'maskgen[train,export]'\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_that_cannot_be_written_is_one_line(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """The disk fills up during the export (here: the OS refuses any file over 100 KB, as a
+    quota does), in the real program: the OSError from torch's ONNX writer reached the
+    command line as a traceback; now one line naming the file, exit code 1, nothing left."""
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    command = [sys.executable, "-m", "maskgen", "export", "--model", tiny_checkpoint]
+    done = subprocess.run(
+        [*map(str, command), "-o", str(out / "m.onnx")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""},
+        preexec_fn=limit,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"Error: {out / 'm.onnx'}: cannot write here (File too large)"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(out.iterdir()) == []

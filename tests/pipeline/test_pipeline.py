@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from maskgen.errors import ConfigError, DatasetFormatError, OutputError
-from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
+from maskgen.formats.recordio import RecordIOReader, RecordIOWriter, write_insightface_rec
 from maskgen.formats.verification import read_verification_bin, write_verification_bin
 from maskgen.images import read_stored, sniff_image_format
 from maskgen.pipeline import merge_shards
@@ -231,10 +231,12 @@ def _plan_before_split_tails(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _forget_split_tail(out: Path) -> None:
-    """Rewrite plan.json as maskgen wrote it before ``split_tail`` existed."""
+    """Rewrite plan.json as maskgen wrote it before ``split_tail`` (and ``input_digest``)
+    existed."""
     path = out / PARTS_DIR_NAME / "plan.json"
     record = json.loads(path.read_text())
     assert record.pop("split_tail") is False
+    assert len(record.pop("input_digest")) == 16
     path.write_text(json.dumps(record, indent=1))
 
 
@@ -491,6 +493,48 @@ def test_folder_chunks_write_in_place_and_a_failed_run_resumes(
     report = run_augment(photo_folder, tmp_path, spec, workers=2, resume=True)  # its own chunks
     assert report.complete and 0 < report.processed < report.counts.items
     assert read_tree(tmp_path) == reference
+
+
+def test_a_photo_renamed_after_an_interruption_is_refused_on_resume(
+    tmp_path: Path, photo_folder: Path, spec, run_augment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same number of files but another name: resuming kept the finished chunk's twin of
+    the old name and never masked the new one (the manifest listed a file the input no longer
+    held). Now it is refused as a changed input."""
+    source = tmp_path / "in"
+    shutil.copytree(photo_folder, source)
+    with monkeypatch.context() as patch:
+        _interrupt_at(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            run_augment(source, tmp_path / "out", spec, workers=1, chunk_size=4)
+    first = sorted(p for p in source.rglob("*.jpg"))[0]
+    assert (tmp_path / "out" / first.relative_to(source)).is_file()  # its chunk finished
+    first.rename(first.with_name("renamed.jpg"))
+    with pytest.raises(ConfigError, match=r"input has changed since \(its file names or sizes\)"):
+        run_augment(source, tmp_path / "out", spec, workers=1, resume=True)
+
+
+def test_merge_refuses_a_rec_replaced_by_another_of_as_many_records(
+    tmp_path: Path, lfw_mini: Path, spec, run_augment
+) -> None:
+    """Shards run, then the .rec is rewritten with other images (as many records): the merge
+    joined the old shards' parts into a twin of the old set."""
+    rec = tmp_path / "train.rec"
+    for name in ("train.rec", "train.idx", "property"):
+        shutil.copyfile(lfw_mini.with_name(name), tmp_path / name)
+    for index in (0, 1):
+        run_augment(rec, tmp_path / "out", spec, workers=1, shard=(index, 2))
+    reader = RecordIOReader(rec)
+    keys = reader.keys()
+    records = [reader.read(key) for key in keys]
+    reader.close()
+    with RecordIOWriter(rec) as writer:  # record 1 holds record 2's photo now
+        for record in records:
+            data = records[2].data if record.key == 1 else record.data
+            writer.write(dataclasses.replace(record, data=data))
+    assert len(RecordIOReader(rec)) == len(records)
+    with pytest.raises(ConfigError, match="changed since the shards ran"):
+        merge_shards(tmp_path / "out")
 
 
 @pytest.fixture(scope="module")
