@@ -318,7 +318,9 @@ def _normalised_wear(wear: Any) -> tuple[tuple[str, float], ...]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"wear probability of {name} must be a number, got {value!r}")
         if not (math.isfinite(value) and value >= 0.0):
-            raise ConfigError(f"wear probability of {name} must be >= 0, got {value!r}")
+            raise ConfigError(
+                f"wear probability of {name} must be a finite number >= 0, got {value!r}"
+            )
     total = math.fsum(pairs.values())
     if abs(total - 1.0) > WEAR_SUM_TOLERANCE:
         raise ConfigError(f"wear probabilities must sum to 1, got {total:g}")

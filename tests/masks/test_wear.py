@@ -123,8 +123,8 @@ def test_wear_spec_validation_and_form():
         ({"under_eyes": 1.0}, r"unknown wear placement 'under_eyes'; known: correct, nose_unc"),
         ({"correct": 0.5}, "must sum to 1, got 0.5"),
         ({"correct": 0.7, "chin_uncovered": 0.7}, "must sum to 1, got 1.4"),
-        ({"correct": 1.2, "chin_uncovered": -0.2}, "chin_uncovered must be >= 0"),
-        ({"correct": float("nan")}, "correct must be >= 0"),
+        ({"correct": 1.2, "chin_uncovered": -0.2}, "chin_uncovered must be a finite number >= 0"),
+        ({"correct": float("nan")}, "correct must be a finite number >= 0"),
         ({"correct": "1"}, "correct must be a number"),
         ({"correct": True}, "correct must be a number"),
         ({}, "must sum to 1, got 0"),
@@ -182,8 +182,8 @@ def test_parse_wear_reads_the_command_line_form():
         ("correct=half", "'half' is not a number"),
         ("correct=0.5,CORRECT=0.5", "placement 'correct' given twice"),
         ("correct=0.6,nose_uncovered=0.3", "must sum to 1, got 0.9"),
-        ("correct=inf", "correct must be >= 0"),
-        ("correct=1.1,nose_uncovered=-0.1", "nose_uncovered must be >= 0"),
+        ("correct=inf", "correct must be a finite number >= 0"),
+        ("correct=1.1,nose_uncovered=-0.1", "nose_uncovered must be a finite number >= 0"),
         ("correct,nose_uncovered", "must sum to 1, got 2"),
     ]
     for text, message in bad:
