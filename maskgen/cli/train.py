@@ -324,6 +324,9 @@ def train(**options: Any) -> None:
 
     summary = run_training(config, on_log=None if options["quiet"] else echo)
     if summary.last_checkpoint is not None and not options["quiet"]:
-        click.echo(
-            f"trained to step {summary.step}; checkpoint {summary.last_checkpoint}", err=True
+        done = (
+            f"nothing to train: the run is at step {summary.step}, --steps {config.steps}"
+            if summary.step == summary.start_step and summary.step >= config.steps
+            else f"trained to step {summary.step}"
         )
+        click.echo(f"{done}; checkpoint {summary.last_checkpoint}", err=True)

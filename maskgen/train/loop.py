@@ -104,6 +104,9 @@ class RunSummary:
     last_checkpoint: Path | None
     metrics: dict[str, Any] | None
     validation: list[dict[str, Any]] = field(default_factory=list)
+    start_step: int = 0
+    """The step the run started from (a resumed run's checkpoint step; 0 for a new run):
+    ``step == start_step`` on a resumed run means it was already at ``steps``."""
     model: FaceNet | None = field(default=None, repr=False)
     arcface: ArcFaceHead | None = field(default=None, repr=False)
 
@@ -209,6 +212,7 @@ class _Run:
                     augment=build_augment(config.augment),
                     seed=config.seed,
                 )
+                start_step = self.step
                 with _stops_between_steps(not self.ctx.distributed) as stop:
                     self._loop(trainer, dataset, sampler, total, stop)
         finally:
@@ -222,6 +226,7 @@ class _Run:
             last_checkpoint=self.last_saved[1] if self.last_saved and self.ctx.is_main else None,
             metrics=self.last_row,
             validation=self.validation_rows,
+            start_step=start_step,
             model=trainer.network,
             arcface=trainer.head,
         )

@@ -67,7 +67,11 @@ def test_augment_writes_the_twin_and_a_summary(tmp_path: Path, mini: Path) -> No
         (["--wear", "correct=,chin_uncovered=1"], 2, "'correct=': expected NAME=PROBABILITY"),
         (["--wear", ""], 2, "NAME one of correct, nose_uncovered, mouth_uncovered, chin_unc"),
         (["--wear", "correct=0.5,Correct=0.5"], 2, "'--wear': placement 'correct' given twice"),
-        (["--wear", "correct=1.5,chin_uncovered=-0.5"], 2, "chin_uncovered must be a finite number >= 0"),
+        (
+            ["--wear", "correct=1.5,chin_uncovered=-0.5"],
+            2,
+            "chin_uncovered must be a finite number >= 0",
+        ),
     ],
 )
 def test_bad_options_fail_before_writing(

@@ -106,6 +106,10 @@ def test_ctrl_c_then_resume_from_the_run_folder_alone(
     ckpt = read_checkpoint(run / "last.pt")
     assert ckpt["step"] == step + 2 and ckpt["config"]["lr"] == 0.01
     assert ckpt["config"]["data"] == str(rec_dir / "lfw-mini" / "train.rec")
+    past = _invoke("-o", run, "--resume", "--steps", 1, "--workers", "0")  # already beyond
+    assert past.exit_code == 0, past.output
+    assert f"nothing to train: the run is at step {step + 2}, --steps 1;" in past.stderr
+    assert read_checkpoint(run / "last.pt")["step"] == step + 2
 
 
 @pytest.mark.torch
