@@ -128,13 +128,14 @@ def real_colours(shared: Path) -> tuple[list[np.ndarray], int]:
     return colours, patterned
 
 
-def drawn_colours(
-    lfw: Path, renders: int, faces: int = 60, colour: str | None = None
-) -> list[np.ndarray]:
-    """Estimated colours of ``renders`` colour-mode masks on aligned LFW crops (every mask
-    ``colour``, "#rrggbb", when given: the renderer's response to one palette colour)."""
+Crop = tuple[np.ndarray, np.ndarray]
+"""An aligned 112x112 uint8 RGB crop and its 68 landmarks, (68, 2) float32."""
+
+
+def lfw_crops(lfw: Path, faces: int = 60) -> list[Crop]:
+    """The first photo of ``faces`` LFW people spread over the alphabet, aligned as a training
+    crop, with its landmarks found on the crop."""
     finder = load_face_finder()
-    templates = load_templates()
     people = sorted(p for p in lfw.iterdir() if p.is_dir())
     crops = []
     for person in people[:: max(1, len(people) // faces)][:faces]:
@@ -145,6 +146,13 @@ def drawn_colours(
             aligned = finder.find_faces(crop, "aligned")
             if aligned:
                 crops.append((crop, aligned[0].landmarks))
+    return crops
+
+
+def drawn_colours(crops: list[Crop], renders: int, colour: str | None = None) -> list[np.ndarray]:
+    """Estimated colours of ``renders`` colour-mode masks on ``crops`` (every mask ``colour``,
+    "#rrggbb", when given: the renderer's response to one palette colour)."""
+    templates = load_templates()
     spec = MaskSpec(color_prob=1.0, texture_prob=0.0)
     colours = []
     for index in range(renders):
@@ -177,7 +185,7 @@ def spread(colours: list[np.ndarray]) -> tuple[float, float]:
 
 
 def calibrated_palette(
-    real: list[np.ndarray], lfw: Path, renders: int, rounds: int = 2
+    real: list[np.ndarray], crops: list[Crop], renders: int, rounds: int = 2
 ) -> list[tuple[str, str, int]]:
     """(class, "#rrggbb", count) for each class the real masks fall in: the colour whose
     renders on LFW, measured as the real masks are, have the real masks' median colour.
@@ -195,7 +203,7 @@ def calibrated_palette(
         target = np.median(members, axis=0)
         drawn = target.copy()
         for _ in range(rounds):
-            measured = np.median(drawn_colours(lfw, renders, colour=_hex(drawn)), axis=0)
+            measured = np.median(drawn_colours(crops, renders, colour=_hex(drawn)), axis=0)
             drawn = np.clip(drawn * target / np.maximum(measured, 1e-3), 0.0, 1.0)
         rows.append((name, _hex(drawn), len(members)))
     return rows
@@ -213,12 +221,12 @@ def main() -> None:
     args = parser.parse_args()
     real, patterned = real_colours(args.shared)
     real_table = _table(real)
-    lfw = args.shared / "lfw" / "lfw-deepfunneled"
+    crops = lfw_crops(args.shared / "lfw" / "lfw-deepfunneled")
     if args.derive:
-        for name, colour, count in calibrated_palette(real, lfw, max(1, args.renders // 3)):
+        for name, colour, count in calibrated_palette(real, crops, max(1, args.renders // 3)):
             print(f'    ("{name}", "{colour}", {count}.0),')
         return
-    drawn = drawn_colours(lfw, args.renders)
+    drawn = drawn_colours(crops, args.renders)
     drawn_table = _table(drawn)
     palette_total = sum(w for _, _, w in PALETTE)
     palette = dict.fromkeys(CLASSES, 0.0)

@@ -4,6 +4,10 @@ every test that needs it skips with a reason where it is absent."""
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -52,3 +56,24 @@ def lfw_sample_paths(lfw_dir: Path, n: int) -> list[Path]:
     people = sorted(p for p in lfw_dir.iterdir() if p.is_dir())
     step = max(1, len(people) // n)
     return [sorted(p.glob("*.jpg"))[0] for p in people[::step][:n]]
+
+
+def run_maskgen_limited(
+    args: Sequence[object], file_size_limit: int | None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m maskgen ARGS`` as a user runs it, with every file it writes held under
+    ``file_size_limit`` bytes (None: no limit): the OS refuses a longer write (EFBIG), as a
+    full disk or a quota stops it. This checkout's code, no user cache."""
+
+    def limit() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "maskgen", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""},
+        preexec_fn=limit,
+        check=False,
+    )

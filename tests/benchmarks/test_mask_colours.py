@@ -33,6 +33,7 @@ def test_drawn_palette_colour_measures_as_the_real_median(
     assert len(members) >= 10
     target = np.median(members, axis=0)
     colour = dict((n, c) for n, c, _ in PALETTE)[name]
-    drawn = mask_colours.drawn_colours(lfw_dir, renders=40, faces=20, colour=colour)
+    crops = mask_colours.lfw_crops(lfw_dir, faces=20)
+    drawn = mask_colours.drawn_colours(crops, renders=40, colour=colour)
     measured = np.median(drawn, axis=0)
     assert np.abs(measured / target - 1).max() < 0.04, (name, measured, target)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import resource
 import shutil
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -18,7 +14,7 @@ from maskgen.cli.main import cli
 from maskgen.faces.align import ARCFACE_TEMPLATE_112
 from maskgen.faces.landmarks import load_face_finder
 from maskgen.formats.recordio import RecordIOReader
-from tests.conftest import REPO, lfw_sample_paths
+from tests.conftest import lfw_sample_paths, run_maskgen_limited
 
 pytestmark = pytest.mark.shared
 
@@ -292,18 +288,7 @@ def test_align_stopped_by_a_failed_write_prints_one_line(tmp_path, lfw_dir):
         shutil.copyfile(path, photos / path.parent.name / path.name)
     out = tmp_path / "out" / "train.rec"
 
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
-
-    command = [sys.executable, "-m", "maskgen", "align", photos, "-o", out, "--workers", "2"]
-    done = subprocess.run(
-        [str(part) for part in command],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""},
-        preexec_fn=limit,
-        check=False,
-    )
+    done = run_maskgen_limited(["align", photos, "-o", out, "--workers", "2"], 40_000)
     assert done.returncode == 1
     assert done.stderr.strip() == f"Error: {out}: cannot write here (File too large)", done.stderr
     assert not out.exists()

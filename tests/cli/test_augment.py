@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from maskgen.cli.main import cli
 from maskgen.formats.recordio import RecordIOReader
-from tests.conftest import REPO
+from tests.conftest import REPO, run_maskgen_limited
 
 pytestmark = pytest.mark.shared
 
@@ -299,23 +298,8 @@ def test_tiffs_leave_no_decoder_log_lines_on_stderr(tmp_path: Path, lfw_dir: Pat
 def _augment_limited(
     args: list[object], file_size_limit: int | None
 ) -> subprocess.CompletedProcess[str]:
-    """The real program with every file it writes held under ``file_size_limit`` bytes (as a
-    full disk or a quota stops a write: the OS refuses it, here with EFBIG), in one worker."""
-
-    def limit() -> None:
-        if file_size_limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""}
-    command = [sys.executable, "-m", "maskgen", "augment", *args, "--workers", "1"]
-    return subprocess.run(
-        [str(a) for a in command],
-        capture_output=True,
-        text=True,
-        env=env,
-        preexec_fn=limit,
-        check=False,
-    )
+    """``maskgen augment ARGS`` in one worker, its files held under ``file_size_limit`` bytes."""
+    return run_maskgen_limited(["augment", *args, "--workers", "1"], file_size_limit)
 
 
 def test_a_failed_write_is_one_line_and_keeps_the_finished_chunks(

@@ -38,6 +38,15 @@ def test_contradicting_flags(one_photo: Path, tmp_path: Path) -> None:
     assert result.stderr == "Error: --resume and --overwrite contradict each other; pick one\n"
 
 
+def _not_empty_error(out: Path) -> str:
+    """What the CLI prints for an output folder ``out`` holding notes.txt: its own words."""
+    return (
+        f"Error: {out} is not empty (notes.txt); a folder's twin is written into an empty "
+        "folder: use another --output, or --overwrite to write into it (files of the input's "
+        "names are replaced, other files kept)\n"
+    )
+
+
 def test_an_output_folder_holding_other_files(one_photo: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
@@ -49,11 +58,7 @@ def test_an_output_folder_holding_other_files(one_photo: Path, tmp_path: Path) -
     assert "--" not in message
     result = _cli("augment", one_photo, "-o", out, "-q")
     assert result.exit_code == 1
-    assert result.stderr == (
-        f"Error: {out} is not empty (notes.txt); a folder's twin is written into an empty "
-        "folder: use another --output, or --overwrite to write into it (files of the input's "
-        "names are replaced, other files kept)\n"
-    )
+    assert result.stderr == _not_empty_error(out)
 
 
 def test_an_output_folder_whose_path_holds_the_words(one_photo: Path, tmp_path: Path) -> None:
@@ -63,11 +68,7 @@ def test_an_output_folder_whose_path_holds_the_words(one_photo: Path, tmp_path: 
     (out / "notes.txt").write_text("mine\n")
     result = _cli("augment", one_photo, "-o", out, "-q")
     assert result.exit_code == 1
-    assert result.stderr == (
-        f"Error: {out} is not empty (notes.txt); a folder's twin is written into an empty "
-        "folder: use another --output, or --overwrite to write into it (files of the input's "
-        "names are replaced, other files kept)\n"
-    )
+    assert result.stderr == _not_empty_error(out)
 
 
 def test_overwrite_with_a_shard(one_photo: Path, tmp_path: Path) -> None:

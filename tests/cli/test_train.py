@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from tests.cli.test_signals import CLI, _stop_when
-from tests.conftest import REPO
+from tests.conftest import run_maskgen_limited
 
 TINY = ("--network", "tiny", "--device", "cpu", "--batch-size", "32", "--lr", "0.01")
 
@@ -247,17 +245,7 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line(rec_dir: Path, tmp_path
     run = tmp_path / "run"
     args = ["train", "--data", data, "-o", run, *TINY, "--steps", "1", "--workers", "0", "-q"]
 
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
-
-    done = subprocess.run(
-        [sys.executable, "-c", CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""},
-        preexec_fn=limit,
-        check=False,
-    )
+    done = run_maskgen_limited(args, 64_000)
     assert done.returncode == 1
     expected = f"Error: {run / 'last.pt'}: cannot write the checkpoint (File too large)"
     assert done.stderr.strip() == expected, done.stderr

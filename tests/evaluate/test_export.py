@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +10,7 @@ import numpy as np
 import pytest
 
 from maskgen.errors import ConfigError
-from tests.conftest import REPO
+from tests.conftest import run_maskgen_limited
 
 pytestmark = pytest.mark.torch
 
@@ -97,8 +95,6 @@ def test_a_missing_package_is_one_line_naming_the_extras(
     ModuleNotFoundError traceback ("No module named 'torch'"); it now says what to install,
     before any work and without leaving a file. A package is hidden by a None in sys.modules,
     which makes importing it fail as if it were not installed."""
-    import subprocess
-    import sys
 
     out = tmp_path / "model.onnx"
     argv = ["maskgen", "export", "--model", str(tiny_checkpoint), "-o", str(out)]
@@ -124,17 +120,8 @@ def test_an_export_that_cannot_be_written_is_one_line(
     out = tmp_path / "out"
     out.mkdir()
 
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
-
-    command = [sys.executable, "-m", "maskgen", "export", "--model", tiny_checkpoint]
-    done = subprocess.run(
-        [*map(str, command), "-o", str(out / "m.onnx")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""},
-        preexec_fn=limit,
-        check=False,
+    done = run_maskgen_limited(
+        ["export", "--model", tiny_checkpoint, "-o", out / "m.onnx"], 100_000
     )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
