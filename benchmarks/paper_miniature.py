@@ -336,6 +336,8 @@ def train_flags(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "masked_prob": 0.5,
         "augment": args.augment,
     }
+    if getattr(args, "ema_decay", None) is not None:  # absent: the keys of earlier runs stay
+        flags["ema_decay"] = args.ema_decay
     return flags
 
 
@@ -661,6 +663,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
+    parser.add_argument(
+        "--ema-decay", type=float, default=None, help="maskgen train --ema-decay (default: none)"
+    )
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--arms", default="arcface,mtarcface")
     parser.add_argument(

@@ -695,6 +695,7 @@ def part_b(
         mask_weight=1.0,
         mask_smoothing=TrainConfig().mask_smoothing,
         online_mask=False,
+        ema_decay=args.ema_decay,
     )
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
     if args.b_wear and args.twin_dir is None:
@@ -719,6 +720,7 @@ def part_b(
     result["twin"] = train_sets["train_masked"]
     result["b_wear"] = args.b_wear if args.twin_dir is None else None
     result["mask_smoothing"] = run_args.mask_smoothing
+    result["ema_decay"] = args.ema_decay
     right = total = 0
     balanced: dict[int, list[float]] = {0: [], 1: []}
     for name, _ in REAL_SETS:
@@ -898,6 +900,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="realism",
         choices=("none", "realism"),
         help="(b): maskgen train --augment (its default, realism)",
+    )
+    parser.add_argument(
+        "--ema-decay", type=float, default=None, help="(b): maskgen train --ema-decay"
     )
     parser.add_argument(
         "--b-wear",

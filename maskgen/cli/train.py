@@ -205,6 +205,12 @@ def _resume_hint(run: Path) -> Any:
     "with --preset arcface]",
 )
 @click.option(
+    "--ema-decay",
+    type=float,
+    help="Keep an exponential moving average of the weights with this decay (e.g. 0.999): "
+    "the model validated and saved.  [default: none, the last step's weights]",
+)
+@click.option(
     "--masked-prob",
     type=float,
     help=_help("Chance of a masked sample (from the twin, or masked online).", "masked_prob"),

@@ -7,7 +7,9 @@ Keys (version 1): ``format`` ("maskgen-mtarcface"), ``version``, ``network``, ``
 ``rng`` (RNG states, one per rank), ``data_position`` (where the data order resumes) and
 ``threshold`` (the last validation's verification threshold, or None); optionally
 ``mask_classes`` (logits of the mask head: 2, or 5 for a ``--wear-classes`` model; a
-checkpoint without it is 2-way, as every one written before wear classes).
+checkpoint without it is 2-way, as every one written before wear classes) and ``train_model``
+(a run with ``ema_decay``: the weights being trained, which ``--resume`` continues; ``model``
+then holds their moving average, the weights to use).
 
 Everything stored is a tensor or a plain Python value, so files load with
 ``torch.load(weights_only=True)``.
@@ -65,8 +67,10 @@ def write_checkpoint(
     data_position: dict[str, int],
     threshold: float | None,
     mask_classes: int = 2,
+    train_model: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write a checkpoint to ``path`` via ``path.tmp`` + rename, so ``path`` is never partial."""
+    """Write a checkpoint to ``path`` via ``path.tmp`` + rename, so ``path`` is never partial.
+    ``train_model`` (optional): the trained weights where ``model`` is their moving average."""
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -86,6 +90,8 @@ def write_checkpoint(
         "data_position": data_position,
         "threshold": None if threshold is None else float(threshold),
     }
+    if train_model is not None:
+        payload["train_model"] = train_model
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:

@@ -78,7 +78,9 @@ class TrainConfig:
     it cost the held-out ``mouth_uncovered`` class 2.7-6.1 points in each of three paired runs
     (README, wear classes); the value chosen is the one stored. ``clip_grad_norm``
     clips the network's gradient norm before each step (``--preset arcface``: 5, as
-    arcface_torch).
+    arcface_torch). ``ema_decay`` (in (0, 1), e.g. 0.999) keeps an exponential moving average
+    of the network's weights (``maskgen.train.ema``): it is the model validated and saved as
+    the checkpoint's ``model``; None: the last step's weights, as before.
 
     ``batch_size``, ``workers`` and ``threads`` (torch's CPU threads) left None are chosen by
     the run for its data and machine (``maskgen.train.auto``).
@@ -115,6 +117,7 @@ class TrainConfig:
     mask_weight: float = 1.0
     mask_smoothing: float | None = None
     clip_grad_norm: float | None = None
+    ema_decay: float | None = None
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -497,6 +500,8 @@ def _check_values(c: TrainConfig) -> None:
             raise ConfigError(f"{name}: must not be negative, got {getattr(c, name)}")
     if c.clip_grad_norm is not None and not c.clip_grad_norm > 0:
         raise ConfigError(f"clip_grad_norm: must be positive, got {c.clip_grad_norm}")
+    if c.ema_decay is not None and not 0.0 < c.ema_decay < 1.0:
+        raise ConfigError(f"ema_decay: must be in (0, 1), e.g. 0.999, got {c.ema_decay}")
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"dropout: must be in [0, 1), got {c.dropout}")
     if not 0.0 <= c.mask_smoothing < 1.0:

@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 _RESUME_FIXED = (
     "network",
+    "ema_decay",
     "embedding_size",
     "dropout",
     "batch_size",
@@ -95,8 +96,9 @@ _STATS = ("loss", "loss_arcface", "loss_mask", "mask_correct", "nonfinite", "mas
 @dataclass
 class RunSummary:
     """What a finished run produced. ``model`` is the trained network (unwrapped, in train
-    mode) and ``arcface`` this rank's class centres; both are left out of the repr, which
-    printed every layer of the network after the figures."""
+    mode; with ``ema_decay``, the weights' moving average, as saved) and ``arcface`` this
+    rank's class centres; both are left out of the repr, which printed every layer of the
+    network after the figures."""
 
     output: Path
     step: int
@@ -227,7 +229,7 @@ class _Run:
             metrics=self.last_row,
             validation=self.validation_rows,
             start_step=start_step,
-            model=trainer.network,
+            model=trainer.inference_network,
             arcface=trainer.head,
         )
 
@@ -481,7 +483,7 @@ class _Run:
         config = self.config
         masked = config.val_masked or (None,) * len(config.val)
         embedder = Embedder.from_network(
-            trainer.network, name=config.network, batch_size=config.val_batch_size
+            trainer.inference_network, name=config.network, batch_size=config.val_batch_size
         )
         for index, (bin_path, twin_path) in enumerate(zip(config.val, masked, strict=True)):
             try:

@@ -25,6 +25,7 @@ from maskgen.nn.models import create_model
 from maskgen.nn.preprocess import preprocess
 from maskgen.train.config import TrainConfig
 from maskgen.train.distributed import DistContext, all_reduce_sum, gather_rows_to_main
+from maskgen.train.ema import WeightAverage
 from maskgen.train.heads import ArcFaceHead, shard_range
 from maskgen.train.losses import apply_margin, gather_rows, multitask_loss, sharded_multitask_loss
 
@@ -116,6 +117,15 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.last_lr = config.effective_lr
+        self.average = (
+            WeightAverage(self.network, config.ema_decay) if config.ema_decay is not None else None
+        )
+
+    @property
+    def inference_network(self) -> nn.Module:
+        """The network a run validates and saves: the weights' moving average with
+        ``ema_decay``, else the network being trained."""
+        return self.average.module if self.average is not None else self.network
 
     def wrap_distributed(self) -> None:
         """Wrap in DistributedDataParallel (after any weights are loaded)."""
@@ -164,6 +174,8 @@ class Trainer:
                 "ignore", message="Detected call of `lr_scheduler.step", category=UserWarning
             )
             self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.network)
         loss = loss.detach()
         if mask_logits is not None:
             predicted = mask_logits.detach().argmax(dim=1)
@@ -213,13 +225,15 @@ class Trainer:
     def parameters_finite(self) -> bool:
         """Whether every weight is finite on every rank (checked before each save)."""
         bad = torch.zeros((), device=self.device)
-        for p in [*self.network.parameters(), self.head.weight]:
+        for p in [*self.network.parameters(), *self.inference_network.parameters()]:
             bad += (~torch.isfinite(p.detach())).any().float()
+        bad += (~torch.isfinite(self.head.weight.detach())).any().float()
         return all_reduce_sum(bad, self.ctx).item() == 0
 
     def state_for_checkpoint(self) -> dict[str, Any] | None:
-        """Model, whole class centres, optimizer (with the centres' whole momentum), scheduler
-        and scaler states on rank 0 (None elsewhere). Every rank must call it."""
+        """Model (with ``ema_decay``: the average as ``model``, the trained weights as
+        ``train_model``), whole class centres, optimizer (with the centres' whole momentum),
+        scheduler and scaler states on rank 0 (None elsewhere). Every rank must call it."""
         weight = self._whole_rows(self.head.weight)
         optimizer = self.optimizer.state_dict()
         head_state = optimizer["state"].get(self._head_index)
@@ -231,8 +245,12 @@ class Trainer:
             }
         if not self.ctx.is_main:
             return None
+        trained = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+        models = {"model": trained}
+        if self.average is not None:
+            models = {"model": self.average.state_dict(), "train_model": trained}
         return {
-            "model": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            **models,
             "arcface": {"weight": weight},
             "optimizer": optimizer,
             "scheduler": self.scheduler.state_dict(),
@@ -254,7 +272,9 @@ class Trainer:
                 f"{path}: class centres of shape {shape}, this run needs "
                 f"({self.num_classes}, {self.config.embedding_size}): another dataset?"
             )
-        self.network.load_state_dict(ckpt["model"])
+        self.network.load_state_dict(ckpt.get("train_model", ckpt["model"]))
+        if self.average is not None and "train_model" in ckpt:
+            self.average.load(ckpt["model"], updates=int(ckpt["step"]))
         start, stop = self.head.start, self.head.stop
         with torch.no_grad():
             self.head.weight.copy_(weight[start:stop])
