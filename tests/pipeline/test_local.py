@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
+import multiprocessing.pool
 import os
 import signal
 import sys
+import time
+from typing import Any
 
 import pytest
 
@@ -30,6 +34,37 @@ def test_workers_start_only_for_two_chunks_each(recording_jobs, n_jobs: int, for
     assert sorted(results) == list(range(n_jobs))
     in_this_process = {pid == os.getpid() for pid in results.values()}
     assert in_this_process == {not forked}
+
+
+def _fail_on_job_three(job: int) -> int:
+    if job == 3:
+        raise OSError(28, "No space left on device")
+    time.sleep(0.05)
+    return job
+
+
+@pytest.mark.skipif(not local._can_fork(), reason="forked workers need Linux")
+def test_a_pool_that_will_not_terminate_has_its_workers_killed(monkeypatch) -> None:
+    """A job's error still reaches the caller, and no worker is left running, when
+    ``Pool.terminate()`` hangs where CPython's can (taking the task queue's lock in
+    ``_help_stuff_finish``): here that step sleeps far past the time allowed first."""
+    real_help = multiprocessing.pool.Pool._help_stuff_finish
+
+    def stuck_help(inqueue: Any, task_handler: Any, size: int) -> None:
+        time.sleep(30)
+        real_help(inqueue, task_handler, size)
+
+    monkeypatch.setattr(multiprocessing.pool.Pool, "_help_stuff_finish", staticmethod(stuck_help))
+    monkeypatch.setattr(local, "mask_chunk", _fail_on_job_three)
+    monkeypatch.setattr(local, "prepare_masker", lambda config: None)
+    monkeypatch.setattr(local, "POOL_TERMINATE_TIMEOUT_S", 0.5)
+    before = {child.pid for child in multiprocessing.active_children()}
+    started = time.monotonic()
+    with pytest.raises(OSError, match="No space left"):
+        list(local.run_jobs(iter(range(40)), 40, workers=2, preload=object()))
+    assert time.monotonic() - started < 10
+    left = [c for c in multiprocessing.active_children() if c.pid not in before]
+    assert left == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
