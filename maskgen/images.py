@@ -431,6 +431,11 @@ def restore_layout(stored: StoredImage, masked_rgb: np.ndarray) -> np.ndarray:
     return out
 
 
+MAX_SIDE = {"ico": 256}
+"""The largest side a format holds, where it is small: an ICO directory entry stores each side
+in one byte (0 meaning 256), and Pillow's writer shrinks a larger image without a word."""
+
+
 def encode_stored(
     pixels: np.ndarray, image_format: str, jpeg_quality: int, key: Key
 ) -> tuple[bytes, str | None]:
@@ -439,7 +444,15 @@ def encode_stored(
     16-bit image as JPEG, grey as WebP, ...), the change made, e.g. ``"rgb 16-bit -> rgb
     8-bit"``; None where the layout was kept.
 
-    OutputError naming ``key`` where neither OpenCV nor Pillow can write the format."""
+    OutputError naming ``key`` where neither OpenCV nor Pillow can write the format, or the
+    image is larger than the format holds (:data:`MAX_SIDE`)."""
+    limit = MAX_SIDE.get(image_format)
+    if limit is not None and max(pixels.shape[:2]) > limit:
+        height, width = pixels.shape[:2]
+        raise OutputError(
+            f"item {key!r}: an {image_format.upper()} image holds at most {limit}x{limit} "
+            f"pixels, this one is {width}x{height}: choose another format (.png, .jpg, .webp)"
+        )
     fmt = _BY_NAME.get(image_format)
     data = None
     if fmt is not None and fmt.opencv_suffix is not None:

@@ -59,6 +59,18 @@ def test_an_unknown_suffix_is_refused_before_any_work(photos, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["photos"]
 
 
+@pytest.mark.shared
+def test_a_sheet_larger_than_an_ico_holds_is_one_error_line_and_no_file(photos, tmp_path):
+    """ICO holds at most 256x256 pixels; Pillow's writer shrank the 4-tile sheet to fit."""
+    out = tmp_path / "sheet.ico"
+    result = invoke("preview", photos, "-o", out, "-n", "2")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "holds at most 256x256 pixels" in lines[0]
+    assert f"this one is {4 * (TILE + 4) + 4}x" in lines[0] and ".png" in lines[0]
+    assert not out.exists() and not list(tmp_path.glob("sheet*"))
+
+
 def test_captions_wrap_whole_within_the_tile():
     width = TILE - 4
     for text in (LONG_NAME, "holidays/" + LONG_NAME, "n95 plaid_03", "x" * 90, ""):
