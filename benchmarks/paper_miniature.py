@@ -350,6 +350,8 @@ def mtarcface_flags(args: argparse.Namespace) -> dict[str, Any]:
     flags["mask_smoothing"] = args.mask_smoothing
     if args.online_mask:
         flags["online_mask"] = True
+        if getattr(args, "online_wear", None):  # placements drawn while loading
+            flags["wear"] = args.online_wear
     return flags
 
 

@@ -716,11 +716,12 @@ def part_b(
         masked_prob=0.5,  # maskgen train's defaults
         mask_weight=1.0,
         mask_smoothing=TrainConfig().mask_smoothing,
-        online_mask=False,
+        online_mask=args.online_mask,
+        online_wear=args.b_wear or None,
         ema_decay=args.ema_decay,
     )
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
-    if args.b_wear and args.twin_dir is None:
+    if args.b_wear and args.twin_dir is None and not args.online_mask:
         train_sets["train_masked"] = str(b_twin(args, sets, clock, log, made))
     with clock.phase("(b) maskgen train"):
         run_dir, spent = run_arm(run_args, train_sets, "mtarcface", args.seed, log)
@@ -739,7 +740,8 @@ def part_b(
     made["(b) maskgen train"] = spent
     result: dict[str, Any] = {"run": str(run_dir), "train_cpu_s": spent["cpu_s"]}
     result["train_augment"] = args.train_augment
-    result["twin"] = train_sets["train_masked"]
+    result["twin"] = None if args.online_mask else train_sets["train_masked"]
+    result["online_mask"] = args.online_mask
     result["b_wear"] = args.b_wear if args.twin_dir is None else None
     result["mask_smoothing"] = run_args.mask_smoothing
     result["ema_decay"] = args.ema_decay
@@ -847,6 +849,9 @@ def checked_figures(
 
 def _b_twin_note(result: dict[str, Any]) -> str:
     """Where (b) trained on a twin of its own (``--b-wear``), which one."""
+    if result.get("b", {}).get("online_mask"):
+        wear = result["b"]["b_wear"]
+        return f"; (b) masks while loading (`maskgen train --online-mask --wear {wear}`)"
     twin = result.get("b", {}).get("twin")
     if not twin or twin == result["data"]["twin"]:
         return ""
@@ -931,6 +936,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--ema-decay", type=float, default=None, help="(b): maskgen train --ema-decay"
+    )
+    parser.add_argument(
+        "--online-mask",
+        action="store_true",
+        help="(b): maskgen train --online-mask --wear B_WEAR (a new mask every epoch) in place "
+        "of the twin",
     )
     parser.add_argument(
         "--b-wear",
