@@ -253,19 +253,34 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -
         log.lines.append(f"# twin given: {twin}")
         twin_tag, twin = link_given_twin(twin, work)
     else:
-        extra = shlex.split(args.augment_args)
-        seeded = f" --seed {args.twin_seed}" if args.twin_seed else ""  # seed 0: the plain key
-        twin_tag = renderer_digest(" ".join(extra) + seeded)
-        twin = work / f"twin-{tag}-{twin_tag}" / "train.rec"
-        made_now = not twin.is_file()
-        with clock.phase("augment (twin)"):
-            log.run(
-                ["augment", str(train), "-o", str(twin.parent), "--seed", str(args.twin_seed),
-                 "--workers", workers, "-q", *extra],
-                twin,
-            )  # fmt: skip
-        keep_time(twin, made_now, "augment (twin)", clock, made)
-    return {"train": train, "train_masked": twin, "twin_tag": twin_tag}
+        twin_tag, twin = made_twin(args, train, args.twin_seed, clock, log, made)
+    more = []
+    if args.a_twin_draws > 1 and "a" in args.parts and args.twin_dir is None:
+        seeds = range(args.twin_seed + 1, args.twin_seed + args.a_twin_draws)
+        more = [made_twin(args, train, seed, clock, log, made)[1] for seed in seeds]
+    return {"train": train, "train_masked": twin, "twin_tag": twin_tag, "more_twins": more}
+
+
+def made_twin(
+    args: argparse.Namespace, train: Path, seed: int, clock: Clock, log: Commands, made: dict
+) -> tuple[str, Path]:
+    """(tag, path) of the twin ``maskgen augment --seed SEED`` (and ``--augment-args``) makes
+    of ``train``, cached under WORK by the renderer digest and the options."""
+    extra = shlex.split(args.augment_args)
+    seeded = f" --seed {seed}" if seed else ""  # seed 0: the plain key
+    twin_tag = renderer_digest(" ".join(extra) + seeded)
+    tag = f"min{args.min_photos}-max{args.max_photos}"
+    twin = args.work / f"twin-{tag}-{twin_tag}" / "train.rec"
+    made_now = not twin.is_file()
+    phase = "augment (twin)" if seed == args.twin_seed else f"augment (twin, seed {seed})"
+    with clock.phase(phase):
+        log.run(
+            ["augment", str(train), "-o", str(twin.parent), "--seed", str(seed),
+             "--workers", str(args.prep_workers), "-q", *extra],
+            twin,
+        )  # fmt: skip
+    keep_time(twin, made_now, phase, clock, made)
+    return twin_tag, twin
 
 
 def twin_pairs(train: Path, twin: Path) -> tuple[Faces, Faces]:
@@ -618,7 +633,10 @@ def part_a(
 
     def pairs() -> tuple[Faces, Faces]:
         if not loaded:
-            loaded.append(twin_pairs(sets["train"], sets["train_masked"]))
+            drawn = [
+                twin_pairs(sets["train"], t) for t in [sets["train_masked"], *sets["more_twins"]]
+            ]
+            loaded.append((Faces.join(o for o, _ in drawn), Faces.join(t for _, t in drawn)))
         return loaded[0]
 
     out: dict[str, Any] = {}
@@ -630,6 +648,8 @@ def part_a(
                 key += f"-{args.cnn_schedule}"
         if args.a_augment != "none":  # none keeps the keys of the runs made before the option
             key += f"-{args.a_augment}"
+        if sets["more_twins"]:
+            key += f"-draws{1 + len(sets['more_twins'])}"
         path = cache / f"{key}.json"
         phase = f"(a) {name} classifier"
         if not path.is_file():
@@ -638,6 +658,7 @@ def part_a(
                 result = score_classifier(classifier, *pairs(), real, args.seed)
                 result["name"] = classifier.name
                 result["augment"] = args.a_augment
+                result["twin_draws"] = 1 + len(sets["more_twins"])
                 if name == "cnn":
                     result["schedule"] = args.cnn_schedule
             result["time"] = clock.phases[phase]
@@ -913,6 +934,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="constant",
         choices=("constant", "cosine"),
         help="(a): the CNN's learning rate, held (default) or decayed along a half cosine",
+    )
+    parser.add_argument(
+        "--a-twin-draws",
+        type=int,
+        default=1,
+        help="(a): train on K twins (maskgen augment --seed TWIN_SEED .. TWIN_SEED+K-1), each "
+        "beside its originals: K masks drawn per face (default 1: the twin)",
     )
     parser.add_argument(
         "--a-augment",
