@@ -364,16 +364,19 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"{path}: config files are .toml, .yaml or .yml")
+    try:  # a .bin or a photo given as --config, or a file saved as Latin-1, was a traceback
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file in UTF-8 ({exc.reason})") from exc
     if suffix == ".toml":
         try:
             values: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    elif suffix in (".yaml", ".yml"):
-        values = _load_yaml(path, text)
     else:
-        raise ConfigError(f"{path}: config files are .toml, .yaml or .yml")
+        values = _load_yaml(path, text)
     if values is None:
         values = {}
     if not isinstance(values, dict):

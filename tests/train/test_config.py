@@ -174,6 +174,25 @@ def test_cli_reports_an_unknown_config_key_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "unknown key 'batch'" in lines[0]
 
 
+def test_a_config_file_that_is_not_utf_8_text_is_one_line(
+    tmp_path: Path, lfw_fold1_bin: Path
+) -> None:
+    """`maskgen train --config lfw.bin` (a data file given by mistake) and a TOML file saved
+    as Latin-1 both ended in a UnicodeDecodeError traceback: the file was decoded before its
+    suffix was looked at, and the decode error was not caught. Each is now one line."""
+    latin1 = tmp_path / "run.toml"
+    latin1.write_bytes('network = "tiny"  # r\xe9seau\n'.encode("latin-1"))
+    for path, message in (
+        (lfw_fold1_bin, f"Error: {lfw_fold1_bin}: config files are .toml, .yaml or .yml"),
+        (latin1, f"Error: {latin1}: not a text file in UTF-8 (invalid continuation byte)"),
+    ):
+        result = CliRunner().invoke(cli, ["train", "--config", str(path), "-o", "run"])
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().splitlines() == [message]
+    with pytest.raises(ConfigError, match="not a text file in UTF-8"):
+        resolve_config(config_file=latin1)
+
+
 def test_example_configs_are_the_presets() -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
     paper = resolve_config(config_file=examples / "train_paper.toml")
