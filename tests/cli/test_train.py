@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -250,3 +251,31 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line(rec_dir: Path, tmp_path
     expected = f"Error: {run / 'last.pt'}: cannot write the checkpoint (File too large)"
     assert done.stderr.strip() == expected, done.stderr
     assert not list(run.glob("*.pt*"))
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+@pytest.mark.parametrize("package", ["torch", "tensorboard"])
+def test_a_missing_package_of_the_train_extra_is_one_line(
+    package: str, rec_dir: Path, tmp_path: Path
+) -> None:
+    """`maskgen train` with torch but not tensorboard (`pip install torch` instead of the
+    [train] extra) went through the setup and ended in a ModuleNotFoundError traceback when
+    it opened TensorBoard's log; now one line naming the package and the extra, as without
+    torch, and no run folder. A package is hidden by a None in sys.modules, which makes
+    importing it fail as if it were not installed."""
+    pytest.importorskip("torch")
+    run = tmp_path / "run"
+    argv = ["maskgen", "train", "--data", str(rec_dir / "lfw-mini" / "train.rec"), *TINY]
+    argv += ["--steps", "1", "--workers", "0", "-o", str(run)]
+    probe = (
+        f"import sys; sys.modules[{package!r}] = None;"
+        f"from maskgen.cli.main import cli; sys.argv = {argv!r}; cli()"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"Error: maskgen train needs the [train] extra ({package} not installed): "
+        "pip install 'maskgen[train]'\n"
+    )
+    assert not run.exists()
