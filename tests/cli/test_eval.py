@@ -260,12 +260,51 @@ def test_export_embed_and_verify(checkpoint: Path, lfw_dir: Path, tmp_path: Path
 
 
 def test_embed_fails_only_if_no_photo_has_a_face(checkpoint: Path, tmp_path: Path) -> None:
+    """Every photo skipped ended in "no face found in the photo" / "in any of the N photos",
+    also where none was an image or each was too small to hold a face: a lone photo's error
+    is now its own reason, as `verify` gives it; several say each was skipped above."""
     blank = tmp_path / "blank.png"
     assert cv2.imwrite(str(blank), np.zeros((100, 150, 3), np.uint8))
-    result = _run("embed", blank, "--model", checkpoint, "-o", tmp_path / "e.npz")
+    tiny = tmp_path / "tiny.png"
+    assert cv2.imwrite(str(tiny), np.full((20, 20, 3), 128, np.uint8))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo\n")
+    out = tmp_path / "e.npz"
+    for photo, reason in (
+        (blank, "no face found"),
+        (tiny, "too small to hold a face (a side under 32 px)"),
+        (notes, "not a readable image"),
+    ):
+        result = _run("embed", photo, "--model", checkpoint, "-o", out)
+        _one_line_error(result)
+        assert result.stderr == f"Error: {photo}: {reason}, nothing to write\n"
+    result = _run("embed", notes, tiny, "--model", checkpoint, "-o", out)
     assert result.exit_code == 1
-    assert "Error: no face found in the photo\n" in result.stderr
-    assert not (tmp_path / "e.npz").exists()
+    assert result.stderr.splitlines() == [
+        f"skipped {notes}: not a readable image",
+        f"skipped {tiny}: too small to hold a face (a side under 32 px)",
+        "Error: none of the 2 photos gave a face (each skipped above), nothing to write",
+    ]
+    assert not out.exists()
+
+
+@pytest.mark.shared
+def test_embed_refuses_an_output_not_named_npz(
+    checkpoint: Path, lfw_dir: Path, tmp_path: Path
+) -> None:
+    """`embed -o emb.txt` wrote an .npz archive under the name emb.txt; as `export -o m.pt`
+    it is now a usage error naming the option, before the model is read, and nothing is
+    written."""
+    photo = sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[0]
+    out = tmp_path / "emb.txt"
+    result = _run("embed", photo, "--model", checkpoint, "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '-o' / '--output': {out}: the embeddings' file name must "
+        "end in .npz"
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert _run("embed", photo, "--model", checkpoint, "-o", tmp_path / "E.NPZ").exit_code == 0
 
 
 @pytest.mark.shared
