@@ -167,6 +167,20 @@ def test_missing_files(checkpoint: Path, tmp_path: Path) -> None:
     _one_line_error(result, "a.jpg", "no such")
 
 
+@pytest.mark.shared
+def test_an_index_given_as_rec_says_to_give_the_rec(checkpoint: Path, rec_dir: Path) -> None:
+    """`eval --rec train.idx` (the index of a set, given for the set) read the .idx as
+    records and said "line 3: key 2 points to byte offset 4964, past the end of
+    train.idx"; now one line naming the .rec to give, as `augment` and `preview` say."""
+    idx = rec_dir / "lfw-mini-flat" / "train.idx"
+    result = _run("eval", "--model", checkpoint, "--rec", idx)
+    _one_line_error(result)
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {idx}: is a RecordIO index; give the .rec, {idx.with_suffix('.rec')} "
+        "(its .idx is read beside it)"
+    )
+
+
 def test_not_a_model(tmp_path: Path) -> None:
     junk = tmp_path / "model.onnx"
     junk.write_bytes(b"\x00" * 64)
