@@ -335,8 +335,10 @@ so resuming one goes on without them."""
 
 
 def _refuse_change(path: Path, key: str, old: Any, new: Any, given: str) -> None:
+    # a setting left at None (no EMA, no clipping) was "is None": Python's word, not the user's
+    was = f"is {old!r} in" if old is not None else "is not set in"
     raise ConfigError(
-        f"resume: {key} is {old!r} in {path} but {given} gives {new!r}; a resumed run keeps "
+        f"resume: {key} {was} {path} but {given} gives {new!r}; a resumed run keeps "
         "it (leave it out, or start a new --output; edit config.json if a file has moved)"
     )
 

@@ -272,6 +272,17 @@ def test_resume_flags_must_agree_except_how_long_and_how_it_reports(
     assert resolve_resume_config(run, config_file=toml).steps == 99
 
 
+def test_resume_names_a_setting_the_run_left_unset_in_words(tmp_path: Path, monkeypatch) -> None:
+    """`maskgen train -o RUN --resume --ema-decay 0.999` on a run started without an EMA said
+    "ema_decay is None in RUN/config.json": Python's None, not the user's words."""
+    run = _stored_run(tmp_path, monkeypatch, batch_size=64)
+    with pytest.raises(ConfigError) as refused:
+        resolve_resume_config(run, overrides={"ema_decay": 0.999})
+    assert str(refused.value).startswith(
+        f"resume: ema_decay is not set in {run}/config.json but --ema-decay gives 0.999; "
+    )
+
+
 def test_resume_without_a_run_config_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"config\.json: no such file, so nothing to resume"):
         resolve_resume_config(tmp_path)
