@@ -71,9 +71,16 @@ def evaluate_model(
 ) -> EvalReport:
     """Every set's figures for one model. Each set is checked (its path, its format, a
     RecordIO set's first label) before any inference starts, so a mistyped or wrong last set
-    fails at once rather than after the first sets' work."""
+    fails at once rather than after the first sets' work. ConfigError where nothing can be
+    measured: RecordIO sets only, for a model without a mask head."""
     for eval_set in sets:
         _check_set(eval_set, mask_head=embedder.info.mask_head)
+    if sets and not embedder.info.mask_head and all(s.kind == "rec" for s in sets):
+        # a table of "n/a" rows, exit 0, for an arcface_torch backbone.pth on --rec sets
+        raise ConfigError(
+            f"{embedder.info.path}: no mask head, and a RecordIO set (--rec) gives mask-usage "
+            "accuracy only: nothing to evaluate (a .bin gives verification accuracy)"
+        )
     results = tuple(evaluate_set(embedder, s, progress=progress) for s in sets)
     return EvalReport(results=results, model=embedder.info.to_json())
 

@@ -181,6 +181,28 @@ def test_an_index_given_as_rec_says_to_give_the_rec(checkpoint: Path, rec_dir: P
     )
 
 
+@pytest.mark.shared
+def test_rec_sets_alone_with_a_model_without_a_mask_head_are_refused(
+    rec_dir: Path, tmp_path: Path
+) -> None:
+    """`eval --model backbone.pth --rec set.rec` (an arcface_torch backbone: no mask head)
+    printed a table whose only row was "n/a n/a" and exited 0: a --rec set measures mask
+    usage only. Now one line saying why nothing can be measured, before any inference (with a
+    --bin beside it the --rec row stays n/a: tests/evaluate/test_sets.py)."""
+    from maskgen.nn.models import create_model
+
+    backbone = tmp_path / "backbone.pth"
+    torch.save(create_model("r18", mask_head=False).state_dict(), backbone)
+    rec = rec_dir / "lfw-mini-flat" / "train.rec"
+    result = _run("eval", "--model", backbone, "--rec", rec, "--device", "cpu", "-q")
+    _one_line_error(result)
+    assert result.stderr == (
+        f"Error: {backbone}: no mask head, and a RecordIO set (--rec) gives mask-usage accuracy "
+        "only: nothing to evaluate (a .bin gives verification accuracy)\n"
+    )
+    assert result.stdout == ""
+
+
 def test_not_a_model(tmp_path: Path) -> None:
     junk = tmp_path / "model.onnx"
     junk.write_bytes(b"\x00" * 64)
