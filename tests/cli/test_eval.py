@@ -219,10 +219,13 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path: Path) -> None:
     garbage.write_bytes(np.random.default_rng(0).bytes(3000))  # torch.load: IndexError
     empty = tmp_path / "empty.pt"
     empty.touch()
+    photo = tmp_path / "face.jpg"  # a photo given as --model: "not a file torch.save writes"
+    assert cv2.imwrite(str(photo), np.full((112, 112, 3), 90, np.uint8))
     cases = {
         notes: "a text file, not a checkpoint",
         garbage: "not a file torch.save writes",
         empty: "an empty file",
+        photo: "a JPEG image, not a checkpoint (a run's last.pt or an arcface_torch backbone.pth)",
     }
     for path, what in cases.items():
         for args in (("eval", "--bin", "x.bin"), ("export", "-o", tmp_path / "m.onnx")):
@@ -230,6 +233,32 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path: Path) -> None:
             _one_line_error(result, f"{path}: not a readable PyTorch checkpoint: {what}")
             assert "Error" not in result.stderr.replace("Error: ", "", 1)  # no KeyError etc.
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.shared
+def test_init_from_an_onnx_model_says_it_needs_a_checkpoint(rec_dir: Path, tmp_path: Path):
+    """`train --init-from model.onnx` (the export, not the checkpoint) said "not a file
+    torch.save writes (a zip archive)"; now that it is an ONNX model and what is needed."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    face = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 112, 112])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["input"], ["y"])],
+        "g",
+        [face],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    model = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph), str(model))
+    data = rec_dir / "lfw-mini" / "train.rec"
+    args = ("--network", "tiny", "--device", "cpu", "--steps", "1", "-q")
+    result = _run("train", "--data", data, "--init-from", model, *args, "-o", tmp_path / "run")
+    _one_line_error(result)
+    assert result.stderr == (
+        f"Error: {model}: not a readable PyTorch checkpoint: an ONNX model (eval, embed and "
+        "verify run one; this needs a PyTorch checkpoint)\n"
+    )
 
 
 def test_export_refuses_an_onnx_model_and_its_help_says_so(checkpoint: Path, tmp_path: Path):
@@ -358,8 +387,9 @@ def test_verify_without_a_threshold_says_how_to_give_one(
     refused = _run("verify", bush[0], bush[1], "--model", model, "--device", "cpu")
     _one_line_error(refused, "last.pt", "no verification threshold", "--threshold T")
     assert refused.stdout == "" and "verdict" not in refused.output
-    given = _run("verify", bush[0], bush[1], "--model", model, "--device", "cpu",
-                 "--threshold", "4")  # fmt: skip
+    given = _run(
+        "verify", bush[0], bush[1], "--model", model, "--device", "cpu", "--threshold", "4"
+    )
     assert given.exit_code == 0, given.output
     lines = given.stdout.splitlines()
     assert lines[1] == "threshold: -1.0000 cosine (squared L2 4.0000)"
