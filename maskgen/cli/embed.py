@@ -10,6 +10,13 @@ from maskgen.cli import options
 
 _PHOTO = click.Path(dir_okay=False, path_type=Path)
 
+_aligned = click.option(
+    "--aligned",
+    is_flag=True,
+    help="The photos are ArcFace-aligned 112x112 crops (a .rec's or .bin's faces): embedded "
+    "as they are, without detection, which misses many masked faces; other sizes are skipped.",
+)
+
 
 def _check_npz_name(output_path: Path) -> None:
     """A name not ending in .npz is a usage error (exit code 2, naming the option), as
@@ -33,6 +40,7 @@ def _check_npz_name(output_path: Path) -> None:
     show_default=True,
     help="The .npz to write (named .npz): paths, embeddings (L2-normalised), mask_prob.",
 )
+@_aligned
 @options.batch_size
 @options.device
 @options.models_dir
@@ -42,6 +50,7 @@ def embed(
     photos: tuple[Path, ...],
     model_path: Path,
     output_path: Path,
+    aligned: bool,
     batch_size: int,
     device: str,
     models_dir: Path | None,
@@ -57,6 +66,8 @@ def embed(
     --overwrite.
 
     Example: maskgen embed photos/*.jpg --model model.onnx -o embeddings.npz
+
+    Aligned crops of masked faces: maskgen embed crops/*.jpg --aligned --model model.onnx
     """
     from maskgen.evaluate import Embedder
     from maskgen.evaluate.photos import describe_skip
@@ -65,7 +76,7 @@ def embed(
     _check_npz_name(output_path)
     options.refuse_existing(output_path, overwrite=overwrite)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
-    result = embedder.embed_faces(photos, models_dir=models_dir)
+    result = embedder.embed_faces(photos, models_dir=models_dir, aligned=aligned)
     if not result.paths and len(photos) == 1:  # the reason itself, as verify gives it
         (reason,) = result.skipped.values()
         name = click.format_filename(photos[0])
@@ -96,6 +107,7 @@ def embed(
     help="Squared-L2 threshold to use instead of the one stored with the model (needed where "
     "the model has none).",
 )
+@_aligned
 @options.device
 @options.models_dir
 def verify(
@@ -103,6 +115,7 @@ def verify(
     photo_b: Path,
     model_path: Path,
     threshold: float | None,
+    aligned: bool,
     device: str,
     models_dir: Path | None,
 ) -> None:
@@ -123,5 +136,6 @@ def verify(
         photo_b,
         threshold=verification_threshold(embedder, threshold),
         models_dir=models_dir,
+        aligned=aligned,
     )
     click.echo(comparison.format())
