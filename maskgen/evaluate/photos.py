@@ -1,8 +1,8 @@
 """From photos to aligned 112x112 faces: read, detect (dlib), align to the ArcFace template.
 
 A photo that cannot be read or holds no face is not an error: it is reported as a skipped item
-with a short reason (``unreadable``, ``no_face``, ``too_small``), the way the masking pipeline
-reports items.
+with a short reason (``unreadable``, ``no_face``, ``too_small``; ``not_aligned`` where the
+photos were said to be aligned crops), the way the masking pipeline reports items.
 """
 
 from __future__ import annotations
