@@ -14,6 +14,7 @@ process-wide state is Python's own record of loaded modules.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -73,6 +74,27 @@ def jit(func: Callable[..., Any]) -> Any:
     import numba
 
     try:
-        return numba.njit(cache=True, nogil=True)(func)
+        dispatcher = numba.njit(cache=True, nogil=True)(func)
     except RuntimeError:  # numba found no writable cache folder
         return numba.njit(nogil=True)(func)
+    _keep_running_if_the_cache_cannot_be_written(dispatcher)
+    return dispatcher
+
+
+def _keep_running_if_the_cache_cannot_be_written(dispatcher: Any) -> None:
+    """A kernel compiled where its cache cannot be written (a full disk, a quota: numba picks
+    a folder it may write to, not one with room) runs all the same, and compiles again in the
+    next process: numba raised the OSError of its cache file, and the first run after an
+    install on a nearly full disk ended in a traceback instead of maskgen's own error line.
+    numba removes its half-written file itself; its index may name a data file it then
+    treats as missing."""
+    cache = getattr(dispatcher, "_cache", None)
+    save = getattr(cache, "save_overload", None)
+    if save is None:  # another numba: its own behaviour
+        return
+
+    def save_overload(*args: Any, **kwargs: Any) -> None:
+        with contextlib.suppress(OSError):
+            save(*args, **kwargs)
+
+    cache.save_overload = save_overload

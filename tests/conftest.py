@@ -59,11 +59,12 @@ def lfw_sample_paths(lfw_dir: Path, n: int) -> list[Path]:
 
 
 def run_maskgen_limited(
-    args: Sequence[object], file_size_limit: int | None
+    args: Sequence[object], file_size_limit: int | None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """``python -m maskgen ARGS`` as a user runs it, with every file it writes held under
     ``file_size_limit`` bytes (None: no limit): the OS refuses a longer write (EFBIG), as a
-    full disk or a quota stops it. This checkout's code, no user cache."""
+    full disk or a quota stops it. This checkout's code, no user cache; ``env`` adds to the
+    environment."""
 
     def limit() -> None:
         if file_size_limit is not None:
@@ -73,7 +74,7 @@ def run_maskgen_limited(
         [sys.executable, "-m", "maskgen", *map(str, args)],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": ""},
+        env={**os.environ, "PYTHONPATH": str(REPO), "MASKGEN_CACHE_DIR": "", **env},
         preexec_fn=limit,
         check=False,
     )

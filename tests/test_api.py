@@ -68,3 +68,26 @@ def test_subpackages_named_in_the_readme_work_after_a_bare_import():
     assert out.returncode == 0, out.stderr
     expected = "['augment_dataset', 'open_reader', 'TrainConfig', 'maskgen.evaluate', 'maskgen.nn']"
     assert out.stdout.strip() == f"{expected} False True"
+
+
+@pytest.mark.shared
+def test_a_spec_that_is_no_mask_spec_is_a_config_error(lfw_dir, rec_dir, tmp_path):
+    """`mask_image(rgb, spec={"mask_types": ["n95"]})`, `Masker({...})` and
+    `augment_dataset(..., spec={...})` (a dict of the fields: the natural guess) failed with
+    "unhashable type: 'dict'" or "'dict' object has no attribute 'templates_dir'"; each is
+    now a ConfigError naming the type wanted, before any output is made."""
+    from maskgen.errors import ConfigError
+
+    rgb = cv2.cvtColor(cv2.imread(str(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg")), cv2.COLOR_BGR2RGB)
+    wanted = r"spec must be a MaskSpec, e\.g\. MaskSpec\(mask_types=\('surgical', 'n95'\)\), got a "
+    fields = {"mask_types": ["n95"]}
+    with pytest.raises(ConfigError, match=wanted + "dict"):
+        maskgen.mask_image(rgb, spec=fields)
+    with pytest.raises(ConfigError, match=wanted + "tuple"):
+        maskgen.Masker(("n95",))
+    out = tmp_path / "twin"
+    with pytest.raises(ConfigError, match=wanted + "dict"):
+        maskgen.augment_dataset(rec_dir / "lfw-mini" / "train.rec", out, spec=fields)
+    assert not out.exists()
+    spec = maskgen.MaskSpec(mask_types=("n95",))
+    assert maskgen.mask_image(rgb, spec=spec).applied[0].params.mask_type == "n95"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from maskgen.compiled import COMPILE_AFTER
-from tests.conftest import REPO, lfw_sample_paths
+from tests.conftest import REPO, lfw_sample_paths, run_maskgen_limited
 
 
 def _python(code: str, **env: str) -> dict:
@@ -98,3 +98,29 @@ def test_a_small_run_loads_no_numba_and_writes_numbas_twin(
             assert left.read_bytes() == right.read_bytes(), name
     rows = [json.loads(r) for r in (tmp_path / "auto" / "manifest.jsonl").read_text().split()]
     assert sum(row["masked"] for row in rows) >= 5
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_kernels_whose_cache_cannot_be_written_still_run(rec_dir: Path, tmp_path: Path) -> None:
+    """The first run after an install on a nearly full disk (here: the OS refuses any file
+    over 40 KB, as a quota does) compiled the kernels and ended in a traceback from numba's
+    cache ("OSError: [Errno 27] File too large" in caching.py's _save_data). The kernels now
+    run uncached and the run ends in maskgen's own one-line error, at its own write; with room
+    again, the next run completes and writes the same twin as a run in numpy."""
+    rec = rec_dir / "lfw-mini" / "train.rec"
+    cold = tmp_path / "numba-cache"  # numba's cache goes here first, and starts empty
+    cold.mkdir()
+    env = {"NUMBA_CACHE_DIR": str(cold), "MASKGEN_KERNELS": "numba"}
+    out = tmp_path / "twin"
+    done = run_maskgen_limited(["augment", rec, "-o", out, "--workers", "1", "-q"], 40_000, **env)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"Error: {out}/.maskgen-parts/chunk-000000.part: cannot write here (File too large)"
+    ], done.stderr
+    done = run_maskgen_limited(["augment", rec, "-o", out, "--overwrite", "-q"], None, **env)
+    assert done.returncode == 0, done.stderr
+    numpy = tmp_path / "numpy"
+    env["MASKGEN_KERNELS"] = "numpy"
+    assert run_maskgen_limited(["augment", rec, "-o", numpy, "-q"], None, **env).returncode == 0
+    assert (out / "train.rec").read_bytes() == (numpy / "train.rec").read_bytes()

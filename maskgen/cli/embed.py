@@ -10,6 +10,23 @@ from maskgen.cli import options
 
 _PHOTO = click.Path(dir_okay=False, path_type=Path)
 
+_aligned = click.option(
+    "--aligned",
+    is_flag=True,
+    help="The photos are ArcFace-aligned 112x112 crops (a .rec's or .bin's faces): embedded "
+    "as they are, without detection, which misses many masked faces; other sizes are skipped.",
+)
+
+
+def _check_npz_name(output_path: Path) -> None:
+    """A name not ending in .npz is a usage error (exit code 2, naming the option), as
+    `export -o m.pt` is: `embed -o emb.txt` wrote an .npz archive under that name."""
+    if output_path.suffix.lower() != ".npz":
+        raise click.BadParameter(
+            f"{click.format_filename(output_path)}: the embeddings' file name must end in .npz",
+            param_hint="'-o' / '--output'",
+        )
+
 
 @click.command(short_help="Embed the face in each photo (detect, align, embed) into an .npz.")
 @click.argument("photos", nargs=-1, required=True, type=_PHOTO)
@@ -21,8 +38,9 @@ _PHOTO = click.Path(dir_okay=False, path_type=Path)
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("embeddings.npz"),
     show_default=True,
-    help="The .npz to write: paths, embeddings (L2-normalised), mask_prob.",
+    help="The .npz to write (named .npz): paths, embeddings (L2-normalised), mask_prob.",
 )
+@_aligned
 @options.batch_size
 @options.device
 @options.models_dir
@@ -32,6 +50,7 @@ def embed(
     photos: tuple[Path, ...],
     model_path: Path,
     output_path: Path,
+    aligned: bool,
     batch_size: int,
     device: str,
     models_dir: Path | None,
@@ -47,19 +66,27 @@ def embed(
     --overwrite.
 
     Example: maskgen embed photos/*.jpg --model model.onnx -o embeddings.npz
+
+    Aligned crops of masked faces: maskgen embed crops/*.jpg --aligned --model model.onnx
     """
     from maskgen.evaluate import Embedder
     from maskgen.evaluate.photos import describe_skip
 
     options.refuse_inputs_as_outputs(output_path, inputs=(model_path, *photos))
+    _check_npz_name(output_path)
     options.refuse_existing(output_path, overwrite=overwrite)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
-    result = embedder.embed_faces(photos, models_dir=models_dir)
+    result = embedder.embed_faces(photos, models_dir=models_dir, aligned=aligned)
+    if not result.paths and len(photos) == 1:  # the reason itself, as verify gives it
+        (reason,) = result.skipped.values()
+        name = click.format_filename(photos[0])
+        raise click.ClickException(f"{name}: {describe_skip(reason)}, nothing to write")
     for path, reason in result.skipped.items():
         click.echo(f"skipped {click.format_filename(path)}: {describe_skip(reason)}", err=True)
-    if not result.paths:
-        where = "the photo" if len(photos) == 1 else f"any of the {len(photos)} photos"
-        raise click.ClickException(f"no face found in {where}")
+    if not result.paths:  # "no face found" was said of unreadable and too small photos too
+        raise click.ClickException(
+            f"none of the {len(photos)} photos gave a face (each skipped above), nothing to write"
+        )
     result.write_npz(output_path)
     if not quiet:
         click.echo(
@@ -80,6 +107,7 @@ def embed(
     help="Squared-L2 threshold to use instead of the one stored with the model (needed where "
     "the model has none).",
 )
+@_aligned
 @options.device
 @options.models_dir
 def verify(
@@ -87,6 +115,7 @@ def verify(
     photo_b: Path,
     model_path: Path,
     threshold: float | None,
+    aligned: bool,
     device: str,
     models_dir: Path | None,
 ) -> None:
@@ -107,5 +136,6 @@ def verify(
         photo_b,
         threshold=verification_threshold(embedder, threshold),
         models_dir=models_dir,
+        aligned=aligned,
     )
     click.echo(comparison.format())

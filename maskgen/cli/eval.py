@@ -58,7 +58,8 @@ class _ProgressBars:
     "recs",
     multiple=True,
     metavar="Z.rec",
-    help="RecordIO set labelled [identity, mask flag]: mask-usage accuracy only (repeatable).",
+    help="RecordIO set labelled [identity, mask flag]: mask-usage accuracy only, so a model "
+    "without a mask head needs a .bin beside it (repeatable).",
 )
 @click.option(
     "--json",

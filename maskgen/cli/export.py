@@ -39,7 +39,7 @@ def _onnx_output(ctx: click.Context, param: click.Parameter, value: Path) -> Pat
     type=click.IntRange(min=DEFAULT_OPSET),
     default=DEFAULT_OPSET,
     show_default=True,
-    help="ONNX opset version.",
+    help="ONNX opset version, up to the newest the installed onnx package knows.",
 )
 @options.overwrite_file
 @options.quiet

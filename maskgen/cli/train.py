@@ -317,12 +317,17 @@ def train(**options: Any) -> None:
     _refuse_online_options_without_online_mask(given, config.online_mask)
     _warn_mask_options_without_masks(given, bool(config.masked) or config.online_mask)
     try:
+        import tensorboard  # noqa: F401  (the run's logs need it: without, a traceback after setup)
+
         from maskgen.train.loop import format_row
         from maskgen.train.loop import train as run_training
     except ImportError as exc:
         if exc.name not in ("torch", "tensorboard", "yaml"):
             raise
-        message = "maskgen train needs the [train] extra: pip install 'maskgen[train]'"
+        message = (
+            f"maskgen train needs the [train] extra ({exc.name} not installed): "
+            "pip install 'maskgen[train]'"
+        )
         raise ConfigError(message) from exc
 
     def echo(row: dict[str, Any]) -> None:

@@ -52,20 +52,23 @@ class Embedder(nn_embedder.Embedder):
         photo_paths: str | Path | Sequence[str | Path],
         *,
         models_dir: str | Path | None = None,
+        aligned: bool = False,
     ) -> PhotoEmbeddings:
         """Detect, align and embed the main face of each photo (one path, or several);
         photos without a face, or not readable as an image, are skipped and listed in
-        ``skipped``. DatasetFormatError for a path that does not exist."""
+        ``skipped``. ``aligned``: the photos are ArcFace-aligned 112x112 crops, embedded as
+        they are (:func:`~maskgen.evaluate.photos.align_photos`). DatasetFormatError for a
+        path that does not exist."""
         from maskgen.evaluate.photos import align_photos
 
         if isinstance(photo_paths, str | Path):  # one photo, not its letters
             photo_paths = [photo_paths]
-        aligned = align_photos(photo_paths, models_dir=models_dir)
-        result = self.embed_images(list(aligned.faces))
+        photos = align_photos(photo_paths, models_dir=models_dir, aligned=aligned)
+        result = self.embed_images(list(photos.faces))
         return PhotoEmbeddings(
             embeddings=result.embeddings,
             mask_prob=result.mask_prob,
             wear_prob=result.wear_prob,
-            paths=aligned.paths,
-            skipped=aligned.skipped,
+            paths=photos.paths,
+            skipped=photos.skipped,
         )

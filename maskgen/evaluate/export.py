@@ -133,6 +133,20 @@ def _require_packages() -> None:
         )
 
 
+def _check_opset(opset: int) -> None:
+    """ConfigError for an opset torch cannot write: below DEFAULT_OPSET, or above the newest
+    the installed onnx package knows (``onnx.defs.onnx_opset_version()``), where onnx's
+    version converter failed with a traceback on the terminal before maskgen's error line."""
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not DEFAULT_OPSET <= opset <= newest:
+        raise ConfigError(
+            f"opset: {opset} is not supported; use {DEFAULT_OPSET} to {newest} "
+            f"(the newest the installed onnx {onnx.__version__} knows)"
+        )
+
+
 def check_onnx_name(out_path: Path) -> None:
     """OutputError for an output not named ``.onnx`` (any case): a checkpoint's name,
     ``last.pt``, would hide an ONNX file where training looks for one."""
@@ -161,8 +175,7 @@ def export_onnx(
     from maskgen.nn.inference_model import InferenceModel
     from maskgen.nn.models import load_model
 
-    if opset < DEFAULT_OPSET:
-        raise ConfigError(f"opset: {opset} is not supported; use {DEFAULT_OPSET} or newer")
+    _check_opset(opset)
     out_path = Path(out_path)
     _check_output(Path(model_path), out_path)
     network, info = load_model(model_path, map_location="cpu")
@@ -250,16 +263,19 @@ def _temp_path(out_path: Path) -> Path:
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """Silence the exporter's chatter (e.g. "torchvision is not installed") for the export."""
-    exporter_logger = logging.getLogger("torch.onnx")
-    level = exporter_logger.level
-    exporter_logger.setLevel(logging.ERROR)
+    # onnxscript's version converter warns on every opset above torch's own (its fallback works)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             yield
     finally:
-        exporter_logger.setLevel(level)
+        for each, level in zip(loggers, levels, strict=True):
+            each.setLevel(level)
 
 
 @contextlib.contextmanager

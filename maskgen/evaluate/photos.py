@@ -1,8 +1,8 @@
 """From photos to aligned 112x112 faces: read, detect (dlib), align to the ArcFace template.
 
 A photo that cannot be read or holds no face is not an error: it is reported as a skipped item
-with a short reason (``unreadable``, ``no_face``, ``too_small``), the way the masking pipeline
-reports items.
+with a short reason (``unreadable``, ``no_face``, ``too_small``; ``not_aligned`` where the
+photos were said to be aligned crops), the way the masking pipeline reports items.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ SKIP_REASONS = {
     "no_face": "no face found",
     "too_small": f"too small to hold a face (a side under {MIN_IMAGE_SIDE} px)",
     "unreadable": "not a readable image",
+    "not_aligned": f"not an aligned {FACE_SIZE}x{FACE_SIZE} crop",
 }
 """What each skip reason means, for messages."""
 
@@ -85,23 +86,29 @@ def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:
 
 
 def align_photos(
-    paths: Sequence[str | Path], *, models_dir: str | Path | None = None
+    paths: Sequence[str | Path], *, models_dir: str | Path | None = None, aligned: bool = False
 ) -> AlignedPhotos:
     """Read, detect and align every photo in ``paths`` (in order); see :class:`AlignedPhotos`.
-    ``models_dir``: where dlib's landmark model is (None: the default lookup). Every path is
-    checked first: a missing one raises DatasetFormatError before any work."""
+    ``models_dir``: where dlib's landmark model is (None: the default lookup). ``aligned``:
+    the photos are ArcFace-aligned 112x112 crops, taken as they are without detection (the
+    detector misses many crops of faces that wear a mask); any other size is skipped,
+    ``not_aligned``. Every path is checked first: a missing one raises DatasetFormatError
+    before any work."""
     for path in paths:
         if not Path(path).is_file():
             raise DatasetFormatError(f"{path}: no such file")
-    finder = load_face_finder(None if models_dir is None else str(models_dir))
+    finder = None if aligned else load_face_finder(None if models_dir is None else str(models_dir))
     kept: list[str] = []
     faces: list[np.ndarray] = []
     skipped: dict[str, str] = {}
     for path in paths:
         rgb = read_photo(path)
-        face = None if rgb is None else align_photo(rgb, finder)
+        if rgb is None:
+            face = None
+        else:
+            face = _as_aligned(rgb) if finder is None else align_photo(rgb, finder)
         if face is None:
-            skipped[str(path)] = _skip_reason(rgb)
+            skipped[str(path)] = _skip_reason(rgb, aligned=aligned)
             logger.info("skipped %s: %s", path, skipped[str(path)])
             continue
         kept.append(str(path))
@@ -110,10 +117,18 @@ def align_photos(
     return AlignedPhotos(paths=tuple(kept), faces=stacked, skipped=skipped)
 
 
-def _skip_reason(rgb: np.ndarray | None) -> str:
-    """Why a photo gave no face: unreadable, too small, or no face found."""
+def _as_aligned(rgb: np.ndarray) -> np.ndarray | None:
+    """``rgb`` itself where it is an aligned crop's size, else None."""
+    return rgb if rgb.shape[:2] == (FACE_SIZE, FACE_SIZE) else None
+
+
+def _skip_reason(rgb: np.ndarray | None, *, aligned: bool = False) -> str:
+    """Why a photo gave no face: unreadable, too small, no face found or (``aligned``) not an
+    aligned crop's size."""
     if rgb is None:
         return "unreadable"
+    if aligned:
+        return "not_aligned"
     return "too_small" if is_too_small(*rgb.shape[:2]) else "no_face"
 
 
@@ -177,11 +192,12 @@ def compare_photos(
     *,
     threshold: float | None = None,
     models_dir: str | Path | None = None,
+    aligned: bool = False,
 ) -> PhotoComparison:
     """Compare the main faces of two photos with ``embedder``; ``threshold`` (squared L2)
-    overrides the one stored with the model. A photo without a face raises
-    DatasetFormatError."""
-    result = embedder.embed_faces([path_a, path_b], models_dir=models_dir)
+    overrides the one stored with the model; ``aligned`` as in :func:`align_photos`. A photo
+    without a face raises DatasetFormatError."""
+    result = embedder.embed_faces([path_a, path_b], models_dir=models_dir, aligned=aligned)
     for path, reason in result.skipped.items():
         raise DatasetFormatError(f"{path}: {describe_skip(reason)}, nothing to compare")
     similarity = float(np.dot(result.embeddings[0], result.embeddings[1]))

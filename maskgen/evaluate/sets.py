@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,14 @@ from typing import Literal
 
 import numpy as np
 
-from maskgen.errors import DatasetFormatError
+from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.evaluate.report import EvalReport, SetResult
 from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.mask_usage import mask_accuracy, wear_class_accuracy, wear_confusion
 from maskgen.nn.verification import N_FOLDS, check_enough_pairs, evaluate_verification
 
-__all__ = ["EvalSet", "Progress", "SetKind", "evaluate_model", "evaluate_set"]
+__all__ = ["SET_KINDS", "EvalSet", "Progress", "SetKind", "evaluate_model", "evaluate_set"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +43,27 @@ MASK_LABEL_INDEX = 1
 WEAR_LABEL_INDEX = 2
 
 
+SET_KINDS: tuple[SetKind, ...] = ("bin", "masked-bin", "rec")
+
+
 @dataclass(frozen=True)
 class EvalSet:
-    """One set to evaluate: ``path`` exactly as given (it names the set in reports)."""
+    """One set to evaluate: ``path`` exactly as given (it names the set in reports; a
+    ``Path`` is kept as its string) and ``kind``, one of SET_KINDS (see the module docstring).
+
+    ConfigError (a ValueError) for another kind: ``EvalSet(path, "masked")`` was evaluated
+    as ``"bin"``, its mask-usage accuracy counted against unmasked faces without a word."""
 
     path: str
     kind: SetKind
+
+    def __post_init__(self) -> None:
+        if self.kind not in SET_KINDS:
+            raise ConfigError(
+                f"{self.path}: set kind {self.kind!r} is not one of {', '.join(SET_KINDS)}"
+            )
+        if not isinstance(self.path, str):  # a Path named the set as a key json cannot write
+            object.__setattr__(self, "path", os.fspath(self.path))
 
 
 def evaluate_model(
@@ -55,9 +71,16 @@ def evaluate_model(
 ) -> EvalReport:
     """Every set's figures for one model. Each set is checked (its path, its format, a
     RecordIO set's first label) before any inference starts, so a mistyped or wrong last set
-    fails at once rather than after the first sets' work."""
+    fails at once rather than after the first sets' work. ConfigError where nothing can be
+    measured: RecordIO sets only, for a model without a mask head."""
     for eval_set in sets:
         _check_set(eval_set, mask_head=embedder.info.mask_head)
+    if sets and not embedder.info.mask_head and all(s.kind == "rec" for s in sets):
+        # a table of "n/a" rows, exit 0, for an arcface_torch backbone.pth on --rec sets
+        raise ConfigError(
+            f"{embedder.info.path}: no mask head, and a RecordIO set (--rec) gives mask-usage "
+            "accuracy only: nothing to evaluate (a .bin gives verification accuracy)"
+        )
     results = tuple(evaluate_set(embedder, s, progress=progress) for s in sets)
     return EvalReport(results=results, model=embedder.info.to_json())
 

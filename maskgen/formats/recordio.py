@@ -458,6 +458,12 @@ class RecordIOReader:
         self.idx_path = Path(idx_path) if idx_path is not None else default_index_path(self.path)
         if not self.path.is_file():
             raise DatasetFormatError(f"{self.path}: no such RecordIO file")
+        if self.path.suffix.lower() == ".idx" and self.idx_path == self.path:
+            # `eval --rec train.idx` read the index as its own records: "byte offset past the end"
+            raise DatasetFormatError(
+                f"{self.path}: is a RecordIO index; give the .rec, "
+                f"{self.path.with_suffix('.rec')} (its .idx is read beside it)"
+            )
         self._size = self.path.stat().st_size
         keys, offsets = _read_index(self.idx_path, self.path, self._size)
         self._index = _RecordIndex(keys, offsets, self.idx_path)

@@ -23,7 +23,7 @@ from maskgen.errors import ConfigError
 from maskgen.faces import Face, FaceMode, is_too_small, load_face_finder
 from maskgen.faces.shape_predictor import FIT_BLOCK
 from maskgen.faces.visibility import face_problems
-from maskgen.masks.policy import MaskSpec, sample_mask_params
+from maskgen.masks.policy import MaskSpec, checked_spec, sample_mask_params
 from maskgen.masks.render import apply_mask, prepare_render
 from maskgen.masks.templates import load_templates
 from maskgen.masks.textures import Texture, load_textures
@@ -100,7 +100,7 @@ class Masker:
             raise ConfigError(
                 f"face_mode must be one of {', '.join(get_args(FaceMode))}, got {face_mode!r}"
             )
-        self.spec = spec
+        self.spec = checked_spec(spec)
         self.face_mode: FaceMode = face_mode
         self.templates = load_templates(spec.templates_dir)
         self.mask_types = spec.validate(self.templates)
@@ -256,11 +256,12 @@ def mask_image(
 
     Returns a :class:`MaskOutcome` (its ``image`` a new (H, W, 3) uint8 array; ``rgb`` is
     never modified). ValueError for anything but an (H, W, 3) uint8 numpy array; ConfigError
-    (a ValueError) for an unknown ``mask_type`` or ``face_mode``.
+    (a ValueError) for an unknown ``mask_type`` or ``face_mode``, or a ``spec`` that is no
+    MaskSpec.
 
     >>> outcome = mask_image(photo, seed=1, mask_type="kn95")  # doctest: +SKIP
     """
-    spec = spec if spec is not None else MaskSpec()
+    spec = checked_spec(spec) if spec is not None else MaskSpec()
     if mask_type is not None:
         spec = replace(spec, mask_types=(mask_type,))
     generator = rng if rng is not None else np.random.default_rng(seed)

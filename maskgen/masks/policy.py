@@ -199,6 +199,18 @@ class MaskSpec:
         return tuple(dict.fromkeys(name for name in resolved if name))
 
 
+def checked_spec(spec: Any) -> MaskSpec:
+    """``spec`` itself where it is a :class:`MaskSpec`, else ConfigError saying what is
+    wanted: a dict of its fields (the natural guess) failed deep inside with "'dict' object
+    has no attribute 'templates_dir'" or "unhashable type: 'dict'"."""
+    if not isinstance(spec, MaskSpec):
+        raise ConfigError(
+            "spec must be a MaskSpec, e.g. MaskSpec(mask_types=('surgical', 'n95')), got a "
+            f"{type(spec).__name__}"
+        )
+    return spec
+
+
 def sample_mask_params(
     rng: np.random.Generator,
     spec: MaskSpec,

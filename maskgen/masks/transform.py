@@ -44,6 +44,14 @@ NOT_DRAWN = "not_drawn"
 """``params["reason"]`` when the draw with probability ``p`` decided not to mask."""
 
 
+_BY_KEYWORD = (
+    "MaskAugment takes the image by keyword, as albumentations transforms do: "
+    "out = aug(image=rgb, key=index), rgb an (H, W, 3) uint8 RGB numpy array, and returns a "
+    'dict (out["image"], out["masked"]); in a torchvision Compose, wrap it: '
+    'lambda img: aug(image=np.asarray(img))["image"]'
+)
+
+
 class MaskAugment:
     """Put a random mask on the face(s) of an RGB image, with probability ``p``.
 
@@ -161,8 +169,8 @@ class MaskAugment:
 
     def __call__(
         self,
-        *,
-        image: np.ndarray,
+        *args: Any,
+        image: np.ndarray | None = None,
         key: Key | None = None,
         force_apply: bool = False,
         **targets: Any,
@@ -187,8 +195,11 @@ class MaskAugment:
 
         Raises:
             ValueError: ``image`` is not an (H, W, 3) uint8 array. TypeError: ``key`` is
-            neither an int nor a str.
+            neither an int nor a str, or the image is not given by keyword.
         """
+        if args or image is None:
+            # torchvision's Compose calls t(img): Python said only "takes 1 positional argument"
+            raise TypeError(_BY_KEYWORD)
         rgb = checked_rgb(image)
         item_key = None if key is None else _checked_key(key)
         if key is not None:

@@ -26,6 +26,7 @@ import torch
 
 from maskgen.atomic import os_error_in
 from maskgen.errors import CheckpointError, OutputError
+from maskgen.images import sniff_image_format
 
 CHECKPOINT_FORMAT = "maskgen-mtarcface"
 CHECKPOINT_VERSION = 1
@@ -150,6 +151,9 @@ def load_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from exc
 
 
+_CHECKPOINTS = "a run's last.pt or an arcface_torch backbone.pth"
+
+
 def _what_it_is(path: Path) -> str:
     """What a file torch.load refused looks like, from its first bytes: torch.save writes a
     zip archive (a pickle before torch 1.6)."""
@@ -157,6 +161,11 @@ def _what_it_is(path: Path) -> str:
         head = handle.read(4096)
     if not head:
         return "an empty file"
+    image_format = sniff_image_format(head)
+    if image_format is not None:  # a photo given as --model was "not a file torch.save writes"
+        return f"a {image_format.upper()} image, not a checkpoint ({_CHECKPOINTS})"
+    if path.suffix.lower() == ".onnx":  # --init-from model.onnx
+        return "an ONNX model (eval, embed and verify run one; this needs a PyTorch checkpoint)"
     if head.startswith(b"PK\x03\x04"):
         return "a zip archive torch.load cannot read (damaged, or not written by torch.save)"
     if head.startswith(b"\x80"):
@@ -167,7 +176,7 @@ def _what_it_is(path: Path) -> str:
     except UnicodeDecodeError:
         text = None
     if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
-        return "a text file, not a checkpoint (a run's last.pt or an arcface_torch backbone.pth)"
+        return f"a text file, not a checkpoint ({_CHECKPOINTS})"
     return "not a file torch.save writes (a zip archive)"
 
 

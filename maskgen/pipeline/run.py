@@ -132,10 +132,9 @@ def augment_dataset(
     for an ``output_dir`` it must not write (a finished run without ``overwrite``, the input
     itself); all are MaskgenError.
     """
-    if spec is None:
-        from maskgen.masks import MaskSpec  # here: importing the pipeline stays light
+    from maskgen.masks.policy import MaskSpec, checked_spec  # here: the pipeline stays light
 
-        spec = MaskSpec()
+    spec = MaskSpec() if spec is None else checked_spec(spec)
     started = time.perf_counter()
     _check_options(workers, chunk_size, jpeg_quality, face_mode, resume, overwrite, shard)
     check_seed(seed)

@@ -335,8 +335,10 @@ so resuming one goes on without them."""
 
 
 def _refuse_change(path: Path, key: str, old: Any, new: Any, given: str) -> None:
+    # a setting left at None (no EMA, no clipping) was "is None": Python's word, not the user's
+    was = f"is {old!r} in" if old is not None else "is not set in"
     raise ConfigError(
-        f"resume: {key} is {old!r} in {path} but {given} gives {new!r}; a resumed run keeps "
+        f"resume: {key} {was} {path} but {given} gives {new!r}; a resumed run keeps "
         "it (leave it out, or start a new --output; edit config.json if a file has moved)"
     )
 
@@ -364,16 +366,19 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"{path}: config files are .toml, .yaml or .yml")
+    try:  # a .bin or a photo given as --config, or a file saved as Latin-1, was a traceback
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file in UTF-8 ({exc.reason})") from exc
     if suffix == ".toml":
         try:
             values: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    elif suffix in (".yaml", ".yml"):
-        values = _load_yaml(path, text)
     else:
-        raise ConfigError(f"{path}: config files are .toml, .yaml or .yml")
+        values = _load_yaml(path, text)
     if values is None:
         values = {}
     if not isinstance(values, dict):

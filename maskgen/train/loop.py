@@ -138,6 +138,32 @@ def train(
         ctx.close()
 
 
+def _refuse_files_of_no_run(output: Path) -> None:
+    """OutputError where ``output`` holds a ``config.json`` or ``metrics.jsonl`` that no
+    maskgen run wrote: a new run replaces both (``-o .`` in a project folder replaced its
+    config.json without a word). A run that stopped before its first checkpoint (its own
+    config.json, no last.pt) is started over, as before."""
+    config_json = output / "config.json"
+    if _is_run_config(config_json):
+        return
+    for path in (config_json, output / "metrics.jsonl"):
+        if path.exists():
+            raise OutputError(
+                f"{path}: exists and is not a maskgen run's, which a new run would replace; "
+                "choose another output",
+                parameters={"another output": "output"},
+            )
+
+
+def _is_run_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json that :func:`write_config_json` wrote."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(payload, dict) and "maskgen_version" in payload and "config" in payload
+
+
 class _Run:
     """One call of ``train``: the state that lives only as long as the loop."""
 
@@ -277,6 +303,8 @@ class _Run:
             )
         if self.output.exists() and not self.output.is_dir():
             raise OutputError(f"{self.output}: exists and is not a folder")
+        if not config.resume:
+            _refuse_files_of_no_run(self.output)
         for option, paths in (("val", config.val), ("val_masked", config.val_masked)):
             for path in paths:
                 if not Path(path).is_file():

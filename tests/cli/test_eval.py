@@ -167,6 +167,42 @@ def test_missing_files(checkpoint: Path, tmp_path: Path) -> None:
     _one_line_error(result, "a.jpg", "no such")
 
 
+@pytest.mark.shared
+def test_an_index_given_as_rec_says_to_give_the_rec(checkpoint: Path, rec_dir: Path) -> None:
+    """`eval --rec train.idx` (the index of a set, given for the set) read the .idx as
+    records and said "line 3: key 2 points to byte offset 4964, past the end of
+    train.idx"; now one line naming the .rec to give, as `augment` and `preview` say."""
+    idx = rec_dir / "lfw-mini-flat" / "train.idx"
+    result = _run("eval", "--model", checkpoint, "--rec", idx)
+    _one_line_error(result)
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {idx}: is a RecordIO index; give the .rec, {idx.with_suffix('.rec')} "
+        "(its .idx is read beside it)"
+    )
+
+
+@pytest.mark.shared
+def test_rec_sets_alone_with_a_model_without_a_mask_head_are_refused(
+    rec_dir: Path, tmp_path: Path
+) -> None:
+    """`eval --model backbone.pth --rec set.rec` (an arcface_torch backbone: no mask head)
+    printed a table whose only row was "n/a n/a" and exited 0: a --rec set measures mask
+    usage only. Now one line saying why nothing can be measured, before any inference (with a
+    --bin beside it the --rec row stays n/a: tests/evaluate/test_sets.py)."""
+    from maskgen.nn.models import create_model
+
+    backbone = tmp_path / "backbone.pth"
+    torch.save(create_model("r18", mask_head=False).state_dict(), backbone)
+    rec = rec_dir / "lfw-mini-flat" / "train.rec"
+    result = _run("eval", "--model", backbone, "--rec", rec, "--device", "cpu", "-q")
+    _one_line_error(result)
+    assert result.stderr == (
+        f"Error: {backbone}: no mask head, and a RecordIO set (--rec) gives mask-usage accuracy "
+        "only: nothing to evaluate (a .bin gives verification accuracy)\n"
+    )
+    assert result.stdout == ""
+
+
 def test_not_a_model(tmp_path: Path) -> None:
     junk = tmp_path / "model.onnx"
     junk.write_bytes(b"\x00" * 64)
@@ -183,10 +219,13 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path: Path) -> None:
     garbage.write_bytes(np.random.default_rng(0).bytes(3000))  # torch.load: IndexError
     empty = tmp_path / "empty.pt"
     empty.touch()
+    photo = tmp_path / "face.jpg"  # a photo given as --model: "not a file torch.save writes"
+    assert cv2.imwrite(str(photo), np.full((112, 112, 3), 90, np.uint8))
     cases = {
         notes: "a text file, not a checkpoint",
         garbage: "not a file torch.save writes",
         empty: "an empty file",
+        photo: "a JPEG image, not a checkpoint (a run's last.pt or an arcface_torch backbone.pth)",
     }
     for path, what in cases.items():
         for args in (("eval", "--bin", "x.bin"), ("export", "-o", tmp_path / "m.onnx")):
@@ -194,6 +233,32 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path: Path) -> None:
             _one_line_error(result, f"{path}: not a readable PyTorch checkpoint: {what}")
             assert "Error" not in result.stderr.replace("Error: ", "", 1)  # no KeyError etc.
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.shared
+def test_init_from_an_onnx_model_says_it_needs_a_checkpoint(rec_dir: Path, tmp_path: Path):
+    """`train --init-from model.onnx` (the export, not the checkpoint) said "not a file
+    torch.save writes (a zip archive)"; now that it is an ONNX model and what is needed."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    face = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 112, 112])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["input"], ["y"])],
+        "g",
+        [face],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    model = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph), str(model))
+    data = rec_dir / "lfw-mini" / "train.rec"
+    args = ("--network", "tiny", "--device", "cpu", "--steps", "1", "-q")
+    result = _run("train", "--data", data, "--init-from", model, *args, "-o", tmp_path / "run")
+    _one_line_error(result)
+    assert result.stderr == (
+        f"Error: {model}: not a readable PyTorch checkpoint: an ONNX model (eval, embed and "
+        "verify run one; this needs a PyTorch checkpoint)\n"
+    )
 
 
 def test_export_refuses_an_onnx_model_and_its_help_says_so(checkpoint: Path, tmp_path: Path):
@@ -260,12 +325,51 @@ def test_export_embed_and_verify(checkpoint: Path, lfw_dir: Path, tmp_path: Path
 
 
 def test_embed_fails_only_if_no_photo_has_a_face(checkpoint: Path, tmp_path: Path) -> None:
+    """Every photo skipped ended in "no face found in the photo" / "in any of the N photos",
+    also where none was an image or each was too small to hold a face: a lone photo's error
+    is now its own reason, as `verify` gives it; several say each was skipped above."""
     blank = tmp_path / "blank.png"
     assert cv2.imwrite(str(blank), np.zeros((100, 150, 3), np.uint8))
-    result = _run("embed", blank, "--model", checkpoint, "-o", tmp_path / "e.npz")
+    tiny = tmp_path / "tiny.png"
+    assert cv2.imwrite(str(tiny), np.full((20, 20, 3), 128, np.uint8))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo\n")
+    out = tmp_path / "e.npz"
+    for photo, reason in (
+        (blank, "no face found"),
+        (tiny, "too small to hold a face (a side under 32 px)"),
+        (notes, "not a readable image"),
+    ):
+        result = _run("embed", photo, "--model", checkpoint, "-o", out)
+        _one_line_error(result)
+        assert result.stderr == f"Error: {photo}: {reason}, nothing to write\n"
+    result = _run("embed", notes, tiny, "--model", checkpoint, "-o", out)
     assert result.exit_code == 1
-    assert "Error: no face found in the photo\n" in result.stderr
-    assert not (tmp_path / "e.npz").exists()
+    assert result.stderr.splitlines() == [
+        f"skipped {notes}: not a readable image",
+        f"skipped {tiny}: too small to hold a face (a side under 32 px)",
+        "Error: none of the 2 photos gave a face (each skipped above), nothing to write",
+    ]
+    assert not out.exists()
+
+
+@pytest.mark.shared
+def test_embed_refuses_an_output_not_named_npz(
+    checkpoint: Path, lfw_dir: Path, tmp_path: Path
+) -> None:
+    """`embed -o emb.txt` wrote an .npz archive under the name emb.txt; as `export -o m.pt`
+    it is now a usage error naming the option, before the model is read, and nothing is
+    written."""
+    photo = sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[0]
+    out = tmp_path / "emb.txt"
+    result = _run("embed", photo, "--model", checkpoint, "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '-o' / '--output': {out}: the embeddings' file name must "
+        "end in .npz"
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert _run("embed", photo, "--model", checkpoint, "-o", tmp_path / "E.NPZ").exit_code == 0
 
 
 @pytest.mark.shared
@@ -283,9 +387,58 @@ def test_verify_without_a_threshold_says_how_to_give_one(
     refused = _run("verify", bush[0], bush[1], "--model", model, "--device", "cpu")
     _one_line_error(refused, "last.pt", "no verification threshold", "--threshold T")
     assert refused.stdout == "" and "verdict" not in refused.output
-    given = _run("verify", bush[0], bush[1], "--model", model, "--device", "cpu",
-                 "--threshold", "4")  # fmt: skip
+    given = _run(
+        "verify", bush[0], bush[1], "--model", model, "--device", "cpu", "--threshold", "4"
+    )
     assert given.exit_code == 0, given.output
     lines = given.stdout.splitlines()
     assert lines[1] == "threshold: -1.0000 cosine (squared L2 4.0000)"
     assert lines[2] == "verdict: same person"  # every cosine is above -1
+
+
+@pytest.mark.shared
+def test_aligned_crops_of_masked_faces_are_embedded_as_they_are(
+    checkpoint: Path, shared_data: Path, lfw_dir: Path, tmp_path: Path
+) -> None:
+    """`embed` and `verify` on MFR2's aligned crops of real masked faces skipped 32 of the 86
+    ("no face found": dlib's detector misses many masked faces), and nothing made them take
+    the crops as aligned. `--aligned` embeds each crop as it is, as `eval` embeds a .bin's
+    faces, and skips a photo of another size, saying so."""
+    from maskgen.evaluate import Embedder
+    from maskgen.images import read_rgb
+
+    images = shared_data / "real-masks" / "mfr2-dev" / "images"
+    if not images.is_dir():
+        pytest.skip(f"needs {images}")
+    # masked crops of one person, the detector finding a face on the first only
+    crops = [images / "YurikoKoike" / f"YurikoKoike_000{i}.jpg" for i in (2, 4)]
+    crops.append(images / "ZuzanaCaputova" / "ZuzanaCaputova_0002.jpg")
+    out = tmp_path / "e.npz"
+    result = _run("embed", *crops, "--model", checkpoint, "-o", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[:2] == [
+        f"skipped {crop}: no face found" for crop in crops[1:]
+    ]
+    result = _run("embed", *crops, "--model", checkpoint, "-o", out, "--aligned",
+                  "--device", "cpu", "--overwrite")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "skipped" not in result.stderr
+    expected = Embedder.from_path(checkpoint, device="cpu").embed_images(
+        [read_rgb(crop) for crop in crops]
+    )
+    with np.load(out) as data:
+        assert data["paths"].tolist() == [str(crop) for crop in crops]
+        np.testing.assert_allclose(data["embeddings"], expected.embeddings, atol=1e-6)
+        np.testing.assert_allclose(data["mask_prob"], expected.mask_prob, atol=1e-6)
+
+    refused = _run("verify", crops[0], crops[1], "--model", checkpoint, "--device", "cpu")
+    _one_line_error(refused, f"{crops[1]}: no face found, nothing to compare")
+    result = _run("verify", crops[0], crops[1], "--model", checkpoint, "--device", "cpu",
+                  "--aligned")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    similarity = float(result.stdout.splitlines()[0].split(":")[1])
+    cosine = float(expected.embeddings[0] @ expected.embeddings[1])
+    assert similarity == pytest.approx(cosine, abs=1e-4)  # printed to 4 decimals
+    photo = sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[0]  # 250x250: not a crop
+    result = _run("verify", photo, crops[0], "--model", checkpoint, "--aligned")
+    _one_line_error(result, f"{photo}: not an aligned 112x112 crop, nothing to compare")

@@ -95,10 +95,14 @@ def test_embed_skips_non_faces_by_name_with_the_reason(checkpoint, non_faces, lf
     only_non_faces = [non_faces[name] for name in ("px1.png", "ramp160.png")]
     result = _run("embed", *only_non_faces, "--model", checkpoint, "-o", tmp_path / "none.npz")
     assert result.exit_code == 1
-    assert "no face found in any of the 2 photos" in result.stderr
+    assert result.stderr.endswith(
+        "Error: none of the 2 photos gave a face (each skipped above), nothing to write\n"
+    )  # it said "no face found in any of the 2 photos" of one too small to hold a face
     assert not (tmp_path / "none.npz").exists()
     result = _run(
         "embed", non_faces["ramp160.png"], "--model", checkpoint, "-o", tmp_path / "1.npz"
     )
     assert result.exit_code == 1
-    assert result.stderr.endswith("Error: no face found in the photo\n")  # "any of the 1 photos"
+    assert result.stderr == (  # "any of the 1 photos"; then "no face found in the photo"
+        f"Error: {non_faces['ramp160.png']}: no face found, nothing to write\n"
+    )

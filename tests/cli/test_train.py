@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -250,3 +251,61 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line(rec_dir: Path, tmp_path
     expected = f"Error: {run / 'last.pt'}: cannot write the checkpoint (File too large)"
     assert done.stderr.strip() == expected, done.stderr
     assert not list(run.glob("*.pt*"))
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+@pytest.mark.parametrize("package", ["torch", "tensorboard"])
+def test_a_missing_package_of_the_train_extra_is_one_line(
+    package: str, rec_dir: Path, tmp_path: Path
+) -> None:
+    """`maskgen train` with torch but not tensorboard (`pip install torch` instead of the
+    [train] extra) went through the setup and ended in a ModuleNotFoundError traceback when
+    it opened TensorBoard's log; now one line naming the package and the extra, as without
+    torch, and no run folder. A package is hidden by a None in sys.modules, which makes
+    importing it fail as if it were not installed."""
+    pytest.importorskip("torch")
+    run = tmp_path / "run"
+    argv = ["maskgen", "train", "--data", str(rec_dir / "lfw-mini" / "train.rec"), *TINY]
+    argv += ["--steps", "1", "--workers", "0", "-o", str(run)]
+    probe = (
+        f"import sys; sys.modules[{package!r}] = None;"
+        f"from maskgen.cli.main import cli; sys.argv = {argv!r}; cli()"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"Error: maskgen train needs the [train] extra ({package} not installed): "
+        "pip install 'maskgen[train]'\n"
+    )
+    assert not run.exists()
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_files_no_run_wrote_are_not_replaced(rec_dir: Path, tmp_path: Path) -> None:
+    """`maskgen train -o DIR` replaced DIR's config.json and metrics.jsonl whatever wrote them
+    (`-o .` in a project folder: its own config.json gone without a word); only a last.pt
+    stopped it. Files no maskgen run wrote now stop it in one line, kept as they were; a run
+    that stopped before its first checkpoint (its config.json, no last.pt) starts over."""
+    pytest.importorskip("torch")
+    data = rec_dir / "lfw-mini" / "train.rec"
+    args = ("--data", data, *TINY, "--steps", "1", "--workers", "0", "-q")
+    for name, text in (("config.json", '{"model": "mine"}\n'), ("metrics.jsonl", "notes\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / name).write_text(text)
+        result = _invoke(*args, "-o", folder)
+        assert result.exit_code == 1, result.output
+        assert result.stderr == (
+            f"Error: {folder / name}: exists and is not a maskgen run's, which a new run would "
+            "replace; choose another --output\n"
+        )
+        assert [p.name for p in folder.iterdir()] == [name]
+        assert (folder / name).read_text() == text
+    run = tmp_path / "run"
+    assert _invoke(*args, "-o", run).exit_code == 0
+    (run / "last.pt").unlink()  # as a run that stopped before its first checkpoint leaves it
+    again = _invoke(*args, "-o", run)
+    assert again.exit_code == 0, again.output
+    assert (run / "last.pt").is_file()

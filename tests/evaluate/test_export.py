@@ -77,6 +77,34 @@ def test_old_opset_is_refused(tiny_checkpoint: Path, tmp_path: Path) -> None:
         export_onnx(tiny_checkpoint, tmp_path / "m.onnx", opset=11)
 
 
+def test_an_opset_onnx_does_not_know_is_one_line_and_the_newest_exports_quietly(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """`maskgen export --opset 99` printed onnxscript's warnings and a RuntimeError traceback
+    from onnx's version converter ("invalid version (must be between 1 and 28)") before its
+    own error line; the newest opset onnx knows exported with two WARNING lines. Now the first
+    is one line naming the range, before any work, and the second prints only its summary."""
+    newest = onnx.defs.onnx_opset_version()
+    out = tmp_path / "m.onnx"
+    done = run_maskgen_limited(
+        ["export", "--model", tiny_checkpoint, "-o", out, "--opset", newest + 1], None
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"Error: opset: {newest + 1} is not supported; use 18 to {newest} "
+        f"(the newest the installed onnx {onnx.__version__} knows)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+    done = run_maskgen_limited(
+        ["export", "--model", tiny_checkpoint, "-o", out, "--opset", newest], None
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"wrote {out} (tiny, opset {newest}); onnxruntime vs")
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    opsets = {op.domain: op.version for op in onnx.load(str(out)).opset_import}
+    assert opsets[""] == newest
+
+
 def test_model_without_mask_head(tiny_checkpoint_no_mask: Path, tmp_path: Path) -> None:
     from maskgen.evaluate.export import export_onnx
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -119,3 +120,24 @@ def test_not_a_verification_pickle(tiny_checkpoint: Path, tmp_path: Path) -> Non
     path.write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(DatasetFormatError, match=r"weights\.bin: not a verification set"):
         evaluate_model(Embedder.from_path(tiny_checkpoint), [EvalSet(str(path), "bin")])
+
+
+def test_a_set_kind_it_does_not_know_is_refused_and_a_path_is_kept_as_text(
+    tiny_checkpoint: Path, lfw_fold1_bin: Path, rec_dir: Path, tmp_path: Path
+) -> None:
+    """From Python, ``EvalSet(path, "masked")`` (for "masked-bin") was evaluated as an
+    unmasked ``bin``: its mask-usage accuracy counted masked faces as errors without a word.
+    An ``EvalSet`` of a ``Path`` (the type a script has at hand) named its row with it, and
+    ``write_json`` then failed ("keys must be str"). The kind is now checked when the set is
+    made, and the path kept as the string the report needs."""
+    from maskgen.errors import ConfigError
+
+    for kind in ("masked", "Bin", "bins"):
+        with pytest.raises(ConfigError, match=rf"set kind '{kind}' is not one of bin, masked-bin"):
+            EvalSet(str(lfw_fold1_bin), kind)
+    rec = rec_dir / "lfw-mini-flat" / "train.rec"
+    eval_set = EvalSet(rec, "rec")
+    assert eval_set.path == str(rec)
+    report = evaluate_model(Embedder.from_path(tiny_checkpoint), [eval_set])
+    out = report.write_json(tmp_path / "report.json")
+    assert list(json.loads(out.read_text())["results"]) == [str(rec)]

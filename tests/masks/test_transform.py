@@ -157,6 +157,27 @@ def test_bad_images_are_a_clear_value_error(image, match):
         aug(image=image, key=1)
 
 
+def test_an_image_not_given_by_keyword_says_how_to_call_it(some):
+    """In a torchvision-style Compose (``for t in transforms: img = t(img)``), ``aug(img)``
+    was Python's "takes 1 positional argument but 2 were given"; now a TypeError saying to
+    pass the image by keyword and how to wrap the transform, the image left as it was."""
+    image = next(iter(some.values()))
+    before = image.copy()
+    aug = MaskAugment(p=1.0)
+    for call in (lambda: aug(image), lambda: aug(), lambda: aug(image, key=3)):
+        with pytest.raises(TypeError) as refused:
+            call()
+        assert str(refused.value).startswith(
+            "MaskAugment takes the image by keyword, as albumentations transforms do: "
+            "out = aug(image=rgb, key=index)"
+        )
+    wrapped = lambda img: aug(image=np.asarray(img), key=3)["image"]  # noqa: E731 (as the message)
+    keyed = aug(image=image, key=3)
+    assert keyed["masked"]
+    np.testing.assert_array_equal(wrapped(image), keyed["image"])
+    np.testing.assert_array_equal(image, before)
+
+
 def test_bad_key_is_a_type_error(some):
     image = next(iter(some.values()))
     with pytest.raises(TypeError, match="key must be an int or a str, got float"):

@@ -174,6 +174,25 @@ def test_cli_reports_an_unknown_config_key_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "unknown key 'batch'" in lines[0]
 
 
+def test_a_config_file_that_is_not_utf_8_text_is_one_line(
+    tmp_path: Path, lfw_fold1_bin: Path
+) -> None:
+    """`maskgen train --config lfw.bin` (a data file given by mistake) and a TOML file saved
+    as Latin-1 both ended in a UnicodeDecodeError traceback: the file was decoded before its
+    suffix was looked at, and the decode error was not caught. Each is now one line."""
+    latin1 = tmp_path / "run.toml"
+    latin1.write_bytes('network = "tiny"  # r\xe9seau\n'.encode("latin-1"))
+    for path, message in (
+        (lfw_fold1_bin, f"Error: {lfw_fold1_bin}: config files are .toml, .yaml or .yml"),
+        (latin1, f"Error: {latin1}: not a text file in UTF-8 (invalid continuation byte)"),
+    ):
+        result = CliRunner().invoke(cli, ["train", "--config", str(path), "-o", "run"])
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().splitlines() == [message]
+    with pytest.raises(ConfigError, match="not a text file in UTF-8"):
+        resolve_config(config_file=latin1)
+
+
 def test_example_configs_are_the_presets() -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
     paper = resolve_config(config_file=examples / "train_paper.toml")
@@ -251,6 +270,17 @@ def test_resume_flags_must_agree_except_how_long_and_how_it_reports(
         resolve_resume_config(run, config_file=toml)
     toml.write_text("steps = 99\nmargin = 0.5\n")
     assert resolve_resume_config(run, config_file=toml).steps == 99
+
+
+def test_resume_names_a_setting_the_run_left_unset_in_words(tmp_path: Path, monkeypatch) -> None:
+    """`maskgen train -o RUN --resume --ema-decay 0.999` on a run started without an EMA said
+    "ema_decay is None in RUN/config.json": Python's None, not the user's words."""
+    run = _stored_run(tmp_path, monkeypatch, batch_size=64)
+    with pytest.raises(ConfigError) as refused:
+        resolve_resume_config(run, overrides={"ema_decay": 0.999})
+    assert str(refused.value).startswith(
+        f"resume: ema_decay is not set in {run}/config.json but --ema-decay gives 0.999; "
+    )
 
 
 def test_resume_without_a_run_config_is_one_clear_error(tmp_path: Path) -> None:
