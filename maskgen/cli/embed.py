@@ -75,6 +75,7 @@ def embed(
     options.refuse_inputs_as_outputs(output_path, inputs=(model_path, *photos))
     _check_npz_name(output_path)
     options.refuse_existing(output_path, overwrite=overwrite)
+    options.refuse_unwritable(output_path)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     result = embedder.embed_faces(photos, models_dir=models_dir, aligned=aligned)
     if not result.paths and len(photos) == 1:  # the reason itself, as verify gives it

@@ -35,6 +35,26 @@ class _ProgressBars:
             bar.close()
 
 
+_FLAGS = {"bin": "--bin", "masked-bin": "--masked-bin", "rec": "--rec"}
+
+
+def _refuse_a_set_given_twice(sets: list[Any]) -> None:
+    """UsageError for a file given twice (as two kinds, or one kind twice): a set is masked or
+    not, and the report keys its results by path, so one result would silently replace the
+    other in --json."""
+    seen: dict[Path, Any] = {}
+    for item in sets:
+        path = Path(item.path)
+        key = path.resolve() if path.exists() else path.absolute()
+        if key in seen:
+            first = seen[key]
+            raise click.UsageError(
+                f"{item.path}: given twice ({_FLAGS[first.kind]} and {_FLAGS[item.kind]}); "
+                "give each set once"
+            )
+        seen[key] = item
+
+
 @click.command(
     "eval", short_help="Verification and mask-usage accuracy of a model on .bin/.rec sets."
 )
@@ -110,9 +130,11 @@ def eval_command(
         raise click.UsageError(
             "nothing to evaluate: give at least one --bin, --masked-bin or --rec"
         )
+    _refuse_a_set_given_twice(sets)
     inputs = (model_path, *bins, *masked_bins, *recs)
     options.refuse_inputs_as_outputs(json_path, markdown_path, inputs=tuple(map(Path, inputs)))
     options.refuse_existing(json_path, markdown_path, overwrite=overwrite)
+    options.refuse_unwritable(json_path, markdown_path)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     if not quiet:
         info = embedder.info

@@ -152,6 +152,23 @@ def refuse_inputs_as_outputs(*outputs: Path | None, inputs: Sequence[Path]) -> N
             raise OutputError(f"{path}: the output would overwrite a file of the input folder")
 
 
+def refuse_unwritable(*outputs: Path | None) -> None:
+    """OutputError (one line, exit code 1), before any work, for an output that cannot be
+    written: its nearest existing folder is a file, or one this user may not write in (missing
+    folders below it are made when the file is written). ``eval --json`` failed on such a path
+    only after the whole evaluation."""
+    for path in outputs:
+        if path is None:
+            continue
+        folder = path.absolute().parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise OutputError(f"{path}: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"{path}: cannot write in {folder} (permission denied)")
+
+
 def _inside(path: Path, folder: Path) -> bool:
     return folder.is_dir() and path.resolve().is_relative_to(folder.resolve())
 

@@ -49,6 +49,7 @@ def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_q
 
     options.refuse_inputs_as_outputs(output, inputs=(Path(input_path),))
     options.refuse_existing(output, overwrite=overwrite)
+    options.refuse_unwritable(output)
     path = preview_dataset(
         input_path,
         output,

@@ -111,6 +111,34 @@ def test_eval_writes_table_json_and_markdown(
     assert f"`{lfw_fold1_bin}`" in out_md.read_text()
 
 
+def test_a_set_given_twice_is_refused_before_any_work(
+    checkpoint: Path, lfw_fold1_bin: Path, tmp_path: Path
+) -> None:
+    """As --bin and --masked-bin, the JSON (keyed by path) kept only the last result."""
+    out = tmp_path / "r.json"
+    args = ("eval", "--model", checkpoint, "--json", out)
+    result = _run(*args, "--bin", lfw_fold1_bin, "--masked-bin", lfw_fold1_bin)
+    assert result.exit_code == 2
+    assert "given twice (--bin and --masked-bin)" in result.stderr and not out.exists()
+    result = _run(*args, "--bin", lfw_fold1_bin, "--bin", lfw_fold1_bin)
+    assert result.exit_code == 2 and "given twice (--bin and --bin)" in result.stderr
+
+
+def test_a_json_that_cannot_be_written_is_refused_before_any_work(
+    checkpoint: Path, lfw_fold1_bin: Path, tmp_path: Path
+) -> None:
+    """Under a file, the JSON failed only after the whole evaluation; a missing folder is
+    still made."""
+    (tmp_path / "notes.txt").write_text("x")
+    out = tmp_path / "notes.txt" / "r.json"
+    result = _run("eval", "--model", checkpoint, "--bin", lfw_fold1_bin, "--json", out)
+    _one_line_error(result, str(out), "is a file, not a folder")
+    assert result.stdout == ""  # refused before evaluating
+    out = tmp_path / "new" / "folder" / "r.json"
+    result = _run("eval", "--model", checkpoint, "--bin", lfw_fold1_bin, "--json", out)
+    assert result.exit_code == 0 and json.loads(out.read_text())["results"]
+
+
 def test_eval_needs_a_set(checkpoint: Path) -> None:
     result = _run("eval", "--model", checkpoint)
     assert result.exit_code == 2 and "nothing to evaluate" in result.stderr
