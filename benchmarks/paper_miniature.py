@@ -384,7 +384,9 @@ def run_arm(
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = args.work / "runs" / f"{arm}-{args.network}-{args.augment}-s{seed}-{digest}"
     shown = " ".join(
-        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in flags.items()
+        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+        for k, values in flags.items()
+        for v in (values if isinstance(values, list) else [values])
     )
     log.lines.append(
         f"maskgen train --data {sets['train']} {shown} --config {config_file} -o {run_dir}"

@@ -693,22 +693,30 @@ def part_a(
 
 
 def b_twin(
-    args: argparse.Namespace, sets: dict[str, Any], clock: Clock, log: Commands, made: dict
+    args: argparse.Namespace,
+    sets: dict[str, Any],
+    clock: Clock,
+    log: Commands,
+    made: dict,
+    seed: int | None = None,
 ) -> Path:
-    """(b)'s own twin: ``maskgen augment --wear B_WEAR`` (with ``--augment-args``), cached by
-    the renderer digest and the options as (a)'s twin is."""
+    """(b)'s own twin: ``maskgen augment --wear B_WEAR`` (with ``--augment-args``; ``--seed
+    SEED``, default ``--twin-seed``), cached by the renderer digest and the options as (a)'s
+    twin is."""
+    seed = args.twin_seed if seed is None else seed
     extra = [*shlex.split(args.augment_args), "--wear", args.b_wear]
-    seeded = f" --seed {args.twin_seed}" if args.twin_seed else ""
+    seeded = f" --seed {seed}" if seed else ""
     tag = f"min{args.min_photos}-max{args.max_photos}"
     twin = args.work / f"twin-{tag}-{renderer_digest(' '.join(extra) + seeded)}" / "train.rec"
     made_now = not twin.is_file()
-    with clock.phase("(b) augment (twin)"):
+    phase = "(b) augment (twin)" if seed == args.twin_seed else f"(b) augment (twin, seed {seed})"
+    with clock.phase(phase):
         log.run(
             ["augment", str(sets["train"]), "-o", str(twin.parent), "--seed",
-             str(args.twin_seed), "--workers", str(args.prep_workers), "-q", *extra],
+             str(seed), "--workers", str(args.prep_workers), "-q", *extra],
             twin,
         )  # fmt: skip
-    keep_time(twin, made_now, "(b) augment (twin)", clock, made)
+    keep_time(twin, made_now, phase, clock, made)
     return twin
 
 
@@ -743,7 +751,9 @@ def part_b(
     )
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
     if args.b_wear and args.twin_dir is None and not args.online_mask:
-        train_sets["train_masked"] = str(b_twin(args, sets, clock, log, made))
+        seeds = range(args.twin_seed, args.twin_seed + args.b_twin_draws)
+        twins = [str(b_twin(args, sets, clock, log, made, seed)) for seed in seeds]
+        train_sets["train_masked"] = twins[0] if len(twins) == 1 else twins
     with clock.phase("(b) maskgen train"):
         run_dir, spent = run_arm(run_args, train_sets, "mtarcface", args.seed, log)
     out = run_dir / "realism-eval.json"
@@ -964,6 +974,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--ema-decay", type=float, default=None, help="(b): maskgen train --ema-decay"
+    )
+    parser.add_argument(
+        "--b-twin-draws",
+        type=int,
+        default=1,
+        help="(b): train on K --b-wear twins (maskgen augment --seed TWIN_SEED .. +K-1, "
+        "maskgen train --masked repeated): each face wears its K masks in turn",
     )
     parser.add_argument(
         "--online-mask",

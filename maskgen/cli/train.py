@@ -77,9 +77,11 @@ def _resume_hint(run: Path) -> Any:
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path), help="Training .rec.")
 @click.option(
     "--masked",
+    multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Its masked twin .rec (from `maskgen augment`); without it (or --online-mask) no "
-    "mask head is trained.",
+    "mask head is trained. Repeat it for twins drawn with other --seeds: each face then wears "
+    "each of its masks in turn, one an epoch.",
 )
 @click.option(
     "--online-mask",
@@ -291,7 +293,7 @@ def train(**options: Any) -> None:
         for key, value in options.items()
         if key not in _NOT_CONFIG and value is not None and value != ()
     }
-    for key in ("val", "val_masked"):
+    for key in ("masked", "val", "val_masked"):
         if key in overrides:
             overrides[key] = [str(v) for v in overrides[key]]
     if options["output"] is not None:

@@ -54,7 +54,9 @@ class TrainConfig:
     ``(1 - step / total) ** poly_power`` after ``warmup_steps`` of linear warm-up.
     ``precision="auto"`` is bf16 on CUDA and fp32 on CPU; ``channels_last=None`` is on for CUDA.
     Without ``masked`` (no twin) and without ``online_mask`` the network is built without its
-    mask head.
+    mask head. ``masked`` holds one twin, or several of the same dataset (``maskgen augment``
+    with other ``--seed`` values): a masked sample is then read from twin ``(epoch + key) % K``,
+    so each face wears each of its K masks in turn (a string is taken for one path).
 
     ``online_mask`` masks ``data``'s images while loading them (``maskgen.MaskAugment`` on the
     aligned crops) instead of reading a twin: a sample is masked with probability
@@ -87,7 +89,7 @@ class TrainConfig:
     """
 
     data: str = ""
-    masked: str | None = None
+    masked: tuple[str, ...] | None = None
     output: str = ""
     network: str = "r50"
     embedding_size: int = 512
@@ -205,7 +207,7 @@ _FIELDS = {f.name: f for f in fields(TrainConfig)}
 _HINTS = typing.get_type_hints(TrainConfig)
 
 PATH_FIELDS = ("data", "masked", "output", "init_from", "val", "val_masked")
-"""Settings that are file paths (``val`` and ``val_masked`` are lists of them)."""
+"""Settings that are file paths (``masked``, ``val`` and ``val_masked`` are lists of them)."""
 
 RESUME_MAY_CHANGE = frozenset(
     {
@@ -517,8 +519,11 @@ def _check_values(c: TrainConfig) -> None:
     if c.online_mask and c.masked:
         raise ConfigError(
             "online_mask: --online-mask masks the --data images while loading them and takes "
-            f"no masked twin, but masked is {c.masked!r}; give one of the two"
+            f"no masked twin, but masked is {', '.join(c.masked)}; give one of the two"
         )
+    if c.masked and len(set(c.masked)) != len(c.masked):
+        twice = next(p for p in c.masked if c.masked.count(p) > 1)
+        raise ConfigError(f"masked: {twice} given twice; give each twin once")
     _check_wear(c)
     if list(c.lr_milestones) != sorted(c.lr_milestones) or any(m < 1 for m in c.lr_milestones):
         raise ConfigError(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +52,12 @@ WEAR_LABEL_INDEX = 2
 
 @dataclass(frozen=True)
 class TrainData:
-    """The image records of a dataset (and of its twin): ``keys[i]`` has identity
-    ``identities[i]`` in ``[0, num_classes)``."""
+    """The image records of a dataset (and of its twins): ``keys[i]`` has identity
+    ``identities[i]`` in ``[0, num_classes)``. ``twins``: none, one, or several twins of the
+    same dataset (other ``maskgen augment --seed`` values)."""
 
     reader: RecordIOReader
-    twin: RecordIOReader | None
+    twins: tuple[RecordIOReader, ...]
     keys: np.ndarray
     identities: np.ndarray
     num_classes: int
@@ -64,13 +65,27 @@ class TrainData:
     def __len__(self) -> int:
         return len(self.keys)
 
+    @property
+    def twin(self) -> RecordIOReader | None:
+        """The first twin, or None without one."""
+        return self.twins[0] if self.twins else None
+
+    def twin_for(self, key: int, epoch: int) -> RecordIOReader:
+        """The twin a masked sample of record ``key`` is read from in ``epoch``: twin
+        ``(epoch + key) % K``, so each face wears each of its K masks in turn."""
+        return self.twins[(epoch + key) % len(self.twins)]
+
 
 def open_train_data(
-    data: str | Path, masked: str | Path | None = None, *, wear_classes: bool = False
+    data: str | Path,
+    masked: str | Path | Sequence[str | Path] | None = None,
+    *,
+    wear_classes: bool = False,
 ) -> TrainData:
-    """Open ``data`` (and its twin ``masked``), read every identity and check that the twin
-    has the same image keys and identities, and mask flags (with ``wear_classes``, wear-class
-    labels) on a spread of its records; TrainingError otherwise."""
+    """Open ``data`` (and its twin ``masked``: one path, or several twins of it), read every
+    identity and check that each twin has the same image keys and identities, and mask flags
+    (with ``wear_classes``, wear-class labels) on a spread of its records; TrainingError
+    otherwise."""
     reader = _open_reader(data, "data")
     keys = np.asarray(list(reader.image_keys()), dtype=np.int64)
     if len(keys) == 0:
@@ -79,22 +94,33 @@ def open_train_data(
     if identities.min() < 0:
         raise TrainingError(f"{reader.path}: negative identity label {int(identities.min())}")
     num_classes = int(identities.max()) + 1
-    twin = None
-    if masked is not None:
-        twin = _open_reader(masked, "masked")
-        _check_twin(reader, twin, keys, identities)
-        for position in np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))):
-            key = int(keys[int(position)])
-            label = twin.read(key).label
-            if label is None or np.asarray(label).size < 2:
-                shown = "none" if label is None else np.asarray(label).tolist()
-                raise TrainingError(
-                    f"masked: {twin.path}: record {key} has label {shown}, expected [identity, "
-                    "mask flag]: not a twin written by `maskgen augment`"
-                )
-            if wear_classes:
-                twin_wear_class(label, twin.path, key)
-    return TrainData(reader, twin, keys, identities, num_classes)
+    paths = [masked] if isinstance(masked, str | Path) else list(masked or ())
+    twins = tuple(_open_twin(reader, path, keys, identities, wear_classes) for path in paths)
+    return TrainData(reader, twins, keys, identities, num_classes)
+
+
+def _open_twin(
+    reader: RecordIOReader,
+    path: str | Path,
+    keys: np.ndarray,
+    identities: np.ndarray,
+    wear_classes: bool,
+) -> RecordIOReader:
+    """One twin of ``reader``, checked (:func:`open_train_data`)."""
+    twin = _open_reader(path, "masked")
+    _check_twin(reader, twin, keys, identities)
+    for position in np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))):
+        key = int(keys[int(position)])
+        label = twin.read(key).label
+        if label is None or np.asarray(label).size < 2:
+            shown = "none" if label is None else np.asarray(label).tolist()
+            raise TrainingError(
+                f"masked: {twin.path}: record {key} has label {shown}, expected [identity, "
+                "mask flag]: not a twin written by `maskgen augment`"
+            )
+        if wear_classes:
+            twin_wear_class(label, twin.path, key)
+    return twin
 
 
 def _open_reader(path: str | Path, option: str) -> RecordIOReader:
@@ -293,7 +319,8 @@ def load_online_masker(
 class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
     """``dataset[ticket] -> (image (112, 112, 3) uint8 RGB, identity, mask label)``.
 
-    A ticket that says "masked" is read from the twin where there is one, else, with a
+    A ticket that says "masked" is read from the twin where there is one (from several,
+    :meth:`TrainData.twin_for`), else, with a
     ``masker``, masked while loading: ``masker(image=..., key=online_mask_key(key, epoch),
     force_apply=True)``. The mask label is 1 where a mask was drawn: the twin label's element 1
     for a twin sample (0 where ``maskgen augment`` could not mask the face), ``"masked"`` of
@@ -329,8 +356,8 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
         ticket = Ticket(*ticket)  # a plain (position, masked, flip[, epoch]) tuple too
         key = int(self.data.keys[ticket.position])
         identity = int(self.data.identities[ticket.position])
-        from_twin = ticket.masked and self.data.twin is not None
-        reader = self.data.twin if from_twin and self.data.twin is not None else self.data.reader
+        from_twin = ticket.masked and bool(self.data.twins)
+        reader = self.data.twin_for(key, ticket.epoch) if from_twin else self.data.reader
         sample = reader.read(key)
         mask_label = 0
         if from_twin:

@@ -209,7 +209,7 @@ def test_paths_are_stored_absolute(tmp_path: Path, monkeypatch) -> None:
         overrides={"data": "train.rec", "masked": "../twin/train.rec", "output": "~/runs/a"}
     )
     assert c.data == str(tmp_path / "data" / "train.rec")
-    assert c.masked == str(tmp_path / "twin" / "train.rec")  # normalised, no ".."
+    assert c.masked == (str(tmp_path / "twin" / "train.rec"),)  # normalised, no ".."
     assert c.output == str(Path.home() / "runs" / "a")
     # a config built in Python with relative paths is stored with absolute ones all the same
     write_config_json(TrainConfig(data="d.rec", val=("v.bin",)), tmp_path / "config.json")
@@ -217,6 +217,22 @@ def test_paths_are_stored_absolute(tmp_path: Path, monkeypatch) -> None:
     assert saved["data"] == str(tmp_path / "data" / "d.rec")
     assert saved["val"] == [str(tmp_path / "data" / "v.bin")]
     assert saved["init_from"] is None and saved["output"] == ""
+
+
+def test_several_twins_are_kept_in_order_and_each_once(tmp_path: Path) -> None:
+    c = TrainConfig(data="d.rec", masked=["b.rec", "a.rec"], output="run")
+    assert c.masked == ("b.rec", "a.rec")
+    with pytest.raises(ConfigError, match=r"masked: a\.rec given twice"):
+        TrainConfig(data="d.rec", masked=["a.rec", "a.rec"], output="run")
+
+
+def test_a_run_stored_with_one_twin_as_text_resumes(tmp_path: Path, monkeypatch) -> None:
+    """Runs made before twins became a list stored ``"masked": "PATH"``."""
+    run = _stored_run(tmp_path, monkeypatch)
+    stored = json.loads((run / "config.json").read_text())
+    stored["config"]["masked"] = str(tmp_path / "m.rec")
+    (run / "config.json").write_text(json.dumps(stored))
+    assert resolve_resume_config(run).masked == (str(tmp_path / "m.rec"),)
 
 
 def _stored_run(tmp_path: Path, monkeypatch, **overrides) -> Path:
@@ -234,7 +250,7 @@ def test_resume_needs_only_the_run_folder(tmp_path: Path, monkeypatch) -> None:
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     c = resolve_resume_config(Path("../run"))
-    assert c.resume and c.data == str(tmp_path / "d.rec") and c.masked == str(tmp_path / "m.rec")
+    assert c.resume and c.data == str(tmp_path / "d.rec") and c.masked == (str(tmp_path / "m.rec"),)
     assert (c.network, c.batch_size, c.lr, c.preset) == ("tiny", 64, 0.2, "arcface")
     assert (c.epochs, c.steps, c.val) == (20, None, (str(tmp_path / "v.bin"),))
     assert c.output == str(run)

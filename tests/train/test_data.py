@@ -74,6 +74,30 @@ def test_twin_samples_carry_mask_labels(lfw_mini: Path, lfw_mini_twin: Path) -> 
     assert torch.equal(flipped, original.flip(1))
 
 
+def test_several_twins_take_turns_by_epoch(
+    lfw_mini: Path, lfw_mini_twin: Path, lfw_mini_augmented: Path, rec_dir: Path
+) -> None:
+    """Two twins of lfw-mini: a masked sample of record ``key`` comes from twin
+    ``(epoch + key) % 2``, so a face wears its two masks in turn; a second twin of another
+    dataset is refused by its own path."""
+    single = [
+        FaceDataset(open_train_data(lfw_mini, t)) for t in (lfw_mini_twin, lfw_mini_augmented)
+    ]
+    both = FaceDataset(open_train_data(lfw_mini, [lfw_mini_twin, lfw_mini_augmented]))
+    assert len(both.data.twins) == 2 and both.data.twin is both.data.twins[0]
+    for position in (0, 1, 2):
+        key = int(both.data.keys[position])
+        for epoch in (0, 1, 2):
+            image, _, label = both[(position, True, False, epoch)]
+            source = single[(epoch + key) % 2][(position, True, False, epoch)]
+            assert torch.equal(image, source[0]) and label == source[2]
+        first, second = (both[(position, True, False, e)][0] for e in (0, 1))
+        assert not torch.equal(first, second)  # another mask the next epoch
+    other = rec_dir / "lfw-mini-flat" / "train.rec"
+    with pytest.raises(TrainingError, match=rf"{other} is not the twin of"):
+        open_train_data(lfw_mini, [lfw_mini_twin, other])
+
+
 def test_a_twin_of_another_dataset_is_refused(
     lfw_mini: Path, rec_dir: Path, tmp_path: Path
 ) -> None:

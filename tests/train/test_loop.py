@@ -127,6 +127,30 @@ def test_resume_continues_exactly(lfw_mini: Path, lfw_mini_twin: Path, tmp_path:
     assert [r["step"] for r in rows_b] == [3, 6, 9, 12] and rows_a == rows_b
 
 
+def test_several_twins_from_the_command_line(
+    lfw_mini: Path, lfw_mini_twin: Path, lfw_mini_augmented: Path, tmp_path: Path
+) -> None:
+    """``--masked`` repeated: the run trains on both twins and stores them in order; with
+    ``--online-mask`` as well, one line names them."""
+    run = tmp_path / "run"
+    common = ("--data", str(lfw_mini), "--network", "tiny", "--device", "cpu")
+    twins = ("--masked", str(lfw_mini_twin), "--masked", str(lfw_mini_augmented))
+    result = _invoke(
+        *common, *twins, "-o", str(run), "--batch-size", "32", "--steps", "2", "--workers", "0"
+    )
+    assert result.exit_code == 0, result.output
+    stored = json.loads((run / "config.json").read_text())["config"]["masked"]
+    assert stored == [str(lfw_mini_twin), str(lfw_mini_augmented)]
+    assert read_checkpoint(run / "last.pt")["mask_head"] is True
+    result = _invoke(*common, *twins, "--online-mask", "-o", str(tmp_path / "other"))
+    assert result.exit_code != 0
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"but masked is {lfw_mini_twin}, {lfw_mini_augmented}; give one of the two")
+    )
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(lfw_mini: Path, tmp_path: Path):
     run = tmp_path / "run"
     result = _invoke(
