@@ -381,6 +381,8 @@ def run_arm(
             flags["masked"] = sets["train_masked"]
     config_file = schedule_file(args)
     key = {**cache_key(flags), "data": sets["train"], "schedule": config_file.read_text()}
+    if getattr(args, "online_renderer", None) and flags.get("online_mask"):
+        key["renderer"] = args.online_renderer  # masks drawn in training: the renderer's too
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = args.work / "runs" / f"{arm}-{args.network}-{args.augment}-s{seed}-{digest}"
     shown = " ".join(

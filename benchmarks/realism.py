@@ -747,6 +747,7 @@ def part_b(
         mask_smoothing=TrainConfig().mask_smoothing,
         online_mask=args.online_mask,
         online_wear=args.b_wear or None,
+        online_renderer=renderer_digest("online") if args.online_mask else None,
         ema_decay=args.ema_decay,
     )
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
