@@ -262,17 +262,25 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -
 
 
 def made_twin(
-    args: argparse.Namespace, train: Path, seed: int, clock: Clock, log: Commands, made: dict
+    args: argparse.Namespace,
+    train: Path,
+    seed: int,
+    clock: Clock,
+    log: Commands,
+    made: dict,
+    wear: str | None = None,
 ) -> tuple[str, Path]:
-    """(tag, path) of the twin ``maskgen augment --seed SEED`` (and ``--augment-args``) makes
-    of ``train``, cached under WORK by the renderer digest and the options."""
-    extra = shlex.split(args.augment_args)
+    """(tag, path) of the twin ``maskgen augment --seed SEED`` (with ``--augment-args``, and
+    ``--wear WEAR`` for (b)'s own twin) makes of ``train``, cached under WORK by the renderer
+    digest and the options."""
+    extra = shlex.split(args.augment_args) + (["--wear", wear] if wear else [])
     seeded = f" --seed {seed}" if seed else ""  # seed 0: the plain key
     twin_tag = renderer_digest(" ".join(extra) + seeded)
     tag = f"min{args.min_photos}-max{args.max_photos}"
     twin = args.work / f"twin-{tag}-{twin_tag}" / "train.rec"
     made_now = not twin.is_file()
-    phase = "augment (twin)" if seed == args.twin_seed else f"augment (twin, seed {seed})"
+    phase = ("(b) " if wear else "") + "augment (twin"
+    phase += ")" if seed == args.twin_seed else f", seed {seed})"
     with clock.phase(phase):
         log.run(
             ["augment", str(train), "-o", str(twin.parent), "--seed", str(seed),
@@ -692,34 +700,6 @@ def part_a(
 # --- mask head (b) --------------------------------------------------------------------------
 
 
-def b_twin(
-    args: argparse.Namespace,
-    sets: dict[str, Any],
-    clock: Clock,
-    log: Commands,
-    made: dict,
-    seed: int | None = None,
-) -> Path:
-    """(b)'s own twin: ``maskgen augment --wear B_WEAR`` (with ``--augment-args``; ``--seed
-    SEED``, default ``--twin-seed``), cached by the renderer digest and the options as (a)'s
-    twin is."""
-    seed = args.twin_seed if seed is None else seed
-    extra = [*shlex.split(args.augment_args), "--wear", args.b_wear]
-    seeded = f" --seed {seed}" if seed else ""
-    tag = f"min{args.min_photos}-max{args.max_photos}"
-    twin = args.work / f"twin-{tag}-{renderer_digest(' '.join(extra) + seeded)}" / "train.rec"
-    made_now = not twin.is_file()
-    phase = "(b) augment (twin)" if seed == args.twin_seed else f"(b) augment (twin, seed {seed})"
-    with clock.phase(phase):
-        log.run(
-            ["augment", str(sets["train"]), "-o", str(twin.parent), "--seed",
-             str(seed), "--workers", str(args.prep_workers), "-q", *extra],
-            twin,
-        )  # fmt: skip
-    keep_time(twin, made_now, phase, clock, made)
-    return twin
-
-
 def part_b(
     args: argparse.Namespace,
     sets: dict[str, Any],
@@ -753,7 +733,10 @@ def part_b(
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
     if args.b_wear and args.twin_dir is None and not args.online_mask:
         seeds = range(args.twin_seed, args.twin_seed + args.b_twin_draws)
-        twins = [str(b_twin(args, sets, clock, log, made, seed)) for seed in seeds]
+        twins = [
+            str(made_twin(args, sets["train"], seed, clock, log, made, wear=args.b_wear)[1])
+            for seed in seeds
+        ]
         train_sets["train_masked"] = twins[0] if len(twins) == 1 else twins
     with clock.phase("(b) maskgen train"):
         run_dir, spent = run_arm(run_args, train_sets, "mtarcface", args.seed, log)

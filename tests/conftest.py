@@ -58,6 +58,17 @@ def lfw_sample_paths(lfw_dir: Path, n: int) -> list[Path]:
     return [sorted(p.glob("*.jpg"))[0] for p in people[::step][:n]]
 
 
+def run_maskgen_without(package: str, args: Sequence[object]) -> subprocess.CompletedProcess[str]:
+    """``maskgen ARGS`` in a fresh interpreter where importing ``package`` fails as if it were
+    not installed (a None in ``sys.modules`` hides it): what a user without that extra sees."""
+    argv = ["maskgen", *map(str, args)]
+    probe = (
+        f"import sys; sys.modules[{package!r}] = None;"
+        f"from maskgen.cli.main import cli; sys.argv = {argv!r}; cli()"
+    )
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+
+
 def run_maskgen_limited(
     args: Sequence[object], file_size_limit: int | None, **env: str
 ) -> subprocess.CompletedProcess[str]:

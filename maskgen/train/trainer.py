@@ -225,9 +225,9 @@ class Trainer:
     def parameters_finite(self) -> bool:
         """Whether every weight is finite on every rank (checked before each save)."""
         bad = torch.zeros((), device=self.device)
-        for p in [*self.network.parameters(), *self.inference_network.parameters()]:
+        averaged = self.average.module.parameters() if self.average is not None else ()
+        for p in [*self.network.parameters(), *averaged, self.head.weight]:
             bad += (~torch.isfinite(p.detach())).any().float()
-        bad += (~torch.isfinite(self.head.weight.detach())).any().float()
         return all_reduce_sum(bad, self.ctx).item() == 0
 
     def state_for_checkpoint(self) -> dict[str, Any] | None:

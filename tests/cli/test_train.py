@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from tests.cli.test_signals import CLI, _stop_when
-from tests.conftest import run_maskgen_limited
+from tests.conftest import run_maskgen_limited, run_maskgen_without
 
 TINY = ("--network", "tiny", "--device", "cpu", "--batch-size", "32", "--lr", "0.01")
 
@@ -266,13 +265,8 @@ def test_a_missing_package_of_the_train_extra_is_one_line(
     importing it fail as if it were not installed."""
     pytest.importorskip("torch")
     run = tmp_path / "run"
-    argv = ["maskgen", "train", "--data", str(rec_dir / "lfw-mini" / "train.rec"), *TINY]
-    argv += ["--steps", "1", "--workers", "0", "-o", str(run)]
-    probe = (
-        f"import sys; sys.modules[{package!r}] = None;"
-        f"from maskgen.cli.main import cli; sys.argv = {argv!r}; cli()"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    args = ["train", "--data", rec_dir / "lfw-mini" / "train.rec", *TINY]
+    result = run_maskgen_without(package, [*args, "--steps", "1", "--workers", "0", "-o", run])
     assert result.returncode == 1, result.stderr
     assert result.stderr == (
         f"Error: maskgen train needs the [train] extra ({package} not installed): "

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from maskgen.errors import ConfigError
-from tests.conftest import run_maskgen_limited
+from tests.conftest import run_maskgen_limited, run_maskgen_without
 
 pytestmark = pytest.mark.torch
 
@@ -125,12 +123,7 @@ def test_a_missing_package_is_one_line_naming_the_extras(
     which makes importing it fail as if it were not installed."""
 
     out = tmp_path / "model.onnx"
-    argv = ["maskgen", "export", "--model", str(tiny_checkpoint), "-o", str(out)]
-    probe = (
-        f"import sys; sys.modules[{package!r}] = None;"
-        f"from maskgen.cli.main import cli; sys.argv = {argv!r}; cli()"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    result = run_maskgen_without(package, ["export", "--model", tiny_checkpoint, "-o", out])
     assert result.returncode == 1, result.stderr
     assert result.stderr == (
         f"Error: export needs PyTorch and ONNX ({package} not installed): "
