@@ -303,6 +303,43 @@ def twin_pairs(train: Path, twin: Path) -> tuple[Faces, Faces]:
     return originals, twins.take(np.flatnonzero(twins.masked == 1))
 
 
+class OnlineTwin:
+    """The twin drawn anew every epoch, as ``maskgen train --online-mask`` draws it: epoch ``e``
+    masks each original with ``MaskAugment(face_mode="aligned", seed=SEED)`` (the twin's
+    renderer and default options) at key ``online_mask_key(key, e)``, so epoch 0 holds exactly
+    the twin file's masks (less its JPEG encoding) and every later epoch new ones. A face it
+    cannot mask is left out of that epoch, as :func:`twin_pairs` leaves it out of the twin."""
+
+    def __init__(self, originals: Faces, keys: np.ndarray, masker: Any) -> None:
+        self.originals, self.keys, self.masker = originals, keys, masker
+
+    @staticmethod
+    def of(train: Path, seed: int) -> OnlineTwin:
+        """The online twin of ``train`` (an aligned .rec) with ``maskgen augment --seed SEED``'s
+        draws."""
+        from maskgen.train.data import load_online_masker
+
+        keys, originals = read_rec_faces(train)
+        return OnlineTwin(originals, np.asarray(keys), load_online_masker(seed=seed))
+
+    def take(self, index: np.ndarray) -> OnlineTwin:
+        return OnlineTwin(self.originals.take(index), self.keys[index], self.masker)
+
+    def __call__(self, epoch: int) -> Faces:
+        """Epoch ``epoch``'s masked faces (label 1)."""
+        from maskgen.train.data import online_mask_key
+
+        images, rows = [], []
+        for row, (image, key) in enumerate(zip(self.originals.images, self.keys, strict=True)):
+            out = self.masker(image=image, key=online_mask_key(int(key), epoch), force_apply=True)
+            if out["masked"]:
+                images.append(out["image"])
+                rows.append(row)
+        index = np.asarray(rows, dtype=np.int64)
+        identity = self.originals.identity[index]
+        return Faces(np.stack(images), np.ones(len(index), np.int64), identity)
+
+
 def split_people(identity: np.ndarray, every: int = 5) -> np.ndarray:
     """A boolean mask of the held-out rows: the people whose identity % ``every`` == 0."""
     return identity % every == 0
@@ -510,9 +547,12 @@ class CnnClassifier:
         self.epochs, self.batch_size, self.augment = epochs, batch_size, augment
         self.schedule = schedule
 
-    def fit(self, faces: Faces, seed: int) -> CnnClassifier:
+    def fit(self, faces: Faces | Callable[[int], Faces], seed: int) -> CnnClassifier:
+        """Train on ``faces``, or on ``faces(epoch)`` each epoch (an online twin's draws)."""
         import torch
 
+        epoch_faces = faces if callable(faces) else (lambda _epoch: faces)
+        faces = epoch_faces(0)
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         augment_rng = np.random.default_rng([seed, 0x636E6E])  # apart: same batches as none
@@ -524,9 +564,10 @@ class CnnClassifier:
             if self.schedule == "cosine"
             else None
         )
-        labels = torch.from_numpy(faces.masked)
         self.model.train()
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
+            faces = faces if epoch == 0 else epoch_faces(epoch)
+            labels = torch.from_numpy(faces.masked)
             order = rng.permutation(len(faces))
             for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
                 index = order[start : start + self.batch_size]
@@ -580,17 +621,27 @@ def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
 
 
 def score_classifier(
-    classifier: Any, originals: Faces, twins: Faces, real: dict[str, Faces], seed: int
+    classifier: Any,
+    originals: Faces,
+    twins: Faces,
+    real: dict[str, Faces],
+    seed: int,
+    online: OnlineTwin | None = None,
 ) -> dict[str, Any]:
-    """Train on the originals + twins of all but every fifth person, report its accuracy on
-    those held-out people (in-domain) and on each real set, all real photos together and the
+    """Train on the originals + twins of all but every fifth person (with ``online``, its new
+    masks each epoch in place of the twin's), report its accuracy on those held-out people
+    (in-domain, on the twin file) and on each real set, all real photos together and the
     mean of the masked and unmasked real photos' accuracies (balanced); ``wrong`` lists the
     misjudged real photos of each set by position (the order of WORK/real/*.rec)."""
     held = split_people(originals.identity)
     held_twin = split_people(twins.identity)
     train = Faces.join([originals.take(~held), twins.take(~held_twin)])
     test = Faces.join([originals.take(held), twins.take(held_twin)])
-    classifier.fit(train, seed)
+    if online is None:
+        classifier.fit(train, seed)
+    else:
+        drawn = online.take(np.flatnonzero(~split_people(online.originals.identity)))
+        classifier.fit(lambda epoch: Faces.join([originals.take(~held), drawn(epoch)]), seed)
     result: dict[str, Any] = {"train_faces": len(train)}
     result["in_domain"] = accuracy(classifier.predict(test.images), test.masked)
     result["in_domain_faces"] = len(test)
@@ -658,12 +709,18 @@ def part_a(
             key += f"-{args.a_augment}"
         if sets["more_twins"]:
             key += f"-draws{1 + len(sets['more_twins'])}"
+        if args.a_online_mask:
+            key += "-online"
         path = cache / f"{key}.json"
         phase = f"(a) {name} classifier"
         if not path.is_file():
             with clock.phase(phase):
                 classifier = CLASSIFIERS[name](args)
-                result = score_classifier(classifier, *pairs(), real, args.seed)
+                online = None
+                if args.a_online_mask:
+                    online = OnlineTwin.of(sets["train"], args.twin_seed)
+                result = score_classifier(classifier, *pairs(), real, args.seed, online)
+                result["online_mask"] = args.a_online_mask
                 result["name"] = classifier.name
                 result["augment"] = args.a_augment
                 result["twin_draws"] = 1 + len(sets["more_twins"])
@@ -937,6 +994,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "beside its originals: K masks drawn per face (default 1: the twin)",
     )
     parser.add_argument(
+        "--a-online-mask",
+        action="store_true",
+        help="(a), CNN only: a new mask on each original every epoch (the twin's renderer and "
+        "seed, epoch 0 the twin's own masks), as maskgen train --online-mask draws them",
+    )
+    parser.add_argument(
         "--a-augment",
         default="none",
         choices=A_AUGMENTS,
@@ -988,6 +1051,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.classifiers = [c.strip() for c in args.classifiers.split(",") if c.strip()]
     if not args.parts or not args.parts <= {"a", "b"}:
         parser.error("--parts: a, b or a,b")
+    if args.a_online_mask and ("hog" in args.classifiers or args.twin_dir or args.augment_args):
+        parser.error("--a-online-mask: CNN only (--classifiers cnn), on a twin this script makes "
+                     "with augment's defaults (no --twin-dir, no --augment-args)")  # fmt: skip
+    if args.a_online_mask and args.a_twin_draws > 1:
+        parser.error("--a-online-mask draws a new twin every epoch: no --a-twin-draws")
     unknown = set(args.classifiers) - set(CLASSIFIERS)
     if unknown:
         parser.error(f"--classifiers: unknown {', '.join(sorted(unknown))}")
