@@ -252,3 +252,45 @@ def test_classifier_augment_draws_sharper_and_softer_photos_and_jitters_alignmen
     assert abs(float(moved.mean()) - float(face.mean())) < 5  # geometry only
     again = alignment.batch(np.repeat(face[None], 30, axis=0), np.random.default_rng(0))
     assert np.array_equal(moved, again)
+
+
+@pytest.mark.shared
+def test_online_twin_draws_the_twin_files_masks_first_then_new_ones(
+    realism: ModuleType, rec_dir: Path, tmp_path: Path
+) -> None:
+    """--a-online-mask: epoch 0 of the online twin is ``maskgen augment``'s twin of the same
+    aligned LFW records (but for its JPEG encoding), epoch 1 draws other masks on them, and a
+    record the twin left unmasked is left out of both."""
+    import subprocess
+
+    train = rec_dir / "lfw-mini" / "train.rec"
+    twin_dir = tmp_path / "twin"
+    done = subprocess.run(
+        [sys.executable, "-m", "maskgen", "augment", str(train), "-o", str(twin_dir),
+         "--seed", "3", "--workers", "1", "-q"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, twins = realism.twin_pairs(train, twin_dir / "train.rec")
+    online = realism.OnlineTwin.of(train, seed=3)
+    first, second = online(0), online(1)
+    assert first.identity.tolist() == twins.identity.tolist()
+    assert (first.masked == 1).all() and len(first) >= 0.9 * len(online.originals)
+    twin_error = np.abs(first.images.astype(np.int16) - twins.images).mean(axis=(1, 2, 3))
+    assert twin_error.max() < 4.0, twin_error  # JPEG's error, not another mask
+    assert second.identity.tolist() == first.identity.tolist()  # the same faces, masked again
+    redrawn = np.abs(second.images.astype(np.int16) - first.images).mean(axis=(1, 2, 3))
+    assert np.median(redrawn) > 2 * np.median(twin_error), (redrawn, twin_error)
+
+
+def test_cnn_trains_on_each_epochs_own_draws(realism: ModuleType) -> None:
+    """CnnClassifier.fit with a callable reads ``faces(epoch)`` once per epoch, in order."""
+    originals, twins = faces_set(realism, 40, seed=0)
+    asked: list[int] = []
+
+    def epoch_faces(epoch: int):
+        asked.append(epoch)
+        return realism.Faces.join([originals, twins])
+
+    realism.CnnClassifier(epochs=3, batch_size=16).fit(epoch_faces, seed=0)
+    assert asked == [0, 1, 2]
