@@ -665,7 +665,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=4000,
         help="training steps of each run (4000: every issue #9 target met over 5 seeds; "
-        "2000 and 3000 fell short, README)",
+        "2000 and 3000 fell short, docs/experiments.md)",
     )
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")

@@ -79,10 +79,10 @@ TRAINING_WEAR: tuple[tuple[str, float], ...] = (
 )
 """The placements of a twin made for training a mask head (``--wear training``): real photos
 show masks pulled down under the nose and, less often, up off the chin, and a head trained on
-correct fits alone calls such masks bare (the README's paper-in-miniature tables measure it on
-RMFD's crops). ``mouth_uncovered`` is left out: on an aligned 112x112 crop a mask pulled onto
-the chin falls mostly below the crop, an image labelled masked with little mask in it (about
-4 % of its pixels on average; ``benchmarks/wear_crop_band.py``)."""
+correct fits alone calls such masks bare (docs/experiments.md's paper-in-miniature tables
+measure it on RMFD's crops). ``mouth_uncovered`` is left out: on an aligned 112x112 crop a mask
+pulled onto the chin falls mostly below the crop, an image labelled masked with little mask in
+it (about 4 % of its pixels on average; ``benchmarks/wear_crop_band.py``)."""
 WEAR_MIXES: dict[str, tuple[tuple[str, float], ...]] = {"training": TRAINING_WEAR}
 """Named placement mixes that :func:`parse_wear` accepts in place of ``NAME=P`` pairs."""
 

@@ -2,8 +2,8 @@
 
 Web photos of masked people (MFR2, RMFD) are smaller, blurrier, more strongly compressed and
 differently lit than a curated training set; a model that never saw such images reads mask usage
-from them less reliably (the README's paper-in-miniature tables measure it, with and without
-this augmentation). :class:`RealismAugment` draws, for one
+from them less reliably (docs/experiments.md's paper-in-miniature tables measure it, with and
+without this augmentation). :class:`RealismAugment` draws, for one
 aligned ``(112, 112, 3)`` uint8 RGB face, in this order:
 
 - scale / shift jitter of the alignment (p 0.5): scale 0.9-1.1, shift up to 5 px each way;

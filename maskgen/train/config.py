@@ -35,8 +35,8 @@ AUGMENTS = ("none", "realism")
 """Values of ``augment`` (``maskgen.train.augment`` implements them; kept here, torch-free)."""
 
 MASK_SMOOTHING = 0.1
-"""Label smoothing of the 2-way mask head's cross-entropy when none is given (README, paper in
-miniature: chosen on real masked and unmasked photos, issue #9)."""
+"""Label smoothing of the 2-way mask head's cross-entropy when none is given
+(docs/experiments.md, paper in miniature: chosen on real masked and unmasked photos, issue #9)."""
 
 WEAR_MASK_SMOOTHING = 0.0
 """Label smoothing of the 5-way wear-class head's cross-entropy when none is given: none, since
@@ -75,7 +75,7 @@ class TrainConfig:
     ``mask_weight`` multiplies the loss's mask term; ``mask_smoothing`` is the label smoothing
     of the mask cross-entropy (0: none, the paper's and ``--preset paper``'s). Left None it is
     :data:`MASK_SMOOTHING` (0.1) for the 2-way head, where a head trained without it grows
-    certain on the twin's own look (the README's paper-in-miniature tables measure what it
+    certain on the twin's own look (docs/experiments.md's paper-in-miniature tables measure what it
     changes on real photos), and :data:`WEAR_MASK_SMOOTHING` (0) with ``wear_classes``, where
     it cost the held-out ``mouth_uncovered`` class 2.7-6.1 points in each of three paired runs
     (README, wear classes); the value chosen is the one stored. ``clip_grad_norm``
