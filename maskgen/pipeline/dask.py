@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 import joblib
 
-from maskgen.errors import ConfigError
+from maskgen.errors import ConfigError, MaskgenError
 from maskgen.pipeline.local import run_jobs
 from maskgen.pipeline.step import ChunkJob, ChunkSummary
 
@@ -39,7 +39,24 @@ def run_jobs_on_dask(
             parameters={f"scheduler={address!r}": "scheduler"},
         ) from None
     with client, joblib.parallel_config(backend="dask", client=client):
-        yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
+        try:
+            yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
+        except OSError as error:
+            if isinstance(error, MaskgenError):
+                raise
+            raise _unshared_path(error, address) from None
+
+
+def _unshared_path(error: OSError, address: str) -> ConfigError:
+    """A worker's failure to open a file this process opened (the input, a part in OUTDIR):
+    the cluster's file system is not this one where it matters. One line for it, not the
+    worker's traceback."""
+    what = f"{error.filename} ({error.strerror})" if error.filename else str(error)
+    return ConfigError(
+        f"scheduler={address!r}: a worker cannot open {what}; the input and OUTDIR must be on "
+        "a file system every worker sees under the same path",
+        parameters={f"scheduler={address!r}": "scheduler"},
+    )
 
 
 def _check_address(address: str) -> None:
