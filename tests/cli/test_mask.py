@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import cv2
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from maskgen.masks import available_mask_types
-from tests.conftest import run_maskgen_limited
+from tests.conftest import REPO, run_maskgen_limited
 
 PHOTO = ("Al_Gore", "Al_Gore_0001.jpg")
 
@@ -292,3 +293,13 @@ def test_a_damaged_jpeg_is_named_by_libjpeg_for_mask_but_not_for_preview(photo, 
     done = run_maskgen_limited(["preview", source, "-o", tmp_path / "sheet.png", "-n", 2], None)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "sheet.png").is_file() and line not in done.stderr, done.stderr
+
+
+def test_help_and_readme_count_the_built_in_textures_as_types_lists_them():
+    """`augment --help` said "added to the 61 built-in ones" after eight fabrics were added
+    (69, as `maskgen types` and the README say)."""
+    listed = re.search(r"textures \((\d+)\)", invoke("types").output)
+    assert listed is not None
+    words = f"added to the {listed.group(1)} built-in ones"
+    assert words in " ".join(invoke("augment", "--help").output.split())
+    assert words in " ".join((REPO / "README.md").read_text().split())
