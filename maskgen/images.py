@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from maskgen.decoder_messages import decoder_messages
 from maskgen.errors import OutputError
 from maskgen.types import Key
 
@@ -166,10 +167,11 @@ def decode_rgb(data: bytes) -> np.ndarray | None:
     alpha dropped; EXIF orientation is applied. A multi-frame image gives its first frame."""
     if not data:
         return None
-    try:
-        bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        bgr = None
+    with decoder_messages():
+        try:
+            bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error:
+            bgr = None
     if bgr is not None:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     stored = read_stored(data)
@@ -275,7 +277,7 @@ def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
     if image_format is None and header is not None:
         image_format = _format_of_pillow(header)
     has_alpha = header is not None and _has_alpha(header)
-    pixels = _opencv_pixels(data, cv2.IMREAD_UNCHANGED if has_alpha else _ANY)
+    pixels = _opencv_pixels(data, cv2.IMREAD_UNCHANGED if has_alpha else _ANY, name)
     if pixels is not None and has_alpha and image_format != "tiff":
         # IMREAD_UNCHANGED keeps alpha but skips EXIF orientation (TIFF's decoder applies it).
         pixels = apply_orientation(pixels, _orientation(header))
@@ -291,12 +293,14 @@ def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
     return StoredImage(np.ascontiguousarray(pixels), image_format, multi_frame)
 
 
-def _opencv_pixels(data: bytes, flags: int) -> np.ndarray | None:
-    """OpenCV's decode in RGB(A) channel order, or None."""
-    try:
-        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-    except cv2.error:
-        return None
+def _opencv_pixels(data: bytes, flags: int, name: str | None) -> np.ndarray | None:
+    """OpenCV's decode in RGB(A) channel order, or None. ``name``: the file's, for the
+    decoder's own lines at debug level (:mod:`maskgen.decoder_messages`)."""
+    with decoder_messages(name):
+        try:
+            pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+        except cv2.error:
+            return None
     if pixels is None:
         return None
     if pixels.ndim == 3 and pixels.shape[2] == 3:

@@ -12,8 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from maskgen.decoder_messages import QUIET_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MASKGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _native_decoder_lines_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variable ``maskgen`` sets to keep libpng's and libjpeg's lines off stderr, unset
+    again after each test: a command run in this process (CliRunner) sets it for good, and
+    later library calls here would then catch their lines too."""
+    monkeypatch.delenv(QUIET_ENV, raising=False)
 
 
 def _require(path: Path) -> Path:

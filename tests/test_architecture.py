@@ -24,6 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "maskgen"
 LAYERS: dict[str, int] = {
     "errors": 0,
     "types": 0,
+    "decoder_messages": 0,
     "atomic": 1,
     "cache": 1,
     "images": 1,

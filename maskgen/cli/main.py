@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from maskgen import __version__
+from maskgen import __version__, decoder_messages
 from maskgen.errors import MaskgenError
 
 # command name -> "module:function"; adding a command is adding a line here and a module.
@@ -256,10 +256,17 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     log_format = "%(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, stream=sys.stderr, format=log_format)
-    _quiet_decoders(debug=verbose >= 2)
+    command = click.get_current_context().invoked_subcommand
+    _quiet_decoders(debug=verbose >= 2, native=command not in NATIVE_DECODER_LINES_KEPT)
 
 
-def _quiet_decoders(debug: bool) -> None:
+NATIVE_DECODER_LINES_KEPT = frozenset({"mask"})
+"""Commands that print libpng's and libjpeg's own lines: ``maskgen mask`` has one photo and no
+manifest, and a damaged JPEG decodes (grey below the damage), so that line is all that tells
+the user the photo is damaged."""
+
+
+def _quiet_decoders(debug: bool, native: bool = True) -> None:
     """Keep the image decoders' own complaints off stderr, unless ``-vv`` asks for them.
     OpenCV logs every file it cannot decode (``[ERROR:0@0.27] global loadsave.cpp:1390
     imdecode_ imdecode_(''): can't read data``) and the TIFF tags it repairs (``[ WARN:0@0.16]
@@ -270,10 +277,14 @@ def _quiet_decoders(debug: bool) -> None:
     OpenCV's level is set in the environment before OpenCV loads (forked workers inherit
     it), and on OpenCV itself if it is loaded already; ``OPENCV_LOG_LEVEL`` set by the user
     is kept. libpng's and libjpeg's own lines (``libpng error: PNG input buffer is
-    incomplete``, ``Corrupt JPEG data: ...``) bypass both and still print."""
+    incomplete``, ``Corrupt JPEG data: ...``) bypass both: they are caught around each decode
+    in the main thread of this process and its workers (:mod:`maskgen.decoder_messages`,
+    which says why only there), unless ``native`` is False."""
     if debug:
         return
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    if native:
+        os.environ[decoder_messages.QUIET_ENV] = "1"
     if "OPENCV_LOG_LEVEL" in os.environ:
         return
     os.environ["OPENCV_LOG_LEVEL"] = "SILENT"

@@ -329,7 +329,7 @@ _MASK_SPEC_OPTIONS = (
         multiple=True,
         type=_DIR,
         metavar="DIR",
-        help="Folder of your own texture images, added to the 61 built-in ones (each texture "
+        help="Folder of your own texture images, added to the 69 built-in ones (each texture "
         "equally likely; repeatable).",
     ),
     click.option(

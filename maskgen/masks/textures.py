@@ -332,7 +332,7 @@ _DECODER_CODE = Path(images_module.__file__)
 def _read_rgb_cached(path: Path) -> np.ndarray:
     """:func:`_read_rgb`, decoded once into the user's cache (:mod:`maskgen.cache`, keyed on
     the file) and read from there memory-mapped afterwards: about 0.1 ms against about 1 ms to
-    decode, and a photo run's worker draws most of the 61 built-ins. An entry that is not an
+    decode, and a photo run's worker draws most of the 69 built-ins. An entry that is not an
     (H, W, 3) uint8 image is decoded again and stored in its place."""
     try:
         decoder = f"texture rgb, cv2 {cv2.__version__}, Pillow {PIL.__version__}"

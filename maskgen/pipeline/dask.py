@@ -7,11 +7,12 @@ system every worker sees under the same path. Needs the ``dask`` extra; imported
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable, Iterator
 
 import joblib
 
-from maskgen.errors import ConfigError
+from maskgen.errors import ConfigError, MaskgenError
 from maskgen.pipeline.local import run_jobs
 from maskgen.pipeline.step import ChunkJob, ChunkSummary
 
@@ -38,8 +39,45 @@ def run_jobs_on_dask(
             f"scheduler={address!r}: cannot connect ({error})",
             parameters={f"scheduler={address!r}": "scheduler"},
         ) from None
-    with client, joblib.parallel_config(backend="dask", client=client):
-        yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
+    silenced: dict[str, int] = {}
+    try:
+        with client, joblib.parallel_config(backend="dask", client=client):
+            try:
+                yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
+            except BaseException as error:  # an interrupt too: the client closes with jobs out
+                silenced = _silence(SHUTDOWN_LOGGERS)
+                if isinstance(error, OSError) and not isinstance(error, MaskgenError):
+                    raise _unshared_path(error, address) from None
+                raise
+    finally:
+        for name, level in silenced.items():
+            logging.getLogger(name).setLevel(level)
+
+
+SHUTDOWN_LOGGERS = ("tornado.application", "distributed", "asyncio")
+"""Loggers that report a client closed with jobs still out: a Ctrl-C or SIGTERM printed
+tornado's ``CommClosedError`` traceback (the futures' trackers losing their connection)
+above ``Stopped by SIGTERM.``; the run's own error or interrupt says what happened."""
+
+
+def _silence(names: Iterable[str]) -> dict[str, int]:
+    """Raise each logger's level above CRITICAL; their levels before, to restore."""
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    return levels
+
+
+def _unshared_path(error: OSError, address: str) -> ConfigError:
+    """A worker's failure to open a file this process opened (the input, a part in OUTDIR):
+    the cluster's file system is not this one where it matters. One line for it, not the
+    worker's traceback."""
+    what = f"{error.filename} ({error.strerror})" if error.filename else str(error)
+    return ConfigError(
+        f"scheduler={address!r}: a worker cannot open {what}; the input and OUTDIR must be on "
+        "a file system every worker sees under the same path",
+        parameters={f"scheduler={address!r}": "scheduler"},
+    )
 
 
 def _check_address(address: str) -> None:

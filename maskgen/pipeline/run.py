@@ -138,6 +138,8 @@ def augment_dataset(
     started = time.perf_counter()
     _check_options(workers, chunk_size, jpeg_quality, face_mode, resume, overwrite, shard)
     check_seed(seed)
+    if scheduler is not None:  # a Dask worker runs the jobs in its own working directory
+        input_path, output_dir = Path(input_path).absolute(), Path(output_dir).absolute()
     job = _open_job(input_path, output_dir)
     plan = dataclasses.replace(
         job.plan,
@@ -162,6 +164,8 @@ def augment_dataset(
             plan = dataclasses.replace(plan, input_digest=None)
     job = dataclasses.replace(job, plan=plan)
     masker = MaskerConfig(spec, job.plan.face_mode, job.plan.models_dir)
+    if scheduler is not None:
+        masker = _with_absolute_paths(masker)
     check_masker(masker)  # spec, model file, templates: fail here, before anything is written
     if resume and not job.layout.root.exists() and (job.out_dir / RUN_INFO_NAME).exists():
         return _already_complete(job)
@@ -185,6 +189,20 @@ def augment_dataset(
         job.layout.mark_shard_done(shard, mine)
         return job.report(counts, shard=shard, **timing)
     return job.report(counts, output=_join(job, counts), **timing)
+
+
+def _with_absolute_paths(masker: MaskerConfig) -> MaskerConfig:
+    """``masker`` with its folders (textures, templates, models) absolute, for Dask workers,
+    which run in their own working directories: a relative ``--textures my_fabrics/`` named
+    another folder there, or none. The run's recorded plan keeps them as given."""
+    spec = masker.spec
+    spec = dataclasses.replace(
+        spec,
+        texture_dirs=tuple(Path(d).absolute() for d in spec.texture_dirs),
+        templates_dir=None if spec.templates_dir is None else Path(spec.templates_dir).absolute(),
+    )
+    models_dir = None if masker.models_dir is None else str(Path(masker.models_dir).absolute())
+    return dataclasses.replace(masker, spec=spec, models_dir=models_dir)
 
 
 def merge_shards(output_dir: str | Path) -> RunReport:

@@ -103,6 +103,8 @@ class RunSummary:
     output: Path
     step: int
     epoch: int
+    """Epochs finished (one under way not counted), as the checkpoint stores it; the rows'
+    ``epoch`` is the one under way, counted from 1."""
     last_checkpoint: Path | None
     metrics: dict[str, Any] | None
     validation: list[dict[str, Any]] = field(default_factory=list)
@@ -178,8 +180,9 @@ class _Run:
         self.on_log = on_log
         self.output = Path(config.output)
         self.step = 0
-        self.epoch = 0
+        self.epoch = 0  # epochs finished: with batch_in_epoch, the data position to resume at
         self.batch_in_epoch = 0
+        self.total_epochs = 0
         self.threshold: float | None = None
         self.last_saved: tuple[int, Path] | None = None
         self.last_row: dict[str, Any] | None = None
@@ -212,6 +215,7 @@ class _Run:
         )
         self._announce(chosen)  # once the batch is known to fit
         total = config.steps or (config.epochs or 0) * sampler.batches_per_epoch
+        self.total_epochs = -(-total // sampler.batches_per_epoch)  # a last one cut short counts
         torch.manual_seed(config.seed)
         trainer = Trainer(
             config,
@@ -340,7 +344,8 @@ class _Run:
         self.threshold = ckpt["threshold"]
         self.last_saved = (self.step, path)
         self._restore_rng(ckpt["rng"])
-        logger.info("resumed %s at step %d (epoch %d)", path, self.step, self.epoch)
+        epoch = f"epoch {self._epoch_shown()}/{self.total_epochs}"
+        logger.info("resumed %s at step %d (%s)", path, self.step, epoch)
 
     def _restore_rng(self, rng: dict[str, Any]) -> None:
         states = rng.get("torch", [])
@@ -438,6 +443,13 @@ class _Run:
                     logger.info("stopped after step %d, saved to %s", self.step, self.output)
                     return
 
+    def _epoch_shown(self) -> int:
+        """The epoch the last finished step belongs to, counted from 1: "epoch 1/8" all
+        through the first of 8, as Keras and most trainers print it. ``self.epoch`` counts
+        finished epochs instead (0 all through the first, 1 from its last step on): the data
+        position needs that count, and the rows showed it before, which read as one behind."""
+        return self.epoch + (self.batch_in_epoch > 0)
+
     def _advance_position(self, batches_per_epoch: int) -> None:
         self.batch_in_epoch += 1
         if self.batch_in_epoch == batches_per_epoch:
@@ -474,7 +486,8 @@ class _Run:
             "kind": "train",
             "step": self.step,
             "total_steps": total,
-            "epoch": self.epoch,
+            "epoch": self._epoch_shown(),
+            "total_epochs": self.total_epochs,
             "loss": summed[0] / per_rank_steps,
             "loss_arcface": summed[1] / per_rank_steps,
             "loss_mask": summed[2] / per_rank_steps if has_mask else None,
@@ -634,8 +647,8 @@ def format_row(row: dict[str, Any]) -> str:
                 parts.append(f"{key.replace('accuracy_', 'acc_')} {row[key]:.4f}")
         return ", ".join(parts)
     text = (
-        f"step {row['step']}/{row['total_steps']} epoch {row['epoch']} loss {row['loss']:.4f} "
-        f"(arcface {row['loss_arcface']:.4f}"
+        f"step {row['step']}/{row['total_steps']} epoch {row['epoch']}/{row['total_epochs']} "
+        f"loss {row['loss']:.4f} (arcface {row['loss_arcface']:.4f}"
     )
     if row.get("loss_mask") is not None:
         text += f", mask {row['loss_mask']:.4f}) mask_acc {row['mask_acc']:.3f}"

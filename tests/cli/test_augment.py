@@ -295,6 +295,38 @@ def test_tiffs_leave_no_decoder_log_lines_on_stderr(tmp_path: Path, lfw_dir: Pat
     assert [row["reason"] for row in rows] == ["unreadable", None]
 
 
+def test_damaged_pngs_and_jpegs_leave_no_libpng_or_libjpeg_lines_on_stderr(
+    tmp_path: Path, lfw_dir: Path
+) -> None:
+    """A PNG cut short (unreadable, copied) and a JPEG cut short with its end marker put back
+    (decoded, grey below the cut). OpenCV's libpng and libjpeg wrote "libpng error: PNG input
+    buffer is incomplete" and "Corrupt JPEG data: premature end of data segment" straight to
+    descriptor 2, on a run that recorded both files and ended well. Now nothing, in this
+    process and in forked workers (--workers 2, a chunk per file); -vv shows them."""
+    source = tmp_path / "in"
+    source.mkdir()
+    jpeg = (lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg").read_bytes()
+    png = cv2.imencode(".png", cv2.imdecode(np.frombuffer(jpeg, np.uint8), 1))[1].tobytes()
+    for i in range(2):
+        (source / f"cut{i}.png").write_bytes(png[:-30])
+        (source / f"cut{i}.jpg").write_bytes(jpeg[: len(jpeg) // 2] + b"\xff\xd9")
+    lines = ("libpng error: PNG input buffer is incomplete", "Corrupt JPEG data: premature end")
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        done = run_maskgen_limited(
+            ["augment", source, "-o", out, "--workers", workers, "--chunk-size", 1], None
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr  # the summary
+        rows = [json.loads(line) for line in (out / "manifest.jsonl").open()]
+        reasons = {row["key"]: row["reason"] for row in rows}
+        assert reasons["cut0.png"] == reasons["cut1.png"] == "unreadable"
+        assert reasons["cut0.jpg"] != "unreadable"  # decoded, as far as it goes
+    done = run_maskgen_limited(["-vv", "augment", source, "-o", tmp_path / "debug"], None)
+    assert done.returncode == 0, done.stderr
+    assert all(line in done.stderr for line in lines), done.stderr
+
+
 def _augment_limited(
     args: list[object], file_size_limit: int | None
 ) -> subprocess.CompletedProcess[str]:

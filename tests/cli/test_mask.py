@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import cv2
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from maskgen.masks import available_mask_types
+from tests.conftest import REPO, run_maskgen_limited
 
 PHOTO = ("Al_Gore", "Al_Gore_0001.jpg")
 
@@ -271,3 +273,33 @@ def test_an_animation_written_as_one_frame_is_not_called_unchanged(photo, tmp_pa
     assert lines[0] == f"{tmp_path / 'frame.png'}: not masked (multi_frame)"
     assert lines[1].startswith(f"{tmp_path / 'frame.png'}: written as multi-frame -> first frame")
     assert len(lines) == 2
+
+
+@pytest.mark.shared
+def test_a_damaged_jpeg_is_named_by_libjpeg_for_mask_but_not_for_preview(photo, tmp_path):
+    """`maskgen mask` has one photo and no manifest: libjpeg's "Corrupt JPEG data" line is all
+    that says a photo that decoded (grey below the damage) is damaged, so it is kept. A
+    preview sheet of a folder holding it printed the same line among its own output; no
+    more. The real program, in its own process (libjpeg writes to descriptor 2)."""
+    data = photo.read_bytes()
+    source = tmp_path / "in"
+    source.mkdir()
+    damaged = source / "damaged.jpg"
+    damaged.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    shutil.copy(photo, source / photo.name)
+    line = "Corrupt JPEG data: premature end of data segment"
+    done = run_maskgen_limited(["mask", damaged, "-o", tmp_path / "masked.jpg"], None)
+    assert done.returncode == 0 and line in done.stderr, done.stderr
+    done = run_maskgen_limited(["preview", source, "-o", tmp_path / "sheet.png", "-n", 2], None)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "sheet.png").is_file() and line not in done.stderr, done.stderr
+
+
+def test_help_and_readme_count_the_built_in_textures_as_types_lists_them():
+    """`augment --help` said "added to the 61 built-in ones" after eight fabrics were added
+    (69, as `maskgen types` and the README say)."""
+    listed = re.search(r"textures \((\d+)\)", invoke("types").output)
+    assert listed is not None
+    words = f"added to the {listed.group(1)} built-in ones"
+    assert words in " ".join(invoke("augment", "--help").output.split())
+    assert words in " ".join((REPO / "README.md").read_text().split())

@@ -26,6 +26,7 @@ from maskgen.pipeline import merge_shards
 from maskgen.pipeline.local import run_jobs
 from maskgen.pipeline.plan import PARTS_DIR_NAME
 from maskgen.pipeline.step import load_masker
+from tests.conftest import REPO
 from tests.pipeline.conftest import spread_photos
 
 pytestmark = pytest.mark.shared
@@ -669,6 +670,76 @@ def test_dask_cluster_run_equals_the_local_run(
     with cluster:
         run_augment(lfw_mini, tmp_path, spec, scheduler=cluster.scheduler_address)
     assert read_tree(tmp_path) == read_tree(mini_reference)
+
+
+@pytest.mark.dask
+def test_dask_workers_in_another_directory_read_and_write_where_the_user_meant(
+    tmp_path: Path, lfw_mini: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`maskgen augment mini/train.rec -o twin --scheduler ...`, relative paths as the README's
+    examples give them, with workers started in another directory (as on a cluster): they
+    opened the paths in theirs, a FileNotFoundError traceback, and parts folders made under
+    their directory. Now the twin of the local run, byte for byte. A path the workers cannot
+    open (here /proc/self/cwd/..., which each process reads as its own directory, as a file
+    system mounted on the user's machine alone) is one line naming it, nothing left behind."""
+    distributed = pytest.importorskip("distributed")
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    shutil.copytree(lfw_mini.parent, here / "mini")
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the workers start in this process's directory
+    cluster = distributed.LocalCluster(  # two: with one, joblib runs the jobs in the client
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+
+    def augment(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "maskgen", "augment", *args, "-q"]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        return subprocess.run(command, cwd=here, capture_output=True, text=True, env=env)
+
+    with cluster:
+        address = cluster.scheduler_address
+        done = augment("mini/train.rec", "-o", "twin", "--scheduler", address)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        unseen = "/proc/self/cwd/mini/train.rec"
+        failed = augment(unseen, "-o", "/proc/self/cwd/gone", "--scheduler", address)
+    assert augment("mini/train.rec", "-o", "local", "--workers", "1").returncode == 0
+    assert (here / "twin" / "train.rec").read_bytes() == (here / "local" / "train.rec").read_bytes()
+    assert failed.returncode == 1
+    assert failed.stderr == (
+        f"Error: --scheduler {address}: a worker cannot open {unseen} (No such file or "
+        "directory); the input and OUTDIR must be on a file system every worker sees under "
+        "the same path\n"
+    )
+    assert not (here / "gone").exists()  # the run's own parts folder, removed
+    assert [p for p in elsewhere.rglob("*") if not p.is_dir()] == []
+
+
+@pytest.mark.dask
+def test_a_dask_run_stopped_with_jobs_out_says_one_line(tmp_path: Path, lfw_mini: Path) -> None:
+    """SIGTERM while the cluster holds jobs, one record each: the client closed while the
+    results of some were on their way, and tornado logged each one's CommClosedError
+    traceback above "Stopped by SIGTERM." (in about half the runs here, as the timing fell:
+    three runs, so that a return of it shows)."""
+    distributed = pytest.importorskip("distributed")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        for attempt in range(3):
+            out = tmp_path / f"twin{attempt}"
+            command = [sys.executable, "-m", "maskgen", "augment", lfw_mini, "-o", out, "-q"]
+            command += ["--chunk-size", "1", "--scheduler", cluster.scheduler_address]
+            run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+            deadline = time.monotonic() + 60
+            while not list(out.glob(f"{PARTS_DIR_NAME}/chunk-*.jsonl")):  # jobs are out
+                assert run.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            run.send_signal(signal.SIGTERM)
+            _, stderr = run.communicate(timeout=60)
+            assert run.returncode == 128 + signal.SIGTERM
+            assert stderr.startswith("Stopped by SIGTERM.") and len(stderr.splitlines()) == 1, (
+                stderr
+            )
 
 
 def test_labels_are_float32_pairs(mini_reference: Path) -> None:

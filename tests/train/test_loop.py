@@ -20,7 +20,7 @@ from maskgen.cli.main import cli
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
 from maskgen.nn.checkpoint import CHECKPOINT_KEYS, read_checkpoint
 from maskgen.nn.models import load_model
-from maskgen.train.loop import train
+from maskgen.train.loop import format_row, train
 from tests.conftest import REPO
 from tests.train.helpers import tiny_config
 
@@ -98,7 +98,9 @@ def test_a_summary_prints_its_figures_not_the_network(lfw_mini: Path, tmp_path: 
 
 def test_resume_continues_exactly(lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path) -> None:
     """12 steps straight equal 6 steps + resume + 6 steps (crossing an epoch of 9 batches,
-    a learning-rate milestone and dropout)."""
+    a learning-rate milestone and dropout). The rows' epoch is the one under way, from 1
+    ("epoch 1/2" up to step 9); they said "epoch 0" all through the first, as the checkpoint
+    still counts it (epochs finished: 1 at step 12)."""
     common = {
         "masked": str(lfw_mini_twin),
         "lr_milestones": [8],
@@ -121,8 +123,11 @@ def test_resume_continues_exactly(lfw_mini: Path, lfw_mini_twin: Path, tmp_path:
             state["momentum_buffer"], b["optimizer"]["state"][index]["momentum_buffer"]
         )
     assert a["scheduler"] == b["scheduler"]
-    timing = ("samples_per_s", "time_s", "total_steps")
-    rows_a = [{k: v for k, v in r.items() if k not in timing} for r in _rows(straight)]
+    straight_rows = _rows(straight)
+    assert [(r["epoch"], r["total_epochs"]) for r in straight_rows] == [(1, 2)] * 3 + [(2, 2)]
+    assert format_row(straight_rows[2]).startswith("step 9/12 epoch 1/2 loss ")
+    timing = ("samples_per_s", "time_s", "total_steps", "total_epochs")
+    rows_a = [{k: v for k, v in r.items() if k not in timing} for r in straight_rows]
     rows_b = [{k: v for k, v in r.items() if k not in timing} for r in _rows(split)]
     assert [r["step"] for r in rows_b] == [3, 6, 9, 12] and rows_a == rows_b
 
