@@ -201,7 +201,8 @@ DEMO_ROWS = 300
 """Rows of the astronaut portrait the demo keeps: her head and shoulders. Below them, dlib's
 HOG detector also scores the mission patch on her suit as a face (0.06 on dlib's grey image,
 against 1.48 for her face; (123, 330)-(227, 434), larger than her face's box), so the demo
-drew a second mask on the patch and its sheet was cropped on the patch."""
+drew a second mask on the patch and its sheet was cropped on the patch. The face checks now
+leave the patch unmasked (``doubtful_face``); the demo keeps its crop, which frames her face."""
 
 
 def demo_portrait() -> np.ndarray:

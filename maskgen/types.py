@@ -111,7 +111,8 @@ class ItemResult:
     None where not masked) repeat the main face's, so readers of one mask per row keep
     working. ``faces_not_masked`` lists the faces found but left unmasked, largest first:
     ``box``, ``detected`` and ``reason`` (``occluded``: something in front of the lower face;
-    ``too_turned``; ``out_of_frame``: largely cut off by the border), also in an image whose
+    ``too_turned``; ``out_of_frame``: largely cut off by the border; ``doubtful_face``: perhaps
+    no face at all), also in an image whose
     other faces were masked. ``format_change`` says how the written image's layout differs
     from the input's (``"rgb 16-bit -> rgb 8-bit"``), None where it does not.
     """

@@ -308,8 +308,9 @@ face_checks = click.option(
     default=True,
     show_default=True,
     help="Leave unmasked, with a reason in the manifest, a face with something in front of "
-    "its lower face (occluded: a hand, a microphone), turned too far (too_turned) or "
-    "largely cut off by the border (out_of_frame); --no-face-checks masks every face found.",
+    "its lower face (occluded: a hand, a microphone), turned too far (too_turned), "
+    "largely cut off by the border (out_of_frame) or perhaps no face at all (doubtful_face: a "
+    "badge, a print); --no-face-checks masks every face found.",
 )
 
 _MASK_SPEC_OPTIONS = (

@@ -79,11 +79,15 @@ class Face:
     """One face: its box (x0, y0, x1, y1) in image pixels and 68 landmarks, (68, 2) float32.
 
     ``detected`` is False where the box came from the known alignment instead of the detector.
+    ``score``: the detector's score for the box (dlib's SVM margin; 0 is its threshold, clear
+    faces score about 1-3), where the first search found it; None for an aligned box and for a
+    face found by the later searches (full resolution, retry views).
     """
 
     box: tuple[float, float, float, float]
     landmarks: np.ndarray
     detected: bool = True
+    score: float | None = None
 
     @property
     def area(self) -> float:
@@ -155,16 +159,17 @@ class FaceFinder:
         a face, the detector on a large photo at full resolution, then the retry views."""
         return self.find_faces_batch([rgb], mode)[0]
 
-    def _first_boxes(self, rgb: np.ndarray, mode: FaceMode) -> list[Box]:
-        """The face boxes of the search's first step: the aligned box in ``aligned`` mode
-        (none on a featureless image), else the detector's; none on a too small image."""
+    def _first_boxes(self, rgb: np.ndarray, mode: FaceMode) -> list[tuple[Box, float | None]]:
+        """The face boxes of the search's first step, each with its detector score: the
+        aligned box in ``aligned`` mode (none on a featureless image; no score), else the
+        detector's; none on a too small image."""
         height, width = rgb.shape[:2]
         if is_too_small(height, width):
             return []
         if mode == "aligned":
             box = aligned_face_box(height, width)
-            return [] if is_featureless(rgb, box) else [box]
-        return self.detect(rgb)
+            return [] if is_featureless(rgb, box) else [(box, None)]
+        return self.detect_scored(rgb)
 
     def _find_missed(self, rgb: np.ndarray, mode: FaceMode) -> list[Face]:
         """The faces of a photo where the detector found none on its (reduced) view: the steps
@@ -217,10 +222,15 @@ class FaceFinder:
     def detect(
         self, rgb: np.ndarray, upsample: bool = True
     ) -> list[tuple[float, float, float, float]]:
-        """Face boxes in full-image pixels. Large photos are searched on a reduced copy; small
-        ones, where a first pass finds nothing and ``upsample`` is set, once more at twice the
-        size (dlib's HOG window is 80 px, so faces much smaller than that need the
-        upsampling).
+        """Face boxes in full-image pixels: :meth:`detect_scored`'s boxes."""
+        return [box for box, _ in self.detect_scored(rgb, upsample)]
+
+    def detect_scored(self, rgb: np.ndarray, upsample: bool = True) -> list[tuple[Box, float]]:
+        """Face boxes in full-image pixels, each with the detector's score (dlib's
+        ``fhog_object_detector.run`` at its own threshold, 0: the same boxes). Large photos are
+        searched on a reduced copy; small ones, where a first pass finds nothing and
+        ``upsample`` is set, once more at twice the size (dlib's HOG window is 80 px, so faces
+        much smaller than that need the upsampling).
 
         The search runs on the grey image first (dlib's grey level, :func:`grey_image`) and on
         the colour image only where that finds nothing: grey HOG features cost less (one
@@ -247,25 +257,28 @@ class FaceFinder:
             )
         )
         if small.ndim == 2:  # a grey image (H, W) uint8 given directly: searched as it is
-            boxes = self._scan(small, upsample)
+            found = self._scan(small, upsample)
         else:
-            boxes = self._scan(grey_image(small), upsample) or self._scan(small, upsample)
-        return [(x0 / scale, y0 / scale, x1 / scale, y1 / scale) for x0, y0, x1, y1 in boxes]
+            found = self._scan(grey_image(small), upsample) or self._scan(small, upsample)
+        return [
+            ((x0 / scale, y0 / scale, x1 / scale, y1 / scale), score)
+            for (x0, y0, x1, y1), score in found
+        ]
 
-    def _scan(self, image: np.ndarray, upsample: bool = True) -> list[Box]:
+    def _scan(self, image: np.ndarray, upsample: bool = True) -> list[tuple[Box, float]]:
         """The detector's boxes in ``image`` (grey or RGB), in its pixels: first on its
         pyramid without the finest level (:meth:`_scan_coarse`), else on the image itself,
         else (a small image, where ``upsample``) at twice its size. The first search that
         finds a face decides."""
-        boxes = self._scan_coarse(image)
-        if boxes:
-            return boxes
-        rects = self._detector(image, 0)
+        found = self._scan_coarse(image)
+        if found:
+            return found
+        rects, scores, _ = self._detector.run(image, 0, 0.0)
         if upsample and len(rects) == 0 and max(image.shape[:2]) <= DETECT_MAX_SIDE // 2:
-            rects = self._detector(image, 1)
-        return [_box_of(r) for r in rects]
+            rects, scores, _ = self._detector.run(image, 1, 0.0)
+        return [(_box_of(r), float(score)) for r, score in zip(rects, scores, strict=True)]
 
-    def _scan_coarse(self, image: np.ndarray) -> list[Box]:
+    def _scan_coarse(self, image: np.ndarray) -> list[tuple[Box, float]]:
         """The detector's boxes on every level of its image pyramid but the finest: it
         searches the pyramid's second level, made as dlib makes it (``dlib.resize_image`` to
         5/6 of the size, rounded down), and each box is carried up one level as dlib carries
@@ -278,7 +291,8 @@ class FaceFinder:
         if min(coarse_rows, coarse_cols) < HOG_WINDOW:
             return []
         coarse = dlib.resize_image(image, coarse_rows, coarse_cols)
-        return [_one_level_up(r) for r in self._detector(coarse, 0)]
+        rects, scores, _ = self._detector.run(coarse, 0, 0.0)
+        return [(_one_level_up(r), float(score)) for r, score in zip(rects, scores, strict=True)]
 
     def detect_in_detail(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Face boxes of a photo larger than ``DETECT_MAX_SIDE``, searched at full resolution
@@ -311,15 +325,16 @@ class FaceFinder:
         :mod:`maskgen.faces.shape_predictor`)."""
         images = [_contiguous(rgb) for rgb in images]
         boxes = [self._first_boxes(rgb, mode) for rgb in images]
-        pairs = [(i, box) for i, found in enumerate(boxes) for box in found]
+        pairs = [(i, box, score) for i, found in enumerate(boxes) for box, score in found]
         landmarks = (
-            self.fit_landmarks_batch([images[i] for i, _ in pairs], [box for _, box in pairs])
+            self.fit_landmarks_batch([images[i] for i, _, _ in pairs], [b for _, b, _ in pairs])
             if pairs
             else []
         )
         faces: list[list[Face]] = [[] for _ in images]
-        for (i, box), points in zip(pairs, landmarks, strict=True):
-            faces[i].append(Face(box=box, landmarks=points, detected=mode != "aligned"))
+        for (i, box, score), points in zip(pairs, landmarks, strict=True):
+            detected = mode != "aligned"
+            faces[i].append(Face(box=box, landmarks=points, detected=detected, score=score))
         for i, rgb in enumerate(images):
             if not faces[i] and mode != "aligned" and not is_too_small(*rgb.shape[:2]):
                 faces[i] = self._find_missed(rgb, mode)

@@ -4,10 +4,11 @@
 image (one per worker process). Expected outcomes are values: an image without a face comes back
 unchanged with ``reason="no_face"``, one too small to hold a face (a side under
 ``maskgen.faces.MIN_IMAGE_SIDE`` px) with ``reason="too_small"``. A face that cannot take a
-believable mask (something in front of its lower face, turned too far, or largely cut off by
-the border: :mod:`maskgen.faces.visibility`) is left as it is and listed in ``skipped`` with its
-reason (``occluded``, ``too_turned``, ``out_of_frame``); an image none of whose faces was masked
-for that reason gets the main face's reason.
+believable mask (something in front of its lower face, turned too far, largely cut off by
+the border, or perhaps no face: :mod:`maskgen.faces.visibility`) is left as it is and listed in
+``skipped`` with its reason (``occluded``, ``too_turned``, ``out_of_frame``,
+``doubtful_face``); an image none of whose faces was masked for that reason gets the main
+face's reason.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class AppliedMask:
 @dataclass(frozen=True)
 class SkippedFace:
     """A face found but left unmasked, and why (``occluded``, ``too_turned``,
-    ``out_of_frame``)."""
+    ``out_of_frame``, ``doubtful_face``)."""
 
     face: Face
     reason: str
@@ -70,7 +71,7 @@ class MaskOutcome:
     """The result for one image: ``image`` (H, W, 3) uint8 RGB, the masks applied in face
     order (main face first), the faces left unmasked (``skipped``, same order) and
     ``reason`` ("no_face", "too_small", or the first skipped face's "occluded",
-    "too_turned" or "out_of_frame") when nothing was masked."""
+    "too_turned", "out_of_frame" or "doubtful_face") when nothing was masked."""
 
     image: np.ndarray
     applied: tuple[AppliedMask, ...]
@@ -145,8 +146,9 @@ class Masker:
         self, images: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]
     ) -> list[list[str | None]]:
         """For each image's faces, why each should not be masked (``occluded``,
-        ``too_turned``) or None; all None where ``spec.face_checks`` is off. The checks of all
-        the faces are fitted in one batch (:func:`maskgen.faces.visibility.face_problems`)."""
+        ``too_turned``, ``doubtful_face``, ...) or None; all None where ``spec.face_checks`` is
+        off. The checks of all the faces are fitted in one batch
+        (:func:`maskgen.faces.visibility.face_problems`)."""
         if not self.spec.face_checks:
             return [[None] * len(found) for found in faces]
         pairs = [(rgb, face) for rgb, found in zip(images, faces, strict=True) for face in found]
@@ -156,6 +158,7 @@ class Masker:
                 [rgb for rgb, _ in pairs],
                 [(face.box, face.landmarks) for _, face in pairs],
                 [not face.detected for _, face in pairs],
+                [face.score for _, face in pairs],
             )
         )
         return [[next(flat) for _ in found] for found in faces]

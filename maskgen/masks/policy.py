@@ -113,8 +113,8 @@ class MaskSpec:
     wear: Mapping[str, float] | tuple[tuple[str, float], ...] = DEFAULT_WEAR
     face_checks: bool = True
     """Leave unmasked, with a reason, faces that cannot take a believable mask: something in
-    front of the lower face (``occluded``), turned too far (``too_turned``) or largely cut off
-    by the image's border (``out_of_frame``); see
+    front of the lower face (``occluded``), turned too far (``too_turned``), largely cut off
+    by the image's border (``out_of_frame``) or perhaps no face (``doubtful_face``); see
     :mod:`maskgen.faces.visibility`. False masks every face found."""
 
     def __post_init__(self) -> None:

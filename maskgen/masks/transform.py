@@ -74,8 +74,8 @@ class MaskAugment:
             form ("correct=0.7,nose_uncovered=0.3"); None: every mask correct. Drawn as
             ``maskgen augment --wear`` draws it; ``params["wear"]`` says which was drawn.
         face_checks: leave unmasked a face with something in front of its lower face
-            (``occluded``), turned too far (``too_turned``) or cut off by the border
-            (``out_of_frame``), as ``maskgen augment`` does
+            (``occluded``), turned too far (``too_turned``), cut off by the border
+            (``out_of_frame``) or perhaps no face (``doubtful_face``), as ``maskgen augment`` does
             (:mod:`maskgen.faces.visibility`); False masks every face found.
         params_key: the output key of the drawn params. Inside an albumentations ``Compose``
             followed by albumentations transforms, use another name ("mask_params"): those

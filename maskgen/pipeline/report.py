@@ -26,8 +26,8 @@ class Counts:
     are copied); ``images``: manifest rows of images; ``reasons``: not-masked images by
     reason; ``skipped``: manifest rows of files that are not images (a folder's text files,
     macOS ``._`` files, ...), by reason; ``faces_not_masked``: faces found but left unmasked
-    (``occluded``, ``too_turned``, ``out_of_frame``), by reason, in masked images and unmasked
-    ones alike."""
+    (``occluded``, ``too_turned``, ``out_of_frame``, ``doubtful_face``), by reason, in masked
+    images and unmasked ones alike."""
 
     items: int = 0
     images: int = 0
