@@ -1,6 +1,6 @@
 """How many faces the face checks leave unmasked (``occluded``, ``too_turned``,
-``out_of_frame``), on LFW photos, on the aligned crops of ``lfw-fold1.bin`` and on all of LFW
-aligned: what the twin loses to them.
+``out_of_frame``, ``doubtful_face``), on LFW photos, on the aligned crops of ``lfw-fold1.bin``
+and on all of LFW aligned: what the twin loses to them.
 
 A fixed random sample of LFW photos (``-n``, seed 0; more than 13,233 takes them all) goes
 through :class:`maskgen.masks.Masker` as ``maskgen augment`` would; ``--sheet DIR`` writes
