@@ -531,9 +531,11 @@ class CnnClassifier:
     """A tiny CNN trained from scratch with Adam, horizontal flips and brightness/contrast
     jitter (+-20 %) so that neither side's exposure can be the cue; with ``augment``, each
     batch's images are augmented first (their own draws). ``schedule``: Adam's learning rate
-    held at 2e-3 (``constant``, as the published runs) or decayed to 0 along a half cosine
-    over the run (``cosine``, SGDR's / timm's schedule), so that the weights kept are not those
-    of whichever batches came last."""
+    decayed from 2e-3 to 0 along a half cosine over the run (``cosine``, SGDR's / timm's
+    schedule; the default since 2026-11-30), so that the weights kept are not those of
+    whichever batches came last, or held at 2e-3 (``constant``, the runs before): over five
+    seeds its accuracy on held-out LFW people (original vs twin, no real photo involved) was
+    0.991-0.994 with ``cosine`` and 0.967-0.994 with ``constant``."""
 
     name = "tiny CNN"
 
@@ -542,7 +544,7 @@ class CnnClassifier:
         epochs: int = 8,
         batch_size: int = 64,
         augment: ClassifierAugment | None = None,
-        schedule: str = "constant",
+        schedule: str = "cosine",
     ) -> None:
         self.epochs, self.batch_size, self.augment = epochs, batch_size, augment
         self.schedule = schedule
@@ -982,9 +984,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cnn-schedule",
-        default="constant",
+        default="cosine",
         choices=("constant", "cosine"),
-        help="(a): the CNN's learning rate, held (default) or decayed along a half cosine",
+        help="(a): the CNN's learning rate, decayed along a half cosine (default) or held "
+        "(constant, as the runs before 2026-11-30)",
     )
     parser.add_argument(
         "--a-twin-draws",
