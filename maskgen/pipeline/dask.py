@@ -46,7 +46,7 @@ def run_jobs_on_dask(
                 yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
             except BaseException as error:  # an interrupt too: the client closes with jobs out
                 silenced = _silence(SHUTDOWN_LOGGERS)
-                if isinstance(error, OSError) and not isinstance(error, MaskgenError):
+                if _unopened_file(error):
                     raise _unshared_path(error, address) from None
                 raise
     finally:
@@ -66,6 +66,15 @@ def _silence(names: Iterable[str]) -> dict[str, int]:
     for name in names:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     return levels
+
+
+def _unopened_file(error: BaseException) -> bool:
+    """Whether ``error`` is a file that could not be opened (an OSError naming it, not one of
+    maskgen's own). A lost connection to the cluster (distributed's ``CommClosedError``, a
+    ``TimeoutError``) is an OSError too, naming no file: it is raised as it came."""
+    if not isinstance(error, OSError) or isinstance(error, MaskgenError):
+        return False
+    return error.filename is not None
 
 
 def _unshared_path(error: OSError, address: str) -> ConfigError:
