@@ -54,10 +54,12 @@ def run_jobs_on_dask(
             logging.getLogger(name).setLevel(level)
 
 
-SHUTDOWN_LOGGERS = ("tornado.application", "distributed", "asyncio")
+SHUTDOWN_LOGGERS = ("tornado.application", "distributed", "distributed.client", "asyncio")
 """Loggers that report a client closed with jobs still out: a Ctrl-C or SIGTERM printed
-tornado's ``CommClosedError`` traceback (the futures' trackers losing their connection)
-above ``Stopped by SIGTERM.``; the run's own error or interrupt says what happened."""
+tornado's ``CommClosedError`` traceback (the futures' trackers losing their connection) and
+distributed's ``Couldn't gather 2 keys, rescheduling`` above ``Stopped by SIGTERM.``; the run's
+own error or interrupt says what happened. ``distributed.client`` is named apart: Dask's
+logging config gives it its own level and handler, so the parent's level does not reach it."""
 
 
 def _silence(names: Iterable[str]) -> dict[str, int]:
