@@ -5,7 +5,11 @@ incomplete``, ``Corrupt JPEG data: premature end of data segment``) with C's ``f
 ...)``, straight to file descriptor 2: no log level and no Python warning filter reaches them.
 Where :data:`QUIET_ENV` is ``"1"`` (``maskgen`` sets it unless ``-vv``; forked and spawned
 workers inherit it), :func:`decoder_messages` points descriptor 2 at a temporary file for the
-length of one decode call and logs what landed there at debug level, naming the file.
+length of one decode call and logs the decoders' own lines that landed there at debug level,
+naming the file (:data:`DECODER_LINE`). Any other line that landed there meanwhile goes on to
+stderr after the call: a signal handler runs in the main thread inside the window (the first
+Ctrl-C of ``maskgen train`` logs "stopping after this step" and does not raise), and another
+thread may write while it is open (tqdm's monitor thread redraws a progress bar).
 
 Only the main thread swaps descriptor 2. The descriptor table belongs to the whole process: a
 swap made from one thread while others write would take their lines too (the Embedder's
@@ -14,8 +18,9 @@ at once would need a lock that serialises their decoding. So a decode in another
 Embedder's pool in ``maskgen eval`` and in training's validation, a task in a Dask worker's
 threads) prints as before. Where the decode call raises (a signal's KeyboardInterrupt
 included), what was caught goes to stderr as it came: nothing that explains a failure is
-hidden. A process killed inside the window (a crash in the decoder itself) loses what it wrote
-there; ``maskgen -vv`` swaps nothing, so a rerun with it shows every line.
+hidden. Descriptor 2 is restored however the window ends, an interrupt that lands as the swap
+returns included. A process killed inside the window (a crash in the decoder itself) loses
+what it wrote there; ``maskgen -vv`` swaps nothing, so a rerun with it shows every line.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -31,6 +37,21 @@ logger = logging.getLogger(__name__)
 
 QUIET_ENV = "MASKGEN_QUIET_DECODERS"
 """Environment variable: ``"1"`` keeps the native decoders' lines off stderr."""
+
+DECODER_LINE = re.compile(
+    rb"libpng (?:error|warning): "
+    rb"|Corrupt JPEG data: "
+    rb"|Premature end of JPEG file"
+    rb"|Invalid SOS parameters for sequential JPEG"
+    rb"|Inconsistent progression sequence for component "
+    rb"|Unknown Adobe color transform code "
+    rb"|Warning: unknown JFIF revision number "
+    rb"|Application transferred too many scanlines"
+)
+"""The start of a line libpng or libjpeg writes: libpng's default error and warning handlers
+(``pngerror.c``) prefix theirs with ``libpng error:`` / ``libpng warning:``; libjpeg prints
+only its warnings (OpenCV's error handler jumps back without printing), the ``JWRN_`` messages
+of libjpeg's and libjpeg-turbo's ``jerror.h``. A line of theirs not listed prints as before."""
 
 _capture: tuple[int, BinaryIO] | None = None
 """(process id, file): each process its own file, as a forked child shares its parent's."""
@@ -44,29 +65,48 @@ def quiet_decoders() -> bool:
 
 @contextlib.contextmanager
 def decoder_messages(name: str | None = None) -> Iterator[None]:
-    """Around one native decode call: what it writes to descriptor 2 is logged at debug level
-    (``name``: the file it decodes, for that line) instead of printed, where
-    :func:`quiet_decoders`; else nothing changes. Raises nothing of its own beyond OSError
-    from the descriptor calls."""
+    """Around one native decode call: the decoders' lines it writes to descriptor 2
+    (:data:`DECODER_LINE`) are logged at debug level (``name``: the file it decodes, for that
+    line) instead of printed, and any other line written there meanwhile is printed after it,
+    where :func:`quiet_decoders`; else nothing changes. Raises nothing of its own beyond
+    OSError from the descriptor calls."""
     if not quiet_decoders():
         yield
         return
     capture = _capture_file()
     saved = os.dup(2)
-    os.dup2(capture.fileno(), 2)
     failed = True
     try:
+        os.dup2(capture.fileno(), 2)  # in the try: a Ctrl-C raised as it returns restores it too
         yield
         failed = False
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        text = _take(capture.fileno())
-        if text and failed:
-            os.write(2, text)
-        elif text:
-            said = text.decode(errors="replace").strip()
-            logger.debug("%s: the decoder said: %s", name or "image", said)
+        try:
+            os.dup2(saved, 2)
+        finally:
+            os.close(saved)
+        said, others = _sorted_lines(_take(capture.fileno()), failed)
+        _write_all(2, others)
+        if said:
+            text = said.decode(errors="replace").strip()
+            logger.debug("%s: the decoder said: %s", name or "image", text)
+
+
+def _sorted_lines(text: bytes, failed: bool) -> tuple[bytes, bytes]:
+    """``text`` split into the decoders' lines (:data:`DECODER_LINE`) and the others, each
+    kept in order; all of it is "others" where the decode ``failed``."""
+    if failed:
+        return b"", text
+    said, others = [], []
+    for line in text.splitlines(keepends=True):
+        (said if DECODER_LINE.match(line) else others).append(line)
+    return b"".join(said), b"".join(others)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``data`` written whole to ``fd`` (``os.write`` may take part of it)."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _capture_file() -> BinaryIO:

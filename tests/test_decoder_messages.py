@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -73,3 +74,83 @@ def test_what_was_caught_before_a_failure_is_printed_after_it(
         raise KeyboardInterrupt
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "decoder: about to fail\nafter\n"
+
+
+def test_a_warning_a_signal_handler_logs_during_a_decode_still_prints(
+    cut_png: bytes, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`maskgen train`'s first Ctrl-C only logs "stopping after this step ..." (its handler
+    does not raise). Landing while the main thread decodes (``--workers 0``), the handler ran
+    inside the window: its line went to the debug log with libpng's and was never shown, and
+    the user, told nothing, pressed Ctrl-C again (which stops at once). A line another thread
+    writes meanwhile (tqdm's monitor redrawing a bar) is printed too; libpng's line is not."""
+    from maskgen.train import loop
+
+    monkeypatch.setenv(QUIET_ENV, "1")
+    stderr = open(2, "w", closefd=False)  # noqa: SIM115 - sys.stderr as the CLI has it
+    handler = logging.StreamHandler(stderr)
+    monkeypatch.setattr(loop.logger, "handlers", [handler])
+    monkeypatch.setattr(loop.logger, "propagate", False)
+    decode, calls = cv2.imdecode, []
+
+    def decode_then_interrupted(*args: object) -> object:
+        image = decode(*args)
+        calls.append(args)
+        if len(calls) == 1:  # the first of decode_rgb's two tries (OpenCV's colour, stored)
+            bar = threading.Thread(target=lambda: (stderr.write("\r 50%|###"), stderr.flush()))
+            bar.start()
+            bar.join()
+            signal.raise_signal(signal.SIGINT)  # Python runs the handler as the call returns
+        return image
+
+    monkeypatch.setattr(cv2, "imdecode", decode_then_interrupted)
+    with loop._stops_between_steps(True) as stop:
+        assert decode_rgb(cut_png) is None
+    assert stop.signum == signal.SIGINT
+    err = capfd.readouterr().err
+    assert "\r 50%|###" in err and "stopping after this step" in err, err
+    assert LIBPNG_LINE not in err
+
+
+class _InterruptedSwap:
+    """``os`` for decoder_messages, but a Ctrl-C lands as the swap of descriptor 2 returns (the
+    SIGINT handler raises KeyboardInterrupt at the first check after the call)."""
+
+    def __init__(self) -> None:
+        self.swaps = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def dup2(self, fd: int, fd2: int) -> int:
+        result = os.dup2(fd, fd2)
+        self.swaps += 1
+        if self.swaps == 1:
+            raise KeyboardInterrupt
+        return result
+
+
+def test_an_interrupt_as_descriptor_2_is_swapped_still_restores_it(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The swap was made before the ``try``: an interrupt raised as it returned left descriptor
+    2 on the capture file for the rest of the process, so "Interrupted." and every later line
+    were lost."""
+    from maskgen import decoder_messages as module
+
+    monkeypatch.setenv(QUIET_ENV, "1")
+    before = os.dup(2)
+    try:
+        monkeypatch.setattr(module, "os", _InterruptedSwap())
+        with pytest.raises(KeyboardInterrupt), decoder_messages("x.png"):
+            pass
+        restored = os.fstat(2)
+        assert (restored.st_dev, restored.st_ino) == (
+            os.fstat(before).st_dev,
+            os.fstat(before).st_ino,
+        )
+    finally:
+        os.dup2(before, 2)
+        os.close(before)
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"

@@ -279,7 +279,10 @@ def _quiet_decoders(debug: bool, native: bool = True) -> None:
     is kept. libpng's and libjpeg's own lines (``libpng error: PNG input buffer is
     incomplete``, ``Corrupt JPEG data: ...``) bypass both: they are caught around each decode
     in the main thread of this process and its workers (:mod:`maskgen.decoder_messages`,
-    which says why only there), unless ``native`` is False."""
+    which says why only there), unless ``native`` is False. Where they are to print, a
+    variable an earlier command in this process or a parent ``maskgen`` left is taken away."""
+    if debug or not native:
+        os.environ.pop(decoder_messages.QUIET_ENV, None)
     if debug:
         return
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")

@@ -1,5 +1,5 @@
-"""Whether a face can take a believable mask: something in front of the lower face, or a head
-turned too far.
+"""Whether a face can take a believable mask: something in front of the lower face, a head
+turned too far, a face largely cut off by the border, or a detection that may be no face.
 
 A mask drawn over a hand, a microphone or a profile is an impossible image that a recogniser
 can learn from. These checks decide, per face, before anything is drawn; a face that fails is
@@ -544,7 +544,8 @@ def face_problems(
     Cheapest first: the frame and the pose, then what crosses the jaw, and the restarts (the
     dearest: two landmark fits) only for the faces whose decision depends on them (a jaw
     crossed a little, not enough to decide alone: about a third of the faces of photos, an eighth of
-    aligned crops), all fitted in one batch."""
+    aligned crops; and a detection scored under :data:`DOUBTFUL_SCORE_MAX`), all fitted in one
+    batch."""
     on_crop = list(aligned) if aligned is not None else [False] * len(faces)
     score_of = list(scores) if scores is not None else [None] * len(faces)
     reasons: list[str | None] = [None] * len(faces)

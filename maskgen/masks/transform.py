@@ -264,8 +264,9 @@ def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:
     (None when not masked); ``reason`` is None when masked, else why not
     (``no_face``, ``occluded``, ``too_turned``, ...); ``faces_not_masked`` lists the faces
     found but left unmasked (``box``, ``detected``, ``reason``: something in front of the lower
-    face, or turned too far), so a skipped face is never masked by the transform either, the
-    image passes through unchanged where no face was masked; ``faces`` lists every masked
+    face, turned too far, cut off by the border or perhaps no face), so a skipped face is never
+    masked by the transform either, the image passes through unchanged where no face was
+    masked; ``faces`` lists every masked
     face, largest first, as its full
     :class:`~maskgen.types.MaskParams` (which re-renders it exactly) plus ``box`` (x0, y0, x1,
     y1 in image pixels, to 0.1 px) and ``detected`` (False where the box came from the alignment).

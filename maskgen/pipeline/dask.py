@@ -46,7 +46,7 @@ def run_jobs_on_dask(
                 yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
             except BaseException as error:  # an interrupt too: the client closes with jobs out
                 silenced = _silence(SHUTDOWN_LOGGERS)
-                if isinstance(error, OSError) and not isinstance(error, MaskgenError):
+                if _unopened_file(error):
                     raise _unshared_path(error, address) from None
                 raise
     finally:
@@ -54,10 +54,12 @@ def run_jobs_on_dask(
             logging.getLogger(name).setLevel(level)
 
 
-SHUTDOWN_LOGGERS = ("tornado.application", "distributed", "asyncio")
+SHUTDOWN_LOGGERS = ("tornado.application", "distributed", "distributed.client", "asyncio")
 """Loggers that report a client closed with jobs still out: a Ctrl-C or SIGTERM printed
-tornado's ``CommClosedError`` traceback (the futures' trackers losing their connection)
-above ``Stopped by SIGTERM.``; the run's own error or interrupt says what happened."""
+tornado's ``CommClosedError`` traceback (the futures' trackers losing their connection) and
+distributed's ``Couldn't gather 2 keys, rescheduling`` above ``Stopped by SIGTERM.``; the run's
+own error or interrupt says what happened. ``distributed.client`` is named apart: Dask's
+logging config gives it its own level and handler, so the parent's level does not reach it."""
 
 
 def _silence(names: Iterable[str]) -> dict[str, int]:
@@ -66,6 +68,15 @@ def _silence(names: Iterable[str]) -> dict[str, int]:
     for name in names:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     return levels
+
+
+def _unopened_file(error: BaseException) -> bool:
+    """Whether ``error`` is a file that could not be opened (an OSError naming it, not one of
+    maskgen's own). A lost connection to the cluster (distributed's ``CommClosedError``, a
+    ``TimeoutError``) is an OSError too, naming no file: it is raised as it came."""
+    if not isinstance(error, OSError) or isinstance(error, MaskgenError):
+        return False
+    return error.filename is not None
 
 
 def _unshared_path(error: OSError, address: str) -> ConfigError:

@@ -303,3 +303,30 @@ def test_help_and_readme_count_the_built_in_textures_as_types_lists_them():
     words = f"added to the {listed.group(1)} built-in ones"
     assert words in " ".join(invoke("augment", "--help").output.split())
     assert words in " ".join((REPO / "README.md").read_text().split())
+
+
+@pytest.mark.shared
+def test_mask_and_vv_print_libjpegs_line_after_a_quiet_command_in_this_process(
+    photo, tmp_path, capfd, monkeypatch
+):
+    """`maskgen augment` run in this process (CliRunner, a script calling the CLI) leaves
+    MASKGEN_QUIET_DECODERS=1 in its environment, as a parent maskgen leaves it to its
+    children: a later `maskgen mask`, or any command with -vv, then hid libjpeg's "Corrupt
+    JPEG data" line that each promises to print. Here the variable is set as that run left it;
+    the damaged photo decodes in this process's main thread, so the line reaches descriptor 2."""
+    from maskgen.decoder_messages import QUIET_ENV
+
+    data = photo.read_bytes()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    damaged = folder / "damaged.jpg"
+    damaged.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    line = "Corrupt JPEG data: premature end of data segment"
+    for args in (
+        ["mask", damaged, "-o", tmp_path / "masked.jpg"],
+        ["-vv", "preview", folder, "-o", tmp_path / "sheet.png", "-n", 1],
+    ):
+        monkeypatch.setenv(QUIET_ENV, "1")
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert line in capfd.readouterr().err, args
