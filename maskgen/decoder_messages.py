@@ -26,6 +26,7 @@ what it wrote there; ``maskgen -vv`` swaps nothing, so a rerun with it shows eve
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -53,8 +54,6 @@ DECODER_LINE = re.compile(
 only its warnings (OpenCV's error handler jumps back without printing), the ``JWRN_`` messages
 of libjpeg's and libjpeg-turbo's ``jerror.h``. A line of theirs not listed prints as before."""
 
-_capture: tuple[int, BinaryIO] | None = None
-"""(process id, file): each process its own file, as a forked child shares its parent's."""
 
 
 def quiet_decoders() -> bool:
@@ -64,21 +63,23 @@ def quiet_decoders() -> bool:
 
 
 @contextlib.contextmanager
-def decoder_messages(name: str | None = None) -> Iterator[None]:
+def decoder_messages(name: str | None = None) -> Iterator[list[str]]:
     """Around one native decode call: the decoders' lines it writes to descriptor 2
     (:data:`DECODER_LINE`) are logged at debug level (``name``: the file it decodes, for that
-    line) instead of printed, and any other line written there meanwhile is printed after it,
-    where :func:`quiet_decoders`; else nothing changes. Raises nothing of its own beyond
-    OSError from the descriptor calls."""
+    line) instead of printed, and added, as one text, to the list it yields (empty until the
+    block ends; the caller records it, e.g. in the manifest), and any other line written there
+    meanwhile is printed after it, where :func:`quiet_decoders`; else nothing changes and the
+    list stays empty. Raises nothing of its own beyond OSError from the descriptor calls."""
+    said_texts: list[str] = []
     if not quiet_decoders():
-        yield
+        yield said_texts
         return
-    capture = _capture_file()
+    capture = _capture_file_of(os.getpid())
     saved = os.dup(2)
     failed = True
     try:
         os.dup2(capture.fileno(), 2)  # in the try: a Ctrl-C raised as it returns restores it too
-        yield
+        yield said_texts
         failed = False
     finally:
         try:
@@ -88,7 +89,8 @@ def decoder_messages(name: str | None = None) -> Iterator[None]:
         said, others = _sorted_lines(_take(capture.fileno()), failed)
         _write_all(2, others)
         if said:
-            text = said.decode(errors="replace").strip()
+            text = " ".join(said.decode(errors="replace").split())
+            said_texts.append(text)
             logger.debug("%s: the decoder said: %s", name or "image", text)
 
 
@@ -109,13 +111,13 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data) :]
 
 
-def _capture_file() -> BinaryIO:
+@functools.cache
+def _capture_file_of(pid: int) -> BinaryIO:
+    """Process ``pid``'s capture file, made once and kept for its life: each process its own,
+    as a forked child would otherwise share its parent's (keyed by the process id)."""
     import tempfile  # here: the CLI's start-up (``maskgen --help``) does without it
 
-    global _capture
-    if _capture is None or _capture[0] != os.getpid():
-        _capture = (os.getpid(), tempfile.TemporaryFile())  # noqa: SIM115 - for life
-    return _capture[1]
+    return tempfile.TemporaryFile()
 
 
 def _take(fd: int) -> bytes:

@@ -198,11 +198,15 @@ class StoredImage:
     uint16 (other dtypes, e.g. float32 HDR, cannot be masked); EXIF orientation already applied.
     ``format``: a name from :data:`FORMATS`, or None where the decoder gave no name maskgen
     knows. ``multi_frame``: an animation or multi-page file; ``pixels`` is its first frame.
+    ``decoder_said``: what libpng or libjpeg said while decoding it (a damaged file that still
+    decoded: ``"Corrupt JPEG data: premature end of data segment"``), where those lines were
+    kept off stderr (:mod:`maskgen.decoder_messages`); None where they said nothing or printed.
     """
 
     pixels: np.ndarray
     format: str | None
     multi_frame: bool = False
+    decoder_said: str | None = None
 
     @property
     def channels(self) -> int:
@@ -277,7 +281,8 @@ def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
     if image_format is None and header is not None:
         image_format = _format_of_pillow(header)
     has_alpha = header is not None and _has_alpha(header)
-    pixels = _opencv_pixels(data, cv2.IMREAD_UNCHANGED if has_alpha else _ANY, name)
+    with decoder_messages(name) as said:
+        pixels = _opencv_pixels(data, cv2.IMREAD_UNCHANGED if has_alpha else _ANY)
     if pixels is not None and has_alpha and image_format != "tiff":
         # IMREAD_UNCHANGED keeps alpha but skips EXIF orientation (TIFF's decoder applies it).
         pixels = apply_orientation(pixels, _orientation(header))
@@ -290,17 +295,17 @@ def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
     if pixels.ndim == 3 and pixels.shape[2] == 4 and _grey_with_alpha(data, header):
         pixels = pixels[:, :, [0, 3]]  # OpenCV expands grey + alpha to RGBA
     multi_frame = header is not None and bool(getattr(header, "is_animated", False))
-    return StoredImage(np.ascontiguousarray(pixels), image_format, multi_frame)
+    decoder_said = " ".join(said) or None
+    return StoredImage(np.ascontiguousarray(pixels), image_format, multi_frame, decoder_said)
 
 
-def _opencv_pixels(data: bytes, flags: int, name: str | None) -> np.ndarray | None:
-    """OpenCV's decode in RGB(A) channel order, or None. ``name``: the file's, for the
-    decoder's own lines at debug level (:mod:`maskgen.decoder_messages`)."""
-    with decoder_messages(name):
-        try:
-            pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-        except cv2.error:
-            return None
+def _opencv_pixels(data: bytes, flags: int) -> np.ndarray | None:
+    """OpenCV's decode in RGB(A) channel order, or None (the caller holds
+    :func:`~maskgen.decoder_messages.decoder_messages` around it)."""
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error:
+        return None
     if pixels is None:
         return None
     if pixels.ndim == 3 and pixels.shape[2] == 3:

@@ -115,6 +115,9 @@ class ItemResult:
     no face at all), also in an image whose
     other faces were masked. ``format_change`` says how the written image's layout differs
     from the input's (``"rgb 16-bit -> rgb 8-bit"``), None where it does not.
+    ``decoder_warning``: what libpng or libjpeg said about a damaged image that still decoded
+    (``"Corrupt JPEG data: premature end of data segment"``), where maskgen's CLI kept their
+    lines off stderr; None otherwise.
     """
 
     key: Key
@@ -128,6 +131,7 @@ class ItemResult:
     face_masks: tuple[Mapping[str, Any], ...] = ()
     format_change: str | None = None
     faces_not_masked: tuple[Mapping[str, Any], ...] = ()
+    decoder_warning: str | None = None
 
     @property
     def skipped(self) -> bool:
@@ -147,6 +151,7 @@ class ItemResult:
             "face_masks": [dict(face) for face in self.face_masks],
             "format_change": self.format_change,
             "faces_not_masked": [dict(face) for face in self.faces_not_masked],
+            "decoder_warning": self.decoder_warning,
         }
 
     @classmethod

@@ -175,10 +175,11 @@ def _decode(
         stored = read_stored(sample.data, sample.name)
     if stored is None:
         return _unchanged(sample, _undecoded_reason(sample), wear_labels)
+    said = stored.decoder_said
     if stored.multi_frame:
-        return _unchanged(sample, "multi_frame", wear_labels)
+        return _unchanged(sample, "multi_frame", wear_labels, decoder_warning=said)
     if stored.format is None or not stored.maskable or not can_write(stored.format):
-        return _unchanged(sample, "unsupported_format", wear_labels)
+        return _unchanged(sample, "unsupported_format", wear_labels, decoder_warning=said)
     return _Decoded(sample, stored)
 
 
@@ -188,7 +189,8 @@ def _twin(
     sample, stored = decoded.sample, decoded.stored
     not_masked = tuple(face.to_json() for face in getattr(outcome, "skipped", ()))
     if not outcome.masked:
-        return _unchanged(sample, outcome.reason or "not_masked", wear_labels, not_masked)
+        reason = outcome.reason or "not_masked"
+        return _unchanged(sample, reason, wear_labels, not_masked, stored.decoder_said)
     pixels = restore_layout(stored, outcome.image)
     data, change = _encode_twin_image(pixels, stored.format, sample, jpeg_quality)
     largest = outcome.applied[0].params
@@ -203,6 +205,7 @@ def _twin(
         face_masks=tuple(applied.to_json() for applied in outcome.applied),
         format_change=change,
         faces_not_masked=not_masked,
+        decoder_warning=stored.decoder_said,
     )
     wear_class = _wear_class(largest.wear) if wear_labels else None
     label = mask_label(sample.label, True, wear_class)
@@ -244,11 +247,16 @@ def _unchanged(
     reason: str,
     wear_labels: bool,
     faces_not_masked: tuple[dict[str, Any], ...] = (),
+    decoder_warning: str | None = None,
 ) -> tuple[Sample, ItemResult]:
     label = mask_label(sample.label, False, 0 if wear_labels else None)
     twin = dataclasses.replace(sample, label=label)
     result = ItemResult(
-        key=sample.key, masked=False, reason=reason, faces_not_masked=faces_not_masked
+        key=sample.key,
+        masked=False,
+        reason=reason,
+        faces_not_masked=faces_not_masked,
+        decoder_warning=decoder_warning,
     )
     return twin, result
 

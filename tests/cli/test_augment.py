@@ -302,7 +302,8 @@ def test_damaged_pngs_and_jpegs_leave_no_libpng_or_libjpeg_lines_on_stderr(
     (decoded, grey below the cut). OpenCV's libpng and libjpeg wrote "libpng error: PNG input
     buffer is incomplete" and "Corrupt JPEG data: premature end of data segment" straight to
     descriptor 2, on a run that recorded both files and ended well. Now nothing, in this
-    process and in forked workers (--workers 2, a chunk per file); -vv shows them."""
+    process and in forked workers (--workers 2, a chunk per file); -vv shows them, and the
+    manifest keeps libjpeg's line as the decoded JPEG's ``decoder_warning``."""
     source = tmp_path / "in"
     source.mkdir()
     jpeg = (lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg").read_bytes()
@@ -322,6 +323,10 @@ def test_damaged_pngs_and_jpegs_leave_no_libpng_or_libjpeg_lines_on_stderr(
         reasons = {row["key"]: row["reason"] for row in rows}
         assert reasons["cut0.png"] == reasons["cut1.png"] == "unreadable"
         assert reasons["cut0.jpg"] != "unreadable"  # decoded, as far as it goes
+        said = {row["key"]: row["decoder_warning"] for row in rows}
+        assert said["cut0.jpg"] == said["cut1.jpg"], said  # the damage, kept in the manifest
+        assert said["cut0.jpg"].startswith("Corrupt JPEG data: premature end"), said
+        assert said["cut0.png"] is None  # unreadable says it already
     done = run_maskgen_limited(["-vv", "augment", source, "-o", tmp_path / "debug"], None)
     assert done.returncode == 0, done.stderr
     assert all(line in done.stderr for line in lines), done.stderr

@@ -118,6 +118,7 @@ def test_undecodable_record_is_copied_flagged_and_reported(
         "faces_not_masked": [],
         "face_masks": [],
         "format_change": None,
+        "decoder_warning": None,
     }
     assert report.counts.reasons == {"unreadable": 1} and report.counts.masked == 3
 
