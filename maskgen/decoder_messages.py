@@ -55,7 +55,6 @@ only its warnings (OpenCV's error handler jumps back without printing), the ``JW
 of libjpeg's and libjpeg-turbo's ``jerror.h``. A line of theirs not listed prints as before."""
 
 
-
 def quiet_decoders() -> bool:
     """Whether :func:`decoder_messages` takes the native decoders' lines in this thread."""
     main = threading.current_thread() is threading.main_thread()
