@@ -548,8 +548,9 @@ def face_problems(
     batch."""
     on_crop = list(aligned) if aligned is not None else [False] * len(faces)
     score_of = list(scores) if scores is not None else [None] * len(faces)
+    low_score = [score is not None and score < DOUBTFUL_SCORE_MAX for score in score_of]
     reasons: list[str | None] = [None] * len(faces)
-    undecided: list[tuple[int, JawCrossing | None]] = []
+    undecided: list[tuple[int, JawCrossing]] = []
     turned = too_turned([landmarks for _, landmarks in faces])
     for i, (rgb, (_, landmarks)) in enumerate(zip(images, faces, strict=True)):
         if not on_crop[i] and outside_share(landmarks, *rgb.shape[:2]) > OUT_OF_FRAME_SHARE:
@@ -558,26 +559,20 @@ def face_problems(
         if turned[i]:
             reasons[i] = TOO_TURNED
             continue
-        score = score_of[i]
-        if score is not None and score < DOUBTFUL_SCORE_MAX:
-            undecided.append((i, None))  # the spread decides; occlusion is judged after it
-            continue
         inside_above = JAW_CROSSING_MAX_ALIGNED if on_crop[i] else None
         crossing = jaw_crossing(rgb, landmarks, inside_above=inside_above)
-        if is_occluded(crossing, 0.0, 0.0, aligned=on_crop[i]):
+        if low_score[i]:  # the spread decides whether it is a face before occlusion is judged
+            undecided.append((i, crossing))
+        elif is_occluded(crossing, 0.0, 0.0, aligned=on_crop[i]):
             reasons[i] = OCCLUDED
         elif crossing.edges > _with_spread(on_crop[i]):
             undecided.append((i, crossing))
     indices = [i for i, _ in undecided]
     spreads = fit_spread(fitter, [images[i] for i in indices], [faces[i] for i in indices])
     for (i, crossing), (lower, upper) in zip(undecided, spreads, strict=True):
-        if crossing is None:  # a low detection score
-            if upper > DOUBTFUL_UPPER_SPREAD_MIN:
-                reasons[i] = DOUBTFUL_FACE
-                continue
-            inside_above = JAW_CROSSING_MAX_ALIGNED if on_crop[i] else None
-            crossing = jaw_crossing(images[i], faces[i][1], inside_above=inside_above)
-        if is_occluded(crossing, float(lower), float(upper), aligned=on_crop[i]):
+        if low_score[i] and upper > DOUBTFUL_UPPER_SPREAD_MIN:
+            reasons[i] = DOUBTFUL_FACE
+        elif is_occluded(crossing, float(lower), float(upper), aligned=on_crop[i]):
             reasons[i] = OCCLUDED
     return reasons
 
