@@ -314,13 +314,18 @@ class OnlineTwin:
         self.originals, self.keys, self.masker = originals, keys, masker
 
     @staticmethod
-    def of(train: Path, seed: int) -> OnlineTwin:
+    def of(train: Path, originals: Faces, seed: int) -> OnlineTwin:
         """The online twin of ``train`` (an aligned .rec) with ``maskgen augment --seed SEED``'s
-        draws."""
+        draws; ``originals``: its images as :func:`twin_pairs` read them (only the record keys
+        are read again)."""
+        from maskgen.formats.recordio import RecordIOReader
         from maskgen.train.data import load_online_masker
 
-        keys, originals = read_rec_faces(train)
-        return OnlineTwin(originals, np.asarray(keys), load_online_masker(seed=seed))
+        with RecordIOReader(train) as reader:
+            keys = np.asarray(reader.image_keys(), dtype=np.int64)
+        if len(keys) != len(originals):
+            raise SystemExit(f"{train}: {len(keys)} image records, {len(originals)} originals")
+        return OnlineTwin(originals, keys, load_online_masker(seed=seed))
 
     def take(self, index: np.ndarray) -> OnlineTwin:
         return OnlineTwin(self.originals.take(index), self.keys[index], self.masker)
@@ -720,7 +725,7 @@ def part_a(
                 classifier = CLASSIFIERS[name](args)
                 online = None
                 if args.a_online_mask:
-                    online = OnlineTwin.of(sets["train"], args.twin_seed)
+                    online = OnlineTwin.of(sets["train"], pairs()[0], args.twin_seed)
                 result = score_classifier(classifier, *pairs(), real, args.seed, online)
                 result["online_mask"] = args.a_online_mask
                 result["name"] = classifier.name

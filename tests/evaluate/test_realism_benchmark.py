@@ -271,8 +271,8 @@ def test_online_twin_draws_the_twin_files_masks_first_then_new_ones(
         capture_output=True, text=True, cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    _, twins = realism.twin_pairs(train, twin_dir / "train.rec")
-    online = realism.OnlineTwin.of(train, seed=3)
+    originals, twins = realism.twin_pairs(train, twin_dir / "train.rec")
+    online = realism.OnlineTwin.of(train, originals, seed=3)
     first, second = online(0), online(1)
     assert first.identity.tolist() == twins.identity.tolist()
     assert (first.masked == 1).all() and len(first) >= 0.9 * len(online.originals)
