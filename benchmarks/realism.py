@@ -540,7 +540,12 @@ class CnnClassifier:
     schedule; the default since 2026-11-30), so that the weights kept are not those of
     whichever batches came last, or held at 2e-3 (``constant``, the runs before): over five
     seeds its accuracy on held-out LFW people (original vs twin, no real photo involved) was
-    0.991-0.994 with ``cosine`` and 0.967-0.994 with ``constant``."""
+    0.991-0.994 with ``cosine`` and 0.967-0.994 with ``constant``.
+
+    ``members``: an ensemble of that many CNNs, member k trained with seed ``seed + 1000 k``
+    (member 0 is the single CNN of the same seed), scored by their mean probability; each
+    member scores a face by the mean probability of the face and its mirror image, as (b)'s
+    ``maskgen eval`` does (``mirror``; off: the argmax of the face alone, the runs before)."""
 
     name = "tiny CNN"
 
@@ -550,12 +555,20 @@ class CnnClassifier:
         batch_size: int = 64,
         augment: ClassifierAugment | None = None,
         schedule: str = "cosine",
+        members: int = 1,
+        mirror: bool = False,
     ) -> None:
         self.epochs, self.batch_size, self.augment = epochs, batch_size, augment
-        self.schedule = schedule
+        self.schedule, self.members, self.mirror = schedule, members, mirror
+        if members > 1:
+            self.name = f"tiny CNN x{members}"
 
     def fit(self, faces: Faces | Callable[[int], Faces], seed: int) -> CnnClassifier:
         """Train on ``faces``, or on ``faces(epoch)`` each epoch (an online twin's draws)."""
+        self.models = [self._fit_one(faces, seed + 1000 * k) for k in range(self.members)]
+        return self
+
+    def _fit_one(self, faces: Faces | Callable[[int], Faces], seed: int) -> Any:
         import torch
 
         epoch_faces = faces if callable(faces) else (lambda _epoch: faces)
@@ -563,15 +576,15 @@ class CnnClassifier:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         augment_rng = np.random.default_rng([seed, 0x636E6E])  # apart: same batches as none
-        self.model = tiny_cnn()
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=2e-3)
+        model = tiny_cnn()
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
         steps = self.epochs * (len(faces) // self.batch_size)
         decay = (
             torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
             if self.schedule == "cosine"
             else None
         )
-        self.model.train()
+        model.train()
         for epoch in range(self.epochs):
             faces = faces if epoch == 0 else epoch_faces(epoch)
             labels = torch.from_numpy(faces.masked)
@@ -587,14 +600,13 @@ class CnnClassifier:
                 gain = torch.from_numpy(rng.uniform(0.8, 1.2, (len(index), 1, 1, 1)))
                 shift = torch.from_numpy(rng.uniform(-0.2, 0.2, (len(index), 1, 1, 1)))
                 x = x * gain.float() + shift.float()
-                loss = torch.nn.functional.cross_entropy(self.model(x), labels[index])
+                loss = torch.nn.functional.cross_entropy(model(x), labels[index])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 if decay is not None:
                     decay.step()
-        self.model.eval()
-        return self
+        return model.eval()
 
     @staticmethod
     def _tensor(images: np.ndarray) -> Any:
@@ -609,7 +621,10 @@ class CnnClassifier:
         out = []
         with torch.no_grad():
             for start in range(0, len(images), 256):
-                out.append(self.model(self._tensor(images[start : start + 256])).argmax(1))
+                x = self._tensor(images[start : start + 256])
+                views = [x, x.flip(3)] if self.mirror else [x]
+                scores = [model(v).softmax(1) for model in self.models for v in views]
+                out.append(torch.stack(scores).mean(0).argmax(1))
         return torch.cat(out).numpy().astype(np.int64)
 
 
@@ -619,6 +634,8 @@ CLASSIFIERS: dict[str, Callable[[argparse.Namespace], Any]] = {
         epochs=args.cnn_epochs,
         augment=ClassifierAugment.named(args.a_augment),
         schedule=args.cnn_schedule,
+        members=args.cnn_members,
+        mirror=args.cnn_mirror,
     ),
 }
 
@@ -712,6 +729,10 @@ def part_a(
             key += f"-e{args.cnn_epochs}"
             if args.cnn_schedule != "constant":  # constant keeps the published runs' keys
                 key += f"-{args.cnn_schedule}"
+            if args.cnn_members > 1:
+                key += f"-x{args.cnn_members}"
+            if args.cnn_mirror:
+                key += "-mirror"
         if args.a_augment != "none":  # none keeps the keys of the runs made before the option
             key += f"-{args.a_augment}"
         if sets["more_twins"]:
@@ -733,6 +754,8 @@ def part_a(
                 result["twin_draws"] = 1 + len(sets["more_twins"])
                 if name == "cnn":
                     result["schedule"] = args.cnn_schedule
+                    result["members"] = args.cnn_members
+                    result["mirror"] = args.cnn_mirror
             result["time"] = clock.phases[phase]
             path.write_text(json.dumps(result, indent=2) + "\n")
         out[name] = json.loads(path.read_text())
@@ -995,6 +1018,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(constant, as the runs before 2026-11-30)",
     )
     parser.add_argument(
+        "--cnn-members",
+        type=int,
+        default=1,
+        help="(a): an ensemble of K CNNs (seeds SEED + 1000 k), scored by their mean "
+        "probability (default 1: one CNN)",
+    )
+    parser.add_argument(
+        "--cnn-mirror",
+        action="store_true",
+        help="(a): the CNN scores a face by the mean probability of the face and its mirror "
+        "image, as (b)'s maskgen eval does",
+    )
+    parser.add_argument(
         "--a-twin-draws",
         type=int,
         default=1,
@@ -1064,6 +1100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "with augment's defaults (no --twin-dir, no --augment-args)")  # fmt: skip
     if args.a_online_mask and args.a_twin_draws > 1:
         parser.error("--a-online-mask draws a new twin every epoch: no --a-twin-draws")
+    if args.cnn_members < 1:
+        parser.error("--cnn-members: at least 1")
     unknown = set(args.classifiers) - set(CLASSIFIERS)
     if unknown:
         parser.error(f"--classifiers: unknown {', '.join(sorted(unknown))}")

@@ -8,7 +8,8 @@ Steps (all inside the bounding rectangle of the warped mask, never the whole ima
    dense map (:mod:`maskgen.masks.warp`) feeds ``cv2.remap``, which reads a pre-scaled level of
    the template near the target size.
 3. Look: the template's own colours, or a new colour / a texture multiplied by the template's
-   shading map, so folds and seams stay visible.
+   shading map, so folds and seams stay visible; a surgical or cloth mask also gets creases of
+   its own (:mod:`maskgen.masks.creases`, from ``params.grain_seed``).
 4. Light: a brightness plane fitted to the face's skin (side light), the photo's exposure and
    colour cast, multiplied in, so a mask in a dark or side-lit photo is dark or side-lit too; a
    black-and-white photo gets a grey mask.
@@ -42,6 +43,7 @@ import numpy as np
 from maskgen import compiled
 from maskgen.cache import file_key, read_arrays, write_arrays
 from maskgen.errors import ConfigError
+from maskgen.masks.creases import crease_relief, creases_for
 from maskgen.masks.fit import fit_landmarks
 from maskgen.masks.photometry import (
     MIN_BOX,
@@ -153,7 +155,8 @@ def apply_mask(
     none). ``params.fit_jitter`` is (top, bottom): how much lower the mask's top edge and its
     bottom edge sit, in units of the nose's length (landmark 27 to 30); ``params.wear`` is
     the placement (:mod:`maskgen.masks.wear`; ConfigError for an unknown one);
-    ``params.grain_seed`` seeds the grain matched to the photo's noise. ``match`` overrides the
+    ``params.grain_seed`` seeds the grain matched to the photo's noise and a soft mask's
+    creases. ``match`` overrides the
     photographic match measured on the face (:func:`photo_match`; ``NO_MATCH``: none). Returns
     the new image (H, W, 3) uint8 and the mask's coverage (H, W) float32 in [0, 1]. Inputs are
     not modified.
@@ -181,6 +184,8 @@ def apply_mask(
     warp = _warp_map(corners, (x0, y0), assets.mesh, y1 - y0, x1 - x0)
     jaw = float(np.hypot(*(landmarks[16] - landmarks[0])))
     plane, gain, colourful = _face_light(image, landmarks, region, jaw)
+    if creases_for(template.family) and jaw > 0:  # a worn soft mask's own folds
+        plane = cv2.multiply(plane, crease_relief(params.grain_seed, y1 - y0, x1 - x0, jaw))
     if texture is not None:
         source = _textured(assets, params, texture, color, template)
         tint = gain * 255.0

@@ -254,3 +254,51 @@ def test_loops_and_straps_are_anti_aliased_at_any_roll(frontal_faces, finder, te
         assert cord.size > 60, mask_type
         assert ((cord > 0.05) & (cord < 0.95)).mean() > 0.6, mask_type
         assert cord.max() > 0.6, mask_type
+
+
+CREASED = (1023 << 20) | 12345
+"""A grain seed with the strongest creases (bits 20-29 all set)."""
+
+
+def fine_detail(image: np.ndarray, where: np.ndarray) -> float:
+    """Mean absolute difference of the luma from its Gaussian blur (sigma 2 px) where ``where``."""
+    luma = image.astype(np.float64) @ LUMA
+    return float(np.abs(luma - cv2.GaussianBlur(luma, (0, 0), 2.0))[where].mean())
+
+
+@pytest.mark.parametrize("mask_type", ["surgical", "surgical_blue"])
+def test_a_worn_surgical_mask_creases_only_inside_its_coverage(frontal_faces, templates, mask_type):
+    """A creased surgical mask shows more fine detail over the mouth and chin than the same
+    draw flat, on real faces; its coverage and every pixel outside it (skin, contact shadow)
+    stay the same."""
+    for rgb, landmarks in frontal_faces:
+        params = MaskParams(mask_type=mask_type, color="#d1efff")
+        flat, flat_cover = apply_mask(rgb, landmarks, templates[mask_type], params, match=NO_MATCH)
+        creased_params = dataclasses.replace(params, grain_seed=CREASED)
+        creased, cover = apply_mask(
+            rgb, landmarks, templates[mask_type], creased_params, match=NO_MATCH
+        )
+        np.testing.assert_array_equal(cover, flat_cover)
+        outside = flat_cover == 0
+        np.testing.assert_array_equal(creased[outside], flat[outside])
+        inside = cv2.erode((flat_cover > 0.99).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        assert fine_detail(creased, inside) > 1.5 * fine_detail(flat, inside)
+        before, after = flat[inside].mean(0), creased[inside].mean(0)
+        assert np.all(np.abs(after - before) < 0.05 * before)  # folds shade, never recolour
+
+
+@pytest.mark.parametrize("mask_type", ["n95", "kn95", "cloth"])
+def test_molded_and_cloth_masks_do_not_crease(frontal_faces, templates, mask_type):
+    """Only the surgical family creases (maskgen.masks.creases.SOFT_FAMILIES): the others
+    render the same whatever the crease bits of the seed (no grain: no photo match)."""
+    rgb, landmarks = frontal_faces[0]
+    params = MaskParams(mask_type=mask_type, color="#c1bec5")
+    flat, _ = apply_mask(rgb, landmarks, templates[mask_type], params, match=NO_MATCH)
+    again, _ = apply_mask(
+        rgb,
+        landmarks,
+        templates[mask_type],
+        dataclasses.replace(params, grain_seed=CREASED),
+        match=NO_MATCH,
+    )
+    np.testing.assert_array_equal(again, flat)
