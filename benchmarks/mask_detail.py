@@ -4,7 +4,7 @@ same photo's skin.
 
 Both sides are measured the same way on aligned 112x112 (ArcFace template) crops: the mean
 absolute difference between the crop's luma and its Gaussian blur (sigma 2 px) over a patch
-on the mask above and beside the mouth (rows 80-99, columns 42-69), divided by the same over
+of the mask over the mouth (rows 80-99, columns 42-69), divided by the same over
 the forehead (rows 14-29, columns 38-73), which no mask covers. The ratio leaves out what the
 photo itself adds everywhere (its sharpness, noise and JPEG softness), so LFW's soft photos
 and MFR2's sharper web photos can be compared; a bare face scores about 3.4 (MFR2-dev's 48
@@ -16,9 +16,8 @@ unmasked photos), a perfectly smooth mask 0 plus the photo's grain.
 - Twin: colour-mode masks (``MaskSpec(color_prob=1, texture_prob=0)``, each family's
   templates, the policy's own draws) on aligned LFW crops (the MXNet-written
   ``rec/lfw-mini`` fixture, landmarks found on each crop), rendered as ``maskgen augment``
-  renders them, and the same draws with the creases turned off (a surgical mask's crease
-  strength comes from bits 20-29 of ``grain_seed``: cleared, the mask is flat and its grain
-  the same; :mod:`maskgen.masks.creases`).
+  renders them, and the same draws with the creases turned off
+  (:func:`maskgen.masks.creases.flat_seed`: on a 112x112 crop the same mask and grain).
 
     python benchmarks/mask_detail.py [--renders 300] [--out benchmarks/results/mask_detail]
 
@@ -43,6 +42,7 @@ from paper_miniature import machine, write_results  # the benchmarks folder is n
 
 from maskgen.faces import load_face_finder
 from maskgen.masks import MaskSpec, apply_mask, load_templates, sample_mask_params
+from maskgen.masks.creases import flat_seed
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -56,8 +56,6 @@ REAL_FAMILIES = {
     "cloth": ("cloth_black", "cloth_purple", "cloth_red", "cloth_white"),
 }
 """MFR2-dev mask_type labels of each template family (plain masks only)."""
-CREASE_BITS = 1023 << 20
-"""The bits of ``grain_seed`` that set a surgical mask's crease strength."""
 
 
 def detail_ratio(rgb: np.ndarray) -> float:
@@ -78,6 +76,8 @@ def real_ratios(shared: Path) -> dict[str, list[float]]:
             family = "bare" if row["masked"] != "1" else family_of.get(row["mask_type"])
             if family is not None:
                 bgr = cv2.imread(str(root / "images" / row["file"]))
+                if bgr is None:
+                    raise SystemExit(f"{root / 'images' / row['file']}: cannot be read")
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 out.setdefault(family, []).append(detail_ratio(rgb))
     return out
@@ -116,7 +116,7 @@ def twin_ratios(
             params = sample_mask_params(np.random.default_rng([index, 0x64]), spec, templates)
             template = templates[params.mask_type]
             worn.append(detail_ratio(apply_mask(crop, landmarks, template, params)[0]))
-            smooth = dataclasses.replace(params, grain_seed=params.grain_seed & ~CREASE_BITS)
+            smooth = dataclasses.replace(params, grain_seed=flat_seed(params.grain_seed))
             flat.append(detail_ratio(apply_mask(crop, landmarks, template, smooth)[0]))
         out[family] = {"worn": worn, "flat": flat}
     return out
@@ -166,10 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--renders", type=int, default=300, help="masks drawn per family")
     parser.add_argument("--out", type=Path, default=RESULTS, help="OUT.json and OUT.md")
     args = parser.parse_args(argv)
-    if not (args.shared / "real-masks" / "mfr2-dev").is_dir():
+    needed = [args.shared / "real-masks" / "mfr2-dev", args.shared / "rec" / "lfw-mini"]
+    if not all(path.is_dir() for path in needed):
         print(f"{args.shared}: needs real-masks/mfr2-dev and rec/lfw-mini", file=sys.stderr)
         return 2
     crops = lfw_crops(args.shared)
+    if not crops:
+        print(f"{needed[1]}: no face found on any crop", file=sys.stderr)
+        return 2
     twin = twin_ratios(crops, args.renders)
     result = {
         "issue": 8,

@@ -560,8 +560,8 @@ class CnnClassifier:
     ) -> None:
         self.epochs, self.batch_size, self.augment = epochs, batch_size, augment
         self.schedule, self.members, self.mirror = schedule, members, mirror
-        if members > 1:
-            self.name = f"tiny CNN x{members}"
+        self.name = "tiny CNN" + (f" x{members}" if members > 1 else "")
+        self.name += ", mirror-averaged" if mirror else ""
 
     def fit(self, faces: Faces | Callable[[int], Faces], seed: int) -> CnnClassifier:
         """Train on ``faces``, or on ``faces(epoch)`` each epoch (an online twin's draws)."""

@@ -8,8 +8,8 @@ Steps (all inside the bounding rectangle of the warped mask, never the whole ima
    dense map (:mod:`maskgen.masks.warp`) feeds ``cv2.remap``, which reads a pre-scaled level of
    the template near the target size.
 3. Look: the template's own colours, or a new colour / a texture multiplied by the template's
-   shading map, so folds and seams stay visible; a surgical or cloth mask also gets creases of
-   its own (:mod:`maskgen.masks.creases`, from ``params.grain_seed``).
+   shading map, so folds and seams stay visible; a surgical mask also gets creases of its own
+   (:mod:`maskgen.masks.creases`, from ``params.grain_seed``).
 4. Light: a brightness plane fitted to the face's skin (side light), the photo's exposure and
    colour cast, multiplied in, so a mask in a dark or side-lit photo is dark or side-lit too; a
    black-and-white photo gets a grey mask.
@@ -123,6 +123,9 @@ _SHADOW_BLUR = 0.018
 _SHADOW_DROP = 0.012
 """Contact shadow: darkening at full strength, blur and downward offset (fractions of the
 jaw width)."""
+_FACE_HEIGHT_RATIO = 0.84
+"""Landmark 27 (top of the nose bridge) to 8 (chin) over the jaw's width (0 to 16) on the
+mean frontal face (``maskgen.assets.template_art.CANONICAL_LANDMARKS``)."""
 _HALF_RES_FROM = 40
 """Regions at least this many pixels on their short side get a half-resolution warp map."""
 _TEXTURE_TINT = 0.3
@@ -184,8 +187,8 @@ def apply_mask(
     warp = _warp_map(corners, (x0, y0), assets.mesh, y1 - y0, x1 - x0)
     jaw = float(np.hypot(*(landmarks[16] - landmarks[0])))
     plane, gain, colourful = _face_light(image, landmarks, region, jaw)
-    if creases_for(template.family) and jaw > 0:  # a worn soft mask's own folds
-        plane = cv2.multiply(plane, crease_relief(params.grain_seed, y1 - y0, x1 - x0, jaw))
+    if creases_for(template.family):  # a worn soft mask's own folds
+        plane = cv2.multiply(plane, _creases(params.grain_seed, landmarks, y1 - y0, x1 - x0))
     if texture is not None:
         source = _textured(assets, params, texture, color, template)
         tint = gain * 255.0
@@ -219,6 +222,18 @@ def apply_mask(
     if match.jpeg:
         _compress_blocks(out, coverage, region, match.jpeg)
     return out, coverage
+
+
+def _creases(seed: int, landmarks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The crease relief (:func:`~maskgen.masks.creases.crease_relief`) over a (height, width)
+    region of the face with these (68, 2) landmarks: turned with the eye line, scaled to the
+    face's width, or to its height (landmark 27 to 8 over :data:`_FACE_HEIGHT_RATIO`) where a
+    turned head makes the jaw look narrower."""
+    left, right = landmarks[36:42].mean(axis=0), landmarks[42:48].mean(axis=0)
+    angle = math.atan2(float(right[1] - left[1]), float(right[0] - left[0]))
+    jaw = float(np.hypot(*(landmarks[16] - landmarks[0])))
+    tall = float(np.hypot(*(landmarks[8] - landmarks[27]))) / _FACE_HEIGHT_RATIO
+    return crease_relief(seed, height, width, max(jaw, tall, 1.0), angle)
 
 
 def _compress_blocks(

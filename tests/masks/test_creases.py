@@ -2,37 +2,76 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from maskgen.masks.creases import CREASE_STRENGTH, CREASE_WIDTH, crease_relief, creases_for
+from maskgen.masks.creases import (
+    CREASE_STRENGTH,
+    STRENGTH_BITS,
+    crease_relief,
+    creases_for,
+    flat_seed,
+)
+
+CREASED = STRENGTH_BITS | 777
+"""A seed with the strongest creases."""
+
+
+def correlation_length(relief: np.ndarray, axis: int) -> float:
+    """How far (pixels, about) neighbours along ``axis`` stay alike: 1 / (1 - lag-1
+    autocorrelation), larger for longer or wider folds."""
+    centred = relief - relief.mean()
+    lag1 = (centred * np.roll(centred, 1, axis=axis)).mean() / (centred**2).mean()
+    return 1.0 / max(1.0 - float(lag1), 1e-6)
 
 
 def test_the_relief_is_a_brightness_factor_around_one_set_by_the_seed():
-    strongest = crease_relief((1023 << 20) | 777, 80, 90, jaw=75.0)
+    strongest = crease_relief(CREASED, 80, 90, face_width=75.0)
     assert strongest.shape == (80, 90) and strongest.dtype == np.float32
     assert abs(float(strongest.mean()) - 1.0) < 0.05
     assert 0.3 * CREASE_STRENGTH < float(strongest.std()) < 1.5 * CREASE_STRENGTH
-    np.testing.assert_array_equal(strongest, crease_relief((1023 << 20) | 777, 80, 90, 75.0))
-    assert not np.array_equal(strongest, crease_relief((1023 << 20) | 778, 80, 90, 75.0))
-    np.testing.assert_array_equal(crease_relief(777, 80, 90, 75.0), np.ones((80, 90)))
+    assert float(strongest.min()) > 0.2  # shadows deepen a fold, never black it out
+    np.testing.assert_array_equal(strongest, crease_relief(CREASED, 80, 90, 75.0))
+    assert not np.array_equal(strongest, crease_relief(CREASED + 1, 80, 90, 75.0))
+    np.testing.assert_array_equal(crease_relief(flat_seed(CREASED), 80, 90, 75.0), 1.0)
+    assert flat_seed(CREASED) == 777  # the grain's bits stay
 
 
-def test_folds_scale_with_the_face_and_run_across_it():
-    """A fold is CREASE_WIDTH of the jaw high at any photo size, and longer than high."""
+def test_shadows_are_deeper_than_lit_slopes_are_bright():
+    """A white mask's lit folds must not clip: the bright side is compressed."""
+    values = np.concatenate(
+        [crease_relief(CREASED + 4099 * i, 84, 80, 75.0).ravel() for i in range(20)]
+    )
+    below, above = np.percentile(values, [1, 99])
+    assert 1.0 - below > 1.3 * (above - 1.0)
 
-    def fold_size(relief: np.ndarray, axis: int) -> float:
-        centred = relief - relief.mean()
-        lag1 = (centred * np.roll(centred, 1, axis=axis)).mean() / (centred**2).mean()
-        return 1.0 / max(1.0 - lag1, 1e-6)  # larger where neighbours along axis agree more
 
-    seed = (1023 << 20) | 4321
-    small = crease_relief(seed, 90, 100, jaw=75.0)
-    large = crease_relief(seed, 360, 400, jaw=300.0)
-    ratio = fold_size(large, 0) / fold_size(small, 0)
-    assert 8.0 < ratio < 24.0  # 4 times the size: neighbour correlation length ~ squared
-    assert fold_size(small, 1) > fold_size(small, 0)
-    assert CREASE_WIDTH * 75.0 > 2.0  # a fold on a 112x112 crop spans a few pixels
+def test_folds_scale_with_the_face_not_the_region():
+    """The same region on a face four times as wide holds folds four times as high; and
+    folds run across the face (longer than high)."""
+    small_face = crease_relief(CREASED, 200, 200, face_width=75.0)
+    large_face = crease_relief(CREASED, 200, 200, face_width=300.0)
+    assert correlation_length(large_face, 0) > 4.0 * correlation_length(small_face, 0)
+    assert correlation_length(small_face, 1) > correlation_length(small_face, 0)
+
+
+def test_folds_turn_with_the_eye_line():
+    """On a face rolled a quarter turn the folds run up and down the image."""
+    upright = crease_relief(CREASED, 200, 200, face_width=300.0)
+    turned = crease_relief(CREASED, 200, 200, face_width=300.0, angle=math.pi / 2)
+    assert correlation_length(upright, 1) > 1.3 * correlation_length(upright, 0)
+    assert correlation_length(turned, 0) > 1.3 * correlation_length(turned, 1)
+
+
+def test_folds_finer_than_a_pixel_fade_instead_of_aliasing():
+    """On a face a few pixels wide the relief is read from a blurred level: it is weaker and
+    still smooth from pixel to pixel, not full-strength noise."""
+    tiny = crease_relief(CREASED, 30, 30, face_width=20.0)
+    large = crease_relief(CREASED, 300, 300, face_width=200.0)
+    assert float(tiny.std()) < 0.5 * float(large.std())
+    assert correlation_length(tiny, 1) > 1.5  # neighbours agree: no checkerboard
 
 
 def test_only_the_surgical_family_creases():

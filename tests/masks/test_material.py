@@ -14,6 +14,7 @@ import pytest
 from maskgen.errors import TemplateError
 from maskgen.faces import align_face, five_points, load_face_finder
 from maskgen.masks import apply_mask, load_templates
+from maskgen.masks.creases import STRENGTH_BITS
 from maskgen.masks.photometry import NO_MATCH
 from maskgen.masks.templates import read_template
 from maskgen.masks.textures import Texture
@@ -256,7 +257,7 @@ def test_loops_and_straps_are_anti_aliased_at_any_roll(frontal_faces, finder, te
         assert cord.max() > 0.6, mask_type
 
 
-CREASED = (1023 << 20) | 12345
+CREASED = STRENGTH_BITS | 12345
 """A grain seed with the strongest creases (bits 20-29 all set)."""
 
 
