@@ -45,7 +45,8 @@ def test_shadows_are_deeper_than_lit_slopes_are_bright():
         [crease_relief(CREASED + 4099 * i, 84, 80, 75.0).ravel() for i in range(20)]
     )
     below, above = np.percentile(values, [1, 99])
-    assert 1.0 - below > 1.3 * (above - 1.0)
+    assert 1.0 - below > above - 1.0
+    assert float(np.mean((values - values.mean()) ** 3)) < 0  # a long tail of shadows
 
 
 def test_folds_scale_with_the_face_not_the_region():
@@ -83,3 +84,11 @@ def test_only_the_surgical_family_creases():
 def test_bad_sizes_are_refused(size):
     with pytest.raises(ValueError, match="positive"):
         crease_relief(1, *size)
+
+
+def test_a_level_face_reads_the_same_folds_cut_straight_or_warped():
+    """Under a degree of roll the window is cut and resized (fast); just over, warped: the
+    two read the same place of the field, so the folds hardly change."""
+    straight = crease_relief(CREASED, 84, 80, 75.0, angle=0.0)
+    warped = crease_relief(CREASED, 84, 80, 75.0, angle=math.radians(1.2))
+    assert np.corrcoef(straight.ravel(), warped.ravel())[0, 1] > 0.8

@@ -285,7 +285,9 @@ def test_a_worn_surgical_mask_creases_only_inside_its_coverage(frontal_faces, te
         inside = cv2.erode((flat_cover > 0.99).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         assert fine_detail(creased, inside) > 1.5 * fine_detail(flat, inside)
         before, after = flat[inside].mean(0), creased[inside].mean(0)
-        assert np.all(np.abs(after - before) < 0.05 * before)  # folds shade, never recolour
+        assert 0.93 < (after @ LUMA) / (before @ LUMA) < 1.02  # folds shade more than they light
+        chroma_before, chroma_after = before / before.sum(), after / after.sum()
+        assert np.all(np.abs(chroma_after - chroma_before) < 0.05 * chroma_before)  # no recolour
 
 
 @pytest.mark.parametrize("mask_type", ["n95", "kn95", "cloth"])
