@@ -21,7 +21,9 @@ and 48 unmasked crops and RMFD's 243 masked crops (``../shared/data/real-masks``
     means the twin's masks cannot be told from real ones by these features) beside "LFW original
     vs real unmasked" (the gap between the photo collections with no synthetic mask involved).
     ``--a-augment`` trains them on augmented originals and twins alike (:class:`ClassifierAugment`:
-    photometric, alignment jitter or both; default none, as before).
+    photometric, alignment jitter or both; default none, as before); ``--cnn-mirror`` scores a
+    face by the mean probability of it and its mirror image, and ``--cnn-members K`` averages K
+    CNNs (neither moved (a) on 2026-11-30: docs/experiments.md).
 (b) ``maskgen train`` (tiny network, Multi-Task ArcFace, originals + twin 50/50; the twin made
     with ``--wear training``, the placement mix for a twin that trains a mask head, unless
     ``--b-wear`` says otherwise), then its mask head's accuracy on the same real photos through
