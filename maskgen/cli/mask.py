@@ -32,6 +32,7 @@ from maskgen.cli import options
 @options.texture_prob
 @options.wear
 @options.face_checks
+@options.creases
 @options.overwrite_file
 @options.quiet
 def mask(
@@ -46,6 +47,7 @@ def mask(
     texture_prob,
     wear,
     face_checks,
+    creases,
     overwrite,
     quiet,
 ):
@@ -66,6 +68,7 @@ def mask(
         wear=wear,
         mask_types_option="--mask-type",
         face_checks=face_checks,
+        creases=creases,
     )
     options.refuse_existing(output, overwrite=overwrite, inputs=(image,))
     masker = Masker(spec, face_mode=face_mode or "auto", models_dir=models_dir)

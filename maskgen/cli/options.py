@@ -313,6 +313,13 @@ face_checks = click.option(
     "badge, a print); --no-face-checks masks every face found.",
 )
 
+creases = click.option(
+    "--creases/--no-creases",
+    default=None,
+    help="Give each surgical mask creases of its own (soft folds, a strength from flat to "
+    "crumpled, drawn from the mask's grain_seed).  [default: --creases]",
+)
+
 _MASK_SPEC_OPTIONS = (
     click.option(
         "--mask-types",
@@ -342,6 +349,7 @@ _MASK_SPEC_OPTIONS = (
     ),
     wear,
     face_checks,
+    creases,
 )
 
 
@@ -376,13 +384,15 @@ def build_mask_spec(
     wear: WearPairs | None = None,
     mask_types_option: str = "--mask-types",
     face_checks: bool = True,
+    creases: bool | None = None,
 ) -> MaskSpec:
     """A validated MaskSpec from the mask options; click.BadParameter naming the option if
     it is not valid (unknown mask type, probability outside [0, 1], ...). Mask types match
     in any case; ``mask_types_option`` is the flag they came from, for the message. ``wear``
-    None: every mask worn correctly; ``face_checks``: ``--face-checks``."""
+    None: every mask worn correctly; ``face_checks``: ``--face-checks``; ``creases``:
+    ``--creases/--no-creases`` (None: MaskSpec's default)."""
     from maskgen.masks import MaskSpec, available_mask_types
-    from maskgen.masks.policy import DEFAULT_WEAR
+    from maskgen.masks.policy import CREASES, DEFAULT_WEAR
 
     known = available_mask_types(str(templates) if templates is not None else None)
     if mask_types is not None:
@@ -396,6 +406,7 @@ def build_mask_spec(
             templates_dir=templates,
             wear=DEFAULT_WEAR if wear is None else wear,
             face_checks=face_checks,
+            creases=CREASES if creases is None else creases,
         )
         spec.validate(known)
     except ConfigError as error:
@@ -405,7 +416,7 @@ def build_mask_spec(
 
 def mask_spec_options(command: F) -> F:
     """Adds --mask-types, --color-prob, --texture-prob, --textures, --templates, --wear,
-    --face-checks and passes the command one ``spec`` argument (a validated MaskSpec)
+    --face-checks, --creases and passes the command one ``spec`` argument (a validated MaskSpec)
     instead."""
 
     @functools.wraps(command)
@@ -418,6 +429,7 @@ def mask_spec_options(command: F) -> F:
         templates: Path | None,
         wear: WearPairs | None,
         face_checks: bool,
+        creases: bool | None,
         **kwargs: Any,
     ) -> Any:
         kwargs["spec"] = build_mask_spec(
@@ -428,6 +440,7 @@ def mask_spec_options(command: F) -> F:
             templates=templates,
             wear=wear,
             face_checks=face_checks,
+            creases=creases,
         )
         return command(*args, **kwargs)
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from maskgen.errors import ConfigError
+from maskgen.masks.creases import flat_seed
 from maskgen.masks.wear import WEAR_PLACEMENTS
 from maskgen.types import MaskParams
 
@@ -62,6 +63,9 @@ green 6, pink 16, red 11, beige 13, brown 2. "grey" also holds white masks in sh
 "pink" some skin where a mask sat low: the measurement is a photo's, not a catalogue's.
 ``any_hue`` (weight 3, 1 %) keeps a few colours no sample showed."""
 
+CREASES = True
+"""Whether surgical masks crease unless a run says otherwise (``MaskSpec.creases``,
+``--creases/--no-creases``)."""
 COLOR_JITTER = (0.05, 0.02)
 """Standard deviation of the brightness factor (log) and of each channel's own factor (log)."""
 FIT_JITTER_STD = 0.05
@@ -102,7 +106,8 @@ class MaskSpec:
     stays hashable. A string is ``--wear``'s form (``"correct=0.7,nose_uncovered=0.3"``,
     ``"training"``: :func:`parse_wear`). Anything else raises ConfigError.
 
-    ``face_checks`` (default True): see the field; anything but a bool raises ConfigError.
+    ``face_checks`` (default True) and ``creases`` (default :data:`CREASES`): see the fields;
+    anything but a bool raises ConfigError.
     """
 
     mask_types: tuple[str, ...] | None = None
@@ -111,6 +116,9 @@ class MaskSpec:
     texture_dirs: tuple[Path, ...] = ()
     templates_dir: Path | None = None
     wear: Mapping[str, float] | tuple[tuple[str, float], ...] = DEFAULT_WEAR
+    creases: bool = CREASES
+    """Give each surgical mask creases of its own (:mod:`maskgen.masks.creases`); False draws
+    its ``grain_seed`` with the crease strength cleared (a flat mask, the same grain)."""
     face_checks: bool = True
     """Leave unmasked, with a reason, faces that cannot take a believable mask: something in
     front of the lower face (``occluded``), turned too far (``too_turned``), largely cut off
@@ -135,6 +143,8 @@ class MaskSpec:
         object.__setattr__(self, "wear", _normalised_wear(self.wear))
         if not isinstance(self.face_checks, bool):
             raise ConfigError(f"face_checks must be True or False, got {self.face_checks!r}")
+        if not isinstance(self.creases, bool):
+            raise ConfigError(f"creases must be True or False, got {self.creases!r}")
         self._check_probabilities()
 
     @property
@@ -151,17 +161,19 @@ class MaskSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The spec as JSON-able fields (tuples as lists, paths as strings, ``wear`` as an
-        object); ``wear`` and ``face_checks`` are left out at their defaults, so a run's
-        recorded spec reads as it did before they existed."""
+        object); ``wear``, ``face_checks`` and ``creases`` are left out at their defaults, so a
+        run's recorded spec reads as it did before they existed."""
         record = {
             field.name: _jsonable(getattr(self, field.name))
             for field in dataclasses.fields(self)
-            if field.name not in ("wear", "face_checks")
+            if field.name not in ("wear", "face_checks", "creases")
         }
         if self.wear != DEFAULT_WEAR:
             record["wear"] = dict(self.wear)
         if not self.face_checks:
             record["face_checks"] = False
+        if self.creases != CREASES:
+            record["creases"] = self.creases
         return record
 
     def _check_probabilities(self) -> None:
@@ -220,7 +232,8 @@ def sample_mask_params(
     """Draw one face's mask: type uniform over the spec's set, a palette colour with
     probability ``color_prob``, a texture (uniform over ``textures``' names, with scale,
     angle and offset) with probability ``texture_prob``, a small fit jitter, the
-    placement from ``spec.wear`` (:func:`sample_wear`) and a seed for the mask's grain.
+    placement from ``spec.wear`` (:func:`sample_wear`) and a seed for the mask's grain and
+    creases (its crease strength cleared unless ``spec.creases``).
 
     ``templates`` maps type names to templates (only the names and ``recolorable`` are read);
     ``textures`` maps texture names to textures (only the names are read). Deterministic given
@@ -239,6 +252,7 @@ def sample_mask_params(
     jitter = np.clip(rng.normal(0.0, FIT_JITTER_STD, size=2), -FIT_JITTER_MAX, FIT_JITTER_MAX)
     recolorable = bool(getattr(templates[mask_type], "recolorable", True))
     texture = texture_names[texture_pick] if wants_texture and texture_names else None
+    grain_seed = sample_grain_seed(rng)
     return MaskParams(
         mask_type=mask_type,
         color=color if wants_color and recolorable else None,
@@ -248,7 +262,7 @@ def sample_mask_params(
         texture_offset=(round(offset[0], 4), round(offset[1], 4)) if texture else (0.0, 0.0),
         fit_jitter=(round(float(jitter[0]), 4), round(float(jitter[1]), 4)),
         wear=sample_wear(rng, spec.wear),
-        grain_seed=sample_grain_seed(rng),
+        grain_seed=grain_seed if spec.creases else flat_seed(grain_seed),
     )
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from maskgen.errors import ConfigError
 from maskgen.faces import FaceMode, find_model_file
 from maskgen.masks.engine import Masker, MaskOutcome, _shared_masker, checked_rgb
-from maskgen.masks.policy import DEFAULT_WEAR, MaskSpec, parse_wear
+from maskgen.masks.policy import CREASES, DEFAULT_WEAR, MaskSpec, parse_wear
 from maskgen.masks.templates import load_templates
 from maskgen.masks.textures import load_textures
 from maskgen.seeding import item_rng
@@ -77,6 +77,8 @@ class MaskAugment:
             (``occluded``), turned too far (``too_turned``), cut off by the border
             (``out_of_frame``) or perhaps no face (``doubtful_face``), as ``maskgen augment`` does
             (:mod:`maskgen.faces.visibility`); False masks every face found.
+        creases: give each surgical mask creases of its own, as ``maskgen augment
+            --creases`` (:mod:`maskgen.masks.creases`).
         params_key: the output key of the drawn params. Inside an albumentations ``Compose``
             followed by albumentations transforms, use another name ("mask_params"): those
             transforms take a ``params`` argument of their own and fail on a ``params`` target.
@@ -111,6 +113,7 @@ class MaskAugment:
         params_key: str = "params",
         wear: Mapping[str, float] | str | None = None,
         face_checks: bool = True,
+        creases: bool = CREASES,
     ) -> None:
         self.p = _probability("p", p)
         self.params_key = _params_key(params_key)
@@ -125,6 +128,7 @@ class MaskAugment:
             templates_dir=Path(templates_dir) if templates_dir is not None else None,
             wear=_wear(wear),
             face_checks=face_checks,
+            creases=creases,
         )
         spec.validate(available)
         if spec.texture_prob > 0 and spec.texture_dirs:
@@ -143,6 +147,7 @@ class MaskAugment:
             + ("" if self.params_key == "params" else f", params_key={self.params_key!r}")
             + (f", wear={dict(self.spec.wear)}" if self.spec.wear_given else "")
             + ("" if self.spec.face_checks else ", face_checks=False")
+            + ("" if self.spec.creases == CREASES else f", creases={self.spec.creases}")
             + ")"
         )
 
@@ -160,6 +165,7 @@ class MaskAugment:
             "params_key": self.params_key,
             "wear": dict(self.spec.wear),
             "face_checks": self.spec.face_checks,
+            "creases": self.spec.creases,
         }
 
     @property

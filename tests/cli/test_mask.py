@@ -330,3 +330,23 @@ def test_mask_and_vv_print_libjpegs_line_after_a_quiet_command_in_this_process(
         result = invoke(*args)
         assert result.exit_code == 0, result.output
         assert line in capfd.readouterr().err, args
+
+
+def test_no_creases_draws_the_same_surgical_mask_flat(tmp_path, lfw_dir):
+    """--no-creases changes a surgical mask's folds and nothing else; --creases is the
+    default and says so."""
+    source = lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
+    paths = {flag: tmp_path / f"{flag or 'default'}.png" for flag in ("", "--no-creases")}
+    for flag, out in paths.items():
+        args = ["mask", source, "-o", out, "--mask-type", "surgical", "--seed", "3"]
+        result = invoke(*args, *([flag] if flag else []))
+        assert result.exit_code == 0 and "1 face masked" in result.output
+    creased, flat = (cv2.imread(str(p)).astype(int) for p in paths.values())
+    original = cv2.imread(str(source)).astype(int)
+    changed = np.abs(creased - flat).sum(axis=2) > 0
+    assert changed.any()
+    mask = (np.abs(flat - original).sum(axis=2) > 0).astype(np.uint8)
+    near_mask = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0  # its faint anti-aliased rim
+    assert not changed[~near_mask].any()  # the folds are on the mask only
+    text = " ".join(invoke("mask", "--help").output.split())
+    assert "--creases / --no-creases" in text and "[default: --creases]" in text

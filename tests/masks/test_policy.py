@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections import Counter
@@ -195,3 +196,23 @@ def test_draws_are_what_generator_choice_draws():
             expected = np.clip(base * jitter, 0.0, 1.0)
             assert colour == "#" + "".join(f"{round(v * 255):02x}" for v in expected)
     assert ours.random() == twin.random()  # the streams stayed aligned
+
+
+def test_creases_off_clears_only_the_crease_strength(templates, textures):
+    """MaskSpec(creases=False) draws the same masks, its grain seeds with the crease strength
+    cleared (flat masks, the same grain); on, most seeds carry a strength."""
+    from maskgen.masks.creases import STRENGTH_BITS, flat_seed
+    from maskgen.masks.policy import CREASES
+
+    on = draws(MaskSpec(creases=True), templates, textures, 200)
+    off = draws(MaskSpec(creases=False), templates, textures, 200)
+    assert all(p.grain_seed & STRENGTH_BITS == 0 for p in off)
+    assert sum(p.grain_seed & STRENGTH_BITS != 0 for p in on) > 190
+    for a, b in zip(on, off, strict=True):
+        assert b.grain_seed == flat_seed(a.grain_seed)
+        assert dataclasses.replace(a, grain_seed=b.grain_seed) == b
+    assert MaskSpec().creases is CREASES
+    assert "creases" not in MaskSpec().to_json()
+    assert MaskSpec(creases=not CREASES).to_json()["creases"] is (not CREASES)
+    with pytest.raises(ConfigError, match="creases"):
+        MaskSpec(creases="no")
