@@ -44,9 +44,10 @@ CREASE_WIDTH = 0.06
 """A fold's height on the face, as a fraction of the face's width (see :func:`crease_relief`)."""
 CREASE_STRENGTH = 0.22
 """The relief's standard deviation on the most creased mask; each mask draws a strength from
-0 (new, flat) to this, uniformly, from its seed. Chosen with ``benchmarks/mask_detail.py``:
-0.15 gave the twin's surgical masks a median of 1.46 and 0.22 gives 1.78 (real: 2.33), and at
-0.3 the most creased masks looked like ridged plastic on a close look."""
+0 (new, flat) to this, uniformly, from its seed. Chosen with ``benchmarks/mask_detail.py`` on
+a first version of the relief: 0.15 gave the twin's surgical masks a median of 1.46 and 0.22
+gave 1.78 (real: 2.33), and at 0.3 the most creased masks looked like ridged plastic on a close
+look; the final relief measures 2.02 at 0.22."""
 STRENGTH_BITS = 1023 << 20
 """The bits of ``grain_seed`` that set the crease strength (0 to 1023, over 1023): a seed
 with these bits clear gives a flat mask and the same grain (:func:`flat_seed`)."""
