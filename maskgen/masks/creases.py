@@ -125,7 +125,9 @@ def crease_relief(
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REFLECT_101,
     )
-    relief = coarse if step == 1 else cv2.resize(coarse, (width, height), cv2.INTER_LINEAR)
+    relief = (
+        coarse if step == 1 else cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    )
     return cv2.addWeighted(relief, strength, relief, 0.0, 1.0)
 
 

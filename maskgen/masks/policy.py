@@ -116,14 +116,14 @@ class MaskSpec:
     texture_dirs: tuple[Path, ...] = ()
     templates_dir: Path | None = None
     wear: Mapping[str, float] | tuple[tuple[str, float], ...] = DEFAULT_WEAR
-    creases: bool = CREASES
-    """Give each surgical mask creases of its own (:mod:`maskgen.masks.creases`); False draws
-    its ``grain_seed`` with the crease strength cleared (a flat mask, the same grain)."""
     face_checks: bool = True
     """Leave unmasked, with a reason, faces that cannot take a believable mask: something in
     front of the lower face (``occluded``), turned too far (``too_turned``), largely cut off
     by the image's border (``out_of_frame``) or perhaps no face (``doubtful_face``); see
     :mod:`maskgen.faces.visibility`. False masks every face found."""
+    creases: bool = CREASES
+    """Give each surgical mask creases of its own (:mod:`maskgen.masks.creases`); False draws
+    its ``grain_seed`` with the crease strength cleared (a flat mask, the same grain)."""
 
     def __post_init__(self) -> None:
         # accept lists (from a CLI or a config file) while staying hashable and frozen; a

@@ -43,7 +43,7 @@ import numpy as np
 from maskgen import compiled
 from maskgen.cache import file_key, read_arrays, write_arrays
 from maskgen.errors import ConfigError
-from maskgen.masks.creases import crease_relief, creases_for
+from maskgen.masks.creases import STRENGTH_BITS, crease_relief, creases_for
 from maskgen.masks.fit import fit_landmarks
 from maskgen.masks.photometry import (
     MIN_BOX,
@@ -158,7 +158,7 @@ def apply_mask(
     none). ``params.fit_jitter`` is (top, bottom): how much lower the mask's top edge and its
     bottom edge sit, in units of the nose's length (landmark 27 to 30); ``params.wear`` is
     the placement (:mod:`maskgen.masks.wear`; ConfigError for an unknown one);
-    ``params.grain_seed`` seeds the grain matched to the photo's noise and a soft mask's
+    ``params.grain_seed`` seeds the grain matched to the photo's noise and a surgical mask's
     creases. ``match`` overrides the
     photographic match measured on the face (:func:`photo_match`; ``NO_MATCH``: none). Returns
     the new image (H, W, 3) uint8 and the mask's coverage (H, W) float32 in [0, 1]. Inputs are
@@ -187,7 +187,7 @@ def apply_mask(
     warp = _warp_map(corners, (x0, y0), assets.mesh, y1 - y0, x1 - x0)
     jaw = float(np.hypot(*(landmarks[16] - landmarks[0])))
     plane, gain, colourful = _face_light(image, landmarks, region, jaw)
-    if creases_for(template.family):  # a worn soft mask's own folds
+    if creases_for(template.family) and params.grain_seed & STRENGTH_BITS:  # its own folds
         plane = cv2.multiply(plane, _creases(params.grain_seed, landmarks, y1 - y0, x1 - x0))
     if texture is not None:
         source = _textured(assets, params, texture, color, template)
