@@ -517,14 +517,18 @@ class HogClassifier:
         return self.model.predict(hog_features(images))
 
 
-def tiny_cnn() -> Any:
-    """Four 3x3 stride-2 convolutions (16-32-64-64 channels, BN, ReLU), global average pooling
-    and a linear layer to 2 logits: about 60k weights, input (N, 3, 112, 112) float."""
+def tiny_cnn(stages: int = 4) -> Any:
+    """``stages`` 3x3 stride-2 convolutions (16-32-64-64 channels, then 64 more: BN, ReLU),
+    global average pooling and a linear layer to 2 logits; input (N, 3, 112, 112) float.
+    Four stages: about 60k weights and a receptive field of 31 px, about one mouth's width in
+    an aligned 112x112 crop (the template's mouth corners lie 29 px apart); five: about 97k
+    weights and 63 px, enough to see mouth, nose tip and chin together (receptive field
+    r_k = r_(k-1) + 2 * 2^(k-1), r_1 = 3)."""
     from torch import nn
 
     layers: list[nn.Module] = []
     channels = 3
-    for width in (16, 32, 64, 64):
+    for width in (16, 32, 64, 64, 64, 64)[:stages]:
         layers += [
             nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(width),
@@ -559,10 +563,13 @@ class CnnClassifier:
         schedule: str = "cosine",
         members: int = 1,
         mirror: bool = False,
+        stages: int = 4,
     ) -> None:
         self.epochs, self.batch_size, self.augment = epochs, batch_size, augment
         self.schedule, self.members, self.mirror = schedule, members, mirror
-        self.name = "tiny CNN" + (f" x{members}" if members > 1 else "")
+        self.stages = stages
+        self.name = "tiny CNN" + (f", {stages} stages" if stages != 4 else "")
+        self.name += f" x{members}" if members > 1 else ""
         self.name += ", mirror-averaged" if mirror else ""
 
     def fit(self, faces: Faces | Callable[[int], Faces], seed: int) -> CnnClassifier:
@@ -578,7 +585,7 @@ class CnnClassifier:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         augment_rng = np.random.default_rng([seed, 0x636E6E])  # apart: same batches as none
-        model = tiny_cnn()
+        model = tiny_cnn(self.stages)
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
         steps = self.epochs * (len(faces) // self.batch_size)
         decay = (
@@ -638,6 +645,7 @@ CLASSIFIERS: dict[str, Callable[[argparse.Namespace], Any]] = {
         schedule=args.cnn_schedule,
         members=args.cnn_members,
         mirror=args.cnn_mirror,
+        stages=args.cnn_stages,
     ),
 }
 
@@ -735,6 +743,8 @@ def part_a(
                 key += f"-x{args.cnn_members}"
             if args.cnn_mirror:
                 key += "-mirror"
+            if args.cnn_stages != 4:
+                key += f"-stages{args.cnn_stages}"
         if args.a_augment != "none":  # none keeps the keys of the runs made before the option
             key += f"-{args.a_augment}"
         if sets["more_twins"]:
@@ -758,6 +768,7 @@ def part_a(
                     result["schedule"] = args.cnn_schedule
                     result["members"] = args.cnn_members
                     result["mirror"] = args.cnn_mirror
+                    result["stages"] = args.cnn_stages
             result["time"] = clock.phases[phase]
             path.write_text(json.dumps(result, indent=2) + "\n")
         out[name] = json.loads(path.read_text())
@@ -1031,6 +1042,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="(a): the CNN scores a face by the mean probability of the face and its mirror "
         "image, as (b)'s maskgen eval does",
+    )
+    parser.add_argument(
+        "--cnn-stages",
+        type=int,
+        default=4,
+        choices=(4, 5, 6),
+        help="(a): the CNN's stride-2 stages: 4 (default; receptive field 31 px, about a "
+        "mouth's width), 5 (63 px: mouth, nose tip and chin together) or 6 (127 px)",
     )
     parser.add_argument(
         "--a-twin-draws",

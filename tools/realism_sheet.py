@@ -178,7 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.misses is not None:
         out = args.out
-        sheet = render_sheet(miss_tiles(args.misses, 8), columns=8, tile_size=SIZE)
+        if not args.misses.is_file():
+            print(f"{args.misses}: no such result file", file=sys.stderr)
+            return 2
+        tiles = miss_tiles(args.misses, 8)
+        if not tiles:
+            why = "only part (a)'s classifiers record them; benchmarks/realism_seeds.py lists (b)'s"
+            print(f"{args.misses}: no misjudged photos recorded ({why})", file=sys.stderr)
+            return 2
+        sheet = render_sheet(tiles, columns=8, tile_size=SIZE)
     elif not args.real:
         out = args.out or REPO / "docs" / "twin_masks_112.png"
         sheet = render_sheet(twin_tiles(), columns=6, tile_size=SIZE)

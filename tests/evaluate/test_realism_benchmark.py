@@ -5,6 +5,7 @@ where ../shared/data is absent)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,6 +176,23 @@ def test_side_by_side_sheet_refuses_to_write_real_photos_into_the_repository(
     assert sheet.main(["--misses", str(tmp_path / "realism.json")]) == 2
     assert sheet.main(["--misses", str(tmp_path / "realism.json"), "-o", str(target)]) == 2
     assert not target.exists()
+
+
+def test_misses_sheet_says_why_it_has_nothing_to_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A result without part (a) (a (b)-only run) records no misjudged photos: a one-line
+    reason and exit 2, not a traceback or an empty sheet; so too a result file that is not
+    there."""
+    sheet = _load(REPO / "tools" / "realism_sheet.py")
+    result = tmp_path / "realism_b.json"
+    result.write_text(json.dumps({"data": {"real_recs": {}}, "b": {"real_all": 0.97}}))
+    out = tmp_path / "misses.png"
+    assert sheet.main(["--misses", str(result), "-o", str(out)]) == 2
+    assert "no misjudged photos recorded" in capsys.readouterr().err
+    assert sheet.main(["--misses", str(tmp_path / "absent.json"), "-o", str(out)]) == 2
+    assert "no such result file" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_a_given_twin_is_keyed_by_its_content(realism: ModuleType, tmp_path: Path) -> None:
