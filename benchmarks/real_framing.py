@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def framing(images: np.ndarray) -> np.ndarray:
     """(N, 2) float: each (112, 112, 3) uint8 crop's (scale, angle in degrees) of the
-    similarity from its five fitted points to the template; NaN where no face was fitted."""
+    similarity that maps its five fitted points onto the template (the angle in image axes,
+    y down: a face turned counter-clockwise on screen reads positive); NaN where no face was
+    fitted."""
     from maskgen.faces import five_points, load_face_finder
     from maskgen.faces.align import ARCFACE_TEMPLATE_112, estimate_similarity
 

@@ -312,3 +312,31 @@ def test_cnn_trains_on_each_epochs_own_draws(realism: ModuleType) -> None:
 
     realism.CnnClassifier(epochs=3, batch_size=16).fit(epoch_faces, seed=0)
     assert asked == [0, 1, 2]
+
+
+@pytest.mark.shared
+def test_framing_reads_back_a_known_zoom_and_turn(lfw_dir: Path) -> None:
+    """benchmarks/real_framing.py on real LFW faces aligned by maskgen: scale about 1 and angle
+    about 0; the same crops zoomed in by 1.15 and turned by 8 degrees about the template's
+    centre (counter-clockwise on screen) read back as scale about 1/1.15 and angle about +8: the
+    similarity that maps them back, its angle taken in image axes (y down)."""
+    from maskgen.faces import align_face, five_points, load_face_finder
+    from tests.conftest import lfw_sample_paths
+
+    framing = _load(REPO / "benchmarks" / "real_framing.py").framing
+    finder = load_face_finder()
+    crops = []
+    for path in lfw_sample_paths(lfw_dir, 6):
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        faces = finder.find_faces(rgb, "detect")
+        if faces:
+            crops.append(align_face(rgb, five_points(faces[0].landmarks)))
+    assert len(crops) >= 5
+    turn = cv2.getRotationMatrix2D((56.0, 56.0), 8.0, 1.15)
+    turned = np.stack([cv2.warpAffine(c, turn, (112, 112)) for c in crops])
+    as_aligned, as_turned = framing(np.stack(crops)), framing(turned)
+    assert not np.isnan(as_aligned).any() and not np.isnan(as_turned).any()
+    assert np.median(np.abs(as_aligned[:, 0] - 1.0)) < 0.03
+    assert np.median(np.abs(as_aligned[:, 1])) < 2.0
+    assert np.median(np.abs(as_turned[:, 0] - 1 / 1.15)) < 0.03
+    assert np.median(np.abs(as_turned[:, 1] - 8.0)) < 2.0
