@@ -10,7 +10,9 @@ models get wrong are the run-to-run noise that a single model's figure carries::
     python benchmarks/realism_seeds.py --work /tmp/rz-final --runs-matching "realism-s*"
 
 ``--work``: a realism.py work folder (its ``real/`` sets are made there if missing). Writes
-``--out`` .json (per-photo probabilities and counts) and prints a summary.
+``--out`` .json (per-photo probabilities and counts, and the real sets' .recs, so that
+``python tools/realism_sheet.py --misses OUT.json -o /tmp/misses.png`` shows the photos the
+models get wrong, most-missed first) and prints a summary.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_real_faces(args.work, args.shared)
     if loaded is None:
         raise SystemExit(f"{args.shared}: no real-masks data")
-    _, faces = loaded
+    recs, faces = loaded
     images = {name: faces[name].images for name, _ in REAL_SETS}
     probabilities = []
     for model in models:
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"read {model}", flush=True)
     result = summarise(probabilities, rwmfd_not_masked_positions(args.shared))
     result["checkpoints"] = [str(m) for m in models]
+    result["real_recs"] = {name: str(recs[name]) for name, _ in REAL_SETS}
     result["probabilities"] = [
         {k: v.round(4).tolist() for k, v in p.items()} for p in probabilities
     ]

@@ -14,7 +14,9 @@ Two sheets, because real masked photos belong to other people and are never comm
   refuses to write inside the repository;
 - ``python tools/realism_sheet.py --misses benchmarks/results/realism.json -o /tmp/misses.png``
   shows the real photos that ``benchmarks/realism.py``'s classifiers misjudged (one row per
-  classifier and real set), read from the labelled .recs in its work folder.
+  classifier and real set), read from the labelled .recs in its work folder; given a
+  ``benchmarks/realism_seeds.py`` result, those several (b) models get wrong, most-missed
+  first, each with how many models missed it.
 """
 
 from __future__ import annotations
@@ -137,23 +139,46 @@ def real_tiles(shared: Path, per_side: int, rmfd_rows: int) -> list[Tile]:
     return tiles
 
 
+def misjudged(report: dict) -> tuple[dict[str, str], list[tuple[str, str, list[int]]]]:
+    """(real set -> its .rec, rows of (caption prefix, real set, positions)) of the photos a
+    result got wrong: each classifier's of a ``benchmarks/realism.py`` result, or those the
+    models of a ``benchmarks/realism_seeds.py`` result get wrong, most-missed first."""
+    if "sets" in report and "real_recs" in report:  # realism_seeds.py: several (b) models
+        rows = []
+        for real_set, figures in report["sets"].items():
+            by_photo = {int(i): n for i, n in figures["wrong_by_photo"].items()}
+            order = sorted(by_photo, key=lambda i: (-by_photo[i], i))
+            rows.append((f"(b) {report['models']} models:", real_set, order))
+        return report["real_recs"], rows
+    rows = [
+        (name, real_set, wrong)
+        for name, figures in report.get("a", {}).items()
+        for real_set, wrong in figures.get("wrong", {}).items()
+    ]
+    return report.get("data", {}).get("real_recs", {}), rows
+
+
 def miss_tiles(results: Path, columns: int) -> list[Tile]:
-    """Rows of the real photos each classifier of a ``benchmarks/realism.py`` result got wrong
-    (up to ``columns`` a row, a blank-padded row per classifier and set)."""
+    """Rows of the real photos a ``benchmarks/realism.py`` or ``realism_seeds.py`` result got
+    wrong (:func:`misjudged`; up to ``columns`` a row, a blank-padded row per classifier and
+    set)."""
     from maskgen.formats.recordio import RecordIOReader
 
     report = json.loads(results.read_text())
-    recs = report["data"]["real_recs"]
+    recs, rows = misjudged(report)
+    counts = {s: f["wrong_by_photo"] for s, f in report.get("sets", {}).items()}
     tiles: list[Tile] = []
-    for name, figures in report.get("a", {}).items():
-        for real_set, wrong in figures.get("wrong", {}).items():
-            with RecordIOReader(recs[real_set]) as reader:
-                keys = reader.image_keys()
-                row = [
-                    Tile(decode_rgb(reader.read(keys[i]).data), f"{name} {real_set} #{i}")
-                    for i in wrong[:columns]
-                ]
-            tiles += row + [blank() for _ in range(-len(row) % columns)]
+    for prefix, real_set, wrong in rows:
+        if not wrong:
+            continue
+        with RecordIOReader(recs[real_set]) as reader:
+            keys = reader.image_keys()
+            row = []
+            for i in wrong[:columns]:
+                times = counts.get(real_set, {}).get(str(i))
+                caption = f"{prefix} {real_set} #{i}" + (f", {times} wrong" if times else "")
+                row.append(Tile(decode_rgb(reader.read(keys[i]).data), caption))
+        tiles += row + [blank() for _ in range(-len(row) % columns)]
     return tiles
 
 
@@ -171,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-side", type=int, default=4, help="crops per side of a row")
     parser.add_argument("--rmfd-rows", type=int, default=3)
     parser.add_argument("--misses", type=Path, default=None,
-                        help="a realism.py result JSON: its misjudged real photos")  # fmt: skip
+                        help="a realism.py or realism_seeds.py result JSON: its misjudged "
+                        "real photos")  # fmt: skip
     args = parser.parse_args(argv)
     if args.misses is not None and (args.out is None or inside_repository(args.out)):
         print("--misses shows real photos: give -o outside the repository", file=sys.stderr)
@@ -183,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         tiles = miss_tiles(args.misses, 8)
         if not tiles:
-            why = "only part (a)'s classifiers record them; benchmarks/realism_seeds.py lists (b)'s"
+            why = "(b) alone records none: benchmarks/realism_seeds.py --out OUT.json does"
             print(f"{args.misses}: no misjudged photos recorded ({why})", file=sys.stderr)
             return 2
         sheet = render_sheet(tiles, columns=8, tile_size=SIZE)

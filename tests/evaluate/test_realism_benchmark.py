@@ -340,3 +340,25 @@ def test_framing_reads_back_a_known_zoom_and_turn(lfw_dir: Path) -> None:
     assert np.median(np.abs(as_aligned[:, 1])) < 2.0
     assert np.median(np.abs(as_turned[:, 0] - 1 / 1.15)) < 0.03
     assert np.median(np.abs(as_turned[:, 1] - 8.0)) < 2.0
+
+
+def test_misses_sheet_reads_both_result_kinds() -> None:
+    """tools/realism_sheet.py's rows: a realism.py result gives each classifier's misjudged
+    photos per set; a realism_seeds.py result gives those several (b) models get wrong,
+    most-missed first, with the .recs it names."""
+    sheet = _load(REPO / "tools" / "realism_sheet.py")
+    recs = {"mfr2_unmasked": "/w/real/u.rec", "rwmfd": "/w/real/r.rec"}
+    part_a = {"data": {"real_recs": recs}, "a": {"cnn": {"wrong": {"rwmfd": [4, 9]}}}}
+    assert sheet.misjudged(part_a) == (recs, [("cnn", "rwmfd", [4, 9])])
+    seeds = {
+        "models": 5,
+        "real_recs": recs,
+        "sets": {"rwmfd": {"wrong_by_photo": {"3": 1, "165": 5, "12": 5}},
+                 "mfr2_unmasked": {"wrong_by_photo": {}}},
+    }  # fmt: skip
+    got_recs, rows = sheet.misjudged(seeds)
+    assert got_recs == recs
+    assert rows == [
+        ("(b) 5 models:", "rwmfd", [12, 165, 3]),
+        ("(b) 5 models:", "mfr2_unmasked", []),
+    ]
