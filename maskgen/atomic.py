@@ -27,6 +27,23 @@ def os_error_in(error: BaseException) -> OSError | None:
     return cause
 
 
+def discard_temporary(path: Path) -> None:
+    """Remove a temporary file, if it is there, and say nothing if that fails: on a read-only
+    file system even a missing file's ``unlink(missing_ok=True)`` raises (EROFS), and in a
+    clean-up path that error would hide the one that explains the failure."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def make_folder(path: Path) -> None:
+    """``path`` made, with its parents, unless it is there; OutputError (one line naming it)
+    where the file system refuses: read-only, a regular file in the way, no permission."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot make this folder ({exc.strerror or exc})") from exc
+
+
 def temp_path_beside(path: Path) -> Path:
     """An unused name for a temporary file next to ``path`` (not created)."""
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
@@ -43,8 +60,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
             handle.write(data)
         os.replace(tmp, path)
     except BaseException as exc:  # an interrupt too: no temporary file is left behind
-        with contextlib.suppress(OSError):  # e.g. no such folder: none was made
-            tmp.unlink()
+        discard_temporary(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
             raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
         raise
@@ -75,4 +91,4 @@ def copy_file_atomic(source: Path, target: Path) -> None:
             shutil.copyfileobj(src, dst, 1 << 20)
         os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        discard_temporary(tmp)

@@ -1,4 +1,4 @@
-"""write_bytes_atomic: whole files or none, folders made where missing."""
+"""maskgen.atomic: whole files or none, folders made where missing, quiet clean-up."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from maskgen.atomic import write_bytes_atomic
+from maskgen.atomic import discard_temporary, make_folder, write_bytes_atomic
 from maskgen.errors import OutputError
 
 
@@ -36,3 +36,34 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
         write_bytes_atomic(target, b"data")
     assert [p.name for p in target.parent.iterdir()] == ["photo.jpg"]
     assert target.is_dir()
+
+
+def test_discarding_a_temporary_file_never_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a read-only file system even ``unlink(missing_ok=True)`` raises (EROFS); a clean-up
+    path that let it through hid the error that explained the failure behind a traceback."""
+    import errno
+
+    leftover = tmp_path / ".photo.jpg.1-abc.tmp"
+    leftover.write_bytes(b"partial")
+    discard_temporary(leftover)
+    discard_temporary(leftover)  # gone already: nothing to say
+    assert not leftover.exists()
+
+    def read_only(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    discard_temporary(tmp_path / ".other.tmp")
+
+
+def test_a_folder_under_a_regular_file_is_one_output_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("hi")
+    with pytest.raises(
+        OutputError, match=r"afile/run: cannot make this folder \(Not a directory\)"
+    ):
+        make_folder(tmp_path / "afile" / "run")
+    make_folder(tmp_path / "new" / "run")
+    make_folder(tmp_path / "new" / "run")  # there already: fine
+    assert (tmp_path / "new" / "run").is_dir()

@@ -28,6 +28,8 @@ import click
 from maskgen import __version__, decoder_messages
 from maskgen.errors import MaskgenError
 
+logger = logging.getLogger(__name__)
+
 # command name -> "module:function"; adding a command is adding a line here and a module.
 COMMANDS: dict[str, str] = {
     "mask": "maskgen.cli.mask:mask",
@@ -172,10 +174,25 @@ class LazyGroup(click.Group):
                 elif isinstance(exc, MaskgenError):
                     click.echo(f"Error: {_in_option_words(exc, ctx)}", err=True)
                     ctx.exit(1)
+                elif isinstance(exc, OSError):  # the file system said no: not a fault of ours
+                    logger.debug("the traceback:", exc_info=exc)
+                    click.echo(f"Error: {_os_error_words(exc)}", err=True)
+                    ctx.exit(1)
                 else:
                     raise
         click.echo(_stop_message(ctx, signum), err=True)
         ctx.exit(128 + signum)
+
+
+def _os_error_words(exc: OSError) -> str:
+    """One line for an operating-system error no maskgen check turned into its own (a folder
+    made on a read-only file system, an output under a regular file): the path or paths and
+    the OS's reason, ``ro_out/.maskgen-parts: Read-only file system``."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    paths = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+    return f"{paths}: {reason}"
 
 
 def _in_option_words(exc: MaskgenError, ctx: click.Context) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from maskgen import __version__
-from maskgen.atomic import os_error_in, temp_path_beside
+from maskgen.atomic import discard_temporary, os_error_in, temp_path_beside
 from maskgen.errors import ConfigError, MaskgenError, OutputError
 
 __all__ = [
@@ -208,7 +208,7 @@ def export_onnx(
         # a full disk was a traceback ending in torch's or onnx's own write error
         raise OutputError(f"{out_path}: cannot write here ({cause.strerror or cause})") from error
     finally:
-        tmp.unlink(missing_ok=True)
+        discard_temporary(tmp)
     return ExportReport(
         path=out_path,
         opset=written_opset,

@@ -13,14 +13,13 @@ and modification time, and on dlib's version and library file.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
-import uuid
 
 import dlib
 
+from maskgen.atomic import discard_temporary, temp_path_beside
 from maskgen.cache import (
     CACHE_DIR_ENV,
     CACHE_FORMAT,
@@ -51,7 +50,7 @@ def load_frontal_face_detector() -> dlib.fhog_object_detector:
     except RuntimeError:  # missing or unreadable: build it, and store it for the next run
         pass
     detector = dlib.get_frontal_face_detector()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+    tmp = temp_path_beside(path)
     try:
         root.mkdir(parents=True, exist_ok=True)
         detector.save(str(tmp))
@@ -59,6 +58,5 @@ def load_frontal_face_detector() -> dlib.fhog_object_detector:
     except (OSError, RuntimeError) as exc:
         logger.debug("model cache: cannot store %s (%s)", path, exc)
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        discard_temporary(tmp)
     return detector

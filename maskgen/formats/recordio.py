@@ -34,8 +34,13 @@ from typing import IO, Any, BinaryIO
 
 import numpy as np
 
-from maskgen.atomic import copy_file_atomic, temp_path_beside, write_bytes_atomic
-from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.atomic import (
+    copy_file_atomic,
+    discard_temporary,
+    temp_path_beside,
+    write_bytes_atomic,
+)
+from maskgen.errors import DatasetFormatError, MaskgenError, OutputError
 from maskgen.formats.base import Reader, SingleFileFormat, register_format
 from maskgen.formats.insightface import (
     RecordHeader,
@@ -877,7 +882,7 @@ class RecordIOWriter:
                     handle.close()
         for tmp in (self._rec_tmp, self._idx_tmp):
             if tmp is not None:
-                tmp.unlink(missing_ok=True)
+                discard_temporary(tmp)
         self._rec = self._idx = None
 
 
@@ -923,8 +928,12 @@ def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> P
             for key, offset in enumerate(_scan_record_offsets(rec_path)):
                 out.write(b"%d\t%d\n" % (key, offset))
         os.replace(tmp, idx_path)
+    except OSError as error:  # the index's folder read-only, the disk full: name the index
+        if isinstance(error, MaskgenError) or error.filename == str(rec_path):
+            raise
+        raise _cannot_write(idx_path, error) from error
     finally:
-        tmp.unlink(missing_ok=True)
+        discard_temporary(tmp)
     return idx_path
 
 
@@ -1000,8 +1009,8 @@ def join_record_files(part_paths: Sequence[Path], rec_path: Path, idx_path: Path
             raise
         raise _cannot_write(rec_path, error) from error
     finally:
-        rec_tmp.unlink(missing_ok=True)
-        idx_tmp.unlink(missing_ok=True)
+        discard_temporary(rec_tmp)
+        discard_temporary(idx_tmp)
 
 
 def _append_part(part: Path, rec_out: BinaryIO, idx_out: BinaryIO, base: int) -> int:

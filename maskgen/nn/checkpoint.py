@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from maskgen.atomic import os_error_in
+from maskgen.atomic import discard_temporary, os_error_in
 from maskgen.errors import CheckpointError, OutputError
 from maskgen.images import sniff_image_format
 
@@ -128,7 +128,7 @@ def _raise_write_error(error: BaseException, path: Path, tmp: Path) -> NoReturn:
     cause = os_error_in(error)
     if cause is None:
         raise error
-    tmp.unlink(missing_ok=True)
+    discard_temporary(tmp)
     reason = cause.strerror or str(cause)
     raise OutputError(f"{path}: cannot write the checkpoint ({reason})") from error
 

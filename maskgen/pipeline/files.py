@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from maskgen.atomic import temp_path_beside
+from maskgen.atomic import discard_temporary, temp_path_beside
 
 
 def create_exclusive(path: Path, data: bytes) -> bool:
@@ -33,4 +33,4 @@ def create_exclusive(path: Path, data: bytes) -> bool:
             os.replace(tmp, path)
         return True
     finally:
-        tmp.unlink(missing_ok=True)
+        discard_temporary(tmp)

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from maskgen.atomic import temp_path_beside, write_bytes_atomic
+from maskgen.atomic import discard_temporary, temp_path_beside, write_bytes_atomic
 from maskgen.errors import OutputError
 from maskgen.pipeline.report import Counts
 from maskgen.types import ItemResult
@@ -64,5 +64,5 @@ def join_manifest_parts(part_paths: Sequence[Path], out_dir: Path) -> Path:
                     raise OutputError(f"{part}: manifest part missing") from None
         os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        discard_temporary(tmp)
     return target

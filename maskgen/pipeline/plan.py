@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from maskgen.atomic import make_folder
 from maskgen.errors import ConfigError, OutputError
 from maskgen.pipeline.files import create_exclusive
 
@@ -247,7 +248,7 @@ class PartsLayout:
     def claim(self, plan: Plan) -> None:
         """Record ``plan``, or check it equals the one already recorded (by an interrupted run
         or another shard); ConfigError naming the differences otherwise."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_folder(self.root)
         data = json.dumps(plan.to_json(), indent=1).encode("utf-8")
         if not create_exclusive(self.plan_path, data):
             self.check_matches(plan)

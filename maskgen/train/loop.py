@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from maskgen.atomic import make_folder
 from maskgen.errors import CheckpointError, ConfigError, MaskgenError, OutputError, TrainingError
 from maskgen.masks import MaskAugment
 from maskgen.nn.checkpoint import link_checkpoint, read_checkpoint, write_checkpoint
@@ -365,7 +366,7 @@ class _Run:
     def _open_logs(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.output.mkdir(parents=True, exist_ok=True)  # only now: a refused run leaves none
+        make_folder(self.output)  # only now: a refused run leaves none
         write_config_json(self.stored_config, self.output / "config.json")
         metrics = self.output / "metrics.jsonl"
         kept = _rows_up_to(metrics, self.step) if self.config.resume else []

@@ -1,0 +1,65 @@
+"""Outputs the file system refuses (a regular file where a folder must go, a read-only or
+full file system): one line naming the path and the OS's reason, exit 1, no traceback."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from maskgen.cli.main import cli
+
+
+def _run(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def blocker(tmp_path: Path) -> Path:
+    """A regular file where the commands below are told to make folders."""
+    path = tmp_path / "afile"
+    path.write_text("hi")
+    return path
+
+
+@pytest.mark.shared
+def test_augment_and_train_under_a_regular_file(blocker: Path, rec_dir: Path) -> None:
+    rec = rec_dir / "lfw-mini" / "train.rec"
+    for args in (
+        ("augment", rec, "-o", blocker / "twin", "--workers", 1, "-q"),
+        ("train", "--data", rec, "--network", "tiny", "--device", "cpu", "--steps", 2,
+         "-o", blocker / "run", "--workers", 0),
+    ):  # fmt: skip
+        code, output = _run(*args)
+        assert code == 1, output
+        assert "Traceback" not in output
+        error = [line for line in output.splitlines() if line.startswith("Error:")]
+        assert len(error) == 1 and "cannot make this folder (Not a directory)" in error[0]
+    assert blocker.read_text() == "hi"
+
+
+@pytest.mark.shared
+def test_index_under_a_regular_file(blocker: Path, rec_dir: Path) -> None:
+    code, output = _run("index", rec_dir / "lfw-mini" / "train.rec", "-o", blocker / "t.idx")
+    assert code == 1
+    assert output.strip() == f"Error: {blocker / 't.idx'}: cannot write here (Not a directory)"
+
+
+def test_an_os_error_no_check_caught_is_still_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line's last net: an OSError that reaches it (a path the library did not
+    turn into its own error) prints the path and the reason, not a traceback."""
+    rec = tmp_path / "train.rec"
+    rec.write_bytes(b"\0" * 16)
+
+    def refused(rec_path: Path, idx_path: Path | None = None) -> Path:
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "ro" / "t.idx"))
+
+    monkeypatch.setattr("maskgen.cli.index.rebuild_index", refused)
+    code, output = _run("index", rec, "-o", tmp_path / "ro" / "t.idx")
+    assert code == 1
+    assert output.strip() == f"Error: {tmp_path / 'ro' / 't.idx'}: Read-only file system"
