@@ -30,6 +30,11 @@ class DatasetFormatError(MaskgenError, ValueError):
     """
 
 
+class UndecodableImageError(DatasetFormatError):
+    """One image record whose bytes no decoder reads (a damaged JPEG or PNG): a fault of that
+    record, not of the whole file, so training can take another in its place."""
+
+
 class ModelNotFoundError(MaskgenError, FileNotFoundError):
     """A landmark or detector model file could not be found."""
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from maskgen.errors import DatasetFormatError
+from maskgen.errors import DatasetFormatError, UndecodableImageError
 from maskgen.images import decode_rgb
 
 if TYPE_CHECKING:
@@ -42,13 +42,13 @@ PIXEL_SCALE = 127.5
 def decode_face(data: bytes, source: str, index: int) -> np.ndarray:
     """Decode one aligned face (JPEG/PNG bytes) to (112, 112, 3) uint8 RGB.
 
-    Raises DatasetFormatError naming ``source`` and ``index`` (a position or a record key) for
-    undecodable bytes or a size other than 112x112 (faces must be aligned first, e.g. with
-    ``maskgen align``).
+    Raises UndecodableImageError (a DatasetFormatError) naming ``source`` and ``index`` (a
+    position or a record key) for undecodable bytes, DatasetFormatError for a size other than
+    112x112 (faces must be aligned first, e.g. with ``maskgen align``).
     """
     rgb = decode_rgb(data)
     if rgb is None:
-        raise DatasetFormatError(f"{source}: image {index} is not a decodable image")
+        raise UndecodableImageError(f"{source}: image {index} is not a decodable image")
     check_face_shape(rgb, source, index)
     return rgb
 

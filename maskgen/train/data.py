@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from maskgen.errors import DatasetFormatError, TrainingError
+from maskgen.errors import DatasetFormatError, TrainingError, UndecodableImageError
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.masks import MaskAugment
 from maskgen.masks.wear import WEAR_CLASSES, wear_class
@@ -44,6 +44,11 @@ logger = logging.getLogger(__name__)
 
 _SPOT_CHECKS = 64
 """Records read from both files to compare labels when the twin is opened."""
+
+SUBSTITUTES = 16
+"""How many of the following records may stand in, one after another, for a record whose image
+no decoder reads before training stops: a damaged record or two in millions should not end a
+run hours in, but a set with this many in a row is not one to train on."""
 
 WEAR_LABEL_INDEX = 2
 """Element of a twin label holding the wear class (``maskgen augment --wear`` writes
@@ -332,6 +337,12 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
 
     With ``augment``, every image (original, twin or masked online) then passes through it,
     drawing from ``augment_rng(seed, epoch, key)``; the flip comes last.
+
+    A record whose image no decoder reads (``UndecodableImageError``; ``maskgen augment``
+    passes such a record through to the twin as it found it) is replaced by the next one in
+    the set, and the next, up to :data:`SUBSTITUTES`, with a warning naming it (once per
+    record in each process); the same ticket always gets the same stand-in, so a resumed run
+    repeats it. Any other fault of a record (another size, another identity) stops the run.
     """
 
     def __init__(
@@ -348,12 +359,31 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
         self.wear_classes = wear_classes
         self.augment = augment
         self.seed = seed
+        self.warned: set[str] = set()  # damaged records named already, in this process
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, ticket: Ticket) -> tuple[torch.Tensor, int, int]:  # type: ignore[override]
         ticket = Ticket(*ticket)  # a plain (position, masked, flip[, epoch]) tuple too
+        offset = 0
+        while True:
+            position = (ticket.position + offset) % len(self.data)
+            try:
+                return self._load(ticket._replace(position=position))
+            except UndecodableImageError as exc:
+                if offset == SUBSTITUTES:
+                    raise TrainingError(
+                        f"{exc}, and so are the {SUBSTITUTES} records before it: is the set "
+                        "damaged? (maskgen augment's manifest lists records it found unreadable)"
+                    ) from None
+                if str(exc) not in self.warned:
+                    self.warned.add(str(exc))
+                    logger.warning("%s: trained on the next record in its place", exc)
+                offset += 1
+
+    def _load(self, ticket: Ticket) -> tuple[torch.Tensor, int, int]:
+        """The sample of one ticket (see the class)."""
         key = int(self.data.keys[ticket.position])
         identity = int(self.data.identities[ticket.position])
         from_twin = ticket.masked and bool(self.data.twins)

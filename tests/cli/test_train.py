@@ -303,3 +303,26 @@ def test_files_no_run_wrote_are_not_replaced(rec_dir: Path, tmp_path: Path) -> N
     again = _invoke(*args, "-o", run)
     assert again.exit_code == 0, again.output
     assert (run / "last.pt").is_file()
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_damaged_records_do_not_end_a_run(
+    rec_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new user's run on a set with a damaged JPEG died at step 3 with every step lost; the
+    next record now stands in, the run finishes and says which record it could not read."""
+    from tests.train.helpers import write_damaged_copy
+
+    source = rec_dir / "lfw-mini" / "train.rec"
+    damaged = write_damaged_copy(source, tmp_path / "set" / "train.rec", set(range(1, 295, 10)))
+    args = ("--data", damaged, *TINY, "--steps", "4", "--workers", "0", "-o", tmp_path / "run")
+    with caplog.at_level("WARNING", logger="maskgen.train.data"):
+        result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "last.pt").is_file()
+    warned = [r.getMessage() for r in caplog.records if r.name == "maskgen.train.data"]
+    assert warned and all(
+        m.endswith("is not a decodable image: trained on the next record in its place")
+        for m in warned
+    )

@@ -71,6 +71,23 @@ def write_masked_twin(
     return target
 
 
+def write_damaged_copy(source: Path, target: Path, damaged: set[int]) -> Path:
+    """Copy ``source`` to ``target`` record by record, the image bytes of the keys in
+    ``damaged`` replaced by a JPEG's first 200 bytes, which no decoder reads (as a transfer cut
+    short leaves a record)."""
+    reader = RecordIOReader(source)
+    with RecordIOWriter(target) as writer:
+        keys = reader.keys()
+        for key in keys:
+            sample = reader.read(key)
+            if sample.is_image and key in damaged:
+                sample = Sample(key=key, data=sample.data[:200], label=sample.label,
+                                extra=sample.extra)  # fmt: skip
+            writer.write(sample)
+    (target.parent / "property").write_text((source.parent / "property").read_text())
+    return target
+
+
 # arcface_torch's iresnet layout, written out from the paper's layer spec (not from our code).
 LAYERS = {"r18": [2, 2, 2, 2], "r34": [3, 4, 6, 3], "r50": [3, 4, 14, 3], "r100": [3, 13, 30, 3]}
 CHANNELS = [64, 128, 256, 512]

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from maskgen.errors import TrainingError
-from maskgen.train.data import EpochSampler, FaceDataset, open_train_data
-from tests.train.helpers import UNMASKED_EVERY, write_masked_twin
+from maskgen.train.data import SUBSTITUTES, EpochSampler, FaceDataset, open_train_data
+from tests.train.helpers import UNMASKED_EVERY, write_damaged_copy, write_masked_twin
 
 pytestmark = [pytest.mark.torch, pytest.mark.shared]
 
@@ -163,3 +163,35 @@ def test_a_hand_filtered_index_trains_on_what_it_lists_and_says_so(
     assert data.num_classes == 40
     (said,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert said.startswith(f"data: {tmp_path / 'train.idx'}: leaves out 10 of the 294 image")
+
+
+def test_a_record_no_decoder_reads_is_stood_in_for_by_the_next(
+    lfw_mini: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One damaged JPEG among millions ended a run hours in (the steps done were lost); the
+    next record now takes its place, the same one every time, with one warning naming it."""
+    data = open_train_data(lfw_mini)
+    bad = int(data.keys[10])
+    damaged = write_damaged_copy(lfw_mini, tmp_path / "train.rec", {bad, int(data.keys[11])})
+    dataset = FaceDataset(open_train_data(damaged))
+    reference = FaceDataset(data)
+    with caplog.at_level("WARNING", logger="maskgen.train.data"):
+        image, identity, label = dataset[(10, False, False)]
+        again = dataset[(10, False, False)][0]
+    stand_in = reference[(12, False, False)]
+    assert torch.equal(image, stand_in[0]) and torch.equal(again, image)
+    assert (identity, label) == (stand_in[1], 0)
+    named = [r.getMessage() for r in caplog.records]
+    assert len(named) == 2  # each damaged record once, however often it is drawn
+    assert named[0].endswith(f"image {bad} is not a decodable image: trained on the next record "
+                             "in its place")  # fmt: skip
+    assert torch.equal(dataset[(9, False, False)][0], reference[(9, False, False)][0])
+
+
+def test_a_run_of_damaged_records_stops_training(lfw_mini: Path, tmp_path: Path) -> None:
+    data = open_train_data(lfw_mini)
+    run = {int(k) for k in data.keys[20 : 20 + SUBSTITUTES + 1]}
+    dataset = FaceDataset(open_train_data(write_damaged_copy(lfw_mini, tmp_path / "t.rec", run)))
+    with pytest.raises(TrainingError, match=rf"and so are the {SUBSTITUTES} records before it"):
+        dataset[(20, True, False)]
+    assert dataset[(19, True, False)][0].shape == (112, 112, 3)
