@@ -71,7 +71,8 @@ def _refuse_a_set_given_twice(sets: list[Any]) -> None:
     "masked_bins",
     multiple=True,
     metavar="Y.bin",
-    help="Verification set of masked faces, e.g. a twin from maskgen augment (repeatable).",
+    help="Verification set of masked faces, e.g. a twin from maskgen augment; its images "
+    "that equal a --bin original's are expected unmasked (repeatable).",
 )
 @click.option(
     "--rec",
@@ -115,7 +116,9 @@ def eval_command(
     verification accuracy (mean ± std, faces plus mirror images, squared-L2 thresholds
     0-4) and TAR at FAR=1e-3 where there are at least 1000 impostor pairs; on every set, the
     mask-usage accuracy (mask probability > 0.5), expecting --bin faces unmasked,
-    --masked-bin faces masked and --rec faces as their label says. The table goes to stdout;
+    --masked-bin faces masked (but where a --bin is its original, the images that are their
+    original's bytes, faces maskgen augment could not mask, unmasked, as training's
+    validation counts them) and --rec faces as their label says. The table goes to stdout;
     an existing --json or --markdown file is replaced only with --overwrite.
 
     Example: maskgen eval --model run/last.pt --bin lfw.bin --masked-bin lfw_masked/lfw.bin

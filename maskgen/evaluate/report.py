@@ -9,10 +9,13 @@ JSON layout (accuracies as fractions, null where not measured)::
                                           "tar_at_far": {"1e-03": 0.98} | null,
                                           "threshold": 1.42 | null,
                                           "expected_mask": "unmasked" | "masked" | "label",
+                                          "unmasked_copies": 27 | null,
                                           "wear_accuracy": 0.97 | null,
                                           "wear_class_accuracy": {"none": 1.0, ...} | null,
                                           "wear_confusion": [[...5 ints...] x 5] | null}}}
 
+``unmasked_copies``: on a masked twin evaluated beside its original, the images whose bytes equal
+the original's (faces ``maskgen augment`` could not mask), expected unmasked; null otherwise.
 ``wear_*`` are measured for a wear-class model on a ``.rec`` with wear labels: the share of faces
 whose predicted class (argmax of ``wear_prob``) is the label's, per class of
 ``maskgen.masks.wear.WEAR_CLASSES`` (null for a class with no faces) and over all, and the
@@ -46,6 +49,7 @@ class SetResult:
     tar_at_far: dict[str, float] | None = None
     threshold: float | None = None
     expected_mask: str = "unmasked"
+    unmasked_copies: int | None = None
     wear_accuracy: float | None = None
     wear_class_accuracy: tuple[float | None, ...] | None = None
     wear_confusion: tuple[tuple[int, ...], ...] | None = None
@@ -65,6 +69,7 @@ class SetResult:
             "tar_at_far": self.tar_at_far,
             "threshold": self.threshold,
             "expected_mask": self.expected_mask,
+            "unmasked_copies": self.unmasked_copies,
             "wear_accuracy": self.wear_accuracy,
             "wear_class_accuracy": per_class,
             "wear_confusion": confusion,
@@ -101,6 +106,7 @@ class EvalReport:
 
         rule = "  ".join("-" * w for w in widths)
         table = [line(header), rule, *(line(r) for r in rows)]
+        table += _copies_notes(self.results)
         for result in self.results:
             table += _wear_block(result, markdown=False)
         return "\n".join(table)
@@ -116,6 +122,8 @@ class EvalReport:
             tars = [_percent((result.tar_at_far or {}).get(far)) for far in fars]
             cells = [f"`{result.name}`", verification, mask, *tars, images]
             lines.append("| " + " | ".join(cells) + " |")
+        notes = _copies_notes(self.results)
+        lines += ["", *notes] if notes else []
         for result in self.results:
             lines += _wear_block(result, markdown=True)
         title = self.model.get("path")
@@ -136,6 +144,16 @@ def _row(result: SetResult) -> tuple[str, str, str, str]:
     else:
         verification = f"{_percent(result.accuracy)} ± {_percent(result.accuracy_std)}"
     return (result.name, verification, _percent(result.mask_accuracy), str(result.images))
+
+
+def _copies_notes(results: Sequence[SetResult]) -> list[str]:
+    """A line per masked twin that holds copies of its originals: they were expected unmasked."""
+    return [
+        f"{r.name}: {r.unmasked_copies} of {r.images} images are their original's bytes "
+        "(faces maskgen augment could not mask): expected unmasked"
+        for r in results
+        if r.unmasked_copies
+    ]
 
 
 def _wear_block(result: SetResult, *, markdown: bool) -> list[str]:

@@ -3,7 +3,11 @@
 
 - ``bin``: insightface verification set of unmasked faces: 10-fold verification accuracy, TAR at
   FAR, and mask-usage accuracy with every face expected unmasked.
-- ``masked-bin``: the same for a masked twin: every face expected masked.
+- ``masked-bin``: the same for a masked twin: every face expected masked, except, where the
+  ``.bin`` it is the twin of is known (``EvalSet.original``; :func:`evaluate_model` finds it
+  among the ``bin`` sets), those whose bytes equal the original's: ``maskgen augment`` stores a
+  face it could not mask (occluded, too turned) as it was, and training's validation counts
+  such a copy unmasked too.
 - ``rec``: a RecordIO set whose label element 1 says whether the face is masked (the twin
   convention, ``[identity, mask flag]``): mask-usage accuracy only (no pairs). For a wear-class
   model on a set whose labels all carry element 2 (a twin written with ``maskgen augment
@@ -56,14 +60,20 @@ class EvalSet:
 
     path: str
     kind: SetKind
+    original: str | None = None
+    """For a ``masked-bin``, the ``.bin`` it is the twin of (see the module docstring)."""
 
     def __post_init__(self) -> None:
         if self.kind not in SET_KINDS:
             raise ConfigError(
                 f"{self.path}: set kind {self.kind!r} is not one of {', '.join(SET_KINDS)}"
             )
+        if self.original is not None and self.kind != "masked-bin":
+            raise ConfigError(f"{self.path}: only a masked-bin set has an original")
         if not isinstance(self.path, str):  # a Path named the set as a key json cannot write
             object.__setattr__(self, "path", os.fspath(self.path))
+        if self.original is not None and not isinstance(self.original, str):
+            object.__setattr__(self, "original", os.fspath(self.original))
 
 
 def evaluate_model(
@@ -81,8 +91,38 @@ def evaluate_model(
             f"{embedder.info.path}: no mask head, and a RecordIO set (--rec) gives mask-usage "
             "accuracy only: nothing to evaluate (a .bin gives verification accuracy)"
         )
+    sets = with_twin_originals(sets)
     results = tuple(evaluate_set(embedder, s, progress=progress) for s in sets)
     return EvalReport(results=results, model=embedder.info.to_json())
+
+
+def with_twin_originals(sets: Sequence[EvalSet]) -> list[EvalSet]:
+    """``sets``, each ``masked-bin`` without an ``original`` given the ``bin`` set whose pairs
+    it repeats (as many images, the same same/different list, as ``maskgen augment`` keeps
+    them): the one given at its own position among the bins where that matches (``--bin a
+    --bin b --masked-bin A --masked-bin B``), else the first that does; none where no bin
+    matches (every image is then expected masked)."""
+    from maskgen.formats.verification import read_verification_bin
+
+    bins = [s.path for s in sets if s.kind == "bin"]
+    pairs: dict[str, tuple[int, list[bool]]] = {}
+
+    def shape(path: str) -> tuple[int, list[bool]]:
+        if path not in pairs:
+            images, issame = read_verification_bin(path)
+            pairs[path] = (len(images), list(issame))
+        return pairs[path]
+
+    out, twins = [], 0
+    for eval_set in sets:
+        if eval_set.kind == "masked-bin" and eval_set.original is None and bins:
+            mine = bins[twins : twins + 1]
+            matches = [b for b in [*mine, *bins] if shape(b) == shape(eval_set.path)]
+            if matches:
+                eval_set = dataclasses.replace(eval_set, original=matches[0])
+        twins += eval_set.kind == "masked-bin"
+        out.append(eval_set)
+    return out
 
 
 def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
@@ -113,7 +153,7 @@ def evaluate_set(
     """One set's figures; see the module docstring for what each kind measures."""
     if eval_set.kind == "rec":
         return _evaluate_rec(embedder, eval_set.path, progress)
-    return _evaluate_bin(embedder, eval_set.path, eval_set.kind == "masked-bin", progress)
+    return _evaluate_bin(embedder, eval_set, progress)
 
 
 def _reporter(progress: Progress | None, name: str, total: int) -> Callable[[int], None] | None:
@@ -122,13 +162,22 @@ def _reporter(progress: Progress | None, name: str, total: int) -> Callable[[int
     return lambda done: progress(name, done, total)
 
 
-def _evaluate_bin(
-    embedder: Embedder, path: str, expected_masked: bool, progress: Progress | None
-) -> SetResult:
+def _evaluate_bin(embedder: Embedder, eval_set: EvalSet, progress: Progress | None) -> SetResult:
     from maskgen.formats.verification import read_verification_bin
 
+    path = eval_set.path
     images, issame = read_verification_bin(path)
     check_enough_pairs(path, len(issame))
+    expected_masked: bool | np.ndarray = eval_set.kind == "masked-bin"
+    copies = None
+    if eval_set.original is not None:
+        originals = read_verification_bin(eval_set.original)[0]
+        if len(originals) != len(images):
+            raise DatasetFormatError(
+                f"{path}: not the masked twin of {eval_set.original} (image counts differ)"
+            )
+        expected_masked = np.array([a != b for a, b in zip(images, originals, strict=True)])
+        copies = int((~expected_masked).sum())
     result = embedder.embed_encoded(
         images, source=path, flip=True, progress=_reporter(progress, path, len(images))
     )
@@ -141,7 +190,8 @@ def _evaluate_bin(
         mask_accuracy=mask_accuracy(result.mask_prob, expected_masked),
         tar_at_far=verification.tar_at_far,
         threshold=verification.threshold,
-        expected_mask="masked" if expected_masked else "unmasked",
+        expected_mask="masked" if eval_set.kind == "masked-bin" else "unmasked",
+        unmasked_copies=copies,
     )
 
 

@@ -12,6 +12,7 @@ OPTIONAL = {
     "tar_at_far",
     "threshold",
     "expected_mask",
+    "unmasked_copies",
     "wear_accuracy",
     "wear_class_accuracy",
     "wear_confusion",
@@ -59,3 +60,17 @@ def test_markdown_table(tmp_path: Path) -> None:
     assert rows[0].startswith("| Set | Verification accuracy (%)") and "TAR@FAR=1e-03" in rows[0]
     assert len(rows) == 5
     assert "| `data/lfw.bin` | 99.67 ± 0.31 | 99.95 | 98.00 | 12000 |" in rows
+
+
+def test_copies_of_originals_are_said_under_the_table() -> None:
+    report = EvalReport(
+        results=(
+            SetResult("lfw.bin", 1200, 0.99, 0.003, 0.99),
+            SetResult("twin/lfw.bin", 1200, 0.98, 0.004, 0.978, None, 1.3, "masked", 27),
+        ),
+        model={"path": "run/last.pt"},
+    )
+    note = "twin/lfw.bin: 27 of 1200 images are their original's bytes"
+    assert report.format_table().splitlines()[4].startswith(note)
+    assert note in report.format_markdown()
+    assert report.to_json()["results"]["twin/lfw.bin"]["unmasked_copies"] == 27

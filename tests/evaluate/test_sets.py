@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maskgen.errors import DatasetFormatError
+from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.evaluate import Embedder, EvalSet, evaluate_model
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.nn.preprocess import decode_face
@@ -141,3 +141,27 @@ def test_a_set_kind_it_does_not_know_is_refused_and_a_path_is_kept_as_text(
     report = evaluate_model(Embedder.from_path(tiny_checkpoint), [eval_set])
     out = report.write_json(tmp_path / "report.json")
     assert list(json.loads(out.read_text())["results"]) == [str(rec)]
+
+
+def test_a_masked_bin_finds_the_bin_it_is_the_twin_of(tmp_path: Path) -> None:
+    """maskgen eval --bin a --bin b --masked-bin B --masked-bin A: each twin is paired with the
+    .bin whose pairs it repeats (its own position first), so its copies of originals can be
+    expected unmasked; a twin of no given .bin keeps every image expected masked."""
+    from maskgen.evaluate.sets import with_twin_originals
+    from maskgen.formats.verification import write_verification_bin
+
+    def bin_of(name: str, issame: list[bool]) -> str:
+        images = [b"\xff\xd8 %d" % i for i in range(2 * len(issame))]
+        return str(write_verification_bin(tmp_path / name, images, issame))
+
+    a, b = bin_of("a.bin", [True, False] * 6), bin_of("b.bin", [False, True] * 6)
+    twin_a, twin_b = bin_of("A.bin", [True, False] * 6), bin_of("B.bin", [False, True] * 6)
+    other = bin_of("other.bin", [True] * 12)
+    sets = [EvalSet(a, "bin"), EvalSet(b, "bin"), EvalSet(twin_b, "masked-bin")]
+    sets += [EvalSet(twin_a, "masked-bin"), EvalSet(other, "masked-bin")]
+    paired = with_twin_originals(sets)
+    assert [s.original for s in paired] == [None, None, b, a, None]
+    given = with_twin_originals([EvalSet(a, "bin"), EvalSet(twin_b, "masked-bin", original=a)])
+    assert given[1].original == a  # one given is kept
+    with pytest.raises(ConfigError, match="only a masked-bin set has an original"):
+        EvalSet(a, "bin", original=b)
