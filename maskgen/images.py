@@ -440,6 +440,11 @@ def restore_layout(stored: StoredImage, masked_rgb: np.ndarray) -> np.ndarray:
     return out
 
 
+def _named(key: Key) -> str:
+    """A key as an error names it: a file by its path, a dataset record as ``item 7``."""
+    return str(key) if isinstance(key, str) else f"item {key!r}"
+
+
 MAX_SIDE = {"ico": 256}
 """The largest side a format holds, where it is small: an ICO directory entry stores each side
 in one byte (0 meaning 256), and Pillow's writer shrinks a larger image without a word."""
@@ -459,7 +464,7 @@ def encode_stored(
     if limit is not None and max(pixels.shape[:2]) > limit:
         height, width = pixels.shape[:2]
         raise OutputError(
-            f"item {key!r}: an {image_format.upper()} image holds at most {limit}x{limit} "
+            f"{_named(key)}: an {image_format.upper()} image holds at most {limit}x{limit} "
             f"pixels, this one is {width}x{height}: choose another format (.png, .jpg, .webp)"
         )
     fmt = _BY_NAME.get(image_format)
@@ -469,12 +474,12 @@ def encode_stored(
     if data is None and fmt is not None and fmt.pillow in _pillow_writers():
         data = _pillow_encode(pixels, fmt.pillow, jpeg_quality)
     if data is None:
-        raise OutputError(f"item {key!r}: neither OpenCV nor Pillow can write {image_format}")
+        raise OutputError(f"{_named(key)}: neither OpenCV nor Pillow can write {image_format}")
     if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
         return data, None  # every writer here keeps 8-bit RGB
     written = read_stored(data)
     if written is None:
-        raise OutputError(f"item {key!r}: the {image_format} just written does not decode")
+        raise OutputError(f"{_named(key)}: the {image_format} just written does not decode")
     before, after = describe_layout(pixels), written.layout
     return data, None if before == after else f"{before} -> {after}"
 

@@ -58,6 +58,7 @@ def export(model_path: Path, output_path: Path, opset: int, overwrite: bool, qui
     from maskgen.evaluate.export import export_onnx
 
     options.refuse_existing(output_path, overwrite=overwrite, inputs=(model_path,))
+    options.refuse_unwritable(output_path)
     report = export_onnx(model_path, output_path, opset=opset)
     if not quiet:
         click.echo(report.summary(), err=True)

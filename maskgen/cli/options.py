@@ -58,8 +58,8 @@ chunk_size = click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Items per chunk (the unit of work, resume and shards; --resume keeps the run's "
-    "own).  [default: 1000, fewer for small inputs]",
+    help="Items per chunk (the unit of work, resume and shards). --resume without it keeps "
+    "the run's own; with another, it is refused.  [default: 1000, fewer for small inputs]",
 )
 
 jpeg_quality = click.option(

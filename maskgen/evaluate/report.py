@@ -173,7 +173,12 @@ def _wear_block(result: SetResult, *, markdown: bool) -> list[str]:
         head = ["", f"{title}:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return head + ["| " + " | ".join(r) + " |" for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [" ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
+    lines = [
+        "  ".join(
+            [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+        )
+        for r in [header, *rows]
+    ]  # as the main table: names to the left, figures to the right, two spaces between
     return ["", f"{title}:", *lines]
 
 

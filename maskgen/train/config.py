@@ -468,6 +468,12 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported value {value!r}")  # pragma: no cover
 
 
+def _value_error(name: str, problem: str) -> ConfigError:
+    """ConfigError ``"name: problem"`` for one setting, which the command line words as its
+    option (``--steps: must be at least 1``) and a config file's reader as its key."""
+    return ConfigError(f"{name}: {problem}", parameters={name: name})
+
+
 def _check_values(c: TrainConfig) -> None:
     """Range and choice checks (types were checked when the layers were read)."""
     choices = {
@@ -479,9 +485,9 @@ def _check_values(c: TrainConfig) -> None:
     }
     for name, allowed in choices.items():
         if getattr(c, name) not in allowed:
-            raise ConfigError(f"{name}: {getattr(c, name)!r} is not one of {', '.join(allowed)}")
+            raise _value_error(name, f"{getattr(c, name)!r} is not one of {', '.join(allowed)}")
     if c.preset is not None and c.preset not in PRESETS:
-        raise ConfigError(f"preset: unknown {c.preset!r} (choose from {', '.join(PRESETS)})")
+        raise _value_error("preset", f"unknown {c.preset!r} (choose from {', '.join(PRESETS)})")
     positive = (
         "embedding_size",
         "batch_size",
@@ -492,52 +498,53 @@ def _check_values(c: TrainConfig) -> None:
     )
     for name in positive:
         if getattr(c, name) is not None and getattr(c, name) < 1:
-            raise ConfigError(f"{name}: must be at least 1, got {getattr(c, name)}")
+            raise _value_error(name, f"must be at least 1, got {getattr(c, name)}")
     for name in ("steps", "epochs", "lr_reference_batch", "threads"):
         value = getattr(c, name)
         if value is not None and value < 1:
-            raise ConfigError(f"{name}: must be at least 1, got {value}")
+            raise _value_error(name, f"must be at least 1, got {value}")
     if (c.steps is None) == (c.epochs is None):
         raise ConfigError("steps/epochs: give exactly one of them")
     for name in ("lr", "scale", "lr_gamma", "poly_power"):
         if not getattr(c, name) > 0:
-            raise ConfigError(f"{name}: must be positive, got {getattr(c, name)}")
+            raise _value_error(name, f"must be positive, got {getattr(c, name)}")
     for name in ("momentum", "weight_decay", "margin", "warmup_steps", "workers", "mask_weight"):
         if getattr(c, name) is not None and getattr(c, name) < 0:
-            raise ConfigError(f"{name}: must not be negative, got {getattr(c, name)}")
+            raise _value_error(name, f"must not be negative, got {getattr(c, name)}")
     if c.clip_grad_norm is not None and not c.clip_grad_norm > 0:
-        raise ConfigError(f"clip_grad_norm: must be positive, got {c.clip_grad_norm}")
+        raise _value_error("clip_grad_norm", f"must be positive, got {c.clip_grad_norm}")
     if c.ema_decay is not None and not 0.0 < c.ema_decay < 1.0:
-        raise ConfigError(f"ema_decay: must be in (0, 1), e.g. 0.999, got {c.ema_decay}")
+        raise _value_error("ema_decay", f"must be in (0, 1), e.g. 0.999, got {c.ema_decay}")
     if not 0.0 <= c.dropout < 1.0:
-        raise ConfigError(f"dropout: must be in [0, 1), got {c.dropout}")
+        raise _value_error("dropout", f"must be in [0, 1), got {c.dropout}")
     if not 0.0 <= c.mask_smoothing < 1.0:
-        raise ConfigError(f"mask_smoothing: must be in [0, 1), got {c.mask_smoothing}")
+        raise _value_error("mask_smoothing", f"must be in [0, 1), got {c.mask_smoothing}")
     for name in ("masked_prob", "color_prob", "texture_prob"):
         if not 0.0 <= getattr(c, name) <= 1.0:
-            raise ConfigError(f"{name}: must be in [0, 1], got {getattr(c, name)}")
+            raise _value_error(name, f"must be in [0, 1], got {getattr(c, name)}")
     if c.online_mask and c.masked:
-        raise ConfigError(
-            "online_mask: --online-mask masks the --data images while loading them and takes "
-            f"no masked twin, but masked is {', '.join(c.masked)}; give one of the two"
+        raise _value_error(
+            "online_mask",
+            "--online-mask masks the --data images while loading them and takes "
+            f"no masked twin, but masked is {', '.join(c.masked)}; give one of the two",
         )
     if c.masked and len(set(c.masked)) != len(c.masked):
         twice = next(p for p in c.masked if c.masked.count(p) > 1)
-        raise ConfigError(f"masked: {twice} given twice; give each twin once")
+        raise _value_error("masked", f"{twice} given twice; give each twin once")
     _check_wear(c)
     if list(c.lr_milestones) != sorted(c.lr_milestones) or any(m < 1 for m in c.lr_milestones):
-        raise ConfigError(
-            f"lr_milestones: must be increasing positive steps, got {c.lr_milestones}"
+        raise _value_error(
+            "lr_milestones", f"must be increasing positive steps, got {c.lr_milestones}"
         )
     if c.val_masked and len(c.val_masked) != len(c.val):
-        raise ConfigError(
-            f"val_masked: give one masked twin per --val set ({len(c.val)}), "
-            f"got {len(c.val_masked)}"
+        raise _value_error(
+            "val_masked",
+            f"give one masked twin per --val set ({len(c.val)}), got {len(c.val_masked)}",
         )
     if c.seed < 0:
-        raise ConfigError(f"seed: must not be negative, got {c.seed}")
+        raise _value_error("seed", f"must not be negative, got {c.seed}")
     if c.online_mask and c.seed >= 2**32:
-        raise ConfigError(f"seed: must be below 2**32 with online_mask, got {c.seed}")
+        raise _value_error("seed", f"must be below 2**32 with online_mask, got {c.seed}")
 
 
 def _check_wear(c: TrainConfig) -> None:

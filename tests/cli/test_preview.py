@@ -67,6 +67,7 @@ def test_a_sheet_larger_than_an_ico_holds_is_one_error_line_and_no_file(photos, 
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "holds at most 256x256 pixels" in lines[0]
+    assert lines[0].startswith("Error: sheet.ico: an ICO image")  # the file, not "item"
     assert f"this one is {4 * (TILE + 4) + 4}x" in lines[0] and ".png" in lines[0]
     assert not out.exists() and not list(tmp_path.glob("sheet*"))
 

@@ -326,3 +326,16 @@ def test_damaged_records_do_not_end_a_run(
         m.endswith("is not a decodable image: trained on the next record in its place")
         for m in warned
     )
+
+
+@pytest.mark.torch
+def test_a_bad_value_is_named_by_its_option(tmp_path: Path) -> None:
+    """The checks speak of a setting by its config key (``steps``), which a new user who
+    typed ``--steps -5`` does not know; at the command line the key is the option."""
+    for args, said in (
+        (("--steps", "-5"), "Error: --steps: must be at least 1, got -5"),
+        (("--masked-prob", "2"), "Error: --masked-prob: must be in [0, 1], got 2.0"),
+        (("--lr", "0"), "Error: --lr: must be positive, got 0.0"),
+    ):
+        result = _invoke("--data", tmp_path / "absent.rec", *args, "-o", tmp_path / "run")
+        assert result.exit_code == 1 and result.stderr.strip() == said, result.output

@@ -150,3 +150,19 @@ def test_an_export_that_cannot_be_written_is_one_line(
     ), done.stderr
     assert "Traceback" not in done.stderr
     assert list(out.iterdir()) == []
+
+
+def test_an_export_under_a_regular_file_is_refused_before_any_work(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """It said "cannot write here (File exists)", the OS's reason for a mkdir over a file,
+    after building the model; now the reason embed and eval give, before anything is built."""
+    from click.testing import CliRunner
+
+    from maskgen.cli.main import cli
+
+    (tmp_path / "afile").write_text("hi")
+    out = tmp_path / "afile" / "m.onnx"
+    result = CliRunner().invoke(cli, ["export", "--model", str(tiny_checkpoint), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {out}: {tmp_path / 'afile'} is a file, not a folder"

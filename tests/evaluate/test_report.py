@@ -74,3 +74,22 @@ def test_copies_of_originals_are_said_under_the_table() -> None:
     assert report.format_table().splitlines()[4].startswith(note)
     assert note in report.format_markdown()
     assert report.to_json()["results"]["twin/lfw.bin"]["unmasked_copies"] == 27
+
+
+def test_the_wear_confusion_table_lines_up() -> None:
+    """Class names to the left, counts under their class's name: the header and rows were all
+    right-justified, one space apart, and read as one run of words."""
+    confusion = ((10, 0, 0, 0, 0), (1, 100, 2, 3, 0), (0, 5, 60, 0, 0), (0, 1, 0, 90, 0))
+    result = SetResult(
+        "wtwin/train.rec", 300, mask_accuracy=0.9, expected_mask="label", wear_accuracy=0.8,
+        wear_class_accuracy=(1.0, 0.9, 0.8, 0.7, None), wear_confusion=(*confusion, (0,) * 5),
+    )  # fmt: skip
+    lines = EvalReport(results=(result,), model={}).format_table().splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("Labelled")))
+    table = lines[header : header + 6]
+    assert [line.split("  ")[0].strip() for line in table[1:]] == [
+        "none", "correct", "nose_uncovered", "mouth_uncovered", "chin_uncovered"
+    ]  # fmt: skip
+    ends = {name: table[0].index(name) + len(name) for name in ("correct", "mouth_uncovered")}
+    assert table[2][: ends["correct"]].endswith(" 100")  # correct row, correct column
+    assert table[4][: ends["mouth_uncovered"]].endswith(" 90")

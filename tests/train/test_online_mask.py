@@ -271,7 +271,7 @@ def test_cli_refuses_online_mask_with_a_twin_and_bad_mask_options(
         "mask_types: unknown mask type(s) 'scarf'; available: cloth, kn95": (
             *("--online-mask", "--mask-types", "surgical,scarf", "--batch-size", "4"),
         ),
-        "texture_prob: must be in [0, 1], got 1.5": ("--online-mask", "--texture-prob", "1.5"),
+        "--texture-prob: must be in [0, 1], got 1.5": ("--online-mask", "--texture-prob", "1.5"),
     }
     for index, (message, args) in enumerate(cases.items()):
         result = _invoke(*base, "-o", tmp_path / f"run{index}", *args)
