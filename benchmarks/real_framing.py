@@ -55,6 +55,10 @@ def framing(images: np.ndarray) -> np.ndarray:
 def summary(values: np.ndarray) -> dict[str, float | int]:
     """Percentiles (10, 50, 90) of the scale, the angle's standard deviation, the count."""
     kept = values[~np.isnan(values[:, 0])]
+    if not len(kept):  # no crop's landmarks fitted: nothing to spread
+        return {"crops": len(values), "fitted": 0, "scale_p10": float("nan"),
+                "scale_median": float("nan"), "scale_p90": float("nan"),
+                "angle_std_deg": float("nan")}  # fmt: skip
     p10, p50, p90 = np.percentile(kept[:, 0], [10, 50, 90])
     return {"crops": len(values), "fitted": len(kept), "scale_p10": float(p10),
             "scale_median": float(p50), "scale_p90": float(p90),

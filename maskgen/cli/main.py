@@ -174,7 +174,7 @@ class LazyGroup(click.Group):
                 elif isinstance(exc, MaskgenError):
                     click.echo(f"Error: {_in_option_words(exc, ctx)}", err=True)
                     ctx.exit(1)
-                elif isinstance(exc, OSError):  # the file system said no: not a fault of ours
+                elif isinstance(exc, OSError) and _refused_by_the_system(exc):
                     logger.debug("the traceback:", exc_info=exc)
                     click.echo(f"Error: {_os_error_words(exc)}", err=True)
                     ctx.exit(1)
@@ -184,15 +184,23 @@ class LazyGroup(click.Group):
         ctx.exit(128 + signum)
 
 
+def _refused_by_the_system(exc: OSError) -> bool:
+    """An OSError the operating system raised about a path (it carries an errno and a file
+    name: a read-only file system, a regular file in a folder's place, a full disk), as
+    opposed to one a library raises with a message alone (Pillow's encoder, a DataLoader
+    worker's re-raise), which may be a fault of ours and keeps its traceback. A closed pipe
+    (``maskgen types | head``) is click's to end quietly."""
+    return (
+        exc.errno is not None and exc.filename is not None and not isinstance(exc, BrokenPipeError)
+    )
+
+
 def _os_error_words(exc: OSError) -> str:
     """One line for an operating-system error no maskgen check turned into its own (a folder
     made on a read-only file system, an output under a regular file): the path or paths and
     the OS's reason, ``ro_out/.maskgen-parts: Read-only file system``."""
-    reason = exc.strerror or str(exc)
-    if exc.filename is None:
-        return reason
     paths = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
-    return f"{paths}: {reason}"
+    return f"{paths}: {exc.strerror or exc}"
 
 
 def _in_option_words(exc: MaskgenError, ctx: click.Context) -> str:

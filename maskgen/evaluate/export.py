@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from maskgen import __version__
-from maskgen.atomic import discard_temporary, os_error_in, temp_path_beside
+from maskgen.atomic import discard_temporary, make_folder, os_error_in, temp_path_beside
 from maskgen.errors import ConfigError, MaskgenError, OutputError
 
 __all__ = [
@@ -253,10 +253,7 @@ def _output_names(info: dict[str, Any]) -> list[str]:
 
 def _temp_path(out_path: Path) -> Path:
     """A temporary name beside ``out_path`` (its folder created) for the exporter to fill."""
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out_path}: cannot write here ({exc.strerror})") from exc
+    make_folder(out_path.parent)
     return temp_path_beside(out_path)
 
 

@@ -122,7 +122,7 @@ class EvalReport:
             tars = [_percent((result.tar_at_far or {}).get(far)) for far in fars]
             cells = [f"`{result.name}`", verification, mask, *tars, images]
             lines.append("| " + " | ".join(cells) + " |")
-        notes = _copies_notes(self.results)
+        notes = [f"- {note}" for note in _copies_notes(self.results)]
         lines += ["", *notes] if notes else []
         for result in self.results:
             lines += _wear_block(result, markdown=True)

@@ -97,32 +97,44 @@ def evaluate_model(
 
 
 def with_twin_originals(sets: Sequence[EvalSet]) -> list[EvalSet]:
-    """``sets``, each ``masked-bin`` without an ``original`` given the ``bin`` set whose pairs
-    it repeats (as many images, the same same/different list, as ``maskgen augment`` keeps
-    them): the one given at its own position among the bins where that matches (``--bin a
-    --bin b --masked-bin A --masked-bin B``), else the first that does; none where no bin
-    matches (every image is then expected masked)."""
+    """``sets``, each ``masked-bin`` without an ``original`` given the ``bin`` set it is the
+    twin of: of the bins whose pairs it repeats (as many images, the same same/different list,
+    as ``maskgen augment`` keeps them), the one it shares the most images with byte for byte
+    (its copies of faces augment could not mask; LFW, AgeDB-30, CALFW and CPLFW all hold
+    12,000 images, so pairs alone may match several); none where it shares none (every image
+    is then expected masked, which is what an original would give). Reads each ``.bin`` once."""
     from maskgen.formats.verification import read_verification_bin
 
-    bins = [s.path for s in sets if s.kind == "bin"]
-    pairs: dict[str, tuple[int, list[bool]]] = {}
-
-    def shape(path: str) -> tuple[int, list[bool]]:
-        if path not in pairs:
-            images, issame = read_verification_bin(path)
-            pairs[path] = (len(images), list(issame))
-        return pairs[path]
-
-    out, twins = [], 0
+    if not any(s.kind == "bin" for s in sets):
+        return list(sets)
+    read = {
+        s.path: read_verification_bin(s.path)
+        for s in sets
+        if s.kind == "bin" or (s.kind == "masked-bin" and s.original is None)
+    }
+    out = []
     for eval_set in sets:
-        if eval_set.kind == "masked-bin" and eval_set.original is None and bins:
-            mine = bins[twins : twins + 1]
-            matches = [b for b in [*mine, *bins] if shape(b) == shape(eval_set.path)]
-            if matches:
-                eval_set = dataclasses.replace(eval_set, original=matches[0])
-        twins += eval_set.kind == "masked-bin"
+        if eval_set.kind == "masked-bin" and eval_set.original is None:
+            images, issame = read[eval_set.path]
+            shared = {
+                s.path: int((~_masked_images(images, read[s.path][0])).sum())
+                for s in sets
+                if s.kind == "bin" and list(read[s.path][1]) == list(issame)
+            }
+            best = max(shared, key=shared.__getitem__, default=None)
+            if best is not None and shared[best] > 0:
+                eval_set = dataclasses.replace(eval_set, original=best)
         out.append(eval_set)
     return out
+
+
+def _masked_images(twin: Sequence[bytes], originals: Sequence[bytes]) -> np.ndarray:
+    """(N,) bool: which of a twin's images differ from their originals' bytes (a face
+    ``maskgen augment`` could not mask is stored as it was); all False where the counts
+    differ (not a twin of these originals)."""
+    if len(twin) != len(originals):
+        return np.zeros(len(twin), dtype=bool)
+    return np.array([a != b for a, b in zip(twin, originals, strict=True)], dtype=bool)
 
 
 def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
@@ -171,12 +183,11 @@ def _evaluate_bin(embedder: Embedder, eval_set: EvalSet, progress: Progress | No
     expected_masked: bool | np.ndarray = eval_set.kind == "masked-bin"
     copies = None
     if eval_set.original is not None:
-        originals = read_verification_bin(eval_set.original)[0]
-        if len(originals) != len(images):
-            raise DatasetFormatError(
-                f"{path}: not the masked twin of {eval_set.original} (image counts differ)"
-            )
-        expected_masked = np.array([a != b for a, b in zip(images, originals, strict=True)])
+        originals, original_issame = read_verification_bin(eval_set.original)
+        if len(originals) != len(images) or list(original_issame) != list(issame):
+            raise DatasetFormatError(f"{path}: not the masked twin of {eval_set.original} "
+                                     "(pairs differ)")  # fmt: skip
+        expected_masked = _masked_images(images, originals)
         copies = int((~expected_masked).sum())
     result = embedder.embed_encoded(
         images, source=path, flip=True, progress=_reporter(progress, path, len(images))

@@ -37,6 +37,7 @@ import numpy as np
 from maskgen.atomic import (
     copy_file_atomic,
     discard_temporary,
+    make_folder,
     temp_path_beside,
     write_bytes_atomic,
 )
@@ -789,8 +790,8 @@ class RecordIOWriter:
         self._position = 0
 
     def __enter__(self) -> RecordIOWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.idx_path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent)
+        make_folder(self.idx_path.parent)
         self._rec_tmp, self._idx_tmp = temp_path_beside(self.path), temp_path_beside(self.idx_path)
         try:
             self._rec = open(self._rec_tmp, "xb")
@@ -886,6 +887,17 @@ class RecordIOWriter:
         self._rec = self._idx = None
 
 
+def _offsets_read(rec_path: Path) -> Iterator[int]:
+    """:func:`_scan_record_offsets`, a failed read (a disk's I/O error) as a DatasetFormatError
+    naming the ``.rec``, so that a caller writing as it reads tells the two apart."""
+    try:
+        yield from _scan_record_offsets(rec_path)
+    except OSError as error:
+        if isinstance(error, MaskgenError):
+            raise
+        raise DatasetFormatError(f"{rec_path}: cannot read ({error.strerror or error})") from error
+
+
 def _cannot_write(path: Path, error: OSError) -> OutputError:
     """A failed write (a full disk, a read-only or lost file system) as one line naming the
     file: the raw OSError reached the command line as a traceback."""
@@ -925,11 +937,11 @@ def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> P
     tmp = temp_path_beside(idx_path)
     try:
         with open(tmp, "xb", buffering=_COPY_BUFFER) as out:
-            for key, offset in enumerate(_scan_record_offsets(rec_path)):
+            for key, offset in enumerate(_offsets_read(rec_path)):
                 out.write(b"%d\t%d\n" % (key, offset))
         os.replace(tmp, idx_path)
     except OSError as error:  # the index's folder read-only, the disk full: name the index
-        if isinstance(error, MaskgenError) or error.filename == str(rec_path):
+        if isinstance(error, MaskgenError):
             raise
         raise _cannot_write(idx_path, error) from error
     finally:

@@ -254,6 +254,7 @@ def resolve_config(
     if overrides:
         layers.append(("command line", overrides))
     merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     for source, values in layers:
         layer = _coerce_layer(values, source)
         for exclusive, other in (("steps", "epochs"), ("epochs", "steps")):
@@ -262,7 +263,22 @@ def resolve_config(
         if layer.get("steps") is not None and layer.get("epochs") is not None:
             raise ConfigError(f"{source}: give steps or epochs, not both")
         merged.update(layer)
-    return TrainConfig(**_absolute_paths(merged))
+        origin.update(dict.fromkeys(layer, source))
+    try:
+        return TrainConfig(**_absolute_paths(merged))
+    except ConfigError as exc:
+        raise _blamed_on_its_layer(exc, origin) from None
+
+
+def _blamed_on_its_layer(exc: ConfigError, origin: Mapping[str, str]) -> ConfigError:
+    """``exc`` about settings whose values came from ``origin``'s layers: as it is where
+    every one was given on the command line (the CLI words them as its options), else with
+    the layer that gave them in front (``c.yaml: steps: must be at least 1``) and no option
+    words, since the user typed no such option."""
+    sources = {origin.get(name, "defaults") for name in exc.parameters.values()}
+    if not exc.parameters or sources == {"command line"}:
+        return exc
+    return ConfigError(f"{', '.join(sorted(sources))}: {exc}")
 
 
 def resolve_resume_config(
@@ -290,6 +306,7 @@ def resolve_resume_config(
     if config_file is not None:
         layers.append((str(config_file), read_config_file(config_file)))
     layers.append(("command line", {**(overrides or {}), "output": str(run_dir)}))
+    origin = dict.fromkeys(merged, str(path))
     for source, values in layers:
         layer = _absolute_paths(_coerce_layer(values, source))
         if layer.get("steps") is not None and layer.get("epochs") is not None:
@@ -305,8 +322,12 @@ def resolve_resume_config(
             if layer.get(exclusive) is not None and other not in layer:
                 merged[other] = None
         merged.update(layer)
+        origin.update(dict.fromkeys(layer, source))
     merged["resume"] = True
-    return TrainConfig.from_dict(merged, str(path))
+    try:
+        return TrainConfig.from_dict(merged, str(path))
+    except ConfigError as exc:
+        raise _blamed_on_its_layer(exc, origin) from None
 
 
 def read_run_config(path: str | Path) -> TrainConfig:
@@ -523,10 +544,10 @@ def _check_values(c: TrainConfig) -> None:
         if not 0.0 <= getattr(c, name) <= 1.0:
             raise _value_error(name, f"must be in [0, 1], got {getattr(c, name)}")
     if c.online_mask and c.masked:
-        raise _value_error(
-            "online_mask",
-            "--online-mask masks the --data images while loading them and takes "
-            f"no masked twin, but masked is {', '.join(c.masked)}; give one of the two",
+        raise ConfigError(
+            "online_mask masks the data images while loading them and takes no masked twin, "
+            f"but masked is {', '.join(c.masked)}; give one of the two",
+            parameters={"online_mask": "online_mask", "masked is": "masked", "data": "data"},
         )
     if c.masked and len(set(c.masked)) != len(c.masked):
         twice = next(p for p in c.masked if c.masked.count(p) > 1)

@@ -50,6 +50,10 @@ SUBSTITUTES = 16
 no decoder reads before training stops: a damaged record or two in millions should not end a
 run hours in, but a set with this many in a row is not one to train on."""
 
+DAMAGED_SHARE = 0.01
+"""The share of a set's records one loader process may find damaged (at least
+:data:`SUBSTITUTES`) before training stops: past it the set needs repairing, not a stand-in."""
+
 WEAR_LABEL_INDEX = 2
 """Element of a twin label holding the wear class (``maskgen augment --wear`` writes
 ``[identity, masked, wear_class]``)."""
@@ -341,8 +345,10 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
     A record whose image no decoder reads (``UndecodableImageError``; ``maskgen augment``
     passes such a record through to the twin as it found it) is replaced by the next one in
     the set, and the next, up to :data:`SUBSTITUTES`, with a warning naming it (once per
-    record in each process); the same ticket always gets the same stand-in, so a resumed run
-    repeats it. Any other fault of a record (another size, another identity) stops the run.
+    record in each loader process); the same ticket always gets the same stand-in, so a
+    resumed run repeats it. More than :data:`DAMAGED_SHARE` of the set found damaged in one
+    process, or any other fault of a record (another size, another identity), stops the run
+    (TrainingError, DatasetFormatError).
     """
 
     def __init__(
@@ -380,7 +386,19 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
                 if str(exc) not in self.warned:
                     self.warned.add(str(exc))
                     logger.warning("%s: trained on the next record in its place", exc)
+                    self._check_damaged_share()
                 offset += 1
+
+    def _check_damaged_share(self) -> None:
+        """TrainingError once this process has found more damaged records than
+        :data:`DAMAGED_SHARE` of the set allows."""
+        allowed = max(SUBSTITUTES, int(DAMAGED_SHARE * len(self.data)))
+        if len(self.warned) > allowed:
+            raise TrainingError(
+                f"{self.data.reader.path}: more than {allowed} of its {len(self.data)} records "
+                f"hold no decodable image ({DAMAGED_SHARE:.0%} at most): repair the set first "
+                "(maskgen augment's manifest lists records it found unreadable)"
+            )
 
     def _load(self, ticket: Ticket) -> tuple[torch.Tensor, int, int]:
         """The sample of one ticket (see the class)."""

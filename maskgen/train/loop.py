@@ -411,6 +411,8 @@ class _Run:
             while self.step < total:
                 try:
                     batch = _next_batch(batches)
+                except MaskgenError as exc:
+                    raise self._with_progress_saved(exc, trainer, sampler) from None
                 except RuntimeError:
                     if stop.signum is None:
                         raise
@@ -443,6 +445,21 @@ class _Run:
                 if stop.signum is not None:
                     logger.info("stopped after step %d, saved to %s", self.step, self.output)
                     return
+
+    def _with_progress_saved(
+        self, exc: MaskgenError, trainer: Trainer, sampler: EpochSampler
+    ) -> MaskgenError:
+        """``exc`` (a fault of the data that stops the run), after the steps finished since
+        the last checkpoint were saved to ``last.pt``, as a stop signal saves them, its message
+        saying so; unchanged where there is nothing new to save, or under torchrun (a save
+        gathers from every rank, and the others are not stopping)."""
+        saved = self.last_saved[0] if self.last_saved else 0
+        if self.ctx.distributed or self.step <= saved:
+            return exc
+        self._save(trainer, sampler, numbered=False)
+        last = self.output / "last.pt"
+        note = f"steps to {self.step} saved in {last}: --resume continues once the set is repaired"
+        return type(exc)(f"{exc} ({note})")
 
     def _epoch_shown(self) -> int:
         """The epoch the last finished step belongs to, counted from 1: "epoch 1/8" all
@@ -615,6 +632,10 @@ def _next_batch(batches: Any) -> Any:
         return None
     except MaskgenError as exc:
         raise type(exc)(worker_error_message(exc)) from None
+    except OSError as exc:  # the OS's error in a worker comes back as a message alone
+        if exc.errno is None and "DataLoader worker" in str(exc):
+            raise TrainingError(f"loading data: {worker_error_message(exc)}") from None
+        raise
 
 
 def _rank_seed(seed: int, rank: int, step: int = 0) -> int:

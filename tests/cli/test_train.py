@@ -339,3 +339,22 @@ def test_a_bad_value_is_named_by_its_option(tmp_path: Path) -> None:
     ):
         result = _invoke("--data", tmp_path / "absent.rec", *args, "-o", tmp_path / "run")
         assert result.exit_code == 1 and result.stderr.strip() == said, result.output
+
+
+@pytest.mark.torch
+@pytest.mark.shared
+def test_a_run_its_data_stops_keeps_the_steps_it_finished(rec_dir: Path, tmp_path: Path) -> None:
+    """One record in ten damaged: past the share a loader may stand in for, the run stops,
+    and the steps it finished are in last.pt (they were lost), its message says so."""
+    from maskgen.nn.checkpoint import read_checkpoint
+    from tests.train.helpers import write_damaged_copy
+
+    source = rec_dir / "lfw-mini" / "train.rec"
+    damaged = write_damaged_copy(source, tmp_path / "set" / "train.rec", set(range(1, 295, 10)))
+    args = ("--data", damaged, *TINY, "--steps", "50", "--workers", "0", "-o", tmp_path / "run")
+    result = _invoke(*args)
+    assert result.exit_code == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert "hold no decodable image" in error and "--resume continues" in error
+    step = read_checkpoint(tmp_path / "run" / "last.pt")["step"]
+    assert 0 < step < 50 and f"steps to {step} saved in" in error

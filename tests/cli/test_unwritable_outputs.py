@@ -63,3 +63,16 @@ def test_an_os_error_no_check_caught_is_still_one_line(
     code, output = _run("index", rec, "-o", tmp_path / "ro" / "t.idx")
     assert code == 1
     assert output.strip() == f"Error: {tmp_path / 'ro' / 't.idx'}: Read-only file system"
+
+
+def test_only_the_systems_refusals_lose_their_traceback() -> None:
+    """The net catches the OS's own errors about a path; an OSError a library raises with a
+    message alone (it may be our fault) keeps its traceback, and a closed pipe (``maskgen
+    types | head``) is left to click, which ends quietly."""
+    from maskgen.cli.main import _refused_by_the_system
+
+    assert _refused_by_the_system(OSError(errno.EROFS, "Read-only file system", "out/x"))
+    assert _refused_by_the_system(NotADirectoryError(errno.ENOTDIR, "Not a directory", "f/x"))
+    assert not _refused_by_the_system(OSError("encoder error -2 when writing image file"))
+    assert not _refused_by_the_system(OSError(errno.EIO, "Input/output error"))  # no path
+    assert not _refused_by_the_system(BrokenPipeError(errno.EPIPE, "Broken pipe", "<stdout>"))

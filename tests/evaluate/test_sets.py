@@ -145,22 +145,29 @@ def test_a_set_kind_it_does_not_know_is_refused_and_a_path_is_kept_as_text(
 
 def test_a_masked_bin_finds_the_bin_it_is_the_twin_of(tmp_path: Path) -> None:
     """maskgen eval --bin a --bin b --masked-bin B --masked-bin A: each twin is paired with the
-    .bin whose pairs it repeats (its own position first), so its copies of originals can be
-    expected unmasked; a twin of no given .bin keeps every image expected masked."""
+    .bin it shares images with byte for byte (its copies of faces augment could not mask),
+    among those whose pairs it repeats; insightface's bins can hold identical pair lists, so
+    the pairs alone do not decide. A twin sharing no image with any keeps every image expected
+    masked."""
     from maskgen.evaluate.sets import with_twin_originals
     from maskgen.formats.verification import write_verification_bin
 
-    def bin_of(name: str, issame: list[bool]) -> str:
-        images = [b"\xff\xd8 %d" % i for i in range(2 * len(issame))]
-        return str(write_verification_bin(tmp_path / name, images, issame))
+    issame = [True, False] * 6
 
-    a, b = bin_of("a.bin", [True, False] * 6), bin_of("b.bin", [False, True] * 6)
-    twin_a, twin_b = bin_of("A.bin", [True, False] * 6), bin_of("B.bin", [False, True] * 6)
-    other = bin_of("other.bin", [True] * 12)
+    def bin_of(name: str, images: list[bytes], pairs: list[bool] = issame) -> str:
+        return str(write_verification_bin(tmp_path / name, images, pairs))
+
+    def faces(tag: bytes) -> list[bytes]:
+        return [b"\xff\xd8 " + tag + b" %d" % i for i in range(24)]
+
+    a, b = bin_of("a.bin", faces(b"a")), bin_of("b.bin", faces(b"b"))
+    twin_a = bin_of("A.bin", faces(b"a")[:2] + faces(b"A")[2:])  # two faces left unmasked
+    twin_b = bin_of("B.bin", faces(b"B")[:23] + faces(b"b")[23:])  # one
+    all_masked = bin_of("C.bin", faces(b"C"))
+    other_pairs = bin_of("D.bin", faces(b"a"), [True] * 12)
     sets = [EvalSet(a, "bin"), EvalSet(b, "bin"), EvalSet(twin_b, "masked-bin")]
-    sets += [EvalSet(twin_a, "masked-bin"), EvalSet(other, "masked-bin")]
-    paired = with_twin_originals(sets)
-    assert [s.original for s in paired] == [None, None, b, a, None]
+    sets += [EvalSet(p, "masked-bin") for p in (twin_a, all_masked, other_pairs)]
+    assert [s.original for s in with_twin_originals(sets)] == [None, None, b, a, None, None]
     given = with_twin_originals([EvalSet(a, "bin"), EvalSet(twin_b, "masked-bin", original=a)])
     assert given[1].original == a  # one given is kept
     with pytest.raises(ConfigError, match="only a masked-bin set has an original"):

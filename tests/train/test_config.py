@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -326,7 +327,7 @@ def test_online_mask_options_from_file_and_flags(tmp_path: Path, monkeypatch) ->
     assert TrainConfig.from_dict(saved) == c
     flags = resolve_config(overrides={"online_mask": True, "mask_types": "Cloth, kn95,"})
     assert flags.mask_types == ("cloth", "kn95") and TrainConfig().mask_types is None
-    with pytest.raises(ConfigError, match="online_mask: --online-mask masks the --data images"):
+    with pytest.raises(ConfigError, match=r"online.toml, command line: online_mask masks the data"):
         resolve_config(config_file=toml, overrides={"masked": "m.rec"})
     with pytest.raises(ConfigError, match="mask_types: expected mask type names"):
         resolve_config(overrides={"mask_types": " , "})
@@ -359,3 +360,37 @@ def test_resume_keeps_the_online_mask_options(tmp_path: Path, monkeypatch) -> No
     twin_run = _stored_run(tmp_path / "twin", monkeypatch)  # a run on a twin
     with pytest.raises(ConfigError, match=r"online_mask is False in .* but --online-mask gives"):
         resolve_resume_config(twin_run, overrides={"online_mask": True})
+
+
+def test_a_bad_value_is_blamed_on_the_layer_that_gave_it(tmp_path: Path) -> None:
+    """A value from the command line is named as its option there (the error carries the
+    parameter); one from a config file names the file, and no option the user never typed."""
+    with pytest.raises(ConfigError) as typed:
+        resolve_config(overrides={"data": "x.rec", "steps": -5})
+    assert str(typed.value) == "steps: must be at least 1, got -5"
+    assert typed.value.parameters == {"steps": "steps"}
+    config = tmp_path / "c.toml"
+    config.write_text("steps = -5\n")
+    with pytest.raises(ConfigError) as filed:
+        resolve_config(config_file=config, overrides={"data": "x.rec"})
+    assert str(filed.value) == f"{config}: steps: must be at least 1, got -5"
+    assert filed.value.parameters == {}
+
+
+def test_an_os_error_in_a_loader_worker_is_one_line() -> None:
+    """torch re-raises a worker's OSError as OSError(its whole traceback), without errno or
+    file name: it reached the command line as sixteen lines."""
+    from maskgen.errors import TrainingError
+    from maskgen.train.loop import _next_batch
+
+    def failing() -> Iterator[None]:
+        raise OSError(
+            "Caught OSError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+            'call last):\n  File "x.py", line 1, in f\nOSError: [Errno 5] Input/output error: '
+            "'/data/train.rec'\n"
+        )
+        yield
+
+    with pytest.raises(TrainingError) as caught:
+        _next_batch(failing())
+    assert str(caught.value) == "loading data: [Errno 5] Input/output error: '/data/train.rec'"

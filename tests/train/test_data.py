@@ -195,3 +195,37 @@ def test_a_run_of_damaged_records_stops_training(lfw_mini: Path, tmp_path: Path)
     with pytest.raises(TrainingError, match=rf"and so are the {SUBSTITUTES} records before it"):
         dataset[(20, True, False)]
     assert dataset[(19, True, False)][0].shape == (112, 112, 3)
+
+
+def test_loader_workers_stand_in_the_same_records(lfw_mini: Path, tmp_path: Path) -> None:
+    """With workers, each process names a damaged record itself, and the batches are those one
+    process gives: the stand-in depends on the ticket alone, never on the worker."""
+    from maskgen.train.data import training_loader
+
+    data = open_train_data(lfw_mini)
+    damaged = {int(k) for k in data.keys[::30]}  # 10, under the share that stops a run
+    dataset = FaceDataset(
+        open_train_data(write_damaged_copy(lfw_mini, tmp_path / "t.rec", damaged))
+    )
+    sampler = EpochSampler(len(dataset), 32, seed=3, masked_prob=0.0)
+
+    def batches(workers: int) -> list[torch.Tensor]:
+        sampler.set_position(0, 0)
+        loader = training_loader(dataset, sampler, workers=workers, seed=3, pin_memory=False)
+        return [images for images, _, _ in loader]
+
+    alone, two = batches(0), batches(2)
+    assert len(alone) == len(two) == 294 // 32
+    assert all(torch.equal(a, b) for a, b in zip(alone, two, strict=True))
+
+
+def test_a_set_too_damaged_to_stand_in_for_stops(lfw_mini: Path, tmp_path: Path) -> None:
+    """One record in three damaged never makes 17 in a row; the share does stop it."""
+    data = open_train_data(lfw_mini)
+    damaged = {int(k) for k in data.keys[::3]}
+    dataset = FaceDataset(
+        open_train_data(write_damaged_copy(lfw_mini, tmp_path / "t.rec", damaged))
+    )
+    with pytest.raises(TrainingError, match=r"more than 16 of its 294 records hold no decodable"):
+        for position in range(0, 294, 3):
+            dataset[(position, False, False)]
