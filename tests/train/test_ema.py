@@ -101,5 +101,5 @@ def test_the_flag_refuses_a_decay_of_one_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, [*args, "--ema-decay", "1"])
     assert result.exit_code != 0
     assert result.stderr.strip().splitlines() == [
-        "Error: ema_decay: must be in (0, 1), e.g. 0.999, got 1.0"
+        "Error: --ema-decay: must be in (0, 1), e.g. 0.999, got 1.0"
     ]
