@@ -458,7 +458,7 @@ class _Run:
             return exc
         self._save(trainer, sampler, numbered=False)
         last = self.output / "last.pt"
-        note = f"steps to {self.step} saved in {last}: --resume continues once the set is repaired"
+        note = f"steps to {self.step} saved in {last}; --resume continues from there"
         return type(exc)(f"{exc} ({note})")
 
     def _epoch_shown(self) -> int:

@@ -355,6 +355,6 @@ def test_a_run_its_data_stops_keeps_the_steps_it_finished(rec_dir: Path, tmp_pat
     result = _invoke(*args)
     assert result.exit_code == 1
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert "hold no decodable image" in error and "--resume continues" in error
+    assert "hold no decodable image" in error and "--resume continues from there" in error
     step = read_checkpoint(tmp_path / "run" / "last.pt")["step"]
     assert 0 < step < 50 and f"steps to {step} saved in" in error
