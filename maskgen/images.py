@@ -281,8 +281,12 @@ def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
     if image_format is None and header is not None:
         image_format = _format_of_pillow(header)
     has_alpha = header is not None and _has_alpha(header)
+    # Pillow refuses to open an image of more than twice its MAX_IMAGE_PIXELS (a decompression
+    # bomb guard; OpenCV's own limit is 2**30 pixels): its layout then comes from OpenCV, which
+    # keeps alpha and 16 bits as stored, where it dropped them
+    unread = header is None and image_format not in (None, "jpeg")
     with decoder_messages(name) as said:
-        pixels = _opencv_pixels(data, cv2.IMREAD_UNCHANGED if has_alpha else _ANY)
+        pixels = _opencv_pixels(data, cv2.IMREAD_UNCHANGED if has_alpha or unread else _ANY)
     if pixels is not None and has_alpha and image_format != "tiff":
         # IMREAD_UNCHANGED keeps alpha but skips EXIF orientation (TIFF's decoder applies it).
         pixels = apply_orientation(pixels, _orientation(header))

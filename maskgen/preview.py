@@ -132,8 +132,10 @@ def caption_for(outcome) -> str:
 
 
 def _spread_images(reader, n: int):
-    """Up to ``n`` image samples spread evenly over a dataset (skipping non-image records)."""
-    keys = reader.keys()
+    """Up to ``n`` image samples spread evenly over a dataset's image records (a ``.rec``'s
+    identity records, at its end, left out of the spread: picks landing there gave fewer than
+    ``n``); a record that turns out to hold no image passes the pick on to the next."""
+    keys = getattr(reader, "image_keys", reader.keys)()
     seen = set()
     for start in np.linspace(0, len(keys) - 1, min(n, len(keys))).astype(int):
         for index in range(start, len(keys)):

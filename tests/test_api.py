@@ -91,3 +91,21 @@ def test_a_spec_that_is_no_mask_spec_is_a_config_error(lfw_dir, rec_dir, tmp_pat
     assert not out.exists()
     spec = maskgen.MaskSpec(mask_types=("n95",))
     assert maskgen.mask_image(rgb, spec=spec).applied[0].params.mask_type == "n95"
+
+
+def test_the_python_entry_points_check_their_arguments_alike() -> None:
+    """A new user found MaskAugment's clear errors and case-blind face modes missing from
+    mask_image and Masker: a negative seed was numpy's bare "expected non-negative integer",
+    an int rng an AttributeError, and "Auto" refused."""
+    from maskgen.errors import ConfigError
+    from maskgen.masks import Masker
+
+    rgb = np.zeros((112, 112, 3), np.uint8)
+    with pytest.raises(ConfigError, match=r"seed must be in \[0, 2\*\*32\), got -3"):
+        maskgen.mask_image(rgb, seed=-3)
+    with pytest.raises(TypeError, match="rng must be a numpy Generator"):
+        Masker(face_mode="aligned").mask_image(rgb, rng=5)
+    assert Masker(face_mode="Aligned").face_mode == "aligned"
+    assert maskgen.mask_image(rgb, face_mode="Auto").masked is False  # a blank image: no face
+    with pytest.raises(ConfigError, match="face_mode must be one of auto, detect, aligned"):
+        maskgen.mask_image(rgb, face_mode="crops")

@@ -244,3 +244,21 @@ def test_sixteen_bit_grey_alpha_png_is_read_as_grey(tmp_path: Path) -> None:
     assert stored.layout == "grey+alpha 16-bit"
     assert np.array_equal(stored.pixels[:, :, 0], grey)
     assert np.array_equal(stored.pixels[:, :, 1], alpha)
+
+
+def test_an_image_pillow_refuses_as_too_large_keeps_its_alpha(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pillow will not open an image of more than twice its MAX_IMAGE_PIXELS (179 megapixels):
+    a 14000x14000 RGBA PNG was masked and written as RGB, its alpha gone without a word. The
+    layout now comes from OpenCV there. (The limit is lowered here, so a small image shows it.)"""
+    from PIL import Image
+
+    rgba = np.zeros((120, 100, 4), np.uint8)
+    rgba[..., 1] = 200
+    rgba[..., 3] = np.linspace(0, 255, 100, dtype=np.uint8)
+    data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))[1].tobytes()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    stored = read_stored(data)
+    assert stored is not None and stored.format == "png"
+    assert stored.pixels.shape == (120, 100, 4) and np.array_equal(stored.pixels, rgba)

@@ -311,6 +311,8 @@ def _quiet_decoders(debug: bool, native: bool = True) -> None:
     if debug:
         return
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    # Pillow's DecompressionBombWarning on a photo of 89-179 megapixels: OpenCV decodes it
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"PIL\.")
     if native:
         os.environ[decoder_messages.QUIET_ENV] = "1"
     if "OPENCV_LOG_LEVEL" in os.environ:

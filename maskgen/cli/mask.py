@@ -78,8 +78,9 @@ def mask(
         if result.masked:
             what = result.texture or result.color or "plain"
             worn = "" if result.wear == "correct" else f", {result.wear}"
+            main = "the main face: " if result.faces > 1 else ""  # each face draws its own
             click.echo(
-                f"{shown}: {_faces(result.faces)} masked ({result.mask_type}, {what}{worn})",
+                f"{shown}: {_faces(result.faces)} masked ({main}{result.mask_type}, {what}{worn})",
                 err=True,
             )
         elif result.format_change:  # the line below says how: not "unchanged"

@@ -14,6 +14,7 @@ face's reason.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, get_args
@@ -97,12 +98,8 @@ class Masker:
         face_mode: FaceMode = "auto",
         models_dir: str | None = None,
     ) -> None:
-        if face_mode not in get_args(FaceMode):
-            raise ConfigError(
-                f"face_mode must be one of {', '.join(get_args(FaceMode))}, got {face_mode!r}"
-            )
         self.spec = checked_spec(spec)
-        self.face_mode: FaceMode = face_mode
+        self.face_mode: FaceMode = checked_face_mode(face_mode)
         self.templates = load_templates(spec.templates_dir)
         self.mask_types = spec.validate(self.templates)
         self.textures: dict[str, Texture] = (
@@ -133,6 +130,10 @@ class Masker:
         """:meth:`mask_image` for each (image, rng) pair, the same outcomes, with the faces of
         all the images found in one call (aligned crops: one batched landmark fit)."""
         images = [checked_rgb(image) for image in images]
+        for rng in rngs:
+            if not isinstance(rng, np.random.Generator):
+                raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), "
+                                f"got {type(rng).__name__}")  # fmt: skip
         faces = self.finder.find_faces_batch(images, self.face_mode)
         problems = self.face_problems(images, faces)
         return [
@@ -267,5 +268,25 @@ def mask_image(
     spec = checked_spec(spec) if spec is not None else MaskSpec()
     if mask_type is not None:
         spec = replace(spec, mask_types=(mask_type,))
-    generator = rng if rng is not None else np.random.default_rng(seed)
-    return _shared_masker(spec, face_mode, models_dir).mask_image(rgb, generator)
+    generator = rng if rng is not None else np.random.default_rng(checked_seed(seed))
+    return _shared_masker(spec, checked_face_mode(face_mode), models_dir).mask_image(rgb, generator)
+
+
+def checked_seed(value: Any) -> int:
+    """``value`` as a seed: an int in [0, 2**32) (numpy's SeedSequence takes no negative);
+    ConfigError (a ValueError) naming what it got otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"seed must be an int in [0, 2**32), got {value!r}")
+    if not 0 <= int(value) < 2**32:
+        raise ConfigError(f"seed must be in [0, 2**32), got {value!r}")
+    return int(value)
+
+
+def checked_face_mode(value: Any) -> FaceMode:
+    """``value`` as a face mode, any letter case ("Auto" is "auto"); ConfigError (a
+    ValueError) naming the modes otherwise."""
+    modes = get_args(FaceMode)
+    mode = value.lower() if isinstance(value, str) else value
+    if mode not in modes:
+        raise ConfigError(f"face_mode must be one of {', '.join(modes)}, got {value!r}")
+    return mode

@@ -27,13 +27,21 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 
 from maskgen.errors import ConfigError
-from maskgen.faces import FaceMode, find_model_file
-from maskgen.masks.engine import Masker, MaskOutcome, _shared_masker, checked_rgb
+from maskgen.faces import find_model_file
+from maskgen.faces.landmarks import is_small_square_crop
+from maskgen.masks.engine import (
+    Masker,
+    MaskOutcome,
+    _shared_masker,
+    checked_face_mode,
+    checked_rgb,
+    checked_seed,
+)
 from maskgen.masks.policy import CREASES, DEFAULT_WEAR, MaskSpec, parse_wear
 from maskgen.masks.templates import load_templates
 from maskgen.masks.textures import load_textures
@@ -117,8 +125,8 @@ class MaskAugment:
     ) -> None:
         self.p = _probability("p", p)
         self.params_key = _params_key(params_key)
-        self.seed = _seed(seed)
-        self.face_mode = _face_mode(face_mode)
+        self.seed = checked_seed(seed)
+        self.face_mode = checked_face_mode(face_mode)
         available = tuple(load_templates(templates_dir))
         spec = MaskSpec(
             mask_types=_mask_types(mask_types, available),
@@ -207,6 +215,8 @@ class MaskAugment:
             # torchvision's Compose calls t(img): Python said only "takes 1 positional argument"
             raise TypeError(_BY_KEYWORD)
         rgb = checked_rgb(image)
+        if self.face_mode == "aligned" and not is_small_square_crop(*rgb.shape[:2]):
+            _warn_not_a_crop(rgb.shape[:2])
         item_key = None if key is None else _checked_key(key)
         if key is not None:
             targets["key"] = key  # passed on, like any other target
@@ -348,14 +358,6 @@ def _probability(name: str, value: Any) -> float:
     return float(value)
 
 
-def _seed(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"seed must be an int in [0, 2**32), got {value!r}")
-    if not 0 <= int(value) < 2**32:
-        raise ConfigError(f"seed must be in [0, 2**32), got {value!r}")
-    return int(value)
-
-
 def _params_key(value: Any) -> str:
     if not isinstance(value, str) or not value or value in ("image", "masked", "key"):
         raise ConfigError(f"params_key must be a name other than image/masked/key, got {value!r}")
@@ -370,14 +372,6 @@ def _wear(value: Any) -> Any:
     if isinstance(value, str):
         return parse_wear(value)
     return value
-
-
-def _face_mode(value: Any) -> FaceMode:
-    modes = get_args(FaceMode)
-    mode = value.lower() if isinstance(value, str) else value
-    if mode not in modes:
-        raise ConfigError(f"face_mode must be one of {', '.join(modes)}, got {value!r}")
-    return mode
 
 
 def _mask_types(value: Any, available: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -400,3 +394,20 @@ def _checked_key(key: Any) -> Key:
     if isinstance(key, bool) or not isinstance(key, str | numbers.Integral):
         raise TypeError(f"key must be an int or a str, got {type(key).__name__} {key!r}")
     return key if isinstance(key, str) else int(key)
+
+
+def _warn_not_a_crop(size: tuple[int, int]) -> None:
+    """A UserWarning (Python shows it once per process) that ``face_mode="aligned"``, the
+    default, was given an image larger than aligned crops are: it takes any image for one and
+    draws the mask where an aligned crop's face would be, over a whole photo's chin and neck,
+    labelled masked."""
+    import warnings
+
+    height, width = size
+    warnings.warn(
+        f"MaskAugment(face_mode='aligned') takes every image for an ArcFace-aligned crop; this "
+        f"one is {width}x{height}: on whole photos the mask lands where an aligned crop's face "
+        "would be (give face_mode='auto' for photos)",
+        UserWarning,
+        stacklevel=3,
+    )

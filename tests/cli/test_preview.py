@@ -131,3 +131,17 @@ def test_a_file_name_that_is_not_utf8_is_captioned_with_its_bytes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert cv2.imread(str(out)) is not None
     assert wrap_caption(os.fsdecode(b"caf\xe9.png"), TILE) == ["caf\\xe9.png"]
+
+
+@pytest.mark.shared
+def test_n_items_from_a_rec_with_identity_records(rec_dir):
+    """-n 32 gave 28 pairs on lfw-mini: the picks were spread over every record, its 41
+    identity records at the end included, and those found no image."""
+    from maskgen.formats.recordio import RecordIOReader
+    from maskgen.preview import _spread_images
+
+    with RecordIOReader(rec_dir / "lfw-mini" / "train.rec") as reader:
+        counts = [len(list(_spread_images(reader, n))) for n in (8, 32, 294, 400)]
+        picked = [sample.key for sample in _spread_images(reader, 32)]
+    assert counts == [8, 32, 294, 294]
+    assert len(set(picked)) == 32 and picked[0] == 1 and picked[-1] == 294

@@ -545,3 +545,22 @@ def test_doc_examples_run(number: int, lfw_mini: Path, some):
         assert images.shape[1:] == (3, 112, 112) and -1.0 <= float(images.min()) < 0.0
     else:
         assert namespace["out"]["image"].shape == image.shape
+
+
+@pytest.mark.shared
+def test_a_whole_photo_in_aligned_mode_is_warned_of(lfw_dir: Path, some) -> None:
+    """face_mode="aligned" is the default and takes any image for an aligned crop: a new user
+    fed whole LFW photos and got masks over the chin and neck, labelled masked, without a
+    word. A photo larger than aligned crops are now warns; an aligned crop does not."""
+    import warnings
+
+    from tests.conftest import lfw_sample_paths
+
+    photo = cv2.cvtColor(cv2.imread(str(lfw_sample_paths(lfw_dir, 1)[0])), cv2.COLOR_BGR2RGB)
+    aug = MaskAugment(p=1.0, seed=0)
+    with pytest.warns(UserWarning, match=r"this one is 250x250.*give face_mode='auto' for photos"):
+        aug(image=photo, key=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aug(image=next(iter(some.values())), key=1)
+        MaskAugment(p=1.0, seed=0, face_mode="auto")(image=photo, key=0)
