@@ -354,7 +354,7 @@ def test_no_creases_draws_the_same_surgical_mask_flat(tmp_path, lfw_dir):
 
 @pytest.mark.shared
 def test_a_group_photo_says_whose_mask_the_line_names(lfw_dir, tmp_path):
-    """"2 faces masked (surgical_blue, denim_01)" read as the two faces' types; each face
+    """ "2 faces masked (surgical_blue, denim_01)" read as the two faces' types; each face
     draws its own, and the line names the main face's."""
     out = tmp_path / "group.jpg"
     result = invoke("mask", lfw_dir / "Jean_Charest" / "Jean_Charest_0005.jpg", "-o", out)
