@@ -451,10 +451,11 @@ class _Run:
     ) -> MaskgenError:
         """``exc`` (a fault of the data that stops the run), after the steps finished since
         the last checkpoint were saved to ``last.pt``, as a stop signal saves them, its message
-        saying so; unchanged where there is nothing new to save, or under torchrun (a save
-        gathers from every rank, and the others are not stopping)."""
+        saying so; unchanged where there is nothing new to save, where the weights are no
+        longer finite (saving would raise its own error and hide this one), or under torchrun
+        (a save gathers from every rank, and the others are not stopping)."""
         saved = self.last_saved[0] if self.last_saved else 0
-        if self.ctx.distributed or self.step <= saved:
+        if self.ctx.distributed or self.step <= saved or not trainer.parameters_finite():
             return exc
         self._save(trainer, sampler, numbered=False)
         last = self.output / "last.pt"
