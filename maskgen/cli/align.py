@@ -10,7 +10,7 @@ from maskgen.cli import options
 
 
 @click.command(short_help="Build an aligned .rec or .bin from a folder of photos.")
-@click.argument("photo_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("photo_dir", type=options.EXISTING_DIR)
 @click.option(
     "-o",
     "--output",
@@ -20,7 +20,7 @@ from maskgen.cli import options
 )
 @click.option(
     "--pairs",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=options.EXISTING_FILE,
     default=None,
     help="LFW-style pairs file: build a verification .bin.",
 )

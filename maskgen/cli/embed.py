@@ -8,7 +8,7 @@ import click
 
 from maskgen.cli import options
 
-_PHOTO = click.Path(dir_okay=False, path_type=Path)
+_PHOTO = options.EXISTING_FILE
 
 _aligned = click.option(
     "--aligned",

@@ -55,6 +55,10 @@ def _refuse_a_set_given_twice(sets: list[Any]) -> None:
         seen[key] = item
 
 
+_EXISTING_SET = click.Path(exists=True, dir_okay=False)
+"""As :data:`options.EXISTING_FILE`, kept as the string given: it names the set in reports."""
+
+
 @click.command(
     "eval", short_help="Verification and mask-usage accuracy of a model on .bin/.rec sets."
 )
@@ -63,6 +67,7 @@ def _refuse_a_set_given_twice(sets: list[Any]) -> None:
     "--bin",
     "bins",
     multiple=True,
+    type=_EXISTING_SET,
     metavar="X.bin",
     help="insightface verification set of unmasked faces (repeatable).",
 )
@@ -70,6 +75,7 @@ def _refuse_a_set_given_twice(sets: list[Any]) -> None:
     "--masked-bin",
     "masked_bins",
     multiple=True,
+    type=_EXISTING_SET,
     metavar="Y.bin",
     help="Verification set of masked faces, e.g. a twin from maskgen augment; its images "
     "that equal a --bin original's are expected unmasked (repeatable).",
@@ -78,6 +84,7 @@ def _refuse_a_set_given_twice(sets: list[Any]) -> None:
     "--rec",
     "recs",
     multiple=True,
+    type=_EXISTING_SET,
     metavar="Z.rec",
     help="RecordIO set labelled [identity, mask flag]: mask-usage accuracy only, so a model "
     "without a mask head needs a .bin beside it (repeatable).",

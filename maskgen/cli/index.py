@@ -11,7 +11,7 @@ from maskgen.formats.recordio import default_index_path, rebuild_index
 
 
 @click.command(short_help="Rebuild the .idx of a .rec file.")
-@click.argument("rec_path", metavar="FILE.rec", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("rec_path", metavar="FILE.rec", type=options.EXISTING_FILE)
 @click.option(
     "-o",
     "--output",

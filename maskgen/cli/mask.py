@@ -10,7 +10,7 @@ from maskgen.cli import options
 
 
 @click.command(short_help="Mask every face in one photo.")
-@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("image", type=options.EXISTING_FILE)
 @click.option(
     "-o",
     "--output",

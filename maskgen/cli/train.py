@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from maskgen.cli import options
 from maskgen.cli.main import RESUME_HINT
 from maskgen.errors import ConfigError
 from maskgen.train.config import NETWORKS, TrainConfig
@@ -74,11 +75,11 @@ def _resume_hint(run: Path) -> Any:
 
 
 @click.command(short_help="Train Multi-Task ArcFace on a .rec and its masked twin.")
-@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), help="Training .rec.")
+@click.option("--data", type=options.EXISTING_FILE, help="Training .rec.")
 @click.option(
     "--masked",
     multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=options.EXISTING_FILE,
     help="Its masked twin .rec (from `maskgen augment`); without it (or --online-mask) no "
     "mask head is trained. Repeat it for twins drawn with other --seeds: each face then wears "
     "each of its masks in turn, one an epoch.",
@@ -138,7 +139,7 @@ def _resume_hint(run: Path) -> Any:
 @click.option(
     "--config",
     "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=options.EXISTING_FILE,
     help="TOML or YAML file of settings (flags override it; relative paths in it are taken "
     "from the working directory).",
 )
@@ -153,7 +154,7 @@ def _resume_hint(run: Path) -> Any:
 )
 @click.option(
     "--init-from",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=options.EXISTING_FILE,
     help="Start from an arcface_torch backbone.pth or a maskgen checkpoint.",
 )
 @click.option(
@@ -236,13 +237,13 @@ def _resume_hint(run: Path) -> Any:
 @click.option(
     "--val",
     multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=options.EXISTING_FILE,
     help="Verification .bin (repeatable).",
 )
 @click.option(
     "--val-masked",
     multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=options.EXISTING_FILE,
     help="Masked twin of each --val .bin, in the same order.",
 )
 @click.option(

@@ -26,6 +26,7 @@ import torch
 
 from maskgen.atomic import discard_temporary, os_error_in
 from maskgen.errors import CheckpointError, OutputError
+from maskgen.formats.recordio import MAGIC
 from maskgen.images import sniff_image_format
 
 CHECKPOINT_FORMAT = "maskgen-mtarcface"
@@ -154,6 +155,10 @@ def load_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
 _CHECKPOINTS = "a run's last.pt or an arcface_torch backbone.pth"
 
 
+RECORDIO_MAGIC = MAGIC.to_bytes(4, "little")
+"""The first four bytes of a RecordIO file (a dataset given where a model goes)."""
+
+
 def _what_it_is(path: Path) -> str:
     """What a file torch.load refused looks like, from its first bytes: torch.save writes a
     zip archive (a pickle before torch 1.6)."""
@@ -166,9 +171,15 @@ def _what_it_is(path: Path) -> str:
         return f"a {image_format.upper()} image, not a checkpoint ({_CHECKPOINTS})"
     if path.suffix.lower() == ".onnx":  # --init-from model.onnx
         return "an ONNX model (eval, embed and verify run one; this needs a PyTorch checkpoint)"
+    if head[:4] == RECORDIO_MAGIC:
+        return f"a RecordIO dataset, not a checkpoint ({_CHECKPOINTS})"
     if head.startswith(b"PK\x03\x04"):
+        if path.suffix.lower() == ".npz":  # embed -o's embeddings
+            return f"a numpy .npz archive, not a checkpoint ({_CHECKPOINTS})"
         return "a zip archive torch.load cannot read (damaged, or not written by torch.save)"
     if head.startswith(b"\x80"):
+        if path.suffix.lower() == ".bin":  # insightface's verification sets are pickles
+            return f"a pickle such as a verification .bin, not a checkpoint ({_CHECKPOINTS})"
         return "a pickle holding more than tensors and plain values, or damaged"
     try:
         # incremental: a character cut at the 4096th byte is not an error
@@ -177,7 +188,7 @@ def _what_it_is(path: Path) -> str:
         text = None
     if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
         return f"a text file, not a checkpoint ({_CHECKPOINTS})"
-    return "not a file torch.save writes (a zip archive)"
+    return "not a file torch.save writes (a zip archive or a pickle)"
 
 
 def is_maskgen_checkpoint(obj: Any) -> bool:

@@ -157,7 +157,7 @@ class RunReport:
         """One line for the end of a run."""
         parts = [self.counts.describe()]
         if self.images_per_second is not None:
-            parts.append(f"{self.images_per_second:.1f} images/s")
+            parts.append(_speed_words(self.images_per_second))
         if self.shard is not None:
             index, count = self.shard
             parts.insert(0, f"shard {index}/{count}")
@@ -247,3 +247,11 @@ def progress_bar(total_items: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total_items, unit="item", file=sys.stderr, leave=False)
+
+
+def _speed_words(images_per_second: float) -> str:
+    """``12.3 images/s``, or below one a second ``4.2 s/image`` (as tqdm turns it/s into
+    s/it), so a run of a few slow images does not read ``0.0 images/s``."""
+    if images_per_second >= 1.0:
+        return f"{images_per_second:.1f} images/s"
+    return f"{1.0 / images_per_second:.1f} s/image"

@@ -84,7 +84,7 @@ def test_bad_options_fail_before_writing(
 
 def test_bad_locations_fail_with_one_line(tmp_path: Path, mini: Path, lfw_dir: Path) -> None:
     missing = _run("augment", tmp_path / "nothing.rec", "-o", tmp_path / "out")
-    assert missing.exit_code == 1 and "nothing.rec: no such file" in _one_error_line(missing)
+    assert missing.exit_code == 2 and "nothing.rec' does not exist" in _one_error_line(missing)
     onto_input = _run("augment", mini, "-o", mini.parent)
     assert onto_input.exit_code == 1 and "overwrite the input" in _one_error_line(onto_input)
     inside = _run("augment", lfw_dir, "-o", lfw_dir / "masked")

@@ -49,9 +49,11 @@ def test_output_is_flushed_and_exit_handlers_run(tmp_path: Path) -> None:
 
 
 def test_errors_keep_their_exit_code_and_message(tmp_path: Path) -> None:
-    done = _maskgen(tmp_path, "augment", str(tmp_path / "missing"), "-o", str(tmp_path / "o"))
+    empty = tmp_path / "photos"
+    empty.mkdir()
+    done = _maskgen(tmp_path, "augment", str(empty), "-o", str(tmp_path / "o"))
     assert done.returncode == 1
-    assert done.stderr.strip().endswith("no such file or folder")
+    assert done.stderr.strip().startswith(f"Error: {empty}: no image files")
     assert (tmp_path / "marker.txt").is_file()
     usage = _maskgen(tmp_path, "augment")
     assert usage.returncode == 2 and "Missing argument" in usage.stderr

@@ -59,7 +59,8 @@ CASES: dict[str, Case] = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_an_existing_output_is_refused_and_kept(case: str, tmp_path: Path) -> None:
-    (tmp_path / "a.rec").write_bytes(b"not read")
+    for name in ("a.rec", "m.pt", "last.pt", "x.bin"):  # inputs that must exist, never read
+        (tmp_path / name).write_bytes(b"not read")
     target, args = CASES[case](tmp_path)
     target.write_bytes(KEPT)
     result = _run(*args)
@@ -76,6 +77,7 @@ def test_embed_default_output_in_the_working_folder_is_refused(
     first one's."""
     monkeypatch.chdir(tmp_path)
     Path("embeddings.npz").write_bytes(KEPT)
+    Path("m.pt").write_bytes(b"not read")
     result = _run("embed", _image(tmp_path), "--model", "m.pt")
     assert result.exit_code == 1
     assert result.stderr == "Error: embeddings.npz exists; pass --overwrite to replace it\n"

@@ -154,7 +154,8 @@ def test_quiet_prints_no_rows_but_writes_the_logs(rec_dir: Path, tmp_path: Path)
         assert [(row["kind"], row["step"]) for row in rows] == [("train", 1), ("train", 2)]
         assert list((run / "tb").glob("events.out.tfevents.*"))
         assert (run / "last.pt").is_file()
-    failed = _invoke("--data", tmp_path / "missing.rec", *TINY, "-o", tmp_path / "x", "-q")
+    (tmp_path / "empty.rec").touch()
+    failed = _invoke("--data", tmp_path / "empty.rec", *TINY, "-o", tmp_path / "x", "-q")
     assert failed.exit_code == 1 and failed.stderr.startswith("Error: ")
     assert "-q, --quiet" in _invoke("--help").output
 
@@ -332,6 +333,7 @@ def test_damaged_records_do_not_end_a_run(
 def test_a_bad_value_is_named_by_its_option(tmp_path: Path) -> None:
     """The checks speak of a setting by its config key (``steps``), which a new user who
     typed ``--steps -5`` does not know; at the command line the key is the option."""
+    (tmp_path / "absent.rec").write_bytes(b"never read: the value is refused first")
     for args, said in (
         (("--steps", "-5"), "Error: --steps: must be at least 1, got -5"),
         (("--masked-prob", "2"), "Error: --masked-prob: must be in [0, 1], got 2.0"),

@@ -47,3 +47,12 @@ def test_counts_above_one_are_plural():
 def test_a_single_shard_run_is_not_told_to_wait_for_all_1_shards():
     text = _report(Counts(items=1, images=1, masked=1), shard=(0, 1)).summary()
     assert "all 1 shards" not in text and text.endswith("to finish the twin")
+
+
+def test_a_slow_run_reads_seconds_per_image_not_zero_images_per_second():
+    """One slow image (a 4,000-pixel photo on a first run) read "0.0 images/s"."""
+    counts = Counts(items=1, images=1, masked=1)
+    assert "4.0 s/image" in _report(counts, processed=1, seconds=4.0).summary()
+    assert "2.5 images/s" in _report(counts, processed=5, seconds=2.0).summary()
+    assert "25.0 s/image" in _report(counts, processed=2, seconds=50.0).summary()
+    assert "images/s" not in _report(counts, processed=2, seconds=50.0).summary()
