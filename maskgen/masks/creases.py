@@ -6,9 +6,10 @@ folded, pocketed and pulled over the face, a few soft folds different on every m
 real photos those folds are much of what shows of the fabric: ``benchmarks/mask_detail.py``
 measures the fine detail over the mouth against the forehead's, median 2.33 on MFR2-dev's 34
 real surgical masks against 0.94 for the twin's flat ones (see the README's "How masks look"
-for the figure with these creases). MFR2-dev's plain cloth masks measure smoother than the
-twin's already (0.34 against 0.62) and molded respirators (the ``kn95`` and ``n95`` families)
-keep their shape, so those get none. (RMFD's crops, the other real set, were not used.)
+for the figure with these creases). A folded KN95 is stiffer: it bends in a few broad folds
+(:data:`FOLD_STYLES`). MFR2-dev's plain cloth masks measure smoother than the twin's already
+(0.34 against 0.62) and a moulded cup (the ``n95`` family) keeps its shape, so those get none.
+(RMFD's crops, the other real set, were not used.)
 
 The creases are a brightness relief: the slope of a height field whose ridges are the zero
 crossings of smooth noise stretched sideways (folds of a mask run mostly across it), lit from
@@ -18,21 +19,19 @@ process from a fixed seed, with a pyramid of blurred half-size copies (:func:`_c
 so that a small face reads folds from a level whose pixels are about its own (no aliasing).
 Each mask cuts a window from it at an offset and with a strength taken from its
 ``MaskParams.grain_seed`` (:data:`STRENGTH_BITS`), turned with the eye line and scaled to the
-face, so a fold is :data:`CREASE_WIDTH` of the face's width high at any photo size and any
-roll, and the photographic match then softens it like the rest of the mask. No draw is added
-to the policy, so every other choice of a seeded run stays as it was.
+face, so a fold is its style's width (:class:`FoldStyle`) of the face's width high at any
+photo size and any roll, and the photographic match then softens it like the rest of the mask.
+No draw is added to the policy, so every other choice of a seeded run stays as it was.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-SOFT_FAMILIES: tuple[str, ...] = ("surgical",)
-"""Template families whose masks crease (``MaskTemplate.family``)."""
 
 CREASE_FIELD = 512
 """Side (pixels) of the process's fixed relief field (level 0) that windows are cut from."""
@@ -41,13 +40,34 @@ CREASE_FEATURE = 6.0
 CREASE_STRETCH = 2.5
 """How many times longer than high the noise's features are: folds run across the mask."""
 CREASE_WIDTH = 0.06
-"""A fold's height on the face, as a fraction of the face's width (see :func:`crease_relief`)."""
+"""A surgical mask's fold height on the face, as a fraction of the face's width (see
+:func:`crease_relief`)."""
 CREASE_STRENGTH = 0.22
-"""The relief's standard deviation on the most creased mask; each mask draws a strength from
-0 (new, flat) to this, uniformly, from its seed. Chosen with ``benchmarks/mask_detail.py`` on
-a first version of the relief: 0.15 gave the twin's surgical masks a median of 1.46 and 0.22
-gave 1.78 (real: 2.33), and at 0.3 the most creased masks looked like ridged plastic on a close
-look; the final relief measures 2.02 at 0.22."""
+"""The relief's standard deviation on the most creased surgical mask; each mask draws a
+strength from 0 (new, flat) to its style's, uniformly, from its seed. Chosen with
+``benchmarks/mask_detail.py`` on a first version of the relief: 0.15 gave the twin's surgical
+masks a median of 1.46 and 0.22 gave 1.78 (real: 2.33), and at 0.3 the most creased masks
+looked like ridged plastic on a close look; the final relief measures 2.02 at 0.22."""
+
+
+@dataclass(frozen=True)
+class FoldStyle:
+    """How a family's masks crease: ``width``, a fold's height on the face as a fraction of
+    the face's width; ``strength``, the relief's standard deviation on the most creased mask."""
+
+    width: float
+    strength: float
+
+
+FOLD_STYLES: dict[str, FoldStyle] = {
+    "surgical": FoldStyle(CREASE_WIDTH, CREASE_STRENGTH),
+    "kn95": FoldStyle(2 * CREASE_WIDTH, 0.15),
+}
+"""The template families whose masks crease (``MaskTemplate.family``), and how. A KN95's
+non-woven layers are stiffer than a surgical mask's: folds twice as broad and at most 0.15
+strong, chosen by eye beside MFR2-dev's three KN95 photos (at the surgical style they looked
+crumpled, like cloth); ``benchmarks/mask_detail.py`` reads the twin's KN95 masks at 0.34 flat
+and 0.63 so (real, n=3: 2.57), much of the real ones' detail being seams and welds."""
 STRENGTH_BITS = 1023 << 20
 """The bits of ``grain_seed`` that set the crease strength (0 to 1023, over 1023): a seed
 with these bits clear gives a flat mask and the same grain (:func:`flat_seed`)."""
@@ -65,9 +85,9 @@ _MIN_SCALE = 0.7
 """Image pixels per field pixel below which a coarser pyramid level is read."""
 
 
-def creases_for(family: str) -> bool:
-    """Whether masks of this template family crease (:data:`SOFT_FAMILIES`)."""
-    return family in SOFT_FAMILIES
+def creases_for(family: str) -> FoldStyle | None:
+    """How masks of this template family crease (:data:`FOLD_STYLES`); None: they do not."""
+    return FOLD_STYLES.get(family)
 
 
 def flat_seed(seed: int) -> int:
@@ -76,22 +96,28 @@ def flat_seed(seed: int) -> int:
 
 
 def crease_relief(
-    seed: int, height: int, width: int, face_width: float, angle: float = 0.0
+    seed: int,
+    height: int,
+    width: int,
+    face_width: float,
+    angle: float = 0.0,
+    style: FoldStyle = FOLD_STYLES["surgical"],
 ) -> np.ndarray:
     """(height, width) float32 brightness factor around 1 over a mask's region (from about
     0.25 to 1.6 on the most creased mask): the creases of the mask drawn with ``seed``
     (``MaskParams.grain_seed``) on a face ``face_width`` pixels wide whose eye line is turned
-    ``angle`` radians (image coordinates, y down); folds turn with it. The same arguments give
+    ``angle`` radians (image coordinates, y down), in the family's ``style``; folds turn
+    with it. The same arguments give
     the same relief in every process. ValueError for a non-positive size or face width."""
     if height <= 0 or width <= 0 or not face_width > 0:
         raise ValueError(
             f"crease_relief needs a positive size and face width: {height}x{width}, {face_width}"
         )
-    strength = CREASE_STRENGTH * ((seed & STRENGTH_BITS) >> 20) / 1023
+    strength = style.strength * ((seed & STRENGTH_BITS) >> 20) / 1023
     if strength == 0:
         return np.ones((height, width), np.float32)
     levels = _crease_levels()
-    scale = CREASE_WIDTH * face_width / CREASE_FEATURE  # image pixels per level-0 pixel
+    scale = style.width * face_width / CREASE_FEATURE  # image pixels per level-0 pixel
     level = min(max(math.floor(math.log2(_MIN_SCALE / scale)) + 1, 0), len(levels) - 1)
     field = levels[level]
     scale *= 2**level

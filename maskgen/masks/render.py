@@ -43,7 +43,7 @@ import numpy as np
 from maskgen import compiled
 from maskgen.cache import file_key, read_arrays, write_arrays
 from maskgen.errors import ConfigError
-from maskgen.masks.creases import STRENGTH_BITS, crease_relief, creases_for
+from maskgen.masks.creases import STRENGTH_BITS, FoldStyle, crease_relief, creases_for
 from maskgen.masks.fit import fit_landmarks
 from maskgen.masks.photometry import (
     MIN_BOX,
@@ -187,8 +187,10 @@ def apply_mask(
     warp = _warp_map(corners, (x0, y0), assets.mesh, y1 - y0, x1 - x0)
     jaw = float(np.hypot(*(landmarks[16] - landmarks[0])))
     plane, gain, colourful = _face_light(image, landmarks, region, jaw)
-    if creases_for(template.family) and params.grain_seed & STRENGTH_BITS:  # its own folds
-        plane = cv2.multiply(plane, _creases(params.grain_seed, landmarks, y1 - y0, x1 - x0))
+    folds = creases_for(template.family)
+    if folds is not None and params.grain_seed & STRENGTH_BITS:  # its own folds
+        relief = _creases(params.grain_seed, landmarks, y1 - y0, x1 - x0, folds)
+        plane = cv2.multiply(plane, relief)
     if texture is not None:
         source = _textured(assets, params, texture, color, template)
         tint = gain * 255.0
@@ -224,7 +226,9 @@ def apply_mask(
     return out, coverage
 
 
-def _creases(seed: int, landmarks: np.ndarray, height: int, width: int) -> np.ndarray:
+def _creases(
+    seed: int, landmarks: np.ndarray, height: int, width: int, style: FoldStyle
+) -> np.ndarray:
     """The crease relief (:func:`~maskgen.masks.creases.crease_relief`) over a (height, width)
     region of the face with these (68, 2) landmarks: turned with the eye line, scaled to the
     face's width, or to its height (landmark 27 to 8 over :data:`_FACE_HEIGHT_RATIO`) where a
@@ -233,7 +237,7 @@ def _creases(seed: int, landmarks: np.ndarray, height: int, width: int) -> np.nd
     angle = math.atan2(float(right[1] - left[1]), float(right[0] - left[0]))
     jaw = float(np.hypot(*(landmarks[16] - landmarks[0])))
     tall = float(np.hypot(*(landmarks[8] - landmarks[27]))) / _FACE_HEIGHT_RATIO
-    return crease_relief(seed, height, width, max(jaw, tall, 1.0), angle)
+    return crease_relief(seed, height, width, max(jaw, tall, 1.0), angle, style)
 
 
 def _compress_blocks(
