@@ -413,11 +413,12 @@ class _Run:
                     batch = _next_batch(batches)
                 except MaskgenError as exc:
                     raise self._with_progress_saved(exc, trainer, sampler) from None
-                except RuntimeError:
+                except (RuntimeError, OSError, EOFError):
                     if stop.signum is None:
                         raise
                     # the signal reached the loader's workers too (SIGTERM to the process
-                    # group, as batch systems send it), which ended before this batch came:
+                    # group, as batch systems send it), which ended before this batch came
+                    # (torch's RuntimeError) or while handing it over (a connection reset):
                     # the last step is finished, so save it and stop as asked
                     self._save(trainer, sampler, numbered=False)
                     logger.info("stopped after step %d, saved to %s", self.step, self.output)

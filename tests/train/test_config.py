@@ -169,7 +169,9 @@ def test_config_json_round_trips(tmp_path: Path) -> None:
 def test_cli_reports_an_unknown_config_key_in_one_line(tmp_path: Path) -> None:
     toml = tmp_path / "bad.toml"
     toml.write_text("batch = 3\n")
-    result = CliRunner().invoke(cli, ["train", "--config", str(toml), "--data", "x.rec"])
+    data = tmp_path / "x.rec"
+    data.write_bytes(b"never read: the config is refused first")
+    result = CliRunner().invoke(cli, ["train", "--config", str(toml), "--data", str(data)])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "unknown key 'batch'" in lines[0]

@@ -97,6 +97,7 @@ def test_a_decay_outside_zero_one_is_refused(decay: float) -> None:
 
 
 def test_the_flag_refuses_a_decay_of_one_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a.rec").write_bytes(b"never read: the value is refused first")
     args = ["train", "--data", str(tmp_path / "a.rec"), "-o", str(tmp_path / "run")]
     result = CliRunner().invoke(cli, [*args, "--ema-decay", "1"])
     assert result.exit_code != 0

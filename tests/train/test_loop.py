@@ -27,6 +27,13 @@ from tests.train.helpers import tiny_config
 pytestmark = [pytest.mark.torch, pytest.mark.shared]
 
 
+def _not_a_rec(folder: Path) -> Path:
+    """A file named .rec that holds text: it exists, so only the library can refuse it."""
+    path = folder / "notes.rec"
+    path.write_text("hello\n")
+    return path
+
+
 def _config(data: Path, output: Path, **overrides: Any) -> Any:
     return tiny_config(data, output, **overrides)
 
@@ -180,7 +187,7 @@ def test_bad_inputs_are_one_line_errors(
     reader = RecordIOReader(lfw_mini)
     write_insightface_rec(one_identity, [[reader.read(k).data for k in range(1, 8)]])
     cases = {
-        "no such file": ("--data", str(tmp_path / "absent.rec")),
+        "not a RecordIO file": ("--data", str(_not_a_rec(tmp_path))),
         "larger than the dataset (294 images)": ("--data", str(lfw_mini), "--batch-size", "512"),
         "1 image a step; batch normalisation needs at least 2": (
             *("--data", str(lfw_mini), "--batch-size", "1"),
