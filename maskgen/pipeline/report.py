@@ -180,6 +180,7 @@ def run_info(plan: Plan, counts: Counts, output: Path, out_dir: Path) -> dict[st
         "maskgen": plan.maskgen,
         "input": plan.input,
         "format": plan.format,
+        "input_digest": plan.input_digest,
         "output": os.path.relpath(output, out_dir),
         "manifest": "manifest.jsonl",
         "parameters": run_parameters(plan),

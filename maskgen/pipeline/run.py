@@ -477,10 +477,15 @@ def _discard(job: _Job) -> None:
 
 
 def _already_complete(job: _Job) -> RunReport:
-    """--resume on a finished run: nothing to do if it was made with the same parameters."""
+    """--resume on a finished run: nothing to do if it was made with the same parameters from
+    the same input (its number of items, and its file names or sizes where the record holds
+    their digest: records written before maskgen kept it are not checked for them)."""
     record = read_run_info(job.out_dir)
     counts = counts_from_run_info(record)
+    _refuse_changed_input(job, record, counts)
     expected = run_info(job.plan, counts, job.twin, job.out_dir)
+    if "input_digest" not in record:
+        del expected["input_digest"]
     if json.dumps(record, sort_keys=True) != json.dumps(expected, sort_keys=True):
         differences = "; ".join(_record_differences(record, expected)) or "its record differs"
         raise ConfigError(
@@ -489,6 +494,22 @@ def _already_complete(job: _Job) -> RunReport:
             parameters=_ANOTHER_OUTPUT_OR_OVERWRITE,
         )
     return job.report(counts, output=job.twin)
+
+
+def _refuse_changed_input(job: _Job, record: dict[str, Any], counts: Counts) -> None:
+    """ConfigError where the input is not the one the finished run in OUTDIR masked: its twin
+    would be out of date while --resume said it was done."""
+    changed = []
+    if counts.items != job.plan.items:
+        changed.append(f"{counts.items} items then, {job.plan.items} now")
+    if record.get("input_digest") not in (None, job.plan.input_digest):
+        changed.append("its file names or sizes")
+    if changed:
+        raise ConfigError(
+            f"{job.plan.input}: changed since the finished run in {job.out_dir} masked it "
+            f"({'; '.join(changed)}); use another output_dir, or overwrite=True",
+            parameters=_ANOTHER_OUTPUT_OR_OVERWRITE,
+        )
 
 
 def _record_differences(there: dict, now: dict, prefix: str = "") -> list[str]:
@@ -591,6 +612,8 @@ def _join(job: _Job, counts: Counts) -> Path:
     layout = job.layout
     output = job.fmt.join_parts(job.reader, [layout.data_part(i) for i in chunks], job.out_dir)
     join_manifest_parts([layout.manifest_part(i) for i in chunks], job.out_dir)
-    write_run_info(job.out_dir, job.plan, counts, output)
+    # a plan recorded before maskgen kept the input's digest: the input it finished on
+    digest = job.plan.input_digest or _input_digest(job.reader)
+    write_run_info(job.out_dir, dataclasses.replace(job.plan, input_digest=digest), counts, output)
     shutil.rmtree(layout.root)
     return output

@@ -219,6 +219,33 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(
         run_augment(lfw_mini, out, spec)
 
 
+def test_resume_of_a_finished_run_refuses_a_changed_input(
+    tmp_path: Path, lfw_dir: Path, spec, run_augment
+) -> None:
+    """--resume on a finished twin said "wrote" and kept it, out of date, whatever had
+    happened to the input since: a photo added or renamed, a .rec replaced by another."""
+    source = tmp_path / "in"
+    for photo in spread_photos(lfw_dir, 3):
+        (source / photo.parent.name).mkdir(parents=True)
+        shutil.copyfile(photo, source / photo.parent.name / photo.name)
+    out = tmp_path / "out"
+    run_augment(source, out, spec, workers=1)
+    assert run_augment(source, out, spec, workers=1, resume=True).processed == 0  # unchanged
+    first = sorted(source.rglob("*.jpg"))[0]
+    shutil.copyfile(first, source / "added.jpg")
+    with pytest.raises(ConfigError, match=r"changed since the finished run .*3 items then, 4 now"):
+        run_augment(source, out, spec, workers=1, resume=True)
+    (source / "added.jpg").unlink()
+    first.rename(first.with_name("renamed.jpg"))
+    with pytest.raises(ConfigError, match=r"changed since .*\(its file names or sizes\)"):
+        run_augment(source, out, spec, workers=1, resume=True)
+    # a record written before maskgen kept the digest: the count alone is checked
+    record = json.loads((out / "maskgen.json").read_text())
+    del record["input_digest"]
+    (out / "maskgen.json").write_text(json.dumps(record))
+    assert run_augment(source, out, spec, workers=1, resume=True).processed == 0
+
+
 def _plan_before_split_tails(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plan runs as maskgen did before it split a run's last chunks (``Plan.split_tail``)."""
     import maskgen.pipeline.run as run
