@@ -8,6 +8,7 @@ are not complete yet, in parallel; join the parts in key order into the twin, th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -24,7 +25,7 @@ from maskgen.formats.base import Format, Reader, find_format
 from maskgen.formats.folder import FolderFormat
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.pipeline.local import default_workers, run_jobs
-from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
+from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts, read_rows
 from maskgen.pipeline.plan import (
     PartsLayout,
     Plan,
@@ -455,14 +456,41 @@ def _refuse_another_property(job: _Job) -> None:
 
 
 def _remove_previous(job: _Job) -> None:
-    """--overwrite: remove this command's earlier outputs (a folder twin is overwritten file
-    by file instead, never deleted wholesale)."""
+    """--overwrite: remove this command's earlier outputs. A folder twin is never deleted
+    wholesale (OUTDIR may hold the user's own files): the files its manifest (or an interrupted
+    run's manifest parts) lists are, so that none whose source has gone since stays behind."""
+    if job.twin.resolve() == job.out_dir.resolve():
+        _remove_listed_files(job.out_dir, _earlier_manifests(job))
     if job.layout.root.exists():
         shutil.rmtree(job.layout.root)
     for path in (job.out_dir / MANIFEST_NAME, job.out_dir / RUN_INFO_NAME):
         path.unlink(missing_ok=True)
     if job.twin.is_file():
         job.twin.unlink()
+
+
+def _earlier_manifests(job: _Job) -> list[Path]:
+    """The manifest of a finished run in OUTDIR and the manifest parts of an interrupted one."""
+    parts = sorted(job.layout.root.glob("chunk-*.jsonl")) if job.layout.root.is_dir() else []
+    finished = job.out_dir / MANIFEST_NAME
+    return [finished, *parts] if finished.is_file() else parts
+
+
+def _remove_listed_files(out_dir: Path, manifests: list[Path]) -> None:
+    """Remove the file of each manifest row's key under ``out_dir`` (none outside it), and
+    the folders that leaves empty."""
+    root = out_dir.resolve()
+    folders = set()
+    for manifest in manifests:
+        for row in read_rows(manifest):
+            path = out_dir / str(row.key)
+            if not path.resolve().is_relative_to(root) or path.is_dir():
+                continue
+            path.unlink(missing_ok=True)
+            folders.update(out_dir / folder for folder in Path(str(row.key)).parents[:-1])
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: the user's files, or still the twin's
+            folder.rmdir()
 
 
 def _discard(job: _Job) -> None:

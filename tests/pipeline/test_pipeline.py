@@ -246,6 +246,31 @@ def test_resume_of_a_finished_run_refuses_a_changed_input(
     assert run_augment(source, out, spec, workers=1, resume=True).processed == 0
 
 
+def test_overwrite_removes_the_earlier_folder_twins_files_and_keeps_the_users(
+    tmp_path: Path, lfw_dir: Path, spec, run_augment
+) -> None:
+    """--overwrite after a photo was removed from the input left its old masked copy in the
+    twin, listed by no manifest; the user's own files in OUTDIR stay."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    photos = spread_photos(lfw_dir, 3)
+    for photo in photos:
+        (source / photo.parent.name).mkdir(parents=True)
+        shutil.copyfile(photo, source / photo.parent.name / photo.name)
+    run_augment(source, out, spec, workers=1)
+    (out / "notes.txt").write_text("mine")
+    (out / photos[1].parent.name / "mine.txt").write_text("mine too")
+    for gone in photos[:2]:
+        (source / gone.parent.name / gone.name).unlink()
+    (source / photos[0].parent.name).rmdir()
+    run_augment(source, out, spec, workers=1, overwrite=True)
+    kept = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert kept == sorted([
+        "manifest.jsonl", "maskgen.json", "notes.txt",
+        f"{photos[1].parent.name}/mine.txt", f"{photos[2].parent.name}/{photos[2].name}",
+    ])  # fmt: skip
+    assert not (out / photos[0].parent.name).exists()  # emptied: removed
+
+
 def _plan_before_split_tails(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plan runs as maskgen did before it split a run's last chunks (``Plan.split_tail``)."""
     import maskgen.pipeline.run as run
