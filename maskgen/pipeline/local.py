@@ -80,16 +80,27 @@ _PR_SET_PDEATHSIG = 1
 
 def _start_worker(parent: int) -> None:
     """A forked worker's set-up. It ignores Ctrl-C: the parent stops the pool, and the user
-    sees one line, not one traceback per worker. And it ends with its parent (``parent``, a
-    pid), however the parent ends (a signal's fast exit, SIGKILL): the pool replaces workers
-    that a SIGTERM to the process group ended, and a replacement forked just before the
-    parent exits would otherwise wait on the task queue forever (its own copy of the queue's
-    write end keeps it open), holding the terminal's or a pipe's stderr."""
+    sees one line, not one traceback per worker. SIGTERM (the pool's terminate, a SIGTERM to
+    the process group, the parent's end) unwinds it (:func:`_unwind`), so that the chunk part
+    it was writing is discarded, not left under its temporary name. And it ends with its
+    parent (``parent``, a pid), however the parent ends (a signal's fast exit, SIGKILL): the
+    pool replaces workers that a SIGTERM to the process group ended, and a replacement forked
+    just before the parent exits would otherwise wait on the task queue forever (its own copy
+    of the queue's write end keeps it open), holding the terminal's or a pipe's stderr."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _unwind)
     with contextlib.suppress(OSError, AttributeError):  # Linux (glibc or musl) only
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:  # the parent ended before the line above took effect
         os._exit(0)
+
+
+def _unwind(signum: int, frame: object) -> None:
+    """A worker's SIGTERM handler: SystemExit, so that the writers' clean-up runs (temporary
+    files removed, as on any error) before the worker ends with the signal's exit status,
+    quietly (multiprocessing prints no traceback for SystemExit)."""
+    del frame
+    raise SystemExit(128 + signum)
 
 
 def _run_forked(

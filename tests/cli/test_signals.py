@@ -177,8 +177,13 @@ def test_a_clean_up_that_hangs_after_sigterm_is_cut_short(tmp_path: Path) -> Non
 
 
 @pytest.mark.shared
-def test_augment_with_workers_stops_cleanly_and_resumes(tmp_path: Path, rec_dir: Path) -> None:
-    """SIGTERM to the whole process group, workers included (as SLURM's scancel sends it)."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_augment_with_workers_stops_cleanly_and_resumes(
+    tmp_path: Path, rec_dir: Path, signum: int
+) -> None:
+    """SIGTERM to the whole process group, workers included (as SLURM's scancel sends it),
+    or Ctrl-C: no worker's half-written chunk part is left under its temporary name (one a
+    worker was left for each worker, which --resume alone cleared)."""
     from maskgen.pipeline.plan import PARTS_DIR_NAME
 
     mini = rec_dir / "lfw-mini" / "train.rec"
@@ -189,12 +194,13 @@ def test_augment_with_workers_stops_cleanly_and_resumes(tmp_path: Path, rec_dir:
     def some_chunks_done() -> bool:
         return parts.is_dir() and len(list(parts.glob("chunk-*.jsonl"))) >= 2
 
-    code, lines = _stop_when([sys.executable, "-c", CLI, *args], some_chunks_done, signal.SIGTERM)
+    code, lines = _stop_when([sys.executable, "-c", CLI, *args], some_chunks_done, signum)
     assert code is not None, "augment finished before it could be stopped"
-    assert code == 143
-    assert lines == ["Stopped by SIGTERM. Run the same command again with --resume to keep "
+    assert code == EXPECTED[signum][0]
+    assert lines == [f"{EXPECTED[signum][1]} Run the same command again with --resume to keep "
                      "the finished chunks and do only the rest."]  # fmt: skip
     assert not (out / "train.rec").exists() and not (out / "maskgen.json").exists()
+    assert not [p.name for p in parts.iterdir() if p.name.endswith(".tmp")]
     result = CliRunner().invoke(main.cli, [*args, "--resume", "-q"])
     assert result.exit_code == 0, result.output
     assert (out / "train.rec").is_file()
