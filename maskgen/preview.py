@@ -16,7 +16,7 @@ import numpy as np
 
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
-from maskgen.images import decode_rgb, encode_image
+from maskgen.images import decode_rgb, encode_image, read_stored
 from maskgen.seeding import item_rng
 
 TILE = 160
@@ -170,6 +170,7 @@ def preview_dataset(
 
     sheet_format(Path(out_path))
     from maskgen.masks import Masker, MaskSpec
+    from maskgen.pipeline.step import left_unmasked
 
     fmt = find_format(input_path)
     reader = fmt.open_reader(Path(input_path))
@@ -177,11 +178,17 @@ def preview_dataset(
     masker = Masker(spec or MaskSpec(), face_mode=mode, models_dir=models_dir)
     tiles: list[Tile] = []
     for sample in _spread_images(reader, n):
-        rgb = decode_rgb(sample.data)
-        if rgb is None:
+        stored = read_stored(sample.data, sample.name)
+        if stored is None:
             continue
-        outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
-        tiles += [Tile(rgb, str(sample.key)), Tile(outcome.image, caption_for(outcome))]
+        reason = left_unmasked(stored)  # augment copies these unchanged: shown so
+        if reason is not None:
+            rgb = decode_rgb(sample.data)  # the first frame, however stored
+            if rgb is not None:
+                tiles += [Tile(rgb, str(sample.key)), Tile(rgb, reason)]
+            continue
+        outcome = masker.mask_image(stored.rgb, item_rng(seed, sample.key))
+        tiles += [Tile(stored.rgb, str(sample.key)), Tile(outcome.image, caption_for(outcome))]
     if not tiles:
         raise OutputError(f"{input_path}: no readable images to preview")
     sheet = render_sheet(tiles, columns=columns - columns % 2 or 2)

@@ -175,12 +175,22 @@ def _decode(
         stored = read_stored(sample.data, sample.name)
     if stored is None:
         return _unchanged(sample, _undecoded_reason(sample), wear_labels)
-    said = stored.decoder_said
-    if stored.multi_frame:
-        return _unchanged(sample, "multi_frame", wear_labels, decoder_warning=said)
-    if stored.format is None or not stored.maskable or not can_write(stored.format):
-        return _unchanged(sample, "unsupported_format", wear_labels, decoder_warning=said)
+    reason = left_unmasked(stored)
+    if reason is not None:
+        return _unchanged(sample, reason, wear_labels, decoder_warning=stored.decoder_said)
     return _Decoded(sample, stored)
+
+
+def left_unmasked(stored: StoredImage) -> str | None:
+    """Why a decoded image is copied unchanged before any face is looked for (the manifest's
+    reason): ``multi_frame`` (an animation or multi-page file, whose other frames a twin
+    would lose) or ``unsupported_format`` (a layout or format maskgen cannot write back);
+    None for one to mask."""
+    if stored.multi_frame:
+        return "multi_frame"
+    if stored.format is None or not stored.maskable or not can_write(stored.format):
+        return "unsupported_format"
+    return None
 
 
 def _twin(

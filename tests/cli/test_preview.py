@@ -145,3 +145,36 @@ def test_n_items_from_a_rec_with_identity_records(rec_dir):
         picked = [sample.key for sample in _spread_images(reader, 32)]
     assert counts == [8, 32, 294, 294]
     assert len(set(picked)) == 32 and picked[0] == 1 and picked[-1] == 294
+
+
+@pytest.mark.shared
+def test_preview_leaves_unmasked_what_augment_copies_unchanged(tmp_path, lfw_dir, monkeypatch):
+    """An animated GIF was shown masked, though `augment` copies it unchanged
+    (``multi_frame``): the sheet now shows it unmasked, captioned with augment's reason."""
+    from PIL import Image
+
+    import maskgen.preview as preview
+    from maskgen.pipeline import augment_dataset
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    frames = [Image.open(lfw_dir / "Al_Gore" / f"Al_Gore_000{i}.jpg") for i in (1, 2)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=200)
+    shutil.copy(lfw_dir / "Al_Gore" / "Al_Gore_0003.jpg", folder / "still.jpg")
+    shown: list[Tile] = []
+
+    def recording_sheet(tiles, columns):
+        shown.extend(tiles)
+        return render_sheet(tiles, columns)
+
+    monkeypatch.setattr(preview, "render_sheet", recording_sheet)
+    preview.preview_dataset(folder, tmp_path / "sheet.png")
+    pairs = {shown[i].caption: (shown[i], shown[i + 1]) for i in range(0, len(shown), 2)}
+    original, twin = pairs["anim.gif"]
+    assert twin.caption == "multi_frame"
+    np.testing.assert_array_equal(twin.image, original.image)
+    original, twin = pairs["still.jpg"]
+    assert twin.caption and not np.array_equal(twin.image, original.image)  # masked
+    augment_dataset(folder, tmp_path / "twin", workers=1, progress=False)
+    rows = (tmp_path / "twin" / "manifest.jsonl").read_text().splitlines()
+    assert '"key":"anim.gif","masked":false' in rows[0] and '"reason":"multi_frame"' in rows[0]
