@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A two-minute Multi-Task ArcFace run on the CPU: the tiny network on a small RecordIO set and
+# A two-minute Multi-Task ArcFace run on a 2-core CPU: the tiny network on a small RecordIO set and
 # its masked twin, with LFW verification every 100 steps. Shows every output of a run:
 #   RUN/metrics.jsonl (one row per --log-every steps, plus validation rows), RUN/tb (TensorBoard),
 #   RUN/config.json, RUN/step_N.pt and RUN/last.pt.

@@ -9,6 +9,7 @@ from maskgen.masks.templates import MaskTemplate, default_templates_dir, load_te
 from maskgen.masks.textures import Texture, load_textures
 from maskgen.masks.transform import MaskAugment
 from maskgen.masks.wear import WEAR_CLASSES, WEAR_PLACEMENTS
+from maskgen.types import MaskParams  # what sample_mask_params draws and apply_mask takes
 
 
 def available_mask_types(templates_dir: str | None = None) -> tuple[str, ...]:
@@ -22,6 +23,7 @@ __all__ = [
     "AppliedMask",
     "MaskAugment",
     "MaskOutcome",
+    "MaskParams",
     "MaskSpec",
     "MaskTemplate",
     "Masker",
