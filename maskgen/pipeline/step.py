@@ -42,6 +42,7 @@ from maskgen.images import (
 from maskgen.pipeline.jpeg_match import encode_like_source, jpeg_colour_change, read_source_jpeg
 from maskgen.pipeline.manifest import MANIFEST_NAME, write_manifest_part
 from maskgen.pipeline.report import RUN_INFO_NAME, Counts
+from maskgen.pipeline.webp_match import encode_like_source_webp
 from maskgen.seeding import item_rng
 from maskgen.types import ItemResult, Key, Sample
 
@@ -202,7 +203,7 @@ def _twin(
         reason = outcome.reason or "not_masked"
         return _unchanged(sample, reason, wear_labels, not_masked, stored.decoder_said)
     pixels = restore_layout(stored, outcome.image)
-    data, change = _encode_twin_image(pixels, stored.format, sample, jpeg_quality)
+    data, change = _encode_twin_image(pixels, stored, sample, jpeg_quality)
     largest = outcome.applied[0].params
     result = ItemResult(
         key=sample.key,
@@ -223,12 +224,17 @@ def _twin(
 
 
 def _encode_twin_image(
-    pixels: np.ndarray, image_format: str, sample: Sample, jpeg_quality: int
+    pixels: np.ndarray, stored: StoredImage, sample: Sample, jpeg_quality: int
 ) -> tuple[bytes, str | None]:
     """The masked image's bytes: a JPEG source's own quantisation tables and subsampling
     (``maskgen.pipeline.jpeg_match``), so the twin's compression matches its original's;
-    ``jpeg_quality`` only where those cannot be read or written (and for other formats, which
-    are encoded as they came)."""
+    ``jpeg_quality`` only where those cannot be read or written; a lossy WebP lossy again at
+    about its source's quality (``maskgen.pipeline.webp_match``); other formats as they came."""
+    image_format = stored.format
+    if image_format == "webp":
+        data = encode_like_source_webp(pixels, stored.pixels, sample.data)
+        if data is not None:
+            return data, None
     if image_format != "jpeg":
         data, change = encode_stored(pixels, image_format, jpeg_quality, sample.key)
         return data, indexed_change(sample.data, data, change, describe_layout(pixels))
