@@ -80,6 +80,7 @@ def _list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
     keys: list[str] = []
     hidden: list[str] = []
     links: list[str] = []
+    special: list[str] = []
     pending = [(str(root), "")]
     while pending:
         folder, relative = pending.pop()
@@ -101,6 +102,10 @@ def _list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
                 keys.append(key)
             elif entry.is_symlink():
                 links.append(key)  # a broken link
+            else:
+                special.append(key)  # a named pipe, a socket, a device: nothing to copy
+    if special:
+        _warn_special(str(root.resolve()), tuple(sorted(special)))
     return sorted(keys), sorted(hidden), sorted(links)
 
 
@@ -204,6 +209,16 @@ def _warn_links(root: str, links: tuple[str, ...]) -> None:
         root,
         len(links),
         names,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_special(root: str, names: tuple[str, ...]) -> None:
+    """Say once per process which entries are neither files, folders nor links (named pipes,
+    sockets, devices): not read, so neither in the twin nor in its manifest."""
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    logger.warning(
+        "%s: %d special file(s) (pipes, sockets, devices) not read: %s", root, len(names), shown
     )
 
 

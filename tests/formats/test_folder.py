@@ -251,6 +251,20 @@ def test_links_not_followed_are_named_in_a_warning(
     assert "2 link(s) to folders, or broken, not followed: Alan, gone.jpg" in warning
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_in_the_folder_is_named_in_a_warning(
+    tree: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A named pipe called photo.jpg was left out of the twin and its manifest without a
+    word (reading it would block): a warning now names it."""
+    os.mkfifo(tree / "pipe.jpg")
+    with caplog.at_level("WARNING", logger="maskgen.formats.folder"):
+        reader = FolderReader(tree)
+    assert "pipe.jpg" not in list(reader.keys())
+    (warning,) = [r.getMessage() for r in caplog.records if "special" in r.getMessage()]
+    assert "1 special file(s) (pipes, sockets, devices) not read: pipe.jpg" in warning
+
+
 def test_a_folder_of_linked_folders_says_they_are_links(tree: Path, tmp_path: Path) -> None:
     """A folder whose identity folders are all links (a common way to gather a dataset) was
     refused as 'no image files' followed by the list of image suffixes, never naming the
