@@ -58,6 +58,12 @@ def augment(
 
     Example: maskgen augment ms1mv2/train.rec -o ms1mv2_masked/ --workers 32
     """
+    if scheduler is not None and workers is not None:
+        click.echo(
+            "Warning: --workers is not used with --scheduler: the cluster runs as many chunks "
+            "at once as it has worker threads.",
+            err=True,
+        )
     click.get_current_context().meta[RESUME_HINT] = (
         "Run the same command again with --resume to keep the finished chunks and do only the rest."
     )

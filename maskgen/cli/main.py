@@ -64,8 +64,10 @@ class _StopSignals:
     (torch's ONNX exporter does) still ends as an interrupt.
 
     Processes forked meanwhile (pool and data-loader workers) inherit the handler; there it
-    does what the signal did before. So a SIGTERM to a whole process group (SLURM's scancel, a
-    systemd stop, ``kill -- -PGID``) kills the workers at once, as it did, and a
+    does what the signal did before (augment's pool workers set their own, which discards the
+    part they were writing and exits, see ``maskgen.pipeline.local``). So a SIGTERM to a whole
+    process group (SLURM's scancel, a systemd stop, ``kill -- -PGID``) ends the workers at
+    once, as it did, and a
     multiprocessing pool whose worker died holding one of the pool's locks hangs when it is
     shut down. Hence, if the clean-up after a SIGTERM takes longer than CLEANUP_LIMIT_S, this
     process says it stopped and exits without finishing it: what is left is what ``kill -9``

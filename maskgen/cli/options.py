@@ -190,8 +190,8 @@ scheduler = click.option(
     metavar="ADDRESS",
     default=None,
     help="Run the chunks on a running Dask cluster, e.g. tcp://head:8786 (input and OUTDIR "
-    "on a file system all its workers see; needs the dask extra); --workers then caps the "
-    "chunks running at once (default: as many as the cluster has cores).",
+    "on a file system all its workers see; needs the dask extra). The cluster runs as many "
+    "chunks at once as it has worker threads; --workers is not used.",
 )
 
 

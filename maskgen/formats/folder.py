@@ -116,7 +116,7 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _safe_key(key: Key, where: Path) -> str:
+def safe_key(key: Key, where: Path) -> str:
     """A relative POSIX path that stays inside its root (no absolute paths, no ``..``)."""
     text = str(key)
     parts = PurePosixPath(text).parts
@@ -182,7 +182,7 @@ class FolderReader:
         """Nothing to release: each read opens and closes its file."""
 
     def read(self, key: Key) -> Sample:
-        relative = _safe_key(key, self.path)
+        relative = safe_key(key, self.path)
         try:
             data = (self.path / relative).read_bytes()
         except FileNotFoundError:
@@ -272,7 +272,7 @@ class FolderPartWriter:
             write_bytes_atomic(self.path, json.dumps(record).encode("utf-8"))
 
     def write(self, sample: Sample) -> None:
-        key = _safe_key(sample.key, self.root)
+        key = safe_key(sample.key, self.root)
         write_bytes_atomic(self.root / key, sample.data)
         self._keys.append(key)
 
@@ -337,7 +337,7 @@ class FolderFormat:
             root = Path(record["root"]) if record.get("root") else staging_dir(part)
             in_place = root.resolve() == out_dir.resolve()
             for key in record["keys"]:
-                key = _safe_key(key, part)
+                key = safe_key(key, part)
                 if in_place:
                     _check_in_place(out_dir, key, part)
                 else:

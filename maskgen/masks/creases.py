@@ -67,7 +67,9 @@ FOLD_STYLES: dict[str, FoldStyle] = {
 non-woven layers are stiffer than a surgical mask's: folds twice as broad and at most 0.15
 strong, chosen by eye beside MFR2-dev's three KN95 photos (at the surgical style they looked
 crumpled, like cloth); ``benchmarks/mask_detail.py`` reads the twin's KN95 masks at 0.34 flat
-and 0.63 so (real, n=3: 2.57), much of the real ones' detail being seams and welds."""
+and 0.63 so (real, n=3: 2.57), much of the real ones' detail being seams and welds. Both read
+the same field, whose folds run across the mask; a KN95's own vertical fold, at its centre
+seam, is the template's (``maskgen.assets.template_art``)."""
 STRENGTH_BITS = 1023 << 20
 """The bits of ``grain_seed`` that set the crease strength (0 to 1023, over 1023): a seed
 with these bits clear gives a flat mask and the same grain (:func:`flat_seed`)."""

@@ -156,6 +156,9 @@ _CHECKPOINTS = "a run's last.pt or an arcface_torch backbone.pth"
 
 
 RECORDIO_MAGIC = MAGIC.to_bytes(4, "little")
+LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+"""The start of a file ``torch.save`` wrote in its pre-1.6 format (``pytorch_model.bin`` files
+are often such): a pickle of torch's magic number, 0x1950a86a20f9469cfc6c."""
 """The first four bytes of a RecordIO file (a dataset given where a model goes)."""
 
 
@@ -177,8 +180,9 @@ def _what_it_is(path: Path) -> str:
         if path.suffix.lower() == ".npz":  # embed -o's embeddings
             return f"a numpy .npz archive, not a checkpoint ({_CHECKPOINTS})"
         return "a zip archive torch.load cannot read (damaged, or not written by torch.save)"
+    legacy_torch = head.startswith(LEGACY_TORCH_MAGIC)  # torch.save before torch 1.6
     if head.startswith(b"\x80"):
-        if path.suffix.lower() == ".bin":  # insightface's verification sets are pickles
+        if path.suffix.lower() == ".bin" and not legacy_torch:  # insightface's sets are pickles
             return f"a pickle such as a verification .bin, not a checkpoint ({_CHECKPOINTS})"
         return "a pickle holding more than tensors and plain values, or damaged"
     try:

@@ -19,11 +19,10 @@ from maskgen.pipeline.step import ChunkJob, ChunkSummary
 CONNECT_TIMEOUT = "20s"
 
 
-def run_jobs_on_dask(
-    jobs: Iterable[ChunkJob], n_jobs: int, address: str, *, workers: int | None = None
-) -> Iterator[ChunkSummary]:
-    """Each job's summary as it finishes, computed on the cluster at ``address``
-    (``workers``: at most this many jobs at once; None: as many as the cluster has cores)."""
+def run_jobs_on_dask(jobs: Iterable[ChunkJob], n_jobs: int, address: str) -> Iterator[ChunkSummary]:
+    """Each job's summary as it finishes, computed on the cluster at ``address``, as many at
+    once as the cluster has worker threads (joblib's Dask backend sets that, whatever
+    ``n_jobs`` a caller asks for)."""
     try:
         from distributed import Client
     except ImportError:
@@ -43,7 +42,7 @@ def run_jobs_on_dask(
     try:
         with client, joblib.parallel_config(backend="dask", client=client):
             try:
-                yield from run_jobs(jobs, n_jobs, workers=workers or -1, backend=None)
+                yield from run_jobs(jobs, n_jobs, workers=-1, backend=None)
             except BaseException as error:  # an interrupt too: the client closes with jobs out
                 silenced = _silence(SHUTDOWN_LOGGERS)
                 if _unopened_file(error):

@@ -100,6 +100,7 @@ def _unwind(signum: int, frame: object) -> None:
     files removed, as on any error) before the worker ends with the signal's exit status,
     quietly (multiprocessing prints no traceback for SystemExit)."""
     del frame
+    signal.signal(signum, signal.SIG_IGN)  # a second one (the pool's terminate) cuts no clean-up
     raise SystemExit(128 + signum)
 
 

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from maskgen import __version__
 from maskgen.errors import ConfigError, DatasetFormatError, MaskgenError, OutputError
 from maskgen.formats.base import Format, Reader, find_format
-from maskgen.formats.folder import FolderFormat
+from maskgen.formats.folder import FolderFormat, safe_key
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.pipeline.local import default_workers, run_jobs
-from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts, read_rows
+from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
 from maskgen.pipeline.plan import (
     PartsLayout,
     Plan,
@@ -125,7 +125,8 @@ def augment_dataset(
     ``resume`` finishes an interrupted run (same parameters, else ConfigError);
     ``overwrite`` starts over. ``shard=(i, n)`` masks the i-th
     of n slices (0-based) and leaves its parts for :func:`merge_shards`. ``scheduler`` runs
-    the chunks on a Dask cluster at that address. The twin is byte-identical whatever
+    the chunks on a Dask cluster at that address (as many at once as it has worker threads;
+    ``workers`` is then not used). The twin is byte-identical whatever
     ``workers``, ``chunk_size``, sharding or resuming.
 
     Returns the run's :class:`RunReport` (``summary()`` is the command's last line). Raises
@@ -457,10 +458,11 @@ def _refuse_another_property(job: _Job) -> None:
 
 def _remove_previous(job: _Job) -> None:
     """--overwrite: remove this command's earlier outputs. A folder twin is never deleted
-    wholesale (OUTDIR may hold the user's own files): the files its manifest (or an interrupted
-    run's manifest parts) lists are, so that none whose source has gone since stays behind."""
+    wholesale (OUTDIR may hold the user's own files): the files an earlier folder-twin run's
+    records list are (:func:`_earlier_twin_files`), so that none whose source has gone since
+    stays behind; a file an interrupted chunk wrote before its record may."""
     if job.twin.resolve() == job.out_dir.resolve():
-        _remove_listed_files(job.out_dir, _earlier_manifests(job))
+        _remove_twin_files(job.out_dir, _earlier_twin_files(job))
     if job.layout.root.exists():
         shutil.rmtree(job.layout.root)
     for path in (job.out_dir / MANIFEST_NAME, job.out_dir / RUN_INFO_NAME):
@@ -469,28 +471,57 @@ def _remove_previous(job: _Job) -> None:
         job.twin.unlink()
 
 
-def _earlier_manifests(job: _Job) -> list[Path]:
-    """The manifest of a finished run in OUTDIR and the manifest parts of an interrupted one."""
-    parts = sorted(job.layout.root.glob("chunk-*.jsonl")) if job.layout.root.is_dir() else []
-    finished = job.out_dir / MANIFEST_NAME
-    return [finished, *parts] if finished.is_file() else parts
+def _earlier_twin_files(job: _Job) -> list[str]:
+    """The keys (relative paths) of the images an earlier folder-twin run wrote into OUTDIR,
+    as its records list them: a finished run's manifest, where its ``maskgen.json`` says it
+    was a folder's twin written into OUTDIR itself, and an interrupted run's manifest parts,
+    where its recorded plan says a folder. Records that are not such a run's, or that cannot
+    be read, give none (and a warning where they cannot be read): --overwrite then writes over
+    the twin's files without removing any."""
+    manifests: list[Path] = []
+    try:
+        record = read_run_info(job.out_dir) if (job.out_dir / RUN_INFO_NAME).is_file() else {}
+        if record.get("format") == FolderFormat.name and record.get("output") == ".":
+            manifests.append(job.out_dir / MANIFEST_NAME)
+        if job.layout.plan_path.is_file() and job.layout.read_plan().format == FolderFormat.name:
+            manifests += sorted(job.layout.root.glob("chunk-*.jsonl"))
+        return [key for manifest in manifests if manifest.is_file() for key in _keys_in(manifest)]
+    except (MaskgenError, OSError, ValueError) as error:
+        logger.warning("%s: the earlier run's files are not removed (%s)", job.out_dir, error)
+        return []
 
 
-def _remove_listed_files(out_dir: Path, manifests: list[Path]) -> None:
-    """Remove the file of each manifest row's key under ``out_dir`` (none outside it), and
-    the folders that leaves empty."""
+def _keys_in(manifest: Path) -> Iterator[str]:
+    """Each row's ``key`` (a relative path inside the folder); ValueError for a line that is
+    not a row or a key that is not such a path."""
+    with open(manifest, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            key = json.loads(line).get("key") if line.strip() else None
+            if not isinstance(key, str):
+                raise ValueError(f"{manifest.name} line {number} holds no file's key")
+            yield safe_key(key, manifest)
+
+
+def _remove_twin_files(out_dir: Path, keys: list[str]) -> None:
+    """Remove each ``out_dir / key`` that is a file (a link is removed, never followed) and
+    the folders that leaves empty; a folder resolved outside ``out_dir`` is left alone."""
+    if not keys:
+        return
+    logger.info("removing the %d files of the earlier twin in %s", len(keys), out_dir)
     root = out_dir.resolve()
-    folders = set()
-    for manifest in manifests:
-        for row in read_rows(manifest):
-            path = out_dir / str(row.key)
-            if not path.resolve().is_relative_to(root) or path.is_dir():
-                continue
+    inside: dict[Path, bool] = {}  # each folder resolved once, not each file's
+    for key in keys:
+        path = out_dir / key
+        folder = path.parent
+        if folder not in inside:
+            inside[folder] = folder.resolve().is_relative_to(root)
+        if inside[folder] and (path.is_symlink() or path.is_file()):
             path.unlink(missing_ok=True)
-            folders.update(out_dir / folder for folder in Path(str(row.key)).parents[:-1])
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        with contextlib.suppress(OSError):  # not empty: the user's files, or still the twin's
-            folder.rmdir()
+    for folder in sorted(inside, key=lambda p: len(p.parts), reverse=True):
+        while folder != out_dir and inside.get(folder, True):
+            with contextlib.suppress(OSError):  # not empty: the user's files, or the twin's
+                folder.rmdir()
+            folder = folder.parent
 
 
 def _discard(job: _Job) -> None:
@@ -592,7 +623,7 @@ def _run(
     if options.scheduler is not None:
         from maskgen.pipeline.dask import run_jobs_on_dask
 
-        return run_jobs_on_dask(jobs, n_jobs, options.scheduler, workers=options.workers)
+        return run_jobs_on_dask(jobs, n_jobs, options.scheduler)
     workers = options.workers or default_workers()
     return run_jobs(jobs, n_jobs, workers=workers, preload=masker, n_items=n_items)
 

@@ -248,9 +248,12 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path: Path) -> None:
     rec.write_bytes(bytes.fromhex("0a23d7ce") + bytes(60))
     pairs = tmp_path / "lfw.bin"  # a verification set, a pickle
     pairs.write_bytes(pickle.dumps(([b"x"], [True]), protocol=2))
+    legacy = tmp_path / "pytorch_model.bin"  # torch.save's old format, refused by weights_only
+    torch.save({"note": object()}, legacy, _use_new_zipfile_serialization=False)
     cases = {
         rec: "a RecordIO dataset, not a checkpoint",
         pairs: "a pickle such as a verification .bin, not a checkpoint",
+        legacy: "a pickle holding more than tensors and plain values, or damaged",
         notes: "a text file, not a checkpoint",
         garbage: "not a file torch.save writes",
         empty: "an empty file",

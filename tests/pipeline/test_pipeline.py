@@ -271,6 +271,36 @@ def test_overwrite_removes_the_earlier_folder_twins_files_and_keeps_the_users(
     assert not (out / photos[0].parent.name).exists()  # emptied: removed
 
 
+def test_overwrite_removes_only_what_a_folder_twins_records_list(
+    tmp_path: Path, lfw_dir: Path, spec, run_augment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A manifest that is not a folder twin's (a .rec twin's, whose keys are numbers, or one
+    the user wrote) names no file to remove, and one that cannot be read removes none (with
+    a warning), where the first version deleted row by row until the bad line."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    photo = spread_photos(lfw_dir, 1)[0]
+    source.mkdir()
+    shutil.copyfile(photo, source / "a.jpg")
+    out.mkdir()
+    for name in ("1", "notes.txt", "b.jpg"):
+        (out / name).write_text("mine")
+    rows = [{"key": 1, "masked": True}, {"key": "notes.txt", "masked": False}]
+    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out / "maskgen.json").write_text(json.dumps({"format": "recordio", "output": "train.rec"}))
+    run_augment(source, out, spec, workers=1, overwrite=True)
+    assert (out / "1").is_file() and (out / "notes.txt").is_file() and (out / "b.jpg").exists()
+    # a folder twin's record, its manifest damaged after two good rows: nothing removed
+    record = json.loads((out / "maskgen.json").read_text())
+    assert record["format"] == "folder" and record["output"] == "."
+    (out / "manifest.jsonl").write_text(
+        '{"key": "b.jpg"}\n{"key": "notes.txt"}\n{"key": "../escape"}\n'
+    )
+    with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
+        run_augment(source, out, spec, workers=1, overwrite=True)
+    assert (out / "b.jpg").exists() and (out / "notes.txt").exists()
+    assert "the earlier run's files are not removed" in caplog.text
+
+
 def _plan_before_split_tails(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plan runs as maskgen did before it split a run's last chunks (``Plan.split_tail``)."""
     import maskgen.pipeline.run as run
@@ -751,8 +781,12 @@ def test_dask_workers_in_another_directory_read_and_write_where_the_user_meant(
 
     with cluster:
         address = cluster.scheduler_address
-        done = augment("mini/train.rec", "-o", "twin", "--scheduler", address)
-        assert done.returncode == 0 and done.stderr == "", done.stderr
+        done = augment("mini/train.rec", "-o", "twin", "--scheduler", address, "--workers", "3")
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == (  # it was ignored without a word
+            "Warning: --workers is not used with --scheduler: the cluster runs as many chunks "
+            "at once as it has worker threads.\n"
+        )
         unseen = "/proc/self/cwd/mini/train.rec"
         failed = augment(unseen, "-o", "/proc/self/cwd/gone", "--scheduler", address)
     assert augment("mini/train.rec", "-o", "local", "--workers", "1").returncode == 0

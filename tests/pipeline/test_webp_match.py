@@ -12,7 +12,7 @@ from PIL import Image
 
 from maskgen.images import read_stored
 from maskgen.pipeline import augment_dataset
-from maskgen.pipeline.webp_match import is_lossy_webp, matched_webp_quality
+from maskgen.pipeline.webp_match import image_bytes, is_lossy_webp, matched_webp_quality
 
 
 def _webp(image: Image.Image, **options: object) -> bytes:
@@ -52,6 +52,11 @@ def test_the_matched_quality_follows_the_quality_the_source_was_saved_at(
         matched.append(matched_webp_quality(stored.pixels, len(data)))
         assert quality - 5 <= matched[-1] <= quality + 15, (quality, matched[-1])
     assert matched == sorted(matched)
+    # a phone's file carries metadata beside the image: read by the image's bytes alone
+    data = _webp(face, quality=60, exif=b"Exif\x00\x00" + bytes(20000))
+    stored = read_stored(data)
+    assert stored is not None and image_bytes(data) < len(data) - 20000
+    assert 55 <= matched_webp_quality(stored.pixels, image_bytes(data)) <= 75
 
 
 @pytest.mark.shared

@@ -344,6 +344,40 @@ def _train_then_signal(
     return run, marks, process.returncode, stderr
 
 
+@pytest.mark.parametrize("error", [ConnectionResetError(104, "reset"), EOFError()])
+def test_a_loader_failing_after_a_stop_request_saves_and_stops(
+    lfw_mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    """A SIGTERM to the process group ends a loader worker while it hands a batch over: the
+    main process, asked to stop by the same signal, read a ConnectionResetError (or an
+    EOFError) and failed with a traceback. It now saves the finished steps and stops as the
+    signal asks; the same error with no stop asked for is still raised."""
+    import maskgen.train.loop as loop
+
+    real_next = loop._next_batch
+    calls = []
+
+    def failing_next(batches):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)  # the stop request, noted between steps
+            raise error
+        return real_next(batches)
+
+    monkeypatch.setattr(loop, "_next_batch", failing_next)
+    config = tiny_config(lfw_mini, tmp_path / "run", batch_size=8, steps=50, workers=0)
+    with pytest.raises(KeyboardInterrupt):  # the signal, raised again once saved
+        train(config)
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2
+
+    def failing_without_a_stop(batches):
+        raise error
+
+    monkeypatch.setattr(loop, "_next_batch", failing_without_a_stop)
+    with pytest.raises(type(error)):
+        train(tiny_config(lfw_mini, tmp_path / "other", batch_size=8, steps=50, workers=0))
+
+
 def test_sigterm_while_waiting_for_a_batch_still_saves_the_last_step(
     lfw_mini: Path, lfw_mini_twin: Path, tmp_path: Path
 ) -> None:
