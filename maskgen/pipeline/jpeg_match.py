@@ -88,11 +88,14 @@ def estimate_jpeg_quality(luminance: list[int] | np.ndarray) -> JpegQuality:
 class SourceJpeg:
     """How a JPEG was encoded: its quantisation tables (Pillow's ``quantization``: table id
     -> 64 entries, natural order) and chroma subsampling (Pillow's ``subsampling``: 0 4:4:4,
-    1 4:2:2, 2 4:2:0; None where Pillow cannot say), and its mode ("L" or "RGB")."""
+    1 4:2:2, 2 4:2:0; None where Pillow cannot say), its mode ("L" or "RGB") and whether it
+    is progressive (the twin is then written progressive too: the pixels are the same either
+    way, the file's structure is the source's)."""
 
     tables: dict[int, list[int]]
     subsampling: int | None
     mode: str
+    progressive: bool = False
 
     @property
     def quality(self) -> JpegQuality:
@@ -116,6 +119,7 @@ def read_source_jpeg(data: bytes) -> SourceJpeg | None:
                 {int(k): list(v) for k, v in tables.items()},
                 None if sampling is None or sampling < 0 else sampling,
                 image.mode,
+                bool(image.info.get("progressive") or image.info.get("progression")),
             )
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         return None
@@ -149,6 +153,8 @@ def encode_like_source(pixels: np.ndarray, source: SourceJpeg) -> bytes | None:
     options: dict[str, object] = {"qtables": source.tables}
     if source.subsampling is not None:
         options["subsampling"] = source.subsampling
+    if source.progressive:
+        options["progressive"] = True
     buffer = io.BytesIO()
     try:
         image.save(buffer, "JPEG", **options)

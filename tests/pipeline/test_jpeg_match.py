@@ -77,6 +77,21 @@ def test_encode_like_source_keeps_tables_and_subsampling(quality, sampling, pill
     assert encode_like_source(rgb.astype(np.uint16), source) is None
 
 
+def test_a_progressive_sources_twin_is_progressive_and_a_baseline_ones_baseline() -> None:
+    """A progressive JPEG's twin was written baseline: same tables, another file structure."""
+    rgb = cv2.cvtColor(_scene(), cv2.COLOR_BGR2RGB)
+    for progressive in (True, False):
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, "JPEG", quality=80, progressive=progressive)
+        source = read_source_jpeg(buffer.getvalue())
+        assert source is not None and source.progressive is progressive
+        out = encode_like_source(rgb, source)
+        assert out is not None
+        again = read_source_jpeg(out)
+        assert again is not None and again.progressive is progressive
+        assert again.tables == source.tables
+
+
 def test_non_jpeg_or_broken_bytes_have_no_source_tables() -> None:
     ok, png = cv2.imencode(".png", _scene())
     assert ok and read_source_jpeg(png.tobytes()) is None
