@@ -47,8 +47,8 @@ class MaskParams:
     ``texture_angle`` and ``texture_offset`` place the texture; ``fit_jitter`` nudges the fit so
     masks do not all sit identically (0 = none). ``wear`` is the placement: "correct" or a
     way masks are worn wrongly (``maskgen.masks.wear.WEAR_PLACEMENTS``). ``grain_seed`` seeds
-    the grain that matches the mask to the photo's noise and a surgical mask's or a KN95's
-    creases (bits 20-29 clear: a flat mask, ``maskgen.masks.creases.STRENGTH_BITS``).
+    the grain that matches the mask to the photo's noise and a surgical mask's creases (bits
+    20-29 clear: a flat mask, ``maskgen.masks.creases.STRENGTH_BITS``).
     """
 
     mask_type: str

@@ -323,7 +323,7 @@ face_checks = click.option(
 creases = click.option(
     "--creases/--no-creases",
     default=None,
-    help="Give each surgical mask and KN95 creases of its own (soft folds, a strength from flat to "
+    help="Give each surgical mask creases of its own (soft folds, a strength from flat to "
     "crumpled, drawn from the mask's grain_seed).  [default: --creases]",
 )
 

@@ -6,10 +6,10 @@ folded, pocketed and pulled over the face, a few soft folds different on every m
 real photos those folds are much of what shows of the fabric: ``benchmarks/mask_detail.py``
 measures the fine detail over the mouth against the forehead's, median 2.33 on MFR2-dev's 34
 real surgical masks against 0.94 for the twin's flat ones (see the README's "How masks look"
-for the figure with these creases). A folded KN95 is stiffer: it bends in a few broad folds
-(:data:`FOLD_STYLES`). MFR2-dev's plain cloth masks measure smoother than the twin's already
-(0.34 against 0.62) and a moulded cup (the ``n95`` family) keeps its shape, so those get none.
-(RMFD's crops, the other real set, were not used.)
+for the figure with these creases). MFR2-dev's plain cloth masks measure smoother than the
+twin's already (0.34 against 0.62) and respirators (the ``kn95`` and ``n95`` families) keep
+their shape, so those get none: KN95s creased in broader, softer folds were tried (see
+:data:`FOLD_STYLES`) and not kept. (RMFD's crops, the other real set, were not used.)
 
 The creases are a brightness relief: the slope of a height field whose ridges are the zero
 crossings of smooth noise stretched sideways (folds of a mask run mostly across it), lit from
@@ -59,17 +59,12 @@ class FoldStyle:
     strength: float
 
 
-FOLD_STYLES: dict[str, FoldStyle] = {
-    "surgical": FoldStyle(CREASE_WIDTH, CREASE_STRENGTH),
-    "kn95": FoldStyle(2 * CREASE_WIDTH, 0.15),
-}
-"""The template families whose masks crease (``MaskTemplate.family``), and how. A KN95's
-non-woven layers are stiffer than a surgical mask's: folds twice as broad and at most 0.15
-strong, chosen by eye beside MFR2-dev's three KN95 photos (at the surgical style they looked
-crumpled, like cloth); ``benchmarks/mask_detail.py`` reads the twin's KN95 masks at 0.34 flat
-and 0.63 so (real, n=3: 2.57), much of the real ones' detail being seams and welds. Both read
-the same field, whose folds run across the mask; a KN95's own vertical fold, at its centre
-seam, is the template's (``maskgen.assets.template_art``)."""
+FOLD_STYLES: dict[str, FoldStyle] = {"surgical": FoldStyle(CREASE_WIDTH, CREASE_STRENGTH)}
+"""The template families whose masks crease (``MaskTemplate.family``), and how. KN95s with
+folds twice as broad and at most 0.15 strong (chosen by eye beside MFR2-dev's three real ones)
+were tried on 2026-11-30 (docs/experiments.md, session 26) and not kept: their fine detail rose
+from 0.34 to 0.63 (real 2.57, n=3), (a) did not move (0.963 over five seeds either way) and (b)
+fell from 0.969 to 0.963, the real masked photos more often missed."""
 STRENGTH_BITS = 1023 << 20
 """The bits of ``grain_seed`` that set the crease strength (0 to 1023, over 1023): a seed
 with these bits clear gives a flat mask and the same grain (:func:`flat_seed`)."""

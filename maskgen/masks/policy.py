@@ -64,7 +64,7 @@ green 6, pink 16, red 11, beige 13, brown 2. "grey" also holds white masks in sh
 ``any_hue`` (weight 3, 1 %) keeps a few colours no sample showed."""
 
 CREASES = True
-"""Whether surgical masks and KN95s crease unless a run says otherwise (``MaskSpec.creases``,
+"""Whether surgical masks crease unless a run says otherwise (``MaskSpec.creases``,
 ``--creases/--no-creases``)."""
 COLOR_JITTER = (0.05, 0.02)
 """Standard deviation of the brightness factor (log) and of each channel's own factor (log)."""
@@ -122,9 +122,8 @@ class MaskSpec:
     by the image's border (``out_of_frame``) or perhaps no face (``doubtful_face``); see
     :mod:`maskgen.faces.visibility`. False masks every face found."""
     creases: bool = CREASES
-    """Give each surgical mask and KN95 creases of its own (:mod:`maskgen.masks.creases`);
-    False draws its ``grain_seed`` with the crease strength cleared (a flat mask, the same
-    grain)."""
+    """Give each surgical mask creases of its own (:mod:`maskgen.masks.creases`); False draws
+    its ``grain_seed`` with the crease strength cleared (a flat mask, the same grain)."""
 
     def __post_init__(self) -> None:
         # accept lists (from a CLI or a config file) while staying hashable and frozen; a

@@ -8,8 +8,8 @@ Steps (all inside the bounding rectangle of the warped mask, never the whole ima
    dense map (:mod:`maskgen.masks.warp`) feeds ``cv2.remap``, which reads a pre-scaled level of
    the template near the target size.
 3. Look: the template's own colours, or a new colour / a texture multiplied by the template's
-   shading map, so folds and seams stay visible; a surgical mask or a KN95 also gets creases
-   of its own (:mod:`maskgen.masks.creases`, from ``params.grain_seed``).
+   shading map, so folds and seams stay visible; a surgical mask also gets creases of its own
+   (:mod:`maskgen.masks.creases`, from ``params.grain_seed``).
 4. Light: a brightness plane fitted to the face's skin (side light), the photo's exposure and
    colour cast, multiplied in, so a mask in a dark or side-lit photo is dark or side-lit too; a
    black-and-white photo gets a grey mask.

@@ -85,7 +85,7 @@ class MaskAugment:
             (``occluded``), turned too far (``too_turned``), cut off by the border
             (``out_of_frame``) or perhaps no face (``doubtful_face``), as ``maskgen augment`` does
             (:mod:`maskgen.faces.visibility`); False masks every face found.
-        creases: give each surgical mask and KN95 creases of its own, as ``maskgen augment
+        creases: give each surgical mask creases of its own, as ``maskgen augment
             --creases`` (:mod:`maskgen.masks.creases`).
         params_key: the output key of the drawn params. Inside an albumentations ``Compose``
             followed by albumentations transforms, use another name ("mask_params"): those
