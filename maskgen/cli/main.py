@@ -165,6 +165,16 @@ class LazyGroup(click.Group):
         _exit_now(0)
 
     def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return self._invoke_until_stopped(ctx)
+        except KeyboardInterrupt as late:  # landed as the handlers were being put back
+            signum = signal.SIGTERM if isinstance(late, Terminated) else signal.SIGINT
+            click.echo(_stop_message(ctx, signum), err=True)
+            ctx.exit(128 + signum)
+
+    def _invoke_until_stopped(self, ctx: click.Context) -> Any:
+        """The command under :class:`_StopSignals`: an error becomes one line, a signal its
+        stop message and exit code."""
         with _StopSignals(functools.partial(_stop_message, ctx)) as stop:
             try:
                 return super().invoke(ctx)

@@ -145,6 +145,28 @@ def test_every_command_stops_the_same_way(monkeypatch, signum: int, rewrap: bool
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@click.command()
+def _failing_command() -> None:
+    raise RuntimeError("a fault of ours")
+
+
+def test_a_signal_landing_as_the_handlers_are_put_back_still_stops_cleanly(monkeypatch) -> None:
+    """A SIGTERM that reached the loader's workers first made training fail, and reached the
+    main process only as the command's handlers were being put back: click printed
+    "Aborted!" and exit code 1. It is a stop like any other: its line and 143."""
+    monkeypatch.setitem(main.COMMANDS, "failing", f"{__name__}:_failing_command")
+    put_back = main._StopSignals.__exit__
+
+    def late_signal(self, *exc_info):
+        put_back(self, *exc_info)
+        raise main.Terminated()
+
+    monkeypatch.setattr(main._StopSignals, "__exit__", late_signal)
+    result = CliRunner().invoke(main.cli, ["failing"])
+    assert result.exit_code == 143
+    assert result.stderr == "Stopped by SIGTERM.\n"
+
+
 _STUCK = """
 import pathlib, sys, time, click
 from maskgen.cli import main
