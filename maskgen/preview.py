@@ -16,7 +16,7 @@ import numpy as np
 
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
-from maskgen.images import decode_rgb, encode_image, read_stored
+from maskgen.images import encode_image, read_stored
 from maskgen.seeding import item_rng
 
 TILE = 160
@@ -179,16 +179,15 @@ def preview_dataset(
     tiles: list[Tile] = []
     for sample in _spread_images(reader, n):
         stored = read_stored(sample.data, sample.name)
-        if stored is None:
+        if stored is None or not stored.maskable:
             continue
+        rgb = stored.rgb  # an animation's first frame
         reason = left_unmasked(stored)  # augment copies these unchanged: shown so
         if reason is not None:
-            rgb = decode_rgb(sample.data)  # the first frame, however stored
-            if rgb is not None:
-                tiles += [Tile(rgb, str(sample.key)), Tile(rgb, reason)]
+            tiles += [Tile(rgb, str(sample.key)), Tile(rgb, reason)]
             continue
-        outcome = masker.mask_image(stored.rgb, item_rng(seed, sample.key))
-        tiles += [Tile(stored.rgb, str(sample.key)), Tile(outcome.image, caption_for(outcome))]
+        outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
+        tiles += [Tile(rgb, str(sample.key)), Tile(outcome.image, caption_for(outcome))]
     if not tiles:
         raise OutputError(f"{input_path}: no readable images to preview")
     sheet = render_sheet(tiles, columns=columns - columns % 2 or 2)

@@ -104,8 +104,8 @@ def crease_relief(
     0.25 to 1.6 on the most creased mask): the creases of the mask drawn with ``seed``
     (``MaskParams.grain_seed``) on a face ``face_width`` pixels wide whose eye line is turned
     ``angle`` radians (image coordinates, y down), in the family's ``style``; folds turn
-    with it. The same arguments give
-    the same relief in every process. ValueError for a non-positive size or face width."""
+    with it. The same arguments give the same relief in every process. ValueError for a
+    non-positive size or face width."""
     if height <= 0 or width <= 0 or not face_width > 0:
         raise ValueError(
             f"crease_relief needs a positive size and face width: {height}x{width}, {face_width}"

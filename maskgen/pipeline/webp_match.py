@@ -80,11 +80,15 @@ def encode_like_source_webp(
 ) -> bytes | None:
     """``pixels`` (the masked image, (H, W, 3) or (H, W, 4) uint8 RGB(A)) as a lossy WebP at
     the quality :func:`matched_webp_quality` finds for ``original`` (the source's decoded
-    pixels, same layout) and ``source`` (its bytes); None where ``source`` is not a lossy WebP
-    or the layout is another (grey, 16 bits), which the caller writes as before."""
+    pixels, same layout) and ``source`` (its bytes); None where ``source`` is not a lossy WebP,
+    the layout is another (grey, 16 bits) or OpenCV cannot write it: the caller writes those
+    as before."""
     if not is_lossy_webp(source) or not _lossy_layout(pixels) or not _lossy_layout(original):
         return None
-    return _encode(pixels, matched_webp_quality(original, image_bytes(source)))
+    try:
+        return _encode(pixels, matched_webp_quality(original, image_bytes(source)))
+    except ValueError:  # OpenCV's WebP writer failed: the caller's own encoder then
+        return None
 
 
 def _lossy_layout(pixels: np.ndarray) -> bool:
