@@ -39,6 +39,7 @@ from maskgen.images import (
     restore_layout,
     sniff_image_format,
 )
+from maskgen.pipeline.jpeg2000_match import encode_like_source_jpeg2000
 from maskgen.pipeline.jpeg_match import encode_like_source, jpeg_colour_change, read_source_jpeg
 from maskgen.pipeline.manifest import MANIFEST_NAME, write_manifest_part
 from maskgen.pipeline.report import RUN_INFO_NAME, Counts
@@ -223,16 +224,23 @@ def _twin(
     return dataclasses.replace(sample, data=data, label=label), result
 
 
+_LOSSY_MATCHES = {"webp": encode_like_source_webp, "jpeg2000": encode_like_source_jpeg2000}
+"""Formats OpenCV writes losslessly by default, each with its encoder that writes a lossy
+source's twin lossy again (None back: the usual encoder)."""
+
+
 def _encode_twin_image(
     pixels: np.ndarray, stored: StoredImage, sample: Sample, jpeg_quality: int
 ) -> tuple[bytes, str | None]:
     """The masked image's bytes: a JPEG source's own quantisation tables and subsampling
     (``maskgen.pipeline.jpeg_match``), so the twin's compression matches its original's;
     ``jpeg_quality`` only where those cannot be read or written; a lossy WebP lossy again at
-    about its source's quality (``maskgen.pipeline.webp_match``); other formats as they came."""
+    about its source's quality (``maskgen.pipeline.webp_match``), a lossy JPEG 2000 at its
+    source's ratio (``maskgen.pipeline.jpeg2000_match``); other formats as they came."""
     image_format = stored.format
-    if image_format == "webp":
-        data = encode_like_source_webp(pixels, stored.pixels, sample.data)
+    match = _LOSSY_MATCHES.get(image_format)
+    if match is not None:
+        data = match(pixels, stored.pixels, sample.data)
         if data is not None:
             return data, None
     if image_format != "jpeg":
