@@ -405,7 +405,7 @@ class LogisticModel:
         return (((x - self.mean) / self.scale) @ self.w + self.b > 0).astype(np.int64)
 
 
-A_AUGMENTS = ("none", "photometric", "alignment", "photometric+alignment")
+A_AUGMENTS = ("none", "photometric", "alignment", "photometric+alignment", "hue")
 """(a)'s training augmentations (``--a-augment``); see :class:`ClassifierAugment`."""
 
 
@@ -424,10 +424,14 @@ class ClassifierAugment:
     0.3-1.5, untouched), so LFW's soft photos and sharper ones are both seen; JPEG
     recompression (p 0.8) at quality 30-95 (IJG scale). Both: alignment, then photometric.
     The ranges were fixed before any augmented classifier was scored on the real photos.
+    ``hue`` (session 27): a flip (p 0.5), the hue turned by a uniform 0-360 degrees (p 0.5) and
+    the image made grey (p 0.2), so that a mask's colour against the skin's says nothing and
+    the classifier must read the mask's shape, edges and surface: the misses it is aimed at
+    are pink and skin-coloured masks. Fixed before it was scored.
     """
 
-    def __init__(self, photometric: bool, alignment: bool) -> None:
-        self.photometric, self.alignment = photometric, alignment
+    def __init__(self, photometric: bool, alignment: bool, hue: bool = False) -> None:
+        self.photometric, self.alignment, self.hue = photometric, alignment, hue
 
     @staticmethod
     def named(name: str) -> ClassifierAugment | None:
@@ -436,7 +440,7 @@ class ClassifierAugment:
             raise ValueError(f"--a-augment: {name!r} is not one of {', '.join(A_AUGMENTS)}")
         if name == "none":
             return None
-        return ClassifierAugment("photometric" in name, "alignment" in name)
+        return ClassifierAugment("photometric" in name, "alignment" in name, name == "hue")
 
     def batch(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``images`` (N, H, W, 3) uint8 RGB, each augmented with its own draws from ``rng``:
@@ -455,7 +459,22 @@ class ClassifierAugment:
                 from maskgen.train.augment import recompress
 
                 out = recompress(out, int(rng.integers(30, 96)))
+        if self.hue:
+            out = self._hue(out, rng)
         return np.ascontiguousarray(out)
+
+    @staticmethod
+    def _hue(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        import cv2
+
+        out = np.ascontiguousarray(image)
+        if rng.random() < 0.5:
+            hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)  # OpenCV's 8-bit hue: 0-179, 2 degrees
+            hsv[:, :, 0] = (hsv[:, :, 0].astype(np.int16) + int(rng.integers(0, 180))) % 180
+            out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        if rng.random() < 0.2:
+            out = np.repeat(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+        return out
 
     @staticmethod
     def _similarity(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -25,6 +25,7 @@ from maskgen.formats.base import Format, Reader, find_format
 from maskgen.formats.folder import FolderFormat, safe_key
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.pipeline.local import default_workers, run_jobs
+from maskgen.pipeline.lock import is_lock_file, output_lock
 from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
 from maskgen.pipeline.plan import (
     PartsLayout,
@@ -169,11 +170,25 @@ def augment_dataset(
     if scheduler is not None:
         masker = _with_absolute_paths(masker)
     check_masker(masker)  # spec, model file, templates: fail here, before anything is written
-    if resume and not job.layout.root.exists() and (job.out_dir / RUN_INFO_NAME).exists():
-        return _already_complete(job)
+    options = _RunOptions(workers, scheduler, progress)
+    with output_lock(job.out_dir, shard):  # one run at a time here: refused before any change
+        if resume and not job.layout.root.exists() and (job.out_dir / RUN_INFO_NAME).exists():
+            return _already_complete(job)
+        return _write_twin(job, masker, resume, overwrite, shard, options, started)
+
+
+def _write_twin(
+    job: _Job,
+    masker: MaskerConfig,
+    resume: bool,
+    overwrite: bool,
+    shard: Shard | None,
+    options: _RunOptions,
+    started: float,
+) -> RunReport:
+    """Everything :func:`augment_dataset` writes, once its checks have passed."""
     fresh = _prepare_output(job, resume, overwrite, shard)
     mine = shard_chunks(len(job.plan.chunks), shard)
-    options = _RunOptions(workers, scheduler, progress)
     try:
         summaries = _mask_pending(job, masker, mine, options)
     except MaskgenError as error:
@@ -230,7 +245,10 @@ def merge_shards(output_dir: str | Path) -> RunReport:
         raise ConfigError(f"{plan.input}: changed since the shards ran (its file names or sizes)")
     job = _Job(fmt, reader, out_dir, fmt.output_path(reader, out_dir), plan)
     counts = _counts(job, range(len(plan.chunks)), {})
-    output = _join(job, counts)
+    with output_lock(out_dir):
+        if not layout.plan_path.exists():  # a merge that ran meanwhile joined them
+            raise OutputError(f"{out_dir}: merged by another run meanwhile, nothing to merge")
+        output = _join(job, counts)
     seconds = time.perf_counter() - started
     return job.report(counts, output=output, seconds=seconds, merged_shards=plan.shards or 1)
 
@@ -531,8 +549,8 @@ def _discard(job: _Job) -> None:
     if _holds_output(job.out_dir, job.twin):
         return
     shutil.rmtree(job.layout.root, ignore_errors=True)
-    if job.out_dir.is_dir() and not any(job.out_dir.iterdir()):
-        job.out_dir.rmdir()
+    if job.out_dir.is_dir() and all(is_lock_file(p) for p in job.out_dir.iterdir()):
+        shutil.rmtree(job.out_dir, ignore_errors=True)  # the lock's file goes with it
 
 
 def _already_complete(job: _Job) -> RunReport:
