@@ -153,6 +153,9 @@ class Plan:
     input_digest: str | None = None
     """:func:`input_digest` of the input; None in plans recorded before maskgen kept it,
     which resume unchecked."""
+    assets_digest: str | None = None
+    """:func:`assets_digest` of the user's texture, template and model folders (None: none
+    given, or a plan recorded before maskgen kept it)."""
 
     @property
     def chunks(self) -> list[range]:
@@ -259,14 +262,14 @@ class PartsLayout:
             return
         differences = plan.differences(self.read_plan())
         changed = [
-            "its file names or sizes" if d.startswith("input_digest:") else d
+            _CHANGED_FILES.get(d.split(":", 1)[0], d)
             for d in differences
             if d.split(":", 1)[0] in INPUT_FIELDS
         ]
         if changed:
             raise ConfigError(
                 f"{self.root.parent} holds parts of a run whose input has changed since "
-                f"({'; '.join(changed)}); restore the input, or start over with "
+                f"({'; '.join(changed)}); restore it, or start over with "
                 "overwrite=True",
                 parameters={"overwrite=True": "overwrite"},
             )
@@ -298,8 +301,8 @@ class PartsLayout:
         return [i for i in range(count) if not self.shard_marker(i, count).is_file()]
 
 
-INPUT_FIELDS = frozenset({"input", "format", "items", "input_digest"})
-"""Plan fields the input decides, not the options: a difference there is a changed input."""
+INPUT_FIELDS = frozenset({"input", "format", "items", "input_digest", "assets_digest"})
+"""Plan fields the files decide, not the options: a difference there is a changed input."""
 
 
 def input_digest(keys: Sequence[object], files: Sequence[Path] = ()) -> str:
@@ -316,6 +319,36 @@ def input_digest(keys: Sequence[object], files: Sequence[Path] = ()) -> str:
     for path in files:
         digest.update(f"{path.name} {os.stat(path).st_size}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:16]
+
+
+def assets_digest(content_folders: Sequence[Path], listed_folders: Sequence[Path]) -> str | None:
+    """A short digest of the files a run draws with beside its input: the name and bytes of
+    every file under ``content_folders`` (the user's textures and templates: small images
+    and JSON, read whole by every worker anyway) and the name and size of every file in
+    ``listed_folders`` (a models folder: a landmark model of 100 MB is not hashed). None where
+    no folder is given. A texture added to ``--textures`` between an interrupt and
+    ``--resume`` had been drawn from by the later chunks alone, with no word: the twin then
+    matched no uninterrupted run."""
+    if not content_folders and not listed_folders:
+        return None
+    digest = hashlib.sha256()
+    for folders, whole in ((content_folders, True), (listed_folders, False)):
+        for folder in folders:
+            digest.update(f"{folder}\n".encode("utf-8", "surrogateescape"))
+            files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+            for path in files:
+                name = path.relative_to(folder).as_posix()
+                size = path.read_bytes() if whole else str(path.stat().st_size).encode()
+                digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
+                digest.update(hashlib.sha256(size).digest())
+    return digest.hexdigest()[:16]
+
+
+_CHANGED_FILES = {
+    "input_digest": "its file names or sizes",
+    "assets_digest": "the files in its --textures, --templates or --models-dir folders",
+}
+"""How a refusal names a digest that differs."""
 
 
 def input_stamp(path: Path) -> tuple[int, int]:

@@ -176,7 +176,7 @@ def run_info(plan: Plan, counts: Counts, output: Path, out_dir: Path) -> dict[st
     """The content of ``maskgen.json``: what was made, from what, how. No timings or worker
     counts, so it is identical for every way of running the same job. ``output`` is recorded
     relative to ``out_dir`` (``"."`` for a folder twin, which is ``out_dir`` itself)."""
-    return {
+    record = {
         "maskgen": plan.maskgen,
         "input": plan.input,
         "format": plan.format,
@@ -186,6 +186,9 @@ def run_info(plan: Plan, counts: Counts, output: Path, out_dir: Path) -> dict[st
         "parameters": run_parameters(plan),
         "counts": counts.to_json(),
     }
+    if plan.assets_digest is not None:  # the user's textures, templates or models folders
+        record["assets_digest"] = plan.assets_digest
+    return record
 
 
 def run_parameters(plan: Plan) -> dict[str, Any]:

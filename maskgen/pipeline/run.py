@@ -31,6 +31,7 @@ from maskgen.pipeline.plan import (
     PartsLayout,
     Plan,
     Shard,
+    assets_digest,
     check_shard,
     default_chunk_size,
     input_digest,
@@ -170,6 +171,7 @@ def augment_dataset(
     if scheduler is not None:
         masker = _with_absolute_paths(masker)
     check_masker(masker)  # spec, model file, templates: fail here, before anything is written
+    job = dataclasses.replace(job, plan=_with_assets_digest(job.plan, spec, models_dir))
     options = _RunOptions(workers, scheduler, progress)
     with output_lock(job.out_dir, shard):  # one run at a time here: refused before any change
         if resume and not job.layout.root.exists() and (job.out_dir / RUN_INFO_NAME).exists():
@@ -206,6 +208,16 @@ def _write_twin(
         job.layout.mark_shard_done(shard, mine)
         return job.report(counts, shard=shard, **timing)
     return job.report(counts, output=_join(job, counts), **timing)
+
+
+def _with_assets_digest(plan: Plan, spec: MaskSpec, models_dir: str | Path | None) -> Plan:
+    """``plan`` with the :func:`assets_digest` of the folders ``spec`` and ``models_dir`` name
+    (textures only where textures are drawn)."""
+    content = [*spec.texture_dirs] if spec.texture_prob > 0 else []
+    if spec.templates_dir is not None:
+        content.append(Path(spec.templates_dir))
+    listed = [Path(models_dir)] if models_dir is not None else []
+    return dataclasses.replace(plan, assets_digest=assets_digest(content, listed))
 
 
 def _with_absolute_paths(masker: MaskerConfig) -> MaskerConfig:
@@ -561,8 +573,9 @@ def _already_complete(job: _Job) -> RunReport:
     counts = counts_from_run_info(record)
     _refuse_changed_input(job, record, counts)
     expected = run_info(job.plan, counts, job.twin, job.out_dir)
-    if "input_digest" not in record:
-        del expected["input_digest"]
+    for digest in ("input_digest", "assets_digest"):  # records made before maskgen kept them
+        if digest not in record:
+            expected.pop(digest, None)
     if json.dumps(record, sort_keys=True) != json.dumps(expected, sort_keys=True):
         differences = "; ".join(_record_differences(record, expected)) or "its record differs"
         raise ConfigError(
@@ -581,6 +594,10 @@ def _refuse_changed_input(job: _Job, record: dict[str, Any], counts: Counts) -> 
         changed.append(f"{counts.items} items then, {job.plan.items} now")
     if record.get("input_digest") not in (None, job.plan.input_digest):
         changed.append("its file names or sizes")
+    if None not in (record.get("assets_digest"), job.plan.assets_digest) and (
+        record["assets_digest"] != job.plan.assets_digest
+    ):
+        changed.append("the files in its --textures, --templates or --models-dir folders")
     if changed:
         raise ConfigError(
             f"{job.plan.input}: changed since the finished run in {job.out_dir} masked it "

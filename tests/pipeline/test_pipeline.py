@@ -246,6 +246,37 @@ def test_resume_of_a_finished_run_refuses_a_changed_input(
     assert run_augment(source, out, spec, workers=1, resume=True).processed == 0
 
 
+def test_a_resume_or_shard_refuses_textures_or_templates_changed_since(
+    tmp_path: Path, lfw_dir: Path, lfw_mini: Path, run_augment
+) -> None:
+    """Only the folders' names were recorded: a texture added to --textures between an
+    interrupt and --resume was drawn from by the later chunks alone, and the twin matched no
+    uninterrupted run."""
+    from maskgen.masks import MaskSpec
+
+    textures = tmp_path / "fabrics"
+    textures.mkdir()
+    photo = cv2.imread(str(spread_photos(lfw_dir, 1)[0]))
+    assert cv2.imwrite(str(textures / "a.png"), photo[100:164, 100:164])
+    spec = MaskSpec(texture_dirs=(textures,), texture_prob=1.0)
+    out = tmp_path / "out"
+    run_augment(lfw_mini, out, spec, workers=1, shard=(0, 2))
+    assert cv2.imwrite(str(textures / "b.png"), photo[40:104, 100:164])
+    with pytest.raises(ConfigError, match=r"changed since \(the files in its --textures"):
+        run_augment(lfw_mini, out, spec, workers=1, shard=(1, 2))
+    (textures / "b.png").unlink()
+    run_augment(lfw_mini, out, spec, workers=1, shard=(1, 2))
+    merge_shards(out)
+    assert run_augment(lfw_mini, out, spec, workers=1, resume=True).processed == 0
+    assert cv2.imwrite(str(textures / "a.png"), photo[40:104, 100:164])  # same name, new image
+    with pytest.raises(ConfigError, match=r"changed since the finished .*--textures, --templ"):
+        run_augment(lfw_mini, out, spec, workers=1, resume=True)
+    # without user folders the record has no digest, as before
+    plain = tmp_path / "plain"
+    run_augment(lfw_mini, plain, MaskSpec(), workers=1)
+    assert "assets_digest" not in json.loads((plain / "maskgen.json").read_text())
+
+
 def test_overwrite_removes_the_earlier_folder_twins_files_and_keeps_the_users(
     tmp_path: Path, lfw_dir: Path, spec, run_augment
 ) -> None:

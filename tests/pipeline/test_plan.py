@@ -128,7 +128,7 @@ def test_a_changed_input_is_named_as_such(tmp_path: Path) -> None:
     the input's doing, and rerunning 'with the same options' cannot help."""
     layout = PartsLayout.in_output(tmp_path)
     layout.claim(_plan())
-    message = r"whose input has changed since \(items: 335 there, 336 now\); restore the input"
+    message = r"whose input has changed since \(items: 335 there, 336 now\); restore it"
     with pytest.raises(ConfigError, match=message):
         layout.claim(_plan(items=336, seed=7))
 
