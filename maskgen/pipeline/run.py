@@ -172,6 +172,8 @@ def augment_dataset(
         masker = _with_absolute_paths(masker)
     check_masker(masker)  # spec, model file, templates: fail here, before anything is written
     job = dataclasses.replace(job, plan=_with_assets_digest(job.plan, spec, models_dir))
+    if job.plan.face_mode == "aligned":
+        _warn_if_not_crops(job.reader)
     options = _RunOptions(workers, scheduler, progress)
     with output_lock(job.out_dir, shard):  # one run at a time here: refused before any change
         if resume and not job.layout.root.exists() and (job.out_dir / RUN_INFO_NAME).exists():
@@ -208,6 +210,37 @@ def _write_twin(
         job.layout.mark_shard_done(shard, mine)
         return job.report(counts, shard=shard, **timing)
     return job.report(counts, output=_join(job, counts), **timing)
+
+
+def _warn_if_not_crops(reader: Reader) -> None:
+    """Warn where ``face_mode="aligned"`` meets a dataset whose first image is larger than
+    aligned crops are (:data:`~maskgen.faces.landmarks.SMALL_CROP_SIDE`): every image is taken
+    for an ArcFace-aligned crop, so on whole photos (a ``.bin`` or ``.rec`` of LFW's 250x250
+    photos) each mask lands where a crop's face would be, over the chin and neck, labelled
+    masked. ``MaskAugment`` warns alike; ``eval`` and ``train`` refuse such a ``.bin``."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from maskgen.faces.landmarks import SMALL_CROP_SIDE
+
+    keys = reader.image_keys() if isinstance(reader, RecordIOReader) else reader.keys()
+    if not len(keys):
+        return
+    try:
+        with Image.open(io.BytesIO(reader.read(keys[0]).data)) as image:
+            width, height = image.size
+    except (MaskgenError, OSError, UnidentifiedImageError, ValueError):
+        return  # the item is passed through with its reason; nothing to say here
+    if max(width, height) > SMALL_CROP_SIDE:
+        logger.warning(
+            "%s: its images are %dx%d (the first one), larger than aligned crops (112x112): "
+            "face mode 'aligned' masks each where an aligned crop's face would be; for whole "
+            "photos use face mode 'auto' (--face-mode auto)",
+            reader.path,
+            width,
+            height,
+        )
 
 
 def _with_assets_digest(plan: Plan, spec: MaskSpec, models_dir: str | Path | None) -> Plan:

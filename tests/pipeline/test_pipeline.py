@@ -277,6 +277,24 @@ def test_a_resume_or_shard_refuses_textures_or_templates_changed_since(
     assert "assets_digest" not in json.loads((plain / "maskgen.json").read_text())
 
 
+def test_aligned_mode_on_whole_photos_warns_and_on_crops_does_not(
+    tmp_path: Path, lfw_dir: Path, lfw_fold1_bin: Path, spec, run_augment, caplog
+) -> None:
+    """A .bin of LFW's 250x250 photos was masked as crops (masks over chin and neck, labelled
+    masked) without a word, where MaskAugment warns and eval refuses the file."""
+    photos = [p.read_bytes() for p in spread_photos(lfw_dir, 4)]
+    whole = write_verification_bin(tmp_path / "photos.bin", photos, [True, False])
+    with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
+        run_augment(whole, tmp_path / "a", spec, workers=1)
+    warned = [r.getMessage() for r in caplog.records if "larger than aligned crops" in r.message]
+    assert len(warned) == 1 and "250x250" in warned[0], warned
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
+        run_augment(whole, tmp_path / "b", spec, workers=1, face_mode="auto")
+        run_augment(lfw_fold1_bin, tmp_path / "c", spec, workers=1, chunk_size=600)
+    assert not [r for r in caplog.records if "larger than aligned crops" in r.message]
+
+
 def test_overwrite_removes_the_earlier_folder_twins_files_and_keeps_the_users(
     tmp_path: Path, lfw_dir: Path, spec, run_augment
 ) -> None:
