@@ -38,7 +38,8 @@ def _check_npz_name(output_path: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("embeddings.npz"),
     show_default=True,
-    help="The .npz to write (named .npz): paths, embeddings (L2-normalised), mask_prob.",
+    help="The .npz to write (named .npz): paths, embeddings (L2-normalised), mask_prob (a "
+    "model with a mask head), wear_prob (one with a wear head).",
 )
 @_aligned
 @options.batch_size
