@@ -330,7 +330,8 @@ def load_templates(templates_dir: str | Path | None = None) -> dict[str, MaskTem
 @functools.lru_cache(maxsize=8)
 def _load_templates_cached(root: Path) -> tuple[tuple[str, MaskTemplate], ...]:
     if not root.is_dir():
-        raise TemplateError(f"templates folder {root} does not exist")
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise TemplateError(f"templates folder {root} {what}")
     specs = sorted(root.glob("*.json"))
     if not specs:
         raise TemplateError(f"templates folder {root} holds no <name>.json + <name>.png pair")

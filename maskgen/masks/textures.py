@@ -357,7 +357,8 @@ def _is_rgb(arrays: dict[str, np.ndarray]) -> bool:
 def _read_user_dir(folder: Path) -> list[tuple[Path, Texture]]:
     """Every image in a user's texture folder as family "user", name "user/<stem>"."""
     if not folder.is_dir():
-        raise TemplateError(f"{folder}: texture folder does not exist")
+        what = "is a file, not a folder of textures" if folder.exists() else "does not exist"
+        raise TemplateError(f"{folder}: texture folder {what}")
     paths = sorted(
         p for p in folder.iterdir() if p.suffix.lower() in USER_EXTENSIONS and p.is_file()
     )

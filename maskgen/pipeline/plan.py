@@ -323,7 +323,7 @@ def input_digest(keys: Sequence[object], files: Sequence[Path] = ()) -> str:
 
 def assets_digest(content_folders: Sequence[Path], listed_folders: Sequence[Path]) -> str | None:
     """A short digest of the files a run draws with beside its input: the name and bytes of
-    every file under ``content_folders`` (the user's textures and templates: small images
+    every file in ``content_folders`` (the user's textures and templates: small images
     and JSON, read whole by every worker anyway) and the name and size of every file in
     ``listed_folders`` (a models folder: a landmark model of 100 MB is not hashed). None where
     no folder is given. A texture added to ``--textures`` between an interrupt and
@@ -335,7 +335,7 @@ def assets_digest(content_folders: Sequence[Path], listed_folders: Sequence[Path
     for folders, whole in ((content_folders, True), (listed_folders, False)):
         for folder in folders:
             digest.update(f"{folder}\n".encode("utf-8", "surrogateescape"))
-            files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+            files = sorted(p for p in Path(folder).iterdir() if p.is_file())
             for path in files:
                 name = path.relative_to(folder).as_posix()
                 size = path.read_bytes() if whole else str(path.stat().st_size).encode()

@@ -137,6 +137,18 @@ def test_one_texture_folder_given_as_a_string(tmp_path: Path):
         assert "user/red_stripes" in aug.preload()._masker().textures
 
 
+def test_a_file_given_as_a_texture_or_templates_folder_is_named_a_file(tmp_path: Path):
+    """An image given as ``texture_dirs`` was said not to exist."""
+    image = tmp_path / "fabric.png"
+    assert cv2.imwrite(str(image), np.full((8, 8, 3), 90, np.uint8))
+    with pytest.raises(ValueError, match=r"fabric.png: texture folder is a file, not a folder"):
+        MaskAugment(texture_dirs=image).preload()
+    with pytest.raises(ValueError, match=r"templates folder .*fabric.png is a file, not a"):
+        MaskAugment(templates_dir=image).preload()
+    with pytest.raises(ValueError, match=r"absent: texture folder does not exist"):
+        MaskAugment(texture_dirs=tmp_path / "absent").preload()
+
+
 def test_face_mode_accepts_any_case():
     assert MaskAugment(face_mode="Detect").face_mode == "detect"
 
