@@ -86,8 +86,17 @@ def _aligned(length: int) -> int:
 
 
 def default_index_path(rec_path: Path) -> Path:
-    """``train.rec`` -> ``train.idx``, MXNet's and insightface's convention."""
-    return rec_path.with_suffix(".idx")
+    """``train.rec`` -> ``train.idx``, MXNet's and insightface's convention; the suffix's
+    letter case follows the ``.rec``'s (``TRAIN.REC`` -> ``TRAIN.IDX``), except where only a
+    lower-case ``.idx`` is there: a ``TRAIN.REC`` beside its ``TRAIN.IDX`` was refused,
+    "index TRAIN.idx not found"."""
+    rec_path = Path(rec_path)
+    suffix = "".join(
+        i.upper() if r.isupper() else i for r, i in zip(rec_path.suffix, ".idx", strict=False)
+    )
+    matched = rec_path.with_suffix(suffix if len(rec_path.suffix) == 4 else ".idx")
+    lower = rec_path.with_suffix(".idx")
+    return lower if matched != lower and lower.exists() and not matched.exists() else matched
 
 
 def part_index_path(part_path: Path) -> Path:

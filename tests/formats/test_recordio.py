@@ -20,6 +20,7 @@ from maskgen.formats.recordio import (
     RecordHeader,
     RecordIOReader,
     RecordIOWriter,
+    default_index_path,
     encode_record,
     pack_header,
     pack_record,
@@ -605,3 +606,17 @@ def test_an_index_filtered_by_hand_is_read_as_it_lists_and_said(
     _drop_index_lines(flat, range(10, 20))
     assert len(RecordIOReader(flat)) == 284
     assert RecordIOReader(flat).describe_unlisted() is None  # its .idx is the only list
+
+
+def test_the_index_suffix_follows_the_recs_letter_case(tmp_path: Path) -> None:
+    """``TRAIN.REC`` beside its ``TRAIN.IDX`` was refused: "index TRAIN.idx not found"."""
+    assert default_index_path(tmp_path / "train.rec") == tmp_path / "train.idx"
+    assert default_index_path(tmp_path / "TRAIN.REC") == tmp_path / "TRAIN.IDX"
+    assert default_index_path(tmp_path / "a.Rec") == tmp_path / "a.Idx"
+    with RecordIOWriter(tmp_path / "TRAIN.REC", tmp_path / "TRAIN.IDX") as writer:
+        writer.write(Sample(key=0, data=b"\xff\xd8\xffpayload", label=1.0))
+    reader = open_reader(tmp_path / "TRAIN.REC")
+    assert len(reader) == 1 and reader.idx_path == tmp_path / "TRAIN.IDX"
+    (tmp_path / "TRAIN.IDX").rename(tmp_path / "TRAIN.idx")  # only a lower-case one: taken
+    assert default_index_path(tmp_path / "TRAIN.REC") == tmp_path / "TRAIN.idx"
+    assert len(open_reader(tmp_path / "TRAIN.REC")) == 1
