@@ -30,8 +30,8 @@ from maskgen.cli import options
 @options.jpeg_quality
 @options.color_prob
 @options.texture_prob
-@options.wear
-@options.face_checks
+@options.wear_image
+@options.face_checks_image
 @options.creases
 @options.overwrite_file
 @options.quiet

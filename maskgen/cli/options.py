@@ -297,28 +297,51 @@ def _parse_wear(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
 
 
-wear = click.option(
-    "--wear",
-    metavar="NAME=P,...",
-    default=None,
-    callback=_parse_wear,
-    help="How masks are worn: the probability of each placement (correct, nose_uncovered, "
+_WEAR_HELP = (
+    "How masks are worn: the probability of each placement (correct, nose_uncovered, "
     "mouth_uncovered, chin_uncovered), summing to 1, e.g. correct=0.7,nose_uncovered=0.1,"
     "mouth_uncovered=0.1,chin_uncovered=0.1; a bare name means all; 'training' is the mix "
-    "for a twin that trains a mask head (correct=0.8,nose_uncovered=0.15,chin_uncovered=0.05). "
-    "Unless all are correct, .rec twin labels gain the wear class: [identity, masked, wear "
-    "class].  [default: correct=1]",
+    "for a twin that trains a mask head (correct=0.8,nose_uncovered=0.15,chin_uncovered=0.05)."
+)
+_FACE_CHECKS_HELP = (
+    "a face with something in front of its lower face (occluded: a hand, a microphone), "
+    "turned too far (too_turned), largely cut off by the border (out_of_frame) or perhaps no "
+    "face at all (doubtful_face: a badge, a print); --no-face-checks masks every face found."
 )
 
-face_checks = click.option(
-    "--face-checks/--no-face-checks",
-    default=True,
-    show_default=True,
-    help="Leave unmasked, with a reason in the manifest, a face with something in front of "
-    "its lower face (occluded: a hand, a microphone), turned too far (too_turned), "
-    "largely cut off by the border (out_of_frame) or perhaps no face at all (doubtful_face: a "
-    "badge, a print); --no-face-checks masks every face found.",
-)
+
+def _wear_option(dataset: bool) -> Callable[[Callable], Callable]:
+    """--wear; ``dataset``: a command that writes a twin's labels (else one image's line)."""
+    said = (
+        " Unless all are correct, .rec twin labels gain the wear class: [identity, masked, "
+        "wear class]."
+        if dataset
+        else " The command's line names a placement other than correct."
+    )
+    return click.option(
+        "--wear",
+        metavar="NAME=P,...",
+        default=None,
+        callback=_parse_wear,
+        help=_WEAR_HELP + said + "  [default: correct=1]",
+    )
+
+
+def _face_checks_option(dataset: bool) -> Callable[[Callable], Callable]:
+    """--face-checks; ``dataset``: reasons go to a manifest (else to the command's line)."""
+    where = "with a reason in the manifest" if dataset else "saying why"
+    return click.option(
+        "--face-checks/--no-face-checks",
+        default=True,
+        show_default=True,
+        help=f"Leave unmasked, {where}, " + _FACE_CHECKS_HELP,
+    )
+
+
+wear = _wear_option(dataset=True)
+wear_image = _wear_option(dataset=False)
+face_checks = _face_checks_option(dataset=True)
+face_checks_image = _face_checks_option(dataset=False)
 
 creases = click.option(
     "--creases/--no-creases",
