@@ -6,7 +6,11 @@ the mask templates' prepared levels and the built-in textures' decoded images
 The cache lives in ``$MASKGEN_CACHE_DIR`` if set (empty: no cache), else
 ``$XDG_CACHE_HOME/maskgen``, else ``~/.cache/maskgen``. Entries are keyed on what they were
 made from (files' paths, sizes and modification times, plus what the caller adds), written
-under a temporary name and renamed into place, so a reader sees a whole entry or none. Where
+under a temporary name and renamed into place, so a reader sees a whole entry or none. Each
+kind of entry (its name without the keys: ``shape_predictor``, ``level-cloth-2``) keeps its
+:data:`KEEP_PER_KIND` most recently used entries: storing a new one removes the others (a
+read marks an entry used), so a cache shared by many installs (a new virtual environment
+puts its model file at a new path: 64 MB more) stays bounded. Where
 the folder cannot be written, or an entry cannot be read, the caller builds what it needs as
 without a cache, silently: the cache only ever saves time. An entry that cannot be read, or
 that its reader's check rejects, is removed, so the one built in its place is stored. Arrays
@@ -16,9 +20,11 @@ every process reading them).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,6 +35,12 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 CACHE_DIR_ENV = "MASKGEN_CACHE_DIR"
+KEEP_PER_KIND = 4
+"""Entries kept of each kind: more than one process or install uses at once (a run's
+built-in and user textures of one name, two environments taking turns), few enough that the
+cache stays small."""
+_KEY = re.compile(r"-[0-9a-f]{16,}")
+"""A key in an entry's name (:func:`file_key` gives 20 hex digits)."""
 CACHE_FORMAT = 1
 """Bumped whenever what an entry holds changes, so older entries are never read."""
 
@@ -79,7 +91,42 @@ def read_arrays(
     if check is not None and not check(arrays):
         _remove(folder, "not what its reader expects")
         return None
+    mark_used(folder)
     return arrays
+
+
+def entry_kind(name: str) -> str:
+    """What an entry named ``name`` holds, without the keys that say from what:
+    ``level-cloth-2-<key>-<key>`` -> ``level-cloth-2``."""
+    return _KEY.sub("", name.removesuffix(".svm"))
+
+
+def mark_used(entry: Path) -> None:
+    """Note that ``entry`` (a folder or file in the cache) was just used: its modification
+    time, which :func:`keep_recent` sorts by. Nothing where the cache is read-only."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
+
+
+def keep_recent(entry: Path, keep: int = KEEP_PER_KIND) -> None:
+    """Remove the entries of ``entry``'s kind (:func:`entry_kind`) beyond the ``keep`` most
+    recently used, ``entry`` (just stored) always kept. Does nothing where it cannot."""
+    kind = entry_kind(entry.name)
+    try:
+        siblings = [
+            (path.stat().st_mtime_ns, path)
+            for path in entry.parent.iterdir()
+            if path != entry and not path.name.startswith(".") and entry_kind(path.name) == kind
+        ]
+    except OSError:
+        return
+    siblings.sort(reverse=True)
+    for _, path in siblings[max(keep - 1, 0) :]:
+        if path.is_dir():
+            _remove(path, "not used lately")
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _remove(folder: Path, why: str) -> None:
@@ -110,8 +157,10 @@ def write_arrays(name: str, arrays: Mapping[str, np.ndarray]) -> None:
     except OSError as exc:
         if not target.is_dir():
             logger.debug("model cache: cannot store %s (%s)", target, exc)
+        return
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    keep_recent(target)
 
 
 def _temp_beside(path: Path) -> Path:

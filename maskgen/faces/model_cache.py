@@ -25,6 +25,8 @@ from maskgen.cache import (
     CACHE_FORMAT,
     cache_dir,
     file_key,
+    keep_recent,
+    mark_used,
     read_arrays,
     write_arrays,
 )
@@ -46,15 +48,19 @@ def load_frontal_face_detector() -> dlib.fhog_object_detector:
     built = f"dlib {dlib.__version__} {getattr(dlib, '__time_compiled__', '')}"
     path = root / f"frontal_face_detector-{file_key(*paths, extra=built)}.svm"
     try:
-        return dlib.fhog_object_detector(str(path))
+        detector = dlib.fhog_object_detector(str(path))
     except RuntimeError:  # missing or unreadable: build it, and store it for the next run
         pass
+    else:
+        mark_used(path)
+        return detector
     detector = dlib.get_frontal_face_detector()
     tmp = temp_path_beside(path)
     try:
         root.mkdir(parents=True, exist_ok=True)
         detector.save(str(tmp))
         os.replace(tmp, path)
+        keep_recent(path)
     except (OSError, RuntimeError) as exc:
         logger.debug("model cache: cannot store %s (%s)", path, exc)
     finally:
