@@ -57,3 +57,14 @@ def test_a_cached_evaluation_without_a_set_is_made_again(tmp_path: Path) -> None
     assert not miniature._covers(report, list(sets.values()))
     report.write_text(json.dumps({"results": {**held, sets["rwmfd_checked"]: {}}}))
     assert miniature._covers(report, list(sets.values()))
+
+
+def test_the_wilson_interval_of_an_accuracy(realism: ModuleType) -> None:
+    """Textbook values (Wilson 1927; e.g. Newcombe, Stat. Med. 1998, Table I): 81 of 263 ->
+    0.2553-0.3662; and the issue's figures on 377 photos."""
+    low, high = realism.wilson_interval(81 / 263, 263)
+    assert low == pytest.approx(0.2553, abs=5e-4) and high == pytest.approx(0.3662, abs=5e-4)
+    low, high = realism.wilson_interval(1.0, 48)  # never 1 +- 0: 48 right leaves room
+    assert 0.92 < low < 0.93 and high == pytest.approx(1.0)
+    low, high = realism.wilson_interval(0.97, 377)
+    assert low < 0.969 < high and low < 0.98 < high
