@@ -89,7 +89,8 @@ def default_index_path(rec_path: Path) -> Path:
     """``train.rec`` -> ``train.idx``, MXNet's and insightface's convention; the suffix's
     letter case follows the ``.rec``'s (``TRAIN.REC`` -> ``TRAIN.IDX``), except where only a
     lower-case ``.idx`` is there: a ``TRAIN.REC`` beside its ``TRAIN.IDX`` was refused,
-    "index TRAIN.idx not found"."""
+    "index TRAIN.idx not found". A twin's index takes its input's suffix as it is (insightface's
+    loaders look for ``path[:-4] + ".idx"``)."""
     rec_path = Path(rec_path)
     suffix = "".join(
         i.upper() if r.isupper() else i for r, i in zip(rec_path.suffix, ".idx", strict=False)
@@ -1074,9 +1075,13 @@ class RecordIOFormat(SingleFileFormat):
 
     def join_parts(self, reader: Reader, part_paths: Sequence[Path], out_dir: Path) -> Path:
         rec_path = self.output_path(reader, out_dir)
-        join_record_files(
-            [Path(part) for part in part_paths], rec_path, default_index_path(rec_path)
+        source_idx = getattr(reader, "idx_path", None)  # the twin's index named as the input's
+        idx_path = (
+            rec_path.with_suffix(Path(source_idx).suffix)
+            if source_idx is not None and Path(source_idx).suffix.lower() == ".idx"
+            else default_index_path(rec_path)
         )
+        join_record_files([Path(part) for part in part_paths], rec_path, idx_path)
         prop = reader.path.parent / "property"
         if prop.is_file() and prop.resolve() != (rec_path.parent / "property").resolve():
             copy_file_atomic(prop, rec_path.parent / "property")

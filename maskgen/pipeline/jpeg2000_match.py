@@ -51,11 +51,15 @@ class Jpeg2000Coding:
 
 def _codestream(data: bytes) -> tuple[bytes, str] | None:
     """The codestream of a JP2 file (its first top-level ``jp2c`` box) or of a bare ``.j2k``,
-    with the container's name; None for anything else."""
+    with the container's name; None for anything else, and for a palette image (a ``pclr``
+    box), whose twin is written as before."""
     if data[:2] == b"\xff\x4f":
         return data, "j2k"
     if data[4:8] != b"jP  ":
         return None
+    start = data.find(b"jp2c")
+    if b"pclr" in data[: start if start > 0 else len(data)]:
+        return None  # a palette image: one index component decodes to RGB, ratios unlike
     position = 0
     while position + 8 <= len(data):
         length = int.from_bytes(data[position : position + 4], "big")
@@ -99,8 +103,12 @@ def read_jpeg2000_coding(data: bytes) -> Jpeg2000Coding | None:
     width = int.from_bytes(size[2:6], "big") - int.from_bytes(size[10:14], "big")
     height = int.from_bytes(size[6:10], "big") - int.from_bytes(size[14:18], "big")
     components = int.from_bytes(size[34:36], "big")
-    depths = [(size[36 + 3 * c] & 0x7F) + 1 for c in range(components) if 36 + 3 * c < len(size)]
-    raw_bytes = width * height * sum(depths) / 8
+    raw_bytes = 0.0
+    for c in range(components):  # Ssiz (bit depth - 1), XRsiz, YRsiz: subsampled components
+        if 38 + 3 * c >= len(size) or not size[37 + 3 * c] or not size[38 + 3 * c]:
+            return None
+        depth = (size[36 + 3 * c] & 0x7F) + 1
+        raw_bytes += width * height * depth / 8 / (size[37 + 3 * c] * size[38 + 3 * c])
     if raw_bytes <= 0 or not stream or cod[1] >= len(_PROGRESSIONS):
         return None
     return Jpeg2000Coding(
@@ -124,8 +132,9 @@ little that it passes for lossless is written losslessly, as close to it as a tw
 
 def is_lossy_jpeg2000(coding: Jpeg2000Coding, original: np.ndarray) -> bool:
     """Whether the codestream ``coding`` describes dropped information: the 9-7 wavelet, or
-    the 5-3 one at under :data:`_LOSSY_SHARE` of the lossless size of ``original`` (its decoded
-    pixels, as :func:`encode_like_source_jpeg2000` takes them)."""
+    the 5-3 one at under :data:`_LOSSY_SHARE` of the lossless size of ``original``, its
+    decoded pixels ((H, W) grey or (H, W, 3) / (H, W, 4) RGB(A), uint8). The 5-3 case costs
+    one lossless encode of ``original``."""
     if coding.irreversible:
         return True
     lossless = _encode(original, coding, ratio=None)

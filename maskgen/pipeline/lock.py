@@ -59,8 +59,9 @@ def output_lock(out_dir: Path, shard: Shard | None = None) -> Iterator[None]:
         yield
     finally:
         if fd is not None:
-            with contextlib.suppress(OSError):
-                path.unlink()  # while still held: a run waiting on this file then retries
+            if _same_file(fd, path):  # a file put in its place meanwhile is not ours to remove
+                with contextlib.suppress(OSError):
+                    path.unlink()  # while still held: a run that opened it retries
             os.close(fd)
 
 

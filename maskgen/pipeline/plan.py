@@ -321,26 +321,21 @@ def input_digest(keys: Sequence[object], files: Sequence[Path] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
-def assets_digest(content_folders: Sequence[Path], listed_folders: Sequence[Path]) -> str | None:
+def assets_digest(read_whole: Sequence[Path], read_by_size: Sequence[Path]) -> str | None:
     """A short digest of the files a run draws with beside its input: the name and bytes of
-    every file in ``content_folders`` (the user's textures and templates: small images
-    and JSON, read whole by every worker anyway) and the name and size of every file in
-    ``listed_folders`` (a models folder: a landmark model of 100 MB is not hashed). None where
-    no folder is given. A texture added to ``--textures`` between an interrupt and
-    ``--resume`` had been drawn from by the later chunks alone, with no word: the twin then
-    matched no uninterrupted run."""
-    if not content_folders and not listed_folders:
+    each file in ``read_whole`` (the user's textures and templates: small images and JSON,
+    which every worker reads whole anyway) and the name and size of each in ``read_by_size``
+    (a landmark model of 100 MB is not hashed); None where both are empty. A texture added to
+    ``--textures`` between an interrupt and ``--resume`` had been drawn from by the later
+    chunks alone, with no word: the twin then matched no uninterrupted run. Raises OSError
+    for a file that cannot be read."""
+    if not read_whole and not read_by_size:
         return None
     digest = hashlib.sha256()
-    for folders, whole in ((content_folders, True), (listed_folders, False)):
-        for folder in folders:
-            digest.update(f"{folder}\n".encode("utf-8", "surrogateescape"))
-            files = sorted(p for p in Path(folder).iterdir() if p.is_file())
-            for path in files:
-                name = path.relative_to(folder).as_posix()
-                size = path.read_bytes() if whole else str(path.stat().st_size).encode()
-                digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
-                digest.update(hashlib.sha256(size).digest())
+    for path in read_whole:
+        digest.update(os.fsencode(path) + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for path in read_by_size:
+        digest.update(f"{path.name} {os.stat(path).st_size}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:16]
 
 

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -55,6 +56,7 @@ from maskgen.pipeline.step import (
     MaskerConfig,
     SplittableReader,
     check_masker,
+    is_reserved_name,
 )
 from maskgen.seeding import check_seed
 
@@ -220,7 +222,7 @@ def _warn_if_not_crops(reader: Reader) -> None:
     masked. ``MaskAugment`` warns alike; ``eval`` and ``train`` refuse such a ``.bin``."""
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     from maskgen.faces.landmarks import SMALL_CROP_SIDE
 
@@ -230,8 +232,8 @@ def _warn_if_not_crops(reader: Reader) -> None:
     try:
         with Image.open(io.BytesIO(reader.read(keys[0]).data)) as image:
             width, height = image.size
-    except (MaskgenError, OSError, UnidentifiedImageError, ValueError):
-        return  # the item is passed through with its reason; nothing to say here
+    except Exception:  # a damaged file, a bomb Pillow will not open: its row says; no warning
+        return
     if max(width, height) > SMALL_CROP_SIDE:
         logger.warning(
             "%s: its images are %dx%d (the first one), larger than aligned crops (112x112): "
@@ -244,13 +246,26 @@ def _warn_if_not_crops(reader: Reader) -> None:
 
 
 def _with_assets_digest(plan: Plan, spec: MaskSpec, models_dir: str | Path | None) -> Plan:
-    """``plan`` with the :func:`assets_digest` of the folders ``spec`` and ``models_dir`` name
-    (textures only where textures are drawn)."""
-    content = [*spec.texture_dirs] if spec.texture_prob > 0 else []
+    """``plan`` with the :func:`assets_digest` of the files the loaders read from the folders
+    ``spec`` and ``models_dir`` name: the user's texture images (where textures are drawn),
+    the templates' JSON and PNG files, and a models folder's landmark model (where one is
+    named, by ``models_dir`` or ``$MASKGEN_MODELS_DIR``). Other files there change nothing
+    and are not read."""
+    from maskgen.faces.landmarks import MODELS_DIR_ENV, find_model_file
+    from maskgen.masks.textures import USER_EXTENSIONS
+
+    def files(folder: Path, suffixes: frozenset[str]) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+
+    whole = []
+    if spec.texture_prob > 0:
+        whole += [p for folder in spec.texture_dirs for p in files(Path(folder), USER_EXTENSIONS)]
     if spec.templates_dir is not None:
-        content.append(Path(spec.templates_dir))
-    listed = [Path(models_dir)] if models_dir is not None else []
-    return dataclasses.replace(plan, assets_digest=assets_digest(content, listed))
+        whole += files(Path(spec.templates_dir), frozenset({".json", ".png"}))
+    by_size = []
+    if models_dir is not None or os.environ.get(MODELS_DIR_ENV):
+        by_size.append(find_model_file(models_dir=models_dir))
+    return dataclasses.replace(plan, assets_digest=assets_digest(whole, by_size))
 
 
 def _with_absolute_paths(masker: MaskerConfig) -> MaskerConfig:
@@ -574,6 +589,8 @@ def _remove_twin_files(out_dir: Path, keys: list[str]) -> None:
     root = out_dir.resolve()
     inside: dict[Path, bool] = {}  # each folder resolved once, not each file's
     for key in keys:
+        if is_reserved_name(key):  # the run's own files (its lock), never an input's copy
+            continue
         path = out_dir / key
         folder = path.parent
         if folder not in inside:

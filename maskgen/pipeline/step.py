@@ -41,6 +41,7 @@ from maskgen.images import (
 )
 from maskgen.pipeline.jpeg2000_match import encode_like_source_jpeg2000
 from maskgen.pipeline.jpeg_match import encode_like_source, jpeg_colour_change, read_source_jpeg
+from maskgen.pipeline.lock import is_lock_file
 from maskgen.pipeline.manifest import MANIFEST_NAME, write_manifest_part
 from maskgen.pipeline.report import RUN_INFO_NAME, Counts
 from maskgen.pipeline.webp_match import encode_like_source_webp
@@ -294,7 +295,17 @@ def _wear_class(wear: str) -> int:
 
 RESERVED_NAMES: frozenset[str] = frozenset({MANIFEST_NAME, RUN_INFO_NAME})
 """File names a run writes at the top of OUTDIR: an input file of the same name and place
-(a folder that was itself a twin) is listed with reason ``reserved_name`` and not copied."""
+(a folder that was itself a twin) is listed with reason ``reserved_name`` and not copied; so
+is one named as the run's lock files (:func:`maskgen.pipeline.lock.is_lock_file`), which a
+folder twin's copy would replace while the run holds it."""
+
+
+def is_reserved_name(name: str | None) -> bool:
+    """Whether an input file named ``name`` (its path inside the folder) would land on a file
+    the run itself keeps at the top of OUTDIR."""
+    if name is None or "/" in name:
+        return False
+    return name in RESERVED_NAMES or is_lock_file(Path(name))
 
 
 # --- per-process caches and the chunk task -----------------------------------------------------
@@ -466,7 +477,7 @@ def _mask_keys(job: ChunkJob, fmt: Format, reader: Reader, masker: ImageMasker) 
         pending_bytes = 0
         for key in job.keys:
             sample = reader.read(key)
-            if sample.name in RESERVED_NAMES:
+            if is_reserved_name(sample.name):
                 flush(pending)  # rows stay in key order
                 results.append(ItemResult(key=sample.key, masked=False, reason="reserved_name"))
                 logger.info("%s: not copied (OUTDIR/%s is the run's own)", key, sample.name)

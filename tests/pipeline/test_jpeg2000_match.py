@@ -134,3 +134,21 @@ def test_a_lossy_jpeg2000s_twin_is_lossy_and_a_lossless_ones_lossless(
     assert lossless is not None and not lossless.irreversible
     assert is_lossy_jpeg2000(lossy, _decoded((out / "lossy.jp2").read_bytes()))
     assert not is_lossy_jpeg2000(lossless, _decoded((out / "lossless.jp2").read_bytes()))
+
+
+@pytest.mark.shared
+def test_subsampled_components_and_palettes_are_read_as_stored(face: Image.Image) -> None:
+    """A 4:2:0 codestream holds a quarter of the samples in each chroma component: its raw
+    size, and so its ratio, is half a 4:4:4 one's. A palette image (``pclr``) decodes one
+    index component to RGB: its ratio says nothing of the twin's, which is left as before."""
+    bare = bytearray(_jpeg2000(face, no_jp2=True, quality_mode="rates", quality_layers=[20]))
+    full = read_jpeg2000_coding(bytes(bare))
+    siz = bare.index(b"\xff\x51") + 4  # the SIZ segment after its marker and length
+    for component in (1, 2):  # XRsiz, YRsiz of the two chroma components
+        bare[siz + 37 + 3 * component : siz + 39 + 3 * component] = b"\x02\x02"
+    subsampled = read_jpeg2000_coding(bytes(bare))
+    assert full is not None and subsampled is not None
+    assert subsampled.ratio == pytest.approx(full.ratio * (1 + 0.25 + 0.25) / 3)
+    jp2 = _jpeg2000(face, quality_mode="rates", quality_layers=[20], irreversible=True)
+    palette_box = (12).to_bytes(4, "big") + b"pclr" + bytes(4)
+    assert read_jpeg2000_coding(jp2[:12] + palette_box + jp2[12:]) is None

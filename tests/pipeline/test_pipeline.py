@@ -265,6 +265,7 @@ def test_a_resume_or_shard_refuses_textures_or_templates_changed_since(
     with pytest.raises(ConfigError, match=r"changed since \(the files in its --textures"):
         run_augment(lfw_mini, out, spec, workers=1, shard=(1, 2))
     (textures / "b.png").unlink()
+    (textures / "notes.txt").write_text("where these came from\n")  # not read: not refused
     run_augment(lfw_mini, out, spec, workers=1, shard=(1, 2))
     merge_shards(out)
     assert run_augment(lfw_mini, out, spec, workers=1, resume=True).processed == 0
@@ -293,6 +294,35 @@ def test_aligned_mode_on_whole_photos_warns_and_on_crops_does_not(
         run_augment(whole, tmp_path / "b", spec, workers=1, face_mode="auto")
         run_augment(lfw_fold1_bin, tmp_path / "c", spec, workers=1, chunk_size=600)
     assert not [r for r in caplog.records if "larger than aligned crops" in r.message]
+
+
+def test_a_twins_index_is_named_as_its_inputs(tmp_path: Path, lfw_mini: Path, spec, run_augment):
+    """TRAIN.REC's twin had its index renamed TRAIN.IDX beside an input's TRAIN.idx, which
+    insightface's loaders (``path[:-4] + ".idx"``) then could not find."""
+    source = tmp_path / "in"
+    source.mkdir()
+    shutil.copyfile(lfw_mini, source / "TRAIN.REC")
+    shutil.copyfile(lfw_mini.with_suffix(".idx"), source / "TRAIN.idx")
+    run_augment(source / "TRAIN.REC", tmp_path / "out", spec, workers=1)
+    assert sorted(p.name for p in (tmp_path / "out").glob("TRAIN.*")) == ["TRAIN.REC", "TRAIN.idx"]
+
+
+def test_an_input_file_named_as_the_runs_lock_is_not_copied(
+    tmp_path: Path, lfw_dir: Path, spec, run_augment
+) -> None:
+    """A folder twin's copy of an input ``.maskgen-lock`` replaced the file the run held its
+    lock on (a second run could then start) and was removed with the lock at the end."""
+    source = tmp_path / "in"
+    source.mkdir()
+    shutil.copyfile(spread_photos(lfw_dir, 1)[0], source / "face.jpg")
+    (source / ".maskgen-lock").write_text("the user's own\n")
+    out = tmp_path / "out"
+    run_augment(source, out, spec, workers=1)
+    rows = {row["key"]: row for row in _manifest(out)}
+    assert rows[".maskgen-lock"]["reason"] == "reserved_name"
+    assert sorted(p.name for p in out.iterdir()) == ["face.jpg", "manifest.jsonl", "maskgen.json"]
+    run_augment(source, out, spec, workers=1, overwrite=True)  # its row names no file to remove
+    assert (out / "face.jpg").is_file()
 
 
 def test_overwrite_removes_the_earlier_folder_twins_files_and_keeps_the_users(
