@@ -307,22 +307,28 @@ def resolve_resume_config(
         layers.append((str(config_file), read_config_file(config_file)))
     layers.append(("command line", {**(overrides or {}), "output": str(run_dir)}))
     origin = dict.fromkeys(merged, str(path))
+    given: dict[str, Any] = {}  # the layers resolved first: a flag overrides its config file
+    given_by: dict[str, str] = {}
     for source, values in layers:
         layer = _absolute_paths(_coerce_layer(values, source))
         if layer.get("steps") is not None and layer.get("epochs") is not None:
             raise ConfigError(f"{source}: give steps or epochs, not both")
-        for key, value in layer.items():
-            old = merged[key]
-            if isinstance(old, list):
-                old = tuple(old)
-            if key not in RESUME_MAY_CHANGE and value != old:
-                given = f"--{key.replace('_', '-')}" if source == "command line" else source
-                _refuse_change(path, key, old, value, given)
         for exclusive, other in (("steps", "epochs"), ("epochs", "steps")):
             if layer.get(exclusive) is not None and other not in layer:
-                merged[other] = None
-        merged.update(layer)
-        origin.update(dict.fromkeys(layer, source))
+                given[other] = None
+                given_by[other] = source
+        given.update(layer)
+        given_by.update(dict.fromkeys(layer, source))
+    for key, value in given.items():
+        old = merged[key]
+        if isinstance(old, list):
+            old = tuple(old)
+        if key not in RESUME_MAY_CHANGE and value != old:
+            source = given_by[key]
+            flag = f"--{key.replace('_', '-')}" if source == "command line" else source
+            _refuse_change(path, key, old, value, flag)
+    merged.update(given)
+    origin.update(given_by)
     merged["resume"] = True
     try:
         return TrainConfig.from_dict(merged, str(path))

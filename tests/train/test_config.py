@@ -291,6 +291,22 @@ def test_resume_flags_must_agree_except_how_long_and_how_it_reports(
     assert resolve_resume_config(run, config_file=toml).steps == 99
 
 
+def test_resume_compares_the_config_file_as_the_flags_override_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """`--config train_paper.toml --network tiny` started a run that the same command with
+    --resume refused ("network is 'tiny' in config.json but train_paper.toml gives 'r50'"):
+    each layer was compared alone, and the examples' launch scripts, which pass --config on
+    every rerun, could not resume a run given any flag of its own."""
+    run = _stored_run(tmp_path, monkeypatch, batch_size=64)
+    toml = tmp_path / "paper.toml"
+    toml.write_text('network = "r50"\nbatch_size = 512\nmargin = 0.5\n')
+    given = {"network": "tiny", "batch_size": 64}
+    assert resolve_resume_config(run, config_file=toml, overrides=given).network == "tiny"
+    with pytest.raises(ConfigError, match=r"network is 'tiny' in .* but .*paper\.toml gives"):
+        resolve_resume_config(run, config_file=toml, overrides={"batch_size": 64})
+
+
 def test_resume_names_a_setting_the_run_left_unset_in_words(tmp_path: Path, monkeypatch) -> None:
     """`maskgen train -o RUN --resume --ema-decay 0.999` on a run started without an EMA said
     "ema_decay is None in RUN/config.json": Python's None, not the user's words."""
