@@ -103,9 +103,35 @@ def open_train_data(
     if identities.min() < 0:
         raise TrainingError(f"{reader.path}: negative identity label {int(identities.min())}")
     num_classes = int(identities.max()) + 1
+    _warn_if_a_twin(reader, keys)
     paths = [masked] if isinstance(masked, str | Path) else list(masked or ())
     twins = tuple(_open_twin(reader, path, keys, identities, wear_classes) for path in paths)
     return TrainData(reader, twins, keys, identities, num_classes)
+
+
+def _warn_if_a_twin(reader: RecordIOReader, keys: np.ndarray) -> None:
+    """Warn where ``--data``'s records look like a twin's: labels ``[identity, mask flag]``
+    (and a wear class), some flagged masked. Its masked faces would be trained as bare ones
+    (labelled unmasked as ``--data``), and beside ``--masked`` the mask head then learns
+    nothing; no warning had said so. A warning, not a refusal: a set with another second
+    label (a gender) looks the same."""
+    flagged = 0
+    positions = np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))).astype(int)
+    for position in positions:
+        label = reader.read(int(keys[position])).label
+        values = np.asarray(label if label is not None else [], dtype=np.float64).reshape(-1)
+        if values.size not in (2, 3) or values[1] not in (0.0, 1.0):
+            return
+        flagged += int(values[1] == 1.0)
+    if flagged:
+        logger.warning(
+            "data: %s: %d of %d records checked are labelled [identity, 1], as a masked twin "
+            "written by `maskgen augment` is; trained as --data, its masked faces count as "
+            "bare: give the original as --data and the twin as --masked",
+            reader.path,
+            flagged,
+            len(positions),
+        )
 
 
 def _open_twin(

@@ -204,6 +204,11 @@ class _Run:
                 f"{config.data}: {data.num_classes} identity; ArcFace needs at least 2"
             )
         config, chosen = self._choose_settings(len(data))
+        if config.preset is not None and config.batch_size > len(data):
+            raise TrainingError(  # the preset's batch, which the user did not type
+                f"batch_size {config.batch_size} (--preset {config.preset}'s) is larger than "
+                f"the dataset ({len(data)} images); give a smaller --batch-size"
+            )
         masker = _online_masker(config)
         with_masks = data.twin is not None or masker is not None
         sampler = EpochSampler(

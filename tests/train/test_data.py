@@ -74,6 +74,21 @@ def test_twin_samples_carry_mask_labels(lfw_mini: Path, lfw_mini_twin: Path) -> 
     assert torch.equal(flipped, original.flip(1))
 
 
+def test_a_twin_given_as_data_is_warned_about(
+    lfw_mini: Path, lfw_mini_twin: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A twin given as --data (and again as --masked) trained with its masked faces labelled
+    bare, the mask head at chance (0.53), and nothing said."""
+    with caplog.at_level("WARNING", logger="maskgen.train.data"):
+        open_train_data(lfw_mini_twin, lfw_mini_twin)
+    warned = [r.getMessage() for r in caplog.records if "labelled [identity, 1]" in r.message]
+    assert len(warned) == 1 and "give the original as --data" in warned[0], warned
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="maskgen.train.data"):
+        open_train_data(lfw_mini, lfw_mini_twin)
+    assert not [r for r in caplog.records if "labelled [identity, 1]" in r.message]
+
+
 def test_several_twins_take_turns_by_epoch(
     lfw_mini: Path, lfw_mini_twin: Path, lfw_mini_augmented: Path, rec_dir: Path
 ) -> None:

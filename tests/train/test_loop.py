@@ -189,6 +189,9 @@ def test_bad_inputs_are_one_line_errors(
     cases = {
         "not a RecordIO file": ("--data", str(_not_a_rec(tmp_path))),
         "larger than the dataset (294 images)": ("--data", str(lfw_mini), "--batch-size", "512"),
+        "batch_size 512 (--preset paper's) is larger than the dataset (294 images); give a": (
+            *("--data", str(lfw_mini), "--preset", "paper"),
+        ),
         "1 image a step; batch normalisation needs at least 2": (
             *("--data", str(lfw_mini), "--batch-size", "1"),
         ),
