@@ -444,7 +444,10 @@ class _Run:
                     self._log_train(trainer, stats, window, total)
                     window = _Window(self.step, time.perf_counter())
                 if config.val and (self.step % config.val_every == 0 or last):
-                    self._validate(trainer)
+                    try:
+                        self._validate(trainer)
+                    except MaskgenError as exc:  # a set changed since the checks at the start
+                        raise self._with_progress_saved(exc, trainer, sampler) from None
                 if self.step % config.save_every == 0 or last or stop.signum is not None:
                     self._check_finite(first_bad)
                     self._save(trainer, sampler, numbered=self.step % config.save_every == 0)

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from maskgen.cli.main import cli
 from maskgen.formats.recordio import RecordIOReader, write_insightface_rec
+from maskgen.formats.verification import write_verification_bin
 from maskgen.nn.checkpoint import CHECKPOINT_KEYS, read_checkpoint
 from maskgen.nn.models import load_model
 from maskgen.train.loop import format_row, train
@@ -180,12 +181,19 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(lfw_mini: Path, tmp_p
 
 
 def test_bad_inputs_are_one_line_errors(
-    lfw_mini: Path, lfw_mini_twin: Path, rec_dir: Path, tmp_path: Path
+    lfw_mini: Path, lfw_mini_twin: Path, rec_dir: Path, lfw_dir: Path, tmp_path: Path
 ) -> None:
     base = ("--network", "tiny", "--device", "cpu", "--steps", "1", "--workers", "0")
     one_identity = tmp_path / "one" / "train.rec"
     reader = RecordIOReader(lfw_mini)
     write_insightface_rec(one_identity, [[reader.read(k).data for k in range(1, 8)]])
+    # validation sets whose images are found wrong only when decoded: refused before step 1,
+    # where a run had lost every step to its first validation
+    crops = [reader.read(k).data for k in range(1, 21)]
+    photos = [p.read_bytes() for p in sorted(lfw_dir.glob("A*/*_0001.jpg"))[:20]]
+    photo_bin = write_verification_bin(tmp_path / "photos.bin", photos, [True, False] * 5)
+    broken = write_verification_bin(tmp_path / "broken.bin", [*crops[:5], b"\xff\xd8\xff"
+                                    + bytes(40), *crops[6:]], [True, False] * 5)  # fmt: skip
     cases = {
         "not a RecordIO file": ("--data", str(_not_a_rec(tmp_path))),
         "larger than the dataset (294 images)": ("--data", str(lfw_mini), "--batch-size", "512"),
@@ -203,6 +211,12 @@ def test_bad_inputs_are_one_line_errors(
             *("--masked", str(rec_dir / "lfw-mini-flat" / "train.rec")),
         ),
         "nothing to resume": ("--data", str(lfw_mini), "--batch-size", "4", "--resume"),
+        "photos.bin: image 0 is 250x250": (
+            *("--data", str(lfw_mini), "--batch-size", "4", "--val", str(photo_bin)),
+        ),
+        "broken.bin: image 5 is not a decodable image": (
+            *("--data", str(lfw_mini), "--batch-size", "4", "--val", str(broken)),
+        ),
         "expected [identity, mask flag]: not a twin written by `maskgen augment`": (
             *("--data", str(lfw_mini), "--batch-size", "4", "--masked", str(lfw_mini)),
         ),
@@ -266,6 +280,32 @@ def test_worker_errors_come_back_as_one_line(lfw_mini: Path, tmp_path: Path) -> 
     assert lines[0].endswith(
         f"saved in {tmp_path / 'run' / 'last.pt'}; --resume continues from there)"
     )
+
+
+def test_a_validation_set_that_fails_mid_run_keeps_the_steps_done(
+    lfw_mini: Path, lfw_fold1_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A validation failure (a set replaced after the checks at the start) lost every step
+    since the last checkpoint: validation runs before the save, and nothing was saved."""
+    from maskgen.errors import DatasetFormatError
+    from maskgen.train import loop
+
+    def broken(*args: object, **kwargs: object) -> dict:
+        raise DatasetFormatError(f"{lfw_fold1_bin}: image 3 is not a decodable image")
+
+    monkeypatch.setattr(loop, "validate_bin", broken)
+    run = tmp_path / "run"
+    result = _invoke(
+        *("--data", str(lfw_mini), "-o", str(run), "--network", "tiny", "--device", "cpu"),
+        *("--batch-size", "32", "--steps", "6", "--workers", "0", "--val", str(lfw_fold1_bin)),
+        *("--val-every", "4", "--save-every", "100", "--log-every", "2"),
+    )
+    assert result.exit_code == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: val: ") and error.endswith(
+        f"(steps to 4 saved in {run / 'last.pt'}; --resume continues from there)"
+    ), error
+    assert read_checkpoint(run / "last.pt")["step"] == 4
 
 
 def test_init_from_an_arcface_torch_backbone(lfw_mini: Path, tmp_path: Path) -> None:
