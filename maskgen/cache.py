@@ -39,8 +39,8 @@ KEEP_PER_KIND = 4
 """Entries kept of each kind: more than one process or install uses at once (a run's
 built-in and user textures of one name, two environments taking turns), few enough that the
 cache stays small."""
-_KEY = re.compile(r"-[0-9a-f]{16,}")
-"""A key in an entry's name (:func:`file_key` gives 20 hex digits)."""
+_KEYS = re.compile(r"(?:-[0-9a-f]{20})+$")
+"""The keys at the end of an entry's name (:func:`file_key` gives 20 hex digits)."""
 CACHE_FORMAT = 1
 """Bumped whenever what an entry holds changes, so older entries are never read."""
 
@@ -98,7 +98,7 @@ def read_arrays(
 def entry_kind(name: str) -> str:
     """What an entry named ``name`` holds, without the keys that say from what:
     ``level-cloth-2-<key>-<key>`` -> ``level-cloth-2``."""
-    return _KEY.sub("", name.removesuffix(".svm"))
+    return _KEYS.sub("", name.removesuffix(".svm"))
 
 
 def mark_used(entry: Path) -> None:

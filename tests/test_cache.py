@@ -67,3 +67,7 @@ def test_each_kind_keeps_its_most_recently_used_entries(root: Path) -> None:
     assert len(list(root.glob("level-cloth-2-*"))) == cache.KEEP_PER_KIND  # its own kind
     assert cache.entry_kind(f"frontal_face_detector-{keys[0]}.svm") == "frontal_face_detector"
     assert cache.entry_kind(f"texture-stripes_02-{keys[0]}") == "texture-stripes_02"
+    # a name's own long number is not a key: two such textures are two kinds
+    assert cache.entry_kind(f"texture-IMG-2023110512345678901-{keys[0]}") == (
+        "texture-IMG-2023110512345678901"
+    )

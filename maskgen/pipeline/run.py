@@ -215,9 +215,10 @@ def _write_twin(
 
 
 def _warn_if_not_crops(reader: Reader) -> None:
-    """Warn where ``face_mode="aligned"`` meets a dataset whose first image is larger than
-    aligned crops are (:data:`~maskgen.faces.landmarks.SMALL_CROP_SIDE`): every image is taken
-    for an ArcFace-aligned crop, so on whole photos (a ``.bin`` or ``.rec`` of LFW's 250x250
+    """Warn where ``face_mode="aligned"`` meets a dataset whose first image (the first of its
+    first eight items that opens) is larger than aligned crops are
+    (:data:`~maskgen.faces.landmarks.SMALL_CROP_SIDE`): every image is taken for an
+    ArcFace-aligned crop, so on whole photos (a ``.bin`` or ``.rec`` of LFW's 250x250
     photos) each mask lands where a crop's face would be, over the chin and neck, labelled
     masked. ``MaskAugment`` warns alike; ``eval`` and ``train`` refuse such a ``.bin``."""
     import io
@@ -227,12 +228,14 @@ def _warn_if_not_crops(reader: Reader) -> None:
     from maskgen.faces.landmarks import SMALL_CROP_SIDE
 
     keys = reader.image_keys() if isinstance(reader, RecordIOReader) else reader.keys()
-    if not len(keys):
-        return
-    try:
-        with Image.open(io.BytesIO(reader.read(keys[0]).data)) as image:
-            width, height = image.size
-    except Exception:  # a damaged file, a bomb Pillow will not open: its row says; no warning
+    for key in list(keys[:8]):  # the first that opens: a folder may start with a text file
+        try:
+            with Image.open(io.BytesIO(reader.read(key).data)) as image:
+                width, height = image.size
+            break
+        except Exception:  # not an image, damaged, a bomb Pillow refuses: its row says why
+            continue
+    else:
         return
     if max(width, height) > SMALL_CROP_SIDE:
         logger.warning(

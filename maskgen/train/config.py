@@ -568,8 +568,10 @@ def _check_values(c: TrainConfig) -> None:
             "val_masked",
             f"give one masked twin per --val set ({len(c.val)}), got {len(c.val_masked)}",
         )
-    if not 0 <= c.seed < 2**32:  # as augment's --seed; torch's own seed stops at 2**64
-        raise _value_error("seed", f"must be in [0, 2**32), got {c.seed}")
+    if not 0 <= c.seed < 2**64:  # torch.manual_seed's range: 2**64 was its traceback
+        raise _value_error("seed", f"must be in [0, 2**64), got {c.seed}")
+    if c.online_mask and c.seed >= 2**32:  # the masks' draws, as augment's --seed
+        raise _value_error("seed", f"must be below 2**32 with online_mask, got {c.seed}")
 
 
 def _check_wear(c: TrainConfig) -> None:

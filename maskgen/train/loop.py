@@ -34,7 +34,7 @@ from maskgen.nn.embedder import Embedder
 from maskgen.nn.models import FaceNet, load_backbone_weights
 from maskgen.train.augment import build_augment
 from maskgen.train.auto import resolve_auto
-from maskgen.train.config import TrainConfig, write_config_json
+from maskgen.train.config import PRESETS, TrainConfig, write_config_json
 from maskgen.train.data import (
     EpochSampler,
     FaceDataset,
@@ -204,8 +204,9 @@ class _Run:
                 f"{config.data}: {data.num_classes} identity; ArcFace needs at least 2"
             )
         config, chosen = self._choose_settings(len(data))
-        if config.preset is not None and config.batch_size > len(data):
-            raise TrainingError(  # the preset's batch, which the user did not type
+        preset_batch = PRESETS.get(config.preset or "", {}).get("batch_size")
+        if config.batch_size == preset_batch and preset_batch > len(data):
+            raise TrainingError(  # the preset's batch, which the user may never have typed
                 f"batch_size {config.batch_size} (--preset {config.preset}'s) is larger than "
                 f"the dataset ({len(data)} images); give a smaller --batch-size"
             )

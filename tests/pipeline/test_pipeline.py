@@ -285,6 +285,14 @@ def test_aligned_mode_on_whole_photos_warns_and_on_crops_does_not(
     masked) without a word, where MaskAugment warns and eval refuses the file."""
     photos = [p.read_bytes() for p in spread_photos(lfw_dir, 4)]
     whole = write_verification_bin(tmp_path / "photos.bin", photos, [True, False])
+    folder = tmp_path / "folder"  # its first item no image: the next one is looked at
+    folder.mkdir()
+    (folder / "a_notes.txt").write_text("not an image\n")
+    (folder / "b.jpg").write_bytes(photos[0])
+    with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
+        run_augment(folder, tmp_path / "f", spec, workers=1, face_mode="aligned")
+    assert [r for r in caplog.records if "larger than aligned crops" in r.message]
+    caplog.clear()
     with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
         run_augment(whole, tmp_path / "a", spec, workers=1)
     warned = [r.getMessage() for r in caplog.records if "larger than aligned crops" in r.message]

@@ -44,8 +44,8 @@ def test_arcface_preset_clips_the_gradient_norm_at_5() -> None:
         ("mask_smoothing", 1.0, r"mask_smoothing: must be in \[0, 1\)"),
         ("mask_smoothing", -0.1, r"mask_smoothing: must be in \[0, 1\)"),
         ("threads", 0, "threads: must be at least 1"),
-        ("seed", 2**64, r"seed: must be in \[0, 2\*\*32\)"),  # was torch's traceback
-        ("seed", -1, r"seed: must be in \[0, 2\*\*32\)"),
+        ("seed", 2**64, r"seed: must be in \[0, 2\*\*64\)"),  # was torch's traceback
+        ("seed", -1, r"seed: must be in \[0, 2\*\*64\)"),
     ):
         with pytest.raises(ConfigError, match=message):
             resolve_config(overrides={key: value})
