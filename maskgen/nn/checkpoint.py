@@ -66,7 +66,7 @@ def write_checkpoint(
     epoch: int,
     config: dict[str, Any],
     rng: dict[str, Any],
-    data_position: dict[str, int],
+    data_position: dict[str, Any],
     threshold: float | None,
     mask_classes: int = 2,
     train_model: dict[str, torch.Tensor] | None = None,

@@ -188,6 +188,10 @@ class _Run:
         self.last_saved: tuple[int, Path] | None = None
         self.last_row: dict[str, Any] | None = None
         self.validation_rows: list[dict[str, Any]] = []
+        # the logging window under way: the step its sums start after, and the sums (_STATS)
+        self.window_from = 0
+        self.window_stats: torch.Tensor | None = None
+        self.resumed_window: dict[str, Any] | None = None
         self.stored_config = config
         self.metrics_file: TextIO | None = None
         self.tb: Any = None
@@ -350,9 +354,35 @@ class _Run:
         self.batch_in_epoch = int(position["batch"])
         self.threshold = ckpt["threshold"]
         self.last_saved = (self.step, path)
+        self.resumed_window = position.get("log_window")  # absent in older checkpoints
         self._restore_rng(ckpt["rng"])
         epoch = f"epoch {self._epoch_shown()}/{self.total_epochs}"
         logger.info("resumed %s at step %d (%s)", path, self.step, epoch)
+
+    def _window_for_checkpoint(self) -> dict[str, Any] | None:
+        """The logging window under way, for ``data_position``: the step its sums start after
+        and the sums over every rank. A run resumed from a checkpoint saved inside a window
+        (``--save-every`` apart from ``--log-every``, or a stop) logged that window's first
+        row over the steps after the resume alone."""
+        if self.window_stats is None:
+            return None
+        summed = all_reduce_sum(self.window_stats.clone(), self.ctx).tolist()
+        return {"from_step": self.window_from, "sums": summed}
+
+    def _resume_window(self, stats: torch.Tensor) -> int:
+        """Load the checkpoint's logging window into ``stats`` (its sums on rank 0, zeros on
+        the others, so the next sum over ranks holds them once); the step they start after,
+        or the current step where there is none (an older checkpoint, a fresh run)."""
+        saved = self.resumed_window
+        self.resumed_window = None
+        if not saved or not 0 <= int(saved.get("from_step", -1)) <= self.step:
+            return self.step
+        sums = saved.get("sums")
+        if not isinstance(sums, list) or len(sums) != len(_STATS):
+            return self.step
+        if self.ctx.rank == 0:
+            stats.copy_(torch.tensor(sums, dtype=stats.dtype))
+        return int(saved["from_step"])
 
     def _restore_rng(self, rng: dict[str, Any]) -> None:
         states = rng.get("torch", [])
@@ -410,7 +440,8 @@ class _Run:
         device = self.ctx.device
         stats = torch.zeros(len(_STATS), device=device)
         first_bad = torch.full((), float("inf"), device=device)
-        window = _Window(self.step, time.perf_counter())
+        window = _Window(self.step, time.perf_counter(), self._resume_window(stats))
+        self.window_stats, self.window_from = stats, window.sums_from
         while self.step < total:
             sampler.set_position(self.epoch, self.batch_in_epoch)
             batches = iter(loader)
@@ -443,7 +474,8 @@ class _Run:
                 if self.step % config.log_every == 0 or last:
                     self._check_finite(first_bad)
                     self._log_train(trainer, stats, window, total)
-                    window = _Window(self.step, time.perf_counter())
+                    window = _Window(self.step, time.perf_counter(), self.step)
+                    self.window_from = self.step
                 if config.val and (self.step % config.val_every == 0 or last):
                     try:
                         self._validate(trainer)
@@ -507,9 +539,10 @@ class _Run:
     ) -> None:
         summed = all_reduce_sum(stats.clone(), self.ctx).tolist()
         stats.zero_()
-        steps = self.step - window.step
+        steps = self.step - window.sums_from  # the steps the sums hold (before a resume too)
         per_rank_steps = steps * self.ctx.world_size
         elapsed = max(time.perf_counter() - window.time, 1e-9)
+        timed_steps = self.step - window.step  # the steps this process ran in that time
         has_mask = trainer.network.mask_fc is not None
         row = {
             "kind": "train",
@@ -527,7 +560,7 @@ class _Run:
                 else None
             ),
             "lr": trainer.last_lr,
-            "samples_per_s": steps * self.config.batch_size / elapsed,
+            "samples_per_s": timed_steps * self.config.batch_size / elapsed,
             "time_s": time.perf_counter() - self.started,
         }
         self.last_row = row
@@ -574,6 +607,7 @@ class _Run:
                 parameters={"lower lr": "lr"},
             )
         state = trainer.state_for_checkpoint()
+        window = self._window_for_checkpoint()  # collective, as the RNG states below
         rng = {
             "torch": all_gather_objects(torch.get_rng_state(), self.ctx),
             "cuda": all_gather_objects(
@@ -602,6 +636,7 @@ class _Run:
                 "num_samples": sampler.num_samples,
                 "batch_size": sampler.batch_size,
                 "seed": sampler.seed,
+                "log_window": window,
             },
             threshold=self.threshold,
             **state,
@@ -615,10 +650,14 @@ class _Run:
 
 @dataclass(frozen=True)
 class _Window:
-    """Start of a logging window: step and wall time."""
+    """Start of a logging window: the step and wall time this process began it at (for the
+    throughput), and the step its sums start after (earlier where a resumed run took over
+    the sums of a window its checkpoint cut, so the row averages the same steps as an
+    uninterrupted run's)."""
 
     step: int
     time: float
+    sums_from: int
 
 
 def _online_masker(config: TrainConfig) -> MaskAugment | None:

@@ -138,6 +138,23 @@ def test_resume_continues_exactly(lfw_mini: Path, lfw_mini_twin: Path, tmp_path:
     rows_a = [{k: v for k, v in r.items() if k not in timing} for r in straight_rows]
     rows_b = [{k: v for k, v in r.items() if k not in timing} for r in _rows(split)]
     assert [r["step"] for r in rows_b] == [3, 6, 9, 12] and rows_a == rows_b
+    # resumed from a checkpoint inside a logging window (step 7 of 6-9, as a stop or a
+    # --save-every apart from --log-every leaves one): the row at 9 averaged steps 8-9 alone;
+    # the checkpoint now carries the window's sums
+    saved_inside = tmp_path / "saved_inside"
+    train(_config(lfw_mini, saved_inside, steps=12, **{**common, "save_every": 7}))
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    for name in ("config.json", "metrics.jsonl"):
+        (inside / name).write_bytes((saved_inside / name).read_bytes())
+    (inside / "last.pt").write_bytes((saved_inside / "step_7.pt").read_bytes())
+    train(_config(lfw_mini, inside, steps=12, resume=True, **{**common, "save_every": 7}))
+    rows_c = [{k: v for k, v in r.items() if k not in timing} for r in _rows(inside)]
+    assert rows_c == rows_a
+    c = read_checkpoint(inside / "last.pt")
+    assert c["data_position"] == a["data_position"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, c["model"][key]), key
 
 
 def test_several_twins_from_the_command_line(
