@@ -40,6 +40,7 @@ __all__ = [
     "texture_scale_for",
     "tile_image",
     "tile_texture",
+    "user_texture_files",
 ]
 
 INDEX_NAME = "index.json"
@@ -354,14 +355,21 @@ def _is_rgb(arrays: dict[str, np.ndarray]) -> bool:
     return rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.size > 0
 
 
+def user_texture_files(folder: Path) -> list[Path]:
+    """The images a user's texture folder contributes (:data:`USER_EXTENSIONS`, top level
+    only), sorted: what :func:`load_textures` reads, and so what a resumed run must find
+    unchanged. OSError where the folder cannot be listed."""
+    return sorted(
+        p for p in Path(folder).iterdir() if p.suffix.lower() in USER_EXTENSIONS and p.is_file()
+    )
+
+
 def _read_user_dir(folder: Path) -> list[tuple[Path, Texture]]:
     """Every image in a user's texture folder as family "user", name "user/<stem>"."""
     if not folder.is_dir():
         what = "is a file, not a folder of textures" if folder.exists() else "does not exist"
         raise TemplateError(f"{folder}: texture folder {what}")
-    paths = sorted(
-        p for p in folder.iterdir() if p.suffix.lower() in USER_EXTENSIONS and p.is_file()
-    )
+    paths = user_texture_files(folder)
     if not paths:
         allowed = ", ".join(sorted(USER_EXTENSIONS))
         raise TemplateError(f"{folder}: texture folder holds no images ({allowed})")

@@ -138,7 +138,8 @@ def is_lossy_jpeg2000(coding: Jpeg2000Coding, original: np.ndarray) -> bool:
     if coding.irreversible:
         return True
     lossless = _encode(original, coding, ratio=None)
-    return lossless is not None and coding.ratio * _LOSSY_SHARE > _ratio_of(lossless, original)
+    recoded = read_jpeg2000_coding(lossless) if lossless is not None else None
+    return recoded is not None and coding.ratio * _LOSSY_SHARE > recoded.ratio
 
 
 def encode_like_source_jpeg2000(
@@ -178,12 +179,6 @@ def _encode(pixels: np.ndarray, coding: Jpeg2000Coding, ratio: float | None) -> 
     except (OSError, ValueError):  # OpenJPEG refused the settings for this image
         return None
     return buffer.getvalue()
-
-
-def _ratio_of(data: bytes, pixels: np.ndarray) -> float:
-    """Raw bytes of 8-bit ``pixels`` over the codestream's bytes in ``data``."""
-    found = _codestream(data)
-    return pixels.size / len(found[0]) if found and found[0] else 0.0
 
 
 def _pillow_mode(pixels: np.ndarray) -> str | None:

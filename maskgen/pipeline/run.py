@@ -216,8 +216,9 @@ def _write_twin(
 
 def _warn_if_not_crops(reader: Reader) -> None:
     """Warn where ``face_mode="aligned"`` meets a dataset whose first image (the first of its
-    first eight items that opens) is larger than aligned crops are
-    (:data:`~maskgen.faces.landmarks.SMALL_CROP_SIDE`): every image is taken for an
+    first eight items that opens) is no aligned crop (not square, or over 192 px:
+    :func:`~maskgen.faces.landmarks.is_small_square_crop`, MaskAugment's test): every image is
+    taken for an
     ArcFace-aligned crop, so on whole photos (a ``.bin`` or ``.rec`` of LFW's 250x250
     photos) each mask lands where a crop's face would be, over the chin and neck, labelled
     masked. ``MaskAugment`` warns alike; ``eval`` and ``train`` refuse such a ``.bin``."""
@@ -225,7 +226,7 @@ def _warn_if_not_crops(reader: Reader) -> None:
 
     from PIL import Image
 
-    from maskgen.faces.landmarks import SMALL_CROP_SIDE
+    from maskgen.faces.landmarks import is_small_square_crop
 
     keys = reader.image_keys() if isinstance(reader, RecordIOReader) else reader.keys()
     for key in list(keys[:8]):  # the first that opens: a folder may start with a text file
@@ -237,9 +238,9 @@ def _warn_if_not_crops(reader: Reader) -> None:
             continue
     else:
         return
-    if max(width, height) > SMALL_CROP_SIDE:
+    if not is_small_square_crop(height, width):
         logger.warning(
-            "%s: its images are %dx%d (the first one), larger than aligned crops (112x112): "
+            "%s: its images are %dx%d (the first one), not aligned crops (square, up to 192 px): "
             "face mode 'aligned' masks each where an aligned crop's face would be; for whole "
             "photos use face mode 'auto' (--face-mode auto)",
             reader.path,
@@ -255,16 +256,16 @@ def _with_assets_digest(plan: Plan, spec: MaskSpec, models_dir: str | Path | Non
     named, by ``models_dir`` or ``$MASKGEN_MODELS_DIR``). Other files there change nothing
     and are not read."""
     from maskgen.faces.landmarks import MODELS_DIR_ENV, find_model_file
-    from maskgen.masks.textures import USER_EXTENSIONS
-
-    def files(folder: Path, suffixes: frozenset[str]) -> list[Path]:
-        return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+    from maskgen.masks.textures import user_texture_files
 
     whole = []
     if spec.texture_prob > 0:
-        whole += [p for folder in spec.texture_dirs for p in files(Path(folder), USER_EXTENSIONS)]
-    if spec.templates_dir is not None:
-        whole += files(Path(spec.templates_dir), frozenset({".json", ".png"}))
+        whole += [p for folder in spec.texture_dirs for p in user_texture_files(Path(folder))]
+    if spec.templates_dir is not None:  # each <name>.json and the <name>.png beside it
+        templates = Path(spec.templates_dir)
+        whole += sorted(
+            p for p in templates.iterdir() if p.suffix in (".json", ".png") and p.is_file()
+        )
     by_size = []
     if models_dir is not None or os.environ.get(MODELS_DIR_ENV):
         by_size.append(find_model_file(models_dir=models_dir))

@@ -116,9 +116,9 @@ def _warn_if_a_twin(reader: RecordIOReader, keys: np.ndarray) -> None:
     nothing; no warning had said so. A warning, not a refusal: a set with another second
     label (a gender) looks the same."""
     flagged = 0
-    positions = np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))).astype(int)
-    for position in positions:
-        label = reader.read(int(keys[position])).label
+    spot = _spot_keys(keys)
+    for key in spot:
+        label = reader.read(key).label
         values = np.asarray(label if label is not None else [], dtype=np.float64).reshape(-1)
         if values.size not in (2, 3) or values[1] not in (0.0, 1.0):
             return
@@ -130,7 +130,7 @@ def _warn_if_a_twin(reader: RecordIOReader, keys: np.ndarray) -> None:
             "bare: give the original as --data and the twin as --masked",
             reader.path,
             flagged,
-            len(positions),
+            len(spot),
         )
 
 
@@ -144,8 +144,7 @@ def _open_twin(
     """One twin of ``reader``, checked (:func:`open_train_data`)."""
     twin = _open_reader(path, "masked")
     _check_twin(reader, twin, keys, identities)
-    for position in np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))):
-        key = int(keys[int(position)])
+    for key in _spot_keys(keys):
         label = twin.read(key).label
         if label is None or np.asarray(label).size < 2:
             shown = "none" if label is None else np.asarray(label).tolist()
@@ -156,6 +155,13 @@ def _open_twin(
         if wear_classes:
             twin_wear_class(label, twin.path, key)
     return twin
+
+
+def _spot_keys(keys: np.ndarray) -> list[int]:
+    """Up to :data:`_SPOT_CHECKS` of ``keys``, spread evenly from the first to the last: the
+    records whose labels the checks at the start read."""
+    positions = np.linspace(0, len(keys) - 1, min(_SPOT_CHECKS, len(keys))).astype(int)
+    return [int(keys[position]) for position in positions]
 
 
 def _open_reader(path: str | Path, option: str) -> RecordIOReader:

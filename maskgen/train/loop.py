@@ -188,8 +188,8 @@ class _Run:
         self.last_saved: tuple[int, Path] | None = None
         self.last_row: dict[str, Any] | None = None
         self.validation_rows: list[dict[str, Any]] = []
-        # the logging window under way: the step its sums start after, and the sums (_STATS)
-        self.window_from = 0
+        # the logging window under way (set by the loop) and its sums (_STATS)
+        self.window: _Window | None = None
         self.window_stats: torch.Tensor | None = None
         self.resumed_window: dict[str, Any] | None = None
         self.stored_config = config
@@ -364,10 +364,10 @@ class _Run:
         and the sums over every rank. A run resumed from a checkpoint saved inside a window
         (``--save-every`` apart from ``--log-every``, or a stop) logged that window's first
         row over the steps after the resume alone."""
-        if self.window_stats is None:
+        if self.window is None or self.window_stats is None:
             return None
         summed = all_reduce_sum(self.window_stats.clone(), self.ctx).tolist()
-        return {"from_step": self.window_from, "sums": summed}
+        return {"from_step": self.window.sums_from, "sums": summed}
 
     def _resume_window(self, stats: torch.Tensor) -> int:
         """Load the checkpoint's logging window into ``stats`` (its sums on rank 0, zeros on
@@ -440,8 +440,8 @@ class _Run:
         device = self.ctx.device
         stats = torch.zeros(len(_STATS), device=device)
         first_bad = torch.full((), float("inf"), device=device)
-        window = _Window(self.step, time.perf_counter(), self._resume_window(stats))
-        self.window_stats, self.window_from = stats, window.sums_from
+        self.window = _Window(self.step, time.perf_counter(), self._resume_window(stats))
+        self.window_stats = stats
         while self.step < total:
             sampler.set_position(self.epoch, self.batch_in_epoch)
             batches = iter(loader)
@@ -473,9 +473,8 @@ class _Run:
                 last = self.step == total
                 if self.step % config.log_every == 0 or last:
                     self._check_finite(first_bad)
-                    self._log_train(trainer, stats, window, total)
-                    window = _Window(self.step, time.perf_counter(), self.step)
-                    self.window_from = self.step
+                    self._log_train(trainer, stats, self.window, total)
+                    self.window = _Window(self.step, time.perf_counter(), self.step)
                 if config.val and (self.step % config.val_every == 0 or last):
                     try:
                         self._validate(trainer)

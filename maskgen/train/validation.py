@@ -69,8 +69,8 @@ def check_val_sets(val: list[str], val_masked: list[str]) -> None:
     """Read every validation set and its twin before training starts: a file that is no
     ``.bin``, a twin of other pairs, a set of fewer pairs than folds, or an image that does not
     decode to an aligned 112x112 face would otherwise stop the run at its first validation,
-    ``--val-every`` steps (or the whole run) later. Every image is decoded (about 0.1 ms
-    each: a second for LFW's 12,000).
+    ``--val-every`` steps (or the whole run) later. Every image is decoded (0.1-0.2 ms each
+    on a 2-core VM: one to two seconds for LFW's 12,000, on every rank under torchrun).
 
     ``val_masked`` is empty or one twin per ``val`` set. Raises DatasetFormatError (a
     ValueError) naming the file and the image.

@@ -291,17 +291,17 @@ def test_aligned_mode_on_whole_photos_warns_and_on_crops_does_not(
     (folder / "b.jpg").write_bytes(photos[0])
     with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
         run_augment(folder, tmp_path / "f", spec, workers=1, face_mode="aligned")
-    assert [r for r in caplog.records if "larger than aligned crops" in r.message]
+    assert [r for r in caplog.records if "not aligned crops" in r.message]
     caplog.clear()
     with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
         run_augment(whole, tmp_path / "a", spec, workers=1)
-    warned = [r.getMessage() for r in caplog.records if "larger than aligned crops" in r.message]
+    warned = [r.getMessage() for r in caplog.records if "not aligned crops" in r.message]
     assert len(warned) == 1 and "250x250" in warned[0], warned
     caplog.clear()
     with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
         run_augment(whole, tmp_path / "b", spec, workers=1, face_mode="auto")
         run_augment(lfw_fold1_bin, tmp_path / "c", spec, workers=1, chunk_size=600)
-    assert not [r for r in caplog.records if "larger than aligned crops" in r.message]
+    assert not [r for r in caplog.records if "not aligned crops" in r.message]
 
 
 def test_a_twins_index_is_named_as_its_inputs(tmp_path: Path, lfw_mini: Path, spec, run_augment):
