@@ -613,6 +613,22 @@ def check_targets(mt: dict[str, Any], arc: dict[str, Any]) -> list[tuple]:
     return rows
 
 
+@contextlib.contextmanager
+def work_lock(work: Path) -> Iterator[None]:
+    """Hold ``WORK/.prepare-lock`` (a blocking ``flock``) while the block builds what the work
+    folder caches, so that several runs started together (one per seed) wait for one another
+    there instead of two making one twin at once, which ``maskgen augment`` refuses. Where no
+    ``fcntl`` exists (Windows), the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(work / ".prepare-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 def limit_threads(threads: int) -> None:
     """Use ``threads`` torch CPU threads here and in the commands this script runs (0: torch's
     default)."""
@@ -743,7 +759,8 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     limit_threads(args.threads)
     clock, log = Clock(), Commands()
-    data = prepare(args, clock, log)
+    with work_lock(args.work):
+        data = prepare(args, clock, log)
     sets = data.pop("sets")
     built = args.work / "prepare-time.json"
     if log.ran:  # something was built: keep its time for the reruns that find it cached

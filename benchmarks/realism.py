@@ -65,6 +65,7 @@ from paper_miniature import (  # the benchmarks folder is not a package
     run_arm,
     rwmfd_not_masked,
     training_people,
+    work_lock,
     write_results,
 )
 
@@ -852,10 +853,11 @@ def part_b(
     train_sets = {"train": str(sets["train"]), "train_masked": str(sets["train_masked"])}
     if args.b_wear and args.twin_dir is None and not args.online_mask:
         seeds = range(args.twin_seed, args.twin_seed + args.b_twin_draws)
-        twins = [
-            str(made_twin(args, sets["train"], seed, clock, log, made, wear=args.b_wear)[1])
-            for seed in seeds
-        ]
+        with work_lock(args.work):
+            twins = [
+                str(made_twin(args, sets["train"], seed, clock, log, made, wear=args.b_wear)[1])
+                for seed in seeds
+            ]
         train_sets["train_masked"] = twins[0] if len(twins) == 1 else twins
     with clock.phase("(b) maskgen train"):
         run_dir, spent = run_arm(run_args, train_sets, "mtarcface", args.seed, log)
@@ -1183,9 +1185,10 @@ def main(argv: list[str] | None = None) -> int:
     clock, log = Clock(), Commands()
     started = time.perf_counter()
     made: dict[str, dict[str, float]] = {}
-    sets = prepare(args, clock, log, made)
-    with clock.phase("real sets"):
-        loaded = load_real_faces(args.work, args.shared)
+    with work_lock(args.work):  # seeds started together wait here, not fail
+        sets = prepare(args, clock, log, made)
+        with clock.phase("real sets"):
+            loaded = load_real_faces(args.work, args.shared)
     assert loaded is not None  # checked above
     recs, real = loaded
     from maskgen.formats.recordio import RecordIOReader
