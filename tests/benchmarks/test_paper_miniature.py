@@ -51,9 +51,11 @@ def test_work_lock_makes_a_second_run_wait_until_the_first_leaves(
     """Seeds started together share one work folder: the second waits while the first builds
     (``maskgen augment`` would refuse a second writer of one twin), then gets its turn."""
     fcntl = pytest.importorskip("fcntl")
-    with miniature.work_lock(tmp_path):
-        with open(tmp_path / ".prepare-lock", "a") as other:
-            with pytest.raises(BlockingIOError):  # held: another run would wait here
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with (
+        miniature.work_lock(tmp_path),
+        open(tmp_path / ".prepare-lock", "a") as other,
+        pytest.raises(BlockingIOError),  # held: another run would wait here
+    ):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with open(tmp_path / ".prepare-lock", "a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: free at once

@@ -309,7 +309,7 @@ def test_retry_views_are_searched_at_their_own_size(finder, monkeypatch):
             calls.append(upsample)
             return detector.run(image, upsample, threshold)
 
-    monkeypatch.setattr(finder, "_detector", Spy())
+    monkeypatch.setattr(finder._per_thread, "detector", Spy())
     noise = np.random.default_rng(0).integers(0, 256, (250, 250, 3), dtype=np.uint8)
     assert finder.find_faces(noise, "detect") == []
     views = 1 + len(RETRY_ANGLES)
@@ -330,3 +330,21 @@ def test_a_small_photos_views_are_searched_at_twice_their_size(finder, lfw_dir, 
     (face,) = finder.find_faces(tilted, "detect")
     x0, y0, x1, y1 = face.box
     assert 40 < x1 - x0 < 90 and abs((x0 + x1) / 2 - 56) < 20 and abs((y0 + y1) / 2 - 56) < 25
+
+
+def test_threads_sharing_one_finder_find_what_one_thread_finds(finder, lfw_dir):
+    """One finder serves every thread of a process (Dask's worker threads, a thread pool around
+    mask_image). dlib's detector keeps its search state in the object and runs without the
+    GIL: shared by threads, it gave one photo's boxes to another (about a third of the
+    searches on LFW photos)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [read_rgb(path) for path in lfw_sample_paths(lfw_dir, 24)]
+    alone = [finder.find_faces(rgb, "detect") for rgb in photos]
+    for _ in range(2):
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(lambda rgb: finder.find_faces(rgb, "detect"), photos))
+        for one, other in zip(alone, together, strict=True):
+            assert [face.box for face in one] == [face.box for face in other]
+            for a, b in zip(one, other, strict=True):
+                np.testing.assert_array_equal(a.landmarks, b.landmarks)

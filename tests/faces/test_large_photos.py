@@ -115,7 +115,7 @@ def test_common_path_searches_only_the_reduced_copy(finder, photos, monkeypatch)
     the 640 px copy's finest pyramid level: its second level, 533 px, holds the face)."""
     big = cv2.resize(read_rgb(photos[0]), (2400, 2400), interpolation=cv2.INTER_CUBIC)
     spy = DetectorSpy(finder._detector)
-    monkeypatch.setattr(finder, "_detector", spy)
+    monkeypatch.setattr(finder._per_thread, "detector", spy)
     (face,) = finder.find_faces(big, "auto")
     assert spy.sides == [5 * DETECT_MAX_SIDE // 6]
     assert 600 < face.box[2] - face.box[0] < 1400  # ~100 px in 250, x 9.6
@@ -123,7 +123,7 @@ def test_common_path_searches_only_the_reduced_copy(finder, photos, monkeypatch)
 
 def test_detail_pass_only_for_photos_larger_than_the_reduced_copy(finder, monkeypatch):
     spy = DetectorSpy(finder._detector)
-    monkeypatch.setattr(finder, "_detector", spy)
+    monkeypatch.setattr(finder._per_thread, "detector", spy)
     assert finder.detect_in_detail(np.zeros((480, DETECT_MAX_SIDE, 3), np.uint8)) == []
     assert spy.sides == []
     assert finder.detect_in_detail(background(500, 900)) == []
