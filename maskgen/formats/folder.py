@@ -98,10 +98,10 @@ def _list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
                     links.append(key)
                 else:
                     pending.append((entry.path, key))
-            elif entry.is_file():
+            elif _is_file(entry):
                 keys.append(key)
             elif entry.is_symlink():
-                links.append(key)  # a broken link
+                links.append(key)  # a broken link, or a loop of links
             else:
                 special.append(key)  # a named pipe, a socket, a device: nothing to copy
     if special:
@@ -112,6 +112,15 @@ def _list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
 def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a file or a link to one; False for a link that leads nowhere,
+    including a loop of links (``stat`` fails with ELOOP), which a broken link's warning names."""
+    try:
+        return entry.is_file()
     except OSError:
         return False
 

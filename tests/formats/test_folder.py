@@ -251,6 +251,24 @@ def test_links_not_followed_are_named_in_a_warning(
     assert "2 link(s) to folders, or broken, not followed: Alan, gone.jpg" in warning
 
 
+def test_a_loop_of_links_is_named_as_broken_and_the_rest_is_read(
+    tree: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two links to each other (or one to itself) stopped the whole run with "Too many levels
+    of symbolic links" and nothing written: they lead nowhere, like a broken link, so a
+    warning names them and every other file is read."""
+    (tree / "a_loop.jpg").symlink_to("b_loop.jpg")
+    (tree / "b_loop.jpg").symlink_to("a_loop.jpg")
+    (tree / "self.jpg").symlink_to("self.jpg")
+    with caplog.at_level("WARNING", logger="maskgen.formats.folder"):
+        reader = FolderReader(tree)
+    assert list(reader.keys()) == sorted(FILES)
+    (warning,) = [r.getMessage() for r in caplog.records if "not followed" in r.getMessage()]
+    assert "3 link(s) to folders, or broken, not followed: a_loop.jpg, b_loop.jpg, self.jpg" in (
+        warning
+    )
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 def test_a_named_pipe_in_the_folder_is_named_in_a_warning(
     tree: Path, caplog: pytest.LogCaptureFixture
