@@ -168,10 +168,7 @@ def decode_rgb(data: bytes) -> np.ndarray | None:
     if not data:
         return None
     with decoder_messages():
-        try:
-            bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-        except cv2.error:
-            bgr = None
+        bgr = _imdecode(data, cv2.IMREAD_COLOR)
     if bgr is not None:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     stored = read_stored(data)
@@ -303,13 +300,29 @@ def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
     return StoredImage(np.ascontiguousarray(pixels), image_format, multi_frame, decoder_said)
 
 
+_JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
+
+
+def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
+    """``cv2.imdecode``, None where it fails; a JPEG cut short (its end marker missing: an
+    interrupted download or copy) is tried once more with the marker added. OpenCV decoding
+    from memory gives up at the end of the bytes, where its file reader (``cv2.imread``), as
+    libjpeg's own tools, keeps what was there and fills the rest grey; with the marker added
+    it decodes the same pixels as ``cv2.imread`` and libjpeg says "Corrupt JPEG data: premature
+    end of data segment", which the caller records."""
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+        if pixels is None and data.startswith(_JPEG_START) and not data.endswith(_JPEG_END):
+            pixels = cv2.imdecode(np.frombuffer(data + _JPEG_END, dtype=np.uint8), flags)
+    except cv2.error:
+        return None
+    return pixels
+
+
 def _opencv_pixels(data: bytes, flags: int) -> np.ndarray | None:
     """OpenCV's decode in RGB(A) channel order, or None (the caller holds
     :func:`~maskgen.decoder_messages.decoder_messages` around it)."""
-    try:
-        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-    except cv2.error:
-        return None
+    pixels = _imdecode(data, flags)
     if pixels is None:
         return None
     if pixels.ndim == 3 and pixels.shape[2] == 3:
