@@ -240,25 +240,35 @@ def describe_layout(pixels: np.ndarray) -> str:
     return f"{kind}{alpha} {pixels.dtype.itemsize * 8}-bit"
 
 
-_INDEXED_MODES = {"P": "palette", "PA": "palette+alpha", "1": "bilevel 1-bit"}
+_CONVERTED_MODES = {
+    "P": "palette",
+    "PA": "palette+alpha",
+    "1": "bilevel 1-bit",
+    "CMYK": "cmyk 8-bit",
+}
+"""Pillow's modes of stored pixels that decoders hand maskgen converted (to RGB or grey), so
+that a twin encoded from them has another layout, named here as a format change reads."""
 
 
-def indexed_change(source: bytes, written: bytes, change: str | None, layout: str) -> str | None:
-    """``"palette -> rgb 8-bit"`` where ``source`` is a palette or 1-bit image (PNG, BMP,
-    TIFF, ...) and ``written`` is not: decoders hand maskgen such pixels as RGB or grey, and a
-    twin is encoded from those, so without this the layout changed without a word. Else
-    ``change`` as it was (``layout``, the written pixels' :func:`describe_layout`, stands for
-    the right-hand side where ``change`` is None)."""
-    before = _indexed_mode(source)
-    if before is None or _indexed_mode(written) is not None:
+def converted_mode_change(
+    source: bytes, written: bytes, change: str | None, layout: str
+) -> str | None:
+    """``"palette -> rgb 8-bit"``, ``"cmyk 8-bit -> rgb 8-bit"`` where ``source`` is a
+    palette, 1-bit or CMYK image (PNG, BMP, TIFF, JPEG, ...) and ``written`` is not: decoders
+    hand maskgen such pixels as RGB or grey, and a twin is encoded from those, so without this
+    the layout changed without a word. Else ``change`` as it was (``layout``, the written
+    pixels' :func:`describe_layout`, stands for the right-hand side where ``change`` is
+    None)."""
+    before = _converted_mode(source)
+    if before is None or _converted_mode(written) is not None:
         return change
     return f"{before} -> {change.rpartition(' -> ')[2] if change else layout}"
 
 
-def _indexed_mode(data: bytes) -> str | None:
+def _converted_mode(data: bytes) -> str | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return _INDEXED_MODES.get(image.mode)
+            return _CONVERTED_MODES.get(image.mode)
     except Exception:  # not an image Pillow reads (OpenCV-only formats): none of these modes
         return None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.formats.folder import image_format_of
-from maskgen.images import describe_layout, encode_stored, indexed_change, read_stored
+from maskgen.images import converted_mode_change, describe_layout, encode_stored, read_stored
 from maskgen.pipeline.step import mask_sample
 from maskgen.types import ItemResult, Sample
 
@@ -53,7 +53,7 @@ def mask_file(
                 f"{input_path}: {stored.pixels.dtype} pixels cannot be written as {out_format}"
             )
         payload, change = encode_stored(stored.pixels, out_format, jpeg_quality, sample.key)
-        change = indexed_change(data, payload, change, describe_layout(stored.pixels))
+        change = converted_mode_change(data, payload, change, describe_layout(stored.pixels))
         if stored.multi_frame:
             change = "; ".join(filter(None, ["multi-frame -> first frame only", change]))
     write_bytes_atomic(output_path, payload)

@@ -125,19 +125,6 @@ def read_source_jpeg(data: bytes) -> SourceJpeg | None:
         return None
 
 
-def jpeg_colour_change(data: bytes) -> str | None:
-    """``"cmyk 8-bit -> rgb 8-bit"`` for a CMYK (or YCCK) JPEG, whose twin is written as RGB
-    (decoders hand maskgen its pixels converted to RGB); None for any other bytes."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            cmyk = image.format == "JPEG" and image.mode == "CMYK"
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-        return None
-    return "cmyk 8-bit -> rgb 8-bit" if cmyk else None
-
-
 def encode_like_source(pixels: np.ndarray, source: SourceJpeg) -> bytes | None:
     """``pixels`` ((H, W) or (H, W, 3) uint8, the source's mode) as a JPEG with the source's
     quantisation tables and chroma subsampling; None where the layout does not match the

@@ -30,17 +30,17 @@ from maskgen.formats.folder import FolderFormat
 from maskgen.images import (
     StoredImage,
     can_write,
+    converted_mode_change,
     describe_layout,
     encode_stored,
     format_of_name,
-    indexed_change,
     is_apple_double,
     read_stored,
     restore_layout,
     sniff_image_format,
 )
 from maskgen.pipeline.jpeg2000_match import encode_like_source_jpeg2000
-from maskgen.pipeline.jpeg_match import encode_like_source, jpeg_colour_change, read_source_jpeg
+from maskgen.pipeline.jpeg_match import encode_like_source, read_source_jpeg
 from maskgen.pipeline.lock import is_lock_file
 from maskgen.pipeline.manifest import MANIFEST_NAME, write_manifest_part
 from maskgen.pipeline.report import RUN_INFO_NAME, Counts
@@ -244,15 +244,13 @@ def _encode_twin_image(
         data = match(pixels, stored.pixels, sample.data)
         if data is not None:
             return data, None
-    if image_format != "jpeg":
-        data, change = encode_stored(pixels, image_format, jpeg_quality, sample.key)
-        return data, indexed_change(sample.data, data, change, describe_layout(pixels))
-    source = read_source_jpeg(sample.data)
-    data = encode_like_source(pixels, source) if source is not None else None
-    if data is not None:
-        return data, None
+    if image_format == "jpeg":
+        source = read_source_jpeg(sample.data)
+        data = encode_like_source(pixels, source) if source is not None else None
+        if data is not None:
+            return data, None
     data, change = encode_stored(pixels, image_format, jpeg_quality, sample.key)
-    return data, change or jpeg_colour_change(sample.data)
+    return data, converted_mode_change(sample.data, data, change, describe_layout(pixels))
 
 
 def _undecoded_reason(sample: Sample) -> str:

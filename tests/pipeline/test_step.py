@@ -250,15 +250,21 @@ def test_a_layout_the_format_cannot_hold_is_stated(lfw_face: np.ndarray, auto_ma
     assert np.array_equal(out.pixels[:, :, 1], (alpha >> 8).astype(np.uint8))
 
 
-def test_a_cmyk_jpeg_twin_is_rgb_and_the_row_says_so(lfw_face: np.ndarray, auto_masker) -> None:
-    """Print shops' CMYK JPEGs decode to RGB; the twin is an RGB JPEG, stated in the row."""
+@pytest.mark.parametrize(("name", "fmt"), [("face.jpg", "JPEG"), ("face.tif", "TIFF")])
+def test_a_cmyk_twin_is_rgb_and_the_row_says_so(
+    lfw_face: np.ndarray, auto_masker, name: str, fmt: str
+) -> None:
+    """Print shops' CMYK JPEGs and TIFFs decode to RGB; the twin is an RGB JPEG or TIFF,
+    stated in the row (a CMYK TIFF's twin was RGB with ``format_change`` null)."""
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(lfw_face).convert("CMYK").save(buffer, "JPEG", quality=90)
-    _, result, out = _mask(auto_masker, "face.jpg", buffer.getvalue())
+    Image.fromarray(lfw_face).convert("CMYK").save(
+        buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {})
+    )
+    _, result, out = _mask(auto_masker, name, buffer.getvalue())
     assert result.masked and result.format_change == "cmyk 8-bit -> rgb 8-bit"
-    assert out.format == "jpeg" and out.pixels.shape[2] == 3
+    assert out.format == fmt.lower() and out.pixels.shape[2] == 3
 
 
 def test_a_palette_png_twin_is_rgb_and_the_row_says_so(lfw_face: np.ndarray, auto_masker) -> None:
