@@ -49,6 +49,7 @@ def align(photo_dir, output, pairs, no_face, workers, models_dir, quiet, overwri
     import os
 
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from maskgen.faces.dataset import align_folder_to_rec, align_pairs_to_bin
 
@@ -69,7 +70,11 @@ def align(photo_dir, output, pairs, no_face, workers, models_dir, quiet, overwri
     if pairs is None:
         _refuse_companions(output, overwrite=overwrite)
     workers = workers or os.cpu_count() or 1
-    with tqdm(unit="photo", disable=quiet or None, desc="align") as bar:
+    # warnings (a folder not read, a photo left out) are written above the bar, not into its line
+    with (
+        tqdm(unit="photo", disable=quiet or None, desc="align") as bar,
+        logging_redirect_tqdm(tqdm_class=tqdm),
+    ):
         if pairs is not None:
             report = align_pairs_to_bin(
                 photo_dir,
@@ -78,6 +83,7 @@ def align(photo_dir, output, pairs, no_face, workers, models_dir, quiet, overwri
                 workers=workers,
                 models_dir=models_dir,
                 progress=bar.update,
+                progress_total=bar.reset,  # the photos' count, once known
             )
         else:
             report = align_folder_to_rec(
@@ -87,6 +93,7 @@ def align(photo_dir, output, pairs, no_face, workers, models_dir, quiet, overwri
                 models_dir=models_dir,
                 progress=bar.update,
                 no_face=no_face or "skip",
+                progress_total=bar.reset,  # the photos' count, once known
             )
     if not quiet:
         click.echo(report.summary(), err=True)

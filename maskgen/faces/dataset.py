@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import logging
 import warnings
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,8 @@ from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.crops import is_too_small
 from maskgen.faces.landmarks import load_face_finder
-from maskgen.images import is_image_file, read_rgb
+from maskgen.formats.folder import _hint, _list_files, _warn_hidden, _warn_links
+from maskgen.images import is_apple_double, is_image_file, read_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ CENTRE_FACE_FRACTION = 0.42
 the photo's shorter side (true of roughly centred sets such as LFW's deep-funneled release)."""
 
 ProgressFn = Callable[[int], None]
+"""Called with each number of photos aligned; and, as ``progress_total``, once with the number
+of photos to align before the first."""
 
 _CENTRE_HINT = "; no_face='centre' aligns a photo with no face found on the centre fallback"
 
@@ -61,6 +64,8 @@ class AlignReport:
     .rec, as a folder there may as well be another person's (``A/Aaron_Eckhart/``)."""
     empty_identities: list[str] = field(default_factory=list)
     """Identity sub-folders none of whose photos was aligned: no class in the .rec."""
+    apple_double: int = 0
+    """macOS metadata files named like photos (``._x.jpg`` beside ``x.jpg``): not photos."""
 
     def summary(self) -> str:
         """``"train.rec: 12 photos, 10 aligned on a detected face, 2 left out (no_face 1,
@@ -89,6 +94,10 @@ class AlignReport:
             text += (
                 f"; {_count(self.below_identities, 'photo')} in folders inside the identity "
                 "sub-folders ignored"
+            )
+        if self.apple_double:
+            text += (
+                f"; {_count(self.apple_double, 'macOS ._ metadata file')} ignored (apple_double)"
             )
         return text
 
@@ -173,9 +182,12 @@ def _align_many(
         # under its one-line error
         warnings.filterwarnings("ignore", CANCELLED_TASKS_WARNING, UserWarning)
         for results in outputs:
-            yield from results
-            if progress is not None:
-                progress(len(results))
+            for photo in results:
+                # counted before it is handed on: the caller stops taking photos at the last
+                # one, so a count after a batch's last never came (a bar of 120 ended on 64)
+                if progress is not None:
+                    progress(1)
+                yield photo
 
 
 def _align_batch(paths: Sequence[Path], models_dir: str | None, no_face: str) -> list[AlignedPhoto]:
@@ -202,29 +214,64 @@ def _tally(report: AlignReport, photo: AlignedPhoto) -> bool:
     return True
 
 
-def identity_folders(photo_dir: Path) -> list[tuple[str, list[Path]]]:
-    """(identity name, sorted photo paths) for every sub-folder holding photos, sorted by name."""
-    if not photo_dir.is_dir():
+@dataclass
+class PhotoTree:
+    """A folder of identity sub-folders as ``align`` reads it: each identity's photos, and the
+    photos it leaves out by where they are (see :class:`AlignReport`)."""
+
+    identities: list[tuple[str, list[Path]]] = field(default_factory=list)
+    """(identity name, sorted photo paths) for every sub-folder holding photos, by name."""
+    outside_identities: int = 0
+    below_identities: int = 0
+    apple_double: int = 0
+
+
+def identity_folders(photo_dir: Path) -> PhotoTree:
+    """The photos of every identity sub-folder of ``photo_dir``, listed as ``augment`` lists a
+    folder: a hidden folder (``.ipynb_checkpoints``, ``.Trash``) is not entered and a link to
+    a folder not followed, each named in a warning, as is a broken link: each such folder was
+    a class of its own, without a word, and a link to ``personA/`` gave its photos a second
+    label. A macOS ``._x.jpg`` is counted apart, not as a photo (each was "unreadable, left
+    out"). DatasetFormatError where no sub-folder holds a photo, naming the links if any."""
+    root = Path(photo_dir)
+    if not root.is_dir():
         raise DatasetFormatError(f"{photo_dir}: not a folder of identity sub-folders")
-    identities = []
-    for folder in sorted(p for p in photo_dir.iterdir() if p.is_dir()):
-        photos = sorted(p for p in folder.iterdir() if is_image_file(p))
-        if photos:
-            identities.append((folder.name, photos))
-    if not identities:
-        raise DatasetFormatError(f"{photo_dir}: no identity sub-folders with photos in it")
-    return identities
+    keys, hidden, links = _list_files(root)
+    tree = PhotoTree()
+    photos: dict[str, list[Path]] = defaultdict(list)
+    for key in keys:
+        path = root / key
+        if not is_image_file(path):
+            continue
+        if _is_apple_double(path):
+            tree.apple_double += 1
+        elif "/" not in key:
+            tree.outside_identities += 1
+        elif key.count("/") == 1:
+            photos[key.partition("/")[0]].append(path)
+        else:  # person/session1/x.jpg: a folder there may as well be another person's
+            tree.below_identities += 1
+    tree.identities = [(name, sorted(photos[name])) for name in sorted(photos)]
+    if not tree.identities:
+        hint = f" ({_hint(root, links)})" if links else ""
+        raise DatasetFormatError(f"{photo_dir}: no identity sub-folders with photos in it{hint}")
+    if hidden:
+        _warn_hidden(str(root.resolve()), tuple(hidden))
+    if links:
+        _warn_links(str(root.resolve()), tuple(links))
+    return tree
 
 
-def _photos_below(identity: Path) -> int:
-    """Photos in the folders inside an identity folder, at any depth."""
-    return sum(
-        1
-        for folder in identity.iterdir()
-        if folder.is_dir()
-        for path in folder.rglob("*")
-        if is_image_file(path)
-    )
+def _is_apple_double(path: Path) -> bool:
+    """Whether ``path`` is a ``._`` file of macOS metadata (AppleDouble), whatever its suffix
+    says; only ``._`` names are opened."""
+    if not path.name.startswith("._"):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            return is_apple_double(handle.read(4))
+    except OSError:
+        return False
 
 
 def align_folder_to_rec(
@@ -235,6 +282,7 @@ def align_folder_to_rec(
     models_dir: str | None = None,
     progress: ProgressFn | None = None,
     no_face: str = "skip",
+    progress_total: ProgressFn | None = None,
 ) -> AlignReport:
     """Build an insightface RecordIO set (header, images, identity records, ``property``) from a
     folder with one sub-folder of photos per identity.
@@ -243,19 +291,24 @@ def align_folder_to_rec(
     with the reason ``no_face`` (``no_face="centre"``: aligned on :func:`centre_points`
     instead), as is an unreadable one (``unreadable``). The identities that keep a photo are
     numbered 0.. in sorted order; one left with none is no class (``empty_identities``).
+    Sub-folders are found by :func:`identity_folders`.
     DatasetFormatError where no photo at all is aligned (nothing is written then);
     ConfigError for a ``no_face`` other than those of :data:`NO_FACE_CHOICES`.
     """
     from maskgen.formats.recordio import write_insightface_rec
 
     _check_no_face(no_face)
-    identities = identity_folders(Path(photo_dir))
-    loose = [p for p in Path(photo_dir).iterdir() if is_image_file(p)]
-    below = sum(_photos_below(folder) for folder in Path(photo_dir).iterdir() if folder.is_dir())
+    tree = identity_folders(Path(photo_dir))
+    identities = tree.identities
     report = AlignReport(
-        output=Path(out_rec), outside_identities=len(loose), below_identities=below
+        output=Path(out_rec),
+        outside_identities=tree.outside_identities,
+        below_identities=tree.below_identities,
+        apple_double=tree.apple_double,
     )
     all_paths = [p for _, photos in identities for p in photos]
+    if progress_total is not None:
+        progress_total(len(all_paths))
     aligned = iter(_align_many(all_paths, workers, models_dir, progress, no_face))
 
     def groups() -> Iterator[list[bytes]]:
@@ -352,17 +405,26 @@ def align_pairs_to_bin(
     workers: int = 1,
     models_dir: str | None = None,
     progress: ProgressFn | None = None,
+    progress_total: ProgressFn | None = None,
 ) -> AlignReport:
     """Build an insightface verification ``.bin`` from an LFW-style pairs file. Every photo of a
-    pair must be kept, so a photo with no detected face is aligned on the centre fallback."""
+    pair must be kept, so a photo with no detected face is aligned on the centre fallback, and
+    an unreadable one is a DatasetFormatError (not first tallied: its "left out" warning
+    contradicted the error)."""
     from maskgen.formats.verification import write_verification_bin
 
     paths, issame = read_pairs(Path(pairs_txt), Path(photo_dir))
+    if progress_total is not None:
+        progress_total(len(paths))
     report = AlignReport(output=Path(out_bin))
     images: list[bytes] = []
     for photo in _align_many(paths, workers, models_dir, progress, no_face="centre"):
-        if not _tally(report, photo):
-            raise DatasetFormatError(f"{photo.path}: unreadable photo in a pair")
+        if photo.jpeg is None:
+            raise DatasetFormatError(
+                f"{photo.path}: unreadable photo in a pair of {pairs_txt} (every photo of "
+                "a pair is needed: replace it, or leave its pair out)"
+            )
+        _tally(report, photo)
         images.append(photo.jpeg)
     write_verification_bin(Path(out_bin), images, issame)
     return report
