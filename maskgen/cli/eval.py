@@ -123,7 +123,8 @@ def eval_command(
     verification accuracy (mean ± std, faces plus mirror images, squared-L2 thresholds
     0-4) and TAR at FAR=1e-3 where there are at least 1000 impostor pairs; on every set, the
     mask-usage accuracy (mask probability > 0.5), expecting --bin faces unmasked,
-    --masked-bin faces masked (but where a --bin is its original, the images that are their
+    --masked-bin faces masked (but where its original is known, a --bin it repeats or the
+    input named by the maskgen.json augment wrote beside it, the images that are their
     original's bytes, faces maskgen augment could not mask, unmasked, as training's
     validation counts them) and --rec faces as their label says. The table goes to stdout;
     an existing --json or --markdown file is replaced only with --overwrite.

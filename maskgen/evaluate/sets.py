@@ -97,35 +97,86 @@ def evaluate_model(
 
 
 def with_twin_originals(sets: Sequence[EvalSet]) -> list[EvalSet]:
-    """``sets``, each ``masked-bin`` without an ``original`` given the ``bin`` set it is the
-    twin of: of the bins whose pairs it repeats (as many images, the same same/different list,
-    as ``maskgen augment`` keeps them), the one it shares the most images with byte for byte
-    (its copies of faces augment could not mask; LFW, AgeDB-30, CALFW and CPLFW all hold
-    12,000 images, so pairs alone may match several); none where it shares none (every image
-    is then expected masked, which is what an original would give). Reads each ``.bin`` once."""
+    """``sets``, each ``masked-bin`` without an ``original`` given the ``.bin`` it is the twin
+    of: of the candidates whose pairs it repeats (as many images, the same same/different
+    list, as ``maskgen augment`` keeps them), the one it shares the most images with byte for
+    byte (its copies of faces augment could not mask; LFW, AgeDB-30, CALFW and CPLFW all hold
+    12,000 images, so pairs alone may match several). The candidates are the ``bin`` sets and
+    the input named by the run record ``maskgen augment`` wrote beside the twin
+    (``maskgen.json``), where that file is still there: so ``--masked-bin`` alone finds its
+    original too. None where none shares an image (every image is then expected masked, which
+    is what an original would give); a warning where the run record says faces were left
+    unmasked and their original cannot be found. Reads each ``.bin`` once."""
     from maskgen.formats.verification import read_verification_bin
 
-    if not any(s.kind == "bin" for s in sets):
-        return list(sets)
-    read = {
-        s.path: read_verification_bin(s.path)
-        for s in sets
-        if s.kind == "bin" or (s.kind == "masked-bin" and s.original is None)
-    }
+    read: dict[str, tuple[list[bytes], np.ndarray]] = {}
+
+    def contents(path: str) -> tuple[list[bytes], np.ndarray]:
+        if path not in read:
+            read[path] = read_verification_bin(path)
+        return read[path]
+
+    bins = [s.path for s in sets if s.kind == "bin"]
     out = []
     for eval_set in sets:
         if eval_set.kind == "masked-bin" and eval_set.original is None:
-            images, issame = read[eval_set.path]
+            record = _augment_record(eval_set.path)
+            source = record.get("input") if record else None
+            named = [source] if isinstance(source, str) and _readable_bin(source, contents) else []
+            images, issame = contents(eval_set.path)
             shared = {
-                s.path: int((~_masked_images(images, read[s.path][0])).sum())
-                for s in sets
-                if s.kind == "bin" and list(read[s.path][1]) == list(issame)
+                path: int((~_masked_images(images, contents(path)[0])).sum())
+                for path in dict.fromkeys([*bins, *named])
+                if list(contents(path)[1]) == list(issame)
             }
             best = max(shared, key=shared.__getitem__, default=None)
             if best is not None and shared[best] > 0:
                 eval_set = dataclasses.replace(eval_set, original=best)
+            elif _left_unmasked(record):
+                logger.warning(
+                    "%s: its run record says %d image(s) were left unmasked, but the .bin it "
+                    "is the twin of (%s) is not there: they count as should-be-masked; give "
+                    "the original with --bin",
+                    eval_set.path,
+                    _left_unmasked(record),
+                    source,
+                )
         out.append(eval_set)
     return out
+
+
+def _readable_bin(path: str, contents: Callable[[str], object]) -> bool:
+    """Whether ``path`` is a verification ``.bin`` ``contents`` reads (and keeps)."""
+    try:
+        contents(path)
+    except (OSError, DatasetFormatError):
+        return False
+    return True
+
+
+def _augment_record(twin: str) -> dict | None:
+    """The run record (``maskgen.json``) ``maskgen augment`` wrote beside ``twin``, where it
+    names ``twin`` as its output; None where there is none (a twin made elsewhere)."""
+    import json
+
+    from maskgen.pipeline.report import RUN_INFO_NAME
+
+    try:
+        record = json.loads((Path(twin).parent / RUN_INFO_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("output") != Path(twin).name:
+        return None
+    return record
+
+
+def _left_unmasked(record: dict | None) -> int:
+    """How many images a run record counts as written unmasked (0 for none or no record)."""
+    counts = (record or {}).get("counts")
+    if not isinstance(counts, dict):
+        return 0
+    images, masked = counts.get("images"), counts.get("masked")
+    return images - masked if isinstance(images, int) and isinstance(masked, int) else 0
 
 
 def _masked_images(twin: Sequence[bytes], originals: Sequence[bytes]) -> np.ndarray:

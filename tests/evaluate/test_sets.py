@@ -172,3 +172,34 @@ def test_a_masked_bin_finds_the_bin_it_is_the_twin_of(tmp_path: Path) -> None:
     assert given[1].original == a  # one given is kept
     with pytest.raises(ConfigError, match="only a masked-bin set has an original"):
         EvalSet(a, "bin", original=b)
+
+
+def test_a_masked_bin_alone_finds_its_original_through_the_run_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``maskgen eval --masked-bin twin/x.bin`` without ``--bin``: the faces augment left
+    unmasked were counted as should-be-masked without a word. The run record beside the twin
+    names its input, which is now the original; where that file is gone, a warning says so."""
+    from maskgen.evaluate.sets import with_twin_originals
+    from maskgen.formats.verification import write_verification_bin
+
+    issame = [True, False] * 6
+    faces = [b"\xff\xd8 a %d" % i for i in range(24)]
+    original = write_verification_bin(tmp_path / "x.bin", faces, issame)
+    (tmp_path / "twin").mkdir()
+    twin = write_verification_bin(
+        tmp_path / "twin" / "x.bin",
+        faces[:3] + [b"\xff\xd8 A %d" % i for i in range(3, 24)],
+        issame,
+    )
+    record = {"input": str(original), "output": "x.bin", "counts": {"images": 24, "masked": 21}}
+    (tmp_path / "twin" / "maskgen.json").write_text(json.dumps(record))
+    (found,) = with_twin_originals([EvalSet(twin, "masked-bin")])
+    assert found.original == str(original)
+    original.unlink()
+    with caplog.at_level("WARNING", logger="maskgen.evaluate.sets"):
+        (found,) = with_twin_originals([EvalSet(twin, "masked-bin")])
+    assert found.original is None
+    assert (
+        "says 3 image(s) were left unmasked" in caplog.text and "give the original" in caplog.text
+    )
