@@ -24,7 +24,7 @@ from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.crops import is_too_small
 from maskgen.faces.landmarks import load_face_finder
-from maskgen.formats.folder import _hint, _list_files, _warn_hidden, _warn_links
+from maskgen.formats.folder import list_files, unread_hint, warn_not_read
 from maskgen.images import is_apple_double, is_image_file, read_rgb
 
 logger = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def identity_folders(photo_dir: Path) -> PhotoTree:
     root = Path(photo_dir)
     if not root.is_dir():
         raise DatasetFormatError(f"{photo_dir}: not a folder of identity sub-folders")
-    keys, hidden, links = _list_files(root)
+    keys, hidden, links = list_files(root)
     tree = PhotoTree()
     photos: dict[str, list[Path]] = defaultdict(list)
     for key in keys:
@@ -253,12 +253,9 @@ def identity_folders(photo_dir: Path) -> PhotoTree:
             tree.below_identities += 1
     tree.identities = [(name, sorted(photos[name])) for name in sorted(photos)]
     if not tree.identities:
-        hint = f" ({_hint(root, links)})" if links else ""
+        hint = f" ({unread_hint(root, links)})" if links else ""
         raise DatasetFormatError(f"{photo_dir}: no identity sub-folders with photos in it{hint}")
-    if hidden:
-        _warn_hidden(str(root.resolve()), tuple(hidden))
-    if links:
-        _warn_links(str(root.resolve()), tuple(links))
+    warn_not_read(root, hidden, links)
     return tree
 
 

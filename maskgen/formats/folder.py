@@ -71,7 +71,7 @@ def image_format_of(key_or_path: str | Path) -> str:
     return image_format
 
 
-def _list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
+def list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
     """POSIX relative paths of every file under ``root``, sorted, hidden files included; the
     hidden folders not entered; and the links not followed: to folders, and broken ones (each
     relative paths, sorted). As ``os.walk`` (symlinked folders are not entered, unreadable ones
@@ -152,13 +152,11 @@ class FolderReader:
         self.path = Path(root)
         if not self.path.is_dir():
             raise DatasetFormatError(f"{self.path}: not a folder")
-        keys, hidden, links = _list_files(self.path)
+        keys, hidden, links = list_files(self.path)
         if not _holds_an_image(self.path, keys):
-            raise DatasetFormatError(f"{self.path}: no image files ({_hint(self.path, links)})")
-        if hidden:
-            _warn_hidden(str(self.path.resolve()), tuple(hidden))
-        if links:
-            _warn_links(str(self.path.resolve()), tuple(links))
+            hint = unread_hint(self.path, links)
+            raise DatasetFormatError(f"{self.path}: no image files ({hint})")
+        warn_not_read(self.path, hidden, links)
         self._keys = tuple(keys)
 
     def __len__(self) -> int:
@@ -199,6 +197,15 @@ class FolderReader:
         return Sample(key=relative, data=data, name=relative)
 
 
+def warn_not_read(root: Path, hidden: Sequence[str], links: Sequence[str]) -> None:
+    """Warn, once per process and folder, of the hidden folders and the links that
+    :func:`list_files` did not read (none: no warning)."""
+    if hidden:
+        _warn_hidden(str(root.resolve()), tuple(hidden))
+    if links:
+        _warn_links(str(root.resolve()), tuple(links))
+
+
 @functools.lru_cache(maxsize=8)
 def _warn_hidden(root: str, hidden: tuple[str, ...]) -> None:
     """Say once per process (forked workers inherit the parent's "once") which hidden folders
@@ -231,7 +238,7 @@ def _warn_special(root: str, names: tuple[str, ...]) -> None:
     )
 
 
-def _hint(root: Path, links: Sequence[str] = ()) -> str:
+def unread_hint(root: Path, links: Sequence[str] = ()) -> str:
     """What a folder without images was searched for; first the links not followed, where
     there are any: a folder of linked identity folders is the likely mistake, and the long
     list of suffixes alone hid it (the warning naming them came only after a good read)."""
