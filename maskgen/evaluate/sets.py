@@ -33,6 +33,7 @@ from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.mask_usage import mask_accuracy, wear_class_accuracy, wear_confusion
 from maskgen.nn.verification import N_FOLDS, check_enough_pairs, evaluate_verification
+from maskgen.pipeline.report import twin_record
 
 __all__ = ["SET_KINDS", "EvalSet", "Progress", "SetKind", "evaluate_model", "evaluate_set"]
 
@@ -120,7 +121,7 @@ def with_twin_originals(sets: Sequence[EvalSet]) -> list[EvalSet]:
     out = []
     for eval_set in sets:
         if eval_set.kind == "masked-bin" and eval_set.original is None:
-            record = _augment_record(eval_set.path)
+            record = twin_record(Path(eval_set.path))
             source = record.get("input") if record else None
             named = [source] if isinstance(source, str) and _readable_bin(source, contents) else []
             images, issame = contents(eval_set.path)
@@ -152,22 +153,6 @@ def _readable_bin(path: str, contents: Callable[[str], object]) -> bool:
     except (OSError, DatasetFormatError):
         return False
     return True
-
-
-def _augment_record(twin: str) -> dict | None:
-    """The run record (``maskgen.json``) ``maskgen augment`` wrote beside ``twin``, where it
-    names ``twin`` as its output; None where there is none (a twin made elsewhere)."""
-    import json
-
-    from maskgen.pipeline.report import RUN_INFO_NAME
-
-    try:
-        record = json.loads((Path(twin).parent / RUN_INFO_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("output") != Path(twin).name:
-        return None
-    return record
 
 
 def _left_unmasked(record: dict | None) -> int:

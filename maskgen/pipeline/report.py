@@ -221,6 +221,18 @@ def read_run_info(out_dir: Path) -> dict[str, Any]:
     return record
 
 
+def twin_record(path: Path) -> dict[str, Any] | None:
+    """The run record ``maskgen augment`` wrote for the twin at ``path``: ``maskgen.json`` in
+    a folder twin (its output ``.``) or beside a ``.rec`` or ``.bin`` twin (its output that
+    file's name); None where ``path`` is no twin written by maskgen."""
+    folder, name = (path, ".") if path.is_dir() else (path.parent, path.name)
+    try:
+        record = read_run_info(folder)
+    except (OSError, OutputError):
+        return None
+    return record if record.get("output") == name else None
+
+
 def counts_from_run_info(record: Mapping[str, Any]) -> Counts:
     counts = record["counts"]
     return Counts(

@@ -48,6 +48,7 @@ from maskgen.pipeline.report import (
     read_run_info,
     run_info,
     total,
+    twin_record,
     write_run_info,
 )
 from maskgen.pipeline.step import (
@@ -174,6 +175,7 @@ def augment_dataset(
         masker = _with_absolute_paths(masker)
     check_masker(masker)  # spec, model file, templates: fail here, before anything is written
     job = dataclasses.replace(job, plan=_with_assets_digest(job.plan, spec, models_dir))
+    _warn_if_a_twin(job.reader.path)
     if job.plan.face_mode == "aligned":
         _warn_if_not_crops(job.reader)
     options = _RunOptions(workers, scheduler, progress)
@@ -385,6 +387,20 @@ def _check_not_overlapping(input_path: Path, out_dir: Path, twin: Path) -> None:
             f"{out_dir}: output and input folder {input_path} overlap; choose an output_dir "
             "outside it",
             parameters={"an output_dir": "output_dir"},
+        )
+
+
+def _warn_if_a_twin(input_path: Path) -> None:
+    """Warn where the input is a masked twin maskgen wrote (its ``maskgen.json`` says so): its
+    faces would get a second mask over the first, without a word."""
+    record = twin_record(input_path)
+    if record is not None:
+        logger.warning(
+            "%s is a masked twin written by maskgen augment (its %s says so): masking it again "
+            "puts a second mask over the first; its original is %s",
+            input_path,
+            RUN_INFO_NAME,
+            record.get("input"),
         )
 
 
