@@ -173,6 +173,20 @@ def refuse_unwritable(*outputs: Path | None) -> None:
             raise OutputError(f"{path}: {folder} is a file, not a folder")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise OutputError(f"{path}: cannot write in {folder} (permission denied)")
+        _probe_write(path, folder)
+
+
+def _probe_write(path: Path, folder: Path) -> None:
+    """OutputError where no file can be made in ``folder`` although its permissions allow it
+    (a read-only or special file system such as ``/sys``, or a root user, whom permission
+    bits do not stop): tried with a temporary file, gone when closed."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write in {folder} ({exc.strerror or exc})") from None
 
 
 def _inside(path: Path, folder: Path) -> bool:

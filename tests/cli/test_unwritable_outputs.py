@@ -76,3 +76,15 @@ def test_only_the_systems_refusals_lose_their_traceback() -> None:
     assert not _refused_by_the_system(OSError("encoder error -2 when writing image file"))
     assert not _refused_by_the_system(OSError(errno.EIO, "Input/output error"))  # no path
     assert not _refused_by_the_system(BrokenPipeError(errno.EPIPE, "Broken pipe", "<stdout>"))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_no_file_can_be_made_in_is_refused_before_any_work() -> None:
+    """``eval --json /sys/kernel/x.json`` ran the whole evaluation and only then failed: the
+    permission bits allowed it (a root user, a special file system). A file is now tried
+    there first."""
+    from maskgen.cli.options import refuse_unwritable
+    from maskgen.errors import OutputError
+
+    with pytest.raises(OutputError, match=r"^/proc/maskgen-test\.json: cannot write in /proc \("):
+        refuse_unwritable(Path("/proc/maskgen-test.json"))
