@@ -241,11 +241,17 @@ class Embedder:
         return self.backend.device
 
     def embed_batch(self, faces: np.ndarray, *, flip: bool = True) -> Embeddings:
-        """Embed one batch of (N, 112, 112, 3) uint8 RGB faces (any N)."""
+        """Embed one batch of (N, 112, 112, 3) uint8 RGB faces (any N); DatasetFormatError for
+        another shape or dtype (floats were cast to uint8 without a word: faces scaled to
+        [0, 1] all became black)."""
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[1:] != FACE_SHAPE:
             raise DatasetFormatError(
                 f"faces: expected (N, 112, 112, 3) aligned RGB, got shape {faces.shape}"
+            )
+        if faces.dtype != np.uint8:
+            raise DatasetFormatError(
+                f"faces: {faces.dtype} given, expected uint8 RGB pixel values 0-255"
             )
         n = faces.shape[0]
         if flip:

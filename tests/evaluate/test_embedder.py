@@ -99,6 +99,10 @@ def test_faces_that_are_not_uint8_rgb_are_refused(tiny_checkpoint: Path, fold1_f
     with pytest.raises(DatasetFormatError, match=r"image 0 has shape \(112, 112\), expected"):
         embedder.embed_images([face[..., 0]])
     assert embedder.embed_images([face]).embeddings.shape == (1, 512)
+    # embed_batch, public too, cast floats to uint8: faces in [0, 1] all became black
+    for bad in (face[None].astype(np.float32) / 255, face[None].astype(np.float32) / 127.5 - 1):
+        with pytest.raises(DatasetFormatError, match=r"faces: float32 given, expected uint8"):
+            embedder.embed_batch(bad)
 
 
 def test_one_face_or_one_photo_given_alone(tiny_checkpoint: Path, fold1_faces, lfw_dir) -> None:
