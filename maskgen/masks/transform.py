@@ -55,8 +55,8 @@ NOT_DRAWN = "not_drawn"
 _BY_KEYWORD = (
     "MaskAugment takes the image by keyword, as albumentations transforms do: "
     "out = aug(image=rgb, key=index), rgb an (H, W, 3) uint8 RGB numpy array, and returns a "
-    'dict (out["image"], out["masked"]); in a torchvision Compose, wrap it: '
-    'lambda img: aug(image=np.asarray(img))["image"]'
+    'dict (out["image"], out["masked"]); in a torchvision Compose, give aug.image_only(), '
+    "which takes and returns the image alone"
 )
 
 
@@ -174,7 +174,15 @@ class MaskAugment:
             "wear": dict(self.spec.wear),
             "face_checks": self.spec.face_checks,
             "creases": self.spec.creases,
+            "texture_dirs": [str(d) for d in self.spec.texture_dirs],
+            "templates_dir": str(self.spec.templates_dir) if self.spec.templates_dir else None,
+            "models_dir": self.models_dir,
         }
+
+    def image_only(self) -> ImageOnly:
+        """This transform as torchvision's ``Compose`` calls one, ``t(img)``: see
+        :class:`ImageOnly`."""
+        return ImageOnly(self)
 
     @property
     def mask_types(self) -> tuple[str, ...] | None:
@@ -270,6 +278,25 @@ class MaskAugment:
             self._owner = owner
             self._rng = _fresh_rng(self.seed, owner, origin=False)
         return self._rng
+
+
+class ImageOnly:
+    """A :class:`MaskAugment` called as torchvision's ``Compose`` calls a transform: ``t(img)``,
+    an (H, W, 3) uint8 RGB array or an RGB PIL image in, the image out as an (H, W, 3) uint8
+    array (a new one if masked), without a key (the augment's own generator draws; see
+    :meth:`MaskAugment._own_rng`). The ``masked`` flag and params are dropped: where the
+    label matters, call the augment itself, as ``MaskedFaces`` in ``docs/mask_augment.md``
+    does. Unlike a lambda it pickles, so DataLoader workers started by spawn or forkserver
+    (macOS's and Windows' default) take it. ValueError for another image, as the augment's."""
+
+    def __init__(self, augment: MaskAugment) -> None:
+        self.augment = augment
+
+    def __call__(self, img: Any) -> np.ndarray:
+        return self.augment(image=np.asarray(img))["image"]
+
+    def __repr__(self) -> str:
+        return f"{self.augment!r}.image_only()"
 
 
 def outcome_params(outcome: MaskOutcome) -> dict[str, Any]:

@@ -404,6 +404,33 @@ def test_pickles_small_without_dlib_before_and_after_use(some):
     assert repr(copy) == repr(aug)
 
 
+def test_image_only_is_torchvisions_call_and_pickles(some, tmp_path):
+    """torchvision's Compose calls ``t(img)``; the docs' lambda around the augment could not
+    be pickled into spawned DataLoader workers (macOS's and Windows' default). ``image_only``
+    takes a PIL image or an array, returns the image alone, draws as the augment does, and
+    pickles. ``to_dict_private`` keeps the user's folders (albumentations' save dropped
+    them)."""
+    from PIL import Image
+
+    image = next(iter(some.values()))
+    wrapped = MaskAugment(p=1.0, seed=5).image_only()
+    copy = pickle.loads(pickle.dumps(wrapped))
+    expected = MaskAugment(p=1.0, seed=5)(image=image)["image"]
+    for transform, given in ((wrapped, Image.fromarray(image)), (copy, image)):
+        out = transform(given)
+        assert isinstance(out, np.ndarray) and out.dtype == np.uint8
+        assert np.array_equal(out, expected)
+    assert repr(copy).endswith(".image_only()")
+    with pytest.raises(ValueError, match="uint8"):
+        wrapped(image.astype(np.float32))
+    Image.fromarray(image).save(tmp_path / "fabric.png")  # a texture folder holds images
+    folders = MaskAugment(texture_dirs=[tmp_path], models_dir=None).to_dict_private()
+    assert folders["texture_dirs"] == [str(tmp_path)] and folders["models_dir"] is None
+    assert MaskAugment(**{k: v for k, v in folders.items() if k[0] != "_"}).spec.texture_dirs == (
+        tmp_path,
+    )
+
+
 def test_a_copy_in_another_process_does_not_repeat_the_unkeyed_draws(some, monkeypatch):
     """What a worker process sees (another pid): the unkeyed generator is reseeded there."""
     import maskgen.masks.transform as transform
