@@ -183,10 +183,8 @@ def test_an_image_not_given_by_keyword_says_how_to_call_it(some):
             "MaskAugment takes the image by keyword, as albumentations transforms do: "
             "out = aug(image=rgb, key=index)"
         )
-    wrapped = lambda img: aug(image=np.asarray(img), key=3)["image"]  # noqa: E731 (as the message)
-    keyed = aug(image=image, key=3)
-    assert keyed["masked"]
-    np.testing.assert_array_equal(wrapped(image), keyed["image"])
+        assert "give aug.image_only()" in str(refused.value)  # what the message says to do
+    assert MaskAugment(p=1.0).image_only()(image).shape == image.shape
     np.testing.assert_array_equal(image, before)
 
 
