@@ -105,6 +105,8 @@ def test_the_python_entry_points_check_their_arguments_alike() -> None:
         maskgen.mask_image(rgb, seed=-3)
     with pytest.raises(TypeError, match="rng must be a numpy Generator"):
         Masker(face_mode="aligned").mask_image(rgb, rng=5)
+    with pytest.raises(ValueError, match="2 images but 1 generators"):  # was zip()'s words
+        Masker(face_mode="aligned").mask_images([rgb, rgb], [np.random.default_rng(0)])
     assert Masker(face_mode="Aligned").face_mode == "aligned"
     assert maskgen.mask_image(rgb, face_mode="Auto").masked is False  # a blank image: no face
     with pytest.raises(ConfigError, match="face_mode must be one of auto, detect, aligned"):

@@ -85,6 +85,15 @@ def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:
     return align_face(rgb, five_points(faces[0].landmarks), size=FACE_SIZE)
 
 
+def require_file(path: str | Path) -> None:
+    """DatasetFormatError unless ``path`` is a file: "no such file", or, for a folder, that it
+    is one (a folder was called missing)."""
+    if Path(path).is_dir():
+        raise DatasetFormatError(f"{path}: a folder, not a file")
+    if not Path(path).is_file():
+        raise DatasetFormatError(f"{path}: no such file")
+
+
 def align_photos(
     paths: Sequence[str | Path], *, models_dir: str | Path | None = None, aligned: bool = False
 ) -> AlignedPhotos:
@@ -95,8 +104,7 @@ def align_photos(
     ``not_aligned``. Every path is checked first: a missing one raises DatasetFormatError
     before any work."""
     for path in paths:
-        if not Path(path).is_file():
-            raise DatasetFormatError(f"{path}: no such file")
+        require_file(path)
     finder = None if aligned else load_face_finder(None if models_dir is None else str(models_dir))
     kept: list[str] = []
     faces: list[np.ndarray] = []

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from maskgen.errors import ConfigError, DatasetFormatError
+from maskgen.evaluate.photos import require_file
 from maskgen.evaluate.report import EvalReport, SetResult
 from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.embedder import Embedder
@@ -178,8 +179,7 @@ def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
     verification ``.bin`` of at least N_FOLDS pairs, a RecordIO set without image records or
     whose first image has no mask flag (needed only by a model with a mask head)."""
     path = eval_set.path
-    if not Path(path).is_file():
-        raise DatasetFormatError(f"{path}: no such file")
+    require_file(path)
     if eval_set.kind == "rec":
         from maskgen.formats.recordio import RecordIOReader
 

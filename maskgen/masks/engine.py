@@ -128,8 +128,13 @@ class Masker:
         self, images: Sequence[np.ndarray], rngs: Sequence[np.random.Generator]
     ) -> list[MaskOutcome]:
         """:meth:`mask_image` for each (image, rng) pair, the same outcomes, with the faces of
-        all the images found in one call (aligned crops: one batched landmark fit)."""
+        all the images found in one call (aligned crops: one batched landmark fit). ValueError
+        where the two differ in length."""
         images = [checked_rgb(image) for image in images]
+        if len(images) != len(rngs):
+            raise ValueError(
+                f"mask_images: {len(images)} images but {len(rngs)} generators (one per image)"
+            )
         for rng in rngs:
             if not isinstance(rng, np.random.Generator):
                 raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), "

@@ -424,7 +424,7 @@ def _checked_key(key: Any) -> Key:
 
 
 def _warn_not_a_crop(size: tuple[int, int]) -> None:
-    """A UserWarning (Python shows it once per process) that ``face_mode="aligned"``, the
+    """A UserWarning (Python shows it once per process and size) that ``face_mode="aligned"``, the
     default, was given an image larger than aligned crops are: it takes any image for one and
     draws the mask where an aligned crop's face would be, over a whole photo's chin and neck,
     labelled masked."""

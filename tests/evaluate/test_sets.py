@@ -86,6 +86,8 @@ def test_every_path_is_checked_before_any_work(
     sets = [EvalSet(str(lfw_fold1_bin), "bin"), EvalSet(str(tmp_path / "cfp.bin"), "bin")]
     with pytest.raises(DatasetFormatError, match=r"cfp\.bin: no such file"):
         evaluate_model(embedder, sets, progress=lambda name, done, total: calls.append(name))
+    with pytest.raises(DatasetFormatError, match=r": a folder, not a file$"):  # was "no such"
+        evaluate_model(embedder, [EvalSet(str(tmp_path), "rec")])
     assert calls == []
 
 
