@@ -161,6 +161,9 @@ class RunReport:
         if self.shard is not None:
             index, count = self.shard
             parts.insert(0, f"shard {index}/{count}")
+            if self.counts.items == 0:  # said, not left to puzzle over a "0 images"
+                parts.insert(1, "no chunk of the input falls to this shard (fewer chunks than "
+                                "shards: a smaller --chunk-size, or fewer shards)")  # fmt: skip
             after = f"once all {count} shards are done" if count > 1 else "to finish the twin"
             parts.append(
                 f"parts in {self.output_dir}; run `maskgen merge {self.output_dir}` {after}"

@@ -49,6 +49,14 @@ def test_a_single_shard_run_is_not_told_to_wait_for_all_1_shards():
     assert "all 1 shards" not in text and text.endswith("to finish the twin")
 
 
+def test_a_shard_with_no_chunk_says_why_it_has_no_images():
+    """``--shard 0/7`` of a 1,200-image .bin in chunks of 600 printed "0 images: 0 masked"
+    and nothing more: two chunks cannot fill seven shards."""
+    empty = _report(Counts(), shard=(0, 7)).summary()
+    assert empty.startswith("shard 0/7; no chunk of the input falls to this shard")
+    assert "no chunk" not in _report(Counts(items=1, images=1, masked=1), shard=(3, 7)).summary()
+
+
 def test_a_slow_run_reads_seconds_per_image_not_zero_images_per_second():
     """One slow image (a 4,000-pixel photo on a first run) read "0.0 images/s"."""
     counts = Counts(items=1, images=1, masked=1)
