@@ -228,35 +228,79 @@ class PhotoTree:
 
 def identity_folders(photo_dir: Path) -> PhotoTree:
     """The photos of every identity sub-folder of ``photo_dir``, listed as ``augment`` lists a
-    folder: a hidden folder (``.ipynb_checkpoints``, ``.Trash``) is not entered and a link to
-    a folder not followed, each named in a warning, as is a broken link: each such folder was
-    a class of its own, without a word, and a link to ``personA/`` gave its photos a second
-    label. A macOS ``._x.jpg`` is counted apart, not as a photo (each was "unreadable, left
-    out"). DatasetFormatError where no sub-folder holds a photo, naming the links if any."""
+    folder: a hidden folder (``.ipynb_checkpoints``, ``.Trash``) is not entered, named in a
+    warning, as are broken links and links inside identity folders: each hidden folder was a
+    class of its own, without a word. An identity folder that is a link (a split built of
+    links to a photo collection) is read, unless it leads into the tree or to a folder another
+    link leads to: a second name of a folder read already (``personA_link -> personA``) gave
+    its photos a second label; those are named in a warning. A macOS ``._x.jpg`` is counted
+    apart, not as a photo (each was "unreadable, left out"). DatasetFormatError where no
+    sub-folder holds a photo, naming the links if any."""
     root = Path(photo_dir)
     if not root.is_dir():
         raise DatasetFormatError(f"{photo_dir}: not a folder of identity sub-folders")
     keys, hidden, links = list_files(root)
     tree = PhotoTree()
     photos: dict[str, list[Path]] = defaultdict(list)
-    for key in keys:
-        path = root / key
-        if not is_image_file(path):
-            continue
-        if _is_apple_double(path):
-            tree.apple_double += 1
-        elif "/" not in key:
-            tree.outside_identities += 1
-        elif key.count("/") == 1:
-            photos[key.partition("/")[0]].append(path)
-        else:  # person/session1/x.jpg: a folder there may as well be another person's
-            tree.below_identities += 1
+    followed, second_names = _linked_identities(root, links)
+    for base, prefix, found in [(root, "", keys)] + [
+        (root / name, f"{name}/", list_files(root / name)[0]) for name in followed
+    ]:
+        for key in found:
+            _place_photo(tree, photos, base / key, prefix + key)
     tree.identities = [(name, sorted(photos[name])) for name in sorted(photos)]
+    links = [link for link in links if link not in followed and link not in second_names]
     if not tree.identities:
         hint = f" ({unread_hint(root, links)})" if links else ""
         raise DatasetFormatError(f"{photo_dir}: no identity sub-folders with photos in it{hint}")
     warn_not_read(root, hidden, links)
+    if second_names:
+        logger.warning(
+            "%s: %d link(s) to a folder read already (inside the tree, or another link's) not "
+            "read again, so that no photo gets two identities: %s",
+            root,
+            len(second_names),
+            ", ".join(second_names[:5]) + (", ..." if len(second_names) > 5 else ""),
+        )
     return tree
+
+
+def _linked_identities(root: Path, links: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(followed, second names) of the links among ``root``'s identity folders (``links``:
+    :func:`~maskgen.formats.folder.list_files`'s, relative): a link to a folder outside the
+    tree that no earlier link leads to is followed; one into the tree (``root`` itself
+    included) or to a folder an earlier link leads to is a second name of a folder read."""
+    inside = root.resolve()
+    followed: list[str] = []
+    second: list[str] = []
+    seen: set[Path] = set()
+    for name in links:
+        path = root / name
+        if "/" in name or not path.is_dir():  # inside an identity folder, or broken
+            continue
+        target = path.resolve()
+        if target.is_relative_to(inside) or target in seen:
+            second.append(name)
+        else:
+            seen.add(target)
+            followed.append(name)
+    return followed, second
+
+
+def _place_photo(tree: PhotoTree, photos: dict[str, list[Path]], path: Path, key: str) -> None:
+    """Count the file at ``path`` (``key`` relative to the tree's root) where align puts it:
+    an identity's photo, a photo outside or below the identity folders, a ``._`` file, or
+    nothing (not an image)."""
+    if not is_image_file(path):
+        return
+    if _is_apple_double(path):
+        tree.apple_double += 1
+    elif "/" not in key:
+        tree.outside_identities += 1
+    elif key.count("/") == 1:
+        photos[key.partition("/")[0]].append(path)
+    else:  # person/session1/x.jpg: a folder there may as well be another person's
+        tree.below_identities += 1
 
 
 def _is_apple_double(path: Path) -> bool:

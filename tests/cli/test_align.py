@@ -40,8 +40,9 @@ def eyes_on_template(rgb: np.ndarray) -> bool:
 
 def test_align_folder_to_insightface_rec(tmp_path, lfw_dir):
     photos = tmp_path / "photos"
-    for name in PEOPLE:  # copies: a link to a folder is not followed
-        shutil.copytree(lfw_dir / name, photos / name)
+    photos.mkdir()
+    for name in PEOPLE:
+        (photos / name).symlink_to(lfw_dir / name)
     out = tmp_path / "aligned" / "train.rec"
     result = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out), "--workers", "2", "-q"])
     assert result.exit_code == 0, result.output
@@ -124,12 +125,13 @@ def test_align_refuses_the_property_and_idx_of_another_set(tmp_path, lfw_dir):
     `property` (insightface's class count, read by every trainer) with its own, without a
     word: train.rec then claimed 1 identity instead of 2. Both companions are outputs too."""
     photos = tmp_path / "photos"
+    photos.mkdir()
     for name in PEOPLE[:2]:
-        shutil.copytree(lfw_dir / name, photos / name)
+        (photos / name).symlink_to(lfw_dir / name)
     out = tmp_path / "sets"
     first = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out / "train.rec"), "-q"])
     assert first.exit_code == 0, first.output
-    shutil.rmtree(photos / PEOPLE[1])
+    (photos / PEOPLE[1]).unlink()
     second = CliRunner().invoke(cli, ["align", str(photos), "-o", str(out / "other.rec"), "-q"])
     assert second.exit_code == 1
     assert second.stderr.startswith(f"Error: {out / 'property'} exists")

@@ -39,7 +39,7 @@ def align(photos: Path, out: Path):
     return CliRunner().invoke(cli, ["align", str(photos), "-o", str(out), "--workers", "1"])
 
 
-def test_hidden_and_linked_identity_folders_are_not_classes(tmp_path, lfw_dir, caplog):
+def test_hidden_folders_and_second_names_of_a_folder_are_not_classes(tmp_path, lfw_dir, caplog):
     """A link to an identity folder was a second class of the same photos, and a hidden folder
     (a notebook's checkpoints, another person's photos hidden away) a class too, without a
     word: ArcFace labels contradicting each other. Neither is read; warnings name them."""
@@ -48,25 +48,38 @@ def test_hidden_and_linked_identity_folders_are_not_classes(tmp_path, lfw_dir, c
     copy_photos(lfw_dir, "George_W_Bush", photos / ".hiddenperson", 1)
     copy_photos(lfw_dir, "Al_Gore", photos / ".ipynb_checkpoints", 1)
     (photos / "personA_link").symlink_to("personA")
+    (photos / "whole_tree").symlink_to(".")
     out = tmp_path / "t.rec"
     result = align(photos, out)
     assert result.exit_code == 0, result.output
     assert result.stderr.endswith("4 photos, 4 aligned on a detected face, 0 left out\n")
     assert RecordIOReader(out).num_classes == 1
     assert "2 hidden folder(s) not read: .hiddenperson, .ipynb_checkpoints" in caplog.text
-    assert "1 link(s) to folders, or broken, not followed: personA_link" in caplog.text
+    assert "2 link(s) to a folder read already" in caplog.text
+    assert "personA_link, whole_tree" in caplog.text
 
 
-def test_a_folder_of_linked_identity_folders_says_they_are_links(tmp_path, lfw_dir):
+def test_identity_folders_linked_from_a_collection_are_classes(tmp_path, lfw_dir, caplog):
+    """A split built of links to a photo collection's folders (``train/Al -> lfw/Al_Gore``)
+    is read, as before: each linked folder one class, sorted by its link's name; two links to
+    one folder give it one class, and a warning names the second."""
     photos = tmp_path / "photos"
-    photos.mkdir()
-    (photos / "A").symlink_to(lfw_dir / "Al_Gore")
-    result = align(photos, tmp_path / "t.rec")
-    assert result.exit_code == 1
-    assert result.stderr == (
-        f"Error: {photos}: no identity sub-folders with photos in it (1 link(s) to folders, "
-        "or broken, are not followed: A; give a linked folder itself, or copy it in)\n"
-    )
+    copy_photos(lfw_dir, "Aaron_Peirsol", photos / "Cy", 2)
+    source = tmp_path / "collection"
+    copy_photos(lfw_dir, "Al_Gore", source / "Al_Gore", 2)
+    copy_photos(lfw_dir, "Colin_Powell", source / "Colin_Powell", 3)
+    (photos / "Al").symlink_to(source / "Al_Gore")
+    (photos / "Bo").symlink_to(source / "Colin_Powell")
+    (photos / "Bo_again").symlink_to(source / "Colin_Powell")
+    out = tmp_path / "t.rec"
+    result = align(photos, out)
+    assert result.exit_code == 0, result.output
+    assert "7 photos, 7 aligned" in result.stderr
+    reader = RecordIOReader(out)
+    assert reader.num_classes == 3
+    labels = [int(reader.read(k).label[0]) for k in reader.image_keys()]
+    assert labels == [0, 0, 1, 1, 1, 2, 2]  # Al, Bo, Cy
+    assert "1 link(s) to a folder read already" in caplog.text and "Bo_again" in caplog.text
 
 
 def test_macos_apple_double_files_are_not_photos(tmp_path, lfw_dir, caplog):

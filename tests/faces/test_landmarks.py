@@ -348,3 +348,14 @@ def test_threads_sharing_one_finder_find_what_one_thread_finds(finder, lfw_dir):
             assert [face.box for face in one] == [face.box for face in other]
             for a, b in zip(one, other, strict=True):
                 np.testing.assert_array_equal(a.landmarks, b.landmarks)
+
+
+def test_a_finder_pickles_and_its_copy_searches_alike(finder, photo):
+    """A thread's storage does not pickle: the per-thread detectors stay behind, and a copy
+    (a Masker sent to joblib or Dask workers) loads its own."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(finder))
+    assert [f.box for f in copy.find_faces(photo, "detect")] == [
+        f.box for f in finder.find_faces(photo, "detect")
+    ]
