@@ -273,12 +273,18 @@ def _converted_mode(data: bytes) -> str | None:
         return None
 
 
-def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
+def read_stored(
+    data: bytes, name: str | None = None, *, cut_short: bool = False
+) -> StoredImage | None:
     """The image in ``data`` as stored (see :class:`StoredImage`), or None where neither OpenCV
     nor Pillow can decode it.
 
     ``name`` (a file name) lets a format without a signature (TGA) be read where the name says
-    so; without it only signatures count, so stray bytes are never taken for an image."""
+    so; without it only signatures count, so stray bytes are never taken for an image.
+    ``cut_short``: a JPEG cut short (its end marker missing: an interrupted download or copy)
+    is decoded as ``cv2.imread`` decodes it, what was there and the rest grey
+    (:func:`_cut_short_jpeg`), with libjpeg's words in ``decoder_said``: a twin masks it and
+    says so. Elsewhere (training, evaluation, ``align``) such a file stays undecodable."""
     if not data or is_apple_double(data):
         return None
     image_format = sniff_image_format(data)
@@ -292,8 +298,11 @@ def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
     # bomb guard; OpenCV's own limit is 2**30 pixels): its layout then comes from OpenCV, which
     # keeps alpha and 16 bits as stored, where it dropped them
     unread = header is None and image_format not in (None, "jpeg")
+    flags = cv2.IMREAD_UNCHANGED if has_alpha or unread else _ANY
     with decoder_messages(name) as said:
-        pixels = _opencv_pixels(data, cv2.IMREAD_UNCHANGED if has_alpha or unread else _ANY)
+        pixels = _opencv_pixels(data, flags)
+    if pixels is None and cut_short and image_format == "jpeg":
+        pixels, said = _cut_short_jpeg(data, flags, name)
     if pixels is not None and has_alpha and image_format != "tiff":
         # IMREAD_UNCHANGED keeps alpha but skips EXIF orientation (TIFF's decoder applies it).
         pixels = apply_orientation(pixels, _orientation(header))
@@ -310,23 +319,30 @@ def read_stored(data: bytes, name: str | None = None) -> StoredImage | None:
     return StoredImage(np.ascontiguousarray(pixels), image_format, multi_frame, decoder_said)
 
 
-_JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
+_JPEG_END = b"\xff\xd9"
 
 
 def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
-    """``cv2.imdecode``, None where it fails; a JPEG cut short (its end marker missing: an
-    interrupted download or copy) is tried once more with the marker added. OpenCV decoding
-    from memory gives up at the end of the bytes, where its file reader (``cv2.imread``), as
-    libjpeg's own tools, keeps what was there and fills the rest grey; with the marker added
-    it decodes the same pixels as ``cv2.imread`` and libjpeg says "Corrupt JPEG data: premature
-    end of data segment", which the caller records."""
+    """``cv2.imdecode``, None where it fails (an error or no image)."""
     try:
-        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-        if pixels is None and data.startswith(_JPEG_START) and not data.endswith(_JPEG_END):
-            pixels = cv2.imdecode(np.frombuffer(data + _JPEG_END, dtype=np.uint8), flags)
+        return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error:
         return None
-    return pixels
+
+
+def _cut_short_jpeg(
+    data: bytes, flags: int, name: str | None
+) -> tuple[np.ndarray | None, list[str]]:
+    """A JPEG missing its end marker decoded with the marker added, and what libjpeg said then
+    (only this attempt's words, not the failed first one's): OpenCV decoding from memory gives
+    up at the end of the bytes, where its file reader (``cv2.imread``), as libjpeg's own
+    tools, keeps what was there and fills the rest grey; with the marker added it decodes the
+    same pixels, and libjpeg says "Corrupt JPEG data: premature end of data segment"."""
+    if data.endswith(_JPEG_END):
+        return None, []
+    with decoder_messages(name) as said:
+        pixels = _opencv_pixels(data + _JPEG_END, flags)
+    return pixels, said
 
 
 def _opencv_pixels(data: bytes, flags: int) -> np.ndarray | None:

@@ -37,7 +37,7 @@ def mask_file(
     out_format = image_format_of(output_path)
     data = input_path.read_bytes()
     # Decoded once: libjpeg prints a damaged JPEG's warning on stderr at each decode.
-    stored = read_stored(data, input_path.name)
+    stored = read_stored(data, input_path.name, cut_short=True)
     if stored is None:
         raise DatasetFormatError(f"{input_path}: not an image OpenCV or Pillow can read")
     sample = Sample(key=input_path.name, data=data, name=input_path.name)

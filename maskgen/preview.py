@@ -178,7 +178,7 @@ def preview_dataset(
     masker = Masker(spec or MaskSpec(), face_mode=mode, models_dir=models_dir)
     tiles: list[Tile] = []
     for sample in _spread_images(reader, n):
-        stored = read_stored(sample.data, sample.name)
+        stored = read_stored(sample.data, sample.name, cut_short=True)
         if stored is None or not stored.maskable:
             continue
         rgb = stored.rgb  # an animation's first frame

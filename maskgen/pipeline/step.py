@@ -175,7 +175,7 @@ def _decode(
     if not sample.is_image:
         return sample, None
     if stored is None:
-        stored = read_stored(sample.data, sample.name)
+        stored = read_stored(sample.data, sample.name, cut_short=True)
     if stored is None:
         return _unchanged(sample, _undecoded_reason(sample), wear_labels)
     reason = left_unmasked(stored)
