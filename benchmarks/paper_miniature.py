@@ -618,14 +618,17 @@ def work_lock(work: Path) -> Iterator[None]:
     """Hold ``WORK/.prepare-lock`` (a blocking ``flock``) while the block builds what the work
     folder caches, so that several runs started together (one per seed) wait for one another
     there instead of two making one twin at once, which ``maskgen augment`` refuses. Where no
-    ``fcntl`` exists (Windows), the block runs unlocked."""
+    ``fcntl`` exists (Windows) or the file system has no ``flock``, the block runs unlocked."""
     try:
         import fcntl
     except ImportError:
         yield
         return
     with open(work / ".prepare-lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        except OSError as exc:  # a file system without flock (some NFS, Lustre): unlocked
+            print(f"{work}: no lock here ({exc.strerror}); runs on it may collide", file=sys.stderr)
         yield
 
 

@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.mask_usage import mask_accuracy, wear_class_accuracy, wear_confusion
 from maskgen.nn.verification import N_FOLDS, check_enough_pairs, evaluate_verification
-from maskgen.pipeline.report import twin_record
+from maskgen.pipeline.report import counts_from_run_info, twin_record
 
 __all__ = ["SET_KINDS", "EvalSet", "Progress", "SetKind", "evaluate_model", "evaluate_set"]
 
@@ -125,26 +125,52 @@ def with_twin_originals(sets: Sequence[EvalSet]) -> list[EvalSet]:
             record = twin_record(Path(eval_set.path))
             source = record.get("input") if record else None
             named = [source] if isinstance(source, str) and _readable_bin(source, contents) else []
-            images, issame = contents(eval_set.path)
-            shared = {
-                path: int((~_masked_images(images, contents(path)[0])).sum())
-                for path in dict.fromkeys([*bins, *named])
-                if list(contents(path)[1]) == list(issame)
-            }
-            best = max(shared, key=shared.__getitem__, default=None)
-            if best is not None and shared[best] > 0:
+            candidates = _distinct_files([*bins, *named])
+            best = _most_shared(eval_set.path, candidates, contents) if candidates else None
+            if best is not None:
                 eval_set = dataclasses.replace(eval_set, original=best)
-            elif _left_unmasked(record):
+            elif record is not None and (left := _left_unmasked(record)):
+                where = "is not there" if not named else "holds other pairs or images now"
                 logger.warning(
                     "%s: its run record says %d image(s) were left unmasked, but the .bin it "
-                    "is the twin of (%s) is not there: they count as should-be-masked; give "
-                    "the original with --bin",
+                    "is the twin of (%s) %s: they count as should-be-masked; give the original "
+                    "with --bin",
                     eval_set.path,
-                    _left_unmasked(record),
-                    source,
+                    left,
+                    source or "not named",
+                    where,
                 )
         out.append(eval_set)
     return out
+
+
+def _distinct_files(paths: Sequence[str]) -> list[str]:
+    """``paths`` without a second name of a file already listed (one file read once)."""
+    seen: set[Path] = set()
+    kept = []
+    for path in paths:
+        real = Path(path).resolve()
+        if real not in seen:
+            seen.add(real)
+            kept.append(path)
+    return kept
+
+
+def _most_shared(
+    twin: str,
+    candidates: Sequence[str],
+    contents: Callable[[str], tuple[list[bytes], np.ndarray]],
+) -> str | None:
+    """Of the ``candidates`` whose pairs ``twin`` repeats, the one sharing the most images
+    with it byte for byte; None where none shares any."""
+    images, issame = contents(twin)
+    shared = {
+        path: int((~_masked_images(images, contents(path)[0])).sum())
+        for path in candidates
+        if list(contents(path)[1]) == list(issame)
+    }
+    best = max(shared, key=shared.__getitem__, default=None)
+    return best if best is not None and shared[best] > 0 else None
 
 
 def _readable_bin(path: str, contents: Callable[[str], object]) -> bool:
@@ -156,13 +182,13 @@ def _readable_bin(path: str, contents: Callable[[str], object]) -> bool:
     return True
 
 
-def _left_unmasked(record: dict | None) -> int:
-    """How many images a run record counts as written unmasked (0 for none or no record)."""
-    counts = (record or {}).get("counts")
-    if not isinstance(counts, dict):
+def _left_unmasked(record: dict[str, Any]) -> int:
+    """How many images a run record counts as written unmasked (0 for a damaged record)."""
+    try:
+        counts = counts_from_run_info(record)
+    except (KeyError, TypeError, ValueError):
         return 0
-    images, masked = counts.get("images"), counts.get("masked")
-    return images - masked if isinstance(images, int) and isinstance(masked, int) else 0
+    return counts.images - counts.masked
 
 
 def _masked_images(twin: Sequence[bytes], originals: Sequence[bytes]) -> np.ndarray:

@@ -74,13 +74,15 @@ def image_format_of(key_or_path: str | Path) -> str:
 def list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
     """POSIX relative paths of every file under ``root``, sorted, hidden files included; the
     hidden folders not entered; and the links not followed: to folders, and broken ones (each
-    relative paths, sorted). As ``os.walk`` (symlinked folders are not entered, unreadable ones
+    relative paths, sorted). Folders that cannot be listed, and special files, are named in a
+    warning. As ``os.walk`` (symlinked folders are not entered, unreadable ones
     skipped) but from ``os.scandir``'s entries, which know their type without a ``stat`` per
     file: 0.06 s for LFW's 13,233 photos instead of 0.22 s."""
     keys: list[str] = []
     hidden: list[str] = []
     links: list[str] = []
     special: list[str] = []
+    unreadable: list[str] = []
     pending = [(str(root), "")]
     while pending:
         folder, relative = pending.pop()
@@ -88,6 +90,8 @@ def list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
             with os.scandir(folder) as listing:
                 entries = list(listing)
         except OSError:
+            if relative:  # the root's own failure is the caller's "no image files"
+                unreadable.append(relative)
             continue
         for entry in entries:
             key = f"{relative}/{entry.name}" if relative else entry.name
@@ -106,6 +110,8 @@ def list_files(root: Path) -> tuple[list[str], list[str], list[str]]:
                 special.append(key)  # a named pipe, a socket, a device: nothing to copy
     if special:
         _warn_special(str(root.resolve()), tuple(sorted(special)))
+    if unreadable:
+        _warn_unreadable(str(root.resolve()), tuple(sorted(unreadable)))
     return sorted(keys), sorted(hidden), sorted(links)
 
 
@@ -226,6 +232,14 @@ def _warn_links(root: str, links: tuple[str, ...]) -> None:
         len(links),
         names,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_unreadable(root: str, names: tuple[str, ...]) -> None:
+    """Say once per process which folders could not be listed (no permission): their files
+    are neither in the twin nor in its manifest, and align loses those identities."""
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    logger.warning("%s: %d folder(s) that cannot be read skipped: %s", root, len(names), shown)
 
 
 @functools.lru_cache(maxsize=8)

@@ -282,8 +282,9 @@ class MaskAugment:
 
 class ImageOnly:
     """A :class:`MaskAugment` called as torchvision's ``Compose`` calls a transform: ``t(img)``,
-    an (H, W, 3) uint8 RGB array or an RGB PIL image in, the image out as an (H, W, 3) uint8
-    array (a new one if masked), without a key (the augment's own generator draws; see
+    an (H, W, 3) uint8 RGB array or an RGB PIL image in, the image out as it came (a PIL image
+    for a PIL image, so PIL-only transforms may follow; an array for an array, a new one if
+    masked), without a key (the augment's own generator draws; see
     :meth:`MaskAugment._own_rng`). The ``masked`` flag and params are dropped: where the
     label matters, call the augment itself, as ``MaskedFaces`` in ``docs/mask_augment.md``
     does. Unlike a lambda it pickles, so DataLoader workers started by spawn or forkserver
@@ -292,8 +293,13 @@ class ImageOnly:
     def __init__(self, augment: MaskAugment) -> None:
         self.augment = augment
 
-    def __call__(self, img: Any) -> np.ndarray:
-        return self.augment(image=np.asarray(img))["image"]
+    def __call__(self, img: Any) -> Any:
+        out = self.augment(image=np.asarray(img))["image"]
+        if isinstance(img, np.ndarray):
+            return out
+        from PIL import Image
+
+        return Image.fromarray(out) if isinstance(img, Image.Image) else out
 
     def __repr__(self) -> str:
         return f"{self.augment!r}.image_only()"

@@ -125,6 +125,13 @@ class Backend(Protocol):
         ...
 
 
+def _bytes_in_integers(faces: np.ndarray) -> bool:
+    """Whether ``faces`` holds integers all in 0-255 (``np.array`` of a list gives int64)."""
+    if not np.issubdtype(faces.dtype, np.integer):
+        return False
+    return faces.size == 0 or (int(faces.min()) >= 0 and int(faces.max()) <= 255)
+
+
 def _flip_mean(values: np.ndarray, n: int) -> np.ndarray:
     """The mean of the first ``n`` rows (the faces) and the next ``n`` (their mirror images):
     mask and wear probabilities averaged over the flip, as test-time augmentation averages a
@@ -241,15 +248,16 @@ class Embedder:
         return self.backend.device
 
     def embed_batch(self, faces: np.ndarray, *, flip: bool = True) -> Embeddings:
-        """Embed one batch of (N, 112, 112, 3) uint8 RGB faces (any N); DatasetFormatError for
-        another shape or dtype (floats were cast to uint8 without a word: faces scaled to
+        """Embed one batch of (N, 112, 112, 3) uint8 RGB faces (any N; integers of another
+        type are taken where all lie in 0-255); DatasetFormatError for another shape, floats or
+        integers out of range (floats were cast to uint8 without a word: faces scaled to
         [0, 1] all became black)."""
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[1:] != FACE_SHAPE:
             raise DatasetFormatError(
                 f"faces: expected (N, 112, 112, 3) aligned RGB, got shape {faces.shape}"
             )
-        if faces.dtype != np.uint8:
+        if faces.dtype != np.uint8 and not _bytes_in_integers(faces):
             raise DatasetFormatError(
                 f"faces: {faces.dtype} given, expected uint8 RGB pixel values 0-255"
             )

@@ -103,6 +103,12 @@ def test_faces_that_are_not_uint8_rgb_are_refused(tiny_checkpoint: Path, fold1_f
     for bad in (face[None].astype(np.float32) / 255, face[None].astype(np.float32) / 127.5 - 1):
         with pytest.raises(DatasetFormatError, match=r"faces: float32 given, expected uint8"):
             embedder.embed_batch(bad)
+    with pytest.raises(DatasetFormatError, match=r"faces: int64 given, expected uint8"):
+        embedder.embed_batch(face[None].astype(np.int64) * 2)  # values past 255
+    np.testing.assert_array_equal(  # int64 pixel values, as np.array of a list gives, are taken
+        embedder.embed_batch(face[None].astype(np.int64)).embeddings,
+        embedder.embed_batch(face[None]).embeddings,
+    )
 
 
 def test_one_face_or_one_photo_given_alone(tiny_checkpoint: Path, fold1_faces, lfw_dir) -> None:

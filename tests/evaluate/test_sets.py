@@ -194,7 +194,8 @@ def test_a_masked_bin_alone_finds_its_original_through_the_run_record(
         faces[:3] + [b"\xff\xd8 A %d" % i for i in range(3, 24)],
         issame,
     )
-    record = {"input": str(original), "output": "x.bin", "counts": {"images": 24, "masked": 21}}
+    counts = {"items": 24, "images": 24, "masked": 21, "not_masked": {"occluded": 3}}
+    record = {"input": str(original), "output": "x.bin", "counts": counts}
     (tmp_path / "twin" / "maskgen.json").write_text(json.dumps(record))
     (found,) = with_twin_originals([EvalSet(twin, "masked-bin")])
     assert found.original == str(original)

@@ -269,6 +269,27 @@ def test_a_loop_of_links_is_named_as_broken_and_the_rest_is_read(
     )
 
 
+def test_a_folder_that_cannot_be_listed_is_named_in_a_warning(
+    tree: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sub-folder without read permission was skipped without a word: its photos missing
+    from the twin and its manifest, an identity lost to align."""
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "b":
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr("maskgen.formats.folder.os.scandir", scandir)
+    with caplog.at_level("WARNING", logger="maskgen.formats.folder"):
+        reader = FolderReader(tree)
+    keys = list(reader.keys())
+    assert keys and not [key for key in keys if key.startswith("b/")]
+    (warning,) = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert warning.endswith("1 folder(s) that cannot be read skipped: b")
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 def test_a_named_pipe_in_the_folder_is_named_in_a_warning(
     tree: Path, caplog: pytest.LogCaptureFixture
