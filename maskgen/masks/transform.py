@@ -219,6 +219,11 @@ class MaskAugment:
             ValueError: ``image`` is not an (H, W, 3) uint8 array. TypeError: ``key`` is
             neither an int nor a str, or the image is not given by keyword.
         """
+        if image is None and not args and "images" in targets:
+            raise TypeError(
+                "MaskAugment masks one image per call (image=rgb): call it for each image of "
+                "a batch given as images="
+            )
         if args or image is None:
             # torchvision's Compose calls t(img): Python said only "takes 1 positional argument"
             raise TypeError(_BY_KEYWORD)

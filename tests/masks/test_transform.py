@@ -184,6 +184,8 @@ def test_an_image_not_given_by_keyword_says_how_to_call_it(some):
             "out = aug(image=rgb, key=index)"
         )
         assert "give aug.image_only()" in str(refused.value)  # what the message says to do
+    with pytest.raises(TypeError, match="masks one image per call"):  # albumentations' batch
+        aug(images=[image, image])
     assert MaskAugment(p=1.0).image_only()(image).shape == image.shape
     np.testing.assert_array_equal(image, before)
 
