@@ -78,7 +78,8 @@ _EXISTING_SET = click.Path(exists=True, dir_okay=False)
     type=_EXISTING_SET,
     metavar="Y.bin",
     help="Verification set of masked faces, e.g. a twin from maskgen augment; its images "
-    "that equal a --bin original's are expected unmasked (repeatable).",
+    "that equal its original's (a --bin, or the input its maskgen.json names) are expected "
+    "unmasked (repeatable).",
 )
 @click.option(
     "--rec",

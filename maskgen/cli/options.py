@@ -223,7 +223,8 @@ shard = click.option(
     callback=_shard_callback,
     help="Process only slice I of N (0-based: 0/4 ... 3/4) and leave its parts for "
     "`maskgen merge`. Default inside a SLURM job array: the task's position in the array "
-    "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT.",
+    "((SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP) of "
+    "SLURM_ARRAY_TASK_COUNT.",
 )
 
 

@@ -243,13 +243,16 @@ def identity_folders(photo_dir: Path) -> PhotoTree:
     tree = PhotoTree()
     photos: dict[str, list[Path]] = defaultdict(list)
     followed, second_names = _linked_identities(root, links)
-    for base, prefix, found in [(root, "", keys)] + [
-        (root / name, f"{name}/", list_files(root / name)[0]) for name in followed
-    ]:
-        for key in found:
-            _place_photo(tree, photos, base / key, prefix + key)
-    tree.identities = [(name, sorted(photos[name])) for name in sorted(photos)]
     links = [link for link in links if link not in followed and link not in second_names]
+    for key in keys:
+        _place_photo(tree, photos, root / key, key)
+    for name in followed:  # listed as the tree is: its hidden folders and links named too
+        inner, inner_hidden, inner_links = list_files(root / name)
+        for key in inner:
+            _place_photo(tree, photos, root / name / key, f"{name}/{key}")
+        hidden += [f"{name}/{key}" for key in inner_hidden]
+        links += [f"{name}/{key}" for key in inner_links]
+    tree.identities = [(name, sorted(photos[name])) for name in sorted(photos)]
     if not tree.identities:
         hint = f" ({unread_hint(root, links)})" if links else ""
         raise DatasetFormatError(f"{photo_dir}: no identity sub-folders with photos in it{hint}")

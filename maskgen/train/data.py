@@ -413,7 +413,8 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
                 if offset == SUBSTITUTES:
                     raise TrainingError(
                         f"{exc}, and so are the {SUBSTITUTES} records before it: is the set "
-                        "damaged? (maskgen augment's manifest lists records it found unreadable)"
+                        "damaged? (maskgen augment's manifest names damaged records: reason "
+                        "unreadable, or a decoder_warning)"
                     ) from None
                 if str(exc) not in self.warned:
                     self.warned.add(str(exc))
@@ -429,7 +430,8 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
             raise TrainingError(
                 f"{self.data.reader.path}: more than {allowed} of its {len(self.data)} records "
                 f"hold no decodable image ({DAMAGED_SHARE:.0%} at most): repair the set first "
-                "(maskgen augment's manifest lists records it found unreadable)"
+                "(maskgen augment's manifest names damaged records: reason unreadable, or a "
+                "decoder_warning)"
             )
 
     def _load(self, ticket: Ticket) -> tuple[torch.Tensor, int, int]:

@@ -71,6 +71,7 @@ def test_identity_folders_linked_from_a_collection_are_classes(tmp_path, lfw_dir
     (photos / "Al").symlink_to(source / "Al_Gore")
     (photos / "Bo").symlink_to(source / "Colin_Powell")
     (photos / "Bo_again").symlink_to(source / "Colin_Powell")
+    copy_photos(lfw_dir, "George_W_Bush", source / "Al_Gore" / ".ipynb_checkpoints", 1)
     out = tmp_path / "t.rec"
     result = align(photos, out)
     assert result.exit_code == 0, result.output
@@ -80,6 +81,7 @@ def test_identity_folders_linked_from_a_collection_are_classes(tmp_path, lfw_dir
     labels = [int(reader.read(k).label[0]) for k in reader.image_keys()]
     assert labels == [0, 0, 1, 1, 1, 2, 2]  # Al, Bo, Cy
     assert "1 link(s) to a folder read already" in caplog.text and "Bo_again" in caplog.text
+    assert "1 hidden folder(s) not read: Al/.ipynb_checkpoints" in caplog.text  # inside a link
 
 
 def test_macos_apple_double_files_are_not_photos(tmp_path, lfw_dir, caplog):
