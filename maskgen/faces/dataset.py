@@ -24,7 +24,7 @@ from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.crops import is_too_small
 from maskgen.faces.landmarks import load_face_finder
-from maskgen.formats.folder import list_files, unread_hint, warn_not_read
+from maskgen.formats.folder import FolderListing, list_files, unread_hint, warn_not_read
 from maskgen.images import is_apple_double, is_image_file, read_rgb
 
 logger = logging.getLogger(__name__)
@@ -239,24 +239,25 @@ def identity_folders(photo_dir: Path) -> PhotoTree:
     root = Path(photo_dir)
     if not root.is_dir():
         raise DatasetFormatError(f"{photo_dir}: not a folder of identity sub-folders")
-    keys, hidden, links = list_files(root)
+    listing = list_files(root)
     tree = PhotoTree()
     photos: dict[str, list[Path]] = defaultdict(list)
-    followed, second_names = _linked_identities(root, links)
-    links = [link for link in links if link not in followed and link not in second_names]
-    for key in keys:
+    followed, second_names = _linked_identities(root, listing.links)
+    links = [name for name in listing.links if name not in followed and name not in second_names]
+    listing = listing._replace(links=links)
+    for key in listing.keys:
         _place_photo(tree, photos, root / key, key)
-    for name in followed:  # listed as the tree is: its hidden folders and links named too
-        inner, inner_hidden, inner_links = list_files(root / name)
-        for key in inner:
+    for name in followed:  # listed as the tree is: what it does not read named too
+        inner = list_files(root / name)
+        for key in inner.keys:
             _place_photo(tree, photos, root / name / key, f"{name}/{key}")
-        hidden += [f"{name}/{key}" for key in inner_hidden]
-        links += [f"{name}/{key}" for key in inner_links]
+        pairs = zip(listing, inner, strict=True)
+        listing = FolderListing(*(mine + [f"{name}/{k}" for k in theirs] for mine, theirs in pairs))
     tree.identities = [(name, sorted(photos[name])) for name in sorted(photos)]
     if not tree.identities:
-        hint = f" ({unread_hint(root, links)})" if links else ""
+        hint = f" ({unread_hint(root, listing.links)})" if listing.links else ""
         raise DatasetFormatError(f"{photo_dir}: no identity sub-folders with photos in it{hint}")
-    warn_not_read(root, hidden, links)
+    warn_not_read(root, listing)
     if second_names:
         logger.warning(
             "%s: %d link(s) to a folder read already (inside the tree, or another link's) not "

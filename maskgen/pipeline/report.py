@@ -175,10 +175,19 @@ class RunReport:
         return "; ".join(parts)
 
 
-def run_info(plan: Plan, counts: Counts, output: Path, out_dir: Path) -> dict[str, Any]:
+def run_info(
+    plan: Plan,
+    counts: Counts,
+    output: Path,
+    out_dir: Path,
+    not_read: Mapping[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """The content of ``maskgen.json``: what was made, from what, how. No timings or worker
     counts, so it is identical for every way of running the same job. ``output`` is recorded
-    relative to ``out_dir`` (``"."`` for a folder twin, which is ``out_dir`` itself)."""
+    relative to ``out_dir`` (``"."`` for a folder twin, which is ``out_dir`` itself).
+    ``not_read``: what an input folder held that was not read, by kind (hidden folders, links,
+    special files, folders that cannot be listed), kept where there is any, so that the
+    record accounts for every entry, the manifest's rows and these."""
     record = {
         "maskgen": plan.maskgen,
         "input": plan.input,
@@ -191,6 +200,8 @@ def run_info(plan: Plan, counts: Counts, output: Path, out_dir: Path) -> dict[st
     }
     if plan.assets_digest is not None:  # the user's textures, templates or models folders
         record["assets_digest"] = plan.assets_digest
+    if not_read:
+        record["not_read"] = {kind: list(names) for kind, names in not_read.items()}
     return record
 
 
@@ -206,9 +217,15 @@ def run_parameters(plan: Plan) -> dict[str, Any]:
     }
 
 
-def write_run_info(out_dir: Path, plan: Plan, counts: Counts, output: Path) -> Path:
+def write_run_info(
+    out_dir: Path,
+    plan: Plan,
+    counts: Counts,
+    output: Path,
+    not_read: Mapping[str, list[str]] | None = None,
+) -> Path:
     path = out_dir / RUN_INFO_NAME
-    text = json.dumps(run_info(plan, counts, output, out_dir), indent=2) + "\n"
+    text = json.dumps(run_info(plan, counts, output, out_dir, not_read), indent=2) + "\n"
     write_bytes_atomic(path, text.encode("utf-8"))
     return path
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from maskgen import __version__
 from maskgen.errors import ConfigError, DatasetFormatError, MaskgenError, OutputError
 from maskgen.formats.base import Format, Reader, find_format
-from maskgen.formats.folder import FolderFormat, safe_key
+from maskgen.formats.folder import FolderFormat, FolderReader, safe_key
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.pipeline.local import default_workers, run_jobs
 from maskgen.pipeline.lock import is_lock_file, output_lock
@@ -390,6 +390,12 @@ def _check_not_overlapping(input_path: Path, out_dir: Path, twin: Path) -> None:
         )
 
 
+def _not_read(reader: Reader) -> dict[str, list[str]]:
+    """What an input folder held that its reader did not read (:attr:`FolderReader.not_read`);
+    nothing for the other formats, which read every record."""
+    return reader.not_read if isinstance(reader, FolderReader) else {}
+
+
 def _warn_if_a_twin(input_path: Path) -> None:
     """Warn where the input is a masked twin maskgen wrote (its ``maskgen.json`` says so): its
     faces would get a second mask over the first, without a word."""
@@ -642,7 +648,7 @@ def _already_complete(job: _Job) -> RunReport:
     record = read_run_info(job.out_dir)
     counts = counts_from_run_info(record)
     _refuse_changed_input(job, record, counts)
-    expected = run_info(job.plan, counts, job.twin, job.out_dir)
+    expected = run_info(job.plan, counts, job.twin, job.out_dir, _not_read(job.reader))
     for digest in ("input_digest", "assets_digest"):  # records made before maskgen kept them
         if digest not in record:
             expected.pop(digest, None)
@@ -778,6 +784,7 @@ def _join(job: _Job, counts: Counts) -> Path:
     join_manifest_parts([layout.manifest_part(i) for i in chunks], job.out_dir)
     # a plan recorded before maskgen kept the input's digest: the input it finished on
     digest = job.plan.input_digest or _input_digest(job.reader)
-    write_run_info(job.out_dir, dataclasses.replace(job.plan, input_digest=digest), counts, output)
+    plan = dataclasses.replace(job.plan, input_digest=digest)
+    write_run_info(job.out_dir, plan, counts, output, _not_read(job.reader))
     shutil.rmtree(layout.root)
     return output

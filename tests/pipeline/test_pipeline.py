@@ -771,7 +771,10 @@ def test_folder_twin_keeps_every_file_and_says_what_each_is(
             assert twin == data, key
     assert read_stored((out / "people" / "d.TIFF").read_bytes()).layout == "rgb 16-bit"
     assert _manifest(out)[0]["key"] == ".DS_Store"  # the run's manifest, not the input's
-    counts = json.loads((out / "maskgen.json").read_text())["counts"]
+    record = json.loads((out / "maskgen.json").read_text())
+    # what was not read is in the record too, so it accounts for every entry of the input
+    assert record["not_read"] == {"hidden_folders": ["people/.thumbnails"]}
+    counts = record["counts"]
     assert counts == {
         "items": 10,
         "images": 6,
