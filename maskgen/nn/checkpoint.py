@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -141,7 +142,11 @@ def load_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns of a foreign pickle's protocol before refusing it: the refusal
+            # below says what the file is, in one line
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
     except Exception as exc:

@@ -292,7 +292,8 @@ def resolve_resume_config(
 
     Settings given again (``overrides`` from the command line, a ``config_file``, a ``preset``)
     may change those in RESUME_MAY_CHANGE (a layer setting ``steps`` clears ``epochs`` and the
-    reverse, as in :func:`resolve_config`). Any other must equal the stored value (paths are
+    reverse, as in :func:`resolve_config`; one setting ``val`` without ``val_masked`` clears the
+    stored ``val_masked``). Any other must equal the stored value (paths are
     compared as absolute paths), else ConfigError naming the flag or file and both values. A
     preset given again is only compared by name: the stored config already holds its values.
     ``output`` is always ``run_dir``.
@@ -317,6 +318,11 @@ def resolve_resume_config(
             if layer.get(exclusive) is not None and other not in layer:
                 given[other] = None
                 given_by[other] = source
+        if layer.get("val") is not None and "val_masked" not in layer:
+            # new --val sets replace the stored ones, their twins too: the stored twins were
+            # kept and paired with the new sets ("not the masked twin of ...")
+            given["val_masked"] = ()
+            given_by["val_masked"] = source
         given.update(layer)
         given_by.update(dict.fromkeys(layer, source))
     for key, value in given.items():

@@ -474,3 +474,20 @@ def test_aligned_crops_of_masked_faces_are_embedded_as_they_are(
     photo = sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[0]  # 250x250: not a crop
     result = _run("verify", photo, crops[0], "--model", checkpoint, "--aligned")
     _one_line_error(result, f"{photo}: not an aligned 112x112 crop, nothing to compare")
+
+
+def test_a_foreign_pickle_is_refused_without_torchs_warning(tmp_path: Path) -> None:
+    """A verification .bin (pickle protocol 5) given as --model printed torch's paragraph
+    about pickle protocols ("please file an issue") above maskgen's one-line error."""
+    import warnings
+
+    from maskgen.errors import CheckpointError
+    from maskgen.nn.checkpoint import load_torch_file
+
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(pickle.dumps(([b"x"], [True]), protocol=5))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+            load_torch_file(fake)
+    assert not [w for w in seen if "pickle protocol" in str(w.message)]

@@ -293,6 +293,22 @@ def test_resume_flags_must_agree_except_how_long_and_how_it_reports(
     assert resolve_resume_config(run, config_file=toml).steps == 99
 
 
+def test_new_val_sets_on_resume_replace_the_stored_ones_and_their_twins(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A run validated on v.bin and its twin, resumed with --val w.bin only, kept the stored
+    twin and paired it with w.bin ("not the masked twin of w.bin"), or was refused as one twin
+    for two sets, blaming config.json. New --val sets now come without the old twins; given
+    again, the twins are taken; without --val the stored pair stays."""
+    run = _stored_run(tmp_path, monkeypatch, val=["v.bin"], val_masked=["vm.bin"])
+    kept = resolve_resume_config(run, overrides={"steps": 5})
+    assert kept.val == (str(tmp_path / "v.bin"),) and kept.val_masked == (str(tmp_path / "vm.bin"),)
+    new = resolve_resume_config(run, overrides={"val": ["w.bin", "x.bin"]})
+    assert new.val == (str(tmp_path / "w.bin"), str(tmp_path / "x.bin")) and new.val_masked == ()
+    both = resolve_resume_config(run, overrides={"val": ["w.bin"], "val_masked": ["wm.bin"]})
+    assert both.val_masked == (str(tmp_path / "wm.bin"),)
+
+
 def test_resume_compares_the_config_file_as_the_flags_override_it(
     tmp_path: Path, monkeypatch
 ) -> None:
