@@ -93,6 +93,7 @@ def evaluate_model(
             f"{embedder.info.path}: no mask head, and a RecordIO set (--rec) gives mask-usage "
             "accuracy only: nothing to evaluate (a .bin gives verification accuracy)"
         )
+    warn_twins_given_as_bins(sets)
     sets = with_twin_originals(sets)
     results = tuple(evaluate_set(embedder, s, progress=progress) for s in sets)
     return EvalReport(results=results, model=embedder.info.to_json())
@@ -144,6 +145,30 @@ def with_twin_originals(sets: Sequence[EvalSet]) -> list[EvalSet]:
     return out
 
 
+def warn_twins_given_as_bins(sets: Sequence[EvalSet]) -> None:
+    """A warning for each ``bin`` set that is a masked twin ``maskgen augment`` wrote (its run
+    record, ``maskgen.json``, is beside it): a ``bin``'s faces are all expected unmasked, so
+    its mask-usage accuracy would count every masked face as a miss without a word. None
+    where the record counts no masked image."""
+    for eval_set in sets:
+        if eval_set.kind != "bin":
+            continue
+        record = twin_record(Path(eval_set.path))
+        if record is None:
+            continue
+        masked = _masked_count(record)
+        if masked == 0:  # every face left as it was: an unmasked set after all
+            continue
+        logger.warning(
+            "%s: a masked twin (maskgen augment wrote it from %s%s), given as an unmasked "
+            "set: its mask-usage accuracy counts every masked face as a miss; give it with "
+            "--masked-bin",
+            eval_set.path,
+            record.get("input") or "an input not named",
+            f"; {masked} image(s) masked" if masked is not None else "",
+        )
+
+
 def _distinct_files(paths: Sequence[str]) -> list[str]:
     """``paths`` without a second name of a file already listed (one file read once)."""
     seen: set[Path] = set()
@@ -189,6 +214,14 @@ def _left_unmasked(record: dict[str, Any]) -> int:
     except (KeyError, TypeError, ValueError):
         return 0
     return counts.images - counts.masked
+
+
+def _masked_count(record: dict[str, Any]) -> int | None:
+    """How many images a run record counts as masked (None for a damaged record)."""
+    try:
+        return counts_from_run_info(record).masked
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _masked_images(twin: Sequence[bytes], originals: Sequence[bytes]) -> np.ndarray:

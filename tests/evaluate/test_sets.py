@@ -206,3 +206,34 @@ def test_a_masked_bin_alone_finds_its_original_through_the_run_record(
     assert (
         "says 3 image(s) were left unmasked" in caplog.text and "give the original" in caplog.text
     )
+
+
+def test_a_twin_given_as_bin_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``maskgen eval --bin twin/x.bin``: a ``bin``'s faces are expected unmasked, so the
+    twin's masked faces were all scored as misses without a word. Its run record says it
+    is a twin; an original without one, and a twin whose record counts no masked image,
+    are not warned about."""
+    from maskgen.evaluate.sets import warn_twins_given_as_bins
+    from maskgen.formats.verification import write_verification_bin
+
+    issame = [True, False] * 6
+    faces = [b"\xff\xd8 a %d" % i for i in range(24)]
+    original = write_verification_bin(tmp_path / "x.bin", faces, issame)
+    (tmp_path / "twin").mkdir()
+    twin = write_verification_bin(tmp_path / "twin" / "x.bin", faces, issame)
+    counts = {"items": 24, "images": 24, "not_masked": {"occluded": 3}}
+    record = {"input": str(original), "output": "x.bin", "counts": counts}
+    run_record = tmp_path / "twin" / "maskgen.json"
+    with caplog.at_level("WARNING", logger="maskgen.evaluate.sets"):
+        run_record.write_text(json.dumps({**record, "counts": {**record["counts"], "masked": 21}}))
+        warn_twins_given_as_bins([EvalSet(original, "bin"), EvalSet(twin, "masked-bin")])
+        assert caplog.text == ""
+        warn_twins_given_as_bins([EvalSet(twin, "bin")])
+        assert f"{twin}: a masked twin (maskgen augment wrote it from {original}" in caplog.text
+        assert "21 image(s) masked" in caplog.text and "--masked-bin" in caplog.text
+        caplog.clear()
+        run_record.write_text(json.dumps({**record, "counts": {**record["counts"], "masked": 0}}))
+        warn_twins_given_as_bins([EvalSet(twin, "bin")])
+        assert caplog.text == ""
