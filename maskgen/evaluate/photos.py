@@ -24,7 +24,7 @@ from maskgen.faces import (
     is_too_small,
     load_face_finder,
 )
-from maskgen.images import read_rgb
+from maskgen.images import read_rgb, read_stored
 from maskgen.nn.mask_usage import MASK_THRESHOLD
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ SKIP_REASONS = {
     "no_face": "no face found",
     "too_small": f"too small to hold a face (a side under {MIN_IMAGE_SIDE} px)",
     "unreadable": "not a readable image",
+    "unsupported_format": "pixels maskgen cannot read (8- and 16-bit images only)",
     "not_aligned": f"not an aligned {FACE_SIZE}x{FACE_SIZE} crop",
 }
 """What each skip reason means, for messages."""
@@ -116,7 +117,7 @@ def align_photos(
         else:
             face = _as_aligned(rgb) if finder is None else align_photo(rgb, finder)
         if face is None:
-            skipped[str(path)] = _skip_reason(rgb, aligned=aligned)
+            skipped[str(path)] = _skip_reason(rgb, aligned=aligned, path=path)
             logger.info("skipped %s: %s", path, skipped[str(path)])
             continue
         kept.append(str(path))
@@ -130,11 +131,16 @@ def _as_aligned(rgb: np.ndarray) -> np.ndarray | None:
     return rgb if rgb.shape[:2] == (FACE_SIZE, FACE_SIZE) else None
 
 
-def _skip_reason(rgb: np.ndarray | None, *, aligned: bool = False) -> str:
-    """Why a photo gave no face: unreadable, too small, no face found or (``aligned``) not an
-    aligned crop's size."""
+def _skip_reason(
+    rgb: np.ndarray | None, *, aligned: bool = False, path: str | Path | None = None
+) -> str:
+    """Why a photo gave no face: unreadable, pixels of a depth maskgen does not read (a float
+    TIFF: ``unsupported_format``, as ``maskgen mask`` names it), too small, no face found or
+    (``aligned``) not an aligned crop's size."""
     if rgb is None:
-        return "unreadable"
+        return (
+            "unsupported_format" if path is not None and _decodes_unmaskable(path) else "unreadable"
+        )
     if aligned:
         return "not_aligned"
     return "too_small" if is_too_small(*rgb.shape[:2]) else "no_face"
@@ -216,3 +222,12 @@ def compare_photos(
         threshold=embedder.info.threshold if threshold is None else float(threshold),
         mask_prob=None if probs is None else (float(probs[0]), float(probs[1])),
     )
+
+
+def _decodes_unmaskable(path: str | Path) -> bool:
+    """Whether the file at ``path`` decodes, to pixels maskgen cannot use (float32, ...)."""
+    try:
+        stored = read_stored(Path(path).read_bytes(), Path(path).name)
+    except OSError:
+        return False
+    return stored is not None and not stored.maskable

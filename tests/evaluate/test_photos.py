@@ -10,7 +10,7 @@ import pytest
 
 from maskgen.errors import DatasetFormatError
 from maskgen.evaluate import Embedder
-from maskgen.evaluate.photos import align_photo, compare_photos, read_photo
+from maskgen.evaluate.photos import align_photo, compare_photos, describe_skip, read_photo
 from maskgen.faces import load_face_finder
 
 pytestmark = [pytest.mark.torch, pytest.mark.shared]
@@ -34,14 +34,33 @@ def blank_and_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     return blank, text
 
 
+@pytest.fixture(scope="module")
+def float_tiff(photos: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real face stored as a float32 TIFF (HDR work): OpenCV decodes it, maskgen cannot."""
+    path = tmp_path_factory.mktemp("float") / "face.tif"
+    assert cv2.imwrite(str(path), cv2.imread(str(photos[0])).astype(np.float32) / 255)
+    assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).dtype == np.float32
+    return path
+
+
 def test_embed_faces_skips_photos_without_a_face(
-    tiny_checkpoint: Path, photos: list[Path], blank_and_text: tuple[Path, Path]
+    tiny_checkpoint: Path,
+    photos: list[Path],
+    blank_and_text: tuple[Path, Path],
+    float_tiff: Path,
 ) -> None:
     blank, text = blank_and_text
     embedder = Embedder.from_path(tiny_checkpoint)
-    result = embedder.embed_faces([photos[0], blank, photos[1], text, photos[2]])
+    result = embedder.embed_faces([photos[0], blank, photos[1], text, photos[2], float_tiff])
     assert result.paths == tuple(str(p) for p in photos)
-    assert result.skipped == {str(blank): "no_face", str(text): "unreadable"}
+    # a float TIFF decodes, to pixels maskgen does not read: named as `maskgen mask` names it
+    reasons = {
+        str(blank): "no_face",
+        str(text): "unreadable",
+        str(float_tiff): "unsupported_format",
+    }
+    assert result.skipped == reasons
+    assert describe_skip("unsupported_format").startswith("pixels maskgen cannot read")
     assert result.embeddings.shape == (3, 512) and result.mask_prob.shape == (3,)
     # the same as aligning by hand and embedding the aligned faces
     finder = load_face_finder()
