@@ -76,6 +76,7 @@ def test_what_was_caught_before_a_failure_is_printed_after_it(
     assert capfd.readouterr().err == "decoder: about to fail\nafter\n"
 
 
+@pytest.mark.torch
 def test_a_warning_a_signal_handler_logs_during_a_decode_still_prints(
     cut_png: bytes, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

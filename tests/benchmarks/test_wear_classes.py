@@ -22,6 +22,7 @@ def _args(**values: object) -> argparse.Namespace:
     return argparse.Namespace(**{**defaults, "people_train": 300, "workers": 1, **values})
 
 
+@pytest.mark.torch
 def test_poly_schedule_reaches_training_and_decays_to_zero(
     bench: ModuleType, tmp_path: Path
 ) -> None:
