@@ -550,7 +550,14 @@ def _maskgen_signature(session: Any) -> OnnxSignature:
         outputs.append(ONNX_MASK_PROB)
         if ONNX_WEAR_PROB in names:
             outputs.append(ONNX_WEAR_PROB)
-    return OnnxSignature(ONNX_INPUT, tuple(outputs))
+    return OnnxSignature(ONNX_INPUT, tuple(outputs), batch=_fixed_batch(session.get_inputs()[0]))
+
+
+def _fixed_batch(image_input: Any) -> int | None:
+    """The input's fixed batch size, None where it is dynamic: an export made fixed for
+    deployment (onnxruntime's ``make_dynamic_shape_fixed``) takes only that many faces a run."""
+    first = image_input.shape[0]
+    return first if isinstance(first, int) and first > 0 else None
 
 
 def _check_onnx_signature(session: Any, path: Path) -> None:
@@ -591,8 +598,9 @@ def _foreign_signature(session: Any, path: Path) -> OnnxSignature:
             f"needs {_FOREIGN_NEEDS}"
         )
     mean, std = pixel_normalisation(_head_node_names(path))
-    batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return OnnxSignature(image.name, (embedding.name,), mean, std, batch, foreign=True)
+    return OnnxSignature(
+        image.name, (embedding.name,), mean, std, _fixed_batch(image), foreign=True
+    )
 
 
 def graph_normalises_input(node_names: Sequence[str]) -> bool:

@@ -166,3 +166,28 @@ def test_an_export_under_a_regular_file_is_refused_before_any_work(
     result = CliRunner().invoke(cli, ["export", "--model", str(tiny_checkpoint), "-o", str(out)])
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: {out}: {tmp_path / 'afile'} is a file, not a folder"
+
+
+def test_an_export_made_fixed_batch_is_fed_that_many_faces_a_run(
+    tiny_onnx: Path, tmp_path: Path
+) -> None:
+    """Deployment often fixes an export's batch (onnxruntime's ``make_dynamic_shape_fixed``);
+    eval, embed and verify fed such a model 128 faces at once and ended in onnxruntime's
+    traceback (``Got invalid dimensions for input``). It is fed its batch, the last one
+    padded, and embeds as the dynamic export does."""
+    from onnxruntime.tools.onnx_model_utils import fix_output_shapes, make_dim_param_fixed
+
+    from maskgen.evaluate import Embedder
+
+    model = onnx.load(str(tiny_onnx))
+    (batch_param,) = {model.graph.input[0].type.tensor_type.shape.dim[0].dim_param}
+    make_dim_param_fixed(model.graph, batch_param, 2)
+    fix_output_shapes(model)
+    fixed = tmp_path / "fixed2.onnx"
+    onnx.save(model, str(fixed))
+    faces = np.random.default_rng(0).integers(0, 256, size=(5, 112, 112, 3), dtype=np.uint8)
+    dynamic = Embedder.from_path(tiny_onnx).embed_images(faces)
+    two_at_a_time = Embedder.from_path(fixed).embed_images(faces)
+    assert two_at_a_time.embeddings.shape == (5, 512)
+    assert np.allclose(two_at_a_time.embeddings, dynamic.embeddings, atol=1e-5)
+    assert np.allclose(two_at_a_time.mask_prob, dynamic.mask_prob, atol=1e-6)
