@@ -70,6 +70,8 @@ def embed(
 
     Aligned crops of masked faces: maskgen embed crops/*.jpg --aligned --model model.onnx
     """
+    from tqdm import tqdm
+
     from maskgen.evaluate import Embedder
     from maskgen.evaluate.photos import describe_skip
 
@@ -78,7 +80,13 @@ def embed(
     options.refuse_existing(output_path, overwrite=overwrite)
     options.refuse_unwritable(output_path)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
-    result = embedder.embed_faces(photos, models_dir=models_dir, aligned=aligned)
+    # on a terminal, unless -q: detection takes about a second a large photo on a CPU
+    with tqdm(
+        total=len(photos), unit="photo", desc="embed", leave=False, disable=quiet or None
+    ) as bar:
+        result = embedder.embed_faces(
+            photos, models_dir=models_dir, aligned=aligned, progress=bar.update
+        )
     if not result.paths and len(photos) == 1:  # the reason itself, as verify gives it
         (reason,) = result.skipped.values()
         name = click.format_filename(photos[0])

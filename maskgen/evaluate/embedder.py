@@ -8,7 +8,7 @@ which finds and aligns the face in each photo first (``maskgen embed``, ``maskge
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,17 +53,21 @@ class Embedder(nn_embedder.Embedder):
         *,
         models_dir: str | Path | None = None,
         aligned: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> PhotoEmbeddings:
         """Detect, align and embed the main face of each photo (one path, or several);
         photos without a face, or not readable as an image, are skipped and listed in
         ``skipped``. ``aligned``: the photos are ArcFace-aligned 112x112 crops, embedded as
         they are (:func:`~maskgen.evaluate.photos.align_photos`). DatasetFormatError for a
-        path that does not exist."""
+        path that does not exist. ``progress`` is called with 1 as each photo is read and
+        aligned (the slow part: detection), e.g. a tqdm bar's ``update``."""
         from maskgen.evaluate.photos import align_photos
 
         if isinstance(photo_paths, str | Path):  # one photo, not its letters
             photo_paths = [photo_paths]
-        photos = align_photos(photo_paths, models_dir=models_dir, aligned=aligned)
+        photos = align_photos(
+            photo_paths, models_dir=models_dir, aligned=aligned, progress=progress
+        )
         result = self.embed_images(list(photos.faces))
         return PhotoEmbeddings(
             embeddings=result.embeddings,

@@ -8,7 +8,7 @@ photos were said to be aligned crops), the way the masking pipeline reports item
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,14 +96,18 @@ def require_file(path: str | Path) -> None:
 
 
 def align_photos(
-    paths: Sequence[str | Path], *, models_dir: str | Path | None = None, aligned: bool = False
+    paths: Sequence[str | Path],
+    *,
+    models_dir: str | Path | None = None,
+    aligned: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> AlignedPhotos:
     """Read, detect and align every photo in ``paths`` (in order); see :class:`AlignedPhotos`.
     ``models_dir``: where dlib's landmark model is (None: the default lookup). ``aligned``:
     the photos are ArcFace-aligned 112x112 crops, taken as they are without detection (the
     detector misses many crops of faces that wear a mask); any other size is skipped,
     ``not_aligned``. Every path is checked first: a missing one raises DatasetFormatError
-    before any work."""
+    before any work. ``progress`` is called with 1 after each photo (a bar's ``update``)."""
     for path in paths:
         require_file(path)
     finder = None if aligned else load_face_finder(None if models_dir is None else str(models_dir))
@@ -119,9 +123,11 @@ def align_photos(
         if face is None:
             skipped[str(path)] = _skip_reason(rgb, aligned=aligned, path=path)
             logger.info("skipped %s: %s", path, skipped[str(path)])
-            continue
-        kept.append(str(path))
-        faces.append(face)
+        else:
+            kept.append(str(path))
+            faces.append(face)
+        if progress is not None:
+            progress(1)
     stacked = np.stack(faces) if faces else np.zeros((0, FACE_SIZE, FACE_SIZE, 3), dtype=np.uint8)
     return AlignedPhotos(paths=tuple(kept), faces=stacked, skipped=skipped)
 

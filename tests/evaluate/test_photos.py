@@ -51,7 +51,11 @@ def test_embed_faces_skips_photos_without_a_face(
 ) -> None:
     blank, text = blank_and_text
     embedder = Embedder.from_path(tiny_checkpoint)
-    result = embedder.embed_faces([photos[0], blank, photos[1], text, photos[2], float_tiff])
+    done: list[int] = []
+    result = embedder.embed_faces(
+        [photos[0], blank, photos[1], text, photos[2], float_tiff], progress=done.append
+    )
+    assert done == [1] * 6  # a bar's update after every photo, skipped ones too
     assert result.paths == tuple(str(p) for p in photos)
     # a float TIFF decodes, to pixels maskgen does not read: named as `maskgen mask` names it
     reasons = {
