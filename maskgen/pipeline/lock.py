@@ -96,6 +96,29 @@ def _acquire(path: Path, shard: Shard | None) -> int | None:
         os.close(fd)  # locked a file its holder removed as it finished: lock the one there now
 
 
+def lock_holder(out_dir: Path, shard: Shard | None = None) -> str | None:
+    """Who holds the lock of ``out_dir`` (of ``shard`` in it) now, in words ("process 123"),
+    or None where nobody does or locks are not available here. It asks by taking a shared
+    lock for an instant: a run starting in that instant is refused as if one were running."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(lock_path(out_dir, shard), os.O_RDONLY)
+    except OSError:  # no lock file: no run has it
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_holder(fd)
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _same_file(fd: int, path: Path) -> bool:
     try:
         there = os.stat(path)

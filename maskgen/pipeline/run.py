@@ -26,7 +26,7 @@ from maskgen.formats.base import Format, Reader, find_format
 from maskgen.formats.folder import FolderFormat, FolderReader, safe_key
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.pipeline.local import default_workers, run_jobs
-from maskgen.pipeline.lock import is_lock_file, output_lock
+from maskgen.pipeline.lock import is_lock_file, lock_holder, output_lock
 from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
 from maskgen.pipeline.plan import (
     PartsLayout,
@@ -293,6 +293,15 @@ def merge_shards(output_dir: str | Path) -> RunReport:
     ``maskgen.json``. OutputError listing the shards not done yet, if any."""
     started = time.perf_counter()
     out_dir = Path(output_dir)
+    if not out_dir.is_dir():  # the lock would make it
+        raise OutputError(f"{out_dir}: no such folder, no parts to merge")
+    # held from the start: an unsharded run still writing here is named as such, not taken
+    # for an interrupted one ("finish the run with --resume", which it then refused)
+    with output_lock(out_dir):
+        return _merge_shards(out_dir, started)
+
+
+def _merge_shards(out_dir: Path, started: float) -> RunReport:
     layout = PartsLayout.in_output(out_dir)
     if not layout.plan_path.exists() and (out_dir / RUN_INFO_NAME).exists():
         raise OutputError(  # merged already, or a run that was never sharded
@@ -311,10 +320,7 @@ def merge_shards(output_dir: str | Path) -> RunReport:
         raise ConfigError(f"{plan.input}: changed since the shards ran (its file names or sizes)")
     job = _Job(fmt, reader, out_dir, fmt.output_path(reader, out_dir), plan)
     counts = _counts(job, range(len(plan.chunks)), {})
-    with output_lock(out_dir):
-        if not layout.plan_path.exists():  # a merge that ran meanwhile joined them
-            raise OutputError(f"{out_dir}: merged by another run meanwhile, nothing to merge")
-        output = _join(job, counts)
+    output = _join(job, counts)
     seconds = time.perf_counter() - started
     return job.report(counts, output=output, seconds=seconds, merged_shards=plan.shards or 1)
 
@@ -323,6 +329,13 @@ def _check_all_done(layout: PartsLayout, plan: Plan) -> None:
     """OutputError naming the shards (or counting the chunks) not done yet."""
     count = plan.shards or 1
     missing = layout.missing_shards(count) if plan.shards else []
+    running = {i: who for i in missing if (who := lock_holder(layout.root.parent, (i, count)))}
+    if running:
+        names = ", ".join(f"{i} ({who})" for i, who in running.items())
+        raise OutputError(
+            f"{layout.root.parent}: shard{'s' if len(running) > 1 else ''} {names} of {count} "
+            "still being written (0-based); merge once they end"
+        )
     if missing:
         names = ", ".join(str(i) for i in missing)
         raise OutputError(

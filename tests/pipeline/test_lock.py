@@ -68,6 +68,31 @@ def test_shards_lock_each_their_own_and_a_merge_the_whole(
     assert read_tree(tmp_path) == read_tree(mini_reference)
 
 
+def test_a_merge_names_the_shards_still_running(
+    tmp_path: Path, lfw_mini: Path, spec, mini_reference: Path, run_augment, read_tree
+) -> None:
+    """``maskgen merge`` while a shard still ran told the user to run that shard (and while an
+    unsharded run wrote, to finish it with --resume), which the lock then refused: the
+    shards still writing are named as such, and nothing is changed."""
+    run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 2))
+    before = read_tree(tmp_path)
+    with output_lock(tmp_path, (1, 2)), pytest.raises(OutputError) as refused:
+        merge_shards(tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path}: shard 1 (process {os.getpid()}) of 2 still being written (0-based); "
+        "merge once they end"
+    )
+    assert read_tree(tmp_path) == before
+    with pytest.raises(OutputError, match=r"shard 1 of 2 not done \(0-based\); run them"):
+        merge_shards(tmp_path)  # not running: the shard is to be run
+    with pytest.raises(OutputError, match="no such folder"):
+        merge_shards(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
+    run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(1, 2))
+    merge_shards(tmp_path)
+    assert read_tree(tmp_path) == read_tree(mini_reference)
+
+
 def test_the_cli_says_one_line_and_exits_1(tmp_path: Path, lfw_fold1_bin: Path) -> None:
     out = tmp_path / "twin"
     with output_lock(out):
