@@ -239,6 +239,7 @@ def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
     whose first image has no mask flag (needed only by a model with a mask head)."""
     path = eval_set.path
     require_file(path)
+    _refuse_the_other_format(eval_set)
     if eval_set.kind == "rec":
         from maskgen.formats.recordio import RecordIOReader
 
@@ -252,6 +253,30 @@ def _check_set(eval_set: EvalSet, *, mask_head: bool) -> None:
     from maskgen.formats.verification import read_verification_bin
 
     check_enough_pairs(path, len(read_verification_bin(path)[1]))
+
+
+def _refuse_the_other_format(eval_set: EvalSet) -> None:
+    """DatasetFormatError, saying which kind it is, for a RecordIO file given as a ``bin``
+    set or a verification ``.bin`` (a pickle) given as a ``rec`` set: the readers' own
+    words (``invalid load key``, ``not a RecordIO file``) did not say what to do."""
+    from maskgen.formats.recordio import MAGIC
+
+    with open(eval_set.path, "rb") as handle:
+        head = handle.read(4)
+    if eval_set.kind != "rec" and head == MAGIC.to_bytes(4, "little"):
+        raise DatasetFormatError(
+            f"{eval_set.path}: a RecordIO file, not a verification .bin; evaluate it as a "
+            "'rec' set (maskgen eval --rec)"
+        )
+    if eval_set.kind == "rec" and head[:1] == _PICKLE_PROTOCOL:
+        raise DatasetFormatError(
+            f"{eval_set.path}: a pickle (an insightface verification .bin), not a RecordIO "
+            "file; evaluate it as a 'bin' or 'masked-bin' set (maskgen eval --bin, --masked-bin)"
+        )
+
+
+_PICKLE_PROTOCOL = b"\x80"
+"""The first byte of a pickle of protocol 2 or later, as insightface's .bin files are."""
 
 
 def evaluate_set(

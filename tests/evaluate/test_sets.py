@@ -94,8 +94,9 @@ def test_every_path_is_checked_before_any_work(
 def test_every_set_format_is_checked_before_any_work(
     tiny_checkpoint: Path, lfw_fold1_bin: Path, rec_dir: Path, tmp_path: Path
 ) -> None:
-    """A .rec given as --bin, a .rec without mask flags or a .bin of too few pairs after a good
-    set fails at once, not after the good set's inference."""
+    """A .rec given as --bin (or a .bin as --rec: each says which kind it is), a .rec without
+    mask flags or a .bin of too few pairs after a good set fails at once, not after the good
+    set's inference."""
     from maskgen.formats.verification import read_verification_bin, write_verification_bin
 
     images, issame = read_verification_bin(lfw_fold1_bin)
@@ -104,7 +105,12 @@ def test_every_set_format_is_checked_before_any_work(
     embedder = Embedder.from_path(tiny_checkpoint)
     good = EvalSet(str(rec_dir / "lfw-mini-flat" / "train.rec"), "rec")
     cases = [
-        (EvalSet(rec, "bin"), "not an insightface verification .bin"),
+        (
+            EvalSet(rec, "bin"),
+            r"a RecordIO file, not a verification \.bin; .* \(maskgen eval --rec\)",
+        ),
+        (EvalSet(rec, "masked-bin"), "a RecordIO file, not a verification .bin"),
+        (EvalSet(str(lfw_fold1_bin), "rec"), r"a pickle .*, not a RecordIO file; .* --masked-bin"),
         (EvalSet(rec, "rec"), r"expected \[identity, mask flag\]"),
         (EvalSet(str(few), "masked-bin"), "5 pairs, fewer than the 10 folds"),
     ]
