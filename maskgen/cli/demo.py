@@ -22,7 +22,10 @@ from maskgen.cli import options
 @options.seed
 @options.models_dir
 @options.overwrite_file
-def demo(output_dir, seed, models_dir, overwrite):
+@options.quiet
+def demo(
+    output_dir: Path, seed: int, models_dir: Path | None, overwrite: bool, quiet: bool
+) -> None:
     """Mask scikit-image's public-domain astronaut portrait with every mask type (plain,
     coloured, textured) and write the results and a contact sheet, demo_sheet.png (files of
     an earlier demo there are replaced only with --overwrite).
@@ -33,4 +36,5 @@ def demo(output_dir, seed, models_dir, overwrite):
 
     options.refuse_existing(*demo_outputs(output_dir), overwrite=overwrite)
     written = run_demo(output_dir, seed=seed, models_dir=models_dir)
-    click.echo(f"wrote {len(written)} images to {output_dir}/ (see demo_sheet.png)", err=True)
+    if not quiet:
+        click.echo(f"wrote {len(written)} images to {output_dir}/ (see demo_sheet.png)", err=True)

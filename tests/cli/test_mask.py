@@ -127,7 +127,8 @@ def test_demo_masks_the_astronauts_face_alone(tmp_path):
     as a face, and the demo drew a mask there too and cropped its sheet on the patch."""
     from maskgen.preview import demo_portrait
 
-    assert invoke("demo", "-o", tmp_path).exit_code == 0
+    quiet = invoke("demo", "-o", tmp_path, "-q")  # -q as every long command takes it
+    assert quiet.exit_code == 0 and quiet.output == "", quiet.output
     portrait = cv2.cvtColor(demo_portrait(), cv2.COLOR_RGB2BGR)
     for mask_type in available_mask_types():
         for variant in ("plain", "color", "texture"):
