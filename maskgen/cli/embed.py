@@ -90,9 +90,11 @@ def embed(
     if not result.paths and len(photos) == 1:  # the reason itself, as verify gives it
         (reason,) = result.skipped.values()
         name = click.format_filename(photos[0])
-        raise click.ClickException(f"{name}: {describe_skip(reason)}, nothing to write")
+        words = describe_skip(reason, photos[0], aligned_words="--aligned")
+        raise click.ClickException(f"{name}: {words}, nothing to write")
     for path, reason in result.skipped.items():
-        click.echo(f"skipped {click.format_filename(path)}: {describe_skip(reason)}", err=True)
+        words = describe_skip(reason, path, aligned_words="--aligned")
+        click.echo(f"skipped {click.format_filename(path)}: {words}", err=True)
     if not result.paths:  # "no face found" was said of unreadable and too small photos too
         raise click.ClickException(
             f"none of the {len(photos)} photos gave a face (each skipped above), nothing to write"

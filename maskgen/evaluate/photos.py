@@ -65,9 +65,28 @@ class AlignedPhotos:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def describe_skip(reason: str) -> str:
-    """A skip reason in words: ``no_face`` -> ``no face found``."""
-    return SKIP_REASONS.get(reason, reason.replace("_", " "))
+def describe_skip(
+    reason: str, path: str | Path | None = None, *, aligned_words: str = "aligned=True"
+) -> str:
+    """A skip reason in words: ``no_face`` -> ``no face found``. Given the photo's ``path``,
+    no face found on an image of an aligned crop's size says how to take it as one
+    (``aligned_words``: the CLI's ``--aligned``): the detector misses many aligned crops, of
+    masked faces above all, and "no face found" alone left the user there."""
+    words = SKIP_REASONS.get(reason, reason.replace("_", " "))
+    if reason == "no_face" and path is not None and _has_crop_size(path):
+        words += f" (an aligned {FACE_SIZE}x{FACE_SIZE} crop? {aligned_words} takes it as one)"
+    return words
+
+
+def _has_crop_size(path: str | Path) -> bool:
+    """Whether the image at ``path`` is FACE_SIZE pixels square (read from its header)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size == (FACE_SIZE, FACE_SIZE)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
 
 
 def read_photo(path: str | Path) -> np.ndarray | None:
@@ -219,7 +238,10 @@ def compare_photos(
     without a face raises DatasetFormatError."""
     result = embedder.embed_faces([path_a, path_b], models_dir=models_dir, aligned=aligned)
     for path, reason in result.skipped.items():
-        raise DatasetFormatError(f"{path}: {describe_skip(reason)}, nothing to compare")
+        raise DatasetFormatError(
+            f"{path}: {describe_skip(reason, path)}, nothing to compare",
+            parameters={"aligned=True": "aligned"},
+        )
     similarity = float(np.dot(result.embeddings[0], result.embeddings[1]))
     probs = result.mask_prob
     return PhotoComparison(

@@ -356,6 +356,28 @@ def test_export_embed_and_verify(checkpoint: Path, lfw_dir: Path, tmp_path: Path
     assert float(result.stdout.splitlines()[0].split(":")[1]) == pytest.approx(similarity, abs=1e-4)
 
 
+def test_a_crop_without_a_detection_is_told_of_aligned(checkpoint: Path, tmp_path: Path) -> None:
+    """verify/embed on an aligned 112x112 crop the detector misses (a blank one here, as
+    MFR2's masked crops often are to it) said "no face found" and left the user there: it
+    now says --aligned takes it as one. A photo of another size gets no such hint."""
+    crop = tmp_path / "crop.png"
+    assert cv2.imwrite(str(crop), np.full((112, 112, 3), 128, np.uint8))
+    blank = tmp_path / "blank.png"
+    assert cv2.imwrite(str(blank), np.full((120, 160, 3), 128, np.uint8))
+    hint = "no face found (an aligned 112x112 crop? --aligned takes it as one)"
+    result = _run("verify", crop, blank, "--model", checkpoint, "--threshold", 1.2)
+    _one_line_error(result)
+    assert result.stderr == f"Error: {crop}: {hint}, nothing to compare\n"
+    result = _run("embed", crop, blank, "--model", checkpoint, "-o", tmp_path / "e.npz")
+    assert result.stderr.splitlines() == [
+        f"skipped {crop}: {hint}",
+        f"skipped {blank}: no face found",
+        "Error: none of the 2 photos gave a face (each skipped above), nothing to write",
+    ]
+    aligned = _run("verify", crop, crop, "--model", checkpoint, "--threshold", 1.2, "--aligned")
+    assert aligned.exit_code == 0, aligned.output
+
+
 def test_embed_fails_only_if_no_photo_has_a_face(checkpoint: Path, tmp_path: Path) -> None:
     """Every photo skipped ended in "no face found in the photo" / "in any of the N photos",
     also where none was an image or each was too small to hold a face: a lone photo's error
@@ -449,7 +471,8 @@ def test_aligned_crops_of_masked_faces_are_embedded_as_they_are(
     result = _run("embed", *crops, "--model", checkpoint, "-o", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[:2] == [
-        f"skipped {crop}: no face found" for crop in crops[1:]
+        f"skipped {crop}: no face found (an aligned 112x112 crop? --aligned takes it as one)"
+        for crop in crops[1:]
     ]
     result = _run("embed", *crops, "--model", checkpoint, "-o", out, "--aligned",
                   "--device", "cpu", "--overwrite")  # fmt: skip
@@ -464,7 +487,8 @@ def test_aligned_crops_of_masked_faces_are_embedded_as_they_are(
         np.testing.assert_allclose(data["mask_prob"], expected.mask_prob, atol=1e-6)
 
     refused = _run("verify", crops[0], crops[1], "--model", checkpoint, "--device", "cpu")
-    _one_line_error(refused, f"{crops[1]}: no face found, nothing to compare")
+    hint = "no face found (an aligned 112x112 crop? --aligned takes it as one)"
+    _one_line_error(refused, f"{crops[1]}: {hint}, nothing to compare")
     result = _run("verify", crops[0], crops[1], "--model", checkpoint, "--device", "cpu",
                   "--aligned")  # fmt: skip
     assert result.exit_code == 0, result.output
