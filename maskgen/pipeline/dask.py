@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import joblib
 
 from maskgen.errors import ConfigError, MaskgenError
 from maskgen.pipeline.local import run_jobs
 from maskgen.pipeline.step import ChunkJob, ChunkSummary
+
+logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = "20s"
 
@@ -45,12 +49,64 @@ def run_jobs_on_dask(jobs: Iterable[ChunkJob], n_jobs: int, address: str) -> Ite
                 yield from run_jobs(jobs, n_jobs, workers=-1, backend=None)
             except BaseException as error:  # an interrupt too: the client closes with jobs out
                 silenced = _silence(SHUTDOWN_LOGGERS)
+                _stop_chunks(client)
                 if _unopened_file(error):
                     raise _unshared_path(error, address) from None
                 raise
     finally:
         for name, level in silenced.items():
             logging.getLogger(name).setLevel(level)
+
+
+STOP_WAIT_SECONDS = 300.0
+"""How long a stopped run waits for the chunks its workers are masking, at most."""
+STOP_POLL_SECONDS = 0.2
+STOP_TELL_AFTER_SECONDS = 1.0
+"""A wait longer than this is said (a line above "Interrupted."); a shorter one is not."""
+
+
+def _stop_chunks(client: Any) -> None:
+    """Cancel this run's chunks not started, and wait (at most :data:`STOP_WAIT_SECONDS`; a
+    second Ctrl-C stops waiting) for those a worker thread is masking: Python cannot stop a
+    thread, and such a chunk wrote its parts into OUTDIR after ``augment`` had exited and
+    released OUTDIR's lock, where an ``--overwrite`` started then would have found them.
+    Where the cluster cannot be asked (a lost connection), it returns at once."""
+    from distributed import Future
+
+    keys = set(client.futures)
+    if not keys:
+        return
+    try:
+        client.cancel([Future(key, client=client) for key in keys])
+        started = time.monotonic()
+        running = _running(client, keys)
+        told = False
+        while running and time.monotonic() < started + STOP_WAIT_SECONDS:
+            if not told and time.monotonic() > started + STOP_TELL_AFTER_SECONDS:
+                logger.warning(
+                    "waiting for the %d chunk(s) the Dask workers are masking to finish "
+                    "(Ctrl-C again to stop waiting)",
+                    len(running),
+                )
+                told = True
+            time.sleep(STOP_POLL_SECONDS)
+            running = _running(client, keys)
+    except (OSError, TimeoutError, ValueError, RuntimeError) as error:  # the cluster is gone
+        logger.debug("could not wait for the workers' chunks: %s", error)
+
+
+def _running(client: Any, keys: set[Any]) -> set[str]:
+    """Of ``keys``, those a worker thread is executing now (cancelled ones included, as a
+    worker keeps them there until their thread returns)."""
+    executing = client.run(_executing_keys)
+    return {key for keys_there in executing.values() for key in keys_there} & {
+        str(key) for key in keys
+    }
+
+
+def _executing_keys(dask_worker: Any) -> list[str]:
+    """Run on each worker by ``Client.run``: the keys of the tasks its threads execute."""
+    return [str(task.key) for task in dask_worker.state.executing]
 
 
 SHUTDOWN_LOGGERS = ("tornado.application", "distributed", "distributed.client", "asyncio")

@@ -962,3 +962,46 @@ def test_a_twin_given_as_input_is_warned_about(
     with caplog.at_level("WARNING", logger="maskgen.pipeline.run"):
         run_augment(lfw_mini, tmp_path / "first", spec, workers=1)
     assert not [r for r in caplog.records if "is a masked twin" in r.getMessage()]
+
+
+@pytest.mark.dask
+def test_a_stopped_dask_run_waits_for_the_chunks_its_workers_are_masking(
+    tmp_path: Path, lfw_mini: Path
+) -> None:
+    """Ctrl-C on a Dask run: chunks a worker thread was masking wrote their parts into OUTDIR
+    up to a second after `augment` had exited and released OUTDIR's lock (where an
+    --overwrite started then found them). The run now cancels the chunks not started and
+    waits for those running: nothing in OUTDIR changes once it has exited, and --resume
+    finishes the twin as an unstopped run writes it."""
+    distributed = pytest.importorskip("distributed")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = tmp_path / "twin"
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+    ) as cluster:
+        command = [sys.executable, "-m", "maskgen", "augment", lfw_mini, "-o", out, "-q"]
+        command += ["--chunk-size", "40", "--scheduler", cluster.scheduler_address]
+        run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 120
+        while not list(out.glob(f"{PARTS_DIR_NAME}/chunk-*.jsonl")):  # chunks are running
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=120)
+        assert run.returncode == 130, stderr
+        assert stderr.splitlines()[-1].startswith("Interrupted."), stderr
+
+        def files() -> dict[str, int]:
+            return {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*")}
+
+        left = files()
+        time.sleep(3)  # longer than a chunk of 40 takes
+        assert files() == left
+        resumed = subprocess.run(
+            [*command, "--resume"], capture_output=True, text=True, env=env, timeout=300
+        )
+    assert resumed.returncode == 0, resumed.stderr
+    reference = tmp_path / "local"
+    local = [sys.executable, "-m", "maskgen", "augment", lfw_mini, "-o", reference, "-q"]
+    assert subprocess.run([*local, "--workers", "1"], env=env).returncode == 0
+    assert (out / "train.rec").read_bytes() == (reference / "train.rec").read_bytes()
