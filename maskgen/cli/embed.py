@@ -71,6 +71,7 @@ def embed(
     Aligned crops of masked faces: maskgen embed crops/*.jpg --aligned --model model.onnx
     """
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from maskgen.evaluate import Embedder
     from maskgen.evaluate.photos import describe_skip
@@ -80,10 +81,14 @@ def embed(
     options.refuse_existing(output_path, overwrite=overwrite)
     options.refuse_unwritable(output_path)
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
-    # on a terminal, unless -q: detection takes about a second a large photo on a CPU
-    with tqdm(
-        total=len(photos), unit="photo", desc="embed", leave=False, disable=quiet or None
-    ) as bar:
+    # on a terminal, unless -q: detection takes about a second a large photo on a CPU;
+    # warnings logged meanwhile are written above the bar, not into its line
+    with (
+        tqdm(
+            total=len(photos), unit="photo", desc="embed", leave=False, disable=quiet or None
+        ) as bar,
+        logging_redirect_tqdm(tqdm_class=tqdm),
+    ):
         result = embedder.embed_faces(
             photos, models_dir=models_dir, aligned=aligned, progress=bar.update
         )

@@ -47,6 +47,8 @@ Progress = Callable[[str, int, int], None]
 
 MASK_LABEL_INDEX = 1
 WEAR_LABEL_INDEX = 2
+_PICKLE_PROTOCOL = b"\x80"
+"""The first byte of a pickle of protocol 2 or later, as insightface's .bin files are."""
 
 
 SET_KINDS: tuple[SetKind, ...] = ("bin", "masked-bin", "rec")
@@ -93,7 +95,8 @@ def evaluate_model(
             f"{embedder.info.path}: no mask head, and a RecordIO set (--rec) gives mask-usage "
             "accuracy only: nothing to evaluate (a .bin gives verification accuracy)"
         )
-    warn_twins_given_as_bins(sets)
+    if embedder.info.mask_head:  # without one there is no mask-usage accuracy to mislead
+        warn_twins_given_as_bins(sets)
     sets = with_twin_originals(sets)
     results = tuple(evaluate_set(embedder, s, progress=progress) for s in sets)
     return EvalReport(results=results, model=embedder.info.to_json())
@@ -273,10 +276,6 @@ def _refuse_the_other_format(eval_set: EvalSet) -> None:
             f"{eval_set.path}: a pickle (an insightface verification .bin), not a RecordIO "
             "file; evaluate it as a 'bin' or 'masked-bin' set (maskgen eval --bin, --masked-bin)"
         )
-
-
-_PICKLE_PROTOCOL = b"\x80"
-"""The first byte of a pickle of protocol 2 or later, as insightface's .bin files are."""
 
 
 def evaluate_set(

@@ -59,40 +59,63 @@ def run_jobs_on_dask(jobs: Iterable[ChunkJob], n_jobs: int, address: str) -> Ite
 
 
 STOP_WAIT_SECONDS = 300.0
-"""How long a stopped run waits for the chunks its workers are masking, at most."""
+"""How long a stopped run waits for the chunks its workers are masking, at most. A SIGTERM
+allows less: the CLI gives its clean-up 5 s (``_StopSignals.CLEANUP_LIMIT_S``)."""
 STOP_POLL_SECONDS = 0.2
 STOP_TELL_AFTER_SECONDS = 1.0
 """A wait longer than this is said (a line above "Interrupted."); a shorter one is not."""
+STILL_WRITING = (
+    "%d chunk(s) the Dask workers are masking still write into OUTDIR; wait until the workers "
+    "are idle (the Dask dashboard) before --resume or --overwrite there"
+)
 
 
 def _stop_chunks(client: Any) -> None:
-    """Cancel this run's chunks not started, and wait (at most :data:`STOP_WAIT_SECONDS`; a
-    second Ctrl-C stops waiting) for those a worker thread is masking: Python cannot stop a
-    thread, and such a chunk wrote its parts into OUTDIR after ``augment`` had exited and
-    released OUTDIR's lock, where an ``--overwrite`` started then would have found them.
-    Where the cluster cannot be asked (a lost connection), it returns at once."""
+    """Cancel this run's chunks not started, and wait (at most :data:`STOP_WAIT_SECONDS`;
+    Ctrl-C stops waiting) for those a worker thread is masking: Python cannot stop a thread,
+    and such a chunk wrote its parts into OUTDIR after ``augment`` had exited and released
+    OUTDIR's lock, where an ``--overwrite`` started then would have found them. A wait given
+    up with chunks still running says so. Where the cluster cannot be asked (a lost
+    connection, a closed client), it returns at once: this is clean-up after the run's own
+    error or interrupt, which is what is raised.
+
+    ``Client.futures`` (this client's keys), ``Client.cancel`` on futures made for them and
+    ``worker.state.executing`` are checked on distributed 2026.8.0."""
     from distributed import Future
 
     keys = set(client.futures)
     if not keys:
         return
+    running: set[str] = set()
     try:
         client.cancel([Future(key, client=client) for key in keys])
         started = time.monotonic()
-        running = _running(client, keys)
         told = False
-        while running and time.monotonic() < started + STOP_WAIT_SECONDS:
-            if not told and time.monotonic() > started + STOP_TELL_AFTER_SECONDS:
+        idle_probes = 0
+        # two idle probes one poll apart: the cancel is sent asynchronously, and a chunk
+        # queued on a worker may start in between
+        while idle_probes < 2 and time.monotonic() < started + STOP_WAIT_SECONDS:
+            if client.status != "running":
+                return
+            running = _running(client, keys)
+            idle_probes = 0 if running else idle_probes + 1
+            if running and not told and time.monotonic() > started + STOP_TELL_AFTER_SECONDS:
                 logger.warning(
                     "waiting for the %d chunk(s) the Dask workers are masking to finish "
-                    "(Ctrl-C again to stop waiting)",
+                    "(Ctrl-C to stop waiting)",
                     len(running),
                 )
                 told = True
             time.sleep(STOP_POLL_SECONDS)
-            running = _running(client, keys)
-    except (OSError, TimeoutError, ValueError, RuntimeError) as error:  # the cluster is gone
+    except KeyboardInterrupt:
+        if running:
+            logger.warning(STILL_WRITING, len(running))
+        raise
+    except Exception as error:  # the cluster is gone, or a worker cannot be asked
         logger.debug("could not wait for the workers' chunks: %s", error)
+        return
+    if running:
+        logger.warning(STILL_WRITING, len(running))
 
 
 def _running(client: Any, keys: set[Any]) -> set[str]:

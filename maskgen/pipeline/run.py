@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -297,6 +297,11 @@ def merge_shards(output_dir: str | Path) -> RunReport:
         raise OutputError(f"{out_dir}: no such folder, no parts to merge")
     # held from the start: an unsharded run still writing here is named as such, not taken
     # for an interrupted one ("finish the run with --resume", which it then refused)
+    holder = lock_holder(out_dir)
+    if holder is not None:
+        raise OutputError(
+            f"{out_dir}: a maskgen run ({holder}) is writing here; merge once it ends"
+        )
     with output_lock(out_dir):
         return _merge_shards(out_dir, started)
 
@@ -330,24 +335,26 @@ def _check_all_done(layout: PartsLayout, plan: Plan) -> None:
     count = plan.shards or 1
     missing = layout.missing_shards(count) if plan.shards else []
     running = {i: who for i in missing if (who := lock_holder(layout.root.parent, (i, count)))}
+    not_started = [i for i in missing if i not in running]
+    said = []
     if running:
         names = ", ".join(f"{i} ({who})" for i, who in running.items())
-        raise OutputError(
-            f"{layout.root.parent}: shard{'s' if len(running) > 1 else ''} {names} of {count} "
-            "still being written (0-based); merge once they end"
-        )
-    if missing:
-        names = ", ".join(str(i) for i in missing)
-        raise OutputError(
-            f"{layout.root.parent}: shard{'s' if len(missing) > 1 else ''} {names} of {count} "
-            f"not done (0-based); run them with --shard I/{count}, then merge again"
-        )
+        said.append(f"{_shards(running)} {names} still running: merge once they end")
+    if not_started:
+        names = ", ".join(map(str, not_started))
+        said.append(f"{_shards(not_started)} {names} not done: run them with --shard I/{count}")
+    if said:
+        raise OutputError(f"{layout.root.parent}: of {count} shards (0-based), {'; '.join(said)}")
     incomplete = [i for i in range(len(plan.chunks)) if not layout.is_complete(i)]
     if incomplete:
         raise OutputError(
             f"{layout.root.parent}: {len(incomplete)} chunks not complete (first: "
             f"{incomplete[0]}); finish the run with `maskgen augment ... --resume`"
         )
+
+
+def _shards(indices: Sized) -> str:
+    return "shards" if len(indices) > 1 else "shard"
 
 
 # --- checks before anything is written ---------------------------------------------------------

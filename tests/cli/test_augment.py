@@ -108,7 +108,9 @@ def test_slurm_array_shards_then_merge(tmp_path: Path, mini: Path) -> None:
     first = _run("augment", mini, "-o", tmp_path, env={**env, "SLURM_ARRAY_TASK_ID": "2"})
     assert first.exit_code == 0 and "shard 1/2" in first.stderr and "maskgen merge" in first.stderr
     early = _run("merge", tmp_path)
-    assert early.exit_code == 1 and "shard 0 of 2 not done" in _one_error_line(early)
+    assert early.exit_code == 1 and "of 2 shards (0-based), shard 0 not done" in _one_error_line(
+        early
+    )
     second = _run("augment", mini, "-o", tmp_path, "--shard", "0/2", env=env)
     assert second.exit_code == 0, second.output
     merged = _run("merge", tmp_path)

@@ -62,7 +62,7 @@ def test_shards_lock_each_their_own_and_a_merge_the_whole(
             run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 2))
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(1, 2))
     run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 2))
-    with output_lock(tmp_path), pytest.raises(OutputError, match="another maskgen run"):
+    with output_lock(tmp_path), pytest.raises(OutputError, match=r"a maskgen run .* is writing"):
         merge_shards(tmp_path)
     merge_shards(tmp_path)
     assert read_tree(tmp_path) == read_tree(mini_reference)
@@ -79,12 +79,17 @@ def test_a_merge_names_the_shards_still_running(
     with output_lock(tmp_path, (1, 2)), pytest.raises(OutputError) as refused:
         merge_shards(tmp_path)
     assert str(refused.value) == (
-        f"{tmp_path}: shard 1 (process {os.getpid()}) of 2 still being written (0-based); "
+        f"{tmp_path}: of 2 shards (0-based), shard 1 (process {os.getpid()}) still running: "
         "merge once they end"
     )
     assert read_tree(tmp_path) == before
-    with pytest.raises(OutputError, match=r"shard 1 of 2 not done \(0-based\); run them"):
+    with pytest.raises(OutputError, match=r"of 2 shards \(0-based\), shard 1 not done: run"):
         merge_shards(tmp_path)  # not running: the shard is to be run
+    with output_lock(tmp_path), pytest.raises(OutputError) as refused:  # an unsharded run
+        merge_shards(tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path}: a maskgen run (process {os.getpid()}) is writing here; merge once it ends"
+    )
     with pytest.raises(OutputError, match="no such folder"):
         merge_shards(tmp_path / "missing")
     assert not (tmp_path / "missing").exists()

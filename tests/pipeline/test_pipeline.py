@@ -481,7 +481,9 @@ def test_shards_then_merge_equal_an_unsharded_run(
 ) -> None:
     reports = [run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(i, 3)) for i in (2, 0)]
     assert not any(report.complete for report in reports)
-    with pytest.raises(OutputError, match=r"shard 1 of 3 not done"):
+    with pytest.raises(
+        OutputError, match=r"of 3 shards \(0-based\), shard 1 not done: run them with --shard I/3"
+    ):
         merge_shards(tmp_path)
     with pytest.raises(OutputError, match=r"shard 0/3.*resume=True"):
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 3))
@@ -982,12 +984,15 @@ def test_a_stopped_dask_run_waits_for_the_chunks_its_workers_are_masking(
         command = [sys.executable, "-m", "maskgen", "augment", lfw_mini, "-o", out, "-q"]
         command += ["--chunk-size", "40", "--scheduler", cluster.scheduler_address]
         run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-        deadline = time.monotonic() + 120
-        while not list(out.glob(f"{PARTS_DIR_NAME}/chunk-*.jsonl")):  # chunks are running
-            assert run.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        run.send_signal(signal.SIGINT)
-        _, stderr = run.communicate(timeout=120)
+        try:
+            deadline = time.monotonic() + 120
+            while not list(out.glob(f"{PARTS_DIR_NAME}/chunk-*.jsonl")):  # chunks are running
+                assert run.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            run.send_signal(signal.SIGINT)
+            _, stderr = run.communicate(timeout=120)
+        finally:
+            run.kill()  # nothing left running where an assertion failed
         assert run.returncode == 130, stderr
         assert stderr.splitlines()[-1].startswith("Interrupted."), stderr
 
