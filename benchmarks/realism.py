@@ -574,7 +574,10 @@ class CnnClassifier:
     ``members``: an ensemble of that many CNNs, member k trained with seed ``seed + 1000 k``
     (member 0 is the single CNN of the same seed), scored by their mean probability; each
     member scores a face by the mean probability of the face and its mirror image, as (b)'s
-    ``maskgen eval`` does (``mirror``; off: the argmax of the face alone, the runs before)."""
+    ``maskgen eval`` does (``mirror``; off: the argmax of the face alone, the runs before).
+
+    The command line trains it 16 epochs on ``alignment``-jittered crops since 2026-12-01
+    (``--cnn-epochs``, ``--a-augment``); the defaults here are the recipe before."""
 
     name = "tiny CNN"
 
