@@ -362,3 +362,17 @@ def test_misses_sheet_reads_both_result_kinds() -> None:
         ("(b) 5 models:", "rwmfd", [12, 165, 3]),
         ("(b) 5 models:", "mfr2_unmasked", []),
     ]
+
+
+def test_each_classifier_has_its_own_default_augmentation(realism: ModuleType) -> None:
+    """Since session 29 the CNN trains on alignment-jittered crops (16 epochs) by default and
+    HOG on plain ones; --a-augment given applies to both, and names both cache keys' variant."""
+    default = realism.parse_args([])
+    assert default.cnn_epochs == 16
+    assert realism.a_augment(default, "cnn") == "alignment"
+    assert realism.a_augment(default, "hog") == "none"
+    given = realism.parse_args(["--a-augment", "photometric"])
+    assert {realism.a_augment(given, name) for name in ("cnn", "hog")} == {"photometric"}
+    cnn = realism.CLASSIFIERS["cnn"](default)
+    assert cnn.augment is not None and cnn.augment.alignment and not cnn.augment.photometric
+    assert realism.CLASSIFIERS["hog"](default).augment is None
