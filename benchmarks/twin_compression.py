@@ -59,8 +59,9 @@ def twin(source: Path, out: Path, *, before: bool) -> Path:
     from maskgen.images import encode_stored
     from maskgen.pipeline import step
 
-    def fixed_quality(pixels: np.ndarray, fmt: str, sample: Any, quality: int) -> Any:
-        return encode_stored(pixels, fmt, quality, sample.key)
+    def fixed_quality(pixels: np.ndarray, stored: Any, sample: Any, quality: int) -> Any:
+        # step._encode_twin_image's signature: (pixels, StoredImage, Sample, jpeg_quality)
+        return encode_stored(pixels, stored.format, quality, sample.key)
 
     patch = mock.patch.object(step, "_encode_twin_image", fixed_quality)
     with patch if before else contextlib.nullcontext():
