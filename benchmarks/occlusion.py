@@ -217,10 +217,14 @@ def check_speed(repeats: int = 3, photos: int = 300) -> dict:
     without them (lfw-mini's aligned crops in batches of 128; LFW photos one at a time, as
     ``maskgen augment`` gives them), and ``Masker.face_problems`` alone on the faces found,
     the checks' own cost (steadier on a loaded machine than the difference of the two)."""
+    from maskgen.compiled import prefer_compiled
     from maskgen.formats import open_reader
     from maskgen.images import decode_rgb
 
     cv2.setNumThreads(1)
+    # numba loaded before any timing, as a long run loads it: else the first masker timed
+    # (without the checks) paid the load when its 400th face moved it to numba
+    prefer_compiled()
     reader = open_reader(DATA / "rec" / "lfw-mini" / "train.rec")
     crops = [decode_rgb(s.data) for s in map(reader.read, reader.keys()) if s.is_image]
     paths = sorted((DATA / "lfw" / "lfw-deepfunneled").glob("*/*.jpg"))
