@@ -893,6 +893,25 @@ def test_dask_workers_in_another_directory_read_and_write_where_the_user_meant(
     assert [p for p in elsewhere.rglob("*") if not p.is_dir()] == []
 
 
+def _stopped_once_chunks_are_out(
+    command: list, out: Path, signum: int, env: dict[str, str], wait: float = 120
+) -> tuple[int, str]:
+    """Run ``command`` (an augment into ``out``), send it ``signum`` once a chunk is done (the
+    cluster holds jobs then), and give its exit status and stderr. It is killed if an
+    assertion here fails, so no run is left behind."""
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + wait
+        while not list(out.glob(f"{PARTS_DIR_NAME}/chunk-*.jsonl")):
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        run.send_signal(signum)
+        _, stderr = run.communicate(timeout=wait)
+    finally:
+        run.kill()
+    return run.returncode, stderr
+
+
 @pytest.mark.dask
 def test_a_dask_run_stopped_with_jobs_out_says_one_line(tmp_path: Path, lfw_mini: Path) -> None:
     """SIGTERM while the cluster holds jobs, one record each: the client closed while the
@@ -908,14 +927,8 @@ def test_a_dask_run_stopped_with_jobs_out_says_one_line(tmp_path: Path, lfw_mini
             out = tmp_path / f"twin{attempt}"
             command = [sys.executable, "-m", "maskgen", "augment", lfw_mini, "-o", out, "-q"]
             command += ["--chunk-size", "1", "--scheduler", cluster.scheduler_address]
-            run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-            deadline = time.monotonic() + 60
-            while not list(out.glob(f"{PARTS_DIR_NAME}/chunk-*.jsonl")):  # jobs are out
-                assert run.poll() is None and time.monotonic() < deadline
-                time.sleep(0.02)
-            run.send_signal(signal.SIGTERM)
-            _, stderr = run.communicate(timeout=60)
-            assert run.returncode == 128 + signal.SIGTERM
+            returncode, stderr = _stopped_once_chunks_are_out(command, out, signal.SIGTERM, env)
+            assert returncode == 128 + signal.SIGTERM
             assert stderr.startswith("Stopped by SIGTERM.") and len(stderr.splitlines()) == 1, (
                 stderr
             )
@@ -983,17 +996,8 @@ def test_a_stopped_dask_run_waits_for_the_chunks_its_workers_are_masking(
     ) as cluster:
         command = [sys.executable, "-m", "maskgen", "augment", lfw_mini, "-o", out, "-q"]
         command += ["--chunk-size", "40", "--scheduler", cluster.scheduler_address]
-        run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            deadline = time.monotonic() + 120
-            while not list(out.glob(f"{PARTS_DIR_NAME}/chunk-*.jsonl")):  # chunks are running
-                assert run.poll() is None and time.monotonic() < deadline
-                time.sleep(0.02)
-            run.send_signal(signal.SIGINT)
-            _, stderr = run.communicate(timeout=120)
-        finally:
-            run.kill()  # nothing left running where an assertion failed
-        assert run.returncode == 130, stderr
+        returncode, stderr = _stopped_once_chunks_are_out(command, out, signal.SIGINT, env)
+        assert returncode == 130, stderr
         assert stderr.splitlines()[-1].startswith("Interrupted."), stderr
 
         def files() -> dict[str, int]:
