@@ -24,10 +24,9 @@ and 48 unmasked crops and RMFD's 243 masked crops (``../shared/data/real-masks``
     photometric, alignment jitter or both; for the CNN, alignment and 16 epochs since
     2026-12-01: real crops come from other aligners, framed looser and turned more than
     ``maskgen align`` frames LFW; ``--a-augment none --cnn-epochs 8`` is the recipe before;
-    HOG keeps none, see :data:`DEFAULT_A_AUGMENT`);
-    ``--cnn-mirror`` scores a
-    face by the mean probability of it and its mirror image, and ``--cnn-members K`` averages K
-    CNNs (neither moved (a) on 2026-11-30: docs/experiments.md).
+    HOG keeps none, see :data:`DEFAULT_A_AUGMENT`); ``--cnn-mirror`` scores a face by the mean
+    probability of it and its mirror image, and ``--cnn-members K`` averages K CNNs (neither
+    moved (a) on 2026-11-30: docs/experiments.md).
 (b) ``maskgen train`` (tiny network, Multi-Task ArcFace, originals + twin 50/50; the twin made
     with ``--wear training``, the placement mix for a twin that trains a mask head, unless
     ``--b-wear`` says otherwise), then its mask head's accuracy on the same real photos through

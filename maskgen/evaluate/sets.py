@@ -34,7 +34,7 @@ from maskgen.masks.wear import WEAR_CLASSES
 from maskgen.nn.embedder import Embedder
 from maskgen.nn.mask_usage import mask_accuracy, wear_class_accuracy, wear_confusion
 from maskgen.nn.verification import N_FOLDS, check_enough_pairs, evaluate_verification
-from maskgen.pipeline.report import counts_from_run_info, twin_record
+from maskgen.pipeline.report import Counts, counts_from_run_info, twin_record
 
 __all__ = ["SET_KINDS", "EvalSet", "Progress", "SetKind", "evaluate_model", "evaluate_set"]
 
@@ -159,7 +159,8 @@ def warn_twins_given_as_bins(sets: Sequence[EvalSet]) -> None:
         record = twin_record(Path(eval_set.path))
         if record is None:
             continue
-        masked = _masked_count(record)
+        counts = _record_counts(record)
+        masked = None if counts is None else counts.masked
         if masked == 0:  # every face left as it was: an unmasked set after all
             continue
         logger.warning(
@@ -210,21 +211,18 @@ def _readable_bin(path: str, contents: Callable[[str], object]) -> bool:
     return True
 
 
-def _left_unmasked(record: dict[str, Any]) -> int:
-    """How many images a run record counts as written unmasked (0 for a damaged record)."""
+def _record_counts(record: dict[str, Any]) -> Counts | None:
+    """A run record's counts; None for a damaged record."""
     try:
-        counts = counts_from_run_info(record)
-    except (KeyError, TypeError, ValueError):
-        return 0
-    return counts.images - counts.masked
-
-
-def _masked_count(record: dict[str, Any]) -> int | None:
-    """How many images a run record counts as masked (None for a damaged record)."""
-    try:
-        return counts_from_run_info(record).masked
+        return counts_from_run_info(record)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _left_unmasked(record: dict[str, Any]) -> int:
+    """How many images a run record counts as written unmasked (0 for a damaged record)."""
+    counts = _record_counts(record)
+    return 0 if counts is None else counts.images - counts.masked
 
 
 def _masked_images(twin: Sequence[bytes], originals: Sequence[bytes]) -> np.ndarray:
@@ -262,11 +260,11 @@ def _refuse_the_other_format(eval_set: EvalSet) -> None:
     """DatasetFormatError, saying which kind it is, for a RecordIO file given as a ``bin``
     set or a verification ``.bin`` (a pickle) given as a ``rec`` set: the readers' own
     words (``invalid load key``, ``not a RecordIO file``) did not say what to do."""
-    from maskgen.formats.recordio import MAGIC
+    from maskgen.formats.recordio import is_recordio_head
 
     with open(eval_set.path, "rb") as handle:
         head = handle.read(4)
-    if eval_set.kind != "rec" and head == MAGIC.to_bytes(4, "little"):
+    if eval_set.kind != "rec" and is_recordio_head(head):
         raise DatasetFormatError(
             f"{eval_set.path}: a RecordIO file, not a verification .bin; evaluate it as a "
             "'rec' set (maskgen eval --rec)"

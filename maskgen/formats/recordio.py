@@ -60,6 +60,7 @@ __all__ = [
     "RecordIOReader",
     "RecordIOWriter",
     "encode_record",
+    "is_recordio_head",
     "pack_header",
     "pack_record",
     "part_index_path",
@@ -77,6 +78,14 @@ _LENGTH_BITS = 29
 _LENGTH_MASK = (1 << _LENGTH_BITS) - 1
 _WHOLE, _START, _MIDDLE, _END = 0, 1, 2, 3
 _COPY_BUFFER = 1 << 20
+
+
+def is_recordio_head(head: bytes) -> bool:
+    """Whether ``head``, a file's first bytes, starts as a RecordIO file does (its first
+    record's magic): for telling a ``.rec`` given where another file was meant."""
+    return head[:4] == _MAGIC_BYTES
+
+
 _FLOAT32_EXACT = 1 << 24
 """Keys and identity indices above this do not survive a float32 label."""
 

@@ -27,7 +27,7 @@ import torch
 
 from maskgen.atomic import discard_temporary, os_error_in
 from maskgen.errors import CheckpointError, OutputError
-from maskgen.formats.recordio import MAGIC
+from maskgen.formats.recordio import is_recordio_head
 from maskgen.images import sniff_image_format
 
 CHECKPOINT_FORMAT = "maskgen-mtarcface"
@@ -160,7 +160,6 @@ def load_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
 _CHECKPOINTS = "a run's last.pt or an arcface_torch backbone.pth"
 
 
-RECORDIO_MAGIC = MAGIC.to_bytes(4, "little")
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
 """The start of a file ``torch.save`` wrote in its pre-1.6 format (``pytorch_model.bin`` files
 are often such): a pickle of torch's magic number, 0x1950a86a20f9469cfc6c."""
@@ -179,7 +178,7 @@ def _what_it_is(path: Path) -> str:
         return f"a {image_format.upper()} image, not a checkpoint ({_CHECKPOINTS})"
     if path.suffix.lower() == ".onnx":  # --init-from model.onnx
         return "an ONNX model (eval, embed and verify run one; this needs a PyTorch checkpoint)"
-    if head[:4] == RECORDIO_MAGIC:
+    if is_recordio_head(head):
         return f"a RecordIO dataset, not a checkpoint ({_CHECKPOINTS})"
     if head.startswith(b"PK\x03\x04"):
         if path.suffix.lower() == ".npz":  # embed -o's embeddings

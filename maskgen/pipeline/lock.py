@@ -33,6 +33,8 @@ except ImportError:  # Windows
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".maskgen-lock"
+WAIT_OR_ELSEWHERE = "wait for it to end, or choose another output folder"
+"""What a run refused by another's lock can do (``output_lock``'s default advice)."""
 
 
 def lock_path(out_dir: Path, shard: Shard | None) -> Path:
@@ -48,13 +50,16 @@ def is_lock_file(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def output_lock(out_dir: Path, shard: Shard | None = None) -> Iterator[None]:
+def output_lock(
+    out_dir: Path, shard: Shard | None = None, *, advice: str = WAIT_OR_ELSEWHERE
+) -> Iterator[None]:
     """Hold the lock of ``out_dir`` (of ``shard`` in it) for the block; OutputError where
-    another process holds it. ``out_dir`` is made if absent; where that or the lock file
-    cannot be made (a read-only file system), the block runs unlocked and the caller's own
-    writes report the failure, naming what they could not write."""
+    another process holds it, ending with ``advice`` (what the caller can do instead).
+    ``out_dir`` is made if absent; where that or the lock file cannot be made (a read-only
+    file system), the block runs unlocked and the caller's own writes report the failure,
+    naming what they could not write."""
     path = lock_path(out_dir, shard)
-    fd = _acquire(path, shard)
+    fd = _acquire(path, shard, advice)
     try:
         yield
     finally:
@@ -65,7 +70,7 @@ def output_lock(out_dir: Path, shard: Shard | None = None) -> Iterator[None]:
             os.close(fd)
 
 
-def _acquire(path: Path, shard: Shard | None) -> int | None:
+def _acquire(path: Path, shard: Shard | None, advice: str) -> int | None:
     """An open, locked descriptor of the file at ``path`` (the same file still being there
     once locked, as one that ended may have removed it meanwhile), or None where locks are
     not available here."""
@@ -85,7 +90,7 @@ def _acquire(path: Path, shard: Shard | None) -> int | None:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            raise OutputError(_held_message(path, shard, holder)) from None
+            raise OutputError(_held_message(path, shard, holder, advice)) from None
         except OSError as error:  # ENOLCK, EOPNOTSUPP: no locks on this file system
             logger.debug("%s: no lock taken (%s)", path, error)
             os.close(fd)
@@ -144,9 +149,6 @@ def _read_holder(fd: int) -> str:
     return "another process"
 
 
-def _held_message(path: Path, shard: Shard | None, holder: str) -> str:
+def _held_message(path: Path, shard: Shard | None, holder: str, advice: str) -> str:
     what = "" if shard is None else f" shard {shard[0]}/{shard[1]} of"
-    return (
-        f"{path.parent}: another maskgen run ({holder}) is writing{what} this output; wait "
-        "for it to end, or choose another output folder"
-    )
+    return f"{path.parent}: another maskgen run ({holder}) is writing{what} this output; {advice}"

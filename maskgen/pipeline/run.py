@@ -297,12 +297,7 @@ def merge_shards(output_dir: str | Path) -> RunReport:
         raise OutputError(f"{out_dir}: no such folder, no parts to merge")
     # held from the start: an unsharded run still writing here is named as such, not taken
     # for an interrupted one ("finish the run with --resume", which it then refused)
-    holder = lock_holder(out_dir)
-    if holder is not None:
-        raise OutputError(
-            f"{out_dir}: a maskgen run ({holder}) is writing here; merge once it ends"
-        )
-    with output_lock(out_dir):
+    with output_lock(out_dir, advice="merge once it ends"):
         return _merge_shards(out_dir, started)
 
 

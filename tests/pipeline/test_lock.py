@@ -62,7 +62,10 @@ def test_shards_lock_each_their_own_and_a_merge_the_whole(
             run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 2))
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(1, 2))
     run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 2))
-    with output_lock(tmp_path), pytest.raises(OutputError, match=r"a maskgen run .* is writing"):
+    with (
+        output_lock(tmp_path),
+        pytest.raises(OutputError, match=r"another maskgen run .* merge once it ends"),
+    ):
         merge_shards(tmp_path)
     merge_shards(tmp_path)
     assert read_tree(tmp_path) == read_tree(mini_reference)
@@ -88,7 +91,8 @@ def test_a_merge_names_the_shards_still_running(
     with output_lock(tmp_path), pytest.raises(OutputError) as refused:  # an unsharded run
         merge_shards(tmp_path)
     assert str(refused.value) == (
-        f"{tmp_path}: a maskgen run (process {os.getpid()}) is writing here; merge once it ends"
+        f"{tmp_path}: another maskgen run (process {os.getpid()}) is writing this output; "
+        "merge once it ends"
     )
     with pytest.raises(OutputError, match="no such folder"):
         merge_shards(tmp_path / "missing")
