@@ -7,6 +7,7 @@ users can catch either.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 
 class MaskgenError(Exception):
@@ -28,6 +29,17 @@ class DatasetFormatError(MaskgenError, ValueError):
 
     The message names the file and, where it applies, the byte offset.
     """
+
+
+def no_such_file(path: Path, what: str = "file") -> DatasetFormatError:
+    """The error for an input ``path`` that is not a regular file: ``"x.rec: no such RecordIO
+    file"`` where nothing is there, or, where something else is (a folder, a named pipe, a
+    device), what it is: "no such file" had told the user to look for a file they could see."""
+    if path.is_dir():
+        return DatasetFormatError(f"{path}: a folder, not a {what}")
+    if path.exists():
+        return DatasetFormatError(f"{path}: a named pipe, socket or device, not a {what}")
+    return DatasetFormatError(f"{path}: no such {what}")
 
 
 class UndecodableImageError(DatasetFormatError):

@@ -564,7 +564,9 @@ def _pillow_encode(pixels: np.ndarray, pillow_format: str, jpeg_quality: int) ->
 
 
 def _pillow_save(array: np.ndarray, pillow_format: str, jpeg_quality: int) -> bytes | None:
-    options = {"quality": int(jpeg_quality)} if pillow_format == "JPEG" else {}
+    options: dict[str, Any] = {"quality": int(jpeg_quality)} if pillow_format == "JPEG" else {}
+    if pillow_format == "ICO":  # else Pillow stores its standard sizes only: 250x250 -> 128x128
+        options["sizes"] = [(array.shape[1], array.shape[0])]
     buffer = io.BytesIO()
     try:
         Image.fromarray(array).save(buffer, format=pillow_format, **options)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 from maskgen.atomic import write_bytes_atomic
-from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.errors import DatasetFormatError, OutputError, no_such_file
+from maskgen.faces.landmarks import is_small_square_crop
 from maskgen.formats.folder import image_format_of
 from maskgen.images import converted_mode_change, describe_layout, encode_stored, read_stored
 from maskgen.pipeline.step import mask_sample
 from maskgen.types import ItemResult, Sample
+
+logger = logging.getLogger(__name__)
 
 
 def mask_file(
@@ -28,10 +32,18 @@ def mask_file(
     A photo with no face is written unchanged (converted where the suffix names another
     format); the returned row says why. Alpha, grey and 16 bits are kept where the output
     format holds them; the row's ``format_change`` says what changed where it does not.
+    A damaged photo that still decodes (a JPEG cut short: grey below the damage) is masked
+    as it decodes, and a warning names it with the decoder's words (where they were caught:
+    :mod:`maskgen.decoder_messages`); so is a whole photo given to ``face_mode="aligned"``,
+    whose mask lands where an aligned crop's face would be.
+
+    Raises:
+        DatasetFormatError: ``input_path`` is not a file, or not an image maskgen reads.
+        OutputError: ``output_path`` is ``input_path``.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
-        raise DatasetFormatError(f"{input_path}: no such file")
+        raise no_such_file(input_path)
     if output_path.resolve() == input_path.resolve():
         raise OutputError(f"{output_path}: the output would overwrite the input")
     out_format = image_format_of(output_path)
@@ -40,6 +52,22 @@ def mask_file(
     stored = read_stored(data, input_path.name, cut_short=True)
     if stored is None:
         raise DatasetFormatError(f"{input_path}: not an image OpenCV or Pillow can read")
+    if stored.decoder_said:
+        logger.warning(
+            "%s: damaged, masked as it decodes (the decoder said: %s)",
+            input_path,
+            stored.decoder_said,
+        )
+    if masker.face_mode == "aligned" and not is_small_square_crop(*stored.pixels.shape[:2]):
+        height, width = stored.pixels.shape[:2]
+        logger.warning(
+            "%s: %dx%d is not an aligned crop (square, up to 192 px): face mode 'aligned' "
+            "masks it where an aligned crop's face would be; for a whole photo use face mode "
+            "'auto', the default",
+            input_path,
+            width,
+            height,
+        )
     sample = Sample(key=input_path.name, data=data, name=input_path.name)
     twin, result = mask_sample(sample, masker, seed=seed, jpeg_quality=jpeg_quality, stored=stored)
     assert result is not None  # images always get a row

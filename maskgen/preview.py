@@ -7,6 +7,7 @@ spending hours on a full dataset.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.images import encode_image, read_stored
 from maskgen.seeding import item_rng
+
+logger = logging.getLogger(__name__)
 
 TILE = 160
 BACKGROUND = (245, 245, 245)
@@ -132,20 +135,42 @@ def caption_for(outcome) -> str:
 
 
 def _spread_images(reader, n: int):
-    """Up to ``n`` image samples spread evenly over a dataset's image records (a ``.rec``'s
-    identity records, at its end, left out of the spread: picks landing there gave fewer than
-    ``n``); a record that turns out to hold no image passes the pick on to the next."""
+    """Up to ``n`` (sample, stored image or None) spread evenly over a dataset's image records
+    (a ``.rec``'s identity records, at its end, left out of the spread: picks landing there
+    gave fewer than ``n``). A record that holds no image (a folder's text files, macOS ``._``
+    files: ``not_an_image``, ``apple_double``) passes its pick on to the next, and picks
+    still missing at the end are filled from the records not yet read, in order. A damaged
+    image is yielded with None: augment's row would say ``unreadable``."""
+    from maskgen.pipeline.step import undecoded_reason
+
     keys = getattr(reader, "image_keys", reader.keys)()
-    seen = set()
+    seen: set[int] = set()
+
+    def image_at(index: int):
+        seen.add(index)
+        sample = reader.read(keys[index])
+        if not sample.is_image:
+            return None
+        stored = read_stored(sample.data, sample.name, cut_short=True)
+        if stored is None and undecoded_reason(sample) != "unreadable":
+            return None
+        return sample, stored
+
+    found = 0
     for start in np.linspace(0, len(keys) - 1, min(n, len(keys))).astype(int):
         for index in range(start, len(keys)):
             if index in seen:
                 break
-            seen.add(index)
-            sample = reader.read(keys[index])
-            if sample.is_image:
-                yield sample
+            if (item := image_at(index)) is not None:
+                found += 1
+                yield item
                 break
+    for index in range(len(keys)):
+        if found >= n:
+            return
+        if index not in seen and (item := image_at(index)) is not None:
+            found += 1
+            yield item
 
 
 def preview_dataset(
@@ -177,9 +202,11 @@ def preview_dataset(
     mode = face_mode or ("aligned" if fmt.aligned_by_default else "auto")
     masker = Masker(spec or MaskSpec(), face_mode=mode, models_dir=models_dir)
     tiles: list[Tile] = []
-    for sample in _spread_images(reader, n):
-        stored = read_stored(sample.data, sample.name, cut_short=True)
-        if stored is None or not stored.maskable:
+    for sample, stored in _spread_images(reader, n):
+        if stored is None or not stored.maskable:  # a blank pair, as augment's row says why
+            blank = np.full((TILE, TILE, 3), BACKGROUND, dtype=np.uint8)
+            reason = "unreadable" if stored is None else "unsupported_format"
+            tiles += [Tile(blank, str(sample.key)), Tile(blank, reason)]
             continue
         rgb = stored.rgb  # an animation's first frame
         reason = left_unmasked(stored)  # augment copies these unchanged: shown so
@@ -188,8 +215,16 @@ def preview_dataset(
             continue
         outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
         tiles += [Tile(rgb, str(sample.key)), Tile(outcome.image, caption_for(outcome))]
-    if not tiles:
+    if not any(tile.caption not in ("unreadable", "unsupported_format") for tile in tiles[1::2]):
         raise OutputError(f"{input_path}: no readable images to preview")
+    if len(tiles) // 2 < n:
+        logger.warning(
+            "%s: %d images shown, not the %d asked: no more were found among its %d items",
+            input_path,
+            len(tiles) // 2,
+            n,
+            len(getattr(reader, "image_keys", reader.keys)()),
+        )
     sheet = render_sheet(tiles, columns=columns - columns % 2 or 2)
     return write_image(out_path, sheet, jpeg_quality=jpeg_quality)
 

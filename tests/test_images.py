@@ -237,6 +237,18 @@ def test_gif_is_written_with_an_adaptive_palette(face: np.ndarray) -> None:
         assert np.abs(opencv_gif.astype(int) - face).mean() > 4 * error
 
 
+@pytest.mark.shared
+def test_an_ico_keeps_the_images_own_size(face: np.ndarray) -> None:
+    """Pillow writes an ICO at its standard sizes that fit (16 to 256 px): a 250x250 photo
+    came back 128x128, and a 200x170 one too, without a word. Written at its own size now,
+    pixel for pixel (ICO's PNG or BMP frames are lossless)."""
+    for pixels in (face, face[:170, :200]):
+        data, change = encode_stored(pixels, "ico", 95, "k")
+        stored = read_stored(data)
+        assert change is None and stored.pixels.shape == pixels.shape, stored.pixels.shape
+        assert np.array_equal(stored.pixels, pixels)
+
+
 def test_sixteen_bit_grey_alpha_png_is_read_as_grey(tmp_path: Path) -> None:
     grey = (np.arange(12, dtype=np.uint16) * 5000).reshape(3, 4)
     alpha = np.full((3, 4), 40000, np.uint16)

@@ -293,17 +293,10 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     log_format = "%(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, stream=sys.stderr, format=log_format)
-    command = click.get_current_context().invoked_subcommand
-    _quiet_decoders(debug=verbose >= 2, native=command not in NATIVE_DECODER_LINES_KEPT)
+    _quiet_decoders(debug=verbose >= 2)
 
 
-NATIVE_DECODER_LINES_KEPT = frozenset({"mask"})
-"""Commands that print libpng's and libjpeg's own lines: ``maskgen mask`` has one photo and no
-manifest, and a damaged JPEG decodes (grey below the damage), so that line is all that tells
-the user the photo is damaged."""
-
-
-def _quiet_decoders(debug: bool, native: bool = True) -> None:
+def _quiet_decoders(debug: bool) -> None:
     """Keep the image decoders' own complaints off stderr, unless ``-vv`` asks for them.
     OpenCV logs every file it cannot decode (``[ERROR:0@0.27] global loadsave.cpp:1390
     imdecode_ imdecode_(''): can't read data``) and the TIFF tags it repairs (``[ WARN:0@0.16]
@@ -316,17 +309,16 @@ def _quiet_decoders(debug: bool, native: bool = True) -> None:
     is kept. libpng's and libjpeg's own lines (``libpng error: PNG input buffer is
     incomplete``, ``Corrupt JPEG data: ...``) bypass both: they are caught around each decode
     in the main thread of this process and its workers (:mod:`maskgen.decoder_messages`,
-    which says why only there), unless ``native`` is False. Where they are to print, a
-    variable an earlier command in this process or a parent ``maskgen`` left is taken away."""
-    if debug or not native:
-        os.environ.pop(decoder_messages.QUIET_ENV, None)
+    which says why only there), and each command says which file they were about (a manifest
+    row's ``decoder_warning``; ``maskgen mask``'s warning). Under ``-vv``, a variable an
+    earlier command in this process or a parent ``maskgen`` left is taken away."""
     if debug:
+        os.environ.pop(decoder_messages.QUIET_ENV, None)
         return
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
     # Pillow's DecompressionBombWarning on a photo of 89-179 megapixels: OpenCV decodes it
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"PIL\.")
-    if native:
-        os.environ[decoder_messages.QUIET_ENV] = "1"
+    os.environ[decoder_messages.QUIET_ENV] = "1"
     if "OPENCV_LOG_LEVEL" in os.environ:
         return
     os.environ["OPENCV_LOG_LEVEL"] = "SILENT"

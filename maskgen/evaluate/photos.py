@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from maskgen.errors import ConfigError, DatasetFormatError
+from maskgen.errors import ConfigError, DatasetFormatError, no_such_file
 from maskgen.faces import (
     MIN_IMAGE_SIDE,
     FaceFinder,
@@ -108,10 +108,8 @@ def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:
 def require_file(path: str | Path) -> None:
     """DatasetFormatError unless ``path`` is a file: "no such file", or, for a folder, that it
     is one (a folder was called missing)."""
-    if Path(path).is_dir():
-        raise DatasetFormatError(f"{path}: a folder, not a file")
     if not Path(path).is_file():
-        raise DatasetFormatError(f"{path}: no such file")
+        raise no_such_file(Path(path))
 
 
 def align_photos(

@@ -25,7 +25,7 @@ from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.crops import is_too_small
 from maskgen.faces.landmarks import load_face_finder
 from maskgen.formats.folder import FolderListing, list_files, unread_hint, warn_not_read
-from maskgen.images import is_apple_double, is_image_file, read_rgb
+from maskgen.images import is_apple_double, is_image_file, read_rgb, read_stored
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ photo, so a ``.bin`` always does)."""
 @dataclass
 class AlignReport:
     """What an align run did: photos read, aligned by detection, by the centre fallback, and
-    left out (``skipped``: photo path -> reason, ``no_face`` or ``unreadable``)."""
+    left out (``skipped``: photo path -> reason, ``no_face``, ``too_small``, ``cut_short`` or
+    ``unreadable``)."""
 
     output: Path
     photos: int = 0
@@ -111,7 +112,8 @@ def _count(n: int, noun: str) -> str:
 class AlignedPhoto:
     """One photo's 112x112 crop as encoded bytes and how it was aligned (``how``: "detected"
     or "centre"), or no crop (``jpeg`` and ``how`` None) and the ``reason``: "unreadable",
-    "no_face" or "too_small" (a side under ``faces.crops.MIN_IMAGE_SIDE`` px)."""
+    "cut_short" (a JPEG whose end is missing), "no_face" or "too_small" (a side under
+    ``faces.crops.MIN_IMAGE_SIDE`` px)."""
 
     path: Path
     jpeg: bytes | None
@@ -141,7 +143,7 @@ def align_photo(
     (``"centre"``)."""
     rgb = read_rgb(path)
     if rgb is None:
-        return AlignedPhoto(path, None, None, "unreadable")
+        return AlignedPhoto(path, None, None, _unread_reason(path))
     if no_face == "skip" and is_too_small(*rgb.shape[:2]):
         return AlignedPhoto(path, None, None, "too_small")  # as augment says of such images
     faces = load_face_finder(models_dir).find_faces(rgb, "detect")
@@ -158,6 +160,18 @@ def align_photo(
     if not ok:
         raise DatasetFormatError(f"{path}: could not encode the aligned crop as JPEG")
     return AlignedPhoto(path, buf.tobytes(), how)
+
+
+def _unread_reason(path: Path) -> str:
+    """Why a photo did not decode: ``cut_short`` (a JPEG whose end is missing: ``mask`` and
+    ``augment`` mask it as it decodes, grey below the damage, but a training set is better
+    without it) or ``unreadable``."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "unreadable"
+    cut_short = read_stored(data, path.name, cut_short=True) is not None
+    return "cut_short" if cut_short else "unreadable"
 
 
 CANCELLED_TASKS_WARNING = r"\d+ tasks (which were still being processed|have been successfully)"
@@ -203,6 +217,8 @@ def _tally(report: AlignReport, photo: AlignedPhoto) -> bool:
             logger.info("%s: no face found, left out (no_face)", photo.path)
         elif reason == "too_small":
             logger.info("%s: too small to hold a face, left out (too_small)", photo.path)
+        elif reason == "cut_short":
+            logger.warning("%s: a JPEG cut short (its end is missing), left out", photo.path)
         else:
             logger.warning("%s: %s, left out", photo.path, reason)
         return False
@@ -465,9 +481,10 @@ def align_pairs_to_bin(
     images: list[bytes] = []
     for photo in _align_many(paths, workers, models_dir, progress, no_face="centre"):
         if photo.jpeg is None:
+            what = "a JPEG cut short" if photo.reason == "cut_short" else "unreadable photo"
             raise DatasetFormatError(
-                f"{photo.path}: unreadable photo in a pair of {pairs_txt} (every photo of "
-                "a pair is needed: replace it, or leave its pair out)"
+                f"{photo.path}: {what} in a pair of {pairs_txt} (every photo of a pair is "
+                "needed: replace it, or leave its pair out)"
             )
         _tally(report, photo)
         images.append(photo.jpeg)

@@ -41,7 +41,7 @@ from maskgen.atomic import (
     temp_path_beside,
     write_bytes_atomic,
 )
-from maskgen.errors import DatasetFormatError, MaskgenError, OutputError
+from maskgen.errors import DatasetFormatError, MaskgenError, OutputError, no_such_file
 from maskgen.formats.base import Reader, SingleFileFormat, register_format
 from maskgen.formats.insightface import (
     RecordHeader,
@@ -482,7 +482,7 @@ class RecordIOReader:
         self.path = Path(rec_path)
         self.idx_path = Path(idx_path) if idx_path is not None else default_index_path(self.path)
         if not self.path.is_file():
-            raise DatasetFormatError(f"{self.path}: no such RecordIO file")
+            raise no_such_file(self.path, "RecordIO file")
         if self.path.suffix.lower() == ".idx" and self.idx_path == self.path:
             # `eval --rec train.idx` read the index as its own records: "byte offset past the end"
             raise DatasetFormatError(
@@ -942,7 +942,7 @@ def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> P
     rec_path = Path(rec_path)
     idx_path = Path(idx_path) if idx_path is not None else default_index_path(rec_path)
     if not rec_path.is_file():
-        raise DatasetFormatError(f"{rec_path}: no such RecordIO file")
+        raise no_such_file(rec_path, "RecordIO file")
     if idx_path == rec_path or (idx_path.exists() and idx_path.samefile(rec_path)):
         # ``maskgen index train.idx`` was told "train.idx exists; pass --overwrite"
         hint = (
@@ -955,6 +955,7 @@ def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> P
         raise DatasetFormatError(f"{rec_path}: no records in it (an empty file), nothing to index")
     tmp = temp_path_beside(idx_path)
     try:
+        idx_path.parent.mkdir(parents=True, exist_ok=True)  # as mask -o and align -o do
         with open(tmp, "xb", buffering=_COPY_BUFFER) as out:
             for key, offset in enumerate(_offsets_read(rec_path)):
                 out.write(b"%d\t%d\n" % (key, offset))

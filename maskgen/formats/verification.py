@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from maskgen.atomic import write_bytes_atomic
-from maskgen.errors import DatasetFormatError, OutputError
+from maskgen.errors import DatasetFormatError, OutputError, no_such_file
 from maskgen.formats.base import Reader, SingleFileFormat, register_format
 from maskgen.types import Key, Sample
 
@@ -78,19 +78,28 @@ _PICKLE_DAMAGE = (
 
 
 def _load_pickle(path: Path) -> Any:
+    if not path.is_file():  # a named pipe would block the read for good
+        raise no_such_file(path)
     try:
         with open(path, "rb") as handle:
             return _SafeUnpickler(handle, encoding="bytes").load()
-    except FileNotFoundError:
-        raise DatasetFormatError(f"{path}: no such file") from None
     except _PICKLE_DAMAGE as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         if isinstance(error, EOFError):  # pickle says "Ran out of input"
             message = "an empty file" if path.stat().st_size == 0 else "the file ends early"
+        elif not _starts_as_pickle(path):  # a text file: "invalid literal for int() ..."
+            message = "not a pickle at all"
         raise DatasetFormatError(
             f"{path}: not an insightface verification .bin (a pickle of images and issame "
             f"flags): {message}"
         ) from None
+
+
+def _starts_as_pickle(path: Path) -> bool:
+    """Whether ``path`` opens with pickle's PROTO opcode (protocol 2 and later, as every
+    insightface ``.bin`` and maskgen's own are written)."""
+    with open(path, "rb") as handle:
+        return handle.read(1) == pickle.PROTO
 
 
 def _as_image_bytes(item: Any, path: Path, index: int) -> bytes:

@@ -177,7 +177,7 @@ def _decode(
     if stored is None:
         stored = read_stored(sample.data, sample.name, cut_short=True)
     if stored is None:
-        return _unchanged(sample, _undecoded_reason(sample), wear_labels)
+        return _unchanged(sample, undecoded_reason(sample), wear_labels)
     reason = left_unmasked(stored)
     if reason is not None:
         return _unchanged(sample, reason, wear_labels, decoder_warning=stored.decoder_said)
@@ -253,7 +253,7 @@ def _encode_twin_image(
     return data, converted_mode_change(sample.data, data, change, describe_layout(pixels))
 
 
-def _undecoded_reason(sample: Sample) -> str:
+def undecoded_reason(sample: Sample) -> str:
     """Why bytes did not decode: ``apple_double`` (macOS metadata named like its photo),
     ``unreadable`` (a damaged image: its name, signature or format says image) or
     ``not_an_image`` (a folder's other files: text, sidecars, ...)."""

@@ -187,3 +187,24 @@ def test_an_unreadable_photo_of_a_pair_is_one_error(tmp_path, lfw_dir):
         "needed: replace it, or leave its pair out)\n"
     )
     assert not out.exists()
+
+
+def test_a_jpeg_cut_short_is_left_out_and_named_so(tmp_path, lfw_dir, caplog):
+    """A JPEG cut short (its end missing) was "unreadable, left out" by align, while mask and
+    augment mask it as it decodes (grey below the damage): such a face is still left out of a
+    training set, and said to be cut short; in a pair it is one error naming it so."""
+    photos = tmp_path / "photos"
+    cut = copy_photos(lfw_dir, "Al_Gore", photos / "Al_Gore", 2)[1]
+    cut.write_bytes(cut.read_bytes()[:3000])
+    result = align(photos, tmp_path / "train.rec")
+    assert result.exit_code == 0, result.output
+    assert f"{cut}: a JPEG cut short (its end is missing), left out" in caplog.text
+    assert "2 photos, 1 aligned on a detected face, 1 left out (cut_short 1)" in result.stderr
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("Al_Gore\t1\t2\n")
+    out = tmp_path / "p.bin"
+    args = ["align", str(photos), "--pairs", str(pairs), "-o", str(out), "--workers", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {cut}: a JPEG cut short in a pair of {pairs}")
+    assert not out.exists()

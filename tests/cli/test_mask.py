@@ -277,11 +277,14 @@ def test_an_animation_written_as_one_frame_is_not_called_unchanged(photo, tmp_pa
 
 
 @pytest.mark.shared
-def test_a_damaged_jpeg_is_named_by_libjpeg_for_mask_but_not_for_preview(photo, tmp_path):
-    """`maskgen mask` has one photo and no manifest: libjpeg's "Corrupt JPEG data" line is all
-    that says a photo that decoded (grey below the damage) is damaged, so it is kept. A
-    preview sheet of a folder holding it printed the same line among its own output; no
-    more. The real program, in its own process (libjpeg writes to descriptor 2)."""
+def test_a_damaged_jpeg_is_named_with_libjpegs_words_by_mask_and_kept_quiet_by_preview(
+    photo, tmp_path
+):
+    """`maskgen mask` has one photo and no manifest: it printed libjpeg's bare "Corrupt JPEG
+    data" line, naming no file, even with -q. It now warns naming the photo, with libjpeg's
+    words, -q or not, and the bare line is gone. A preview sheet of a folder holding it
+    printed the same line among its own output; no more. The real program, in its own
+    process (libjpeg writes to descriptor 2)."""
     data = photo.read_bytes()
     source = tmp_path / "in"
     source.mkdir()
@@ -289,11 +292,32 @@ def test_a_damaged_jpeg_is_named_by_libjpeg_for_mask_but_not_for_preview(photo, 
     damaged.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
     shutil.copy(photo, source / photo.name)
     line = "Corrupt JPEG data: premature end of data segment"
-    done = run_maskgen_limited(["mask", damaged, "-o", tmp_path / "masked.jpg"], None)
-    assert done.returncode == 0 and line in done.stderr, done.stderr
+    for quiet in ([], ["-q"]):
+        done = run_maskgen_limited(["mask", damaged, "-o", tmp_path / "masked.jpg", *quiet], None)
+        assert done.returncode == 0, done.stderr
+        lines = done.stderr.splitlines()
+        named = [text for text in lines if "damaged.jpg: damaged, masked as it decodes" in text]
+        assert len(named) == 1 and line in named[0], done.stderr
+        assert not any(text.startswith("Corrupt JPEG") for text in lines), done.stderr
+        (tmp_path / "masked.jpg").unlink()
     done = run_maskgen_limited(["preview", source, "-o", tmp_path / "sheet.png", "-n", 2], None)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "sheet.png").is_file() and line not in done.stderr, done.stderr
+
+
+def test_mask_aligned_on_a_whole_photo_warns_where_the_mask_lands(photo, tmp_path, caplog):
+    """`mask --aligned` on a 250x250 LFW photo put the mask over the chin and neck and said
+    only "1 face masked"; augment and MaskAugment warn there, and so does mask now. An
+    aligned crop gets no such warning."""
+    result = invoke("mask", photo, "-o", tmp_path / "out.jpg", "--aligned")
+    assert result.exit_code == 0, result.output
+    assert "250x250 is not an aligned crop" in caplog.text, caplog.text
+    caplog.clear()
+    crop = tmp_path / "crop.jpg"
+    cv2.imwrite(str(crop), cv2.resize(cv2.imread(str(photo))[60:190, 60:190], (112, 112)))
+    result = invoke("mask", crop, "-o", tmp_path / "crop_out.jpg", "--aligned")
+    assert result.exit_code == 0, result.output
+    assert "not an aligned crop" not in caplog.text, caplog.text
 
 
 def test_help_and_readme_count_the_built_in_textures_as_types_lists_them():
@@ -307,14 +331,14 @@ def test_help_and_readme_count_the_built_in_textures_as_types_lists_them():
 
 
 @pytest.mark.shared
-def test_mask_and_vv_print_libjpegs_line_after_a_quiet_command_in_this_process(
+def test_vv_prints_libjpegs_line_after_a_quiet_command_in_this_process(
     photo, tmp_path, capfd, monkeypatch
 ):
     """`maskgen augment` run in this process (CliRunner, a script calling the CLI) leaves
     MASKGEN_QUIET_DECODERS=1 in its environment, as a parent maskgen leaves it to its
-    children: a later `maskgen mask`, or any command with -vv, then hid libjpeg's "Corrupt
-    JPEG data" line that each promises to print. Here the variable is set as that run left it;
-    the damaged photo decodes in this process's main thread, so the line reaches descriptor 2."""
+    children: a later command with -vv then hid libjpeg's "Corrupt JPEG data" line that -vv
+    promises to print. Here the variable is set as that run left it; the damaged photo
+    decodes in this process's main thread, so the line reaches descriptor 2."""
     from maskgen.decoder_messages import QUIET_ENV
 
     data = photo.read_bytes()
@@ -324,7 +348,7 @@ def test_mask_and_vv_print_libjpegs_line_after_a_quiet_command_in_this_process(
     damaged.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
     line = "Corrupt JPEG data: premature end of data segment"
     for args in (
-        ["mask", damaged, "-o", tmp_path / "masked.jpg"],
+        ["-vv", "mask", damaged, "-o", tmp_path / "masked.jpg"],
         ["-vv", "preview", folder, "-o", tmp_path / "sheet.png", "-n", 1],
     ):
         monkeypatch.setenv(QUIET_ENV, "1")

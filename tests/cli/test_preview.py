@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from maskgen.cli.main import cli
+from maskgen.errors import OutputError
 from maskgen.preview import TILE, Tile, render_sheet, wrap_caption
 from tests.conftest import REPO
 
@@ -142,7 +143,7 @@ def test_n_items_from_a_rec_with_identity_records(rec_dir):
 
     with RecordIOReader(rec_dir / "lfw-mini" / "train.rec") as reader:
         counts = [len(list(_spread_images(reader, n))) for n in (8, 32, 294, 400)]
-        picked = [sample.key for sample in _spread_images(reader, 32)]
+        picked = [sample.key for sample, _ in _spread_images(reader, 32)]
     assert counts == [8, 32, 294, 294]
     assert len(set(picked)) == 32 and picked[0] == 1 and picked[-1] == 294
 
@@ -178,3 +179,38 @@ def test_preview_leaves_unmasked_what_augment_copies_unchanged(tmp_path, lfw_dir
     augment_dataset(folder, tmp_path / "twin", workers=1, progress=False)
     rows = (tmp_path / "twin" / "manifest.jsonl").read_text().splitlines()
     assert '"key":"anim.gif","masked":false' in rows[0] and '"reason":"multi_frame"' in rows[0]
+
+
+@pytest.mark.shared
+def test_a_damaged_image_gets_a_pair_and_a_shortfall_is_said(
+    tmp_path, lfw_dir, monkeypatch, caplog
+):
+    """`preview -n 7` of a folder of one photo, one damaged .jpg and five text files showed
+    one pair and said nothing: a damaged image is now a blank pair captioned ``unreadable``
+    (augment's reason), text files pass their pick on, and a sheet short of -n says so."""
+    import maskgen.preview as preview
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg", folder / "a.jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not the rest")
+    for i in range(5):
+        (folder / f"notes{i}.txt").write_text("not an image")
+    shown: list[Tile] = []
+
+    def recording_sheet(tiles, columns):
+        shown.extend(tiles)
+        return render_sheet(tiles, columns)
+
+    monkeypatch.setattr(preview, "render_sheet", recording_sheet)
+    preview.preview_dataset(folder, tmp_path / "sheet.png", n=7)
+    assert [tile.caption for tile in shown[::2]] == ["a.jpg", "broken.jpg"]
+    assert shown[3].caption == "unreadable" and shown[1].caption != "unreadable"
+    assert "2 images shown, not the 7 asked" in caplog.text
+    caplog.clear()
+    shown.clear()
+    preview.preview_dataset(folder, tmp_path / "sheet2.png", n=2, spec=None)
+    assert len(shown) == 4 and "not the" not in caplog.text
+    (folder / "a.jpg").unlink()
+    with pytest.raises(OutputError, match="no readable images"):
+        preview.preview_dataset(folder, tmp_path / "sheet3.png", n=2)
