@@ -338,6 +338,8 @@ def train_flags(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     }
     if getattr(args, "ema_decay", None) is not None:  # absent: the keys of earlier runs stay
         flags["ema_decay"] = args.ema_decay
+    if getattr(args, "rotate_limit", 0.0):  # likewise
+        flags["rotate_limit"] = args.rotate_limit
     return flags
 
 
@@ -697,6 +699,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--augment", default="realism", choices=("none", "realism"), help="maskgen train --augment"
     )
     parser.add_argument(
+        "--rotate-limit",
+        type=float,
+        default=0.0,
+        help="maskgen train --rotate-limit (degrees; default 0: no rotation)",
+    )
+    parser.add_argument(
         "--masked-prob", type=float, default=0.5, help="MTArcFace: chance of a twin sample"
     )
     parser.add_argument(
@@ -802,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
             "lr": args.lr,
             "schedule": f"poly power 2, {args.warmup} warm-up steps",
             "augment": args.augment,
+            "rotate_limit": args.rotate_limit,
             "masked_prob": args.masked_prob,
             "mask_weight": args.mask_weight,
             "mask_smoothing": args.mask_smoothing,

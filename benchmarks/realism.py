@@ -860,6 +860,7 @@ def part_b(
         warmup=args.warmup,
         workers=args.workers,
         augment=args.train_augment,
+        rotate_limit=args.train_rotate_limit,
         masked_prob=0.5,  # maskgen train's defaults
         mask_weight=1.0,
         mask_smoothing=TrainConfig().mask_smoothing,
@@ -894,6 +895,7 @@ def part_b(
     made["(b) maskgen train"] = spent
     result: dict[str, Any] = {"run": str(run_dir), "train_cpu_s": spent["cpu_s"]}
     result["train_augment"] = args.train_augment
+    result["rotate_limit"] = args.train_rotate_limit
     result["twin"] = None if args.online_mask else train_sets["train_masked"]
     result["online_mask"] = args.online_mask
     result["b_wear"] = args.b_wear if args.twin_dir is None else None
@@ -975,6 +977,8 @@ def table_rows(result: dict[str, Any]) -> list[Row]:
         if name != "diagnostics":
             augment = figures.get("augment", "none")
             shown = "" if augment == "none" else f", {augment} augmentation"
+        if result["b"].get("rotate_limit"):
+            shown += f" with rotations up to {result['b']['rotate_limit']:g} degrees"
             add(f"(a) {figures['name']}{shown}", figures, TARGET_A)
     diag = result.get("a", {}).get("diagnostics")
     if diag:
@@ -987,6 +991,8 @@ def table_rows(result: dict[str, Any]) -> list[Row]:
     if "b" in result:
         augment = result["b"].get("train_augment", "none")
         shown = "" if augment == "none" else f", {augment} augmentation"
+        if result["b"].get("rotate_limit"):
+            shown += f" with rotations up to {result['b']['rotate_limit']:g} degrees"
         if result["b"].get("b_wear"):
             shown += f", twin --wear {result['b']['b_wear']}"
         if result["b"].get("mask_smoothing"):
@@ -1150,6 +1156,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="realism",
         choices=("none", "realism"),
         help="(b): maskgen train --augment (its default, realism)",
+    )
+    parser.add_argument(
+        "--train-rotate-limit",
+        type=float,
+        default=0.0,
+        help="(b): maskgen train --rotate-limit (degrees; its default, 0: no rotation)",
     )
     parser.add_argument(
         "--ema-decay", type=float, default=None, help="(b): maskgen train --ema-decay"

@@ -6,6 +6,7 @@ users can catch either.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,15 +32,28 @@ class DatasetFormatError(MaskgenError, ValueError):
     """
 
 
-def no_such_file(path: Path, what: str = "file") -> DatasetFormatError:
-    """The error for an input ``path`` that is not a regular file: ``"x.rec: no such RecordIO
-    file"`` where nothing is there, or, where something else is (a folder, a named pipe, a
-    device), what it is: "no such file" had told the user to look for a file they could see."""
+def no_such_file(
+    path: Path,
+    what: str = "file",
+    error: type[MaskgenError] = DatasetFormatError,
+    *,
+    before: str = "",
+    parameters: Mapping[str, str] | None = None,
+) -> MaskgenError:
+    """The ``error`` for an input ``path`` that is not a regular file: ``"x.rec: no such
+    RecordIO file"`` where nothing is there, or what is there instead (a folder, a link to
+    nothing, a named pipe, socket or device): "no such file" had sent the user looking for a
+    file they could see. ``before`` goes first (``"val: "``); ``parameters`` as
+    :class:`MaskgenError` takes them."""
     if path.is_dir():
-        return DatasetFormatError(f"{path}: a folder, not a {what}")
-    if path.exists():
-        return DatasetFormatError(f"{path}: a named pipe, socket or device, not a {what}")
-    return DatasetFormatError(f"{path}: no such {what}")
+        text = f"a folder, not a {what}"
+    elif path.is_symlink() and not path.exists():
+        text = f"a link to nothing (to {os.readlink(path)}), not a {what}"
+    elif path.exists():
+        text = f"a named pipe, socket or device, not a {what}"
+    else:
+        text = f"no such {what}"
+    return error(f"{before}{path}: {text}", parameters=parameters)
 
 
 class UndecodableImageError(DatasetFormatError):

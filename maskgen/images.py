@@ -160,18 +160,20 @@ def writable_formats() -> list[str]:
 # --- the RGB view --------------------------------------------------------------------------------
 
 
-def decode_rgb(data: bytes) -> np.ndarray | None:
+def decode_rgb(data: bytes, name: str | None = None) -> np.ndarray | None:
     """(H, W, 3) uint8 RGB, or None where neither OpenCV nor Pillow can decode the bytes.
 
     16-bit images are reduced to 8 bits (the high byte), grey ones repeated over R, G and B,
-    alpha dropped; EXIF orientation is applied. A multi-frame image gives its first frame."""
+    alpha dropped; EXIF orientation is applied. A multi-frame image gives its first frame.
+    ``name`` (a file name) lets a format without a signature (TGA) be read, as in
+    :func:`read_stored`."""
     if not data:
         return None
     with decoder_messages():
         bgr = _imdecode(data, cv2.IMREAD_COLOR)
     if bgr is not None:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    stored = read_stored(data)
+    stored = read_stored(data, name)
     return None if stored is None or not stored.maskable else stored.rgb
 
 
@@ -181,7 +183,15 @@ def read_rgb(path: str | Path) -> np.ndarray | None:
         data = Path(path).read_bytes()
     except OSError:
         return None
-    return decode_rgb(data)
+    return decode_rgb(data, Path(path).name)
+
+
+def is_cut_short_jpeg(data: bytes, name: str | None = None) -> bool:
+    """Whether ``data`` is a JPEG that decodes only as one cut short (its end missing: an
+    interrupted download or copy), as ``read_stored(..., cut_short=True)`` decodes it."""
+    if sniff_image_format(data) != "jpeg" or read_stored(data, name) is not None:
+        return False
+    return read_stored(data, name, cut_short=True) is not None
 
 
 # --- the stored view -----------------------------------------------------------------------------

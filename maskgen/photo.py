@@ -8,7 +8,7 @@ from pathlib import Path
 
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError, no_such_file
-from maskgen.faces.landmarks import is_small_square_crop
+from maskgen.faces.landmarks import ALIGNED_CROP_WORDS, is_small_square_crop
 from maskgen.formats.folder import image_format_of
 from maskgen.images import converted_mode_change, describe_layout, encode_stored, read_stored
 from maskgen.pipeline.step import mask_sample
@@ -34,8 +34,8 @@ def mask_file(
     format holds them; the row's ``format_change`` says what changed where it does not.
     A damaged photo that still decodes (a JPEG cut short: grey below the damage) is masked
     as it decodes, and a warning names it with the decoder's words (where they were caught:
-    :mod:`maskgen.decoder_messages`); so is a whole photo given to ``face_mode="aligned"``,
-    whose mask lands where an aligned crop's face would be.
+    :mod:`maskgen.decoder_messages`); a warning names a whole photo given to
+    ``face_mode="aligned"`` too, whose mask lands where an aligned crop's face would be.
 
     Raises:
         DatasetFormatError: ``input_path`` is not a file, or not an image maskgen reads.
@@ -48,20 +48,16 @@ def mask_file(
         raise OutputError(f"{output_path}: the output would overwrite the input")
     out_format = image_format_of(output_path)
     data = input_path.read_bytes()
-    # Decoded once: libjpeg prints a damaged JPEG's warning on stderr at each decode.
+    # Decoded once: libjpeg complains of a damaged JPEG at each decode.
     stored = read_stored(data, input_path.name, cut_short=True)
     if stored is None:
         raise DatasetFormatError(f"{input_path}: not an image OpenCV or Pillow can read")
-    if stored.decoder_said:
-        logger.warning(
-            "%s: damaged, masked as it decodes (the decoder said: %s)",
-            input_path,
-            stored.decoder_said,
-        )
+    if said := stored.decoder_said:
+        logger.warning("%s: the decoder said: %s (read as it decoded)", input_path, said)
     if masker.face_mode == "aligned" and not is_small_square_crop(*stored.pixels.shape[:2]):
         height, width = stored.pixels.shape[:2]
         logger.warning(
-            "%s: %dx%d is not an aligned crop (square, up to 192 px): face mode 'aligned' "
+            f"%s: %dx%d is not an aligned crop ({ALIGNED_CROP_WORDS}): face mode 'aligned' "
             "masks it where an aligned crop's face would be; for a whole photo use face mode "
             "'auto', the default",
             input_path,

@@ -7,7 +7,6 @@ spending hours on a full dataset.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,6 @@ from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
 from maskgen.images import encode_image, read_stored
 from maskgen.seeding import item_rng
-
-logger = logging.getLogger(__name__)
 
 TILE = 160
 BACKGROUND = (245, 245, 245)
@@ -184,12 +181,19 @@ def preview_dataset(
     models_dir: str | None = None,
     columns: int = 8,
     jpeg_quality: int = 95,
-) -> Path:
-    """Mask ``n`` items spread evenly over a dataset and write originals beside masked versions
-    to ``out_path``, in the format its suffix names (OutputError for another suffix, before
-    any work).
+) -> PreviewSheet:
+    """Mask ``n`` images spread evenly over a dataset and write originals beside masked
+    versions to ``out_path``, in the format its suffix names (OutputError for another suffix,
+    before any work). A damaged image is a blank pair captioned ``unreadable`` (and one whose
+    pixels maskgen cannot hold ``unsupported_format``), as augment's manifest would say; what
+    augment copies unchanged is shown unmasked with its reason. A dataset holding fewer than
+    ``n`` images shows them all (:attr:`PreviewSheet.items` says how many).
 
     Uses exactly the per-item draw of ``maskgen augment`` (same seed, same key -> same mask).
+
+    Raises:
+        OutputError: ``out_path`` names no format a sheet is written in, or no image of the
+            dataset decodes.
     """
     from maskgen.formats import find_format
 
@@ -202,12 +206,14 @@ def preview_dataset(
     mode = face_mode or ("aligned" if fmt.aligned_by_default else "auto")
     masker = Masker(spec or MaskSpec(), face_mode=mode, models_dir=models_dir)
     tiles: list[Tile] = []
+    decoded = 0
     for sample, stored in _spread_images(reader, n):
         if stored is None or not stored.maskable:  # a blank pair, as augment's row says why
             blank = np.full((TILE, TILE, 3), BACKGROUND, dtype=np.uint8)
             reason = "unreadable" if stored is None else "unsupported_format"
             tiles += [Tile(blank, str(sample.key)), Tile(blank, reason)]
             continue
+        decoded += 1
         rgb = stored.rgb  # an animation's first frame
         reason = left_unmasked(stored)  # augment copies these unchanged: shown so
         if reason is not None:
@@ -215,18 +221,19 @@ def preview_dataset(
             continue
         outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
         tiles += [Tile(rgb, str(sample.key)), Tile(outcome.image, caption_for(outcome))]
-    if not any(tile.caption not in ("unreadable", "unsupported_format") for tile in tiles[1::2]):
+    if not decoded:
         raise OutputError(f"{input_path}: no readable images to preview")
-    if len(tiles) // 2 < n:
-        logger.warning(
-            "%s: %d images shown, not the %d asked: no more were found among its %d items",
-            input_path,
-            len(tiles) // 2,
-            n,
-            len(getattr(reader, "image_keys", reader.keys)()),
-        )
     sheet = render_sheet(tiles, columns=columns - columns % 2 or 2)
-    return write_image(out_path, sheet, jpeg_quality=jpeg_quality)
+    return PreviewSheet(write_image(out_path, sheet, jpeg_quality=jpeg_quality), len(tiles) // 2)
+
+
+@dataclass(frozen=True)
+class PreviewSheet:
+    """What :func:`preview_dataset` wrote: the sheet's ``path`` and how many ``items`` (pairs)
+    it shows, fewer than asked where the dataset holds fewer images."""
+
+    path: Path
+    items: int
 
 
 def face_crop(

@@ -25,7 +25,8 @@ from maskgen.cli import options
     type=click.IntRange(1, 400),
     default=24,
     show_default=True,
-    help="How many items, spread evenly over the input.",
+    help="How many images, spread evenly over the input (all it holds, where fewer); a "
+    "damaged one is a blank pair captioned unreadable.",
 )
 @options.seed
 @options.mask_spec_options
@@ -50,7 +51,7 @@ def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_q
     options.refuse_inputs_as_outputs(output, inputs=(Path(input_path),))
     options.refuse_existing(output, overwrite=overwrite)
     options.refuse_unwritable(output)
-    path = preview_dataset(
+    sheet = preview_dataset(
         input_path,
         output,
         n=count,
@@ -60,4 +61,5 @@ def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_q
         models_dir=models_dir,
         jpeg_quality=jpeg_quality,
     )
-    click.echo(f"wrote {click.format_filename(path)}", err=True)
+    shown = "" if sheet.items >= count else f" ({sheet.items} items, all it holds; -n {count})"
+    click.echo(f"wrote {click.format_filename(sheet.path)}{shown}", err=True)

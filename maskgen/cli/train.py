@@ -191,6 +191,16 @@ def _resume_hint(run: Path) -> Any:
     ),
 )
 @click.option(
+    "--rotate-limit",
+    type=float,
+    metavar="DEGREES",
+    help=_help(
+        "With --augment realism: also rotate each training face by up to DEGREES either way "
+        "(0 to 45), as another aligner's roll error does; 0: no rotation.",
+        "rotate_limit",
+    ),
+)
+@click.option(
     "--mask-weight",
     type=float,
     help=_help("Weight of the mask-usage term of the loss.", "mask_weight"),

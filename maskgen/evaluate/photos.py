@@ -106,8 +106,8 @@ def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:
 
 
 def require_file(path: str | Path) -> None:
-    """DatasetFormatError unless ``path`` is a file: "no such file", or, for a folder, that it
-    is one (a folder was called missing)."""
+    """DatasetFormatError unless ``path`` is a regular file, saying what is there instead (a
+    folder was called missing): :func:`maskgen.errors.no_such_file`."""
     if not Path(path).is_file():
         raise no_such_file(Path(path))
 

@@ -25,7 +25,7 @@ from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.crops import is_too_small
 from maskgen.faces.landmarks import load_face_finder
 from maskgen.formats.folder import FolderListing, list_files, unread_hint, warn_not_read
-from maskgen.images import is_apple_double, is_image_file, read_rgb, read_stored
+from maskgen.images import is_apple_double, is_cut_short_jpeg, is_image_file, read_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +170,7 @@ def _unread_reason(path: Path) -> str:
         data = path.read_bytes()
     except OSError:
         return "unreadable"
-    cut_short = read_stored(data, path.name, cut_short=True) is not None
-    return "cut_short" if cut_short else "unreadable"
+    return "cut_short" if is_cut_short_jpeg(data, path.name) else "unreadable"
 
 
 CANCELLED_TASKS_WARNING = r"\d+ tasks (which were still being processed|have been successfully)"

@@ -123,6 +123,10 @@ def find_model_file(name: str = LANDMARK_MODEL, models_dir: str | Path | None = 
     )
 
 
+ALIGNED_CROP_WORDS = f"square, up to {SMALL_CROP_SIDE} px"
+"""What :func:`is_small_square_crop` takes for an aligned crop, in a warning's words."""
+
+
 def is_small_square_crop(height: int, width: int) -> bool:
     """Whether an image looks like a pre-aligned dataset crop (e.g. insightface's 112x112)."""
     return max(height, width) <= SMALL_CROP_SIDE and abs(height - width) <= 0.1 * max(height, width)

@@ -938,7 +938,8 @@ def _header_for(sample: Sample) -> RecordHeader:
 def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> Path:
     """Scan a ``.rec`` and write its ``.idx`` with keys = record ordinal (as insightface's
     files have), under a temporary name renamed into place. Backs ``maskgen index``.
-    DatasetFormatError for a missing or empty ``.rec`` (nothing is written)."""
+    DatasetFormatError for a missing, empty or damaged ``.rec``: nothing is written, and a
+    folder made for the index is removed again."""
     rec_path = Path(rec_path)
     idx_path = Path(idx_path) if idx_path is not None else default_index_path(rec_path)
     if not rec_path.is_file():
@@ -954,18 +955,24 @@ def rebuild_index(rec_path: str | Path, idx_path: str | Path | None = None) -> P
     if rec_path.stat().st_size == 0:  # an empty index, exit 0, said all was well
         raise DatasetFormatError(f"{rec_path}: no records in it (an empty file), nothing to index")
     tmp = temp_path_beside(idx_path)
+    made = [folder for folder in idx_path.parents if not folder.exists()]  # deepest first
     try:
-        idx_path.parent.mkdir(parents=True, exist_ok=True)  # as mask -o and align -o do
+        if not idx_path.parent.exists():  # as mask -o and align -o do (a file there: below)
+            idx_path.parent.mkdir(parents=True)
         with open(tmp, "xb", buffering=_COPY_BUFFER) as out:
             for key, offset in enumerate(_offsets_read(rec_path)):
                 out.write(b"%d\t%d\n" % (key, offset))
         os.replace(tmp, idx_path)
+        made = []
     except OSError as error:  # the index's folder read-only, the disk full: name the index
         if isinstance(error, MaskgenError):
             raise
         raise _cannot_write(idx_path, error) from error
     finally:
         discard_temporary(tmp)
+        for folder in made:  # a failed run leaves no folder of its own behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return idx_path
 
 

@@ -52,6 +52,10 @@ NOT_DRAWN = "not_drawn"
 """``params["reason"]`` when the draw with probability ``p`` decided not to mask."""
 
 
+_NOT_GIVEN: Any = object()
+"""``image``'s default: an ``image=None`` given (``decode_rgb`` of a damaged record) is the
+image's own fault (ValueError), not a call without one (TypeError)."""
+
 _BY_KEYWORD = (
     "MaskAugment takes the image by keyword, as albumentations transforms do: "
     "out = aug(image=rgb, key=index), rgb an (H, W, 3) uint8 RGB numpy array, and returns a "
@@ -192,7 +196,7 @@ class MaskAugment:
     def __call__(
         self,
         *args: Any,
-        image: np.ndarray | None = None,
+        image: Any = _NOT_GIVEN,
         key: Key | None = None,
         force_apply: bool = False,
         **targets: Any,
@@ -219,12 +223,12 @@ class MaskAugment:
             ValueError: ``image`` is not an (H, W, 3) uint8 array. TypeError: ``key`` is
             neither an int nor a str, or the image is not given by keyword.
         """
-        if image is None and not args and "images" in targets:
+        if image is _NOT_GIVEN and not args and "images" in targets:
             raise TypeError(
                 "MaskAugment masks one image per call (image=rgb): call it for each image of "
                 "a batch given as images="
             )
-        if args or image is None:
+        if args or image is _NOT_GIVEN:
             # torchvision's Compose calls t(img): Python said only "takes 1 positional argument"
             raise TypeError(_BY_KEYWORD)
         rgb = checked_rgb(image)

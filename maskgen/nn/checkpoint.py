@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import torch
 
 from maskgen.atomic import discard_temporary, os_error_in
-from maskgen.errors import CheckpointError, OutputError
+from maskgen.errors import CheckpointError, OutputError, no_such_file
 from maskgen.formats.recordio import is_recordio_head
 from maskgen.images import sniff_image_format
 
@@ -140,7 +140,7 @@ def load_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
     CheckpointError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise no_such_file(path, "checkpoint file", CheckpointError)
     try:
         with warnings.catch_warnings():
             # torch warns of a foreign pickle's protocol before refusing it: the refusal

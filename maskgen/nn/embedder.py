@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from maskgen import __version__
-from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError
+from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError, no_such_file
 from maskgen.nn.preprocess import (
     FACE_SHAPE,
     PIXEL_CENTRE,
@@ -210,7 +210,7 @@ class Embedder:
         if device not in DEVICES:
             raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
         if not path.is_file():
-            raise CheckpointError(f"{path}: no such model file")
+            raise no_such_file(path, "model file", CheckpointError)
         if path.suffix.lower() == ".onnx":
             backend, info = _load_onnx(path, device)
         else:

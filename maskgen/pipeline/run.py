@@ -228,7 +228,7 @@ def _warn_if_not_crops(reader: Reader) -> None:
 
     from PIL import Image
 
-    from maskgen.faces.landmarks import is_small_square_crop
+    from maskgen.faces.landmarks import ALIGNED_CROP_WORDS, is_small_square_crop
 
     keys = reader.image_keys() if isinstance(reader, RecordIOReader) else reader.keys()
     for key in list(keys[:8]):  # the first that opens: a folder may start with a text file
@@ -242,7 +242,7 @@ def _warn_if_not_crops(reader: Reader) -> None:
         return
     if not is_small_square_crop(height, width):
         logger.warning(
-            "%s: its images are %dx%d (the first one), not aligned crops (square, up to 192 px): "
+            f"%s: its images are %dx%d (the first one), not aligned crops ({ALIGNED_CROP_WORDS}): "
             "face mode 'aligned' masks each where an aligned crop's face would be; for whole "
             "photos use face mode 'auto' (--face-mode auto)",
             reader.path,

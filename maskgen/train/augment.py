@@ -6,7 +6,9 @@ from them less reliably (docs/experiments.md's paper-in-miniature tables measure
 without this augmentation). :class:`RealismAugment` draws, for one
 aligned ``(112, 112, 3)`` uint8 RGB face, in this order:
 
-- scale / shift jitter of the alignment (p 0.5): scale 0.9-1.1, shift up to 5 px each way;
+- scale / shift jitter of the alignment (p 0.5): scale 0.9-1.1, shift up to 5 px each way,
+  and, where ``rotate_limit`` is set (``maskgen train --rotate-limit``; off by default), a
+  rotation of up to that many degrees either way, as another aligner's roll error gives;
 - loss of resolution (p 0.5): two times in three a down-and-up resize to 35-100 % of the side
   (INTER_AREA down, bilinear up), else a Gaussian blur of sigma 0.5-1.5 px;
 - colour jitter (p 0.5): saturation, contrast and brightness each times 0.75-1.25;
@@ -50,6 +52,7 @@ class RealismAugment:
     geometry_p: float = 0.5
     scale: tuple[float, float] = (0.9, 1.1)
     shift_px: float = 5.0
+    rotate_limit: float = 0.0
     resolution_p: float = 0.5
     resize_share: float = 2 / 3
     min_resize: float = 0.35
@@ -73,7 +76,9 @@ class RealismAugment:
 
     def _geometry(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         size = image.shape[0]
-        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), 0.0, rng.uniform(*self.scale))
+        # drawn only where set: without it every other draw is the one runs made before it
+        angle = rng.uniform(-self.rotate_limit, self.rotate_limit) if self.rotate_limit else 0.0
+        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, rng.uniform(*self.scale))
         matrix[:, 2] += rng.uniform(-self.shift_px, self.shift_px, size=2)
         return cv2.warpAffine(image, matrix, (size, size), borderMode=cv2.BORDER_REFLECT_101)
 
@@ -106,10 +111,11 @@ def recompress(image: np.ndarray, quality: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:, :, ::-1])
 
 
-def build_augment(name: str) -> RealismAugment | None:
-    """The augmentation called ``name`` (one of :data:`AUGMENTS`; None for ``none``)."""
+def build_augment(name: str, rotate_limit: float = 0.0) -> RealismAugment | None:
+    """The augmentation called ``name`` (one of :data:`AUGMENTS`; None for ``none``), with
+    rotations of up to ``rotate_limit`` degrees either way (``realism`` only; 0: none)."""
     if name == "none":
         return None
     if name == "realism":
-        return RealismAugment()
+        return RealismAugment(rotate_limit=rotate_limit)
     raise ValueError(f"augment: {name!r} is not one of {', '.join(AUGMENTS)}")

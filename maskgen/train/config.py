@@ -25,7 +25,7 @@ from typing import Any
 
 from maskgen import __version__
 from maskgen.atomic import write_text_atomic
-from maskgen.errors import ConfigError
+from maskgen.errors import ConfigError, no_such_file
 
 NETWORKS = ("r18", "r34", "r50", "r100", "tiny")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -71,7 +71,11 @@ class TrainConfig:
 
     ``augment`` degrades every training image alike (original, twin or masked online) as
     photos in the wild are: ``realism`` (``maskgen.train.augment.RealismAugment``: scale/shift
-    jitter, low resolution or blur, colour jitter, JPEG recompression) or ``none``.
+    jitter, low resolution or blur, colour jitter, JPEG recompression) or ``none``;
+    ``rotate_limit`` (degrees, 0 to 45; 0, the default: none) adds to ``realism``'s jitter a
+    rotation of up to that many degrees either way, as the roll error of an aligner other than
+    the one that made the training crops (docs/experiments.md, session 30, measures it on real
+    masked photos).
     ``mask_weight`` multiplies the loss's mask term; ``mask_smoothing`` is the label smoothing
     of the mask cross-entropy (0: none, the paper's and ``--preset paper``'s). Left None it is
     :data:`MASK_SMOOTHING` (0.1) for the 2-way head, where a head trained without it grows
@@ -116,6 +120,7 @@ class TrainConfig:
     wear_classes: bool = False
     wear: str | None = None
     augment: str = "realism"
+    rotate_limit: float = 0.0
     mask_weight: float = 1.0
     mask_smoothing: float | None = None
     clip_grad_norm: float | None = None
@@ -399,7 +404,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     ``[train]`` table / ``train:`` mapping is also accepted). Keys may use ``-`` or ``_``."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+        raise no_such_file(path, "config file", ConfigError)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml"):
         raise ConfigError(f"{path}: config files are .toml, .yaml or .yml")
@@ -548,6 +553,14 @@ def _check_values(c: TrainConfig) -> None:
         raise _value_error("clip_grad_norm", f"must be positive, got {c.clip_grad_norm}")
     if c.ema_decay is not None and not 0.0 < c.ema_decay < 1.0:
         raise _value_error("ema_decay", f"must be in (0, 1), e.g. 0.999, got {c.ema_decay}")
+    if not 0.0 <= c.rotate_limit <= 45.0:
+        raise _value_error("rotate_limit", f"must be in [0, 45] degrees, got {c.rotate_limit}")
+    if c.rotate_limit and c.augment != "realism":
+        raise ConfigError(
+            "rotate_limit: rotations are part of augment realism's jitter, so give it with "
+            f"augment realism, not {c.augment}",
+            parameters={"rotate_limit": "rotate_limit", "augment realism": "augment"},
+        )
     if not 0.0 <= c.dropout < 1.0:
         raise _value_error("dropout", f"must be in [0, 1), got {c.dropout}")
     if not 0.0 <= c.mask_smoothing < 1.0:

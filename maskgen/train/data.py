@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from maskgen.errors import DatasetFormatError, TrainingError, UndecodableImageError
+from maskgen.errors import DatasetFormatError, TrainingError, UndecodableImageError, no_such_file
 from maskgen.formats.recordio import RecordIOReader
 from maskgen.masks import MaskAugment
 from maskgen.masks.wear import WEAR_CLASSES, wear_class
@@ -168,7 +168,7 @@ def _open_reader(path: str | Path, option: str) -> RecordIOReader:
     path = Path(path)
     named = {f"{option}:": option}  # the CLI: --data, --masked
     if not path.is_file():
-        raise TrainingError(f"{option}: {path}: no such file", parameters=named)
+        raise no_such_file(path, error=TrainingError, before=f"{option}: ", parameters=named)
     if path.suffix.lower() != ".rec":
         raise TrainingError(
             f"{option}: {path}: training reads RecordIO .rec files", parameters=named

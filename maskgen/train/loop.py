@@ -27,7 +27,14 @@ import numpy as np
 import torch
 
 from maskgen.atomic import make_folder
-from maskgen.errors import CheckpointError, ConfigError, MaskgenError, OutputError, TrainingError
+from maskgen.errors import (
+    CheckpointError,
+    ConfigError,
+    MaskgenError,
+    OutputError,
+    TrainingError,
+    no_such_file,
+)
 from maskgen.masks import MaskAugment
 from maskgen.nn.checkpoint import link_checkpoint, read_checkpoint, write_checkpoint
 from maskgen.nn.embedder import Embedder
@@ -252,7 +259,7 @@ class _Run:
                     data,
                     masker,
                     wear_classes=config.wear_classes,
-                    augment=build_augment(config.augment),
+                    augment=build_augment(config.augment, config.rotate_limit),
                     seed=config.seed,
                 )
                 start_step = self.step
@@ -323,13 +330,13 @@ class _Run:
         for option, paths in (("val", config.val), ("val_masked", config.val_masked)):
             for path in paths:
                 if not Path(path).is_file():
-                    raise ConfigError(f"{option}: {path}: no such file")
+                    raise no_such_file(Path(path), error=ConfigError, before=f"{option}: ")
         try:
             check_val_sets(config.val, config.val_masked)
         except ValueError as exc:
             raise ConfigError(f"val: {exc}") from exc
         if config.init_from and not config.resume and not Path(config.init_from).is_file():
-            raise CheckpointError(f"init_from: {config.init_from}: no such file")
+            raise no_such_file(Path(config.init_from), error=CheckpointError, before="init_from: ")
         self.ctx.barrier()
 
     def _resume(self, trainer: Trainer, data: TrainData, ckpt: dict[str, Any], path: Path) -> None:

@@ -296,7 +296,7 @@ def test_a_damaged_jpeg_is_named_with_libjpegs_words_by_mask_and_kept_quiet_by_p
         done = run_maskgen_limited(["mask", damaged, "-o", tmp_path / "masked.jpg", *quiet], None)
         assert done.returncode == 0, done.stderr
         lines = done.stderr.splitlines()
-        named = [text for text in lines if "damaged.jpg: damaged, masked as it decodes" in text]
+        named = [text for text in lines if "damaged.jpg: the decoder said: " in text]
         assert len(named) == 1 and line in named[0], done.stderr
         assert not any(text.startswith("Corrupt JPEG") for text in lines), done.stderr
         (tmp_path / "masked.jpg").unlink()

@@ -182,12 +182,11 @@ def test_preview_leaves_unmasked_what_augment_copies_unchanged(tmp_path, lfw_dir
 
 
 @pytest.mark.shared
-def test_a_damaged_image_gets_a_pair_and_a_shortfall_is_said(
-    tmp_path, lfw_dir, monkeypatch, caplog
-):
+def test_a_damaged_image_gets_a_pair_and_a_shortfall_is_said(tmp_path, lfw_dir, monkeypatch):
     """`preview -n 7` of a folder of one photo, one damaged .jpg and five text files showed
     one pair and said nothing: a damaged image is now a blank pair captioned ``unreadable``
-    (augment's reason), text files pass their pick on, and a sheet short of -n says so."""
+    (augment's reason), text files pass their pick on, and the sheet says it holds all there
+    is. A folder of one readable image augment copies unchanged still makes a sheet."""
     import maskgen.preview as preview
 
     folder = tmp_path / "photos"
@@ -203,14 +202,22 @@ def test_a_damaged_image_gets_a_pair_and_a_shortfall_is_said(
         return render_sheet(tiles, columns)
 
     monkeypatch.setattr(preview, "render_sheet", recording_sheet)
-    preview.preview_dataset(folder, tmp_path / "sheet.png", n=7)
+    sheet = preview.preview_dataset(folder, tmp_path / "sheet.png", n=7)
     assert [tile.caption for tile in shown[::2]] == ["a.jpg", "broken.jpg"]
     assert shown[3].caption == "unreadable" and shown[1].caption != "unreadable"
-    assert "2 images shown, not the 7 asked" in caplog.text
-    caplog.clear()
+    assert sheet.items == 2 and sheet.path == tmp_path / "sheet.png"
+    result = invoke("preview", folder, "-o", tmp_path / "cli.png", "-n", 7)
+    assert result.exit_code == 0
+    assert result.stderr.strip().endswith("cli.png (2 items, all it holds; -n 7)")
     shown.clear()
-    preview.preview_dataset(folder, tmp_path / "sheet2.png", n=2, spec=None)
-    assert len(shown) == 4 and "not the" not in caplog.text
+    assert preview.preview_dataset(folder, tmp_path / "sheet2.png", n=2).items == 2
+    assert len(shown) == 4  # the second pick (a text file, last) passed on to broken.jpg
     (folder / "a.jpg").unlink()
     with pytest.raises(OutputError, match="no readable images"):
         preview.preview_dataset(folder, tmp_path / "sheet3.png", n=2)
+    import maskgen.pipeline.step as step
+
+    # a readable image augment copies unchanged (a PSD: maskgen reads it, cannot write it)
+    shutil.copy(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg", folder / "kept.jpg")
+    monkeypatch.setattr(step, "left_unmasked", lambda stored: "unsupported_format")
+    assert preview.preview_dataset(folder, tmp_path / "sheet4.png", n=2).items == 2

@@ -20,15 +20,21 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "preview .bin": ("preview", "PIPE.bin", "-o", "OUT/sheet.png"),
     "augment .bin": ("augment", "PIPE.bin", "-o", "OUT"),
     "augment .rec": ("augment", "PIPE.rec", "-o", "OUT"),
+    "embed --model": ("embed", "--model", "PIPE.pt", "PHOTO", "-o", "OUT/e.npz"),
+    "train --config": ("train", "--config", "PIPE.toml", "-o", "OUT"),
 }
+WHAT = {".rec": "RecordIO file", ".pt": "model file", ".toml": "config file"}
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
 @pytest.mark.parametrize("name", COMMANDS)
 def test_a_named_pipe_is_one_line_naming_it(name: str, tmp_path: Path) -> None:
-    args = [a.replace("PIPE", str(tmp_path / "pipe")).replace("OUT", str(tmp_path / "out"))
-            for a in COMMANDS[name]]  # fmt: skip
-    pipe = Path(args[1])
+    words = {"PIPE": tmp_path / "pipe", "OUT": tmp_path / "out", "PHOTO": tmp_path / "x.jpg"}
+    args = [a for a in COMMANDS[name]]
+    for word, path in words.items():
+        args = [a.replace(word, str(path)) for a in args]
+    pipe = next(Path(a) for a in args if Path(a).stem == "pipe")
+    (tmp_path / "x.jpg").write_bytes(b"not read")
     os.mkfifo(pipe)
     # a reader that blocks on the pipe is let go (end of file) after a while: a failure, not a hang
     release = threading.Timer(30, lambda: os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)))
@@ -39,15 +45,25 @@ def test_a_named_pipe_is_one_line_naming_it(name: str, tmp_path: Path) -> None:
     finally:
         release.cancel()
     assert result.exit_code == 1, result.output
-    assert result.stderr.strip() == f"Error: {pipe}: a named pipe, socket or device, not a " + (
-        "RecordIO file" if pipe.suffix == ".rec" else "file"
+    what = WHAT.get(pipe.suffix, "file")
+    assert result.stderr.strip().endswith(
+        f"Error: {pipe}: a named pipe, socket or device, not a {what}"
     ), result.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_a_device_given_to_mask_is_named_as_one(tmp_path: Path) -> None:
-    if not Path("/dev/null").exists():
-        pytest.skip("no /dev/null here")
-    result = CliRunner().invoke(cli, ["mask", "/dev/null", "-o", str(tmp_path / "x.jpg")])
-    assert result.exit_code == 1
-    assert result.stderr.strip() == "Error: /dev/null: a named pipe, socket or device, not a file"
+def test_a_folder_or_a_broken_link_is_named_as_such(tmp_path: Path) -> None:
+    """From Python (the command line refuses a path that does not resolve as click does)."""
+    from maskgen.errors import DatasetFormatError, no_such_file
+    from maskgen.formats.recordio import RecordIOReader
+
+    folder = tmp_path / "photo.jpg"
+    folder.mkdir()
+    assert str(no_such_file(folder)) == f"{folder}: a folder, not a file"
+    link = tmp_path / "gone.rec"
+    link.symlink_to(tmp_path / "moved.rec")
+    with pytest.raises(DatasetFormatError) as info:
+        RecordIOReader(link)
+    assert str(info.value) == (
+        f"{link}: a link to nothing (to {tmp_path / 'moved.rec'}), not a RecordIO file"
+    )

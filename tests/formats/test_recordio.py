@@ -182,6 +182,23 @@ def test_rebuild_index_matches_golden(rec_dir: Path, name: str, tmp_path: Path) 
 
 
 @pytest.mark.shared
+def test_an_index_into_a_new_folder_makes_it_and_a_failed_one_leaves_none(
+    rec_dir: Path, tmp_path: Path
+) -> None:
+    """``index REC -o new/sub/t.idx`` said "cannot write here" where mask, preview and align
+    make the folder: it is made now, and removed again where the scan fails."""
+    idx = rebuild_index(rec_dir / "lfw-mini" / "train.rec", tmp_path / "new" / "sub" / "t.idx")
+    assert idx.read_bytes() == (rec_dir / "lfw-mini" / "train.idx").read_bytes()
+    rec = _copy_fixture(rec_dir, "lfw-mini", tmp_path / "damaged")
+    with open(rec, "r+b") as handle:
+        handle.seek(RecordIOReader(rec).offset(5))
+        handle.write(b"\0\0\0\0")
+    with pytest.raises(DatasetFormatError, match="bad magic"):
+        rebuild_index(rec, tmp_path / "other" / "sub" / "t.idx")
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.shared
 def test_split_record_payload_is_joined(rec_dir: Path) -> None:
     folder = rec_dir / "split-record"
     assert len(_parts_of((folder / "train.rec").read_bytes())) > 3  # MXNet really split it

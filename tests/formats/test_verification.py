@@ -92,6 +92,21 @@ def test_an_empty_or_cut_short_bin_says_so(tmp_path: Path) -> None:
         read_verification_bin(short)
 
 
+def test_a_text_file_named_bin_is_not_a_pickle_at_all(tmp_path: Path) -> None:
+    """A text file given as a .bin said pickle's "invalid literal for int() with base 10:
+    'arbage\\n'"; a damaged pickle keeps pickle's own words."""
+    text = tmp_path / "notes.bin"
+    text.write_text("garbage\n")
+    with pytest.raises(DatasetFormatError, match=r"notes\.bin: .*: not a pickle at all$"):
+        read_verification_bin(text)
+    whole = pickle.dumps(([b"\xff\xd8jpeg"] * 4, [True, False]), protocol=4)
+    damaged = tmp_path / "damaged.bin"
+    damaged.write_bytes(whole[:2] + b"\xfe" + whole[3:])  # a bad opcode after the PROTO
+    with pytest.raises(DatasetFormatError) as info:
+        read_verification_bin(damaged)
+    assert "not a pickle at all" not in str(info.value)
+
+
 def test_writing_decoded_images_or_odd_flags_is_refused(tmp_path: Path) -> None:
     """Decoded (112, 112, 3) arrays were written as their raw pixels (a .bin no reader can
     decode), a str failed with "string argument without an encoding", a flag of 1.5 became

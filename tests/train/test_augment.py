@@ -52,6 +52,40 @@ def test_recompression_degrades_with_falling_quality() -> None:
     assert errors == sorted(errors) and errors[-1] > 2 * errors[0]
 
 
+def _bar_angle(image: np.ndarray) -> float:
+    """The angle in degrees (image y down, so clockwise-positive) of the one bright bar in
+    ``image``, from the second moments of its pixels."""
+    moments = cv2.moments((image[:, :, 0] > 127).astype(np.uint8), binaryImage=True)
+    spread = moments["mu20"] - moments["mu02"]
+    return float(np.degrees(0.5 * np.arctan2(2 * moments["mu11"], spread)))
+
+
+def test_rotate_limit_rotates_within_it_and_leaves_the_other_draws_alone() -> None:
+    """``rotate_limit`` turns the face by up to that many degrees either way (a horizontal
+    bar's angle, measured), and at 0 (the default) draws no angle at all, so every other draw
+    of a sample is the one it was before the setting existed."""
+    bar = np.zeros((112, 112, 3), np.uint8)
+    bar[52:60, 16:96] = 255
+    geometry = {"geometry_p": 1.0, "resolution_p": 0.0, "colour_p": 0.0, "jpeg_p": 0.0}
+    turned = RealismAugment(**geometry, rotate_limit=10.0)
+    angles = [_bar_angle(turned(bar, augment_rng(0, 0, key))) for key in range(60)]
+    assert max(abs(a) for a in angles) <= 10.5 and sum(abs(a) > 5 for a in angles) >= 15
+    assert min(angles) < -5 < 5 < max(angles)  # both ways
+    level = RealismAugment(**geometry)
+    assert all(abs(_bar_angle(level(bar, augment_rng(0, 0, key)))) < 0.5 for key in range(60))
+    face = _face()
+    for limit in (0.0, 10.0):  # the draws, in order: coin, [angle,] scale, shift
+        for key in range(10):
+            rng = augment_rng(1, 2, key)
+            rng.random()
+            angle = rng.uniform(-limit, limit) if limit else 0.0
+            matrix = cv2.getRotationMatrix2D((56, 56), angle, rng.uniform(0.9, 1.1))
+            matrix[:, 2] += rng.uniform(-5.0, 5.0, size=2)
+            expected = cv2.warpAffine(face, matrix, (112, 112), borderMode=cv2.BORDER_REFLECT_101)
+            drawn = RealismAugment(**geometry, rotate_limit=limit)(face, augment_rng(1, 2, key))
+            assert np.array_equal(drawn, expected), (limit, key)
+
+
 def test_build_augment_names() -> None:
     assert build_augment("none") is None
     assert isinstance(build_augment("realism"), RealismAugment)

@@ -140,6 +140,30 @@ def test_unknown_keys_and_bad_values_are_errors(tmp_path: Path) -> None:
         resolve_config(config_file=tmp_path / "absent.toml")
 
 
+def test_rotate_limit_is_a_realism_setting_of_0_to_45_degrees(tmp_path: Path) -> None:
+    """``--rotate-limit`` adds rotations to ``--augment realism``'s jitter: out of range, or
+    given with ``--augment none`` (where nothing would rotate), it is one line naming the
+    option; a run stored before the setting resumes without rotations."""
+    assert resolve_config(overrides={"rotate_limit": 10}).rotate_limit == 10.0
+    with pytest.raises(ConfigError, match=r"rotate_limit: must be in \[0, 45\] degrees"):
+        resolve_config(overrides={"rotate_limit": 50})
+    with pytest.raises(ConfigError, match="give it with augment realism, not none"):
+        resolve_config(overrides={"rotate_limit": 5, "augment": "none"})
+    args = ["train", "--data", str(tmp_path / "d.rec"), "--online-mask", "--augment", "none",
+            "--rotate-limit", "5", "-o", str(tmp_path / "run")]  # fmt: skip
+    (tmp_path / "d.rec").write_bytes(b"")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: --rotate-limit: rotations are part of augment realism's jitter, so give it "
+        "with --augment realism, not none"
+    )
+    c = resolve_config(overrides={"data": str(tmp_path / "d.rec")})
+    stored = {k: v for k, v in c.to_dict().items() if k != "rotate_limit"}
+    (tmp_path / "config.json").write_text(json.dumps({"config": stored}))
+    assert resolve_resume_config(tmp_path).rotate_limit == 0.0
+
+
 def test_a_config_built_in_python_takes_what_a_config_file_takes() -> None:
     """``train(TrainConfig(val="lfw.bin", ...))``, as a script builds one, failed at the
     start of training with "val: /: no such file" (the string taken letter by letter);
