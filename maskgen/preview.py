@@ -199,11 +199,14 @@ def preview_dataset(
 
     sheet_format(Path(out_path))
     from maskgen.masks import Masker, MaskSpec
+    from maskgen.pipeline.run import warn_if_not_crops
     from maskgen.pipeline.step import left_unmasked
 
     fmt = find_format(input_path)
     reader = fmt.open_reader(Path(input_path))
     mode = face_mode or ("aligned" if fmt.aligned_by_default else "auto")
+    if mode == "aligned":
+        warn_if_not_crops(reader)  # as augment warns: masks over the chin and neck
     masker = Masker(spec or MaskSpec(), face_mode=mode, models_dir=models_dir)
     tiles: list[Tile] = []
     decoded = 0

@@ -177,7 +177,7 @@ def augment_dataset(
     job = dataclasses.replace(job, plan=_with_assets_digest(job.plan, spec, models_dir))
     _warn_if_a_twin(job.reader.path)
     if job.plan.face_mode == "aligned":
-        _warn_if_not_crops(job.reader)
+        warn_if_not_crops(job.reader)
     options = _RunOptions(workers, scheduler, progress)
     with output_lock(job.out_dir, shard):  # one run at a time here: refused before any change
         if resume and not job.layout.root.exists() and (job.out_dir / RUN_INFO_NAME).exists():
@@ -216,7 +216,7 @@ def _write_twin(
     return job.report(counts, output=_join(job, counts), **timing)
 
 
-def _warn_if_not_crops(reader: Reader) -> None:
+def warn_if_not_crops(reader: Reader) -> None:
     """Warn where ``face_mode="aligned"`` meets a dataset whose first image (the first of its
     first eight items that opens) is no aligned crop (not square, or over 192 px:
     :func:`~maskgen.faces.landmarks.is_small_square_crop`, MaskAugment's test): every image is

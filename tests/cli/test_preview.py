@@ -221,3 +221,15 @@ def test_a_damaged_image_gets_a_pair_and_a_shortfall_is_said(tmp_path, lfw_dir, 
     shutil.copy(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg", folder / "kept.jpg")
     monkeypatch.setattr(step, "left_unmasked", lambda stored: "unsupported_format")
     assert preview.preview_dataset(folder, tmp_path / "sheet4.png", n=2).items == 2
+
+
+@pytest.mark.shared
+def test_aligned_mode_on_whole_photos_is_warned_about_as_augment_warns(photos, tmp_path, caplog):
+    """`preview --aligned` of 250x250 photos drew each mask over the chin and neck without a
+    word, where augment warns; it warns alike now, and not for the default face mode."""
+    result = invoke("preview", photos, "-o", tmp_path / "a.png", "-n", 2, "--aligned")
+    assert result.exit_code == 0, result.output
+    assert "not aligned crops" in caplog.text
+    caplog.clear()
+    assert invoke("preview", photos, "-o", tmp_path / "b.png", "-n", 2).exit_code == 0
+    assert "not aligned crops" not in caplog.text
