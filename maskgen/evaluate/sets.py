@@ -47,8 +47,6 @@ Progress = Callable[[str, int, int], None]
 
 MASK_LABEL_INDEX = 1
 WEAR_LABEL_INDEX = 2
-_PICKLE_PROTOCOL = b"\x80"
-"""The first byte of a pickle of protocol 2 or later, as insightface's .bin files are."""
 
 
 SET_KINDS: tuple[SetKind, ...] = ("bin", "masked-bin", "rec")
@@ -261,6 +259,7 @@ def _refuse_the_other_format(eval_set: EvalSet) -> None:
     set or a verification ``.bin`` (a pickle) given as a ``rec`` set: the readers' own
     words (``invalid load key``, ``not a RecordIO file``) did not say what to do."""
     from maskgen.formats.recordio import is_recordio_head
+    from maskgen.formats.verification import is_pickle_head
 
     with open(eval_set.path, "rb") as handle:
         head = handle.read(4)
@@ -269,7 +268,7 @@ def _refuse_the_other_format(eval_set: EvalSet) -> None:
             f"{eval_set.path}: a RecordIO file, not a verification .bin; evaluate it as a "
             "'rec' set (maskgen eval --rec)"
         )
-    if eval_set.kind == "rec" and head[:1] == _PICKLE_PROTOCOL:
+    if eval_set.kind == "rec" and is_pickle_head(head):
         raise DatasetFormatError(
             f"{eval_set.path}: a pickle (an insightface verification .bin), not a RecordIO "
             "file; evaluate it as a 'bin' or 'masked-bin' set (maskgen eval --bin, --masked-bin)"

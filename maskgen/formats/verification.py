@@ -31,6 +31,7 @@ __all__ = [
     "VerificationFormat",
     "VerificationPartWriter",
     "VerificationReader",
+    "is_pickle_head",
     "read_verification_bin",
     "write_verification_bin",
 ]
@@ -95,11 +96,16 @@ def _load_pickle(path: Path) -> Any:
         ) from None
 
 
+def is_pickle_head(head: bytes) -> bool:
+    """Whether ``head``, a file's first bytes, starts as a verification ``.bin`` does: with
+    pickle's PROTO opcode (protocol 2 and later, as every insightface ``.bin`` and maskgen's
+    own are written); for telling a ``.bin`` given where another file was meant."""
+    return head[:1] == pickle.PROTO
+
+
 def _starts_as_pickle(path: Path) -> bool:
-    """Whether ``path`` opens with pickle's PROTO opcode (protocol 2 and later, as every
-    insightface ``.bin`` and maskgen's own are written)."""
     with open(path, "rb") as handle:
-        return handle.read(1) == pickle.PROTO
+        return is_pickle_head(handle.read(1))
 
 
 def _as_image_bytes(item: Any, path: Path, index: int) -> bytes:
