@@ -977,8 +977,6 @@ def table_rows(result: dict[str, Any]) -> list[Row]:
         if name != "diagnostics":
             augment = figures.get("augment", "none")
             shown = "" if augment == "none" else f", {augment} augmentation"
-        if result["b"].get("rotate_limit"):
-            shown += f" with rotations up to {result['b']['rotate_limit']:g} degrees"
             add(f"(a) {figures['name']}{shown}", figures, TARGET_A)
     diag = result.get("a", {}).get("diagnostics")
     if diag:

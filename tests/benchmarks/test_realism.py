@@ -68,3 +68,20 @@ def test_the_wilson_interval_of_an_accuracy(realism: ModuleType) -> None:
     assert 0.92 < low < 0.93 and high == pytest.approx(1.0)
     low, high = realism.wilson_interval(0.97, 377)
     assert low < 0.969 < high and low < 0.98 < high
+
+
+def test_the_table_names_each_part_run(realism: ModuleType) -> None:
+    """Session 29's (a) result alone, and with session 30's (b) beside it: each part's rows
+    are there, (b)'s rotations named on (b)'s rows only (a run of (a) alone once raised
+    KeyError 'b' writing its table)."""
+    results = Path(realism.__file__).parent / "results"
+    part_a = json.loads((results / "realism_s29_a_alignment_e16_s0.json").read_text())
+    part_b = json.loads((results / "realism_s30_b_online_rot10_s0.json").read_text())
+    alone = [row[0] for row in realism.table_rows(part_a)]
+    prefix = "(a) tiny CNN, alignment augmentation: "
+    assert alone and all(label.startswith(prefix) for label in alone)
+    both = [row[0] for row in realism.table_rows({**part_a, "b": part_b["b"]})]
+    assert [label for label in both if label.startswith("(a)")] == alone
+    b_rows = [label for label in both if label.startswith("(b)")]
+    assert b_rows and all("with rotations up to 10 degrees" in label for label in b_rows)
+    assert "# Realism on real photos" in realism.markdown(part_a)
