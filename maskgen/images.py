@@ -167,14 +167,25 @@ def decode_rgb(data: bytes, name: str | None = None) -> np.ndarray | None:
     alpha dropped; EXIF orientation is applied. A multi-frame image gives its first frame.
     ``name`` (a file name) lets a format without a signature (TGA) be read, as in
     :func:`read_stored`."""
+    return decode_rgb_and_said(data, name)[0]
+
+
+def decode_rgb_and_said(
+    data: bytes, name: str | None = None
+) -> tuple[np.ndarray | None, str | None]:
+    """:func:`decode_rgb`'s image and what libpng or libjpeg said while decoding it, as
+    :attr:`StoredImage.decoder_said` (a damaged file that still decoded); None for either
+    where there is none."""
     if not data:
-        return None
-    with decoder_messages():
+        return None, None
+    with decoder_messages(name) as said:
         bgr = _imdecode(data, cv2.IMREAD_COLOR)
     if bgr is not None:
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), " ".join(said) or None
     stored = read_stored(data, name)
-    return None if stored is None or not stored.maskable else stored.rgb
+    if stored is None or not stored.maskable:
+        return None, None
+    return stored.rgb, stored.decoder_said
 
 
 def read_rgb(path: str | Path) -> np.ndarray | None:

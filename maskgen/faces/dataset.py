@@ -25,7 +25,7 @@ from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.crops import is_too_small
 from maskgen.faces.landmarks import load_face_finder
 from maskgen.formats.folder import FolderListing, list_files, unread_hint, warn_not_read
-from maskgen.images import is_apple_double, is_cut_short_jpeg, is_image_file, read_rgb
+from maskgen.images import decode_rgb_and_said, is_apple_double, is_cut_short_jpeg, is_image_file
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class AlignReport:
     """Identity sub-folders none of whose photos was aligned: no class in the .rec."""
     apple_double: int = 0
     """macOS metadata files named like photos (``._x.jpg`` beside ``x.jpg``): not photos."""
+    damaged: dict[str, str] = field(default_factory=dict)
+    """Photos read as they decoded although the decoder called them damaged (aligned, or left
+    out for another reason: no face found in what decoded): photo path -> the decoder's words
+    (``"Corrupt JPEG data: premature end of data segment"``)."""
 
     def summary(self) -> str:
         """``"train.rec: 12 photos, 10 aligned on a detected face, 2 left out (no_face 1,
@@ -100,6 +104,8 @@ class AlignReport:
             text += (
                 f"; {_count(self.apple_double, 'macOS ._ metadata file')} ignored (apple_double)"
             )
+        if self.damaged:
+            text += f"; {_count(len(self.damaged), 'damaged photo')} read as decoded"
         return text
 
 
@@ -113,12 +119,14 @@ class AlignedPhoto:
     """One photo's 112x112 crop as encoded bytes and how it was aligned (``how``: "detected"
     or "centre"), or no crop (``jpeg`` and ``how`` None) and the ``reason``: "unreadable",
     "cut_short" (a JPEG whose end is missing), "no_face" or "too_small" (a side under
-    ``faces.crops.MIN_IMAGE_SIDE`` px)."""
+    ``faces.crops.MIN_IMAGE_SIDE`` px). ``decoder_said``: what libjpeg or libpng said of a
+    damaged photo that still decoded (:func:`maskgen.images.decode_rgb_and_said`), else None."""
 
     path: Path
     jpeg: bytes | None
     how: str | None
     reason: str | None = None
+    decoder_said: str | None = None
 
 
 def centre_points(height: int, width: int) -> np.ndarray:
@@ -140,37 +148,38 @@ def align_photo(
 ) -> AlignedPhoto:
     """Detect the main face in a photo and return its aligned crop as JPEG bytes; a photo
     with no face found is left out (``no_face="skip"``) or aligned on :func:`centre_points`
-    (``"centre"``)."""
-    rgb = read_rgb(path)
+    (``"centre"``). A photo the decoder calls damaged but decodes is read as it decoded,
+    with the decoder's words (``decoder_said``): only a JPEG cut short is left out for that."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return AlignedPhoto(path, None, None, "unreadable")
+    rgb, said = decode_rgb_and_said(data, path.name)
     if rgb is None:
-        return AlignedPhoto(path, None, None, _unread_reason(path))
+        return AlignedPhoto(path, None, None, _unread_reason(data, path.name))
     if no_face == "skip" and is_too_small(*rgb.shape[:2]):
-        return AlignedPhoto(path, None, None, "too_small")  # as augment says of such images
+        return AlignedPhoto(path, None, None, "too_small", said)  # as augment says of those
     faces = load_face_finder(models_dir).find_faces(rgb, "detect")
     if faces:
         points, how = five_points(faces[0].landmarks), "detected"
     elif no_face == "centre":
         points, how = centre_points(*rgb.shape[:2]), "centre"
     else:
-        return AlignedPhoto(path, None, None, "no_face")
+        return AlignedPhoto(path, None, None, "no_face", said)
     crop = align_face(rgb, points, size)
     ok, buf = cv2.imencode(
         ".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
     )
     if not ok:
         raise DatasetFormatError(f"{path}: could not encode the aligned crop as JPEG")
-    return AlignedPhoto(path, buf.tobytes(), how)
+    return AlignedPhoto(path, buf.tobytes(), how, decoder_said=said)
 
 
-def _unread_reason(path: Path) -> str:
-    """Why a photo did not decode: ``cut_short`` (a JPEG whose end is missing: ``mask`` and
-    ``augment`` mask it as it decodes, grey below the damage, but a training set is better
-    without it) or ``unreadable``."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return "unreadable"
-    return "cut_short" if is_cut_short_jpeg(data, path.name) else "unreadable"
+def _unread_reason(data: bytes, name: str) -> str:
+    """Why a photo's bytes did not decode: ``cut_short`` (a JPEG whose end is missing:
+    ``mask`` and ``augment`` mask it as it decodes, grey below the damage, but a training set
+    is better without it) or ``unreadable``."""
+    return "cut_short" if is_cut_short_jpeg(data, name) else "unreadable"
 
 
 CANCELLED_TASKS_WARNING = r"\d+ tasks (which were still being processed|have been successfully)"
@@ -209,6 +218,11 @@ def _align_batch(paths: Sequence[Path], models_dir: str | None, no_face: str) ->
 
 def _tally(report: AlignReport, photo: AlignedPhoto) -> bool:
     report.photos += 1
+    if photo.decoder_said:
+        report.damaged[str(photo.path)] = photo.decoder_said
+        logger.warning(
+            "%s: the decoder said: %s (read as it decoded)", photo.path, photo.decoder_said
+        )
     if photo.jpeg is None:
         reason = photo.reason or "unreadable"
         report.skipped[str(photo.path)] = reason

@@ -208,3 +208,27 @@ def test_a_jpeg_cut_short_is_left_out_and_named_so(tmp_path, lfw_dir, caplog):
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {cut}: a JPEG cut short in a pair of {pairs}")
     assert not out.exists()
+
+
+def test_a_damaged_jpeg_that_decodes_is_read_and_named_with_libjpegs_words(
+    tmp_path, lfw_dir, caplog
+):
+    """A JPEG damaged in its middle but with its end marker decodes (grey below the damage):
+    align read it without a word, where mask and augment name it with libjpeg's words. It is
+    still read as it decoded (only a JPEG cut short is left out for its damage), now with a
+    warning naming it and libjpeg's words, and counted in the summary: one whose face is still
+    found is aligned, one whose face the damage hid is left out for that (no_face)."""
+    photos = tmp_path / "photos"
+    _, faceless, aligned = copy_photos(lfw_dir, "Al_Gore", photos / "Al_Gore", 3)
+    for damaged in (faceless, aligned):
+        data = damaged.read_bytes()
+        damaged.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    result = align(photos, tmp_path / "train.rec")
+    assert result.exit_code == 0, result.output
+    words = "the decoder said: Corrupt JPEG data: premature end of data segment"
+    for damaged in (faceless, aligned):
+        assert f"{damaged}: {words} (read as it decoded)" in caplog.text, caplog.text
+    summary = "3 photos, 2 aligned on a detected face, 1 left out (no_face 1); 2 damaged photos"
+    assert f"{summary} read as decoded" in result.stderr
+    with RecordIOReader(tmp_path / "train.rec") as reader:
+        assert len(reader.image_keys()) == 2
