@@ -25,6 +25,7 @@ what it wrote there; ``maskgen -vv`` swaps nothing, so a rerun with it shows eve
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
@@ -113,10 +114,13 @@ def _write_all(fd: int, data: bytes) -> None:
 @functools.cache
 def _capture_file_of(pid: int) -> BinaryIO:
     """Process ``pid``'s capture file, made once and kept for its life: each process its own,
-    as a forked child would otherwise share its parent's (keyed by the process id)."""
+    as a forked child would otherwise share its parent's (keyed by the process id). Closed at
+    exit (left to the collector, it was a ResourceWarning at every exit)."""
     import tempfile  # here: the CLI's start-up (``maskgen --help``) does without it
 
-    return tempfile.TemporaryFile()
+    capture = tempfile.TemporaryFile()  # noqa: SIM115 (kept for the process's life)
+    atexit.register(capture.close)
+    return capture
 
 
 def _take(fd: int) -> bytes:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -155,3 +157,18 @@ def test_an_interrupt_as_descriptor_2_is_swapped_still_restores_it(
         os.close(before)
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"
+
+
+def test_the_capture_file_is_closed_at_exit(tmp_path: Path, cut_png: bytes) -> None:
+    """The capture file lives as long as its process: left to the collector at exit, it was
+    "ResourceWarning: unclosed file <_io.BufferedRandom name=3>" after every quiet decode,
+    under ``python -X dev`` (and pytest's own run)."""
+    damaged = tmp_path / "cut.png"
+    damaged.write_bytes(cut_png)
+    code = f"from maskgen.images import read_rgb; assert read_rgb({str(damaged)!r}) is None"
+    env = {**os.environ, QUIET_ENV: "1"}
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ResourceWarning" not in done.stderr and LIBPNG_LINE not in done.stderr, done.stderr
