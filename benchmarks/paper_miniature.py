@@ -751,6 +751,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.arms = [a.strip() for a in args.arms.split(",")]
     if any(a not in ("arcface", "mtarcface") for a in args.arms):
         parser.error("--arms: arcface and/or mtarcface")
+    if args.rotate_limit and args.augment != "realism":  # refused by maskgen train, but late
+        parser.error("--rotate-limit rotates within --augment realism's jitter")
     if args.mask_smoothing is None:
         from maskgen.train.config import TrainConfig
 

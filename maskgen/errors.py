@@ -6,6 +6,7 @@ users can catch either.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,12 +49,23 @@ def no_such_file(
     if path.is_dir():
         text = f"a folder, not a {what}"
     elif path.is_symlink() and not path.exists():
-        text = f"a link to nothing (to {os.readlink(path)}), not a {what}"
+        text = f"{_broken_link(path)}, not a {what}"
     elif path.exists():
         text = f"a named pipe, socket or device, not a {what}"
     else:
         text = f"no such {what}"
     return error(f"{before}{path}: {text}", parameters=parameters)
+
+
+def _broken_link(path: Path) -> str:
+    """``"a link to nothing (to /data/gone.jpg)"``, naming the end of a chain of links, or
+    ``"a link loop"`` where the links lead round in a circle."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a link loop"
+    return f"a link to nothing (to {os.path.realpath(path)})"
 
 
 class UndecodableImageError(DatasetFormatError):

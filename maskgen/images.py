@@ -174,8 +174,8 @@ def decode_rgb_and_said(
     data: bytes, name: str | None = None
 ) -> tuple[np.ndarray | None, str | None]:
     """:func:`decode_rgb`'s image and what libpng or libjpeg said while decoding it, as
-    :attr:`StoredImage.decoder_said` (a damaged file that still decoded); None for either
-    where there is none."""
+    :attr:`StoredImage.decoder_said` (a damaged file that still decoded, where those lines are
+    kept off stderr: :mod:`maskgen.decoder_messages`); None for either where there is none."""
     if not data:
         return None, None
     with decoder_messages(name) as said:

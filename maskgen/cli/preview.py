@@ -61,5 +61,6 @@ def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_q
         models_dir=models_dir,
         jpeg_quality=jpeg_quality,
     )
-    shown = "" if sheet.items >= count else f" ({sheet.items} items, all it holds; -n {count})"
+    items = "1 item" if sheet.items == 1 else f"{sheet.items} items"
+    shown = "" if sheet.items >= count else f" ({items}, all it holds; -n {count})"
     click.echo(f"wrote {click.format_filename(sheet.path)}{shown}", err=True)

@@ -195,8 +195,9 @@ def _resume_hint(run: Path) -> Any:
     type=float,
     metavar="DEGREES",
     help=_help(
-        "With --augment realism: also rotate each training face by up to DEGREES either way "
-        "(0 to 45), as another aligner's roll error does; 0: no rotation.",
+        "With --augment realism: also rotate the faces its scale/shift jitter moves (half of "
+        "them) by up to DEGREES either way (0 to 45), as another aligner's roll error does; "
+        "0: no rotation.",
         "rotate_limit",
     ),
 )

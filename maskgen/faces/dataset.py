@@ -70,7 +70,9 @@ class AlignReport:
     damaged: dict[str, str] = field(default_factory=dict)
     """Photos read as they decoded although the decoder called them damaged (aligned, or left
     out for another reason: no face found in what decoded): photo path -> the decoder's words
-    (``"Corrupt JPEG data: premature end of data segment"``)."""
+    (``"Corrupt JPEG data: premature end of data segment"``). Only where those words are kept
+    off stderr (``maskgen``'s commands unless ``-vv``, which prints them as they come; from
+    Python, ``MASKGEN_QUIET_DECODERS=1``: :mod:`maskgen.decoder_messages`); else empty."""
 
     def summary(self) -> str:
         """``"train.rec: 12 photos, 10 aligned on a detected face, 2 left out (no_face 1,

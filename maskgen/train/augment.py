@@ -6,9 +6,9 @@ from them less reliably (docs/experiments.md's paper-in-miniature tables measure
 without this augmentation). :class:`RealismAugment` draws, for one
 aligned ``(112, 112, 3)`` uint8 RGB face, in this order:
 
-- scale / shift jitter of the alignment (p 0.5): scale 0.9-1.1, shift up to 5 px each way,
-  and, where ``rotate_limit`` is set (``maskgen train --rotate-limit``; off by default), a
-  rotation of up to that many degrees either way, as another aligner's roll error gives;
+- jitter of the alignment (p 0.5): where ``rotate_limit`` is set (``maskgen train
+  --rotate-limit``; off by default), first a rotation of up to that many degrees either way,
+  as another aligner's roll error gives; then scale 0.9-1.1 and a shift of up to 5 px each way;
 - loss of resolution (p 0.5): two times in three a down-and-up resize to 35-100 % of the side
   (INTER_AREA down, bilinear up), else a Gaussian blur of sigma 0.5-1.5 px;
 - colour jitter (p 0.5): saturation, contrast and brightness each times 0.75-1.25;
@@ -24,6 +24,7 @@ way whatever the worker count, the rank count or where a run was resumed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -46,7 +47,8 @@ class RealismAugment:
 
     ``augment(image, rng) -> image``: ``image`` (H, W, 3) uint8 RGB, H == W; returns a new
     contiguous uint8 array of the same shape. Probabilities and ranges are fields so a
-    benchmark can vary them; the defaults are the measured recipe.
+    benchmark can vary them; the defaults are the measured recipe. ``rotate_limit``: degrees,
+    finite and at least 0 (ValueError otherwise).
     """
 
     geometry_p: float = 0.5
@@ -61,6 +63,10 @@ class RealismAugment:
     colour: float = 0.25
     jpeg_p: float = 0.8
     jpeg_quality: tuple[int, int] = (30, 95)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rotate_limit) and self.rotate_limit >= 0):
+            raise ValueError(f"rotate_limit must be a finite angle >= 0, got {self.rotate_limit}")
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = image

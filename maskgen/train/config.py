@@ -351,6 +351,8 @@ def read_run_config(path: str | Path) -> TrainConfig:
     """The config a run stored in ``RUN/config.json`` (relative paths in one written by an
     older maskgen are taken from the working directory); ConfigError if there is none."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a named pipe there would block the read
+        raise no_such_file(path, "run config", ConfigError)
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -59,3 +59,15 @@ def test_work_lock_makes_a_second_run_wait_until_the_first_leaves(
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with open(tmp_path / ".prepare-lock", "a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: free at once
+
+
+def test_rotations_without_the_realism_jitter_are_refused_before_any_work(
+    miniature: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """maskgen train refuses them, but only after the sets and twins were made."""
+    with pytest.raises(SystemExit):
+        miniature.parse_args(["--work", str(tmp_path), "--augment", "none", "--rotate-limit", "10"])
+    assert "--rotate-limit rotates within --augment realism's jitter" in capsys.readouterr().err
+    assert (
+        miniature.parse_args(["--work", str(tmp_path), "--rotate-limit", "10"]).rotate_limit == 10
+    )

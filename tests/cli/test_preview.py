@@ -209,6 +209,11 @@ def test_a_damaged_image_gets_a_pair_and_a_shortfall_is_said(tmp_path, lfw_dir, 
     result = invoke("preview", folder, "-o", tmp_path / "cli.png", "-n", 7)
     assert result.exit_code == 0
     assert result.stderr.strip().endswith("cli.png (2 items, all it holds; -n 7)")
+    single = tmp_path / "single"
+    single.mkdir()
+    shutil.copy(folder / "a.jpg", single / "a.jpg")
+    result = invoke("preview", single, "-o", tmp_path / "one.png", "-n", 3)
+    assert result.stderr.strip().endswith("one.png (1 item, all it holds; -n 3)")  # not 1 items
     shown.clear()
     assert preview.preview_dataset(folder, tmp_path / "sheet2.png", n=2).items == 2
     assert len(shown) == 4  # the second pick (a text file, last) passed on to broken.jpg

@@ -67,3 +67,31 @@ def test_a_folder_or_a_broken_link_is_named_as_such(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{link}: a link to nothing (to {tmp_path / 'moved.rec'}), not a RecordIO file"
     )
+    chain = tmp_path / "chain.rec"
+    chain.symlink_to(link)  # chain -> gone.rec -> moved.rec: the end of the chain is named
+    assert str(no_such_file(chain)) == (
+        f"{chain}: a link to nothing (to {tmp_path / 'moved.rec'}), not a file"
+    )
+    loop = tmp_path / "loop.rec"
+    loop.symlink_to(loop)
+    assert str(no_such_file(loop)) == f"{loop}: a link loop, not a file"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_as_a_runs_config_is_named_not_read(tmp_path: Path) -> None:
+    """`train --resume` read RUN/config.json: a named pipe there blocked it for good."""
+    run = tmp_path / "run"
+    run.mkdir()
+    pipe = run / "config.json"
+    os.mkfifo(pipe)
+    release = threading.Timer(30, lambda: os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)))
+    release.daemon = True
+    release.start()
+    try:
+        result = CliRunner().invoke(cli, ["train", "--resume", "-o", str(run)])
+    finally:
+        release.cancel()
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().endswith(
+        f"{pipe}: a named pipe, socket or device, not a run config"
+    ), result.stderr

@@ -84,6 +84,9 @@ def test_rotate_limit_rotates_within_it_and_leaves_the_other_draws_alone() -> No
             expected = cv2.warpAffine(face, matrix, (112, 112), borderMode=cv2.BORDER_REFLECT_101)
             drawn = RealismAugment(**geometry, rotate_limit=limit)(face, augment_rng(1, 2, key))
             assert np.array_equal(drawn, expected), (limit, key)
+    for bad in (float("nan"), float("inf"), -1.0):  # NaN drew NaN angles: a silent warp
+        with pytest.raises(ValueError, match="rotate_limit must be a finite angle >= 0"):
+            RealismAugment(rotate_limit=bad)
 
 
 def test_build_augment_names() -> None:
