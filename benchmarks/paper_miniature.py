@@ -751,8 +751,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.arms = [a.strip() for a in args.arms.split(",")]
     if any(a not in ("arcface", "mtarcface") for a in args.arms):
         parser.error("--arms: arcface and/or mtarcface")
-    if args.rotate_limit and args.augment != "realism":  # refused by maskgen train, but late
-        parser.error("--rotate-limit rotates within --augment realism's jitter")
+    if args.rotate_limit:  # maskgen train's own check, here before the sets are made
+        from maskgen.errors import ConfigError
+        from maskgen.train.config import TrainConfig
+
+        try:
+            TrainConfig(augment=args.augment, rotate_limit=args.rotate_limit)
+        except ConfigError as exc:
+            parser.error(str(exc))
     if args.mask_smoothing is None:
         from maskgen.train.config import TrainConfig
 

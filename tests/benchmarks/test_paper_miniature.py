@@ -64,10 +64,14 @@ def test_work_lock_makes_a_second_run_wait_until_the_first_leaves(
 def test_rotations_without_the_realism_jitter_are_refused_before_any_work(
     miniature: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """maskgen train refuses them, but only after the sets and twins were made."""
+    """maskgen train refuses them (and angles over 45), but only after the sets and twins were
+    made: its own check now runs on the arguments."""
     with pytest.raises(SystemExit):
         miniature.parse_args(["--work", str(tmp_path), "--augment", "none", "--rotate-limit", "10"])
-    assert "--rotate-limit rotates within --augment realism's jitter" in capsys.readouterr().err
+    assert "rotations are part of augment realism's jitter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        miniature.parse_args(["--work", str(tmp_path), "--rotate-limit", "50"])
+    assert "rotate_limit: must be in [0, 45] degrees" in capsys.readouterr().err
     assert (
         miniature.parse_args(["--work", str(tmp_path), "--rotate-limit", "10"]).rotate_limit == 10
     )
