@@ -11,16 +11,19 @@ stderr after the call: a signal handler runs in the main thread inside the windo
 Ctrl-C of ``maskgen train`` logs "stopping after this step" and does not raise), and another
 thread may write while it is open (tqdm's monitor thread redraws a progress bar).
 
-Only the main thread swaps descriptor 2. The descriptor table belongs to the whole process: a
-swap made from one thread while others write would take their lines too (the Embedder's
-decoding threads run beside the main thread's progress bar), and swaps from several threads
-at once would need a lock that serialises their decoding. So a decode in another thread (the
-Embedder's pool in ``maskgen eval`` and in training's validation, a task in a Dask worker's
-threads) prints as before. Where the decode call raises (a signal's KeyboardInterrupt
-included), what was caught goes to stderr as it came: nothing that explains a failure is
-hidden. Descriptor 2 is restored however the window ends, an interrupt that lands as the swap
-returns included. A process killed inside the window (a crash in the decoder itself) loses
-what it wrote there; ``maskgen -vv`` swaps nothing, so a rerun with it shows every line.
+Any thread may decode so. The descriptor table belongs to the whole process, so the windows
+of one process take turns under one lock (its own in each process; a fork waits for the open
+window to close, so that no child starts with its descriptor 2 on the capture file): decodes
+in several threads (the Embedder's pool in ``maskgen eval`` and in training's validation, the
+threads of a Dask worker) run one at a time, while the rest of their work runs on. A line
+another thread writes while a window is open lands in it and is printed as the window
+closes, as a signal handler's is; one that lands inside a decoder's line (libpng writes its
+words and their newline apart) is logged with it. Where the decode call raises (a signal's
+KeyboardInterrupt included), what was caught goes to stderr as it came: nothing that explains
+a failure is hidden. Descriptor 2 is restored however the window ends, an interrupt that
+lands as the swap returns included. A process killed inside the window (a crash in the
+decoder itself) loses what it wrote there; ``maskgen -vv`` swaps nothing, so a rerun with it
+shows every line.
 """
 
 from __future__ import annotations
@@ -57,9 +60,8 @@ of libjpeg's and libjpeg-turbo's ``jerror.h``. A line of theirs not listed print
 
 
 def quiet_decoders() -> bool:
-    """Whether :func:`decoder_messages` takes the native decoders' lines in this thread."""
-    main = threading.current_thread() is threading.main_thread()
-    return main and os.environ.get(QUIET_ENV) == "1"
+    """Whether :func:`decoder_messages` takes the native decoders' lines (any thread)."""
+    return os.environ.get(QUIET_ENV) == "1"
 
 
 @contextlib.contextmanager
@@ -74,20 +76,22 @@ def decoder_messages(name: str | None = None) -> Iterator[list[str]]:
     if not quiet_decoders():
         yield said_texts
         return
-    capture = _capture_file_of(os.getpid())
-    saved = os.dup(2)
-    failed = True
-    try:
-        os.dup2(capture.fileno(), 2)  # in the try: a Ctrl-C raised as it returns restores it too
-        yield said_texts
-        failed = False
-    finally:
+    pid = os.getpid()
+    capture = _capture_file_of(pid)
+    with _window_lock_of(pid):
+        saved = os.dup(2)
+        failed = True
         try:
-            os.dup2(saved, 2)
+            os.dup2(capture.fileno(), 2)  # in the try: a Ctrl-C raised as it returns restores it
+            yield said_texts
+            failed = False
         finally:
-            os.close(saved)
-        said, others = _sorted_lines(_take(capture.fileno()), failed)
-        _write_all(2, others)
+            try:
+                os.dup2(saved, 2)
+            finally:
+                os.close(saved)
+            said, others = _sorted_lines(_take(capture.fileno()), failed)
+            _write_all(2, others)
         if said:
             text = " ".join(said.decode(errors="replace").split())
             said_texts.append(text)
@@ -96,12 +100,23 @@ def decoder_messages(name: str | None = None) -> Iterator[list[str]]:
 
 def _sorted_lines(text: bytes, failed: bool) -> tuple[bytes, bytes]:
     """``text`` split into the decoders' lines (:data:`DECODER_LINE`) and the others, each
-    kept in order; all of it is "others" where the decode ``failed``."""
+    kept in order; all of it is "others" where the decode ``failed``. libpng writes its words
+    and their newline apart: another thread's line that lands between them stays inside the
+    decoder's line, and the next newline left alone (after any other lines that landed too) is
+    libpng's (another thread's blank line in the same window is taken for it: nothing shows)."""
     if failed:
         return b"", text
     said, others = [], []
+    libpng_newline_due = False
     for line in text.splitlines(keepends=True):
-        (said if DECODER_LINE.match(line) else others).append(line)
+        if DECODER_LINE.match(line):
+            said.append(line)
+            libpng_newline_due = line.startswith(b"libpng")  # a clean one: no lone newline
+        elif libpng_newline_due and line == b"\n":
+            said.append(line)
+            libpng_newline_due = False
+        else:
+            others.append(line)
     return b"".join(said), b"".join(others)
 
 
@@ -109,6 +124,19 @@ def _write_all(fd: int, data: bytes) -> None:
     """``data`` written whole to ``fd`` (``os.write`` may take part of it)."""
     while data:
         data = data[os.write(fd, data) :]
+
+
+@functools.cache
+def _window_lock_of(pid: int) -> threading.RLock:
+    """Process ``pid``'s lock over descriptor 2's swap, made once (keyed by the process id, as
+    a forked child must not share its parent's, which may be held). Reentrant: a window opened
+    inside another in the same thread does not wait for itself. A fork waits until the open
+    window closes: a child forked inside one would start with descriptor 2 on the capture file."""
+    lock = threading.RLock()
+    os.register_at_fork(
+        before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release
+    )
+    return lock
 
 
 @functools.cache

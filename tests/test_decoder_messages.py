@@ -1,6 +1,6 @@
 """maskgen.decoder_messages: libpng's and libjpeg's own lines (written by C straight to file
-descriptor 2) kept off stderr around a decode in the main thread where asked, logged at debug
-level naming the file; left alone elsewhere. Damaged files are made here from a real photo."""
+descriptor 2) kept off stderr around a decode in any thread where asked, logged at debug level
+naming the file; left alone elsewhere. Damaged files are made here from a real photo."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from maskgen.decoder_messages import QUIET_ENV, decoder_messages
@@ -53,16 +55,93 @@ def test_without_the_variable_the_line_prints_as_before(
     assert LIBPNG_LINE in capfd.readouterr().err
 
 
-def test_another_thread_does_not_swap_descriptor_2(
+def _decoded_quietly(data: bytes) -> list[str]:
+    """What the decoders said while OpenCV decoded ``data`` (None as the image: it fails)."""
+    with decoder_messages("cut.png") as said:
+        assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is None
+    return said
+
+
+def test_a_decode_in_another_thread_is_quiet_too(
     cut_png: bytes, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A swap is process-wide: made from a decoding thread it would take the main thread's
-    lines (a progress bar) too, so only the main thread swaps."""
+    """The Embedder's pool (``maskgen eval``) and a Dask worker's threads decode outside the
+    main thread: libpng's line was printed there, mid progress bar."""
     monkeypatch.setenv(QUIET_ENV, "1")
-    thread = threading.Thread(target=decode_rgb, args=(cut_png,))
-    thread.start()
-    thread.join()
-    assert LIBPNG_LINE in capfd.readouterr().err
+    with ThreadPoolExecutor(1) as pool:
+        said = pool.submit(_decoded_quietly, cut_png).result()
+    assert said == [LIBPNG_LINE]
+    assert LIBPNG_LINE not in capfd.readouterr().err
+
+
+def test_threads_decoding_at_once_lose_no_line_of_anyone(
+    cut_png: bytes, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Descriptor 2 is the process's: windows opened by several threads at once would restore
+    each other's descriptors (leaving it on the capture file) or take each other's lines.
+    They take turns, each decode gets its own line, and every line another thread writes
+    meanwhile (a progress bar) reaches stderr once, or, where it landed between libpng's
+    words and its newline (two writes), is logged inside that line: none is lost."""
+    monkeypatch.setenv(QUIET_ENV, "1")
+    stop = threading.Event()
+
+    def progress_bar() -> int:
+        lines = 0
+        while not stop.is_set() or lines < 200:
+            os.write(2, f"bar {lines}\n".encode())
+            lines += 1
+        return lines
+
+    with ThreadPoolExecutor(5) as pool:
+        bar = pool.submit(progress_bar)
+        decodes = [pool.submit(_decoded_quietly, cut_png) for _ in range(100)]
+        said = [d.result() for d in decodes]
+        stop.set()
+        written = bar.result()
+    os.write(2, b"after\n")
+    assert all(len(s) == 1 and s[0].startswith(LIBPNG_LINE) for s in said), said
+    inside = [line for s in said for line in s[0][len(LIBPNG_LINE) :].split() if line != "bar"]
+    err = capfd.readouterr().err.splitlines()
+    assert LIBPNG_LINE not in err and err[-1] == "after"
+    printed = [int(line.split()[1]) for line in err[:-1]]
+    assert sorted(printed + [int(n) for n in inside]) == list(range(written))
+
+
+def test_a_child_forked_while_another_thread_decodes_has_its_own_stderr(
+    cut_png: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork waits for an open window to close: a child forked inside one started with its
+    descriptor 2 on its parent's capture file, and what it wrote there once that window had
+    closed was lost."""
+    monkeypatch.setenv(QUIET_ENV, "1")
+    err = tmp_path / "err.txt"
+    code = f"""
+import os, threading, time
+import cv2, numpy as np
+from maskgen.decoder_messages import decoder_messages
+data = open({str(tmp_path / "cut.png")!r}, "rb").read()
+started = threading.Event()
+def decode():
+    with decoder_messages("cut.png"):
+        started.set()
+        for _ in range(200):
+            cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+thread = threading.Thread(target=decode)
+thread.start()
+started.wait()
+pid = os.fork()
+if pid == 0:
+    time.sleep(1.0)  # after the parent's window has closed
+    os.write(2, b"child says hello\\n")
+    os._exit(0)
+os.waitpid(pid, 0)
+thread.join()
+"""
+    (tmp_path / "cut.png").write_bytes(cut_png)
+    with err.open("wb") as stderr:
+        done = subprocess.run([sys.executable, "-c", code], stderr=stderr, timeout=120)
+    assert done.returncode == 0, err.read_text()
+    assert err.read_text().splitlines() == ["child says hello"], err.read_text()
 
 
 def test_what_was_caught_before_a_failure_is_printed_after_it(
@@ -172,3 +251,18 @@ def test_the_capture_file_is_closed_at_exit(tmp_path: Path, cut_png: bytes) -> N
     )
     assert done.returncode == 0, done.stderr
     assert "ResourceWarning" not in done.stderr and LIBPNG_LINE not in done.stderr, done.stderr
+
+
+def test_a_line_written_inside_libpng_s_own_stays_with_it_and_its_newline_is_not_printed() -> None:
+    """libpng writes its words and their newline apart; another thread's line between them
+    ends up inside libpng's, and the newline left alone after it printed as a blank line."""
+    from maskgen.decoder_messages import _sorted_lines
+
+    caught = b"libpng error: PNG input buffer is incompletebar 1\nbar 2\n\nbar 3\n"
+    said, others = _sorted_lines(caught, failed=False)
+    assert said == b"libpng error: PNG input buffer is incompletebar 1\n\n"
+    assert others == b"bar 2\nbar 3\n"
+    assert _sorted_lines(b"Corrupt JPEG data: 3 extraneous bytes\n\n", failed=False) == (
+        b"Corrupt JPEG data: 3 extraneous bytes\n",
+        b"\n",
+    )

@@ -307,9 +307,9 @@ def _quiet_decoders(debug: bool) -> None:
     OpenCV's level is set in the environment before OpenCV loads (forked workers inherit
     it), and on OpenCV itself if it is loaded already; ``OPENCV_LOG_LEVEL`` set by the user
     is kept. libpng's and libjpeg's own lines (``libpng error: PNG input buffer is
-    incomplete``, ``Corrupt JPEG data: ...``) bypass both: they are caught around each decode
-    in the main thread of this process and its workers (:mod:`maskgen.decoder_messages`,
-    which says why only there), and each command says which file they were about (a manifest
+    incomplete``, ``Corrupt JPEG data: ...``) bypass both: they are caught around each decode,
+    in any thread of this process and its workers (:mod:`maskgen.decoder_messages`), and each
+    command says which file they were about (a manifest
     row's ``decoder_warning``; ``maskgen mask``'s warning). Under ``-vv``, a variable an
     earlier command in this process or a parent ``maskgen`` left is taken away."""
     if debug:

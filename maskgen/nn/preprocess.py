@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from maskgen.errors import DatasetFormatError, UndecodableImageError
-from maskgen.images import decode_rgb
+from maskgen.images import decode_rgb_and_said
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +26,7 @@ __all__ = [
     "PIXEL_SCALE",
     "check_face_shape",
     "decode_face",
+    "decode_face_and_said",
     "preprocess",
     "preprocess_faces",
 ]
@@ -46,11 +47,18 @@ def decode_face(data: bytes, source: str, index: int) -> np.ndarray:
     position or a record key) for undecodable bytes, DatasetFormatError for a size other than
     112x112 (faces must be aligned first, e.g. with ``maskgen align``).
     """
-    rgb = decode_rgb(data)
+    return decode_face_and_said(data, source, index)[0]
+
+
+def decode_face_and_said(data: bytes, source: str, index: int) -> tuple[np.ndarray, str | None]:
+    """:func:`decode_face`'s face and what libpng or libjpeg said while decoding it (a damaged
+    face that still decoded, where those lines are kept off stderr:
+    :mod:`maskgen.decoder_messages`), None where they said nothing. Raises as decode_face."""
+    rgb, said = decode_rgb_and_said(data, f"{source}: image {index}")
     if rgb is None:
         raise UndecodableImageError(f"{source}: image {index} is not a decodable image")
     check_face_shape(rgb, source, index)
-    return rgb
+    return rgb, said
 
 
 def check_face_shape(image: np.ndarray, source: str, index: int) -> None:

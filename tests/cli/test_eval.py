@@ -515,3 +515,26 @@ def test_a_foreign_pickle_is_refused_without_torchs_warning(tmp_path: Path) -> N
         with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
             load_torch_file(fake)
     assert not [w for w in seen if "pickle protocol" in str(w.message)]
+
+
+@pytest.mark.shared
+def test_a_damaged_face_in_a_bin_is_named_not_printed_by_libjpeg(
+    checkpoint: Path, lfw_dir: Path, tmp_path: Path, capfd, caplog
+) -> None:
+    """eval decodes in a thread pool, where libjpeg's "Corrupt JPEG data: ..." printed on its
+    own, naming no face, in the middle of the progress bar. It is kept off stderr in any
+    thread now, and a warning names the set, the image and libjpeg's words."""
+    photo = cv2.imread(str(lfw_dir / "Al_Gore" / "Al_Gore_0001.jpg"))
+    faces = [cv2.imencode(".jpg", photo[69 + i : 181 + i, 69:181])[1].tobytes() for i in range(20)]
+    middle = len(faces[3]) // 2
+    faces[3] = faces[3][:middle] + b"\xff\xd0" + faces[3][middle + 2 :]  # a stray restart marker
+    assert cv2.imdecode(np.frombuffer(faces[3], np.uint8), cv2.IMREAD_COLOR) is not None
+    assert "Corrupt JPEG data" in capfd.readouterr().err  # libjpeg's own line, unasked
+    path = tmp_path / "damaged.bin"
+    path.write_bytes(pickle.dumps((faces, [True, False] * 5)))
+    result = _run("eval", "--model", checkpoint, "--bin", path, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    words = "the decoder said: Corrupt JPEG data: premature end of data segment"
+    assert f"{path}: image 3: {words} (read as it decoded)" in caplog.text, caplog.text
+    err = capfd.readouterr().err
+    assert not any(line.startswith("Corrupt JPEG data") for line in err.splitlines()), err
