@@ -94,7 +94,8 @@ resume = click.option(
     "--resume",
     is_flag=True,
     help="Finish an interrupted run in OUTDIR: complete chunks are kept, the rest redone. "
-    "Refused if the parameters differ, or the input (its item count, file names or sizes).",
+    "Refused if the parameters differ, or the input (its item count; a folder's file names, "
+    "or a .rec's, .idx's or .bin's size).",
 )
 
 overwrite = click.option(
@@ -171,9 +172,9 @@ def refuse_unwritable(*outputs: Path | None) -> None:
             folder = folder.parent
         if not folder.is_dir():
             raise OutputError(f"{path}: {folder} is a file, not a folder")
+        _probe_write(path, folder)  # the OS's own reason: permissions, a read-only file system
         if not os.access(folder, os.W_OK | os.X_OK):
             raise OutputError(f"{path}: cannot write in {folder} (permission denied)")
-        _probe_write(path, folder)
 
 
 def _probe_write(path: Path, folder: Path) -> None:

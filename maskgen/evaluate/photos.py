@@ -24,7 +24,7 @@ from maskgen.faces import (
     is_too_small,
     load_face_finder,
 )
-from maskgen.images import read_rgb, read_stored
+from maskgen.images import is_cut_short_jpeg, read_rgb, read_stored
 from maskgen.nn.mask_usage import MASK_THRESHOLD
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ SKIP_REASONS = {
     "no_face": "no face found",
     "too_small": f"too small to hold a face (a side under {MIN_IMAGE_SIDE} px)",
     "unreadable": "not a readable image",
+    "cut_short": "a JPEG cut short (its end is missing)",
     "unsupported_format": "pixels maskgen cannot read (8- and 16-bit images only)",
     "not_aligned": f"not an aligned {FACE_SIZE}x{FACE_SIZE} crop",
 }
@@ -157,13 +158,12 @@ def _as_aligned(rgb: np.ndarray) -> np.ndarray | None:
 def _skip_reason(
     rgb: np.ndarray | None, *, aligned: bool = False, path: str | Path | None = None
 ) -> str:
-    """Why a photo gave no face: unreadable, pixels of a depth maskgen does not read (a float
-    TIFF: ``unsupported_format``, as ``maskgen mask`` names it), too small, no face found or
+    """Why a photo gave no face: unreadable, a JPEG cut short (left out, as ``maskgen align``
+    leaves it out), pixels of a depth maskgen does not read (a float TIFF:
+    ``unsupported_format``, as ``maskgen mask`` names it), too small, no face found or
     (``aligned``) not an aligned crop's size."""
     if rgb is None:
-        return (
-            "unsupported_format" if path is not None and _decodes_unmaskable(path) else "unreadable"
-        )
+        return _undecoded_reason(path) if path is not None else "unreadable"
     if aligned:
         return "not_aligned"
     return "too_small" if is_too_small(*rgb.shape[:2]) else "no_face"
@@ -250,10 +250,14 @@ def compare_photos(
     )
 
 
-def _decodes_unmaskable(path: str | Path) -> bool:
-    """Whether the file at ``path`` decodes, to pixels maskgen cannot use (float32, ...)."""
+def _undecoded_reason(path: str | Path) -> str:
+    """Why the file at ``path`` gave no RGB image: ``cut_short``, ``unsupported_format``
+    (pixels maskgen cannot use: float32, ...) or ``unreadable``."""
     try:
-        stored = read_stored(Path(path).read_bytes(), Path(path).name)
+        data = Path(path).read_bytes()
     except OSError:
-        return False
-    return stored is not None and not stored.maskable
+        return "unreadable"
+    if is_cut_short_jpeg(data, Path(path).name):
+        return "cut_short"
+    stored = read_stored(data, Path(path).name)
+    return "unsupported_format" if stored is not None and not stored.maskable else "unreadable"

@@ -340,7 +340,7 @@ def assets_digest(read_whole: Sequence[Path], read_by_size: Sequence[Path]) -> s
 
 
 _CHANGED_FILES = {
-    "input_digest": "its file names or sizes",
+    "input_digest": "a folder's file names, or a file's size",
     "assets_digest": "the files in its --textures, --templates or --models-dir folders",
 }
 """How a refusal names a digest that differs."""

@@ -317,7 +317,9 @@ def _merge_shards(out_dir: Path, started: float) -> RunReport:
             f"planned {plan.format}, {plan.items} items)"
         )
     if plan.input_digest not in (None, _input_digest(reader)):
-        raise ConfigError(f"{plan.input}: changed since the shards ran (its file names or sizes)")
+        raise ConfigError(
+            f"{plan.input}: changed since the shards ran (a folder's file names, or a file's size)"
+        )
     job = _Job(fmt, reader, out_dir, fmt.output_path(reader, out_dir), plan)
     counts = _counts(job, range(len(plan.chunks)), {})
     output = _join(job, counts)
@@ -658,8 +660,9 @@ def _discard(job: _Job) -> None:
 
 def _already_complete(job: _Job) -> RunReport:
     """--resume on a finished run: nothing to do if it was made with the same parameters from
-    the same input (its number of items, and its file names or sizes where the record holds
-    their digest: records written before maskgen kept it are not checked for them)."""
+    the same input (its number of items, and a folder's file names or a file's size where the
+    record holds their digest: records written before maskgen kept it are not checked for
+    them)."""
     record = read_run_info(job.out_dir)
     counts = counts_from_run_info(record)
     _refuse_changed_input(job, record, counts)
@@ -684,7 +687,7 @@ def _refuse_changed_input(job: _Job, record: dict[str, Any], counts: Counts) -> 
     if counts.items != job.plan.items:
         changed.append(f"{counts.items} items then, {job.plan.items} now")
     if record.get("input_digest") not in (None, job.plan.input_digest):
-        changed.append("its file names or sizes")
+        changed.append("a folder's file names, or a file's size")
     if None not in (record.get("assets_digest"), job.plan.assets_digest) and (
         record["assets_digest"] != job.plan.assets_digest
     ):

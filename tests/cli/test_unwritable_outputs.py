@@ -105,3 +105,27 @@ def test_a_folder_no_file_can_be_made_in_is_refused_before_any_work(
     message = str(refused.value)
     assert message.startswith("/proc/maskgen-test.json: cannot write in /proc (")
     assert "permission denied" not in message  # the file system's own reason, from the probe
+
+
+def test_a_read_only_file_system_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``export``, ``embed`` and ``eval`` said "(permission denied)" for a folder on a
+    read-only mount (``access()`` refuses it too), where ``mask``, ``augment`` and ``train``
+    gave the system's reason. The file system is stood in for: no mount here."""
+    import tempfile
+
+    from maskgen.cli import options
+    from maskgen.errors import OutputError
+
+    def read_only(dir: Path) -> object:
+        raise OSError(errno.EROFS, "Read-only file system", str(dir))
+
+    monkeypatch.setattr(options.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    with pytest.raises(OutputError) as refused:
+        options.refuse_unwritable(tmp_path / "m.onnx")
+    assert (
+        str(refused.value)
+        == f"{tmp_path / 'm.onnx'}: cannot write in {tmp_path} (Read-only file system)"
+    )

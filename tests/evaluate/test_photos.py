@@ -44,27 +44,32 @@ def float_tiff(photos: list[Path], tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_embed_faces_skips_photos_without_a_face(
+    tmp_path: Path,
     tiny_checkpoint: Path,
     photos: list[Path],
     blank_and_text: tuple[Path, Path],
     float_tiff: Path,
 ) -> None:
     blank, text = blank_and_text
+    cut = tmp_path / "cut.jpg"  # a JPEG missing its last half: left out, as align leaves it
+    cut.write_bytes(photos[0].read_bytes()[: photos[0].stat().st_size // 2])
     embedder = Embedder.from_path(tiny_checkpoint)
     done: list[int] = []
     result = embedder.embed_faces(
-        [photos[0], blank, photos[1], text, photos[2], float_tiff], progress=done.append
+        [photos[0], blank, photos[1], text, photos[2], float_tiff, cut], progress=done.append
     )
-    assert done == [1] * 6  # a bar's update after every photo, skipped ones too
+    assert done == [1] * 7  # a bar's update after every photo, skipped ones too
     assert result.paths == tuple(str(p) for p in photos)
     # a float TIFF decodes, to pixels maskgen does not read: named as `maskgen mask` names it
     reasons = {
         str(blank): "no_face",
         str(text): "unreadable",
         str(float_tiff): "unsupported_format",
+        str(cut): "cut_short",  # was "not a readable image"
     }
     assert result.skipped == reasons
     assert describe_skip("unsupported_format").startswith("pixels maskgen cannot read")
+    assert describe_skip("cut_short") == "a JPEG cut short (its end is missing)"
     assert result.embeddings.shape == (3, 512) and result.mask_prob.shape == (3,)
     # the same as aligning by hand and embedding the aligned faces
     finder = load_face_finder()
