@@ -339,7 +339,12 @@ def _check_all_done(layout: PartsLayout, plan: Plan) -> None:
         said.append(f"{_shards(running)} {names} still running: merge once they end")
     if not_started:
         names = ", ".join(map(str, not_started))
-        said.append(f"{_shards(not_started)} {names} not done: run them with --shard I/{count}")
+        how = (
+            f"run it with --shard {not_started[0]}/{count}"
+            if len(not_started) == 1
+            else f"run each with --shard I/{count}"
+        )
+        said.append(f"{_shards(not_started)} {names} not done: {how}")
     if said:
         raise OutputError(f"{layout.root.parent}: of {count} shards (0-based), {'; '.join(said)}")
     incomplete = [i for i in range(len(plan.chunks)) if not layout.is_complete(i)]

@@ -483,7 +483,7 @@ def test_shards_then_merge_equal_an_unsharded_run(
     reports = [run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(i, 3)) for i in (2, 0)]
     assert not any(report.complete for report in reports)
     with pytest.raises(
-        OutputError, match=r"of 3 shards \(0-based\), shard 1 not done: run them with --shard I/3"
+        OutputError, match=r"of 3 shards \(0-based\), shard 1 not done: run it with --shard 1/3"
     ):
         merge_shards(tmp_path)
     with pytest.raises(OutputError, match=r"shard 0/3.*resume=True"):
