@@ -20,6 +20,13 @@ def merge(output_dir: Path, quiet: bool) -> None:
 
     Example: maskgen merge ms1mv2_masked/
     """
-    report = merge_shards(output_dir)
+    from tqdm import tqdm  # here: the CLI's start-up does without it
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with (
+        tqdm(unit="part", desc="merge", disable=quiet or None) as bar,
+        logging_redirect_tqdm(tqdm_class=tqdm),
+    ):
+        report = merge_shards(output_dir, progress=bar.update, progress_total=bar.reset)
     if not quiet:
         click.echo(report.summary(), err=True)

@@ -8,7 +8,7 @@ byte-identical whatever the number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -71,9 +71,16 @@ class Format(Protocol):
         """A writer for one chunk's samples; the part exists at ``part_path`` only once complete."""
         ...
 
-    def join_parts(self, reader: Reader, part_paths: Sequence[Path], out_dir: Path) -> Path:
+    def join_parts(
+        self,
+        reader: Reader,
+        part_paths: Sequence[Path],
+        out_dir: Path,
+        progress: Callable[[int], None] | None = None,
+    ) -> Path:
         """Join complete parts, in the given order, into the final output (written under a
         temporary name and renamed), copy side files (e.g. ``property``), return the output path.
+        ``progress`` is called with 1 after each part (a bar's ``update``).
         """
         ...
 

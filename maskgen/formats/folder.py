@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -383,9 +383,15 @@ class FolderFormat:
         root = Path(out_dir) if out_dir is not None else staging_dir(Path(part_path))
         return FolderPartWriter(part_path, root)
 
-    def join_parts(self, reader: Reader, part_paths: Sequence[Path], out_dir: Path) -> Path:
+    def join_parts(
+        self,
+        reader: Reader,
+        part_paths: Sequence[Path],
+        out_dir: Path,
+        progress: Callable[[int], None] | None = None,
+    ) -> Path:
         """Check every part is complete and every listed image sits in ``out_dir`` (moving
-        staged images there); returns ``out_dir``."""
+        staged images there); returns ``out_dir``. ``progress``: 1 after each part."""
         out_dir = Path(out_dir)
         for part in map(Path, part_paths):
             record = _read_part(part)
@@ -399,6 +405,8 @@ class FolderFormat:
                     _place(root, out_dir, key, part)
             if not in_place and root.is_dir():
                 _remove_empty_dirs(root)
+            if progress is not None:
+                progress(1)
         logger.info("joined %d parts into %s", len(part_paths), out_dir)
         return out_dir
 

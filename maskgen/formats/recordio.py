@@ -1047,10 +1047,16 @@ def _check_float32_exact(rec_path: Path, key: int) -> None:
 # --- parts and the registry entry -------------------------------------------------------------
 
 
-def join_record_files(part_paths: Sequence[Path], rec_path: Path, idx_path: Path) -> None:
+def join_record_files(
+    part_paths: Sequence[Path],
+    rec_path: Path,
+    idx_path: Path,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Concatenate complete parts' ``.rec`` bytes and rewrite their ``.idx`` with shifted
     offsets, streaming, under temporary names renamed into place. Byte-identical to writing
-    every record with one ``RecordIOWriter``: records are self-contained and 4-byte aligned."""
+    every record with one ``RecordIOWriter``: records are self-contained and 4-byte aligned.
+    ``progress`` is called with 1 after each part."""
     rec_path.parent.mkdir(parents=True, exist_ok=True)
     rec_tmp, idx_tmp = temp_path_beside(rec_path), temp_path_beside(idx_path)
     try:
@@ -1058,6 +1064,8 @@ def join_record_files(part_paths: Sequence[Path], rec_path: Path, idx_path: Path
             base = 0
             for part in part_paths:
                 base += _append_part(part, rec_out, idx, base)
+                if progress is not None:
+                    progress(1)
         os.replace(idx_tmp, idx_path)
         os.replace(rec_tmp, rec_path)
     except OSError as error:
@@ -1107,7 +1115,13 @@ class RecordIOFormat(SingleFileFormat):
         :func:`part_index_path` (the ``.rec`` appears last, so it marks completion)."""
         return RecordIOWriter(part_path, part_index_path(Path(part_path)))
 
-    def join_parts(self, reader: Reader, part_paths: Sequence[Path], out_dir: Path) -> Path:
+    def join_parts(
+        self,
+        reader: Reader,
+        part_paths: Sequence[Path],
+        out_dir: Path,
+        progress: Callable[[int], None] | None = None,
+    ) -> Path:
         rec_path = self.output_path(reader, out_dir)
         source_idx = getattr(reader, "idx_path", None)  # the twin's index named as the input's
         idx_path = (
@@ -1115,7 +1129,7 @@ class RecordIOFormat(SingleFileFormat):
             if source_idx is not None and Path(source_idx).suffix.lower() == ".idx"
             else default_index_path(rec_path)
         )
-        join_record_files([Path(part) for part in part_paths], rec_path, idx_path)
+        join_record_files([Path(part) for part in part_paths], rec_path, idx_path, progress)
         prop = reader.path.parent / "property"
         if prop.is_file() and prop.resolve() != (rec_path.parent / "property").resolve():
             copy_file_atomic(prop, rec_path.parent / "property")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -299,9 +299,16 @@ class VerificationFormat(SingleFileFormat):
     def open_part_writer(self, reader: Reader, part_path: Path) -> VerificationPartWriter:
         return VerificationPartWriter(part_path)
 
-    def join_parts(self, reader: Reader, part_paths: Sequence[Path], out_dir: Path) -> Path:
+    def join_parts(
+        self,
+        reader: Reader,
+        part_paths: Sequence[Path],
+        out_dir: Path,
+        progress: Callable[[int], None] | None = None,
+    ) -> Path:
         """Every image, in key order, with the source's ``issame``: all keys 0..n-1 must be
-        present exactly once, or the pairs would not line up."""
+        present exactly once, or the pairs would not line up. ``progress``: 1 after each part
+        read."""
         images: list[bytes] = []
         for part in part_paths:
             for key, data in _read_part(Path(part)):
@@ -311,6 +318,8 @@ class VerificationFormat(SingleFileFormat):
                         "(parts missing, repeated or out of order)"
                     )
                 images.append(data)
+            if progress is not None:
+                progress(1)
         if len(images) != len(reader):
             raise OutputError(
                 f"{out_dir}: parts hold {len(images)} of {len(reader)} images of {reader.path}"

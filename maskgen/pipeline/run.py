@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sized
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,9 +288,15 @@ def _with_absolute_paths(masker: MaskerConfig) -> MaskerConfig:
     return dataclasses.replace(masker, spec=spec, models_dir=models_dir)
 
 
-def merge_shards(output_dir: str | Path) -> RunReport:
+def merge_shards(
+    output_dir: str | Path,
+    progress: Callable[[int], None] | None = None,
+    progress_total: Callable[[int], None] | None = None,
+) -> RunReport:
     """Join the parts every shard left in ``output_dir`` into the finished twin, manifest and
-    ``maskgen.json``. OutputError listing the shards not done yet, if any."""
+    ``maskgen.json``. OutputError listing the shards not done yet, if any. ``progress_total``
+    is called once with the number of parts, ``progress`` with 1 after each is joined (a bar's
+    ``reset`` and ``update``)."""
     started = time.perf_counter()
     out_dir = Path(output_dir)
     if not out_dir.is_dir():  # the lock would make it
@@ -298,10 +304,15 @@ def merge_shards(output_dir: str | Path) -> RunReport:
     # held from the start: an unsharded run still writing here is named as such, not taken
     # for an interrupted one ("finish the run with --resume", which it then refused)
     with output_lock(out_dir, advice="merge once it ends"):
-        return _merge_shards(out_dir, started)
+        return _merge_shards(out_dir, started, progress, progress_total)
 
 
-def _merge_shards(out_dir: Path, started: float) -> RunReport:
+def _merge_shards(
+    out_dir: Path,
+    started: float,
+    progress: Callable[[int], None] | None,
+    progress_total: Callable[[int], None] | None,
+) -> RunReport:
     layout = PartsLayout.in_output(out_dir)
     if not layout.plan_path.exists() and (out_dir / RUN_INFO_NAME).exists():
         raise OutputError(  # merged already, or a run that was never sharded
@@ -322,7 +333,9 @@ def _merge_shards(out_dir: Path, started: float) -> RunReport:
         )
     job = _Job(fmt, reader, out_dir, fmt.output_path(reader, out_dir), plan)
     counts = _counts(job, range(len(plan.chunks)), {})
-    output = _join(job, counts)
+    if progress_total is not None:
+        progress_total(len(plan.chunks))
+    output = _join(job, counts, progress)
     seconds = time.perf_counter() - started
     return job.report(counts, output=output, seconds=seconds, merged_shards=plan.shards or 1)
 
@@ -798,12 +811,13 @@ def _counts(job: _Job, chunks: range, summaries: dict[int, ChunkSummary]) -> Cou
     )
 
 
-def _join(job: _Job, counts: Counts) -> Path:
+def _join(job: _Job, counts: Counts, progress: Callable[[int], None] | None = None) -> Path:
     """Parts -> twin, manifest, ``maskgen.json`` (written last: it says the run finished);
-    then the parts folder goes."""
+    then the parts folder goes. ``progress``: 1 after each part joined."""
     chunks = range(len(job.plan.chunks))
     layout = job.layout
-    output = job.fmt.join_parts(job.reader, [layout.data_part(i) for i in chunks], job.out_dir)
+    parts = [layout.data_part(i) for i in chunks]
+    output = job.fmt.join_parts(job.reader, parts, job.out_dir, progress)
     join_manifest_parts([layout.manifest_part(i) for i in chunks], job.out_dir)
     # a plan recorded before maskgen kept the input's digest: the input it finished on
     digest = job.plan.input_digest or _input_digest(job.reader)

@@ -470,8 +470,10 @@ def test_a_run_planned_before_split_tails_resumes_with_its_chunk_size_given(
     run_augment(lfw_mini, tmp_path / "run", spec, chunk_size=16, workers=1, resume=True)
     assert read_tree(tmp_path / "run") == read_tree(mini_reference)
     run_augment(lfw_mini, tmp_path / "shards", spec, chunk_size=16, workers=1, shard=(1, 2))
-    merge_shards(tmp_path / "shards")
+    total, joined = [], []  # maskgen merge's bar: the parts' count, then one per part joined
+    merge_shards(tmp_path / "shards", progress=joined.append, progress_total=total.append)
     assert read_tree(tmp_path / "shards") == read_tree(mini_reference)
+    assert total == [21] and joined == [1] * 21
 
 
 # --- shards ---------------------------------------------------------------------------------
