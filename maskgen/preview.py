@@ -7,17 +7,21 @@ spending hours on a full dataset.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import DatasetFormatError, OutputError
-from maskgen.images import encode_image, read_stored
+from maskgen.images import StoredImage, encode_image, read_stored
 from maskgen.seeding import item_rng
+
+if TYPE_CHECKING:
+    from maskgen.masks import Masker
 
 TILE = 160
 BACKGROUND = (245, 245, 245)
@@ -181,13 +185,15 @@ def preview_dataset(
     models_dir: str | None = None,
     columns: int = 8,
     jpeg_quality: int = 95,
+    progress: Callable[[int], None] | None = None,
 ) -> PreviewSheet:
     """Mask ``n`` images spread evenly over a dataset and write originals beside masked
     versions to ``out_path``, in the format its suffix names (OutputError for another suffix,
     before any work). A damaged image is a blank pair captioned ``unreadable`` (and one whose
     pixels maskgen cannot hold ``unsupported_format``), as augment's manifest would say; what
     augment copies unchanged is shown unmasked with its reason. A dataset holding fewer than
-    ``n`` images shows them all (:attr:`PreviewSheet.items` says how many).
+    ``n`` images shows them all (:attr:`PreviewSheet.items` says how many). ``progress`` is
+    called with 1 after each item (a bar's ``update``).
 
     Uses exactly the per-item draw of ``maskgen augment`` (same seed, same key -> same mask).
 
@@ -200,7 +206,6 @@ def preview_dataset(
     sheet_format(Path(out_path))
     from maskgen.masks import Masker, MaskSpec
     from maskgen.pipeline.run import warn_if_not_crops
-    from maskgen.pipeline.step import left_unmasked
 
     fmt = find_format(input_path)
     reader = fmt.open_reader(Path(input_path))
@@ -211,23 +216,33 @@ def preview_dataset(
     tiles: list[Tile] = []
     decoded = 0
     for sample, stored in _spread_images(reader, n):
-        if stored is None or not stored.maskable:  # a blank pair, as augment's row says why
-            blank = np.full((TILE, TILE, 3), BACKGROUND, dtype=np.uint8)
-            reason = "unreadable" if stored is None else "unsupported_format"
-            tiles += [Tile(blank, str(sample.key)), Tile(blank, reason)]
-            continue
-        decoded += 1
-        rgb = stored.rgb  # an animation's first frame
-        reason = left_unmasked(stored)  # augment copies these unchanged: shown so
-        if reason is not None:
-            tiles += [Tile(rgb, str(sample.key)), Tile(rgb, reason)]
-            continue
-        outcome = masker.mask_image(rgb, item_rng(seed, sample.key))
-        tiles += [Tile(rgb, str(sample.key)), Tile(outcome.image, caption_for(outcome))]
+        decoded += stored is not None and stored.maskable
+        tiles += _tile_pair(sample.key, stored, masker, seed)
+        if progress is not None:
+            progress(1)
     if not decoded:
         raise OutputError(f"{input_path}: no readable images to preview")
     sheet = render_sheet(tiles, columns=columns - columns % 2 or 2)
     return PreviewSheet(write_image(out_path, sheet, jpeg_quality=jpeg_quality), len(tiles) // 2)
+
+
+def _tile_pair(key: Any, stored: StoredImage | None, masker: Masker, seed: int) -> list[Tile]:
+    """An item's original and masked tiles, as ``maskgen augment`` would mask it: a blank pair
+    captioned with the reason where it does not decode (``unreadable``) or holds pixels
+    maskgen cannot (``unsupported_format``), and the original twice, captioned with the
+    reason, where augment copies it unchanged."""
+    if stored is None or not stored.maskable:
+        blank = np.full((TILE, TILE, 3), BACKGROUND, dtype=np.uint8)
+        reason = "unreadable" if stored is None else "unsupported_format"
+        return [Tile(blank, str(key)), Tile(blank, reason)]
+    from maskgen.pipeline.step import left_unmasked
+
+    rgb = stored.rgb  # an animation's first frame
+    reason = left_unmasked(stored)
+    if reason is not None:
+        return [Tile(rgb, str(key)), Tile(rgb, reason)]
+    outcome = masker.mask_image(rgb, item_rng(seed, key))
+    return [Tile(rgb, str(key)), Tile(outcome.image, caption_for(outcome))]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,10 @@ from maskgen.cli import options
     help="Quality of a .jpg sheet.",
 )
 @options.overwrite_file
-def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_quality, overwrite):
+@options.quiet
+def preview(
+    input_path, output, count, seed, spec, face_mode, models_dir, jpeg_quality, overwrite, quiet
+):
     """Mask N items of INPUT exactly as `maskgen augment` would and lay them out on a sheet
     (an existing OUTPUT is replaced only with --overwrite).
 
@@ -51,16 +54,26 @@ def preview(input_path, output, count, seed, spec, face_mode, models_dir, jpeg_q
     options.refuse_inputs_as_outputs(output, inputs=(Path(input_path),))
     options.refuse_existing(output, overwrite=overwrite)
     options.refuse_unwritable(output)
-    sheet = preview_dataset(
-        input_path,
-        output,
-        n=count,
-        seed=seed,
-        spec=spec,
-        face_mode=face_mode,
-        models_dir=models_dir,
-        jpeg_quality=jpeg_quality,
-    )
+    from tqdm import tqdm  # here: the CLI's start-up does without it
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with (
+        tqdm(unit="item", desc="preview", disable=quiet or None) as bar,
+        logging_redirect_tqdm(tqdm_class=tqdm),
+    ):
+        sheet = preview_dataset(
+            input_path,
+            output,
+            n=count,
+            seed=seed,
+            spec=spec,
+            face_mode=face_mode,
+            models_dir=models_dir,
+            jpeg_quality=jpeg_quality,
+            progress=bar.update,
+        )
+    if quiet:
+        return
     items = "1 item" if sheet.items == 1 else f"{sheet.items} items"
     shown = "" if sheet.items >= count else f" ({items}, all it holds; -n {count})"
     click.echo(f"wrote {click.format_filename(sheet.path)}{shown}", err=True)

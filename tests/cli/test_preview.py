@@ -47,6 +47,22 @@ def test_the_sheet_is_written_in_the_format_its_suffix_names(photos, tmp_path, s
 
 
 @pytest.mark.shared
+def test_progress_is_reported_per_item_and_quiet_says_nothing(photos, tmp_path):
+    """``preview -n 400`` worked for many seconds without a word, and had no -q as the other
+    long commands have: each item now moves a bar, and -q prints nothing."""
+    from maskgen.preview import preview_dataset
+
+    steps: list[int] = []
+    sheet = preview_dataset(photos, tmp_path / "a.png", n=2, progress=steps.append)
+    assert sheet.items == 2 and steps == [1, 1]
+    quiet = invoke("preview", photos, "-o", tmp_path / "b.png", "-n", "2", "-q")
+    assert quiet.exit_code == 0 and quiet.output == "", quiet.output
+    assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
+    said = invoke("preview", photos, "-o", tmp_path / "c.png", "-n", "2")
+    assert said.stderr == f"wrote {tmp_path / 'c.png'}\n"
+
+
+@pytest.mark.shared
 def test_an_unknown_suffix_is_refused_before_any_work(photos, tmp_path):
     for name in ("sheet.pdf", "sheet.txt", "sheet"):
         result = invoke("preview", photos, "-o", tmp_path / name)
