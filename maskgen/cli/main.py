@@ -9,6 +9,7 @@ exit code 130 or 143, the shell's 128 + signal number.
 from __future__ import annotations
 
 import atexit
+import errno
 import functools
 import importlib
 import importlib.util
@@ -184,7 +185,9 @@ class LazyGroup(click.Group):
                 if stop.received is not None:
                     signum = stop.received  # a library turned the interrupt into another error
                 elif isinstance(exc, MaskgenError):
-                    click.echo(f"Error: {_in_option_words(exc, ctx)}", err=True)
+                    click.echo(
+                        f"Error: {_in_option_words(exc, ctx)}{_room_hint(exc, ctx)}", err=True
+                    )
                     ctx.exit(1)
                 elif isinstance(exc, OSError) and _refused_by_the_system(exc):
                     logger.debug("the traceback:", exc_info=exc)
@@ -194,6 +197,22 @@ class LazyGroup(click.Group):
                     raise
         click.echo(_stop_message(ctx, signum), err=True)
         ctx.exit(128 + signum)
+
+
+_NO_ROOM = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT))
+"""The OS's words for a full disk and a full quota, as an error names them (one raised in a
+worker process reaches this one as its message alone, without its cause)."""
+
+
+def _room_hint(exc: MaskgenError, ctx: click.Context) -> str:
+    """For a command that can be resumed and stopped on a full disk or quota, what to do once
+    there is room (the line said only "cannot write here (No space left on device)", though
+    the finished chunks were kept); else nothing."""
+    hint: str | Callable[[], str] | None = ctx.meta.get(RESUME_HINT)
+    if hint is None or not any(words in str(exc) for words in _NO_ROOM):
+        return ""
+    said = hint() if callable(hint) else hint
+    return f". Once there is room, {said[:1].lower()}{said[1:]}"
 
 
 def _refused_by_the_system(exc: OSError) -> bool:

@@ -4,12 +4,14 @@ full file system): one line naming the path and the OS's reason, exit 1, no trac
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from maskgen.cli.main import cli
+from maskgen.errors import OutputError
 
 
 def _run(*args: object) -> tuple[int, str]:
@@ -67,7 +69,7 @@ def test_an_os_error_no_check_caught_is_still_one_line(
     rec = tmp_path / "train.rec"
     rec.write_bytes(b"\0" * 16)
 
-    def refused(rec_path: Path, idx_path: Path | None = None) -> Path:
+    def refused(rec_path: Path, idx_path: Path | None = None, progress: object = None) -> Path:
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "ro" / "t.idx"))
 
     monkeypatch.setattr("maskgen.cli.index.rebuild_index", refused)
@@ -129,3 +131,36 @@ def test_a_read_only_file_system_is_named_as_such(
         str(refused.value)
         == f"{tmp_path / 'm.onnx'}: cannot write in {tmp_path} (Read-only file system)"
     )
+
+
+@pytest.mark.shared
+def test_a_full_disk_says_how_to_go_on(
+    tmp_path: Path, lfw_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """augment stopped on a full disk with "cannot write here (No space left on device)" and
+    nothing more, though its finished chunks were kept for --resume, which Ctrl-C's line
+    says: the same advice follows the error now."""
+    from maskgen.formats import folder
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for photo in sorted((lfw_dir / "Al_Gore").glob("*.jpg"))[:4]:
+        (photos / photo.name).write_bytes(photo.read_bytes())
+    written = []
+
+    def fills_the_disk(path: Path, data: bytes) -> Path:
+        if len(written) == 2:
+            raise OutputError(f"{path}: cannot write here ({os.strerror(errno.ENOSPC)})")
+        written.append(path)
+        return Path(path)
+
+    monkeypatch.setattr(folder, "write_bytes_atomic", fills_the_disk)
+    args = ["augment", str(photos), "-o", str(tmp_path / "out"), "--workers", "1", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert line.startswith("Error: ") and "cannot write here (No space left on device)" in line
+    assert line.endswith(
+        ". Once there is room, run the same command again with --resume to keep the finished "
+        "chunks and do only the rest."
+    ), line
