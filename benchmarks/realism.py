@@ -259,12 +259,24 @@ def prepare(args: argparse.Namespace, clock: Clock, log: Commands, made: dict) -
         log.lines.append(f"# twin given: {twin}")
         twin_tag, twin = link_given_twin(twin, work)
     else:
-        twin_tag, twin = made_twin(args, train, args.twin_seed, clock, log, made)
+        wear = a_twin_wear(args)
+        twin_tag, twin = made_twin(args, train, args.twin_seed, clock, log, made, wear=wear)
     more = []
     if args.a_twin_draws > 1 and "a" in args.parts and args.twin_dir is None:
         seeds = range(args.twin_seed + 1, args.twin_seed + args.a_twin_draws)
-        more = [made_twin(args, train, seed, clock, log, made)[1] for seed in seeds]
+        wear = a_twin_wear(args)
+        more = [made_twin(args, train, seed, clock, log, made, wear=wear)[1] for seed in seeds]
     return {"train": train, "train_masked": twin, "twin_tag": twin_tag, "more_twins": more}
+
+
+def a_twin_wear(args: argparse.Namespace) -> str | None:
+    """The ``maskgen augment --wear`` of (a)'s twin: ``--a-wear`` (default ``training``, the
+    mix a mask head trains on: masks below the nose, mouth or chin beside correct ones, all
+    masked), None for ``correct`` (the paper's twin, augment's default) or where
+    ``--augment-args`` gives a ``--wear`` of its own."""
+    if args.a_wear == "correct" or "--wear" in shlex.split(args.augment_args):
+        return None
+    return args.a_wear
 
 
 def made_twin(
@@ -277,15 +289,15 @@ def made_twin(
     wear: str | None = None,
 ) -> tuple[str, Path]:
     """(tag, path) of the twin ``maskgen augment --seed SEED`` (with ``--augment-args``, and
-    ``--wear WEAR`` for (b)'s own twin) makes of ``train``, cached under WORK by the renderer
-    digest and the options."""
+    ``--wear WEAR``: :func:`a_twin_wear` for (a)'s, ``--b-wear`` for (b)'s own) makes of
+    ``train``, cached under WORK by the renderer digest and the options."""
     extra = shlex.split(args.augment_args) + (["--wear", wear] if wear else [])
     seeded = f" --seed {seed}" if seed else ""  # seed 0: the plain key
     twin_tag = renderer_digest(" ".join(extra) + seeded)
     tag = f"min{args.min_photos}-max{args.max_photos}"
     twin = args.work / f"twin-{tag}-{twin_tag}" / "train.rec"
     made_now = not twin.is_file()
-    phase = ("(b) " if wear else "") + "augment (twin"
+    phase = ("(b) " if wear is not None and wear != a_twin_wear(args) else "") + "augment (twin"
     phase += ")" if seed == args.twin_seed else f", seed {seed})"
     with clock.phase(phase):
         log.run(
@@ -1025,6 +1037,12 @@ def checked_figures(
     return None
 
 
+def _twin_wear_note(data: dict[str, Any]) -> str:
+    """How the twin's masks are worn, where this script made it with a ``--wear``."""
+    wear = data.get("twin_wear")
+    return f", `maskgen augment --wear {wear}`" if wear not in (None, "correct") else ""
+
+
 def _b_twin_note(result: dict[str, Any]) -> str:
     """Where (b) trained on a twin of its own (``--b-wear``), which one."""
     if result.get("b", {}).get("online_mask"):
@@ -1042,7 +1060,8 @@ def markdown(result: dict[str, Any]) -> str:
         "# Realism on real photos (issue #8)",
         "",
         f"Training: {data['originals']} aligned LFW crops of {data['people']} people and "
-        f"{data['twins']} masked twins (`{data['twin']}`, renderer {data['twin_tag']}, "
+        f"{data['twins']} masked twins (`{data['twin']}`{_twin_wear_note(data)}, "
+        f"renderer {data['twin_tag']}, "
         f"checkout {result['git']}){_b_twin_note(result)}. Real photos: never trained on.",
         "",
         "| figure | measured | 95 % interval (Wilson) | target | met |",
@@ -1115,10 +1134,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cnn-stages",
         type=int,
-        default=4,
+        default=5,
         choices=(4, 5, 6),
-        help="(a): the CNN's stride-2 stages: 4 (default; receptive field 31 px, about a "
-        "mouth's width), 5 (63 px: mouth, nose tip and chin together) or 6 (127 px)",
+        help="(a): the CNN's stride-2 stages: 4 (receptive field 31 px, about a mouth's "
+        "width; the default before 2026-12-01's session 32), 5 (default; 63 px: mouth, nose "
+        "tip and chin together) or 6 (127 px)",
     )
     parser.add_argument(
         "--a-twin-draws",
@@ -1126,6 +1146,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="(a): train on K twins (maskgen augment --seed TWIN_SEED .. TWIN_SEED+K-1), each "
         "beside its originals: K masks drawn per face (default 1: the twin)",
+    )
+    parser.add_argument(
+        "--a-wear",
+        default="training",
+        help="(a): the twin made with maskgen augment --wear this (default: training, the "
+        "placement mix mask heads train on, since 2026-12-01's session 32; correct: the "
+        "paper's twin, every mask worn correctly, as before). A --wear in --augment-args "
+        "takes its place",
     )
     parser.add_argument(
         "--a-online-mask",
@@ -1196,6 +1224,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.a_online_mask and ("hog" in args.classifiers or args.twin_dir or args.augment_args):
         parser.error("--a-online-mask: CNN only (--classifiers cnn), on a twin this script makes "
                      "with augment's defaults (no --twin-dir, no --augment-args)")  # fmt: skip
+    if args.a_online_mask and args.a_wear != "correct":
+        parser.error("--a-online-mask draws every mask worn correctly: add --a-wear correct")
     if args.a_online_mask and args.a_twin_draws > 1:
         parser.error("--a-online-mask draws a new twin every epoch: no --a-twin-draws")
     if args.cnn_members < 1:
@@ -1240,6 +1270,7 @@ def main(argv: list[str] | None = None) -> int:
             "train": str(sets["train"]),
             "twin": str(sets["train_masked"]),
             "twin_tag": sets["twin_tag"],
+            "twin_wear": None if args.twin_dir else (a_twin_wear(args) or "correct"),
             "originals": originals,
             "people": people,
             "twins": twins,

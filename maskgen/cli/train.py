@@ -62,6 +62,22 @@ def _warn_mask_options_without_masks(overrides: dict[str, Any], with_masks: bool
         )
 
 
+def _bad_option_value(exc: ConfigError, given: dict[str, Any]) -> click.BadParameter | None:
+    """A ConfigError about one value typed on the command line (``steps: must be at least 1,
+    got 0``) as click's usage error for that option (exit code 2, ``Invalid value for
+    '--steps': ...``), as every other command words a bad option value; None for any other
+    (a value from a config file or a preset, a combination of settings)."""
+    if len(exc.parameters) != 1:
+        return None
+    ((words, name),) = exc.parameters.items()
+    command = click.get_current_context().command
+    option = next((p for p in command.params if p.name == name), None)
+    prefix = f"{words}: "
+    if option is None or name not in given or not str(exc).startswith(prefix):
+        return None
+    return click.BadParameter(str(exc)[len(prefix) :], param=option)
+
+
 def _resume_hint(run: Path) -> Any:
     """What to tell a user who stopped the run (asked when it stops: a checkpoint may exist
     by then)."""
@@ -310,19 +326,22 @@ def train(**options: Any) -> None:
             overrides[key] = [str(v) for v in overrides[key]]
     if options["output"] is not None:
         click.get_current_context().meta[RESUME_HINT] = _resume_hint(options["output"])
-    if options["resume"]:
-        if options["output"] is None:
-            raise click.UsageError("--resume needs the run folder: -o RUN")
-        config = resolve_resume_config(
-            options["output"],
-            preset=options["preset"],
-            config_file=options["config_file"],
-            overrides=overrides,
-        )
-    else:
-        config = resolve_config(
-            preset=options["preset"], config_file=options["config_file"], overrides=overrides
-        )
+    if options["resume"] and options["output"] is None:
+        raise click.UsageError("--resume needs the run folder: -o RUN")
+    try:
+        if options["resume"]:
+            config = resolve_resume_config(
+                options["output"],
+                preset=options["preset"],
+                config_file=options["config_file"],
+                overrides=overrides,
+            )
+        else:
+            config = resolve_config(
+                preset=options["preset"], config_file=options["config_file"], overrides=overrides
+            )
+    except ConfigError as exc:
+        raise _bad_option_value(exc, overrides) or exc from None
     given = dict(overrides)
     if options["config_file"] is not None and not options["resume"]:
         from maskgen.train.config import read_config_file

@@ -332,15 +332,26 @@ def test_damaged_records_do_not_end_a_run(
 @pytest.mark.torch
 def test_a_bad_value_is_named_by_its_option(tmp_path: Path) -> None:
     """The checks speak of a setting by its config key (``steps``), which a new user who
-    typed ``--steps -5`` does not know; at the command line the key is the option."""
+    typed ``--steps -5`` does not know; at the command line the key is the option, and a bad
+    value typed there is click's usage error (exit code 2), as in every other command (it
+    was exit code 1, in words of its own)."""
     (tmp_path / "absent.rec").write_bytes(b"never read: the value is refused first")
     for args, said in (
-        (("--steps", "-5"), "Error: --steps: must be at least 1, got -5"),
-        (("--masked-prob", "2"), "Error: --masked-prob: must be in [0, 1], got 2.0"),
-        (("--lr", "0"), "Error: --lr: must be positive, got 0.0"),
+        (("--steps", "-5"), "Invalid value for '--steps': must be at least 1, got -5"),
+        (("--masked-prob", "2"), "Invalid value for '--masked-prob': must be in [0, 1], got 2.0"),
+        (("--lr", "0"), "Invalid value for '--lr': must be positive, got 0.0"),
     ):
         result = _invoke("--data", tmp_path / "absent.rec", *args, "-o", tmp_path / "run")
-        assert result.exit_code == 1 and result.stderr.strip() == said, result.output
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines()[-1] == f"Error: {said}", result.output
+    # the same value from a config file is that file's, not an option's: one line, exit 1
+    (tmp_path / "c.yaml").write_text("steps: -5\n")
+    args = ("--data", tmp_path / "absent.rec", "--config", tmp_path / "c.yaml")
+    result = _invoke(*args, "-o", tmp_path / "run")
+    assert result.exit_code == 1, result.output
+    assert (
+        result.stderr.strip() == f"Error: {tmp_path / 'c.yaml'}: steps: must be at least 1, got -5"
+    )
 
 
 @pytest.mark.torch
