@@ -65,7 +65,9 @@ chunk_size = click.option(
     type=click.IntRange(min=1),
     default=None,
     help="Items per chunk (the unit of work, resume and shards). --resume without it keeps "
-    "the run's own; with another, it is refused.  [default: 1000, fewer for small inputs]",
+    "the run's own; with another, an unfinished run is refused (a finished one has no chunk "
+    "left to do: its twin is the same whatever the size).  [default: 1000, fewer for small "
+    "inputs]",
 )
 
 jpeg_quality = click.option(
