@@ -551,7 +551,12 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
     joining = layout.root.exists() and shard is not None
     if joining:
         mine = shard_chunks(len(job.plan.chunks), shard)
-        if layout.shard_marker(*shard).exists() or layout.has_any_part(mine):
+        if layout.shard_marker(*shard).exists():  # nothing left to resume
+            raise OutputError(
+                f"{out_dir}: shard {shard[0]}/{shard[1]} is done already; run the other shards, "
+                "then merge them"
+            )
+        if layout.has_any_part(mine):
             raise OutputError(
                 f"{out_dir} already holds parts of shard {shard[0]}/{shard[1]}; add resume=True",
                 parameters=_RESUME_OR_OVERWRITE,

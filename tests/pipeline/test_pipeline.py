@@ -488,7 +488,8 @@ def test_shards_then_merge_equal_an_unsharded_run(
         OutputError, match=r"of 3 shards \(0-based\), shard 1 not done: run it with --shard 1/3"
     ):
         merge_shards(tmp_path)
-    with pytest.raises(OutputError, match=r"shard 0/3.*resume=True"):
+    # a shard run again once done: nothing to resume ("add resume=True" said there was)
+    with pytest.raises(OutputError, match=r"shard 0/3 is done already; run the other shards"):
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 3))
     with pytest.raises(ConfigError, match="shards: 3 there, 4 now"):
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(1, 4))
