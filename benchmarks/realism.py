@@ -9,13 +9,16 @@ One command, CPU only::
 
 Training data: aligned 112x112 crops of LFW people with at least ``--min-photos`` photos (the
 first ``--max-photos`` each; none of MFR2-dev's people), made by ``maskgen align``, and their
-masked twin made by ``maskgen augment`` with its current defaults (or ``--augment-args``, or a
-twin you made yourself: ``--twin-dir``). Real photos (never trained on): MFR2-dev's 86 masked
-and 48 unmasked crops and RMFD's 243 masked crops (``../shared/data/real-masks``).
+masked twin made by ``maskgen augment`` with its current defaults and ``--wear training`` (the
+placement mix a mask head trains on; ``--a-wear correct``: the paper's twin, every mask worn
+correctly; or ``--augment-args``, or a twin you made yourself: ``--twin-dir``). Real photos
+(never trained on): MFR2-dev's 86 masked and 48 unmasked crops and RMFD's 243 masked crops
+(``../shared/data/real-masks``).
 
 (a) Small mask/no-mask classifiers that are not maskgen's recogniser, trained only on original
     (label 0) + twin (label 1) crops: a logistic regression on HOG features (scikit-image) and a
-    four-layer CNN (torch). Scored on the real photos. Target: >= 0.98 accuracy over all real
+    small CNN (torch; five stride-2 stages since 2026-12-01's session 32, ``--cnn-stages 4``
+    before). Scored on the real photos. Target: >= 0.98 accuracy over all real
     photos. Also their accuracy on held-out LFW people (in-domain: what they learnt at all), and
     two diagnostics, 5-fold cross-validated HOG discriminators: "twin vs real masked" (near 0.5
     means the twin's masks cannot be told from real ones by these features) beside "LFW original
