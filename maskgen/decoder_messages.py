@@ -12,18 +12,23 @@ Ctrl-C of ``maskgen train`` logs "stopping after this step" and does not raise),
 thread may write while it is open (tqdm's monitor thread redraws a progress bar).
 
 Any thread may decode so. The descriptor table belongs to the whole process, so the windows
-of one process take turns under one lock (its own in each process; a fork waits for the open
-window to close, so that no child starts with its descriptor 2 on the capture file): decodes
-in several threads (the Embedder's pool in ``maskgen eval`` and in training's validation, the
+of one process take turns under one lock (:data:`_WINDOW`; an ``os.fork`` waits for the open
+window to close, so that no child starts with its descriptor 2 on the capture file; a child
+started by ``subprocess`` or multiprocessing's spawn meanwhile is not held back): decodes in
+several threads (the Embedder's pool in ``maskgen eval`` and in training's validation, the
 threads of a Dask worker) run one at a time, while the rest of their work runs on. A line
 another thread writes while a window is open lands in it and is printed as the window
 closes, as a signal handler's is; one that lands inside a decoder's line (libpng writes its
-words and their newline apart) is logged with it. Where the decode call raises (a signal's
-KeyboardInterrupt included), what was caught goes to stderr as it came: nothing that explains
-a failure is hidden. Descriptor 2 is restored however the window ends, an interrupt that
-lands as the swap returns included. A process killed inside the window (a crash in the
-decoder itself) loses what it wrote there; ``maskgen -vv`` swaps nothing, so a rerun with it
-shows every line.
+words and their newline apart) is logged with it. While a window is open, descriptor 2 is
+a file, not the terminal, for every thread: ask whether stderr is a terminal (a progress
+bar's ``disable=None``) before decoding starts, as ``maskgen eval`` does.
+
+Where the decode call raises (a signal's KeyboardInterrupt included), what was caught goes to
+stderr as it came: nothing that explains a failure is hidden. Descriptor 2 is restored however
+the window ends, an interrupt that lands as the swap returns included. A process killed while a
+window is open (a crash in the decoder, or in any thread: faulthandler's traceback goes to
+descriptor 2 too) loses what was written there; ``maskgen -vv`` swaps nothing, so a rerun with
+it shows every line.
 """
 
 from __future__ import annotations
@@ -76,9 +81,8 @@ def decoder_messages(name: str | None = None) -> Iterator[list[str]]:
     if not quiet_decoders():
         yield said_texts
         return
-    pid = os.getpid()
-    capture = _capture_file_of(pid)
-    with _window_lock_of(pid):
+    with _WINDOW:
+        capture = _capture_file_of(os.getpid())  # under the lock: made once
         saved = os.dup(2)
         failed = True
         try:
@@ -108,10 +112,13 @@ def _sorted_lines(text: bytes, failed: bool) -> tuple[bytes, bytes]:
         return b"", text
     said, others = [], []
     libpng_newline_due = False
-    for line in text.splitlines(keepends=True):
-        if DECODER_LINE.match(line):
-            said.append(line)
-            libpng_newline_due = line.startswith(b"libpng")  # a clean one: no lone newline
+    for line in _lines(text):
+        found = DECODER_LINE.search(line)
+        if found:  # what another thread wrote before it on the line (a bar's "\r...") is theirs
+            others.append(line[: found.start()])
+            said.append(line[found.start() :])
+            # libpng writes its newline apart (libjpeg with its words): one may follow alone
+            libpng_newline_due = found.group().startswith(b"libpng")
         elif libpng_newline_due and line == b"\n":
             said.append(line)
             libpng_newline_due = False
@@ -120,23 +127,27 @@ def _sorted_lines(text: bytes, failed: bool) -> tuple[bytes, bytes]:
     return b"".join(said), b"".join(others)
 
 
+def _lines(text: bytes) -> list[bytes]:
+    """``text`` cut after each newline (not at a carriage return: a bar's ``\r`` redraw and
+    a decoder's words written after it are one line), the ends kept."""
+    parts = text.split(b"\n")
+    return [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """``data`` written whole to ``fd`` (``os.write`` may take part of it)."""
     while data:
         data = data[os.write(fd, data) :]
 
 
-@functools.cache
-def _window_lock_of(pid: int) -> threading.RLock:
-    """Process ``pid``'s lock over descriptor 2's swap, made once (keyed by the process id, as
-    a forked child must not share its parent's, which may be held). Reentrant: a window opened
-    inside another in the same thread does not wait for itself. A fork waits until the open
-    window closes: a child forked inside one would start with descriptor 2 on the capture file."""
-    lock = threading.RLock()
-    os.register_at_fork(
-        before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release
-    )
-    return lock
+_WINDOW = threading.RLock()
+"""The process's lock over descriptor 2's swap (the one thing all its threads share here).
+Reentrant: a window opened inside another in the same thread does not wait for itself. An
+``os.fork`` takes it first and both sides release it after, so a child never starts inside a
+window (its descriptor 2 would be the capture file) nor with the lock held."""
+os.register_at_fork(
+    before=_WINDOW.acquire, after_in_parent=_WINDOW.release, after_in_child=_WINDOW.release
+)
 
 
 @functools.cache

@@ -15,10 +15,15 @@ from maskgen.cli import options
 
 
 class _ProgressBars:
-    """One tqdm bar per set, on stderr (only on a terminal, unless quiet)."""
+    """One tqdm bar per set, on stderr (only on a terminal, unless quiet). Whether stderr is a
+    terminal is asked once, here, before any decoding: a bar made while a decoding thread
+    holds descriptor 2 (:mod:`maskgen.decoder_messages`) would find a file there and stay
+    hidden."""
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
+        import sys
+
+        self.quiet = quiet or not sys.stderr.isatty()
         self.bars: dict[str, Any] = {}
 
     def __call__(self, name: str, done: int, total: int) -> None:
@@ -27,7 +32,7 @@ class _ProgressBars:
         from tqdm import tqdm
 
         if name not in self.bars:
-            self.bars[name] = tqdm(total=total, desc=name, unit="img", leave=False, disable=None)
+            self.bars[name] = tqdm(total=total, desc=name, unit="img", leave=False)
         self.bars[name].update(done)
 
     def close(self) -> None:
@@ -153,9 +158,12 @@ def eval_command(
         click.echo(
             f"model {model_path}: {info.network} on {embedder.device}, fed {info.input}", err=True
         )
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     bars = _ProgressBars(quiet)
     try:
-        report = evaluate_model(embedder, sets, progress=bars)
+        with logging_redirect_tqdm():  # a warning (a damaged face) above the bars, not in them
+            report = evaluate_model(embedder, sets, progress=bars)
     finally:
         bars.close()
     click.echo(report.format_table())

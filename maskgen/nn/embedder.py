@@ -139,13 +139,15 @@ def _flip_mean(values: np.ndarray, n: int) -> np.ndarray:
     return ((values[:n].astype(np.float32) + values[n:]) * np.float32(0.5)).astype(np.float32)
 
 
-def _decode_batch(payloads: Sequence[bytes], source: str, start: int) -> np.ndarray:
+def _decode_batch(
+    payloads: Sequence[bytes], source: str, start: int, name_damaged: bool = True
+) -> np.ndarray:
     """(N, 112, 112, 3) uint8 faces; a damaged face that still decoded is named in a warning
-    with the decoder's words, as ``maskgen align`` names a photo."""
+    with the decoder's words (where ``name_damaged``), as ``maskgen align`` names a photo."""
     faces = []
     for offset, payload in enumerate(payloads):
         face, said = decode_face_and_said(payload, source, start + offset)
-        if said:
+        if said and name_damaged:
             logger.warning(
                 "%s: image %d: the decoder said: %s (read as it decoded)",
                 source,
@@ -163,13 +165,18 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _prefetched(
-    payloads: Iterable[bytes], batch_size: int, source: str, pool: ThreadPoolExecutor, depth: int
+    payloads: Iterable[bytes],
+    batch_size: int,
+    source: str,
+    pool: ThreadPoolExecutor,
+    depth: int,
+    name_damaged: bool = True,
 ) -> Iterator[np.ndarray]:
     """Decoded batches in order, with up to ``depth`` batches decoding ahead in ``pool``."""
     pending: deque[Future[np.ndarray]] = deque()
     start = 0
     for chunk in _chunks(payloads, batch_size):
-        pending.append(pool.submit(_decode_batch, chunk, source, start))
+        pending.append(pool.submit(_decode_batch, chunk, source, start, name_damaged))
         start += len(chunk)
         if len(pending) > depth:
             yield pending.popleft().result()
@@ -293,12 +300,17 @@ class Embedder:
         source: str = "images",
         flip: bool = True,
         progress: Callable[[int], None] | None = None,
+        name_damaged: bool = True,
     ) -> Iterator[Embeddings]:
         """Embeddings batch by batch for encoded aligned faces (JPEG/PNG bytes), decoded in a
         thread pool ahead of the network. ``payloads`` is consumed lazily, in order;
-        ``progress`` is called with the size of each finished batch."""
+        ``progress`` is called with the size of each finished batch; ``name_damaged``: a
+        warning names each face the decoder calls damaged (off for a set embedded again and
+        again, as training's validation does)."""
         with ThreadPoolExecutor(self.workers, thread_name_prefix="maskgen-decode") as pool:
-            batches = _prefetched(payloads, self.batch_size, source, pool, PREFETCH_BATCHES)
+            batches = _prefetched(
+                payloads, self.batch_size, source, pool, PREFETCH_BATCHES, name_damaged
+            )
             for faces in batches:
                 result = self.embed_batch(faces, flip=flip)
                 if progress is not None:
@@ -312,9 +324,14 @@ class Embedder:
         source: str = "images",
         flip: bool = True,
         progress: Callable[[int], None] | None = None,
+        name_damaged: bool = True,
     ) -> Embeddings:
         """All embeddings of :meth:`iter_encoded`, joined."""
-        parts = list(self.iter_encoded(payloads, source=source, flip=flip, progress=progress))
+        parts = list(
+            self.iter_encoded(
+                payloads, source=source, flip=flip, progress=progress, name_damaged=name_damaged
+            )
+        )
         return self._joined(parts)
 
     def embed_images(self, images: Sequence[np.ndarray], *, flip: bool = True) -> Embeddings:
