@@ -191,7 +191,7 @@ class LazyGroup(click.Group):
                     ctx.exit(1)
                 elif isinstance(exc, OSError) and _refused_by_the_system(exc):
                     logger.debug("the traceback:", exc_info=exc)
-                    click.echo(f"Error: {_os_error_words(exc)}", err=True)
+                    click.echo(f"Error: {_os_error_words(exc)}{_room_hint(exc, ctx)}", err=True)
                     ctx.exit(1)
                 else:
                     raise
@@ -204,14 +204,17 @@ _NO_ROOM = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT))
 worker process reaches this one as its message alone, without its cause)."""
 
 
-def _room_hint(exc: MaskgenError, ctx: click.Context) -> str:
-    """For a command that can be resumed and stopped on a full disk or quota, what to do once
-    there is room (the line said only "cannot write here (No space left on device)", though
-    the finished chunks were kept); else nothing."""
+def _room_hint(exc: Exception, ctx: click.Context) -> str:
+    """For a command stopped on a full disk or quota with something to resume, what to do
+    once there is room (the line said only "cannot write here (No space left on device)",
+    though the finished chunks were kept); else nothing (a run with no checkpoint yet has
+    nothing to resume)."""
     hint: str | Callable[[], str] | None = ctx.meta.get(RESUME_HINT)
     if hint is None or not any(words in str(exc) for words in _NO_ROOM):
         return ""
     said = hint() if callable(hint) else hint
+    if "--resume" not in said:
+        return ""
     return f". Once there is room, {said[:1].lower()}{said[1:]}"
 
 

@@ -164,3 +164,26 @@ def test_a_full_disk_says_how_to_go_on(
         ". Once there is room, run the same command again with --resume to keep the finished "
         "chunks and do only the rest."
     ), line
+
+
+def test_the_room_hint_only_where_there_is_something_to_resume() -> None:
+    """train stopped on a full disk before its first checkpoint said "Once there is room, no
+    checkpoint was saved yet, so there is nothing to resume."; an OSError the system raised
+    (no maskgen check caught it) on a full disk got no hint at all."""
+    import click
+
+    from maskgen.cli.main import RESUME_HINT, _room_hint
+
+    full = OutputError(f"run/last.pt: cannot write here ({os.strerror(errno.ENOSPC)})")
+    context = click.Context(click.Command("train"))
+    context.meta[RESUME_HINT] = lambda: (
+        "No checkpoint was saved yet, so there is nothing to resume."
+    )
+    assert _room_hint(full, context) == ""
+    context.meta[RESUME_HINT] = lambda: "`maskgen train -o run --resume` continues from it."
+    assert _room_hint(full, context) == (
+        ". Once there is room, `maskgen train -o run --resume` continues from it."
+    )
+    raw = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "run/tb/events")
+    assert _room_hint(raw, context).startswith(". Once there is room, ")
+    assert _room_hint(OutputError("run: a file, not a folder"), context) == ""
