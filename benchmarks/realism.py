@@ -277,9 +277,20 @@ def a_twin_wear(args: argparse.Namespace) -> str | None:
     mix a mask head trains on: masks below the nose, mouth or chin beside correct ones, all
     masked), None for ``correct`` (the paper's twin, augment's default) or where
     ``--augment-args`` gives a ``--wear`` of its own."""
-    if args.a_wear == "correct" or "--wear" in shlex.split(args.augment_args):
+    if args.a_wear == "correct" or _augment_wear(args) is not None:
         return None
     return args.a_wear
+
+
+def _augment_wear(args: argparse.Namespace) -> str | None:
+    """The ``--wear`` that ``--augment-args`` gives (``--wear X`` or ``--wear=X``), if any."""
+    words = shlex.split(args.augment_args)
+    for index, word in enumerate(words):
+        if word == "--wear" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("--wear="):
+            return word.partition("=")[2]
+    return None
 
 
 def made_twin(
@@ -1156,7 +1167,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="(a): the twin made with maskgen augment --wear this (default: training, the "
         "placement mix mask heads train on, since 2026-12-01's session 32; correct: the "
         "paper's twin, every mask worn correctly, as before). A --wear in --augment-args "
-        "takes its place",
+        "takes its place; --twin-dir's twin is judged as it is",
     )
     parser.add_argument(
         "--a-online-mask",
@@ -1273,7 +1284,9 @@ def main(argv: list[str] | None = None) -> int:
             "train": str(sets["train"]),
             "twin": str(sets["train_masked"]),
             "twin_tag": sets["twin_tag"],
-            "twin_wear": None if args.twin_dir else (a_twin_wear(args) or "correct"),
+            "twin_wear": None
+            if args.twin_dir
+            else (a_twin_wear(args) or _augment_wear(args) or "correct"),
             "originals": originals,
             "people": people,
             "twins": twins,

@@ -85,3 +85,23 @@ def test_the_table_names_each_part_run(realism: ModuleType) -> None:
     b_rows = [label for label in both if label.startswith("(b)")]
     assert b_rows and all("with rotations up to 10 degrees" in label for label in b_rows)
     assert "# Realism on real photos" in realism.markdown(part_a)
+
+
+def test_a_twin_s_wear_and_how_the_report_names_it(realism: ModuleType) -> None:
+    """(a)'s twin is the mix of placements unless --a-wear correct, or --augment-args gives a
+    --wear of its own (either form), which the report names instead of calling it correct."""
+
+    def args(*argv: str) -> object:
+        return realism.parse_args(["--work", "/tmp/unused", *argv])
+
+    assert realism.a_twin_wear(args()) == "training"
+    assert realism.a_twin_wear(args("--a-wear", "correct")) is None
+    for given in ("--wear correct=0.8,nose_uncovered=0.2", "--wear=correct=0.8,nose_uncovered=0.2"):
+        parsed = args(f"--augment-args={given}")
+        assert realism.a_twin_wear(parsed) is None
+        assert realism._augment_wear(parsed) == "correct=0.8,nose_uncovered=0.2"
+    note = realism._twin_wear_note
+    assert note({"twin_wear": "training"}) == ", `maskgen augment --wear training`"
+    assert note({"twin_wear": "correct"}) == note({"twin_wear": None}) == ""
+    with pytest.raises(SystemExit):  # the online twin draws correct placements only
+        args("--a-online-mask", "--classifiers", "cnn")
