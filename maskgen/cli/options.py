@@ -175,8 +175,6 @@ def refuse_unwritable(*outputs: Path | None) -> None:
         if not folder.is_dir():
             raise OutputError(f"{path}: {folder} is a file, not a folder")
         _probe_write(path, folder)  # the OS's own reason: permissions, a read-only file system
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputError(f"{path}: cannot write in {folder} (permission denied)")
 
 
 def _probe_write(path: Path, folder: Path) -> None:

@@ -24,7 +24,7 @@ from maskgen.faces import (
     is_too_small,
     load_face_finder,
 )
-from maskgen.images import is_cut_short_jpeg, read_rgb, read_stored
+from maskgen.images import decode_rgb_and_said, is_cut_short_jpeg, read_stored
 from maskgen.nn.mask_usage import MASK_THRESHOLD
 
 if TYPE_CHECKING:
@@ -91,8 +91,17 @@ def _has_crop_size(path: str | Path) -> bool:
 
 
 def read_photo(path: str | Path) -> np.ndarray | None:
-    """An image file as (H, W, 3) uint8 RGB, or None where OpenCV cannot decode it."""
-    return read_rgb(path)
+    """An image file as (H, W, 3) uint8 RGB, or None where it cannot be read or decoded; a
+    photo the decoder calls damaged but that decodes is named in a warning with the
+    decoder's words, as ``maskgen align`` and ``mask`` name it."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    rgb, said = decode_rgb_and_said(data, Path(path).name)
+    if said:
+        logger.warning("%s: the decoder said: %s (read as it decoded)", path, said)
+    return rgb
 
 
 def align_photo(rgb: np.ndarray, finder: FaceFinder) -> np.ndarray | None:

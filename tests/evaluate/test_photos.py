@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from maskgen.decoder_messages import QUIET_ENV
 from maskgen.errors import DatasetFormatError
 from maskgen.evaluate import Embedder
 from maskgen.evaluate.photos import align_photo, compare_photos, describe_skip, read_photo
@@ -107,3 +109,24 @@ def test_compare_photos(
     assert "cosine similarity" in comparison.format()
     with pytest.raises(DatasetFormatError, match=r"blank\.png: no face found"):
         compare_photos(embedder, photos[0], blank_and_text[0])
+
+
+def test_a_damaged_photo_that_decodes_is_named_with_the_decoders_words(
+    photos: list[Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """embed and verify read such a photo without a word (a debug line), where align and mask
+    name it: it is still read as it decoded, and a warning names it (as the CLI runs it, the
+    decoder's own lines kept off stderr)."""
+    monkeypatch.setenv(QUIET_ENV, "1")
+    data = photos[0].read_bytes()
+    middle = len(data) // 2
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(data[:middle] + b"\xff\xd0" + data[middle + 2 :])  # a stray restart
+    with caplog.at_level(logging.WARNING):
+        rgb = read_photo(damaged)
+    assert rgb is not None and rgb.shape == cv2.imread(str(photos[0])).shape
+    words = "the decoder said: Corrupt JPEG data: premature end of data segment"
+    assert f"{damaged}: {words} (read as it decoded)" in caplog.text, caplog.text
