@@ -552,9 +552,14 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
     if joining:
         mine = shard_chunks(len(job.plan.chunks), shard)
         if layout.shard_marker(*shard).exists():  # nothing left to resume
+            left = [i for i in layout.missing_shards(shard[1]) if i != shard[0]]
+            names = ", ".join(map(str, left))
+            then = {0: "every shard is done:", 1: f"shard {names} is still to run, then"}.get(
+                len(left), f"shards {names} are still to run, then"
+            )
             raise OutputError(
-                f"{out_dir}: shard {shard[0]}/{shard[1]} is done already; run the other shards, "
-                "then merge them"
+                f"{out_dir}: shard {shard[0]}/{shard[1]} is done already; {then} merge them "
+                f"(maskgen merge {out_dir})"
             )
         if layout.has_any_part(mine):
             raise OutputError(
