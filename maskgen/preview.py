@@ -186,6 +186,7 @@ def preview_dataset(
     columns: int = 8,
     jpeg_quality: int = 95,
     progress: Callable[[int], None] | None = None,
+    progress_total: Callable[[int], None] | None = None,
 ) -> PreviewSheet:
     """Mask ``n`` images spread evenly over a dataset and write originals beside masked
     versions to ``out_path``, in the format its suffix names (OutputError for another suffix,
@@ -193,7 +194,8 @@ def preview_dataset(
     pixels maskgen cannot hold ``unsupported_format``), as augment's manifest would say; what
     augment copies unchanged is shown unmasked with its reason. A dataset holding fewer than
     ``n`` images shows them all (:attr:`PreviewSheet.items` says how many). ``progress`` is
-    called with 1 after each item (a bar's ``update``).
+    called with 1 after each item (a bar's ``update``), ``progress_total`` once with how many
+    there will be at most (a bar's ``reset``).
 
     Uses exactly the per-item draw of ``maskgen augment`` (same seed, same key -> same mask).
 
@@ -213,6 +215,8 @@ def preview_dataset(
     if mode == "aligned":
         warn_if_not_crops(reader)  # as augment warns: masks over the chin and neck
     masker = Masker(spec or MaskSpec(), face_mode=mode, models_dir=models_dir)
+    if progress_total is not None:
+        progress_total(min(n, len(getattr(reader, "image_keys", reader.keys)())))
     tiles: list[Tile] = []
     decoded = 0
     for sample, stored in _spread_images(reader, n):

@@ -71,6 +71,7 @@ def preview(
             models_dir=models_dir,
             jpeg_quality=jpeg_quality,
             progress=bar.update,
+            progress_total=bar.reset,
         )
     if quiet:
         return

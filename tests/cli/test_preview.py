@@ -53,9 +53,12 @@ def test_progress_is_reported_per_item_and_quiet_says_nothing(photos, tmp_path):
     from maskgen.preview import preview_dataset
 
     steps: list[int] = []
-    sheet = preview_dataset(photos, tmp_path / "a.png", n=2, progress=steps.append)
-    assert sheet.items == 2 and steps == [1, 1]
-    quiet = invoke("preview", photos, "-o", tmp_path / "b.png", "-n", "2", "-q")
+    total: list[int] = []
+    sheet = preview_dataset(
+        photos, tmp_path / "a.png", n=5, progress=steps.append, progress_total=total.append
+    )
+    assert sheet.items == 2 and steps == [1, 1] and total == [2]  # the folder holds two
+    quiet = invoke("preview", photos, "-o", tmp_path / "b.png", "-n", "5", "-q")
     assert quiet.exit_code == 0 and quiet.output == "", quiet.output
     assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
     said = invoke("preview", photos, "-o", tmp_path / "c.png", "-n", "2")
