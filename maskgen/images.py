@@ -320,8 +320,9 @@ def read_stored(
     # keeps alpha and 16 bits as stored, where it dropped them
     unread = header is None and image_format not in (None, "jpeg")
     flags = cv2.IMREAD_UNCHANGED if has_alpha or unread else _ANY
-    with decoder_messages(name) as said:
-        pixels = _opencv_pixels(data, flags)
+    with decoder_messages(name) as said:  # the decode alone: other threads wait for it
+        pixels = _imdecode(data, flags)
+    pixels = _in_rgb_order(pixels)
     if pixels is None and cut_short and image_format == "jpeg":
         pixels, said = _cut_short_jpeg(data, flags, name)
     if pixels is not None and has_alpha and image_format != "tiff":
@@ -362,14 +363,12 @@ def _cut_short_jpeg(
     if data.endswith(_JPEG_END):
         return None, []
     with decoder_messages(name) as said:
-        pixels = _opencv_pixels(data + _JPEG_END, flags)
-    return pixels, said
+        pixels = _imdecode(data + _JPEG_END, flags)
+    return _in_rgb_order(pixels), said
 
 
-def _opencv_pixels(data: bytes, flags: int) -> np.ndarray | None:
-    """OpenCV's decode in RGB(A) channel order, or None (the caller holds
-    :func:`~maskgen.decoder_messages.decoder_messages` around it)."""
-    pixels = _imdecode(data, flags)
+def _in_rgb_order(pixels: np.ndarray | None) -> np.ndarray | None:
+    """OpenCV's decode (BGR, BGRA, grey, or None) in RGB(A) channel order."""
     if pixels is None:
         return None
     if pixels.ndim == 3 and pixels.shape[2] == 3:
