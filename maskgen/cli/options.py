@@ -97,7 +97,7 @@ resume = click.option(
     is_flag=True,
     help="Finish an interrupted run in OUTDIR: complete chunks are kept, the rest redone. "
     "Refused if the parameters differ, or the input (its item count; a folder's file names, "
-    "or a .rec's, .idx's or .bin's size).",
+    "or the name or size of a .rec, .idx or .bin).",
 )
 
 overwrite = click.option(

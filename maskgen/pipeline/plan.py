@@ -262,7 +262,7 @@ class PartsLayout:
             return
         differences = plan.differences(self.read_plan())
         changed = [
-            _CHANGED_FILES.get(d.split(":", 1)[0], d)
+            changed_input_words(d.split(":", 1)[0], plan.format) or d
             for d in differences
             if d.split(":", 1)[0] in INPUT_FIELDS
         ]
@@ -339,11 +339,17 @@ def assets_digest(read_whole: Sequence[Path], read_by_size: Sequence[Path]) -> s
     return digest.hexdigest()[:16]
 
 
-_CHANGED_FILES = {
-    "input_digest": "a folder's file names, or a file's size",
-    "assets_digest": "the files in its --textures, --templates or --models-dir folders",
-}
-"""How a refusal names a digest that differs."""
+def changed_input_words(field: str, input_format: str) -> str | None:
+    """How a refusal names a digest that differs (``field``), for an input of
+    ``input_format``: what :func:`input_digest` covers for it; None for another field."""
+    if field == "assets_digest":
+        return "the files in its --textures, --templates or --models-dir folders"
+    if field != "input_digest":
+        return None
+    return {
+        "folder": "its file names",
+        "recordio": "the name or size of its .rec or .idx",
+    }.get(input_format, "its file's name or size")
 
 
 def input_stamp(path: Path) -> tuple[int, int]:

@@ -33,6 +33,7 @@ from maskgen.pipeline.plan import (
     Plan,
     Shard,
     assets_digest,
+    changed_input_words,
     check_shard,
     default_chunk_size,
     input_digest,
@@ -328,9 +329,8 @@ def _merge_shards(
             f"planned {plan.format}, {plan.items} items)"
         )
     if plan.input_digest not in (None, _input_digest(reader)):
-        raise ConfigError(
-            f"{plan.input}: changed since the shards ran (a folder's file names, or a file's size)"
-        )
+        words = changed_input_words("input_digest", plan.format)
+        raise ConfigError(f"{plan.input}: changed since the shards ran ({words})")
     job = _Job(fmt, reader, out_dir, fmt.output_path(reader, out_dir), plan)
     counts = _counts(job, range(len(plan.chunks)), {})
     if progress_total is not None:
@@ -715,7 +715,7 @@ def _refuse_changed_input(job: _Job, record: dict[str, Any], counts: Counts) -> 
     if counts.items != job.plan.items:
         changed.append(f"{counts.items} items then, {job.plan.items} now")
     if record.get("input_digest") not in (None, job.plan.input_digest):
-        changed.append("a folder's file names, or a file's size")
+        changed.append(changed_input_words("input_digest", job.plan.format) or "")
     if None not in (record.get("assets_digest"), job.plan.assets_digest) and (
         record["assets_digest"] != job.plan.assets_digest
     ):
