@@ -11,6 +11,7 @@ import click
 
 from maskgen.cli import options
 from maskgen.cli.main import RESUME_HINT
+from maskgen.cli.options import refuse_unwritable
 from maskgen.errors import ConfigError
 from maskgen.train.config import NETWORKS, TrainConfig
 
@@ -366,6 +367,8 @@ def train(**options: Any) -> None:
     def echo(row: dict[str, Any]) -> None:
         click.echo(format_row(row), err=True)
 
+    if config.output:  # before the line saying what was chosen: a run that cannot start
+        refuse_unwritable(Path(config.output) / "config.json")
     summary = run_training(config, on_log=None if options["quiet"] else echo)
     if summary.last_checkpoint is not None and not options["quiet"]:
         done = (
