@@ -47,11 +47,18 @@ def test_augment_under_a_regular_file(blocker: Path, rec_dir: Path) -> None:
 @pytest.mark.shared
 @pytest.mark.torch
 def test_train_under_a_regular_file(blocker: Path, rec_dir: Path) -> None:
+    """Refused before the line saying what was chosen (it came first, then the error)."""
     rec = rec_dir / "lfw-mini" / "train.rec"
-    _refused_under_a_regular_file(
-        blocker, "train", "--data", rec, "--network", "tiny", "--device", "cpu", "--steps", 2,
+    code, output = _run(
+        "train", "--data", rec, "--network", "tiny", "--device", "cpu", "--steps", 2,
         "-o", blocker / "run", "--workers", 0,
     )  # fmt: skip
+    assert code == 1, output
+    assert (
+        output.strip()
+        == f"Error: {blocker / 'run' / 'config.json'}: {blocker} is a file, not a folder"
+    )
+    assert blocker.read_text() == "hi"
 
 
 @pytest.mark.shared
