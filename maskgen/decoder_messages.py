@@ -13,18 +13,26 @@ thread may write while it is open (tqdm's monitor thread redraws a progress bar)
 
 Any thread may decode so. The descriptor table belongs to the whole process, so the windows
 of one process take turns under one lock (:data:`_WINDOW`; an ``os.fork`` waits for the open
-window to close, so that no child starts with its descriptor 2 on the capture file; a child
-started by ``subprocess`` or multiprocessing's spawn meanwhile is not held back): decodes in
+window to close, so that no child starts with its descriptor 2 on the capture file, where
+the platform forks; a child
+started by ``subprocess`` or multiprocessing's spawn meanwhile is not held back, and keeps the
+capture file as its stderr for life: start such children where no other thread decodes): decodes in
 several threads (the Embedder's pool in ``maskgen eval`` and in training's validation, the
 threads of a Dask worker) run one at a time, while the rest of their work runs on. A line
 another thread writes while a window is open lands in it and is printed as the window
 closes, as a signal handler's is; one that lands inside a decoder's line (libpng writes its
-words and their newline apart) is logged with it. While a window is open, descriptor 2 is
+words and their newline apart) is taken for part of it (logged with it at debug level, and in
+the warning or reason that quotes it). A warning that quotes a decoder's words is written
+between windows (:func:`warn_decoder_said`): written inside another thread's window, it was
+taken for that window's decoder's line. While a window is open, descriptor 2 is
 a file, not the terminal, for every thread: ask whether stderr is a terminal (a progress
 bar's ``disable=None``) before decoding starts, as ``maskgen eval`` does.
 
 Where the decode call raises (a signal's KeyboardInterrupt included), what was caught goes to
-stderr as it came: nothing that explains a failure is hidden. Descriptor 2 is restored however
+stderr as it came: nothing that explains a failure is hidden. Where descriptor 2 is closed
+(``2>&-``) nothing is swapped: the capture file would take the free descriptor 2 itself. The
+capture file is a temporary file: where the temporary folder is full, another thread's write to
+stderr inside a window fails as it would on a full disk. Descriptor 2 is restored however
 the window ends, an interrupt that lands as the swap returns included. A process killed while a
 window is open (a crash in the decoder, or in any thread: faulthandler's traceback goes to
 descriptor 2 too) loses what was written there; ``maskgen -vv`` swaps nothing, so a rerun with
@@ -78,7 +86,7 @@ def decoder_messages(name: str | None = None) -> Iterator[list[str]]:
     meanwhile is printed after it, where :func:`quiet_decoders`; else nothing changes and the
     list stays empty. Raises nothing of its own beyond OSError from the descriptor calls."""
     said_texts: list[str] = []
-    if not quiet_decoders():
+    if not quiet_decoders() or not _stderr_open():
         yield said_texts
         return
     with _WINDOW:
@@ -96,10 +104,29 @@ def decoder_messages(name: str | None = None) -> Iterator[list[str]]:
                 os.close(saved)
             said, others = _sorted_lines(_take(capture.fileno()), failed)
             _write_all(2, others)
-        if said:
-            text = " ".join(said.decode(errors="replace").split())
+        if said:  # logged under the lock: written in another thread's window, it was taken
+            text = " ".join(said.decode(errors="replace").split())  # for that window's line
             said_texts.append(text)
             logger.debug("%s: the decoder said: %s", name or "image", text)
+
+
+def warn_decoder_said(log: logging.Logger, where: str, said: str) -> None:
+    """Warn on ``log`` that ``where`` (a file, or an image of one) decoded though its decoder
+    called it damaged: ``"<where>: the decoder said: <said> (read as it decoded)"``. Written
+    while no window is open (under :data:`_WINDOW`): a warning written inside another thread's
+    window landed in its capture file, where the decoder's words it quotes were taken for that
+    window's decoder's, naming the wrong image and cutting the warning short."""
+    with _WINDOW:
+        log.warning("%s: the decoder said: %s (read as it decoded)", where, said)
+
+
+def _stderr_open() -> bool:
+    """Whether descriptor 2 is open (not under ``2>&-``)."""
+    try:
+        os.fstat(2)
+    except OSError:
+        return False
+    return True
 
 
 def _sorted_lines(text: bytes, failed: bool) -> tuple[bytes, bytes]:
@@ -142,12 +169,15 @@ def _write_all(fd: int, data: bytes) -> None:
 
 _WINDOW = threading.RLock()
 """The process's lock over descriptor 2's swap (the one thing all its threads share here).
-Reentrant: a window opened inside another in the same thread does not wait for itself. An
-``os.fork`` takes it first and both sides release it after, so a child never starts inside a
-window (its descriptor 2 would be the capture file) nor with the lock held."""
-os.register_at_fork(
-    before=_WINDOW.acquire, after_in_parent=_WINDOW.release, after_in_child=_WINDOW.release
-)
+Reentrant, so that a thread writing a warning between windows (:func:`warn_decoder_said`) may
+already hold it; no code opens a window inside another (the inner one would report the outer
+one's captured lines as its own). An ``os.fork`` takes it first and both sides release it
+after, so a child never starts inside a window (its descriptor 2 would be the capture file)
+nor with the lock held (``os.register_at_fork``: POSIX only; Windows does not fork)."""
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_WINDOW.acquire, after_in_parent=_WINDOW.release, after_in_child=_WINDOW.release
+    )
 
 
 @functools.cache

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from maskgen.atomic import write_bytes_atomic
+from maskgen.decoder_messages import warn_decoder_said
 from maskgen.errors import DatasetFormatError, OutputError, no_such_file
 from maskgen.faces.landmarks import ALIGNED_CROP_WORDS, is_small_square_crop
 from maskgen.formats.folder import image_format_of
@@ -53,7 +54,7 @@ def mask_file(
     if stored is None:
         raise DatasetFormatError(f"{input_path}: not an image OpenCV or Pillow can read")
     if said := stored.decoder_said:
-        logger.warning("%s: the decoder said: %s (read as it decoded)", input_path, said)
+        warn_decoder_said(logger, str(input_path), said)
     if masker.face_mode == "aligned" and not is_small_square_crop(*stored.pixels.shape[:2]):
         height, width = stored.pixels.shape[:2]
         logger.warning(

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from maskgen.decoder_messages import QUIET_ENV, decoder_messages
+from maskgen.decoder_messages import QUIET_ENV, decoder_messages, warn_decoder_said
 from maskgen.images import decode_rgb, read_stored
 
 pytestmark = pytest.mark.shared
@@ -275,3 +275,69 @@ def test_a_line_written_inside_libpng_s_own_stays_with_it_and_its_newline_is_not
     said, others = _sorted_lines(caught, failed=False)
     assert said == b"Corrupt JPEG data: premature end of data segment\n"
     assert others == b"\r 50%|##| 5/10\r 60%"
+
+
+class _Descriptor2:
+    """A stream that writes to descriptor 2 as it is at each write (a swap included), as a
+    logging handler's ``sys.stderr`` does in the CLI."""
+
+    def write(self, text: str) -> None:
+        os.write(2, text.encode())
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_warning_quoting_a_decoder_waits_for_another_thread_s_window(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``maskgen eval``'s decoding threads warn of a damaged face, quoting libjpeg's words,
+    while another thread's window may be open: the warning landed in that window, whose face was
+    then reported damaged, and the warning itself was cut short."""
+    monkeypatch.setenv(QUIET_ENV, "1")
+    log = logging.getLogger("test_decoder_messages.warn")
+    log.propagate = False
+    handler = logging.StreamHandler(_Descriptor2())  # type: ignore[arg-type]
+    log.addHandler(handler)
+    opened = threading.Event()
+
+    def clean_decode() -> list[str]:
+        with decoder_messages("clean.jpg") as said:
+            opened.set()
+            threading.Event().wait(0.3)  # the warning is asked for inside this window
+        return said
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            window = pool.submit(clean_decode)
+            opened.wait()
+            warn_decoder_said(log, "set.bin: image 5", "Corrupt JPEG data: bad Huffman code")
+            assert window.result() == []
+    finally:
+        log.removeHandler(handler)
+    err = capfd.readouterr().err
+    assert err == (
+        "set.bin: image 5: the decoder said: Corrupt JPEG data: bad Huffman code "
+        "(read as it decoded)\n"
+    ), err
+
+
+def test_with_descriptor_2_closed_nothing_is_swapped(cut_png: bytes, tmp_path: Path) -> None:
+    """Under ``2>&-`` the capture file took the free descriptor 2 itself, and every line it
+    then held was written back into it, window after window."""
+    damaged = tmp_path / "cut.png"
+    damaged.write_bytes(cut_png)
+    code = f"""
+import os
+from maskgen.images import read_rgb
+os.close(2)
+assert read_rgb({str(damaged)!r}) is None
+try:
+    os.fstat(2)
+    print("descriptor 2 open")
+except OSError:
+    print("descriptor 2 closed")
+"""
+    env = {**os.environ, QUIET_ENV: "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "descriptor 2 closed\n", done

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from maskgen.cli import options
+from maskgen.cli.progress import progress_bar
 
 
 @click.command(short_help="Build an aligned .rec or .bin from a folder of photos.")
@@ -48,9 +49,6 @@ def align(photo_dir, output, pairs, no_face, workers, models_dir, quiet, overwri
     """
     import os
 
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from maskgen.faces.dataset import align_folder_to_rec, align_pairs_to_bin
 
     suffix = output.suffix.lower()
@@ -71,10 +69,7 @@ def align(photo_dir, output, pairs, no_face, workers, models_dir, quiet, overwri
         _refuse_companions(output, overwrite=overwrite)
     workers = workers or os.cpu_count() or 1
     # warnings (a folder not read, a photo left out) are written above the bar, not into its line
-    with (
-        tqdm(unit="photo", disable=quiet or None, desc="align") as bar,
-        logging_redirect_tqdm(tqdm_class=tqdm),
-    ):
+    with progress_bar(quiet=quiet, unit="photo", desc="align") as bar:
         if pairs is not None:
             report = align_pairs_to_bin(
                 photo_dir,

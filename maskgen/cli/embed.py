@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from maskgen.cli import options
+from maskgen.cli.progress import progress_bar
 
 _PHOTO = options.EXISTING_FILE
 
@@ -70,9 +71,6 @@ def embed(
 
     Aligned crops of masked faces: maskgen embed crops/*.jpg --aligned --model model.onnx
     """
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from maskgen.evaluate import Embedder
     from maskgen.evaluate.photos import describe_skip
 
@@ -83,12 +81,9 @@ def embed(
     embedder = Embedder.from_path(model_path, device=device, batch_size=batch_size)
     # on a terminal, unless -q: detection takes about a second a large photo on a CPU;
     # warnings logged meanwhile are written above the bar, not into its line
-    with (
-        tqdm(
-            total=len(photos), unit="photo", desc="embed", leave=False, disable=quiet or None
-        ) as bar,
-        logging_redirect_tqdm(tqdm_class=tqdm),
-    ):
+    with progress_bar(
+        quiet=quiet, total=len(photos), unit="photo", desc="embed", leave=False
+    ) as bar:
         result = embedder.embed_faces(
             photos, models_dir=models_dir, aligned=aligned, progress=bar.update
         )

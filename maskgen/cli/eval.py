@@ -12,33 +12,7 @@ from typing import Any
 import click
 
 from maskgen.cli import options
-
-
-class _ProgressBars:
-    """One tqdm bar per set, on stderr (only on a terminal, unless quiet). Whether stderr is a
-    terminal is asked once, here, before any decoding: a bar made while a decoding thread
-    holds descriptor 2 (:mod:`maskgen.decoder_messages`) would find a file there and stay
-    hidden."""
-
-    def __init__(self, quiet: bool) -> None:
-        import sys
-
-        self.quiet = quiet or not sys.stderr.isatty()
-        self.bars: dict[str, Any] = {}
-
-    def __call__(self, name: str, done: int, total: int) -> None:
-        if self.quiet:
-            return
-        from tqdm import tqdm
-
-        if name not in self.bars:
-            self.bars[name] = tqdm(total=total, desc=name, unit="img", leave=False)
-        self.bars[name].update(done)
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-
+from maskgen.cli.progress import SetBars
 
 _FLAGS = {"bin": "--bin", "masked-bin": "--masked-bin", "rec": "--rec"}
 
@@ -160,7 +134,7 @@ def eval_command(
         )
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    bars = _ProgressBars(quiet)
+    bars = SetBars(quiet)
     try:
         with logging_redirect_tqdm():  # a warning (a damaged face) above the bars, not in them
             report = evaluate_model(embedder, sets, progress=bars)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from maskgen.cli import options
+from maskgen.cli.progress import progress_bar
 from maskgen.formats.recordio import default_index_path, rebuild_index
 
 
@@ -32,10 +33,8 @@ def index(rec_path: Path, idx_path: Path | None, overwrite: bool, quiet: bool) -
     options.refuse_existing(
         idx_path or default_index_path(rec_path), overwrite=overwrite, inputs=(rec_path,)
     )
-    from tqdm import tqdm  # here: the CLI's start-up does without it
-
     size = rec_path.stat().st_size
-    with tqdm(total=size, unit="B", unit_scale=True, desc="index", disable=quiet or None) as bar:
+    with progress_bar(quiet=quiet, total=size, unit="B", unit_scale=True, desc="index") as bar:
         written = rebuild_index(rec_path, idx_path, progress=bar.update)
     if not quiet:
         click.echo(f"wrote {written}", err=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from maskgen.cli import options
+from maskgen.cli.progress import progress_bar
 from maskgen.pipeline import merge_shards
 
 
@@ -20,13 +21,7 @@ def merge(output_dir: Path, quiet: bool) -> None:
 
     Example: maskgen merge ms1mv2_masked/
     """
-    from tqdm import tqdm  # here: the CLI's start-up does without it
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    with (
-        tqdm(unit="part", desc="merge", disable=quiet or None) as bar,
-        logging_redirect_tqdm(tqdm_class=tqdm),
-    ):
+    with progress_bar(quiet=quiet, unit="part", desc="merge") as bar:
         report = merge_shards(output_dir, progress=bar.update, progress_total=bar.reset)
     if not quiet:
         click.echo(report.summary(), err=True)

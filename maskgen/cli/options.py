@@ -178,9 +178,10 @@ def refuse_unwritable(*outputs: Path | None) -> None:
 
 
 def _probe_write(path: Path, folder: Path) -> None:
-    """OutputError where no file can be made in ``folder`` although its permissions allow it
-    (a read-only or special file system such as ``/sys``, or a root user, whom permission
-    bits do not stop): tried with a temporary file, gone when closed."""
+    """OutputError where no file can be made in ``folder``, with the OS's own reason (its
+    permissions, a read-only or special file system such as ``/sys``; a root user's writes
+    are not stopped by permission bits, so they are not read): tried with a temporary file,
+    gone when closed."""
     import tempfile
 
     try:

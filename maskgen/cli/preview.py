@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from maskgen.cli import options
+from maskgen.cli.progress import progress_bar
 
 
 @click.command(short_help="Contact sheet of originals beside their masked versions.")
@@ -54,13 +55,7 @@ def preview(
     options.refuse_inputs_as_outputs(output, inputs=(Path(input_path),))
     options.refuse_existing(output, overwrite=overwrite)
     options.refuse_unwritable(output)
-    from tqdm import tqdm  # here: the CLI's start-up does without it
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    with (
-        tqdm(unit="item", desc="preview", disable=quiet or None) as bar,
-        logging_redirect_tqdm(tqdm_class=tqdm),
-    ):
+    with progress_bar(quiet=quiet, unit="item", desc="preview") as bar:
         sheet = preview_dataset(
             input_path,
             output,

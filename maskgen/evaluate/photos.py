@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from maskgen.decoder_messages import warn_decoder_said
 from maskgen.errors import ConfigError, DatasetFormatError, no_such_file
 from maskgen.faces import (
     MIN_IMAGE_SIDE,
@@ -100,7 +101,7 @@ def read_photo(path: str | Path) -> np.ndarray | None:
         return None
     rgb, said = decode_rgb_and_said(data, Path(path).name)
     if said:
-        logger.warning("%s: the decoder said: %s (read as it decoded)", path, said)
+        warn_decoder_said(logger, str(path), said)
     return rgb
 
 

@@ -352,7 +352,11 @@ def _evaluate_rec(embedder: Embedder, path: str, progress: Progress | None) -> S
     # of the face's and its mirror image's, as on the verification sets.
     parts = list(
         embedder.iter_encoded(
-            payloads(), source=path, flip=True, progress=_reporter(progress, path, len(keys))
+            payloads(),
+            source=path,
+            flip=True,
+            progress=_reporter(progress, path, len(keys)),
+            keys=[int(key) for key in keys],
         )
     )
     probs = [part.mask_prob for part in parts]

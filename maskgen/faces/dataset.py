@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from joblib import Parallel, delayed
 
+from maskgen.decoder_messages import warn_decoder_said
 from maskgen.errors import ConfigError, DatasetFormatError
 from maskgen.faces.align import ARCFACE_TEMPLATE_112, align_face, five_points
 from maskgen.faces.crops import is_too_small
@@ -222,9 +223,7 @@ def _tally(report: AlignReport, photo: AlignedPhoto) -> bool:
     report.photos += 1
     if photo.decoder_said:
         report.damaged[str(photo.path)] = photo.decoder_said
-        logger.warning(
-            "%s: the decoder said: %s (read as it decoded)", photo.path, photo.decoder_said
-        )
+        warn_decoder_said(logger, str(photo.path), photo.decoder_said)
     if photo.jpeg is None:
         reason = photo.reason or "unreadable"
         report.skipped[str(photo.path)] = reason

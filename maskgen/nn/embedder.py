@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from maskgen import __version__
+from maskgen.decoder_messages import warn_decoder_said
 from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError, no_such_file
 from maskgen.nn.preprocess import (
     FACE_SHAPE,
@@ -140,20 +141,21 @@ def _flip_mean(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _decode_batch(
-    payloads: Sequence[bytes], source: str, start: int, name_damaged: bool = True
+    payloads: Sequence[bytes],
+    source: str,
+    indices: Sequence[int],
+    unit: str = "image",
+    name_damaged: bool = True,
 ) -> np.ndarray:
-    """(N, 112, 112, 3) uint8 faces; a damaged face that still decoded is named in a warning
-    with the decoder's words (where ``name_damaged``), as ``maskgen align`` names a photo."""
+    """(N, 112, 112, 3) uint8 faces, named in errors as ``unit`` and their ``indices``
+    (:func:`~maskgen.nn.preprocess.decode_face`); a damaged face that still decoded is named in
+    a warning with the decoder's words (where ``name_damaged``), as ``maskgen align`` names a
+    photo."""
     faces = []
-    for offset, payload in enumerate(payloads):
-        face, said = decode_face_and_said(payload, source, start + offset)
+    for payload, index in zip(payloads, indices, strict=True):
+        face, said = decode_face_and_said(payload, source, index, unit)
         if said and name_damaged:
-            logger.warning(
-                "%s: image %d: the decoder said: %s (read as it decoded)",
-                source,
-                start + offset,
-                said,
-            )
+            warn_decoder_said(logger, f"{source}: {unit} {index}", said)
         faces.append(face)
     return np.stack(faces)
 
@@ -171,13 +173,18 @@ def _prefetched(
     pool: ThreadPoolExecutor,
     depth: int,
     name_damaged: bool = True,
+    keys: Sequence[int] | None = None,
 ) -> Iterator[np.ndarray]:
-    """Decoded batches in order, with up to ``depth`` batches decoding ahead in ``pool``."""
+    """Decoded batches in order, with up to ``depth`` batches decoding ahead in ``pool``; faces
+    are named by their ``keys`` ("record K") where given, else by position ("image N")."""
     pending: deque[Future[np.ndarray]] = deque()
     start = 0
+    unit = "image" if keys is None else "record"
     for chunk in _chunks(payloads, batch_size):
-        pending.append(pool.submit(_decode_batch, chunk, source, start, name_damaged))
-        start += len(chunk)
+        end = start + len(chunk)
+        indices = range(start, end) if keys is None else keys[start:end]
+        pending.append(pool.submit(_decode_batch, chunk, source, indices, unit, name_damaged))
+        start = end
         if len(pending) > depth:
             yield pending.popleft().result()
     while pending:
@@ -301,15 +308,18 @@ class Embedder:
         flip: bool = True,
         progress: Callable[[int], None] | None = None,
         name_damaged: bool = True,
+        keys: Sequence[int] | None = None,
     ) -> Iterator[Embeddings]:
         """Embeddings batch by batch for encoded aligned faces (JPEG/PNG bytes), decoded in a
         thread pool ahead of the network. ``payloads`` is consumed lazily, in order;
         ``progress`` is called with the size of each finished batch; ``name_damaged``: a
         warning names each face the decoder calls damaged (off for a set embedded again and
-        again, as training's validation does)."""
+        again, as training's validation does); ``keys``: the payloads' record keys (a
+        .rec's), which errors and warnings name a face by ("record K"), else its position
+        from 0 ("image N")."""
         with ThreadPoolExecutor(self.workers, thread_name_prefix="maskgen-decode") as pool:
             batches = _prefetched(
-                payloads, self.batch_size, source, pool, PREFETCH_BATCHES, name_damaged
+                payloads, self.batch_size, source, pool, PREFETCH_BATCHES, name_damaged, keys
             )
             for faces in batches:
                 result = self.embed_batch(faces, flip=flip)
@@ -325,11 +335,17 @@ class Embedder:
         flip: bool = True,
         progress: Callable[[int], None] | None = None,
         name_damaged: bool = True,
+        keys: Sequence[int] | None = None,
     ) -> Embeddings:
         """All embeddings of :meth:`iter_encoded`, joined."""
         parts = list(
             self.iter_encoded(
-                payloads, source=source, flip=flip, progress=progress, name_damaged=name_damaged
+                payloads,
+                source=source,
+                flip=flip,
+                progress=progress,
+                name_damaged=name_damaged,
+                keys=keys,
             )
         )
         return self._joined(parts)

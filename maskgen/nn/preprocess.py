@@ -40,45 +40,46 @@ PIXEL_SCALE = 127.5
 """Input = (pixel - PIXEL_CENTRE) / PIXEL_SCALE, in [-1, 1] (arcface_torch's normalisation)."""
 
 
-def decode_face(data: bytes, source: str, index: int) -> np.ndarray:
+def decode_face(data: bytes, source: str, index: int, unit: str = "image") -> np.ndarray:
     """Decode one aligned face (JPEG/PNG bytes) to (112, 112, 3) uint8 RGB.
 
-    Raises UndecodableImageError (a DatasetFormatError) naming ``source`` and ``index`` (a
-    position or a record key) for undecodable bytes, DatasetFormatError for a size other than
-    112x112 (faces must be aligned first, e.g. with ``maskgen align``).
+    Raises UndecodableImageError (a DatasetFormatError) naming ``source`` and the face, as
+    ``unit`` and ``index`` ("image 3" for a position from 0, "record 3" for a .rec's key) for
+    undecodable bytes, DatasetFormatError for a size other than 112x112 (faces must be aligned
+    first, e.g. with ``maskgen align``).
     """
-    return decode_face_and_said(data, source, index)[0]
+    return decode_face_and_said(data, source, index, unit)[0]
 
 
-def decode_face_and_said(data: bytes, source: str, index: int) -> tuple[np.ndarray, str | None]:
+def decode_face_and_said(
+    data: bytes, source: str, index: int, unit: str = "image"
+) -> tuple[np.ndarray, str | None]:
     """:func:`decode_face`'s face and what libpng or libjpeg said while decoding it (a damaged
     face that still decoded, where those lines are kept off stderr:
     :mod:`maskgen.decoder_messages`), None where they said nothing. Raises as decode_face."""
-    rgb, said = decode_rgb_and_said(data, f"{source}: image {index}")
+    rgb, said = decode_rgb_and_said(data, f"{source}: {unit} {index}")
     if rgb is None:
-        raise UndecodableImageError(f"{source}: image {index} is not a decodable image")
-    check_face_shape(rgb, source, index)
+        raise UndecodableImageError(f"{source}: {unit} {index} is not a decodable image")
+    check_face_shape(rgb, source, index, unit)
     return rgb, said
 
 
-def check_face_shape(image: np.ndarray, source: str, index: int) -> None:
-    """DatasetFormatError naming ``source`` and ``index`` unless ``image`` is (112, 112, 3)
-    uint8. A float image was taken as it was: one scaled to [0, 1] (a tensor's layout) gave
-    other embeddings without a word."""
+def check_face_shape(image: np.ndarray, source: str, index: int, unit: str = "image") -> None:
+    """DatasetFormatError naming ``source`` and the face (``unit`` ``index``, as
+    :func:`decode_face` names it) unless ``image`` is (112, 112, 3) uint8. A float image was
+    taken as it was: one scaled to [0, 1] (a tensor's layout) gave other embeddings without a
+    word."""
+    face = f"{source}: {unit} {index}"
     if image.ndim != 3 or image.shape[2] != 3:
-        raise DatasetFormatError(
-            f"{source}: image {index} has shape {image.shape}, expected (112, 112, 3) RGB"
-        )
+        raise DatasetFormatError(f"{face} has shape {image.shape}, expected (112, 112, 3) RGB")
     if image.shape != FACE_SHAPE:
         size = "x".join(str(s) for s in image.shape[1::-1])
         raise DatasetFormatError(
-            f"{source}: image {index} is {size} (shape {image.shape}), expected aligned "
+            f"{face} is {size} (shape {image.shape}), expected aligned "
             "112x112 RGB faces (align them first, e.g. with maskgen align)"
         )
     if image.dtype != np.uint8:
-        raise DatasetFormatError(
-            f"{source}: image {index} is {image.dtype}, expected uint8 RGB pixel values 0-255"
-        )
+        raise DatasetFormatError(f"{face} is {image.dtype}, expected uint8 RGB pixel values 0-255")
 
 
 def preprocess_faces(

@@ -554,8 +554,8 @@ def _check_fresh(job: _Job, shard: Shard | None) -> None:
         if layout.shard_marker(*shard).exists():  # nothing left to resume
             left = [i for i in layout.missing_shards(shard[1]) if i != shard[0]]
             names = ", ".join(map(str, left))
-            then = {0: "every shard is done:", 1: f"shard {names} is still to run, then"}.get(
-                len(left), f"shards {names} are still to run, then"
+            then = {0: "every shard is done:", 1: f"shard {names} is not, and once it is,"}.get(
+                len(left), f"shards {names} are not, and once they are,"
             )
             raise OutputError(
                 f"{out_dir}: shard {shard[0]}/{shard[1]} is done already; {then} merge them "

@@ -454,7 +454,7 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int, int]]):
                 mask_label = twin_wear_class(label, reader.path, key)
             else:
                 mask_label = int(label is not None and label.size > 1 and label[1] >= 0.5)
-        image = decode_face(sample.data, str(reader.path), key)
+        image = decode_face(sample.data, str(reader.path), key, "record")
         if ticket.masked and not from_twin and self.masker is not None:
             out = self.masker(image=image, key=online_mask_key(key, ticket.epoch), force_apply=True)
             image, mask_label = out["image"], int(out["masked"])

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from maskgen.decoder_messages import warn_decoder_said
 from maskgen.errors import DatasetFormatError
 from maskgen.formats.verification import read_verification_bin
 from maskgen.nn.embedder import Embedder
@@ -95,9 +96,7 @@ def _check_faces(images: list[bytes], path: str | Path) -> None:
     for index, data in enumerate(images):
         said = decode_face_and_said(data, str(path), index)[1]
         if said:
-            logger.warning(
-                "%s: image %d: the decoder said: %s (read as it decoded)", path, index, said
-            )
+            warn_decoder_said(logger, f"{path}: image {index}", said)
 
 
 def _check_twin(

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from maskgen.decoder_messages import QUIET_ENV
 from maskgen.errors import CheckpointError, ConfigError, DatasetFormatError
 from maskgen.evaluate import Embedder, EvalSet, evaluate_model
 from maskgen.formats.verification import read_verification_bin
@@ -185,3 +186,29 @@ def test_cuda_matches_cpu(tiny_checkpoint: Path, lfw_fold1_bin: Path) -> None:
     assert np.max(np.abs(cpu.embeddings - gpu.embeddings)) < 1e-3
     assert np.max(np.abs(cpu.mask_prob - gpu.mask_prob)) < 1e-3
     assert abs(report_cpu.results[0].accuracy - report_gpu.results[0].accuracy) <= 2 / 600
+
+
+@pytest.mark.shared
+def test_faces_of_a_rec_are_named_by_their_record_keys(
+    tiny_checkpoint: Path,
+    lfw_fold1_bin: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A .rec's faces were named by position ("image 2") where its own messages say "record
+    3" (insightface's keys start at 1): a user looking up the damaged face found its neighbour."""
+    images, _ = read_verification_bin(lfw_fold1_bin)
+    faces = [bytes(data) for data in images[:4]]
+    rgb = cv2.cvtColor(decode_face(faces[2], "bin", 2), cv2.COLOR_RGB2BGR)
+    jpeg = cv2.imencode(".jpg", rgb)[1].tobytes()
+    middle = len(jpeg) // 2
+    faces[2] = jpeg[:middle] + b"\xff\xd0" + jpeg[middle + 2 :]  # a stray restart marker
+    embedder = Embedder.from_path(tiny_checkpoint, device="cpu", batch_size=2)
+    monkeypatch.setenv(QUIET_ENV, "1")  # the decoder's words are taken, as the CLI has them
+    with caplog.at_level("WARNING"):
+        embedder.embed_encoded(faces, source="t.rec", keys=[1, 2, 3, 4])
+        embedder.embed_encoded(faces, source="t.bin")
+    named = [r.getMessage().split(": the decoder said")[0] for r in caplog.records]
+    assert named == ["t.rec: record 3", "t.bin: image 2"], named
+    with pytest.raises(DatasetFormatError, match=r"t\.rec: record 4 is not a decodable image"):
+        embedder.embed_encoded([*faces[:3], b"junk"], source="t.rec", keys=[1, 2, 3, 4])

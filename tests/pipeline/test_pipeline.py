@@ -489,7 +489,9 @@ def test_shards_then_merge_equal_an_unsharded_run(
     ):
         merge_shards(tmp_path)
     # a shard run again once done: nothing to resume ("add resume=True" said there was)
-    with pytest.raises(OutputError, match=r"shard 0/3 is done already; shard 1 is still to run"):
+    with pytest.raises(
+        OutputError, match=r"shard 0/3 is done already; shard 1 is not, and once it is, merge"
+    ):
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(0, 3))
     with pytest.raises(ConfigError, match="shards: 3 there, 4 now"):
         run_augment(lfw_mini, tmp_path, spec, workers=1, shard=(1, 4))

@@ -198,7 +198,7 @@ def test_a_record_no_decoder_reads_is_stood_in_for_by_the_next(
     assert (identity, label) == (stand_in[1], 0)
     named = [r.getMessage() for r in caplog.records]
     assert len(named) == 2  # each damaged record once, however often it is drawn
-    assert named[0].endswith(f"image {bad} is not a decodable image: trained on the next record "
+    assert named[0].endswith(f"record {bad} is not a decodable image: trained on the next record "
                              "in its place")  # fmt: skip
     assert torch.equal(dataset[(9, False, False)][0], reference[(9, False, False)][0])
 
