@@ -743,15 +743,24 @@ class _StopRequest:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.noted_at = 0.0  # time.monotonic() of the first signal
+
+
+SAME_REQUEST_S = 1.0
+"""Seconds after a first stop signal in which the same signal again is the same request, not
+"stop at once": ``timeout -s INT`` (coreutils) and ``kill 0`` send one signal to the process
+and again to its process group, microseconds apart, and where the first had been handled in
+between, the second threw the finished steps away. A person's second Ctrl-C comes later."""
 
 
 @contextlib.contextmanager
 def _stops_between_steps(enabled: bool) -> Iterator[_StopRequest]:
     """While training, a first SIGINT or SIGTERM only asks the loop to stop after the step
     under way, so that the run is saved to ``last.pt`` whole (never a half-applied update) and
-    ``--resume`` continues it; the signal's own handler is back at once, so a second one stops
-    the run where it is. Off (signals act at once) in a multi-process run, where ranks could
-    see the signal at different steps, and outside the main thread, which alone gets them."""
+    ``--resume`` continues it; a second one more than :data:`SAME_REQUEST_S` later stops the
+    run where it is, as the signal's own handler would. Off (signals act at once) in a
+    multi-process run, where ranks could see the signal at different steps, and outside the
+    main thread, which alone gets them."""
     request = _StopRequest()
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield request
@@ -765,9 +774,13 @@ def _stops_between_steps(enabled: bool) -> Iterator[_StopRequest]:
 
     def note(signum: int, frame: object) -> None:
         del frame
-        request.signum = signum
-        restore()
-        logger.warning("stopping after this step (saving the run); again to stop at once")
+        now = time.monotonic()
+        if request.signum is None:
+            request.signum, request.noted_at = signum, now
+            logger.warning("stopping after this step (saving the run); again to stop at once")
+        elif now - request.noted_at > SAME_REQUEST_S or signum != request.signum:
+            restore()
+            signal.raise_signal(signum)  # to its own handler: stop at once
 
     for signum in caught:
         signal.signal(signum, note)

@@ -404,6 +404,40 @@ def _train_then_signal(
     return run, marks, process.returncode, stderr
 
 
+def _stop_at_once(signum: int, frame: object) -> None:
+    """A signal's own handler, raising where SIGTERM's default would end pytest itself."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_one_signal_sent_twice_at_once_is_one_stop_request(signum: int) -> None:
+    """`timeout -s INT` sends its signal to the process and again to its process group; where
+    the first was handled between the two, the second stopped the run at once and the steps
+    since the last checkpoint were lost ("No checkpoint was saved yet"). A repeat within
+    SAME_REQUEST_S is the same request; a later one, or the other signal, stops at once."""
+    import maskgen.train.loop as loop
+
+    other = signal.SIGTERM if signum == signal.SIGINT else signal.SIGINT
+    handlers = {each: signal.signal(each, _stop_at_once) for each in (signum, other)}
+    try:
+        with loop._stops_between_steps(True) as stop:
+            signal.raise_signal(signum)
+            signal.raise_signal(signum)  # handled at once: signal.raise_signal checks for it
+            assert stop.signum == signum
+        assert signal.getsignal(signum) is _stop_at_once  # put back
+
+        with pytest.raises(KeyboardInterrupt), loop._stops_between_steps(True) as stop:
+            signal.raise_signal(signum)
+            stop.noted_at -= loop.SAME_REQUEST_S + 0.01  # as though a second had passed
+            signal.raise_signal(signum)
+        with pytest.raises(KeyboardInterrupt), loop._stops_between_steps(True):
+            signal.raise_signal(signum)
+            signal.raise_signal(other)
+    finally:
+        for each, handler in handlers.items():
+            signal.signal(each, handler)
+
+
 @pytest.mark.parametrize("error", [ConnectionResetError(104, "reset"), EOFError()])
 def test_a_loader_failing_after_a_stop_request_saves_and_stops(
     lfw_mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
