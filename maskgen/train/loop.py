@@ -59,7 +59,7 @@ from maskgen.train.distributed import (
     init_distributed,
 )
 from maskgen.train.heads import ArcFaceHead
-from maskgen.train.trainer import Trainer
+from maskgen.train.trainer import Trainer, resolve_precision
 from maskgen.train.validation import check_val_sets, validate_bin
 
 logger = logging.getLogger(__name__)
@@ -231,7 +231,6 @@ class _Run:
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
         )
-        self._announce(chosen)  # once the batch is known to fit
         total = config.steps or (config.epochs or 0) * sampler.batches_per_epoch
         self.total_epochs = -(-total // sampler.batches_per_epoch)  # a last one cut short counts
         torch.manual_seed(config.seed)
@@ -250,6 +249,7 @@ class _Run:
                 fresh = load_backbone_weights(trainer.network, config.init_from)
                 logger.info("initialised from %s (fresh: %s)", config.init_from, fresh or "none")
             torch.manual_seed(_rank_seed(config.seed, self.ctx.rank))
+        self._announce(chosen, total, len(data))  # once the batch fits and the step is known
         trainer.wrap_distributed()
         if self.ctx.is_main:
             self._open_logs()
@@ -300,10 +300,25 @@ class _Run:
             torch.set_num_threads(self.config.threads)
         return self.config, choice.notes
 
-    def _announce(self, chosen: tuple[str, ...]) -> None:
-        """A ``"setup"`` row saying what was chosen (to the log and ``on_log``, rank 0)."""
-        if chosen and self.ctx.is_main:
-            row = {"kind": "setup", "step": self.step, "chosen": list(chosen)}
+    def _announce(self, chosen: tuple[str, ...], total: int, num_images: int) -> None:
+        """A ``"setup"`` row saying what the run trains, where and for how long, and what was
+        chosen for it (to the log and ``on_log``, rank 0): a plain ``maskgen train`` trained
+        r50 on the CPU for 300,000 steps without a word of it."""
+        if self.ctx.is_main:
+            config = self.config
+            row = {
+                "kind": "setup",
+                "step": self.step,
+                "network": config.network,
+                "device": str(self.ctx.device),
+                "precision": resolve_precision(config, self.ctx.device),
+                "total_steps": total,
+                "batch_size": config.batch_size,
+                "world_size": self.ctx.world_size,
+                "total_epochs": self.total_epochs,
+                "images": num_images,
+                "chosen": list(chosen),
+            }
             logger.info(format_row(row))
             if self.on_log is not None:
                 self.on_log(row)
@@ -482,6 +497,7 @@ class _Run:
                     self._check_finite(first_bad)
                     self._log_train(trainer, stats, self.window, total)
                     self.window = _Window(self.step, time.perf_counter(), self.step)
+                paused = time.perf_counter()
                 if config.val and (self.step % config.val_every == 0 or last):
                     try:
                         self._validate(trainer)
@@ -490,9 +506,17 @@ class _Run:
                 if self.step % config.save_every == 0 or last or stop.signum is not None:
                     self._check_finite(first_bad)
                     self._save(trainer, sampler, numbered=self.step % config.save_every == 0)
+                self._leave_out_of_window(time.perf_counter() - paused)
                 if stop.signum is not None:
                     logger.info("stopped after step %d, saved to %s", self.step, self.output)
                     return
+
+    def _leave_out_of_window(self, seconds: float) -> None:
+        """Take ``seconds`` spent validating and saving out of the logging window's time: the
+        rows' img/s (and the time left) measure training alone, where validation on the CPU
+        had cut a row's img/s by half."""
+        if self.window is not None and seconds > 0:
+            self.window = dataclasses.replace(self.window, time=self.window.time + seconds)
 
     def _with_progress_saved(
         self, exc: MaskgenError, trainer: Trainer, sampler: EpochSampler
@@ -567,10 +591,28 @@ class _Run:
             ),
             "lr": trainer.last_lr,
             "samples_per_s": timed_steps * self.config.batch_size / elapsed,
+            "remaining_s": (total - self.step) * elapsed / max(timed_steps, 1),
             "time_s": time.perf_counter() - self.started,
         }
+        first = self.last_row is None
         self.last_row = row
         self._emit(row, "train")
+        if first and self.ctx.is_main:
+            self._warn_of_a_long_cpu_run(row)
+
+    def _warn_of_a_long_cpu_run(self, row: dict[str, Any]) -> None:
+        """Once, after the first row: a run on the CPU that would take more than a day at its
+        measured speed says so, and what makes a trial shorter (a plain ``maskgen train`` is
+        the paper's r50 for 300,000 steps, weeks on a CPU)."""
+        if self.ctx.device.type != "cpu" or row["remaining_s"] <= 86_400:
+            return
+        logger.warning(
+            "at %.0f img/s on the CPU, the %s steps left take about %s; for a trial, a "
+            "smaller network (r18 or tiny) and fewer steps",
+            row["samples_per_s"],
+            f"{row['total_steps'] - row['step']:,}",
+            format_duration(row["remaining_s"]),
+        )
 
     def _emit(self, row: dict[str, Any], prefix: str) -> None:
         if not self.ctx.is_main:
@@ -717,7 +759,7 @@ def _rows_up_to(path: Path, step: int) -> list[str]:
 def format_row(row: dict[str, Any]) -> str:
     """One console line for a metrics row."""
     if row.get("kind") == "setup":
-        return "chose " + "; ".join(row["chosen"])
+        return _format_setup(row)
     if row.get("kind") == "val":
         parts = [f"val {row['set']} step {row['step']}: acc {row['accuracy']:.4f}"]
         for key in ("accuracy_masked", "accuracy_mixed", "mask_accuracy"):
@@ -734,7 +776,46 @@ def format_row(row: dict[str, Any]) -> str:
             text += f" wear_acc {row['wear_acc']:.3f}"
     else:
         text += ")"
-    return text + f" lr {row['lr']:.3g} {row['samples_per_s']:.0f} img/s"
+    text += f" lr {row['lr']:.3g} {row['samples_per_s']:.0f} img/s"
+    if row.get("remaining_s") is not None and row["step"] < row["total_steps"]:
+        text += f", {format_duration(row['remaining_s'])} left"
+    return text
+
+
+def _format_setup(row: dict[str, Any]) -> str:
+    """``training r50 on cpu (fp32): 300,000 steps of 64 images, 65,218 epochs of 294``,
+    then ``chose ...`` on a line of its own where settings were chosen for the run."""
+    if "network" not in row:  # a row from before the plan was added
+        return "chose " + "; ".join(row["chosen"])
+    ranks = f" on each of {row['world_size']} ranks" if row.get("world_size", 1) > 1 else ""
+    start = f"from step {row['step']:,} to" if row["step"] else "for"
+    text = (
+        f"training {row['network']} on {row['device']} ({row['precision']}) {start} "
+        f"{_count(row['total_steps'], 'step')} of {row['batch_size']} images{ranks}, "
+        f"{_count(row['total_epochs'], 'epoch')} of {row['images']:,}"
+    )
+    if row["chosen"]:
+        text += "\nchose " + "; ".join(row["chosen"])
+    return text
+
+
+def _count(number: int, noun: str) -> str:
+    """``"1 step"``, ``"300,000 steps"``."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def format_duration(seconds: float) -> str:
+    """``"under a minute"``, ``"12 min"``, ``"3 h 05 min"`` or ``"4 d 07 h"``."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours:02d} h"
 
 
 class _StopRequest:

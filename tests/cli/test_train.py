@@ -146,7 +146,7 @@ def test_quiet_prints_no_rows_but_writes_the_logs(rec_dir: Path, tmp_path: Path)
     quiet = _invoke(*args, "-o", tmp_path / "quiet", "-q")
     assert loud.exit_code == 0 and quiet.exit_code == 0, (loud.output, quiet.output)
     assert [line.split()[0] for line in loud.stderr.splitlines()] == [
-        "chose", "step", "step", "trained"
+        "training", "chose", "step", "step", "trained"
     ]  # fmt: skip
     assert quiet.stderr == ""
     for run in (tmp_path / "loud", tmp_path / "quiet"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,7 +136,7 @@ def test_resume_continues_exactly(lfw_mini: Path, lfw_mini_twin: Path, tmp_path:
     straight_rows = _rows(straight)
     assert [(r["epoch"], r["total_epochs"]) for r in straight_rows] == [(1, 2)] * 3 + [(2, 2)]
     assert format_row(straight_rows[2]).startswith("step 9/12 epoch 1/2 loss ")
-    timing = ("samples_per_s", "time_s", "total_steps", "total_epochs")
+    timing = ("samples_per_s", "remaining_s", "time_s", "total_steps", "total_epochs")
     rows_a = [{k: v for k, v in r.items() if k not in timing} for r in straight_rows]
     rows_b = [{k: v for k, v in r.items() if k not in timing} for r in _rows(split)]
     assert [r["step"] for r in rows_b] == [3, 6, 9, 12] and rows_a == rows_b
@@ -287,9 +289,10 @@ def test_worker_errors_come_back_as_one_line(lfw_mini: Path, tmp_path: Path) -> 
         *("--data", str(lfw_mini), "--masked", str(subtle), "--masked-prob", "1.0"),
         *("-o", str(tmp_path / "run"), "--network", "tiny", "--device", "cpu"),
         *("--batch-size", "98", "--steps", "3", "--workers", "1", "--threads", "1"),
-    )  # every size given: nothing chosen to announce
+    )  # every size given: nothing chosen to announce, only what the run trains
     assert result.exit_code == 1
-    lines = result.stderr.strip().splitlines()
+    plan, *lines = result.stderr.strip().splitlines()
+    assert plan == "training tiny on cpu (fp32) for 3 steps of 98 images, 1 epoch of 294"
     assert len(lines) == 1 and lines[0].startswith(
         f"Error: masked: {subtle}: key 100 has identity 3, the original 13: "
         f"not the twin of {lfw_mini} (steps to "
@@ -523,3 +526,70 @@ def test_an_existing_run_is_refused_in_the_callers_terms(lfw_mini: Path, tmp_pat
         f"Error: {tmp_path}: already holds a run (last.pt); pass --resume to continue it or "
         "choose another --output\n"
     )
+
+
+def test_a_run_says_what_it_trains_and_how_long_is_left(
+    lfw_mini: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain `maskgen train` trained r50 on the CPU for 300,000 steps without a word of it:
+    the run now opens with what it trains, where and for how long, each row says the time
+    left, and a CPU run of more than a day says so once, with what shortens a trial."""
+    import logging
+
+    from maskgen.train.loop import format_duration
+
+    rows: list[dict[str, Any]] = []
+
+    def collect(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if sum(r["kind"] == "train" for r in rows) == 2:
+            raise RuntimeError("enough")
+
+    config = tiny_config(lfw_mini, tmp_path / "run", steps=10**9, log_every=1, workers=0)
+    with caplog.at_level(logging.WARNING, "maskgen.train.loop"), pytest.raises(RuntimeError):
+        train(config, on_log=collect)
+    setup, first, _ = rows
+    plan = format_row(setup).splitlines()[0]  # then "chose threads ..."
+    assert plan == "training tiny on cpu (fp32) for 1,000,000,000 steps of 32 images, " + (
+        f"{-(-(10**9) // (294 // 32)):,} epochs of 294"  # 9 whole batches an epoch
+    )
+    assert first["remaining_s"] > 86_400
+    assert re.search(r" img/s, \d+ d \d\d h left$", format_row(first)), format_row(first)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings  # once, not at every row
+    assert warnings[0].startswith("at ") and "999,999,999 steps left take about " in warnings[0]
+    assert format_duration(59) == "under a minute"
+    assert format_duration(61 * 60 + 5) == "1 h 01 min"
+    assert format_duration(3 * 86_400 + 7 * 3600) == "3 d 07 h"
+    resumed = {**setup, "step": 1200, "chosen": ["workers 1 (why)"]}
+    assert format_row(resumed).startswith("training tiny on cpu (fp32) from step 1,200 to ")
+    assert format_row(resumed).endswith("\nchose workers 1 (why)")
+
+
+def test_validation_and_saving_are_left_out_of_img_per_s(
+    lfw_mini: Path, lfw_fold1_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation on the CPU fell inside the next logging window and cut its img/s by half: a
+    row's img/s (and the time left) now measure the training steps alone."""
+    import maskgen.train.loop as loop
+
+    def slow_validation(self: Any, trainer: Any) -> None:
+        time.sleep(1.0)
+
+    monkeypatch.setattr(loop._Run, "_validate", slow_validation)
+    config = tiny_config(
+        lfw_mini,
+        tmp_path / "run",
+        steps=6,
+        log_every=2,
+        workers=0,
+        val=[str(lfw_fold1_bin)],
+        val_every=2,
+    )
+    rows: list[dict[str, Any]] = []
+    train(config, on_log=rows.append)
+    trains = [r for r in rows if r["kind"] == "train"]
+    for before, row in itertools.pairwise(trains):
+        between = row["time_s"] - before["time_s"]  # a second of it validating
+        timed = 2 * config.batch_size / row["samples_per_s"]
+        assert timed < between - 0.9, (timed, between)

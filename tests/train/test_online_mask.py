@@ -224,7 +224,7 @@ def test_resume_continues_exactly_with_online_masks(
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
     assert torch.equal(a["arcface"]["weight"], b["arcface"]["weight"])
-    timing = ("samples_per_s", "time_s", "total_steps", "total_epochs")
+    timing = ("samples_per_s", "remaining_s", "time_s", "total_steps", "total_epochs")
     rows_a = [{k: v for k, v in r.items() if k not in timing} for r in _rows(straight)]
     rows_b = [{k: v for k, v in r.items() if k not in timing} for r in _rows(split)]
     assert [r["step"] for r in rows_b] == [3, 6, 9, 12] and rows_a == rows_b
