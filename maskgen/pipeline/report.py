@@ -27,7 +27,9 @@ class Counts:
     reason; ``skipped``: manifest rows of files that are not images (a folder's text files,
     macOS ``._`` files, ...), by reason; ``faces_not_masked``: faces found but left unmasked
     (``occluded``, ``too_turned``, ``out_of_frame``, ``doubtful_face``), by reason, in masked
-    images and unmasked ones alike."""
+    images and unmasked ones alike; ``damaged``: images read though their decoder called them
+    damaged (a manifest row's ``decoder_warning``), which the summary line names: a truncated
+    photo masked as it decoded (grey below the cut) was otherwise told in the manifest alone."""
 
     items: int = 0
     images: int = 0
@@ -35,24 +37,26 @@ class Counts:
     reasons: Mapping[str, int] = field(default_factory=dict)
     skipped: Mapping[str, int] = field(default_factory=dict)
     faces_not_masked: Mapping[str, int] = field(default_factory=dict)
+    damaged: int = 0
 
     @classmethod
     def of_results(cls, items: int, results: Iterable[ItemResult]) -> Counts:
         reasons: Counter[str] = Counter()
         skipped: Counter[str] = Counter()
         faces: Counter[str] = Counter()
-        images = masked = 0
+        images = masked = damaged = 0
         for result in results:
             if result.skipped:
                 skipped[result.reason or "not_an_image"] += 1
                 continue
             images += 1
+            damaged += result.decoder_warning is not None
             faces.update(str(face.get("reason")) for face in result.faces_not_masked)
             if result.masked:
                 masked += 1
             else:
                 reasons[result.reason or "not_masked"] += 1
-        return cls(items, images, masked, dict(reasons), dict(skipped), dict(faces))
+        return cls(items, images, masked, dict(reasons), dict(skipped), dict(faces), damaged)
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(
@@ -62,6 +66,7 @@ class Counts:
             reasons=dict(Counter(self.reasons) + Counter(other.reasons)),
             skipped=dict(Counter(self.skipped) + Counter(other.skipped)),
             faces_not_masked=dict(Counter(self.faces_not_masked) + Counter(other.faces_not_masked)),
+            damaged=self.damaged + other.damaged,
         )
 
     @property
@@ -85,13 +90,16 @@ class Counts:
         }
         if self.faces_not_masked:
             record["faces_not_masked"] = dict(sorted(self.faces_not_masked.items()))
+        if self.damaged:
+            record["damaged"] = self.damaged
         return record
 
     def describe(self) -> str:
         """``"294 images: 287 masked, 7 not masked (no_face 5, unreadable 2)"``, then
         ``", 4 faces left unmasked (occluded 3, too_turned 1)"`` where the face checks left any,
         ``", 3 other files, not images (not_an_image 2, apple_double 1)"`` for a folder's
-        other files, ``", 41 other records copied"`` for RecordIO's header and identities."""
+        other files, ``", 41 other records copied"`` for RecordIO's header and identities, and
+        ``", 2 images read though damaged (decoder_warning in the manifest)"`` where any were."""
         text = f"{_count(self.images, 'image')}: {self.masked} masked, {self.not_masked} not masked"
         if self.reasons:
             text += f" ({_by_reason(self.reasons)})"
@@ -104,6 +112,9 @@ class Counts:
         others = self.items - self.images - self.other_files
         if others:
             text += f", {_count(others, 'other record')} copied"
+        if self.damaged:
+            damaged = _count(self.damaged, "image")
+            text += f", {damaged} read though damaged (decoder_warning in the manifest)"
         return text
 
 
@@ -138,6 +149,8 @@ class RunReport:
     seconds: float = 0.0
     shard: Shard | None = None
     merged_shards: int | None = None
+    already_complete: bool = False
+    """A resumed run that found the twin finished: nothing was masked or written."""
 
     @property
     def complete(self) -> bool:
@@ -170,7 +183,9 @@ class RunReport:
             )
         elif self.merged_shards is not None:
             parts.insert(0, f"merged {_count(self.merged_shards, 'shard')}")
-        if self.output is not None:
+        if self.output is not None and self.already_complete:
+            parts.append(f"{self.output} was complete already, nothing left to do")
+        elif self.output is not None:
             parts.append(f"wrote {self.output}")
         return "; ".join(parts)
 
@@ -262,6 +277,7 @@ def counts_from_run_info(record: Mapping[str, Any]) -> Counts:
         reasons=dict(counts["not_masked"]),
         skipped=dict(counts.get("skipped", {})),
         faces_not_masked=dict(counts.get("faces_not_masked", {})),
+        damaged=int(counts.get("damaged", 0)),
     )
 
 

@@ -705,7 +705,7 @@ def _already_complete(job: _Job) -> RunReport:
             f"({differences}); use another output_dir, or overwrite=True",
             parameters=_ANOTHER_OUTPUT_OR_OVERWRITE,
         )
-    return job.report(counts, output=job.twin)
+    return job.report(counts, output=job.twin, already_complete=True)
 
 
 def _refuse_changed_input(job: _Job, record: dict[str, Any], counts: Counts) -> None:

@@ -321,6 +321,10 @@ def test_damaged_pngs_and_jpegs_leave_no_libpng_or_libjpeg_lines_on_stderr(
         )
         assert done.returncode == 0, done.stderr
         assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr  # the summary
+        assert (  # named there, not in the manifest alone
+            ", 2 images read though damaged (decoder_warning in the manifest); " in done.stderr
+        ), done.stderr
+        assert json.loads((out / "maskgen.json").read_text())["counts"]["damaged"] == 2
         rows = [json.loads(line) for line in (out / "manifest.jsonl").open()]
         reasons = {row["key"]: row["reason"] for row in rows}
         assert reasons["cut0.png"] == reasons["cut1.png"] == "unreadable"

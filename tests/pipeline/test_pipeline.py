@@ -212,9 +212,13 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(
         run_augment(lfw_mini, out, spec, chunk_size=4, shard=(0, 2), resume=True)
     report = run_augment(lfw_mini, out, spec, chunk_size=4, workers=2, resume=True)
     assert 0 < report.processed < 294 and report.counts.images == 294
+    assert report.summary().endswith(f"; wrote {out / 'train.rec'}")
     assert read_tree(out) == read_tree(mini_reference)
     again = run_augment(lfw_mini, out, spec, chunk_size=4, resume=True)  # nothing left to do
     assert again.processed == 0 and again.complete
+    assert again.summary().endswith(  # it said "wrote", though nothing was written
+        f"; {out / 'train.rec'} was complete already, nothing left to do"
+    )
     with pytest.raises(OutputError, match="already holds output"):
         run_augment(lfw_mini, out, spec)
 
