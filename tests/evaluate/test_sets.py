@@ -243,3 +243,34 @@ def test_a_twin_given_as_bin_is_warned_about(
         run_record.write_text(json.dumps({**record, "counts": {**record["counts"], "masked": 0}}))
         warn_twins_given_as_bins([EvalSet(twin, "bin")])
         assert caplog.text == ""
+
+
+@pytest.mark.parametrize("bias", [8.0, -8.0])
+def test_a_bin_whose_faces_the_model_calls_masked_is_warned_about(
+    tmp_path: Path, lfw_fold1_bin: Path, caplog: pytest.LogCaptureFixture, bias: float
+) -> None:
+    """MFR2's pairs.bin (real masked photos) given as --bin read "mask usage 30 %" with no
+    word that a --bin's faces all count as unmasked: the head was right and looked broken. A
+    model calling most of a --bin's faces masked (here a mask head biased to "masked") now
+    warns; one calling them unmasked does not."""
+    import torch
+
+    from maskgen.nn.models import create_model
+    from tests.nn.helpers import write_network_checkpoint
+
+    torch.manual_seed(0)
+    network = create_model("tiny", mask_head=True).eval()
+    with torch.no_grad():
+        network.mask_fc.weight.zero_()
+        network.mask_fc.bias.copy_(torch.tensor([0.0, bias]))  # logit of "masked"
+    checkpoint = write_network_checkpoint(tmp_path / "last.pt", network, threshold=1.25)
+    embedder = Embedder.from_path(checkpoint, device="cpu", batch_size=64)
+    with caplog.at_level("WARNING", logger="maskgen.evaluate.sets"):
+        report = evaluate_model(embedder, [EvalSet(lfw_fold1_bin, "bin")])
+    usage = report.results[0].mask_accuracy
+    if bias > 0:
+        assert usage == 0.0
+        assert f"{lfw_fold1_bin}: the model calls 100% of its faces masked" in caplog.text
+        assert "--masked-bin" in caplog.text
+    else:
+        assert usage == 1.0 and caplog.text == ""
