@@ -54,6 +54,15 @@ def prefer_compiled() -> None:
         import numba  # noqa: F401
 
 
+def is_cached(kernel: Any) -> bool:
+    """Whether numba's cache on disk holds ``kernel`` (a :func:`jit` dispatcher; its
+    ``FunctionCache`` index exists) for this machine: False before its first compile after an
+    install, and where numba cannot cache."""
+    cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+    index = getattr(cache_file, "_index_path", None)
+    return bool(index) and os.path.exists(index)
+
+
 class FaceCount:
     """The faces one model has fitted in this process, which move it to numba after
     :data:`COMPILE_AFTER` of them (:func:`use_compiled`)."""

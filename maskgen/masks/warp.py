@@ -35,6 +35,16 @@ _CLOSED = np.array([0, 1, 2, 0])
 """Corner order of :func:`closed_corners`: edge k runs from corner k to corner k + 1."""
 
 
+def kernels_compiled_here() -> bool:
+    """Whether the warp's numba kernel, which every masking run past
+    :data:`maskgen.compiled.COMPILE_AFTER` faces compiles, is in numba's cache on this
+    machine: False on the first such run after an install, which spends about 20 s of CPU
+    compiling maskgen's kernels before its first face. Imports numba."""
+    from maskgen.masks._warp_kernels import dense_map
+
+    return compiled.is_cached(dense_map)
+
+
 def closed_corners(dst: np.ndarray) -> np.ndarray:
     """(2, 4, T) float64 contiguous: x and y of corners 0, 1, 2 and 0 again of each triangle
     in ``dst`` (T, 3, 2), the layout :func:`dense_map_from_corners` takes."""

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,15 +290,25 @@ class _NoBar(contextlib.nullcontext):
     def update(self, n: int = 1) -> None:
         """Nothing to show."""
 
+    def set_description_str(self, desc: str) -> None:
+        """Nothing to show."""
 
-def progress_bar(total_items: int, enabled: bool) -> Any:
+
+def progress_bar(
+    total_items: int, enabled: bool, compiles: Callable[[], bool] | None = None
+) -> Any:
     """A tqdm bar on stderr, shown only when asked for and stderr is a terminal (tqdm is
-    imported only then: 0.05-0.08 s of a small run's start-up otherwise)."""
+    imported only then: 0.05-0.08 s of a small run's start-up otherwise). Where ``compiles()``
+    (asked only for a bar shown) says the run compiles numba's kernels first, the bar says so
+    (the caller clears it with ``set_description_str("")`` at the first update): a first run
+    after an install sat at 0 % for about 20 s without a word."""
     if not (enabled and sys.stderr.isatty()):
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total_items, unit="item", file=sys.stderr, leave=False)
+    first = compiles is not None and compiles()
+    desc = "compiling kernels for this machine, once (~20 s)" if first else None
+    return tqdm(total=total_items, unit="item", file=sys.stderr, leave=False, desc=desc)
 
 
 def _speed_words(images_per_second: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -20,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maskgen import __version__
+from maskgen import __version__, compiled
 from maskgen.errors import ConfigError, DatasetFormatError, MaskgenError, OutputError
 from maskgen.formats.base import Format, Reader, find_format
 from maskgen.formats.folder import FolderFormat, FolderReader, safe_key
 from maskgen.formats.recordio import RecordIOReader
+from maskgen.masks.warp import kernels_compiled_here
 from maskgen.pipeline.local import default_workers, run_jobs
 from maskgen.pipeline.lock import is_lock_file, lock_holder, output_lock
 from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
@@ -766,12 +768,24 @@ def _mask_pending(
     jobs = _chunk_jobs(job, masker, pending)
     summaries: dict[int, ChunkSummary] = {}
     n_items = sum(len(ranges[i]) for i in pending)
-    with progress_bar(n_items, options.progress) as bar:
+    workers = options.workers or default_workers()
+    compiles = functools.partial(_compiles_kernels, n_items // max(workers, 1), options)
+    with progress_bar(n_items, options.progress, compiles) as bar:
         for summary in _run(jobs, len(pending), n_items, options, masker):
+            if not summaries:
+                bar.set_description_str("")  # compiled, if it was
             summaries[summary.index] = summary
             bar.update(summary.counts.items)
             logger.debug("chunk %d: %s in %.2f s", summary.index, summary.counts, summary.seconds)
     return summaries
+
+
+def _compiles_kernels(items_per_worker: int, options: _RunOptions) -> bool:
+    """Whether this run's workers compile numba's kernels before their first chunk (a first
+    run on this machine, long enough to use them: :mod:`maskgen.compiled`)."""
+    if options.scheduler is not None or not compiled.use_compiled(items_per_worker):
+        return False
+    return not kernels_compiled_here()
 
 
 def _run(
