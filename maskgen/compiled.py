@@ -55,10 +55,17 @@ def prefer_compiled() -> None:
 
 
 def is_cached(kernel: Any) -> bool:
-    """Whether numba's cache on disk holds ``kernel`` (a :func:`jit` dispatcher; its
-    ``FunctionCache`` index exists) for this machine: False before its first compile after an
-    install, and where numba cannot cache."""
+    """Whether numba's cache on disk holds ``kernel`` (a :func:`jit` dispatcher) compiled for
+    this machine, this numba and this source: its ``FunctionCache`` index lists an overload
+    (numba's own ``_load_index`` finds none in an index of another numba version or source
+    stamp, as after an upgrade). False before its first compile, and where numba cannot cache;
+    with another numba's internals, whether the index file exists."""
     cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+    load_index = getattr(cache_file, "_load_index", None)
+    if load_index is not None:
+        with contextlib.suppress(Exception):  # a damaged index: numba compiles again
+            return bool(load_index())
+        return False
     index = getattr(cache_file, "_index_path", None)
     return bool(index) and os.path.exists(index)
 

@@ -310,8 +310,8 @@ def _evaluate_bin(embedder: Embedder, eval_set: EvalSet, progress: Progress | No
     )
     verification = evaluate_verification(result.embeddings, issame, N_FOLDS)
     usage = mask_accuracy(result.mask_prob, expected_masked)
-    if eval_set.kind == "bin" and usage is not None and usage < 0.5:
-        warn_of_masked_faces_in_a_bin(path, 1.0 - usage)
+    if eval_set.kind == "bin" and usage is not None and usage < 0.5 and not twin_record(Path(path)):
+        warn_of_masked_faces_in_a_bin(path, 1.0 - usage)  # a twin's is warned of already
     return SetResult(
         name=path,
         images=len(images),

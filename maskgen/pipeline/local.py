@@ -52,7 +52,7 @@ def run_jobs(
     it does)."""
     if n_jobs == 0:
         return iter(())
-    processes = workers if workers < 0 else min(workers, max(1, n_jobs // MIN_CHUNKS_PER_WORKER))
+    processes = _processes(workers, n_jobs)
     if preload is not None and backend == "loky" and processes > 1 and _can_fork():
         return _run_forked(jobs, processes, preload, n_items)
     if backend == "loky" and processes == 1:
@@ -102,6 +102,19 @@ def _unwind(signum: int, frame: object) -> None:
     del frame
     signal.signal(signum, signal.SIG_IGN)  # a second one (the pool's terminate) cuts no clean-up
     raise SystemExit(128 + signum)
+
+
+def _processes(workers: int, n_jobs: int) -> int:
+    """The processes :func:`run_jobs` runs ``n_jobs`` jobs in, asked for ``workers``."""
+    return workers if workers < 0 else min(workers, max(1, n_jobs // MIN_CHUNKS_PER_WORKER))
+
+
+def loads_numba_before_forking(workers: int, n_jobs: int, n_items: int) -> bool:
+    """Whether :func:`run_jobs` (its default backend, given ``preload``) loads numba in this
+    process before forking its workers, which then compile the kernels before their first
+    chunk where numba's cache lacks them."""
+    processes = _processes(workers, n_jobs)
+    return processes > 1 and _can_fork() and compiled.use_compiled(n_items // processes)
 
 
 def _run_forked(

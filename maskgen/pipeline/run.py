@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maskgen import __version__, compiled
+from maskgen import __version__
 from maskgen.errors import ConfigError, DatasetFormatError, MaskgenError, OutputError
 from maskgen.formats.base import Format, Reader, find_format
 from maskgen.formats.folder import FolderFormat, FolderReader, safe_key
 from maskgen.formats.recordio import RecordIOReader
-from maskgen.masks.warp import kernels_compiled_here
-from maskgen.pipeline.local import default_workers, run_jobs
+from maskgen.pipeline.local import default_workers, loads_numba_before_forking, run_jobs
 from maskgen.pipeline.lock import is_lock_file, lock_holder, output_lock
 from maskgen.pipeline.manifest import MANIFEST_NAME, count_part, join_manifest_parts
 from maskgen.pipeline.plan import (
@@ -768,8 +767,7 @@ def _mask_pending(
     jobs = _chunk_jobs(job, masker, pending)
     summaries: dict[int, ChunkSummary] = {}
     n_items = sum(len(ranges[i]) for i in pending)
-    workers = options.workers or default_workers()
-    compiles = functools.partial(_compiles_kernels, n_items // max(workers, 1), options)
+    compiles = functools.partial(_compiles_kernels, len(pending), n_items, options)
     with progress_bar(n_items, options.progress, compiles) as bar:
         for summary in _run(jobs, len(pending), n_items, options, masker):
             if not summaries:
@@ -780,11 +778,14 @@ def _mask_pending(
     return summaries
 
 
-def _compiles_kernels(items_per_worker: int, options: _RunOptions) -> bool:
-    """Whether this run's workers compile numba's kernels before their first chunk (a first
-    run on this machine, long enough to use them: :mod:`maskgen.compiled`)."""
-    if options.scheduler is not None or not compiled.use_compiled(items_per_worker):
+def _compiles_kernels(n_jobs: int, n_items: int, options: _RunOptions) -> bool:
+    """Whether this run's forked workers compile numba's kernels before their first chunk (a
+    first run on this machine, long enough to load numba: :mod:`maskgen.compiled`)."""
+    workers = options.workers or default_workers()
+    if options.scheduler is not None or not loads_numba_before_forking(workers, n_jobs, n_items):
         return False
+    from maskgen.masks.warp import kernels_compiled_here  # here: merge does without masks
+
     return not kernels_compiled_here()
 
 

@@ -304,7 +304,7 @@ class _Run:
         """A ``"setup"`` row saying what the run trains, where and for how long, and what was
         chosen for it (to the log and ``on_log``, rank 0): a plain ``maskgen train`` trained
         r50 on the CPU for 300,000 steps without a word of it."""
-        if self.ctx.is_main:
+        if self.ctx.is_main and self.step < total:  # else: nothing to train, the CLI says
             config = self.config
             row = {
                 "kind": "setup",
@@ -513,10 +513,13 @@ class _Run:
 
     def _leave_out_of_window(self, seconds: float) -> None:
         """Take ``seconds`` spent validating and saving out of the logging window's time: the
-        rows' img/s (and the time left) measure training alone, where validation on the CPU
-        had cut a row's img/s by half."""
+        rows' img/s measure training alone, where validation on the CPU had cut a row's img/s
+        by half (the time left still counts them: :attr:`_Window.paused`)."""
         if self.window is not None and seconds > 0:
-            self.window = dataclasses.replace(self.window, time=self.window.time + seconds)
+            window = self.window
+            self.window = dataclasses.replace(
+                window, time=window.time + seconds, paused=window.paused + seconds
+            )
 
     def _with_progress_saved(
         self, exc: MaskgenError, trainer: Trainer, sampler: EpochSampler
@@ -591,7 +594,7 @@ class _Run:
             ),
             "lr": trainer.last_lr,
             "samples_per_s": timed_steps * self.config.batch_size / elapsed,
-            "remaining_s": (total - self.step) * elapsed / max(timed_steps, 1),
+            "remaining_s": (total - self.step) * (elapsed + window.paused) / max(timed_steps, 1),
             "time_s": time.perf_counter() - self.started,
         }
         first = self.last_row is None
@@ -706,6 +709,9 @@ class _Window:
     step: int
     time: float
     sums_from: int
+    paused: float = 0.0
+    """Seconds of validating and saving taken out of ``time``: the rows' img/s leave them
+    out, their time left keeps them (a run spends them too)."""
 
 
 def _online_masker(config: TrainConfig) -> MaskAugment | None:
@@ -858,7 +864,9 @@ def _stops_between_steps(enabled: bool) -> Iterator[_StopRequest]:
         now = time.monotonic()
         if request.signum is None:
             request.signum, request.noted_at = signum, now
-            logger.warning("stopping after this step (saving the run); again to stop at once")
+            logger.warning(
+                "stopping after this step (saving the run); again, a second later, to stop at once"
+            )
         elif now - request.noted_at > SAME_REQUEST_S or signum != request.signum:
             restore()
             signal.raise_signal(signum)  # to its own handler: stop at once

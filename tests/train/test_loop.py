@@ -593,3 +593,4 @@ def test_validation_and_saving_are_left_out_of_img_per_s(
         between = row["time_s"] - before["time_s"]  # a second of it validating
         timed = 2 * config.batch_size / row["samples_per_s"]
         assert timed < between - 0.9, (timed, between)
+    assert trains[1]["remaining_s"] >= 1.0  # the time left still counts the validation
