@@ -310,8 +310,8 @@ def _evaluate_bin(embedder: Embedder, eval_set: EvalSet, progress: Progress | No
     )
     verification = evaluate_verification(result.embeddings, issame, N_FOLDS)
     usage = mask_accuracy(result.mask_prob, expected_masked)
-    if eval_set.kind == "bin" and usage is not None and usage < 0.5 and not twin_record(Path(path)):
-        warn_of_masked_faces_in_a_bin(path, 1.0 - usage)  # a twin's is warned of already
+    if usage is not None and usage < 0.5:
+        warn_of_a_set_read_the_other_way(eval_set, 1.0 - usage)
     return SetResult(
         name=path,
         images=len(images),
@@ -325,16 +325,27 @@ def _evaluate_bin(embedder: Embedder, eval_set: EvalSet, progress: Progress | No
     )
 
 
-def warn_of_masked_faces_in_a_bin(path: str, called_masked: float) -> None:
-    """A warning where the model calls most of a ``bin`` set's faces masked: its mask usage
-    counts every face as unmasked, so on a set of real masked photos (MFR2's pairs) the
-    column read as a bad mask head (30 %) where the head was right."""
+def warn_of_a_set_read_the_other_way(eval_set: EvalSet, share: float) -> None:
+    """A warning where the model calls most of a set's faces the other way from what its kind
+    expects: a ``bin``'s faces count as unmasked and a ``masked-bin``'s as masked, so a set of
+    real masked photos given as ``--bin`` (MFR2's pairs) read "mask usage 30 %" where the head
+    was right, and a bare set given as ``--masked-bin`` 4 %, without a word. None for a twin
+    given as ``bin`` (:func:`warn_twins_given_as_bins` has said so)."""
+    if eval_set.kind == "bin" and twin_record(Path(eval_set.path)) is None:
+        called, counted, other = "masked", "unmasked", "--masked-bin for a maskgen twin"
+    elif eval_set.kind == "masked-bin":
+        called, counted, other = "unmasked", "masked", "--bin for bare faces"
+    else:
+        return
     logger.warning(
-        "%s: the model calls %.0f%% of its faces masked, and a --bin's mask usage counts "
-        "each of them a miss (its faces are taken as unmasked): if they wear masks, read "
-        "that column so (a maskgen twin goes with --masked-bin)",
-        path,
-        100.0 * called_masked,
+        "%s: the model calls %.0f%% of its faces %s, and this set's mask usage counts every "
+        "face as %s: if the model is right, the column counts its right answers as misses "
+        "(%s, --rec for a set labelled masked or not)",
+        eval_set.path,
+        100.0 * share,
+        called,
+        counted,
+        other,
     )
 
 

@@ -249,7 +249,7 @@ class _Run:
                 fresh = load_backbone_weights(trainer.network, config.init_from)
                 logger.info("initialised from %s (fresh: %s)", config.init_from, fresh or "none")
             torch.manual_seed(_rank_seed(config.seed, self.ctx.rank))
-        self._announce(chosen, total, len(data))  # once the batch fits and the step is known
+        self._announce(chosen, total, len(data), with_masks)  # the batch fits, the step is known
         trainer.wrap_distributed()
         if self.ctx.is_main:
             self._open_logs()
@@ -300,7 +300,9 @@ class _Run:
             torch.set_num_threads(self.config.threads)
         return self.config, choice.notes
 
-    def _announce(self, chosen: tuple[str, ...], total: int, num_images: int) -> None:
+    def _announce(
+        self, chosen: tuple[str, ...], total: int, num_images: int, mask_head: bool
+    ) -> None:
         """A ``"setup"`` row saying what the run trains, where and for how long, and what was
         chosen for it (to the log and ``on_log``, rank 0): a plain ``maskgen train`` trained
         r50 on the CPU for 300,000 steps without a word of it."""
@@ -310,6 +312,7 @@ class _Run:
                 "kind": "setup",
                 "step": self.step,
                 "network": config.network,
+                "mask_head": mask_head,
                 "device": str(self.ctx.device),
                 "precision": resolve_precision(config, self.ctx.device),
                 "total_steps": total,
@@ -464,6 +467,8 @@ class _Run:
         first_bad = torch.full((), float("inf"), device=device)
         self.window = _Window(self.step, time.perf_counter(), self._resume_window(stats))
         self.window_stats = stats
+        steps_here = 0  # the steps this process ran
+        second_step_from = 0.0  # when its second began (its loader warmed up by the first)
         while self.step < total:
             sampler.set_position(self.epoch, self.batch_in_epoch)
             batches = iter(loader)
@@ -488,6 +493,9 @@ class _Run:
                 step_stats = trainer.step(images, identities, mask_labels)
                 stats += step_stats
                 self.step += 1
+                steps_here += 1
+                if steps_here == 2:
+                    self._warn_of_a_long_cpu_run(time.perf_counter() - second_step_from, total)
                 first_bad = torch.where(
                     step_stats[4] > 0, torch.clamp(first_bad, max=float(self.step)), first_bad
                 )
@@ -510,6 +518,7 @@ class _Run:
                 if stop.signum is not None:
                     logger.info("stopped after step %d, saved to %s", self.step, self.output)
                     return
+                second_step_from = time.perf_counter()
 
     def _leave_out_of_window(self, seconds: float) -> None:
         """Take ``seconds`` spent validating and saving out of the logging window's time: the
@@ -597,24 +606,24 @@ class _Run:
             "remaining_s": (total - self.step) * (elapsed + window.paused) / max(timed_steps, 1),
             "time_s": time.perf_counter() - self.started,
         }
-        first = self.last_row is None
         self.last_row = row
         self._emit(row, "train")
-        if first and self.ctx.is_main:
-            self._warn_of_a_long_cpu_run(row)
 
-    def _warn_of_a_long_cpu_run(self, row: dict[str, Any]) -> None:
-        """Once, after the first row: a run on the CPU that would take more than a day at its
-        measured speed says so, and what makes a trial shorter (a plain ``maskgen train`` is
-        the paper's r50 for 300,000 steps, weeks on a CPU)."""
-        if self.ctx.device.type != "cpu" or row["remaining_s"] <= 86_400:
+    def _warn_of_a_long_cpu_run(self, step_seconds: float, total: int) -> None:
+        """Once, after this process's second step (the first waits for the loader): a run on
+        the CPU that would take more than a day at that step's speed says so, and what makes
+        a trial shorter. A plain ``maskgen train`` is the paper's r50 for 300,000 steps: about
+        20 s a step on a 2-core VM, so its first row came 20 minutes in, and months later
+        its end."""
+        left = (total - self.step) * step_seconds
+        if self.ctx.device.type != "cpu" or not self.ctx.is_main or left <= 86_400:
             return
         logger.warning(
-            "at %.0f img/s on the CPU, the %s steps left take about %s; for a trial, a "
+            "a step took %.1f s on the CPU: the %s steps left take about %s; for a trial, a "
             "smaller network (r18 or tiny) and fewer steps",
-            row["samples_per_s"],
-            f"{row['total_steps'] - row['step']:,}",
-            format_duration(row["remaining_s"]),
+            step_seconds,
+            f"{total - self.step:,}",
+            format_duration(left),
         )
 
     def _emit(self, row: dict[str, Any], prefix: str) -> None:
@@ -789,14 +798,13 @@ def format_row(row: dict[str, Any]) -> str:
 
 
 def _format_setup(row: dict[str, Any]) -> str:
-    """``training r50 on cpu (fp32): 300,000 steps of 64 images, 65,218 epochs of 294``,
-    then ``chose ...`` on a line of its own where settings were chosen for the run."""
-    if "network" not in row:  # a row from before the plan was added
-        return "chose " + "; ".join(row["chosen"])
+    """``training r50 with a mask head on cpu (fp32) for 300,000 steps of 64 images, 75,000
+    epochs of 294``, then ``chose ...`` on a line of its own where settings were chosen."""
     ranks = f" on each of {row['world_size']} ranks" if row.get("world_size", 1) > 1 else ""
     start = f"from step {row['step']:,} to" if row["step"] else "for"
+    head = "with a mask head" if row["mask_head"] else "without a mask head (no masked twin)"
     text = (
-        f"training {row['network']} on {row['device']} ({row['precision']}) {start} "
+        f"training {row['network']} {head} on {row['device']} ({row['precision']}) {start} "
         f"{_count(row['total_steps'], 'step')} of {row['batch_size']} images{ranks}, "
         f"{_count(row['total_epochs'], 'epoch')} of {row['images']:,}"
     )

@@ -246,7 +246,7 @@ def test_a_twin_given_as_bin_is_warned_about(
 
 
 @pytest.mark.parametrize("bias", [8.0, -8.0])
-def test_a_bin_whose_faces_the_model_calls_masked_is_warned_about(
+def test_a_set_whose_faces_the_model_calls_the_other_way_is_warned_about(
     tmp_path: Path, lfw_fold1_bin: Path, caplog: pytest.LogCaptureFixture, bias: float
 ) -> None:
     """MFR2's pairs.bin (real masked photos) given as --bin read "mask usage 30 %" with no
@@ -271,6 +271,14 @@ def test_a_bin_whose_faces_the_model_calls_masked_is_warned_about(
     if bias > 0:
         assert usage == 0.0
         assert f"{lfw_fold1_bin}: the model calls 100% of its faces masked" in caplog.text
-        assert "--masked-bin" in caplog.text
+        assert "--masked-bin for a maskgen twin" in caplog.text
     else:
         assert usage == 1.0 and caplog.text == ""
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="maskgen.evaluate.sets"):  # bare faces as a twin
+        report = evaluate_model(embedder, [EvalSet(lfw_fold1_bin, "masked-bin")])
+    if bias > 0:
+        assert report.results[0].mask_accuracy == 1.0 and caplog.text == ""
+    else:
+        assert f"{lfw_fold1_bin}: the model calls 100% of its faces unmasked" in caplog.text
+        assert "--bin for bare faces" in caplog.text

@@ -73,7 +73,10 @@ def test_train_on_a_small_set_chooses_and_says_so(lfw_mini, tmp_path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     plan, first = result.output.splitlines()[:2]
-    assert plan == "training tiny on cpu (fp32) for 1 step of 64 images, 1 epoch of 294"
+    assert plan == (
+        "training tiny without a mask head (no masked twin) on cpu (fp32) for 1 step of 64 "
+        "images, 1 epoch of 294"
+    )
     assert first.startswith("chose batch_size 64 (the paper's 512, halved until the 294 images")
     cores = available_cores()
     threads = max(1, cores - min(8, cores - 1))  # not all cores: --workers may change on resume

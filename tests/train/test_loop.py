@@ -292,7 +292,9 @@ def test_worker_errors_come_back_as_one_line(lfw_mini: Path, tmp_path: Path) -> 
     )  # every size given: nothing chosen to announce, only what the run trains
     assert result.exit_code == 1
     plan, *lines = result.stderr.strip().splitlines()
-    assert plan == "training tiny on cpu (fp32) for 3 steps of 98 images, 1 epoch of 294"
+    assert plan == (
+        "training tiny with a mask head on cpu (fp32) for 3 steps of 98 images, 1 epoch of 294"
+    )
     assert len(lines) == 1 and lines[0].startswith(
         f"Error: masked: {subtle}: key 100 has identity 3, the original 13: "
         f"not the twin of {lfw_mini} (steps to "
@@ -550,19 +552,25 @@ def test_a_run_says_what_it_trains_and_how_long_is_left(
         train(config, on_log=collect)
     setup, first, _ = rows
     plan = format_row(setup).splitlines()[0]  # then "chose threads ..."
-    assert plan == "training tiny on cpu (fp32) for 1,000,000,000 steps of 32 images, " + (
-        f"{-(-(10**9) // (294 // 32)):,} epochs of 294"  # 9 whole batches an epoch
+    epochs = -(-(10**9) // (294 // 32))  # 9 whole batches an epoch
+    assert plan == (
+        "training tiny without a mask head (no masked twin) on cpu (fp32) for 1,000,000,000 "
+        f"steps of 32 images, {epochs:,} epochs of 294"
     )
     assert first["remaining_s"] > 86_400
     assert re.search(r" img/s, \d+ d \d\d h left$", format_row(first)), format_row(first)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1, warnings  # once, not at every row
-    assert warnings[0].startswith("at ") and "999,999,999 steps left take about " in warnings[0]
+    assert len(warnings) == 1, warnings  # once, after the second step (not at every row)
+    assert re.match(
+        r"a step took \d+\.\d s on the CPU: the 999,999,998 steps left take ", warnings[0]
+    )
     assert format_duration(59) == "under a minute"
     assert format_duration(61 * 60 + 5) == "1 h 01 min"
     assert format_duration(3 * 86_400 + 7 * 3600) == "3 d 07 h"
     resumed = {**setup, "step": 1200, "chosen": ["workers 1 (why)"]}
-    assert format_row(resumed).startswith("training tiny on cpu (fp32) from step 1,200 to ")
+    assert format_row(resumed).startswith(
+        "training tiny without a mask head (no masked twin) on cpu (fp32) from step 1,200 to "
+    )
     assert format_row(resumed).endswith("\nchose workers 1 (why)")
 
 
