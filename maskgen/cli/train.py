@@ -79,6 +79,15 @@ def _bad_option_value(exc: ConfigError, given: dict[str, Any]) -> click.BadParam
     return click.BadParameter(str(exc)[len(prefix) :], param=option)
 
 
+def _refuse_missing(config: Any) -> None:
+    """click's usage error (exit 2, "Missing option '--data'"), as every other command's
+    missing input reads, where neither the flags nor a --config file or --preset gave the
+    training .rec or the run folder (it was a one-line error with exit 1)."""
+    for name, flag in (("data", "'--data'"), ("output", "'-o' / '--output'")):
+        if not getattr(config, name):
+            raise click.UsageError(f"Missing option {flag} (or `{name}` in a --config file).")
+
+
 def _resume_hint(run: Path) -> Any:
     """What to tell a user who stopped the run (asked when it stops: a checkpoint may exist
     by then)."""
@@ -343,6 +352,7 @@ def train(**options: Any) -> None:
             )
     except ConfigError as exc:
         raise _bad_option_value(exc, overrides) or exc from None
+    _refuse_missing(config)
     given = dict(overrides)
     if options["config_file"] is not None and not options["resume"]:
         from maskgen.train.config import read_config_file

@@ -56,3 +56,26 @@ def test_a_missing_input_is_a_usage_error_naming_it(name: str, tmp_path: Path) -
     assert lines[-1].startswith("Error: Invalid value for "), result.stderr
     assert f"'{missing}' does not exist." in lines[-1]
     assert not out.exists() and sorted(tmp_path.iterdir()) == [existing, photos]
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("-o", "OUT"), "'--data' (or `data`"),
+        (("--data", "FILE"), "'-o' / '--output' (or `output`"),
+    ],
+)
+def test_train_without_its_data_or_run_folder_is_a_usage_error(
+    args: tuple[str, str], flag: str, tmp_path: Path
+) -> None:
+    """`maskgen train -o run` said "Error: --data: no training .rec given" with exit code 1,
+    where every other command's missing option is click's usage error (exit code 2)."""
+    existing = tmp_path / "exists.rec"
+    existing.write_bytes(b"not read")
+    words = {"OUT": str(tmp_path / "run"), "FILE": str(existing)}
+    result = CliRunner().invoke(cli, ["train", *(words.get(a, a) for a in args)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: Missing option {flag} in a --config file)."
+    )
+    assert sorted(tmp_path.iterdir()) == [existing]
