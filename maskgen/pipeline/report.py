@@ -170,7 +170,11 @@ class RunReport:
         """One line for the end of a run."""
         parts = [self.counts.describe()]
         if self.images_per_second is not None:
-            parts.append(_speed_words(self.images_per_second))
+            kept = self.counts.images - self.processed  # a resumed run's earlier chunks
+            speed = _speed_words(self.images_per_second)
+            if kept > 0:
+                speed += f" on the {self.processed} masked now, {kept} kept from the earlier run"
+            parts.append(speed)
         if self.shard is not None:
             index, count = self.shard
             parts.insert(0, f"shard {index}/{count}")

@@ -212,6 +212,11 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(
         run_augment(lfw_mini, out, spec, chunk_size=4, shard=(0, 2), resume=True)
     report = run_augment(lfw_mini, out, spec, chunk_size=4, workers=2, resume=True)
     assert 0 < report.processed < 294 and report.counts.images == 294
+    kept = 294 - report.processed  # said, where -v alone had told the chunks kept
+    assert (
+        f" images/s on the {report.processed} masked now, {kept} kept from the earlier run; "
+        in (report.summary())
+    )
     assert report.summary().endswith(f"; wrote {out / 'train.rec'}")
     assert read_tree(out) == read_tree(mini_reference)
     again = run_augment(lfw_mini, out, spec, chunk_size=4, resume=True)  # nothing left to do
