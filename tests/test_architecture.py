@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "types": 0,
     "decoder_messages": 0,
+    "words": 0,
     "atomic": 1,
     "cache": 1,
     "images": 1,

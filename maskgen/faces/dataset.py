@@ -27,6 +27,7 @@ from maskgen.faces.crops import is_too_small
 from maskgen.faces.landmarks import load_face_finder
 from maskgen.formats.folder import FolderListing, list_files, unread_hint, warn_not_read
 from maskgen.images import decode_rgb_and_said, is_apple_double, is_cut_short_jpeg, is_image_file
+from maskgen.words import count_of
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class AlignReport:
         """``"train.rec: 12 photos, 10 aligned on a detected face, 2 left out (no_face 1,
         unreadable 1)"``, with the centre fallback's count where it was used, the identities
         left with no photo and the photos outside the identity sub-folders where there are."""
-        photos = _count(self.photos, "photo")
+        photos = count_of(self.photos, "photo")
         parts = [f"{self.output}: {photos}, {self.detected} aligned on a detected face"]
         if self.centre_fallback:
             parts.append(f"{self.centre_fallback} on the centre fallback")
@@ -90,31 +91,26 @@ class AlignReport:
             names = ", ".join(self.empty_identities[:3])
             more = ", ..." if len(self.empty_identities) > 3 else ""
             text += (
-                f"; {_count(len(self.empty_identities), 'identity folder')} with no photo "
+                f"; {count_of(len(self.empty_identities), 'identity folder')} with no photo "
                 f"aligned, not in the .rec ({names}{more})"
             )
         if self.outside_identities:
             text += (
-                f"; {_count(self.outside_identities, 'photo')} outside the identity "
+                f"; {count_of(self.outside_identities, 'photo')} outside the identity "
                 "sub-folders ignored"
             )
         if self.below_identities:
             text += (
-                f"; {_count(self.below_identities, 'photo')} in folders inside the identity "
+                f"; {count_of(self.below_identities, 'photo')} in folders inside the identity "
                 "sub-folders ignored"
             )
         if self.apple_double:
             text += (
-                f"; {_count(self.apple_double, 'macOS ._ metadata file')} ignored (apple_double)"
+                f"; {count_of(self.apple_double, 'macOS ._ metadata file')} ignored (apple_double)"
             )
         if self.damaged:
-            text += f"; {_count(len(self.damaged), 'damaged photo')} read as decoded"
+            text += f"; {count_of(len(self.damaged), 'damaged photo')} read as decoded"
         return text
-
-
-def _count(n: int, noun: str) -> str:
-    """``"1 photo"``, ``"2 photos"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from maskgen.atomic import write_bytes_atomic
 from maskgen.errors import OutputError
 from maskgen.pipeline.plan import Plan, Shard
 from maskgen.types import ItemResult
+from maskgen.words import count_of
 
 RUN_INFO_NAME = "maskgen.json"
 
@@ -100,27 +101,23 @@ class Counts:
         ``", 3 other files, not images (not_an_image 2, apple_double 1)"`` for a folder's
         other files, ``", 41 other records copied"`` for RecordIO's header and identities, and
         ``", 2 images read though damaged (decoder_warning in the manifest)"`` where any were."""
-        text = f"{_count(self.images, 'image')}: {self.masked} masked, {self.not_masked} not masked"
+        images = count_of(self.images, "image")
+        text = f"{images}: {self.masked} masked, {self.not_masked} not masked"
         if self.reasons:
             text += f" ({_by_reason(self.reasons)})"
         if self.faces_not_masked:
-            left = _count(sum(self.faces_not_masked.values()), "face")
+            left = count_of(sum(self.faces_not_masked.values()), "face")
             text += f", {left} left unmasked ({_by_reason(self.faces_not_masked)})"
         if self.skipped:
-            other = _count(self.other_files, "other file")
+            other = count_of(self.other_files, "other file")
             text += f", {other}, not images ({_by_reason(self.skipped)})"
         others = self.items - self.images - self.other_files
         if others:
-            text += f", {_count(others, 'other record')} copied"
+            text += f", {count_of(others, 'other record')} copied"
         if self.damaged:
-            damaged = _count(self.damaged, "image")
+            damaged = count_of(self.damaged, "image")
             text += f", {damaged} read though damaged (decoder_warning in the manifest)"
         return text
-
-
-def _count(n: int, noun: str) -> str:
-    """``"1 image"``, ``"3 images"``: a run of one image said "1 images", one face "1 faces"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _by_reason(counts: Mapping[str, int]) -> str:
@@ -186,7 +183,7 @@ class RunReport:
                 f"parts in {self.output_dir}; run `maskgen merge {self.output_dir}` {after}"
             )
         elif self.merged_shards is not None:
-            parts.insert(0, f"merged {_count(self.merged_shards, 'shard')}")
+            parts.insert(0, f"merged {count_of(self.merged_shards, 'shard')}")
         if self.output is not None and self.already_complete:
             parts.append(f"{self.output} was complete already, nothing left to do")
         elif self.output is not None:

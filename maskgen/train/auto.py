@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from maskgen.errors import TrainingError
 from maskgen.train.config import TrainConfig
+from maskgen.words import count_of
 
 PAPER_BATCH = 512
 """The paper's total batch (Montero et al.), the automatic batch's upper bound."""
@@ -86,7 +87,7 @@ def resolve_auto(
     if config.workers is None:
         changes["workers"] = auto_workers
         notes.append(
-            f"workers {auto_workers} ({_count(per_process, 'core')} for this process, one kept "
+            f"workers {auto_workers} ({count_of(per_process, 'core')} for this process, one kept "
             "for training)"
         )
     if config.threads is None and device_type == "cpu":
@@ -94,7 +95,7 @@ def resolve_auto(
         changes["threads"] = threads
         notes.append(
             f"threads {threads} (torch intra-op threads: the cores beside "
-            f"{_count(auto_workers, 'automatic worker')})"
+            f"{count_of(auto_workers, 'automatic worker')})"
         )
     return AutoChoice(dataclasses.replace(config, **changes), tuple(notes))
 
@@ -107,7 +108,7 @@ def auto_batch_size(num_samples: int, world_size: int = 1) -> int:
     if num_samples < smallest:
         each = "" if world_size == 1 else f" for each of the {world_size} processes"
         raise TrainingError(
-            f"{_count(num_samples, 'image')} cannot fill a batch of {MIN_LOCAL_BATCH} "
+            f"{count_of(num_samples, 'image')} cannot fill a batch of {MIN_LOCAL_BATCH} "
             f"images{each} (batch normalisation needs {MIN_LOCAL_BATCH})"
         )
     batch = PAPER_BATCH
@@ -124,8 +125,3 @@ def passive_openmp() -> bool:
         return False
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     return True
-
-
-def _count(n: int, noun: str) -> str:
-    """``"1 image"``, ``"3 images"``: the notes said "1 cores", "1 automatic workers"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -61,6 +61,7 @@ from maskgen.train.distributed import (
 from maskgen.train.heads import ArcFaceHead
 from maskgen.train.trainer import Trainer, resolve_precision
 from maskgen.train.validation import check_val_sets, validate_bin
+from maskgen.words import count_of
 
 logger = logging.getLogger(__name__)
 
@@ -511,20 +512,24 @@ class _Run:
                         self._validate(trainer)
                     except MaskgenError as exc:  # a set changed since the checks at the start
                         raise self._with_progress_saved(exc, trainer, sampler) from None
+                    self._leave_out_of_window(paused)
                 if self.step % config.save_every == 0 or last or stop.signum is not None:
+                    paused = time.perf_counter()
                     self._check_finite(first_bad)
                     self._save(trainer, sampler, numbered=self.step % config.save_every == 0)
-                self._leave_out_of_window(time.perf_counter() - paused)
+                    self._leave_out_of_window(paused)
                 if stop.signum is not None:
                     logger.info("stopped after step %d, saved to %s", self.step, self.output)
                     return
                 second_step_from = time.perf_counter()
 
-    def _leave_out_of_window(self, seconds: float) -> None:
-        """Take ``seconds`` spent validating and saving out of the logging window's time: the
-        rows' img/s measure training alone, where validation on the CPU had cut a row's img/s
-        by half (the time left still counts them: :attr:`_Window.paused`)."""
-        if self.window is not None and seconds > 0:
+    def _leave_out_of_window(self, since: float) -> None:
+        """Take the time since ``since`` (``time.perf_counter()``), spent validating or saving,
+        out of the logging window's time: the rows' img/s measure training alone, where
+        validation on the CPU had cut a row's img/s by half (the time left still counts it:
+        :attr:`_Window.paused`)."""
+        seconds = time.perf_counter() - since
+        if self.window is not None:
             window = self.window
             self.window = dataclasses.replace(
                 window, time=window.time + seconds, paused=window.paused + seconds
@@ -803,19 +808,15 @@ def _format_setup(row: dict[str, Any]) -> str:
     ranks = f" on each of {row['world_size']} ranks" if row.get("world_size", 1) > 1 else ""
     start = f"from step {row['step']:,} to" if row["step"] else "for"
     head = "with a mask head" if row["mask_head"] else "without a mask head (no masked twin)"
+    steps = count_of(row["total_steps"], "step", grouped=True)
+    epochs = count_of(row["total_epochs"], "epoch", grouped=True)
     text = (
         f"training {row['network']} {head} on {row['device']} ({row['precision']}) {start} "
-        f"{_count(row['total_steps'], 'step')} of {row['batch_size']} images{ranks}, "
-        f"{_count(row['total_epochs'], 'epoch')} of {row['images']:,}"
+        f"{steps} of {row['batch_size']} images{ranks}, {epochs} of {row['images']:,}"
     )
     if row["chosen"]:
         text += "\nchose " + "; ".join(row["chosen"])
     return text
-
-
-def _count(number: int, noun: str) -> str:
-    """``"1 step"``, ``"300,000 steps"``."""
-    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def format_duration(seconds: float) -> str:
